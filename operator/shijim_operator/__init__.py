@@ -1,0 +1,3 @@
+"""Kopf operator for Shijim TradingShard resources (`kopf run -m shijim_operator`)."""
+
+from __future__ import annotations

@@ -1,0 +1,47 @@
+#!/usr/bin/env bash
+# One-time (idempotent) setup: system packages, the virtualenv, the Rust core built by maturin,
+# the Python package and the operator package. Safe to re-run; fast when nothing changed.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+PY=${PYTHON:-python3}
+VENV=${VENV:-.venv}
+
+# promtool (Prometheus rule unit tests) comes from Debian's prometheus package.
+if ! command -v promtool >/dev/null 2>&1; then
+    echo "setup: installing promtool (Debian package prometheus)"
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -qq
+    apt-get install -y -qq --no-install-recommends prometheus >/dev/null
+fi
+
+if [ ! -x "$VENV/bin/python" ]; then
+    echo "setup: creating $VENV"
+    "$PY" -m venv "$VENV"
+    "$VENV/bin/pip" install -q --upgrade pip
+fi
+
+stamp="$VENV/.deps-stamp"
+deps_hash=$(cat pyproject.toml operator/pyproject.toml | sha256sum | cut -c1-16)
+if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$deps_hash" ]; then
+    echo "setup: installing Python dependencies"
+    # Runtime + dev + operator extras, resolved from pyproject.toml without building the core.
+    "$VENV/bin/pip" install -q "maturin>=1.7,<2"
+    "$VENV/bin/python" - <<'PYEOF' > "$VENV/.requirements.txt"
+import tomllib
+p = tomllib.load(open("pyproject.toml", "rb"))["project"]
+reqs = list(p["dependencies"])
+for extra in ("dev", "operator"):
+    reqs += p["optional-dependencies"][extra]
+print("\n".join(reqs))
+PYEOF
+    "$VENV/bin/pip" install -q -r "$VENV/.requirements.txt"
+    "$VENV/bin/pip" install -q --no-deps -e operator/
+    echo "$deps_hash" > "$stamp"
+fi
+
+# Build the Rust core in release mode into target/ (cached by cargo) and install it editable:
+# runtime/ stays live on sys.path, the extension lands in runtime/shijim_core/.
+echo "setup: building shijim_core (maturin develop --release)"
+VIRTUAL_ENV="$PWD/$VENV" "$VENV/bin/maturin" develop --release --quiet
+"$VENV/bin/python" -c "import shijim_core, shijim; print('setup: shijim_core', shijim_core.__version__, 'ok')"

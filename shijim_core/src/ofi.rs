@@ -1,0 +1,1 @@
+//! OFI / MLOFI (placeholder until it lands).

@@ -1,0 +1,1 @@
+//! Shared-memory ring (placeholder until the ring lands).

@@ -1,0 +1,1 @@
+//! SBE codec (placeholder until the codec lands).
