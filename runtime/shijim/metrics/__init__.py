@@ -52,7 +52,7 @@ class ShardMetrics:
         )
         self._md_last_ts = gauge(
             "shijim_md_last_event_timestamp_seconds",
-            "Exchange timestamp of the last ingested event (Unix seconds)",
+            "Local receive time of the last ingested event (Unix seconds; staleness alerts)",
         )
         self._feed_connected = gauge("shijim_feed_connected", "1 while the feed is connected")
         self._feed_degraded = gauge(
@@ -99,9 +99,9 @@ class ShardMetrics:
         self._recorder_fallback.labels(self.shard).set(0)
 
     # -- market data -------------------------------------------------------------------------
-    def md_event(self, kind: str, exch_ts_ns: int, n: int = 1) -> None:
+    def md_event(self, kind: str, local_ts_ns: int, n: int = 1) -> None:
         self._md_events.labels(self.shard, kind).inc(n)
-        self._md_last_ts.labels(self.shard).set(exch_ts_ns / 1e9)
+        self._md_last_ts.labels(self.shard).set(local_ts_ns / 1e9)
 
     def md_bad_input(self, cause: str) -> None:
         self._md_bad.labels(self.shard, cause).inc()
