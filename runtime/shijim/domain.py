@@ -1,0 +1,209 @@
+"""The one domain model of orders, fills and positions.
+
+Strategies emit ``OrderIntent``; the risk gateway turns an accepted intent into an ``Order`` held
+by an execution adapter (paper exchange, Shioaji, backtest). Adapters report ``OrderUpdate`` and
+``Fill`` events. Quantities are integers in the instrument's *order unit*: contracts for futures
+and options, board lots (1000 shares) for stocks traded with ``order_lot="Common"``, shares for
+odd-lot instruments. ``Instrument.multiplier`` is the TWD value of one price point for one order
+unit (TXF 200, MXF 50, board-lot stock 1000, odd-lot stock 1), so PnL is always
+``qty * price_move * multiplier`` in TWD.
+"""
+
+from __future__ import annotations
+
+import enum
+import math
+from dataclasses import dataclass
+
+
+class Side(enum.IntEnum):
+    """The value is the sign of the position change a fill of this side causes."""
+
+    BUY = 1
+    SELL = -1
+
+    @property
+    def opposite(self) -> Side:
+        return Side.SELL if self is Side.BUY else Side.BUY
+
+
+class TimeInForce(enum.Enum):
+    ROD = "ROD"  # rest of day (good for the session)
+    IOC = "IOC"  # immediate or cancel
+    FOK = "FOK"  # fill or kill
+
+
+class OrderStatus(enum.Enum):
+    PENDING_SUBMIT = "pending_submit"  # sent, no acknowledgement yet
+    SUBMITTED = "submitted"  # acknowledged and working
+    PART_FILLED = "part_filled"
+    FILLED = "filled"
+    CANCELLED = "cancelled"
+    REJECTED = "rejected"  # refused by the venue/broker (risk rejections never become Orders)
+    FAILED = "failed"  # transport failure; outcome reported by reconciliation
+
+    @property
+    def is_working(self) -> bool:
+        return self in _WORKING
+
+
+_WORKING = frozenset({OrderStatus.PENDING_SUBMIT, OrderStatus.SUBMITTED, OrderStatus.PART_FILLED})
+
+
+class InstrumentKind(enum.Enum):
+    FUTURE = "future"
+    OPTION = "option"
+    STOCK = "stock"
+
+
+# TWSE/TPEx stock tick-size ladder: (upper price bound exclusive, tick).
+_STOCK_TICKS: tuple[tuple[float, float], ...] = (
+    (10.0, 0.01),
+    (50.0, 0.05),
+    (100.0, 0.1),
+    (500.0, 0.5),
+    (1000.0, 1.0),
+    (math.inf, 5.0),
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Instrument:
+    """Static facts about one tradable code (the contract's exchange code, e.g. ``TXFL5``)."""
+
+    code: str
+    kind: InstrumentKind
+    multiplier: float  # TWD per price point per order unit
+    tick: float = 1.0  # futures/options: fixed tick; stocks use the TWSE ladder
+    odd_lot: bool = False  # stocks only: quantities are shares, not board lots
+
+    def tick_size(self, price: float) -> float:
+        if self.kind is not InstrumentKind.STOCK:
+            return self.tick
+        for bound, tick in _STOCK_TICKS:
+            if price < bound:
+                return tick
+        return _STOCK_TICKS[-1][1]
+
+    @staticmethod
+    def future(code: str, multiplier: float, tick: float = 1.0) -> Instrument:
+        return Instrument(code, InstrumentKind.FUTURE, multiplier, tick)
+
+    @staticmethod
+    def stock(code: str, odd_lot: bool = False) -> Instrument:
+        return Instrument(code, InstrumentKind.STOCK, 1.0 if odd_lot else 1000.0, 0.01, odd_lot)
+
+
+# Futures multipliers by product prefix (TAIFEX): TWD per index point per contract.
+FUTURES_MULTIPLIERS: dict[str, float] = {"TXF": 200.0, "MXF": 50.0, "TMF": 10.0}
+
+
+def instrument_for(code: str) -> Instrument:
+    """Best guess from the code alone (futures by 3-letter product prefix, 4-6 digit codes are
+    stocks). Production configs should list instruments explicitly; this keeps tests short."""
+    prefix = code[:3]
+    if prefix in FUTURES_MULTIPLIERS:
+        return Instrument.future(code, FUTURES_MULTIPLIERS[prefix])
+    if code.isdigit() or (code[:4].isdigit() and len(code) <= 6):
+        return Instrument.stock(code)
+    raise ValueError(f"instrument_for: unknown code {code!r}: configure its multiplier and tick")
+
+
+@dataclass(frozen=True, slots=True)
+class OrderIntent:
+    """What a strategy wants. Limit orders only: a marketable limit replaces market orders so the
+    risk layer always has a price to check."""
+
+    code: str
+    side: Side
+    qty: int
+    price: float
+    tif: TimeInForce = TimeInForce.ROD
+    tag: str = ""  # free text for the strategy (e.g. its name); echoed on the Order
+
+
+@dataclass(slots=True)
+class Order:
+    """An order accepted by risk and handed to an adapter. Mutated only by its adapter."""
+
+    order_id: str  # ours; the Shioaji adapter uses the broker's trade id (order.id)
+    code: str
+    side: Side
+    qty: int  # current total quantity (after amends)
+    price: float
+    tif: TimeInForce = TimeInForce.ROD
+    status: OrderStatus = OrderStatus.PENDING_SUBMIT
+    filled_qty: int = 0
+    cancelled_qty: int = 0
+    created_ns: int = 0
+    updated_ns: int = 0
+    tag: str = ""
+    broker_ref: str = ""  # broker order number (ordno) once known
+    reason: str = ""  # rejection/failure text from the venue
+
+    @property
+    def remaining(self) -> int:
+        return max(0, self.qty - self.filled_qty - self.cancelled_qty)
+
+    @property
+    def is_working(self) -> bool:
+        return self.status.is_working
+
+
+@dataclass(frozen=True, slots=True)
+class Fill:
+    """One deal. ``fill_id`` is unique per venue and is the dedupe key."""
+
+    fill_id: str
+    order_id: str
+    code: str
+    side: Side
+    qty: int
+    price: float
+    ts_ns: int
+    fee: float = 0.0  # TWD, fees + tax; 0 when the adapter does not model costs
+
+
+@dataclass(frozen=True, slots=True)
+class OrderUpdate:
+    """A snapshot of an order after a change (ack, amend, cancel, reject, fill)."""
+
+    order_id: str
+    code: str
+    status: OrderStatus
+    qty: int
+    filled_qty: int
+    cancelled_qty: int
+    price: float
+    ts_ns: int
+    reason: str = ""
+
+    @staticmethod
+    def of(order: Order, ts_ns: int) -> OrderUpdate:
+        return OrderUpdate(
+            order.order_id,
+            order.code,
+            order.status,
+            order.qty,
+            order.filled_qty,
+            order.cancelled_qty,
+            order.price,
+            ts_ns,
+            order.reason,
+        )
+
+
+ExecutionEvent = OrderUpdate | Fill
+
+
+@dataclass(frozen=True, slots=True)
+class Position:
+    """Snapshot of one code's position. ``net_qty`` > 0 long, < 0 short, in order units."""
+
+    code: str
+    net_qty: int
+    avg_price: float  # average entry price of the open quantity; 0 when flat
+    realised_pnl: float  # TWD, net of fees
+    unrealised_pnl: float = 0.0  # TWD at the last mark price
+    mark_price: float = math.nan
+    fees: float = 0.0  # TWD paid so far today on this code
