@@ -1,0 +1,245 @@
+//! Exact fixed-point prices: an `i64` mantissa with the schema's constant exponent -6
+//! (`Price` composite in `schema/shijim.xml`). No binary floats touch the wire.
+
+use std::fmt;
+
+/// The constant exponent of every price on the wire: value = mantissa * 10^PRICE_EXPONENT.
+pub const PRICE_EXPONENT: i8 = -6;
+
+/// 10^-PRICE_EXPONENT: mantissa units per 1.0.
+pub const PRICE_SCALE: i64 = 1_000_000;
+
+const FRACTION_DIGITS: usize = 6;
+
+/// A price as its exact fixed-point mantissa (units of 10^-6).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
+pub struct Price(pub i64);
+
+/// Why a decimal text does not fit the `Price` type.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PriceError {
+    /// Not a decimal number (the offending text, shortened).
+    NotADecimal(String),
+    /// More than 6 significant fractional digits: would be rounded.
+    TooManyDecimals(String),
+    /// The mantissa does not fit an int64.
+    OutOfRange(String),
+}
+
+impl fmt::Display for PriceError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            PriceError::NotADecimal(s) => write!(f, "price {s:?} is not a decimal number"),
+            PriceError::TooManyDecimals(s) => write!(
+                f,
+                "price {s:?} has more than {FRACTION_DIGITS} decimals (fixed-point exponent {PRICE_EXPONENT})"
+            ),
+            PriceError::OutOfRange(s) => {
+                write!(f, "price {s:?} is out of range for an int64 mantissa at exponent {PRICE_EXPONENT}")
+            }
+        }
+    }
+}
+
+impl std::error::Error for PriceError {}
+
+fn shorten(s: &str) -> String {
+    s.chars().take(40).collect()
+}
+
+impl Price {
+    pub const ZERO: Price = Price(0);
+
+    pub const fn from_mantissa(mantissa: i64) -> Price {
+        Price(mantissa)
+    }
+
+    pub const fn mantissa(self) -> i64 {
+        self.0
+    }
+
+    /// Nearest binary float; for display and numpy only, never for the wire.
+    pub fn to_f64(self) -> f64 {
+        self.0 as f64 / PRICE_SCALE as f64
+    }
+
+    /// Parses a decimal text exactly: `[+-]digits[.digits][(e|E)[+-]digits]`.
+    /// Fractional digits beyond the sixth must be zeros, otherwise the value would be rounded.
+    pub fn parse_decimal(text: &str) -> Result<Price, PriceError> {
+        let bad = || PriceError::NotADecimal(shorten(text));
+        let s = text.trim();
+        let (negative, s) = match s.as_bytes().first() {
+            Some(b'-') => (true, &s[1..]),
+            Some(b'+') => (false, &s[1..]),
+            _ => (false, s),
+        };
+        let (number, exp) = match s.find(['e', 'E']) {
+            Some(i) => {
+                let e = &s[i + 1..];
+                let digits = e.strip_prefix(['+', '-']).unwrap_or(e);
+                if digits.is_empty()
+                    || digits.len() > 6
+                    || !digits.bytes().all(|b| b.is_ascii_digit())
+                {
+                    return Err(bad());
+                }
+                (&s[..i], e.parse::<i64>().map_err(|_| bad())?)
+            }
+            None => (s, 0),
+        };
+        let (int_part, frac_part) = match number.find('.') {
+            Some(i) => (&number[..i], &number[i + 1..]),
+            None => (number, ""),
+        };
+        if (int_part.is_empty() && frac_part.is_empty())
+            || !int_part.bytes().all(|b| b.is_ascii_digit())
+            || !frac_part.bytes().all(|b| b.is_ascii_digit())
+        {
+            return Err(bad());
+        }
+        // All digits as one integer D with value = D * 10^(exp - frac_len); rescale to 10^-6.
+        let digits = int_part.bytes().chain(frac_part.bytes());
+        let shift = exp - frac_part.len() as i64 + FRACTION_DIGITS as i64;
+        let total_digits = int_part.len() + frac_part.len();
+        let mut mantissa: i128 = 0;
+        let mut dropped_nonzero = false;
+        // Digits that end up below 10^-6 must be zero; the rest accumulate.
+        let keep = if shift >= 0 {
+            total_digits
+        } else {
+            total_digits.saturating_sub(shift.unsigned_abs() as usize)
+        };
+        for (i, d) in digits.enumerate() {
+            let v = i128::from(d - b'0');
+            if i < keep {
+                mantissa = mantissa * 10 + v;
+                if mantissa > i128::from(i64::MAX) + 1 {
+                    return Err(PriceError::OutOfRange(shorten(text)));
+                }
+            } else if v != 0 {
+                dropped_nonzero = true;
+            }
+        }
+        if dropped_nonzero {
+            return Err(PriceError::TooManyDecimals(shorten(text)));
+        }
+        if shift > 0 {
+            for _ in 0..shift {
+                if mantissa == 0 {
+                    break;
+                }
+                mantissa *= 10;
+                if mantissa > i128::from(i64::MAX) + 1 {
+                    return Err(PriceError::OutOfRange(shorten(text)));
+                }
+            }
+        }
+        let signed = if negative { -mantissa } else { mantissa };
+        i64::try_from(signed)
+            .map(Price)
+            .map_err(|_| PriceError::OutOfRange(shorten(text)))
+    }
+
+    /// The canonical decimal text: no exponent, no trailing fractional zeros, no "." for whole
+    /// numbers, "-" only for negative values. `parse_decimal(p.to_decimal_string()) == p`.
+    pub fn to_decimal_string(self) -> String {
+        let m = self.0;
+        let abs = m.unsigned_abs();
+        let scale = PRICE_SCALE as u64;
+        let int_part = abs / scale;
+        let frac = abs % scale;
+        let sign = if m < 0 { "-" } else { "" };
+        if frac == 0 {
+            return format!("{sign}{int_part}");
+        }
+        let mut frac_text = format!("{frac:06}");
+        while frac_text.ends_with('0') {
+            frac_text.pop();
+        }
+        format!("{sign}{int_part}.{frac_text}")
+    }
+}
+
+impl fmt::Display for Price {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.to_decimal_string())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_exact_decimals() {
+        assert_eq!(
+            Price::parse_decimal("17500").unwrap(),
+            Price(17_500_000_000)
+        );
+        assert_eq!(Price::parse_decimal("592.5").unwrap(), Price(592_500_000));
+        assert_eq!(Price::parse_decimal("-0.000001").unwrap(), Price(-1));
+        assert_eq!(
+            Price::parse_decimal("0.1234560000").unwrap(),
+            Price(123_456)
+        );
+        assert_eq!(Price::parse_decimal("1E+2").unwrap(), Price(100_000_000));
+        assert_eq!(
+            Price::parse_decimal("1.5e-6").unwrap_err(),
+            PriceError::TooManyDecimals("1.5e-6".into())
+        );
+        assert_eq!(
+            Price::parse_decimal("25E-7").unwrap_err(),
+            PriceError::TooManyDecimals("25E-7".into())
+        );
+        assert_eq!(Price::parse_decimal("20E-7").unwrap(), Price(2));
+        assert_eq!(Price::parse_decimal(".5").unwrap(), Price(500_000));
+        assert_eq!(Price::parse_decimal("5.").unwrap(), Price(5_000_000));
+        assert_eq!(
+            Price::parse_decimal("0E+9000000").unwrap_err(),
+            PriceError::NotADecimal("0E+9000000".into())
+        );
+        assert_eq!(Price::parse_decimal("0E+90000").unwrap(), Price(0));
+    }
+
+    #[test]
+    fn extremes_round_trip_and_overflow_is_refused() {
+        for m in [i64::MIN, i64::MAX, 0, 1, -1, 999_999, 1_000_000] {
+            let p = Price(m);
+            assert_eq!(
+                Price::parse_decimal(&p.to_decimal_string()).unwrap(),
+                p,
+                "{p}"
+            );
+        }
+        assert_eq!(Price(i64::MIN).to_decimal_string(), "-9223372036854.775808");
+        assert_eq!(Price(i64::MAX).to_decimal_string(), "9223372036854.775807");
+        assert!(matches!(
+            Price::parse_decimal("9223372036854.775808"),
+            Err(PriceError::OutOfRange(_))
+        ));
+        assert!(matches!(
+            Price::parse_decimal("-9223372036854.775809"),
+            Err(PriceError::OutOfRange(_))
+        ));
+        assert!(matches!(
+            Price::parse_decimal("1e30"),
+            Err(PriceError::OutOfRange(_))
+        ));
+        assert!(matches!(
+            Price::parse_decimal("99999999999999999999999999999999"),
+            Err(PriceError::OutOfRange(_))
+        ));
+    }
+
+    #[test]
+    fn refuses_non_decimals() {
+        for s in [
+            "", "-", ".", "abc", "1.2.3", "1e", "NaN", "inf", "1,5", "0x10", "--1", "1e+",
+        ] {
+            assert!(
+                matches!(Price::parse_decimal(s), Err(PriceError::NotADecimal(_))),
+                "{s:?}"
+            );
+        }
+    }
+}

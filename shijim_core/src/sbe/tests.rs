@@ -1,0 +1,2 @@
+//! Round trips and bad inputs of the codec.
+use super::*;
