@@ -1,0 +1,1 @@
+"""The runtime process: configuration, composition root, CLI, run summary."""

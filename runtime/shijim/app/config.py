@@ -1,0 +1,200 @@
+"""The runtime's configuration: one YAML file (rendered by the operator into a ConfigMap), then
+command-line flags and environment variables on top. docs/configuration.md lists every key.
+
+Secrets never live here: broker keys come from SHIOAJI_API_KEY / SHIOAJI_SECRET_KEY, the admin
+token from SHIJIM_ADMIN_TOKEN.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import MappingProxyType
+from typing import Any, Literal
+
+import yaml
+
+from shijim.app.schema import ConfigError, read_dataclass
+
+
+@dataclass(frozen=True)
+class ShardConfig:
+    id: int = 0
+    total: int = 1
+    tradingshard: str = ""  # the TradingShard to watch ("" = no Kubernetes watch)
+    namespace: str = "default"
+    pod_name: str = ""
+
+
+@dataclass(frozen=True)
+class UniverseConfig:
+    # Codes of the whole TradingShard; this process trades only those its shard owns.
+    codes: tuple[str, ...] = ("TXFL6", "MXFL6", "2330", "2317")
+
+
+@dataclass(frozen=True)
+class FeedConfig:
+    kind: Literal["auto", "sim", "shioaji", "replay"] = "auto"  # auto: shioaji if keys are set
+    simulation: bool = False  # Shioaji's simulation environment
+    replay_path: str = ""
+    pace: Literal["realtime", "fast"] = "realtime"
+    seed: int = 7
+
+
+@dataclass(frozen=True)
+class StrategyConfig:
+    name: str = "market_making"
+    params: Mapping[str, Any] = field(default_factory=lambda: MappingProxyType({}))
+
+
+@dataclass(frozen=True)
+class RiskConfig:
+    max_order_qty: int = 2
+    default_max_position: int = 4
+    max_position: Mapping[str, int] = field(default_factory=lambda: MappingProxyType({}))
+    max_gross_position: int = 20
+    max_price_deviation_ticks: int = 20
+    max_price_deviation_pct: float = 2.0
+    max_working_orders: int = 20
+    order_actions_per_10s: int = 200
+    max_daily_loss: float = 50_000.0
+
+
+@dataclass(frozen=True)
+class MetricsConfig:
+    port: int | None = None  # None: no HTTP endpoint (metrics still counted)
+    bind: str = "0.0.0.0"  # noqa: S104 - Prometheus scrapes the pod IP
+
+
+@dataclass(frozen=True)
+class AdminConfig:
+    port: int | None = None  # None: admin HTTP disabled
+    bind: str = "127.0.0.1"
+
+
+@dataclass(frozen=True)
+class KubernetesConfig:
+    grace_seconds: float = 30.0
+    grace_policy: Literal["REDUCING", "HALTED"] = "HALTED"
+
+
+@dataclass(frozen=True)
+class RingConfig:
+    slots: int = 65536
+    batch: int = 4096  # max messages per read
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    duration: float | None = None  # seconds; None = until SIGTERM/SIGINT
+    kill_file: str = ""  # presence of this file engages the kill switch ("" = off)
+
+
+@dataclass(frozen=True)
+class RuntimeConfig:
+    shard: ShardConfig = field(default_factory=ShardConfig)
+    universe: UniverseConfig = field(default_factory=UniverseConfig)
+    feed: FeedConfig = field(default_factory=FeedConfig)
+    strategy: StrategyConfig = field(default_factory=StrategyConfig)
+    risk: RiskConfig = field(default_factory=RiskConfig)
+    metrics: MetricsConfig = field(default_factory=MetricsConfig)
+    admin: AdminConfig = field(default_factory=AdminConfig)
+    kubernetes: KubernetesConfig = field(default_factory=KubernetesConfig)
+    ring: RingConfig = field(default_factory=RingConfig)
+    run: RunConfig = field(default_factory=RunConfig)
+
+
+def check_ranges(cfg: RuntimeConfig) -> None:
+    """Constraints types cannot express; errors name the field like type errors do."""
+
+    def need(ok: bool, path: str, msg: str) -> None:
+        if not ok:
+            raise ConfigError(path, msg)
+
+    need(cfg.shard.total >= 1, "shard.total", f"must be >= 1, got {cfg.shard.total}")
+    need(
+        0 <= cfg.shard.id < cfg.shard.total,
+        "shard.id",
+        f"must be in [0, shard.total={cfg.shard.total}), got {cfg.shard.id}",
+    )
+    need(len(cfg.universe.codes) > 0, "universe.codes", "must list at least one code")
+    seen: set[str] = set()
+    for i, code in enumerate(cfg.universe.codes):
+        need(bool(code.strip()), f"universe.codes[{i}]", "empty code")
+        need(code not in seen, f"universe.codes[{i}]", f'duplicate code "{code}"')
+        seen.add(code)
+    need(
+        cfg.feed.kind != "replay" or bool(cfg.feed.replay_path),
+        "feed.replay_path",
+        "required when feed.kind is replay",
+    )
+    for port_path, port in (("metrics.port", cfg.metrics.port), ("admin.port", cfg.admin.port)):
+        need(port is None or 0 <= port <= 65535, port_path, f"must be in [0, 65535], got {port}")
+    r = cfg.risk
+    for name in (
+        "max_order_qty",
+        "default_max_position",
+        "max_gross_position",
+        "max_price_deviation_ticks",
+        "max_working_orders",
+        "order_actions_per_10s",
+    ):
+        value = getattr(r, name)
+        need(value > 0, f"risk.{name}", f"must be > 0, got {value}")
+    for code, limit in r.max_position.items():
+        need(limit >= 0, f"risk.max_position.{code}", f"must be >= 0, got {limit}")
+    need(r.max_price_deviation_pct > 0, "risk.max_price_deviation_pct", "must be > 0")
+    need(r.max_daily_loss > 0, "risk.max_daily_loss", "must be > 0")
+    need(cfg.kubernetes.grace_seconds > 0, "kubernetes.grace_seconds", "must be > 0")
+    need(
+        cfg.ring.slots >= 1024 and cfg.ring.slots & (cfg.ring.slots - 1) == 0,
+        "ring.slots",
+        f"must be a power of two >= 1024, got {cfg.ring.slots}",
+    )
+    need(cfg.ring.batch >= 1, "ring.batch", f"must be >= 1, got {cfg.ring.batch}")
+    need(
+        cfg.run.duration is None or cfg.run.duration > 0,
+        "run.duration",
+        f"must be > 0, got {cfg.run.duration}",
+    )
+
+
+def parse_config(data: object, source: str = "<config>") -> RuntimeConfig:
+    """Validate parsed YAML; raises ConfigError naming the field path."""
+    cfg = read_dataclass(RuntimeConfig, data)
+    check_ranges(cfg)
+    return cfg
+
+
+def load_config(path: str | Path) -> RuntimeConfig:
+    p = Path(path)
+    try:
+        text = p.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError("", f"cannot read config file {p}: {exc.strerror}") from exc
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        raise ConfigError("", f"{p}: not valid YAML{where}") from exc
+    try:
+        return parse_config(data, str(p))
+    except ConfigError as exc:
+        raise ConfigError(exc.path, f"{exc.message} (in {p})") from None
+
+
+def with_overrides(cfg: RuntimeConfig, **sections: Mapping[str, Any]) -> RuntimeConfig:
+    """Apply CLI/env overrides (``section={field: value}``; ``None`` values are skipped) and
+    re-check the ranges."""
+    out = cfg
+    for section, values in sections.items():
+        changes = {k: v for k, v in values.items() if v is not None}
+        if changes:
+            out = dataclasses.replace(
+                out, **{section: dataclasses.replace(getattr(out, section), **changes)}
+            )
+    check_ranges(out)
+    return out

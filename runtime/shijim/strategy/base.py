@@ -1,0 +1,70 @@
+"""What a strategy sees and what it may ask for.
+
+A strategy is driven by the ``StrategyRunner``: once per batch per code that changed it gets a
+``MarketView`` (latest book top plus signals accumulated since it last looked), and it gets every
+order update and fill. It answers with ``StrategyAction`` values; the runner sends them through the
+risk gateway (strategies never touch an adapter). Decisions are meant to be pure functions of the
+view, the ``StrategyContext`` and the strategy's own state.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Protocol
+
+from shijim.domain import Fill, Order, OrderIntent, OrderUpdate
+from shijim.risk.state import TradingState
+from shijim.strategy.signals import SignalSnapshot
+
+
+@dataclass(frozen=True, slots=True)
+class MarketView:
+    code: str
+    exch_ts: int  # ns, of the latest event of this code
+    local_ts: int  # ns, local receive time of that event (tick-to-order starts here)
+    best_bid: float
+    best_ask: float
+    bid_qty: int
+    ask_qty: int
+    signals: SignalSnapshot
+
+
+@dataclass(frozen=True, slots=True)
+class StrategyContext:
+    positions: Mapping[str, int]  # net qty per code, order units
+    working: Mapping[str, Order]  # this runtime's working orders by order id
+    state: TradingState
+
+
+@dataclass(frozen=True, slots=True)
+class Place:
+    intent: OrderIntent
+
+
+@dataclass(frozen=True, slots=True)
+class Amend:
+    order_id: str
+    price: float
+
+
+@dataclass(frozen=True, slots=True)
+class Cancel:
+    order_id: str
+
+
+StrategyAction = Place | Amend | Cancel
+
+
+class Strategy(Protocol):
+    name: str
+
+    def on_market(self, view: MarketView, ctx: StrategyContext) -> Sequence[StrategyAction]: ...
+
+    def on_order(self, update: OrderUpdate, ctx: StrategyContext) -> Sequence[StrategyAction]: ...
+
+    def on_fill(self, fill: Fill, ctx: StrategyContext) -> Sequence[StrategyAction]: ...
+
+    def on_placed(self, tag: str, order: Order | None) -> None:
+        """The runner's answer to a Place: the accepted Order, or None (rejected)."""
+        ...

@@ -1,0 +1,180 @@
+"""Market-making demo strategy: quote both sides around the microprice with an inventory skew.
+
+- fair value = microprice of the best level;
+- reservation price = fair - skew_ticks_per_lot * position * tick (long => quote lower, to sell);
+- bid = reservation - half_spread_ticks ticks, rounded down to the tick; ask rounded up;
+  never crossing the opposite touch;
+- no bid while long ``max_inventory`` lots, no ask while short it;
+- a quote is moved (amended) only when its target is ``requote_ticks`` or more away and at least
+  ``min_requote_ns`` of event time passed since that side last moved (the broker allows ~20 order
+  actions per second per account: re-quoting on every tick would hit the limit).
+The decisions are pure functions (``desired_quotes``, ``quote_actions``); the class keeps only the
+order ids of its two quotes per code. It never works around risk: rejected quotes are simply
+re-tried on a later event.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+
+from shijim.domain import Fill, Order, OrderIntent, OrderUpdate, Side
+from shijim.risk.state import TradingState
+from shijim.strategy.base import (
+    Amend,
+    Cancel,
+    MarketView,
+    Place,
+    StrategyAction,
+    StrategyContext,
+)
+
+
+@dataclass(frozen=True)
+class MarketMakingParams:
+    quote_qty: int = 1
+    half_spread_ticks: float = 1.0
+    skew_ticks_per_lot: float = 0.5
+    max_inventory: int = 3
+    requote_ticks: int = 1
+    min_requote_ms: float = 100.0
+
+
+@dataclass(frozen=True, slots=True)
+class Quotes:
+    bid: float | None  # None: no bid wanted
+    ask: float | None
+
+
+def _floor_tick(price: float, tick: float) -> float:
+    return round(math.floor(price / tick + 1e-9) * tick, 10)
+
+
+def _ceil_tick(price: float, tick: float) -> float:
+    return round(math.ceil(price / tick - 1e-9) * tick, 10)
+
+
+def desired_quotes(view: MarketView, position: int, tick: float, p: MarketMakingParams) -> Quotes:
+    """Pure: the two quote prices for this book and inventory."""
+    fair = view.signals.microprice
+    if not math.isfinite(fair):
+        fair = (view.best_bid + view.best_ask) * 0.5
+    reservation = fair - p.skew_ticks_per_lot * position * tick
+    bid = _floor_tick(reservation - p.half_spread_ticks * tick, tick)
+    ask = _ceil_tick(reservation + p.half_spread_ticks * tick, tick)
+    bid = min(bid, _floor_tick(view.best_ask - tick, tick))  # never cross: we want to rest
+    ask = max(ask, _ceil_tick(view.best_bid + tick, tick))
+    if bid >= ask:  # a one-tick book with a heavy skew: keep the side that reduces inventory
+        if position > 0:
+            bid = ask - tick
+        else:
+            ask = bid + tick
+    return Quotes(
+        bid=bid if position < p.max_inventory and bid > 0 else None,
+        ask=ask if position > -p.max_inventory else None,
+    )
+
+
+@dataclass(slots=True)
+class QuoteSlot:
+    order_id: str | None = None
+    price: float = math.nan
+    moved_ns: int = -(10**18)
+    pending: bool = False  # a place is in flight (ids arrive in on_placed)
+
+
+@dataclass(slots=True)
+class CodeQuotes:
+    bid: QuoteSlot = field(default_factory=QuoteSlot)
+    ask: QuoteSlot = field(default_factory=QuoteSlot)
+
+
+def _slot_actions(
+    code: str,
+    side: Side,
+    want: float | None,
+    slot: QuoteSlot,
+    working: dict[str, Order] | object,
+    ts_ns: int,
+    tick: float,
+    p: MarketMakingParams,
+    qty: int,
+) -> list[StrategyAction]:
+    if slot.order_id is not None and slot.order_id not in working:  # type: ignore[operator]
+        slot.order_id = None  # filled or cancelled meanwhile
+        slot.price = math.nan
+    if slot.pending:
+        return []
+    if want is None:
+        if slot.order_id is not None:
+            oid = slot.order_id
+            slot.order_id = None
+            slot.price = math.nan
+            return [Cancel(oid)]
+        return []
+    if slot.order_id is None:
+        slot.pending = True
+        slot.price = want
+        slot.moved_ns = ts_ns
+        return [Place(OrderIntent(code, side, qty, want, tag=f"mm:{code}:{side.name}"))]
+    far_enough = abs(want - slot.price) >= p.requote_ticks * tick - 1e-9
+    if far_enough and ts_ns - slot.moved_ns >= p.min_requote_ms * 1e6:
+        slot.price = want
+        slot.moved_ns = ts_ns
+        return [Amend(slot.order_id, want)]
+    return []
+
+
+class MarketMaking:
+    name = "market_making"
+
+    def __init__(self, params: MarketMakingParams, tick_of: Callable[[str, float], float]) -> None:
+        if params.quote_qty <= 0:
+            raise ValueError(f"strategy.params.quote_qty: must be > 0, got {params.quote_qty}")
+        if params.half_spread_ticks < 0 or params.max_inventory < 0:
+            raise ValueError("strategy.params: half_spread_ticks and max_inventory must be >= 0")
+        self.params = params
+        self._tick_of = tick_of
+        self._quotes: dict[str, CodeQuotes] = {}
+
+    def on_market(self, view: MarketView, ctx: StrategyContext) -> Sequence[StrategyAction]:
+        if ctx.state is not TradingState.ACTIVE:
+            return ()  # REDUCING/HALTED: the gateway owns cancels; we stop quoting
+        if not (view.best_bid > 0 and view.best_ask > view.best_bid):
+            return ()
+        position = ctx.positions.get(view.code, 0)
+        tick = self._tick_of(view.code, view.best_bid)
+        want = desired_quotes(view, position, tick, self.params)
+        q = self._quotes.setdefault(view.code, CodeQuotes())
+        qty = self.params.quote_qty
+        ts = view.exch_ts
+        p = self.params
+        return [
+            *_slot_actions(view.code, Side.BUY, want.bid, q.bid, ctx.working, ts, tick, p, qty),
+            *_slot_actions(view.code, Side.SELL, want.ask, q.ask, ctx.working, ts, tick, p, qty),
+        ]
+
+    def on_placed(self, tag: str, order: Order | None) -> None:
+        _, code, side = tag.split(":")
+        q = self._quotes.setdefault(code, CodeQuotes())
+        slot = q.bid if side == "BUY" else q.ask
+        slot.pending = False
+        if order is None or not order.is_working:
+            slot.order_id = None
+            slot.price = math.nan
+        else:
+            slot.order_id = order.order_id
+            slot.price = order.price
+
+    def on_order(self, update: OrderUpdate, ctx: StrategyContext) -> Sequence[StrategyAction]:
+        if not update.status.is_working:
+            for q in self._quotes.values():
+                for slot in (q.bid, q.ask):
+                    if slot.order_id == update.order_id:
+                        slot.order_id = None
+                        slot.price = math.nan
+        return ()
+
+    def on_fill(self, fill: Fill, ctx: StrategyContext) -> Sequence[StrategyAction]:
+        return ()  # the next market view re-skews the quotes with the new position

@@ -1,0 +1,71 @@
+"""Config validation: strict keys and types, errors naming the field path."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from shijim.app.config import load_config, parse_config, with_overrides
+from shijim.app.schema import ConfigError
+
+
+def _err(data) -> str:
+    with pytest.raises(ConfigError) as info:
+        parse_config(data)
+    return str(info.value)
+
+
+def test_defaults_and_a_full_file(tmp_path: Path) -> None:
+    f = tmp_path / "c.yaml"
+    f.write_text(
+        "universe: {codes: [TXFL6, '2330']}\n"
+        "feed: {kind: sim, seed: 3, pace: fast}\n"
+        "strategy: {name: market_making, params: {quote_qty: 2}}\n"
+        "risk: {max_position: {TXFL6: 10}, max_daily_loss: 100000}\n"
+        "metrics: {port: 9100}\nkubernetes: {grace_policy: REDUCING}\n"
+    )
+    cfg = load_config(f)
+    assert cfg.universe.codes == ("TXFL6", "2330")
+    assert cfg.risk.max_position["TXFL6"] == 10
+    assert cfg.strategy.params["quote_qty"] == 2
+    assert cfg.metrics.port == 9100 and cfg.admin.port is None
+    assert parse_config(None).feed.kind == "auto"
+
+
+def test_wrong_type_names_the_field_path() -> None:
+    assert _err({"risk": {"max_position": {"TXFL5": "ten"}}}) == (
+        'risk.max_position.TXFL5: expected integer, got "ten"'
+    )
+    assert _err({"metrics": {"port": True}}) == "metrics.port: expected integer, got true"
+    assert _err({"universe": {"codes": ["TXFL6", 2330]}}) == (
+        "universe.codes[1]: expected string, got 2330"
+    )
+
+
+def test_unknown_keys_and_enums_and_ranges() -> None:
+    assert _err({"risk": {"max_posn": 1}}).startswith("risk.max_posn: unknown key")
+    assert _err({"riks": {}}).startswith("riks: unknown key")
+    assert "feed.kind: expected one of" in _err({"feed": {"kind": "carrier-pigeon"}})
+    assert _err({"shard": {"id": 2, "total": 2}}).startswith("shard.id: must be in [0, ")
+    assert "duplicate" in _err({"universe": {"codes": ["A", "A"]}})
+    assert _err({"feed": {"kind": "replay"}}).startswith("feed.replay_path: required")
+    assert _err([1, 2]) == "<root>: expected a mapping, got a list"
+
+
+def test_file_errors_name_the_file(tmp_path: Path) -> None:
+    f = tmp_path / "bad.yaml"
+    f.write_text("risk:\n  max_order_qty: [1\n")
+    with pytest.raises(ConfigError, match="not valid YAML at line"):
+        load_config(f)
+    f.write_text("risk: {max_order_qty: 0}\n")
+    with pytest.raises(ConfigError, match=r"risk.max_order_qty: must be > 0, got 0 \(in .*bad"):
+        load_config(f)
+    with pytest.raises(ConfigError, match="cannot read config file"):
+        load_config(tmp_path / "missing.yaml")
+
+
+def test_overrides_win_and_are_rechecked() -> None:
+    cfg = with_overrides(parse_config({}), feed={"kind": "sim", "seed": None})
+    assert cfg.feed.kind == "sim" and cfg.feed.seed == 7
+    with pytest.raises(ConfigError, match=r"shard\.id"):
+        with_overrides(cfg, shard={"id": 5})

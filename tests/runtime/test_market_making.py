@@ -1,0 +1,64 @@
+"""Market-making demo: quotes around the microprice, inventory skew, re-quote discipline."""
+
+from __future__ import annotations
+
+from shijim.domain import Order, OrderStatus, Side
+from shijim.risk.state import TradingState
+from shijim.strategy.base import Amend, Cancel, MarketView, Place, StrategyContext
+from shijim.strategy.market_making import MarketMaking, MarketMakingParams, desired_quotes
+from shijim.strategy.signals import SignalSnapshot
+
+
+def _view(bid=100.0, ask=104.0, micro=102.0, ts=0, code="TXFL6") -> MarketView:
+    sig = SignalSnapshot(microprice=micro, mid=(bid + ask) / 2, spread=ask - bid)
+    return MarketView(code, ts, ts, bid, ask, 5, 5, sig)
+
+
+P = MarketMakingParams(half_spread_ticks=1.0, skew_ticks_per_lot=1.0, max_inventory=3)
+
+
+def test_flat_quotes_are_symmetric_around_the_microprice() -> None:
+    q = desired_quotes(_view(), 0, 1.0, P)
+    assert (q.bid, q.ask) == (101.0, 103.0)
+
+
+def test_inventory_skews_both_quotes_toward_reducing_it() -> None:
+    long2 = desired_quotes(_view(), 2, 1.0, P)
+    short2 = desired_quotes(_view(), -2, 1.0, P)
+    assert (long2.bid, long2.ask) == (99.0, 101.0)  # lower: more likely to sell
+    assert (short2.bid, short2.ask) == (103.0, 105.0)
+    at_max = desired_quotes(_view(), 3, 1.0, P)
+    assert at_max.bid is None and at_max.ask is not None  # never adds beyond max inventory
+
+
+def test_quotes_never_cross_the_touch() -> None:
+    q = desired_quotes(_view(bid=100.0, ask=101.0, micro=100.9), -3 + 1, 1.0, P)
+    assert q.bid is not None and q.bid <= 100.0
+    assert q.ask is not None and q.ask >= 101.0
+
+
+def _ctx(working=None, pos=0, state=TradingState.ACTIVE) -> StrategyContext:
+    return StrategyContext({"TXFL6": pos}, working or {}, state)
+
+
+def test_places_then_amends_only_after_interval_and_distance() -> None:
+    mm = MarketMaking(MarketMakingParams(min_requote_ms=1.0), lambda code, px: 1.0)
+    first = mm.on_market(_view(ts=0), _ctx())
+    assert [type(a) for a in first] == [Place, Place]
+    assert first[0].intent.side is Side.BUY and first[1].intent.side is Side.SELL
+    orders = {}
+    for i, act in enumerate(first):
+        side, px = act.intent.side, act.intent.price
+        o = Order(f"o{i}", "TXFL6", side, 1, px, status=OrderStatus.SUBMITTED)
+        orders[o.order_id] = o
+        mm.on_placed(act.intent.tag, o)
+    assert mm.on_market(_view(ts=10), _ctx(orders)) == []  # unchanged book
+    moved = _view(bid=110.0, ask=114.0, micro=112.0, ts=500_000)
+    assert mm.on_market(moved, _ctx(orders)) == []  # moved, but within 1 ms of the last move
+    later = _view(bid=110.0, ask=114.0, micro=112.0, ts=2_000_000)
+    acts = mm.on_market(later, _ctx(orders))
+    assert acts == [Amend("o0", 111.0), Amend("o1", 113.0)]
+    assert mm.on_market(later, _ctx(orders, state=TradingState.REDUCING)) == ()
+    # At max inventory the bid is cancelled.
+    capped = _view(bid=110.0, ask=114.0, micro=112.0, ts=9_000_000)
+    assert Cancel("o0") in mm.on_market(capped, _ctx(orders, pos=3))
