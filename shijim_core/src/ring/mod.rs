@@ -1,1 +1,29 @@
-//! Shared-memory ring (placeholder until the ring lands).
+//! The single-writer, many-reader shared-memory ring (docs/ring.md).
+//!
+//! One writer per ring (an exclusive `flock`), any number of readers in any process, attached by
+//! name (a file under /dev/shm). The writer encodes straight into fixed 256-byte slots and never
+//! waits; each slot carries a seqlock word, so a reader can tell "not written yet", "this lap"
+//! and "overwritten" exactly, never returns a torn message, and counts exactly what it lost when
+//! lapped. A writer that takes over a ring bumps the header's epoch; readers report the restart
+//! and never hand out a message across it unannounced.
+//!
+//! The ring carries opaque byte payloads (at most [`MAX_PAYLOAD`] bytes); the typed market-data
+//! layer encodes SBE messages into the slots (see `python::ring`).
+
+mod error;
+mod layout;
+mod reader;
+mod shm;
+mod writer;
+
+pub use error::{PublishError, RingError};
+pub use layout::{
+    decode_word, file_len, SlotState, HEADER_LEN, LAYOUT_VERSION, MAGIC, MAX_PAYLOAD, MAX_SEQ,
+    MAX_SLOTS, MIN_SLOTS, SLOT_SIZE,
+};
+pub use reader::{Next, RingReader, Start};
+pub use shm::{ring_dir, ring_path, unlink_ring};
+pub use writer::RingWriter;
+
+#[cfg(test)]
+mod tests;

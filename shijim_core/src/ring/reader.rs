@@ -1,0 +1,263 @@
+//! A reader: attaches by name, read-only, from any process; never slows the writer.
+
+use std::path::Path;
+use std::sync::atomic::{fence, Ordering};
+
+use super::error::RingError;
+use super::layout::*;
+use super::shm::{self, Region};
+use super::writer::validate;
+
+/// Where a new reader starts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Start {
+    /// Only messages published after attaching.
+    Latest,
+    /// The oldest message of the current writer still in the ring.
+    Oldest,
+}
+
+/// One step of a reader.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Next {
+    /// Message `seq`, `len` bytes, copied into the caller's buffer intact.
+    Message { seq: u64, len: usize },
+    /// Nothing new yet.
+    Empty,
+    /// The writer lapped this reader: `lost` messages were overwritten before they were read.
+    /// The reader skipped to a message still in the ring.
+    Lapped { lost: u64 },
+    /// A new writer took the ring over (`epoch`); `lost` messages of the old writer(s) were not
+    /// read. The reader continues with the new writer's messages.
+    Restarted { lost: u64, epoch: u64 },
+    /// The slot of `seq` holds a word no writer produces (corrupted memory); it was skipped.
+    Corrupt { seq: u64 },
+}
+
+/// A reader of a ring. Maps the file read-only: a reader cannot disturb the writer or others.
+pub struct RingReader {
+    region: Region,
+    mask: u64,
+    slots: u64,
+    pos: u64,
+    epoch: u64,
+    skipped_known: u64,
+    lost_total: u64,
+    restarts: u64,
+    corrupt_total: u64,
+    /// Lapped resync lands this many slots behind the oldest one, so the reader is not lapped
+    /// again at once.
+    margin: u64,
+}
+
+/// Epoch-related header fields, read consistently.
+struct EpochInfo {
+    epoch: u64,
+    start: u64,
+    skipped: u64,
+}
+
+impl RingReader {
+    pub fn open(name: &str, start: Start) -> Result<RingReader, RingError> {
+        let path = shm::ring_path(name)?;
+        Self::open_path(&path, start)
+    }
+
+    pub fn open_path(path: &Path, start: Start) -> Result<RingReader, RingError> {
+        let file = std::fs::File::open(path).map_err(shm::io_err(path, "open for reading"))?;
+        let size = shm::file_len(&file, path)?;
+        if size < HEADER_LEN as u64 {
+            if size == 0 {
+                return Err(RingError::NotInitialised {
+                    path: path.to_path_buf(),
+                });
+            }
+            return Err(RingError::Foreign {
+                path: path.to_path_buf(),
+                reason: format!("file is {size} bytes, smaller than the {HEADER_LEN}-byte header"),
+            });
+        }
+        let region = Region::map(file, path.to_path_buf(), false)?;
+        let slots = validate(&region, size)?;
+        let mut reader = RingReader {
+            region,
+            mask: slots - 1,
+            slots,
+            pos: 0,
+            epoch: 0,
+            skipped_known: 0,
+            lost_total: 0,
+            restarts: 0,
+            corrupt_total: 0,
+            margin: (slots / 16).max(1),
+        };
+        let info = reader.epoch_info();
+        reader.epoch = info.epoch;
+        reader.skipped_known = info.skipped;
+        let cursor = reader.cursor();
+        reader.pos = match start {
+            Start::Latest => cursor.max(info.start),
+            Start::Oldest => cursor.saturating_sub(slots).max(info.start),
+        };
+        Ok(reader)
+    }
+
+    #[inline(always)]
+    fn cursor(&self) -> u64 {
+        self.region.u64_at(OFF_CURSOR).load(Ordering::Acquire)
+    }
+
+    fn epoch_info(&self) -> EpochInfo {
+        loop {
+            let epoch = self.region.u64_at(OFF_EPOCH).load(Ordering::Acquire);
+            let start = self.region.u64_at(OFF_EPOCH_START).load(Ordering::Relaxed);
+            let skipped = self.region.u64_at(OFF_SKIPPED).load(Ordering::Relaxed);
+            fence(Ordering::Acquire);
+            if self.region.u64_at(OFF_EPOCH).load(Ordering::Relaxed) == epoch {
+                return EpochInfo {
+                    epoch,
+                    start,
+                    skipped,
+                };
+            }
+        }
+    }
+
+    /// Copy message `pos` into `buf` if it is there. Never blocks.
+    #[inline]
+    pub fn try_next(&mut self, buf: &mut [u8; MAX_PAYLOAD]) -> Next {
+        let index = (self.pos & self.mask) as usize;
+        let word_ref = self.region.u64_at(HEADER_LEN + index * SLOT_SIZE);
+        let word = word_ref.load(Ordering::Acquire);
+        match decode_word(word) {
+            SlotState::Committed { seq, len } if seq == self.pos => {
+                self.copy_payload(index, len, buf);
+                // Seqlock read side: Acquire fence, then re-check. If any payload load above read
+                // a store of a later message, the fence makes that message's busy mark (stored
+                // before the writer's Release fence) visible to the re-check.
+                fence(Ordering::Acquire);
+                if word_ref.load(Ordering::Relaxed) != word {
+                    return self.lapped();
+                }
+                if self.region.u64_at(OFF_EPOCH).load(Ordering::Relaxed) != self.epoch {
+                    // Never hand out a message across a writer change before reporting it.
+                    return self.restarted();
+                }
+                self.pos += 1;
+                Next::Message { seq, len }
+            }
+            SlotState::Committed { seq, .. } | SlotState::Writing { seq } if seq > self.pos => {
+                self.lapped()
+            }
+            SlotState::Corrupt { .. } => {
+                let seq = self.pos;
+                self.pos += 1;
+                self.corrupt_total += 1;
+                Next::Corrupt { seq }
+            }
+            _ => {
+                // Not written yet (empty, older lap, or being written). A new writer may have
+                // started above our position: only the epoch tells.
+                if self.region.u64_at(OFF_EPOCH).load(Ordering::Acquire) != self.epoch {
+                    return self.restarted();
+                }
+                Next::Empty
+            }
+        }
+    }
+
+    #[inline(always)]
+    fn copy_payload(&self, index: usize, len: usize, buf: &mut [u8; MAX_PAYLOAD]) {
+        let base = HEADER_LEN + index * SLOT_SIZE + SLOT_WORD_LEN;
+        let words = len.div_ceil(8);
+        for k in 0..words {
+            // Relaxed atomic loads: the copy may race with the writer; the re-check decides.
+            let w = self
+                .region
+                .u64_at(base + 8 * k)
+                .load(Ordering::Relaxed)
+                .to_ne_bytes();
+            let at = 8 * k;
+            let n = (len - at).min(8);
+            buf[at..at + n].copy_from_slice(&w[..n]);
+        }
+    }
+
+    fn lapped(&mut self) -> Next {
+        if self.region.u64_at(OFF_EPOCH).load(Ordering::Acquire) != self.epoch {
+            return self.restarted();
+        }
+        let cursor = self.cursor();
+        let oldest_safe = cursor.saturating_sub(self.slots - self.margin);
+        let new_pos = oldest_safe.max(self.pos + 1);
+        let lost = new_pos - self.pos;
+        self.pos = new_pos;
+        self.lost_total += lost;
+        Next::Lapped { lost }
+    }
+
+    fn restarted(&mut self) -> Next {
+        let info = self.epoch_info();
+        // Seqs in [pos, start) were either published by the old writer(s) and not read (lost),
+        // or never published at all (a writer died mid-slot: counted in `skipped`).
+        let lost = if self.pos < info.start {
+            (info.start - self.pos).saturating_sub(info.skipped.saturating_sub(self.skipped_known))
+        } else {
+            0
+        };
+        self.restarts += info.epoch.wrapping_sub(self.epoch);
+        self.epoch = info.epoch;
+        self.skipped_known = info.skipped;
+        self.pos = self.pos.max(info.start);
+        self.lost_total += lost;
+        Next::Restarted {
+            lost,
+            epoch: info.epoch,
+        }
+    }
+
+    /// Messages published but not yet read by this reader.
+    pub fn lag(&self) -> u64 {
+        self.cursor().saturating_sub(self.pos)
+    }
+
+    /// The seq this reader reads next.
+    pub fn position(&self) -> u64 {
+        self.pos
+    }
+
+    pub fn lost_total(&self) -> u64 {
+        self.lost_total
+    }
+
+    /// Writer takeovers seen since attaching.
+    pub fn restarts(&self) -> u64 {
+        self.restarts
+    }
+
+    pub fn corrupt_total(&self) -> u64 {
+        self.corrupt_total
+    }
+
+    /// The epoch (writer generation) this reader follows.
+    pub fn epoch(&self) -> u64 {
+        self.epoch
+    }
+
+    pub fn slots(&self) -> u64 {
+        self.slots
+    }
+
+    /// True once the writer closed the ring cleanly (a crashed writer leaves it false).
+    pub fn writer_closed(&self) -> bool {
+        self.region.u32_at(OFF_WRITER_STATE).load(Ordering::Acquire) == WRITER_CLOSED
+    }
+
+    pub fn writer_pid(&self) -> u32 {
+        self.region.u32_at(OFF_WRITER_PID).load(Ordering::Relaxed)
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.region.path
+    }
+}

@@ -1,0 +1,386 @@
+//! Ring tests on real shared memory (files under /dev/shm, or the temp dir if it is missing).
+
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use super::layout::*;
+use super::*;
+
+static COUNTER: AtomicU64 = AtomicU64::new(0);
+
+/// A unique ring file removed on drop.
+struct TestRing(PathBuf);
+
+impl TestRing {
+    fn new(tag: &str) -> TestRing {
+        let dir = if std::path::Path::new("/dev/shm").is_dir() {
+            PathBuf::from("/dev/shm")
+        } else {
+            std::env::temp_dir()
+        };
+        let n = COUNTER.fetch_add(1, Ordering::Relaxed);
+        let path = dir.join(format!("shijim-ring-test.{}.{tag}.{n}", std::process::id()));
+        let _ = std::fs::remove_file(&path);
+        TestRing(path)
+    }
+}
+
+impl Drop for TestRing {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.0);
+    }
+}
+
+fn payload_for(seq: u64) -> Vec<u8> {
+    // Variable length, every byte derived from seq: any mix of two messages is detectable.
+    let len = 8 + (seq % 241) as usize;
+    let mut v = Vec::with_capacity(len);
+    v.extend_from_slice(&seq.to_le_bytes());
+    for i in 8..len {
+        v.push((seq as u8).wrapping_mul(31).wrapping_add(i as u8));
+    }
+    v
+}
+
+fn check_payload(seq: u64, bytes: &[u8]) {
+    assert_eq!(
+        bytes,
+        payload_for(seq).as_slice(),
+        "message {seq} is not intact"
+    );
+}
+
+/// Read until Empty; returns (seqs received, lost, restarts seen).
+fn drain(reader: &mut RingReader) -> (Vec<u64>, u64, u64) {
+    let mut buf = [0u8; MAX_PAYLOAD];
+    let (mut got, mut lost, mut restarts) = (Vec::new(), 0, 0);
+    loop {
+        match reader.try_next(&mut buf) {
+            Next::Message { seq, len } => {
+                check_payload(seq, &buf[..len]);
+                got.push(seq);
+            }
+            Next::Empty => return (got, lost, restarts),
+            Next::Lapped { lost: n } => lost += n,
+            Next::Restarted { lost: n, .. } => {
+                lost += n;
+                restarts += 1;
+            }
+            Next::Corrupt { seq } => panic!("corrupt slot at {seq}"),
+        }
+    }
+}
+
+#[test]
+fn publish_and_read_in_order_across_wrap_around() {
+    let ring = TestRing::new("wrap");
+    let mut w = RingWriter::open_path(&ring.0, 8, true).unwrap();
+    let mut r = RingReader::open_path(&ring.0, Start::Latest).unwrap();
+    let mut all = Vec::new();
+    for round in 0..10u64 {
+        for i in 0..5 {
+            let seq = round * 5 + i;
+            assert_eq!(w.publish(&payload_for(seq)).unwrap(), seq);
+        }
+        assert_eq!(r.lag(), 5);
+        let (got, lost, _) = drain(&mut r);
+        assert_eq!(lost, 0);
+        all.extend(got);
+    }
+    assert_eq!(all, (0..50).collect::<Vec<_>>());
+    assert_eq!(r.lag(), 0);
+    assert_eq!(w.next_seq(), 50);
+}
+
+#[test]
+fn lapped_reader_reports_exact_loss_and_resyncs() {
+    let ring = TestRing::new("lap");
+    let mut w = RingWriter::open_path(&ring.0, 16, true).unwrap();
+    let mut r = RingReader::open_path(&ring.0, Start::Latest).unwrap();
+    for seq in 0..1000 {
+        w.publish(&payload_for(seq)).unwrap();
+    }
+    let (got, lost, _) = drain(&mut r);
+    assert_eq!(got.len() as u64 + lost, 1000);
+    assert_eq!(r.lost_total(), lost);
+    assert!(lost >= 1000 - 16);
+    // What it did get is the newest messages, contiguous, ending at the last one.
+    assert_eq!(*got.last().unwrap(), 999);
+    assert!(got.windows(2).all(|p| p[1] == p[0] + 1));
+    // Keeps working after the resync.
+    w.publish(&payload_for(1000)).unwrap();
+    assert_eq!(drain(&mut r), (vec![1000], 0, 0));
+}
+
+#[test]
+fn oldest_start_reads_what_is_still_in_the_ring() {
+    let ring = TestRing::new("oldest");
+    let mut w = RingWriter::open_path(&ring.0, 8, true).unwrap();
+    for seq in 0..5 {
+        w.publish(&payload_for(seq)).unwrap();
+    }
+    let mut r = RingReader::open_path(&ring.0, Start::Oldest).unwrap();
+    assert_eq!(drain(&mut r), (vec![0, 1, 2, 3, 4], 0, 0));
+    for seq in 5..20 {
+        w.publish(&payload_for(seq)).unwrap();
+    }
+    let mut r2 = RingReader::open_path(&ring.0, Start::Oldest).unwrap();
+    assert_eq!(drain(&mut r2).0, (12..20).collect::<Vec<_>>());
+}
+
+#[test]
+fn concurrent_writer_never_yields_a_torn_message() {
+    let ring = TestRing::new("torn");
+    let total: u64 = 400_000;
+    let mut w = RingWriter::open_path(&ring.0, 16, true).unwrap();
+    let mut r = RingReader::open_path(&ring.0, Start::Latest).unwrap();
+    let writer = std::thread::spawn(move || {
+        for seq in 0..total {
+            w.publish(&payload_for(seq)).unwrap();
+        }
+        w
+    });
+    let mut buf = [0u8; MAX_PAYLOAD];
+    let (mut received, mut lost, mut last) = (0u64, 0u64, None::<u64>);
+    loop {
+        match r.try_next(&mut buf) {
+            Next::Message { seq, len } => {
+                check_payload(seq, &buf[..len]);
+                if let Some(prev) = last {
+                    assert!(seq > prev);
+                }
+                last = Some(seq);
+                received += 1;
+                if seq == total - 1 {
+                    break;
+                }
+            }
+            Next::Lapped { lost: n } => lost += n,
+            Next::Empty => std::hint::spin_loop(),
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+    let _w = writer.join().unwrap();
+    assert_eq!(received + lost, total, "received {received} + lost {lost}");
+    assert_eq!(r.lost_total(), lost);
+}
+
+#[test]
+fn second_writer_is_refused_while_the_first_lives() {
+    let ring = TestRing::new("twowriters");
+    let w = RingWriter::open_path(&ring.0, 8, true).unwrap();
+    match RingWriter::open_path(&ring.0, 8, true) {
+        Err(RingError::WriterExists { pid, .. }) => assert_eq!(pid, std::process::id()),
+        other => panic!("expected WriterExists, got {:?}", other.map(|_| ())),
+    }
+    drop(w);
+    assert!(RingWriter::open_path(&ring.0, 8, true).is_ok());
+}
+
+#[test]
+fn writer_restart_is_reported_with_exact_loss_and_seq_continues() {
+    let ring = TestRing::new("restart");
+    let mut w = RingWriter::open_path(&ring.0, 8, true).unwrap();
+    let mut r = RingReader::open_path(&ring.0, Start::Latest).unwrap();
+    for seq in 0..3 {
+        w.publish(&payload_for(seq)).unwrap();
+    }
+    assert_eq!(drain(&mut r).0, vec![0, 1, 2]);
+    for seq in 3..6 {
+        w.publish(&payload_for(seq)).unwrap();
+    }
+    assert_eq!(w.epoch(), 1);
+    drop(w);
+    assert!(r.writer_closed());
+    let mut w2 = RingWriter::open_path(&ring.0, 8, true).unwrap();
+    assert_eq!(w2.epoch(), 2);
+    assert_eq!(w2.next_seq(), 6);
+    assert!(!r.writer_closed());
+    for seq in 6..8 {
+        w2.publish(&payload_for(seq)).unwrap();
+    }
+    let mut buf = [0u8; MAX_PAYLOAD];
+    // The restart comes first, with the 3 unread messages of the old writer counted as lost.
+    assert_eq!(r.try_next(&mut buf), Next::Restarted { lost: 3, epoch: 2 });
+    assert_eq!(drain(&mut r), (vec![6, 7], 0, 0));
+    assert_eq!(r.restarts(), 1);
+    assert_eq!(r.lost_total(), 3);
+}
+
+#[test]
+fn writer_dying_mid_slot_is_skipped_and_not_counted_as_lost() {
+    let ring = TestRing::new("midslot");
+    let mut w = RingWriter::open_path(&ring.0, 8, true).unwrap();
+    let mut r = RingReader::open_path(&ring.0, Start::Latest).unwrap();
+    w.publish(&payload_for(0)).unwrap();
+    // The encoder fails after scribbling: the slot stays "being written" (as if the writer died).
+    let err = w.publish_with(|slot| {
+        slot[..4].copy_from_slice(b"junk");
+        Err::<usize, &str>("boom")
+    });
+    assert!(matches!(err, Err(PublishError::Encode("boom"))));
+    let (got, lost, _) = drain(&mut r);
+    assert_eq!((got, lost), (vec![0], 0));
+    drop(w);
+    let mut w2 = RingWriter::open_path(&ring.0, 8, true).unwrap();
+    assert_eq!(
+        w2.next_seq(),
+        2,
+        "seq 1 was touched by the dead writer and is never reused"
+    );
+    w2.publish(&payload_for(2)).unwrap();
+    assert_eq!(drain(&mut r), (vec![2], 0, 1));
+}
+
+#[test]
+fn failed_encode_reuses_the_seq() {
+    let ring = TestRing::new("reuse");
+    let mut w = RingWriter::open_path(&ring.0, 8, true).unwrap();
+    let mut r = RingReader::open_path(&ring.0, Start::Latest).unwrap();
+    assert!(w.publish_with(|_| Err::<usize, ()>(())).is_err());
+    assert!(matches!(
+        w.publish_with(|_| Ok::<usize, ()>(MAX_PAYLOAD + 1)),
+        Err(PublishError::Ring(RingError::PayloadTooLong { .. }))
+    ));
+    assert_eq!(w.publish(&payload_for(0)).unwrap(), 0);
+    assert_eq!(drain(&mut r), (vec![0], 0, 0));
+    assert!(matches!(
+        w.publish(&[0u8; 249]),
+        Err(RingError::PayloadTooLong { len: 249, .. })
+    ));
+}
+
+fn write_bytes(path: &std::path::Path, off: u64, bytes: &[u8]) {
+    use std::os::unix::fs::FileExt;
+    let f = std::fs::OpenOptions::new().write(true).open(path).unwrap();
+    f.write_all_at(bytes, off).unwrap();
+}
+
+#[test]
+fn corrupted_or_foreign_headers_are_errors() {
+    let ring = TestRing::new("corrupt");
+    drop(RingWriter::open_path(&ring.0, 8, true).unwrap());
+
+    let reopen = || RingReader::open_path(&ring.0, Start::Latest).map(|_| ());
+    assert!(reopen().is_ok());
+
+    write_bytes(&ring.0, OFF_VERSION as u64, &99u32.to_ne_bytes());
+    assert!(matches!(
+        reopen(),
+        Err(RingError::LayoutVersion { found: 99, .. })
+    ));
+    assert!(matches!(
+        RingWriter::open_path(&ring.0, 8, true).map(|_| ()),
+        Err(RingError::LayoutVersion { .. })
+    ));
+    write_bytes(&ring.0, OFF_VERSION as u64, &LAYOUT_VERSION.to_ne_bytes());
+
+    write_bytes(&ring.0, OFF_SLOT_COUNT as u64, &12u64.to_ne_bytes());
+    assert!(matches!(reopen(), Err(RingError::Foreign { .. })));
+    write_bytes(&ring.0, OFF_SLOT_COUNT as u64, &(1u64 << 40).to_ne_bytes());
+    assert!(matches!(reopen(), Err(RingError::Foreign { .. })));
+    write_bytes(&ring.0, OFF_SLOT_COUNT as u64, &16u64.to_ne_bytes());
+    assert!(matches!(
+        reopen(),
+        Err(RingError::Geometry {
+            field: "file size",
+            ..
+        })
+    ));
+    write_bytes(&ring.0, OFF_SLOT_COUNT as u64, &8u64.to_ne_bytes());
+
+    write_bytes(&ring.0, OFF_SLOT_SIZE as u64, &128u32.to_ne_bytes());
+    assert!(matches!(
+        reopen(),
+        Err(RingError::Geometry {
+            field: "slot_size",
+            ..
+        })
+    ));
+    write_bytes(
+        &ring.0,
+        OFF_SLOT_SIZE as u64,
+        &(SLOT_SIZE as u32).to_ne_bytes(),
+    );
+    assert!(reopen().is_ok());
+
+    // A writer asking for another geometry is refused rather than resizing under readers.
+    assert!(matches!(
+        RingWriter::open_path(&ring.0, 16, true).map(|_| ()),
+        Err(RingError::Geometry {
+            field: "slot_count",
+            found: 8,
+            expected: 16,
+            ..
+        })
+    ));
+
+    write_bytes(&ring.0, 0, b"NOTARING");
+    assert!(matches!(reopen(), Err(RingError::Foreign { .. })));
+    assert!(matches!(
+        RingWriter::open_path(&ring.0, 8, true).map(|_| ()),
+        Err(RingError::Foreign { .. })
+    ));
+
+    std::fs::write(&ring.0, b"hello").unwrap();
+    assert!(matches!(reopen(), Err(RingError::Foreign { .. })));
+    std::fs::write(&ring.0, b"").unwrap();
+    assert!(matches!(reopen(), Err(RingError::NotInitialised { .. })));
+    std::fs::write(&ring.0, vec![0u8; HEADER_LEN + 3 * SLOT_SIZE]).unwrap();
+    assert!(matches!(reopen(), Err(RingError::NotInitialised { .. })));
+    // A writer re-initialises a file whose header was never written.
+    assert!(RingWriter::open_path(&ring.0, 8, true).is_ok());
+    assert!(reopen().is_ok());
+}
+
+#[test]
+fn corrupted_slot_word_is_skipped_and_counted() {
+    let ring = TestRing::new("badslot");
+    let mut w = RingWriter::open_path(&ring.0, 8, true).unwrap();
+    let mut r = RingReader::open_path(&ring.0, Start::Latest).unwrap();
+    w.publish(&payload_for(0)).unwrap();
+    w.publish(&payload_for(1)).unwrap();
+    write_bytes(
+        &ring.0,
+        HEADER_LEN as u64,
+        &((1u64 << 8) | 250).to_ne_bytes(),
+    );
+    let mut buf = [0u8; MAX_PAYLOAD];
+    assert_eq!(r.try_next(&mut buf), Next::Corrupt { seq: 0 });
+    assert_eq!(
+        r.try_next(&mut buf),
+        Next::Message {
+            seq: 1,
+            len: payload_for(1).len()
+        }
+    );
+    assert_eq!(r.corrupt_total(), 1);
+}
+
+#[test]
+fn bad_names_and_slot_counts_are_refused() {
+    for name in ["", "a/b", "../x", ".hidden", "sp ace", "é"] {
+        assert!(
+            matches!(ring_path(name), Err(RingError::BadName { .. })),
+            "{name:?}"
+        );
+    }
+    let msg = ring_path("ab/c").unwrap_err().to_string();
+    assert!(msg.contains("position 2"), "{msg}");
+    assert!(ring_path("shard-0.md_v1").is_ok());
+    let ring = TestRing::new("slots");
+    for slots in [0, 1, 3, 1000, MAX_SLOTS * 2] {
+        assert!(matches!(
+            RingWriter::open_path(&ring.0, slots, true).map(|_| ()),
+            Err(RingError::BadSlotCount { .. })
+        ));
+    }
+    assert!(matches!(
+        RingReader::open_path(&ring.0, Start::Latest).map(|_| ()),
+        Err(RingError::Io { .. })
+    ));
+    assert!(matches!(
+        RingWriter::open_path(&ring.0, 8, false).map(|_| ()),
+        Err(RingError::Io { .. })
+    ));
+}
