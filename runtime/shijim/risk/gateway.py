@@ -1,0 +1,401 @@
+"""RiskAwareGateway: the only way an order reaches an execution adapter.
+
+It has the adapter's interface (place, amend, cancel, cancel_all, working_orders, events, pump)
+so a strategy handed the gateway cannot bypass it. The decisions are the pure functions of
+``shijim.risk.rules``; this object gathers their inputs (reference prices, positions, working
+orders, the token bucket, the trading state), does the I/O, counts and logs rejections, keeps
+positions and PnL from the adapter's fills, and turns trading-state changes into cancellations:
+
+- HALTED: every working order is cancelled (cancels use the bucket's reserve; any that do not
+  fit are retried on each ``poll()``), every new order and amend is rejected; cancels still go.
+- REDUCING: working orders that could increase exposure are cancelled; only reducing orders pass.
+- realised + marked PnL at or below ``-max_daily_loss`` engages KillSwitchSource.LOSS_LIMIT.
+
+Thread safety: one re-entrant lock around every entry point. The strategy thread calls place /
+poll / on_bidask; kill-switch sources call the state machine from their own threads, and the
+state listener takes the same lock before cancelling.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import time
+from collections import deque
+from collections.abc import Callable, Mapping
+from threading import RLock
+from typing import Any
+
+from shijim.domain import ExecutionEvent, Fill, Instrument, Order, OrderIntent, Side
+from shijim.execution.adapter import ExecutionAdapter
+from shijim.metrics import ShardMetrics
+from shijim.risk.positions import PositionKeeper
+from shijim.risk.rate_limit import ActionBucket
+from shijim.risk.reference import ReferencePrices
+from shijim.risk.rules import (
+    Rejection,
+    RejectReason,
+    RiskLimits,
+    check_new_order,
+    check_price,
+    is_reducing,
+)
+from shijim.risk.state import KillSwitchSource, StateChange, TradingState, TradingStateMachine
+
+log = logging.getLogger(__name__)
+
+_PNL_METRIC_INTERVAL_NS = 100_000_000  # marks move PnL every tick; export at most 10/s
+
+
+class InstrumentTable:
+    """Configured instruments by code; unknown codes resolve to None (rejected UNKNOWN_CODE)."""
+
+    def __init__(self, instruments: Mapping[str, Instrument] | None = None) -> None:
+        self._by_code: dict[str, Instrument] = dict(instruments or {})
+
+    def add(self, instrument: Instrument) -> None:
+        self._by_code[instrument.code] = instrument
+
+    def get(self, code: str) -> Instrument | None:
+        return self._by_code.get(code)
+
+    def require(self, code: str) -> Instrument:
+        inst = self._by_code.get(code)
+        if inst is None:
+            raise KeyError(f"instrument {code!r}: not configured")
+        return inst
+
+
+class RiskAwareGateway:
+    def __init__(
+        self,
+        adapter: ExecutionAdapter,
+        instruments: InstrumentTable,
+        limits: RiskLimits | None = None,
+        state: TradingStateMachine | None = None,
+        metrics: ShardMetrics | None = None,
+        clock: Callable[[], int] = time.monotonic_ns,
+    ) -> None:
+        self._adapter = adapter
+        self.instruments = instruments
+        self.limits = limits or RiskLimits()
+        self.state_machine = state or TradingStateMachine()
+        self._metrics = metrics
+        self._clock = clock
+        self._lock = RLock()
+        self.positions = PositionKeeper(instruments.require)
+        self.references = ReferencePrices()
+        self.bucket = ActionBucket(
+            self.limits.rate_actions, self.limits.rate_window_s, self.limits.cancel_reserve, clock()
+        )
+        self.events: deque[ExecutionEvent] = deque()
+        self.rejects: dict[RejectReason, int] = {}
+        self._pending_cancels: dict[str, None] = {}  # insertion-ordered set
+        self._last_log_ns: dict[RejectReason, int] = {}
+        self._suppressed: dict[RejectReason, int] = {}
+        self._last_pnl_export_ns = 0
+        self.state_machine.subscribe(self._on_state_change)
+        if metrics is not None:
+            metrics.trading_state(int(self.state_machine.state))
+
+    # -- the adapter interface ---------------------------------------------------------------
+    @property
+    def state(self) -> TradingState:
+        return self.state_machine.state
+
+    def working_orders(self) -> Mapping[str, Order]:
+        return self._adapter.working_orders()
+
+    def place(self, intent: OrderIntent) -> Order | Rejection:
+        with self._lock:
+            self._pump()
+            code = intent.code
+            working = self._adapter.working_orders()
+            wb = ws = 0
+            for o in working.values():
+                if o.code == code:
+                    if o.side is Side.BUY:
+                        wb += o.remaining
+                    else:
+                        ws += o.remaining
+            rej = check_new_order(
+                intent,
+                self.instruments.get(code),
+                self.references.get(code),
+                self.positions.net(code),
+                wb,
+                ws,
+                self.positions.gross,
+                len(working),
+                self.positions.total_pnl,
+                self.limits,
+                self.state_machine.state,
+            )
+            if rej is None and not self.bucket.try_take(self._clock()):
+                rej = Rejection(RejectReason.RATE_LIMIT, "order-action rate limit reached")
+            if rej is not None:
+                self._reject(rej, intent)
+                return rej
+            result = self._adapter.place(intent)
+            m = self._metrics
+            if m is not None:
+                m.order_action("place")
+            if isinstance(result, Rejection):
+                self._reject(result, intent)
+            elif m is not None:
+                m.order_accepted()
+            self._pump()
+            return result
+
+    def amend(
+        self, order_id: str, price: float | None = None, qty: int | None = None
+    ) -> Order | Rejection:
+        """Change price and/or reduce the open quantity to ``qty`` (1 .. remaining-1)."""
+        with self._lock:
+            self._pump()
+            order = self._adapter.working_orders().get(order_id)
+            rej: Rejection | None = None
+            state = self.state_machine.state
+            if order is None:
+                rej = Rejection(RejectReason.UNKNOWN_ORDER, f"order {order_id!r}: not working")
+            elif state is TradingState.HALTED:
+                rej = Rejection(RejectReason.HALTED, "trading state is HALTED")
+            elif qty is not None and not (type(qty) is int and 0 < qty < order.remaining):
+                rej = Rejection(
+                    RejectReason.INVALID_QTY,
+                    f"amend qty {qty!r}: must be an integer in 1..{order.remaining - 1}",
+                )
+            elif price is not None:
+                inst = self.instruments.get(order.code)
+                if inst is None:
+                    rej = Rejection(RejectReason.UNKNOWN_CODE, f"code {order.code!r}")
+                else:
+                    rej = check_price(price, inst, self.references.get(order.code), self.limits)
+            if rej is None and not self.bucket.try_take(self._clock()):
+                rej = Rejection(RejectReason.RATE_LIMIT, "order-action rate limit reached")
+            if rej is not None:
+                self._reject(rej, order_id)
+                return rej
+            result = self._adapter.amend(order_id, price, qty)
+            if self._metrics is not None:
+                self._metrics.order_action("amend")
+            if isinstance(result, Rejection):
+                self._reject(result, order_id)
+            self._pump()
+            return result
+
+    def cancel(self, order_id: str) -> bool:
+        """Cancels are never refused by risk; if the bucket (reserve included) is empty the
+        cancel is queued and sent by ``poll()`` as soon as a token is available."""
+        with self._lock:
+            return self._cancel(order_id)
+
+    def cancel_all(self) -> int:
+        with self._lock:
+            return sum(self._cancel(oid) for oid in list(self._adapter.working_orders()))
+
+    def pump(self) -> None:
+        self.poll()
+
+    def poll(self) -> int:
+        """Apply venue events, retry deferred cancels, check the loss limit. Returns how many
+        events were added to ``events``. The runner calls this every loop iteration."""
+        with self._lock:
+            n = len(self.events)
+            self._retry_cancels()
+            self._pump()
+            return len(self.events) - n
+
+    # -- market data (reference prices, marks, and the paper venue) ---------------------------
+    def on_bidask(
+        self,
+        code: str,
+        ts: int,
+        bid_px: Any,
+        bid_qty: Any,
+        ask_px: Any,
+        ask_qty: Any,
+    ) -> None:
+        """One book snapshot (5 levels, best first). Forwarded to the adapter if it consumes
+        market data (the paper exchange)."""
+        with self._lock:
+            ref = self.references.on_quote(code, float(bid_px[0]), float(ask_px[0]))
+            venue = getattr(self._adapter, "on_bidask", None)
+            if venue is not None:
+                venue(code, ts, bid_px, bid_qty, ask_px, ask_qty)
+            self._mark(code, ref)
+            self._pump()
+
+    def on_trade(self, code: str, ts: int, price: float, volume: int) -> None:
+        with self._lock:
+            ref = self.references.on_trade(code, float(price))
+            venue = getattr(self._adapter, "on_trade", None)
+            if venue is not None:
+                venue(code, ts, price, volume)
+            self._mark(code, ref)
+            self._pump()
+
+    # -- reporting ---------------------------------------------------------------------------
+    def summary(self) -> dict[str, Any]:
+        """JSON-ready state for the admin endpoint and the dashboard."""
+        with self._lock:
+            demands = {
+                src.value: {"state": st.name, "reason": why}
+                for src, (st, why) in self.state_machine.demands().items()
+            }
+            positions = {
+                code: {
+                    "net": p.net_qty,
+                    "avg_price": p.avg_price,
+                    "realised_pnl": p.realised_pnl,
+                    "unrealised_pnl": p.unrealised_pnl,
+                    "mark": None if math.isnan(p.mark_price) else p.mark_price,
+                }
+                for code, p in self.positions.snapshot().items()
+            }
+            return {
+                "state": self.state_machine.state.name,
+                "kill_switch_engaged": self.state_machine.kill_switch_engaged,
+                "demands": demands,
+                "positions": positions,
+                "pnl": {
+                    "realised": self.positions.realised_pnl,
+                    "unrealised": self.positions.unrealised_pnl,
+                    "total": self.positions.total_pnl,
+                },
+                "working_orders": len(self._adapter.working_orders()),
+                "pending_cancels": len(self._pending_cancels),
+                "rejects": {r.value: n for r, n in self.rejects.items()},
+            }
+
+    # -- internals ---------------------------------------------------------------------------
+    def _pump(self) -> None:
+        adapter = self._adapter
+        adapter.pump()
+        q = adapter.events
+        if not q:
+            return
+        fills = False
+        while q:
+            ev = q.popleft()
+            if isinstance(ev, Fill):
+                self._apply_fill(ev)
+                fills = True
+            self.events.append(ev)
+        if fills:
+            self._check_loss()
+
+    def _apply_fill(self, fill: Fill) -> None:
+        try:
+            self.positions.apply_fill(fill)
+        except KeyError as exc:
+            # A fill for a code we do not know (e.g. placed outside this process): it is real
+            # money, so track it with multiplier 1 rather than drop it, and say so loudly.
+            log.error("fill %s for unconfigured code %r: %s", fill.fill_id, fill.code, exc)
+            self.instruments.add(Instrument.future(fill.code, 1.0))
+            self.positions.apply_fill(fill)
+        self.positions.mark(fill.code, self.references.get(fill.code))
+        m = self._metrics
+        if m is not None:
+            m.fill()
+            m.position(fill.code, self.positions.net(fill.code))
+            m.pnl(self.positions.total_pnl)
+
+    def _mark(self, code: str, ref: float) -> None:
+        if self.positions.net(code) == 0:
+            return
+        self.positions.mark(code, ref)
+        self._check_loss()
+        m = self._metrics
+        if m is not None:
+            now = self._clock()
+            if now - self._last_pnl_export_ns >= _PNL_METRIC_INTERVAL_NS:
+                self._last_pnl_export_ns = now
+                m.pnl(self.positions.total_pnl)
+
+    def _check_loss(self) -> None:
+        limit = self.limits.max_daily_loss
+        if limit is None:
+            return
+        pnl = self.positions.total_pnl
+        if pnl <= -limit and self.state_machine.state is not TradingState.HALTED:
+            self.state_machine.engage(
+                KillSwitchSource.LOSS_LIMIT, f"daily PnL {pnl:.0f} TWD at or below -{limit:.0f}"
+            )
+
+    def _cancel(self, order_id: str) -> bool:
+        if order_id not in self._adapter.working_orders():
+            self._pending_cancels.pop(order_id, None)
+            return False
+        if not self.bucket.try_take_cancel(self._clock()):
+            self._pending_cancels[order_id] = None
+            self._reject(Rejection(RejectReason.RATE_LIMIT, "cancel deferred"), order_id)
+            return False
+        self._pending_cancels.pop(order_id, None)
+        sent = self._adapter.cancel(order_id)
+        if self._metrics is not None:
+            self._metrics.order_action("cancel")
+        return sent
+
+    def _retry_cancels(self) -> None:
+        for oid in list(self._pending_cancels):
+            if oid not in self._adapter.working_orders():
+                self._pending_cancels.pop(oid, None)
+            elif self.bucket.try_take_cancel(self._clock()):
+                self._pending_cancels.pop(oid, None)
+                self._adapter.cancel(oid)
+                if self._metrics is not None:
+                    self._metrics.order_action("cancel")
+            else:
+                return
+
+    def _on_state_change(self, change: StateChange) -> None:
+        log.warning(
+            "trading state %s -> %s by %s: %s",
+            change.old.name,
+            change.new.name,
+            change.source.value,
+            change.reason,
+        )
+        with self._lock:
+            if self._metrics is not None:
+                self._metrics.trading_state(int(change.new))
+            if change.new is TradingState.HALTED:
+                for oid in list(self._adapter.working_orders()):
+                    self._cancel(oid)
+            elif change.new is TradingState.REDUCING:
+                for oid in self._exposure_increasing_orders():
+                    self._cancel(oid)
+
+    def _exposure_increasing_orders(self) -> list[str]:
+        """Working orders that are not reducing, judged per code and side with every working
+        order on that side counted (the worst case if they all fill)."""
+        by_key: dict[tuple[str, Side], list[Order]] = {}
+        for o in self._adapter.working_orders().values():
+            by_key.setdefault((o.code, o.side), []).append(o)
+        doomed: list[str] = []
+        for (code, side), orders in by_key.items():
+            total = sum(o.remaining for o in orders)
+            if not is_reducing(side, 0, self.positions.net(code), total):
+                doomed.extend(o.order_id for o in orders)
+        return doomed
+
+    def _reject(self, rej: Rejection, subject: object) -> None:
+        reason = rej.reason
+        self.rejects[reason] = self.rejects.get(reason, 0) + 1
+        if self._metrics is not None:
+            self._metrics.risk_reject(reason.value)
+        now = self._clock()
+        last = self._last_log_ns.get(reason)
+        if last is not None and now - last < self.limits.reject_log_interval_s * 1e9:
+            self._suppressed[reason] = self._suppressed.get(reason, 0) + 1
+            return
+        self._last_log_ns[reason] = now
+        skipped = self._suppressed.pop(reason, 0)
+        log.warning(
+            "risk reject %s: %s (%r)%s",
+            reason.name,
+            rej.detail,
+            subject,
+            f" [{skipped} similar suppressed]" if skipped else "",
+        )

@@ -1,0 +1,180 @@
+"""Pure pre-trade risk decisions.
+
+``check_new_order`` takes everything it needs as arguments (the intent, the instrument, the
+reference price, the code's net position and working quantities, the gross position, the number
+of working orders, today's PnL, the limits and the trading state) and returns ``None`` to accept
+or a ``Rejection``. No I/O, no clock, no shared state: the gateway gathers the inputs. The order
+of the checks is fixed (documented in docs/risk.md) so a given order always gets the same reason.
+"""
+
+from __future__ import annotations
+
+import enum
+import math
+from dataclasses import dataclass
+
+from shijim.domain import Instrument, OrderIntent, Side
+from shijim.risk.state import TradingState
+
+
+class RejectReason(enum.Enum):
+    HALTED = "halted"
+    REDUCING_ONLY = "reducing_only"
+    INVALID_QTY = "invalid_qty"
+    INVALID_PRICE = "invalid_price"
+    UNKNOWN_CODE = "unknown_code"
+    UNKNOWN_ORDER = "unknown_order"
+    FAT_FINGER_QTY = "fat_finger_qty"
+    NO_REFERENCE_PRICE = "no_reference_price"
+    FAT_FINGER_PRICE = "fat_finger_price"
+    DAILY_LOSS = "daily_loss"
+    POSITION_LIMIT = "position_limit"
+    GROSS_LIMIT = "gross_limit"
+    MAX_WORKING = "max_working"
+    RATE_LIMIT = "rate_limit"
+    ADAPTER = "adapter"  # the execution adapter refused (e.g. broker API error)
+
+
+@dataclass(frozen=True, slots=True)
+class Rejection:
+    reason: RejectReason
+    detail: str
+
+    def __bool__(self) -> bool:  # so `if result:` never mistakes a rejection for an order
+        return False
+
+
+@dataclass(frozen=True, slots=True)
+class RiskLimits:
+    """Precomputed, immutable limits. ``None`` disables a rule."""
+
+    max_order_qty: int = 10
+    max_price_ticks: int | None = 20  # |price - reference| in ticks
+    max_price_pct: float | None = 0.02  # |price - reference| / reference
+    max_position: int = 10  # per code, |net + working same-side| in order units
+    max_gross: int = 50  # sum over codes of |position| in order units
+    max_working: int = 20  # working orders at once
+    max_daily_loss: float | None = 100_000.0  # TWD, realised + marked; positive number
+    rate_actions: int = 200  # order actions (place/amend/cancel) per window
+    rate_window_s: float = 10.0
+    cancel_reserve: int = 40  # tokens only cancels may use (HALTED must still cancel)
+    reject_log_interval_s: float = 1.0  # per-reason log rate limit
+
+    def __post_init__(self) -> None:
+        if self.max_order_qty <= 0:
+            raise ValueError(f"RiskLimits.max_order_qty: must be > 0, got {self.max_order_qty}")
+        if self.max_daily_loss is not None and self.max_daily_loss <= 0:
+            raise ValueError(f"RiskLimits.max_daily_loss: must be > 0, got {self.max_daily_loss}")
+        if not 0 <= self.cancel_reserve < self.rate_actions:
+            raise ValueError(
+                "RiskLimits.cancel_reserve: must be in [0, rate_actions), got "
+                f"{self.cancel_reserve}"
+            )
+        if self.rate_window_s <= 0:
+            raise ValueError(f"RiskLimits.rate_window_s: must be > 0, got {self.rate_window_s}")
+
+
+def valid_qty(qty: object) -> bool:
+    # bool is an int subclass; True must not become a 1-lot order.
+    return type(qty) is int and qty > 0
+
+
+def is_reducing(side: Side, qty: int, net: int, working_same_side: int) -> bool:
+    """True if the order (and every working order on its side) can only shrink |net|."""
+    if side is Side.SELL:
+        return net > 0 and working_same_side + qty <= net
+    return net < 0 and working_same_side + qty <= -net
+
+
+def check_price(
+    price: float, instrument: Instrument, reference: float, limits: RiskLimits
+) -> Rejection | None:
+    if not (type(price) is float or type(price) is int) or not math.isfinite(price) or price <= 0:
+        return Rejection(RejectReason.INVALID_PRICE, f"price {price!r}: must be finite and > 0")
+    tick = instrument.tick_size(price)
+    steps = price / tick
+    if abs(steps - round(steps)) > 1e-6:
+        return Rejection(RejectReason.INVALID_PRICE, f"price {price}: not on the tick grid {tick}")
+    if not math.isfinite(reference) or reference <= 0:
+        return Rejection(
+            RejectReason.NO_REFERENCE_PRICE, f"no reference price for {instrument.code}"
+        )
+    dev = abs(price - reference)
+    if limits.max_price_ticks is not None and dev > limits.max_price_ticks * tick + 1e-9:
+        return Rejection(
+            RejectReason.FAT_FINGER_PRICE,
+            f"price {price}: {dev / tick:.0f} ticks from reference {reference} "
+            f"(max {limits.max_price_ticks})",
+        )
+    if limits.max_price_pct is not None and dev > limits.max_price_pct * reference + 1e-9:
+        return Rejection(
+            RejectReason.FAT_FINGER_PRICE,
+            f"price {price}: {dev / reference:.2%} from reference {reference} "
+            f"(max {limits.max_price_pct:.2%})",
+        )
+    return None
+
+
+def check_new_order(
+    intent: OrderIntent,
+    instrument: Instrument | None,
+    reference: float,
+    net: int,
+    working_buy: int,
+    working_sell: int,
+    gross: int,
+    n_working: int,
+    pnl: float,
+    limits: RiskLimits,
+    state: TradingState,
+) -> Rejection | None:
+    """Decide one new order. ``working_buy``/``working_sell``: remaining quantity of this code's
+    working orders per side; ``gross``: current sum of |net| over all codes."""
+    if state is TradingState.HALTED:
+        return Rejection(RejectReason.HALTED, "trading state is HALTED")
+    qty = intent.qty
+    if not valid_qty(qty):
+        return Rejection(RejectReason.INVALID_QTY, f"qty {qty!r}: must be an integer > 0")
+    if instrument is None:
+        return Rejection(RejectReason.UNKNOWN_CODE, f"code {intent.code!r}: not configured")
+    side = intent.side
+    if side is not Side.BUY and side is not Side.SELL:
+        return Rejection(RejectReason.INVALID_QTY, f"side {side!r}: must be Side.BUY or Side.SELL")
+    if qty > limits.max_order_qty:
+        return Rejection(
+            RejectReason.FAT_FINGER_QTY, f"qty {qty}: above max_order_qty {limits.max_order_qty}"
+        )
+    bad_price = check_price(intent.price, instrument, reference, limits)
+    if bad_price is not None:
+        return bad_price
+    same_side = working_buy if side is Side.BUY else working_sell
+    reducing = is_reducing(side, qty, net, same_side)
+    if state is TradingState.REDUCING and not reducing:
+        return Rejection(
+            RejectReason.REDUCING_ONLY,
+            f"{side.name} {qty} {intent.code}: does not reduce net {net} "
+            f"(working same side {same_side})",
+        )
+    if not reducing:
+        if limits.max_daily_loss is not None and pnl <= -limits.max_daily_loss:
+            return Rejection(
+                RejectReason.DAILY_LOSS, f"pnl {pnl:.0f}: at max daily loss {limits.max_daily_loss}"
+            )
+        worst = net + same_side + qty if side is Side.BUY else net - same_side - qty
+        if abs(worst) > limits.max_position and abs(worst) > abs(net):
+            return Rejection(
+                RejectReason.POSITION_LIMIT,
+                f"{intent.code}: worst-case position {worst} beyond max_position "
+                f"{limits.max_position}",
+            )
+        worst_gross = gross - abs(net) + abs(worst)
+        if worst_gross > limits.max_gross and worst_gross > gross:
+            return Rejection(
+                RejectReason.GROSS_LIMIT,
+                f"worst-case gross {worst_gross} beyond max_gross {limits.max_gross}",
+            )
+    if n_working >= limits.max_working:
+        return Rejection(
+            RejectReason.MAX_WORKING, f"{n_working} working orders: at max {limits.max_working}"
+        )
+    return None
