@@ -1,5 +1,465 @@
-use pyo3::prelude::*;
+//! Thin PyO3 bindings of `crate::sbe`: record dicts (docs/formats.md) <-> SBE bytes.
+//! All layout and validation lives in the plain Rust codec; this file only maps Python values.
 
-pub fn register(_m: &Bound<'_, PyModule>) -> PyResult<()> {
+use pyo3::create_exception;
+use pyo3::exceptions::PyValueError;
+use pyo3::prelude::*;
+use pyo3::sync::PyOnceLock;
+use pyo3::types::{PyBool, PyBytes, PyDict, PyFloat, PyInt, PyList, PyString, PyType};
+
+use crate::sbe::{
+    decode, decode_frame, encode, encode_frame, BidAsk, Code, EventKind, FrameIter, Message, Price,
+    Reason, SbeError as CoreError, SessionState, Snapshot, SystemEvent, Tick, TickType,
+    TradingState, CODE_LEN, LEVELS, MAX_MESSAGE_LEN, PRICE_EXPONENT, REASON_LEN, SCHEMA_ID,
+    SCHEMA_VERSION, SOFH_LEN,
+};
+
+create_exception!(
+    _shijim_core,
+    SbeError,
+    PyValueError,
+    "Bad SBE bytes or a record that cannot be encoded; the message names the offset or field."
+);
+
+static DECIMAL: PyOnceLock<Py<PyType>> = PyOnceLock::new();
+
+/// An SbeError carrying `offset` (int or None) and `reason` (str) attributes.
+fn sbe_err(py: Python<'_>, message: String, offset: Option<usize>, reason: String) -> PyErr {
+    let err = SbeError::new_err(message);
+    let value = err.value(py);
+    // Attributes are a convenience; the message alone already says everything.
+    let _ = value.setattr("offset", offset);
+    let _ = value.setattr("reason", reason);
+    err
+}
+
+fn from_core(py: Python<'_>, e: &CoreError) -> PyErr {
+    sbe_err(py, e.to_string(), Some(e.offset), e.kind.to_string())
+}
+
+/// A record field that could not be turned into a message.
+struct FieldError {
+    field: String,
+    detail: String,
+}
+
+impl FieldError {
+    fn new(field: impl Into<String>, detail: impl Into<String>) -> FieldError {
+        FieldError {
+            field: field.into(),
+            detail: detail.into(),
+        }
+    }
+
+    fn into_py(self, py: Python<'_>, record_index: Option<usize>) -> PyErr {
+        let reason = format!("field {:?}: {}", self.field, self.detail);
+        let message = match record_index {
+            Some(i) => format!("cannot encode record {i}: {reason}"),
+            None => format!("cannot encode record: {reason}"),
+        };
+        sbe_err(py, message, None, reason)
+    }
+}
+
+type FieldResult<T> = Result<T, FieldError>;
+
+fn get<'py>(rec: &Bound<'py, PyDict>, key: &str) -> FieldResult<Bound<'py, PyAny>> {
+    match rec.get_item(key) {
+        Ok(Some(v)) => Ok(v),
+        Ok(None) => Err(FieldError::new(key, "missing")),
+        Err(e) => Err(FieldError::new(key, e.to_string())),
+    }
+}
+
+fn type_name(v: &Bound<'_, PyAny>) -> String {
+    v.get_type()
+        .name()
+        .map(|n| n.to_string())
+        .unwrap_or_else(|_| "?".into())
+}
+
+fn as_int<T: for<'a, 'py> FromPyObject<'a, 'py>>(
+    v: &Bound<'_, PyAny>,
+    field: &str,
+) -> FieldResult<T> {
+    // bool is an int subclass in Python; True as a volume is a bug, not a number.
+    if v.is_instance_of::<PyBool>() || !v.is_instance_of::<PyInt>() {
+        return Err(FieldError::new(
+            field,
+            format!("expected an integer, got {}", type_name(v)),
+        ));
+    }
+    v.extract::<T>()
+        .map_err(|_| FieldError::new(field, format!("integer {v} is out of range")))
+}
+
+fn int_field<T: for<'a, 'py> FromPyObject<'a, 'py>>(
+    rec: &Bound<'_, PyDict>,
+    key: &str,
+) -> FieldResult<T> {
+    as_int(&get(rec, key)?, key)
+}
+
+/// Decimal, int, str or float (via its shortest repr) -> exact fixed-point, or an error.
+fn as_price(v: &Bound<'_, PyAny>, field: &str) -> FieldResult<Price> {
+    let py = v.py();
+    let is_decimal = DECIMAL
+        .import(py, "decimal", "Decimal")
+        .and_then(|d| v.is_instance(d))
+        .unwrap_or(false);
+    let ok = is_decimal
+        || (v.is_instance_of::<PyInt>() && !v.is_instance_of::<PyBool>())
+        || v.is_instance_of::<PyString>()
+        || v.is_instance_of::<PyFloat>();
+    if !ok {
+        return Err(FieldError::new(
+            field,
+            format!("expected a decimal price, got {}", type_name(v)),
+        ));
+    }
+    let text = v.str().map_err(|e| FieldError::new(field, e.to_string()))?;
+    let text = text
+        .to_cow()
+        .map_err(|e| FieldError::new(field, e.to_string()))?;
+    Price::parse_decimal(&text).map_err(|e| FieldError::new(field, e.to_string()))
+}
+
+fn price_field(rec: &Bound<'_, PyDict>, key: &str) -> FieldResult<Price> {
+    as_price(&get(rec, key)?, key)
+}
+
+fn bool_field(rec: &Bound<'_, PyDict>, key: &str) -> FieldResult<bool> {
+    let v = get(rec, key)?;
+    if v.is_instance_of::<PyBool>() {
+        return Ok(v.is_truthy().unwrap_or(false));
+    }
+    match as_int::<i64>(&v, key) {
+        Ok(0) => Ok(false),
+        Ok(1) => Ok(true),
+        _ => Err(FieldError::new(
+            key,
+            format!("expected true/false (or 0/1), got {v}"),
+        )),
+    }
+}
+
+fn str_field(rec: &Bound<'_, PyDict>, key: &str) -> FieldResult<String> {
+    let v = get(rec, key)?;
+    if !v.is_instance_of::<PyString>() {
+        return Err(FieldError::new(
+            key,
+            format!("expected a string, got {}", type_name(&v)),
+        ));
+    }
+    v.extract::<String>()
+        .map_err(|e| FieldError::new(key, e.to_string()))
+}
+
+fn optional_name(rec: &Bound<'_, PyDict>, key: &str) -> FieldResult<String> {
+    let v = get(rec, key)?;
+    if v.is_none() {
+        return Ok(String::new());
+    }
+    str_field(rec, key)
+}
+
+fn code_field(rec: &Bound<'_, PyDict>) -> FieldResult<Code> {
+    let s = str_field(rec, "code")?;
+    Code::new(&s).map_err(|e| FieldError::new("code", format!("{s:?}: {e}")))
+}
+
+fn levels<T>(
+    rec: &Bound<'_, PyDict>,
+    key: &str,
+    item: impl Fn(&Bound<'_, PyAny>, &str) -> FieldResult<T>,
+) -> FieldResult<[T; LEVELS]>
+where
+    T: Copy + Default,
+{
+    let v = get(rec, key)?;
+    let list = v.cast::<PyList>().map_err(|_| {
+        FieldError::new(
+            key,
+            format!("expected a list of {LEVELS}, got {}", type_name(&v)),
+        )
+    })?;
+    if list.len() != LEVELS {
+        return Err(FieldError::new(
+            key,
+            format!("expected {LEVELS} levels, got {}", list.len()),
+        ));
+    }
+    let mut out = [T::default(); LEVELS];
+    for (i, x) in list.iter().enumerate() {
+        out[i] = item(&x, &format!("{key}[{i}]"))?;
+    }
+    Ok(out)
+}
+
+fn record_to_message(rec: &Bound<'_, PyAny>) -> FieldResult<Message> {
+    let rec = rec.cast::<PyDict>().map_err(|_| {
+        FieldError::new(
+            "(record)",
+            format!("expected a dict, got {}", type_name(rec)),
+        )
+    })?;
+    let kind = str_field(rec, "type")?;
+    let code = code_field(rec)?;
+    let seq: u64 = int_field(rec, "seq")?;
+    let exch_ts: i64 = int_field(rec, "exch_ts")?;
+    let local_ts: i64 = int_field(rec, "local_ts")?;
+    Ok(match kind.as_str() {
+        "tick" => {
+            let raw: u8 = int_field(rec, "tick_type")?;
+            let tick_type = TickType::from_u8(raw)
+                .ok_or_else(|| FieldError::new("tick_type", format!("{raw} is not 0, 1 or 2")))?;
+            Message::Tick(Tick {
+                seq,
+                exch_ts,
+                local_ts,
+                code,
+                price: price_field(rec, "price")?,
+                volume: int_field(rec, "volume")?,
+                total_volume: int_field(rec, "total_volume")?,
+                tick_type,
+                simtrade: bool_field(rec, "simtrade")?,
+            })
+        }
+        "bidask" => Message::BidAsk(BidAsk {
+            seq,
+            exch_ts,
+            local_ts,
+            code,
+            bid_price: levels(rec, "bid_price", as_price)?,
+            bid_volume: levels(rec, "bid_volume", as_int::<i64>)?,
+            ask_price: levels(rec, "ask_price", as_price)?,
+            ask_volume: levels(rec, "ask_volume", as_int::<i64>)?,
+            simtrade: bool_field(rec, "simtrade")?,
+        }),
+        "snapshot" => Message::Snapshot(Snapshot {
+            seq,
+            exch_ts,
+            local_ts,
+            code,
+            open: price_field(rec, "open")?,
+            high: price_field(rec, "high")?,
+            low: price_field(rec, "low")?,
+            close: price_field(rec, "close")?,
+            volume: int_field(rec, "volume")?,
+            total_volume: int_field(rec, "total_volume")?,
+            bid_price: price_field(rec, "bid_price")?,
+            bid_volume: int_field(rec, "bid_volume")?,
+            ask_price: price_field(rec, "ask_price")?,
+            ask_volume: int_field(rec, "ask_volume")?,
+        }),
+        "event" => {
+            let name = str_field(rec, "event")?;
+            let kind = EventKind::from_record_name(&name)
+                .ok_or_else(|| FieldError::new("event", format!("unknown event {name:?}")))?;
+            let name = optional_name(rec, "session_state")?;
+            let session_state = SessionState::from_record_name(&name).ok_or_else(|| {
+                FieldError::new("session_state", format!("unknown state {name:?}"))
+            })?;
+            let name = optional_name(rec, "trading_state")?;
+            let trading_state = TradingState::from_record_name(&name).ok_or_else(|| {
+                FieldError::new("trading_state", format!("unknown state {name:?}"))
+            })?;
+            let reason = str_field(rec, "reason")?;
+            let reason = Reason::new(&reason)
+                .map_err(|e| FieldError::new("reason", format!("{reason:?}: {e}")))?;
+            Message::SystemEvent(SystemEvent {
+                seq,
+                exch_ts,
+                local_ts,
+                code,
+                count: int_field(rec, "count")?,
+                kind,
+                session_state,
+                trading_state,
+                reason,
+            })
+        }
+        other => {
+            return Err(FieldError::new(
+                "type",
+                format!("{other:?} is not tick, bidask, snapshot or event"),
+            ))
+        }
+    })
+}
+
+fn price_obj<'py>(py: Python<'py>, p: Price) -> PyResult<Bound<'py, PyAny>> {
+    DECIMAL
+        .import(py, "decimal", "Decimal")?
+        .call1((p.to_decimal_string(),))
+}
+
+fn name_obj<'py>(py: Python<'py>, name: &'static str) -> Bound<'py, PyAny> {
+    if name.is_empty() {
+        py.None().into_bound(py)
+    } else {
+        PyString::new(py, name).into_any()
+    }
+}
+
+fn message_to_record<'py>(py: Python<'py>, msg: &Message) -> PyResult<Bound<'py, PyDict>> {
+    let d = PyDict::new(py);
+    let (kind, seq, exch_ts, local_ts, code) = match msg {
+        Message::Tick(m) => ("tick", m.seq, m.exch_ts, m.local_ts, m.code),
+        Message::BidAsk(m) => ("bidask", m.seq, m.exch_ts, m.local_ts, m.code),
+        Message::Snapshot(m) => ("snapshot", m.seq, m.exch_ts, m.local_ts, m.code),
+        Message::SystemEvent(m) => ("event", m.seq, m.exch_ts, m.local_ts, m.code),
+    };
+    d.set_item("type", kind)?;
+    d.set_item("code", code.as_str())?;
+    d.set_item("exch_ts", exch_ts)?;
+    d.set_item("local_ts", local_ts)?;
+    d.set_item("seq", seq)?;
+    match msg {
+        Message::Tick(m) => {
+            d.set_item("price", price_obj(py, m.price)?)?;
+            d.set_item("volume", m.volume)?;
+            d.set_item("total_volume", m.total_volume)?;
+            d.set_item("tick_type", m.tick_type as u8)?;
+            d.set_item("simtrade", m.simtrade)?;
+        }
+        Message::BidAsk(m) => {
+            let prices = |ps: &[Price; LEVELS]| -> PyResult<Bound<'py, PyList>> {
+                let items = ps
+                    .iter()
+                    .map(|&p| price_obj(py, p))
+                    .collect::<PyResult<Vec<_>>>()?;
+                PyList::new(py, items)
+            };
+            d.set_item("bid_price", prices(&m.bid_price)?)?;
+            d.set_item("bid_volume", PyList::new(py, m.bid_volume)?)?;
+            d.set_item("ask_price", prices(&m.ask_price)?)?;
+            d.set_item("ask_volume", PyList::new(py, m.ask_volume)?)?;
+            d.set_item("simtrade", m.simtrade)?;
+        }
+        Message::Snapshot(m) => {
+            d.set_item("open", price_obj(py, m.open)?)?;
+            d.set_item("high", price_obj(py, m.high)?)?;
+            d.set_item("low", price_obj(py, m.low)?)?;
+            d.set_item("close", price_obj(py, m.close)?)?;
+            d.set_item("volume", m.volume)?;
+            d.set_item("total_volume", m.total_volume)?;
+            d.set_item("bid_price", price_obj(py, m.bid_price)?)?;
+            d.set_item("bid_volume", m.bid_volume)?;
+            d.set_item("ask_price", price_obj(py, m.ask_price)?)?;
+            d.set_item("ask_volume", m.ask_volume)?;
+        }
+        Message::SystemEvent(m) => {
+            d.set_item("event", m.kind.record_name())?;
+            d.set_item("session_state", name_obj(py, m.session_state.record_name()))?;
+            d.set_item("trading_state", name_obj(py, m.trading_state.record_name()))?;
+            d.set_item("count", m.count)?;
+            d.set_item("reason", m.reason.as_str())?;
+        }
+    }
+    Ok(d)
+}
+
+/// Encodes one record dict to SBE bytes (message header + body, no framing).
+#[pyfunction]
+fn sbe_encode<'py>(py: Python<'py>, record: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyBytes>> {
+    let msg = record_to_message(record).map_err(|e| e.into_py(py, None))?;
+    let mut buf = [0u8; MAX_MESSAGE_LEN];
+    let n = encode(&msg, &mut buf).map_err(|e| from_core(py, &e))?;
+    Ok(PyBytes::new(py, &buf[..n]))
+}
+
+/// Decodes the message at `offset` in `buf`: (record dict, bytes consumed).
+#[pyfunction]
+#[pyo3(signature = (buf, offset = 0))]
+fn sbe_decode<'py>(
+    py: Python<'py>,
+    buf: &[u8],
+    offset: usize,
+) -> PyResult<(Bound<'py, PyDict>, usize)> {
+    let rest = buf.get(offset..).ok_or_else(|| {
+        sbe_err(
+            py,
+            format!(
+                "SBE error at offset {offset}: offset is past the end ({} bytes)",
+                buf.len()
+            ),
+            Some(offset),
+            "offset past the end".into(),
+        )
+    })?;
+    let (msg, used) = decode(rest).map_err(|e| from_core(py, &e.shifted(offset)))?;
+    Ok((message_to_record(py, &msg)?, used))
+}
+
+/// Encodes records as one SOFH-framed stream (the `.sbe` file format).
+#[pyfunction]
+fn sbe_encode_stream<'py>(
+    py: Python<'py>,
+    records: &Bound<'py, PyAny>,
+) -> PyResult<Bound<'py, PyBytes>> {
+    let mut out = Vec::new();
+    let mut frame = [0u8; SOFH_LEN + MAX_MESSAGE_LEN];
+    for (i, rec) in records.try_iter()?.enumerate() {
+        let msg = record_to_message(&rec?).map_err(|e| e.into_py(py, Some(i)))?;
+        let n = encode_frame(&msg, &mut frame).map_err(|e| from_core(py, &e))?;
+        out.extend_from_slice(&frame[..n]);
+    }
+    Ok(PyBytes::new(py, &out))
+}
+
+/// Decodes a SOFH-framed stream. Without `errors` the first bad frame raises SbeError; with a
+/// list, each bad frame's SbeError is appended to it and decoding goes on at the next frame
+/// (a broken frame header ends the stream: it cannot be resynchronised).
+#[pyfunction]
+#[pyo3(signature = (buf, errors = None))]
+fn sbe_decode_stream<'py>(
+    py: Python<'py>,
+    buf: &[u8],
+    errors: Option<&Bound<'py, PyList>>,
+) -> PyResult<Bound<'py, PyList>> {
+    let out = PyList::empty(py);
+    for (_, item) in FrameIter::new(buf) {
+        match item {
+            Ok(msg) => out.append(message_to_record(py, &msg)?)?,
+            Err(e) => {
+                let err = from_core(py, &e);
+                match errors {
+                    Some(list) => list.append(err.value(py))?,
+                    None => return Err(err),
+                }
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// Decodes the one SOFH frame at `offset`: (record dict, frame length).
+#[pyfunction]
+#[pyo3(signature = (buf, offset = 0))]
+fn sbe_decode_frame<'py>(
+    py: Python<'py>,
+    buf: &[u8],
+    offset: usize,
+) -> PyResult<(Bound<'py, PyDict>, usize)> {
+    let rest = buf.get(offset..).unwrap_or(&[]);
+    let (msg, used) = decode_frame(rest).map_err(|e| from_core(py, &e.shifted(offset)))?;
+    Ok((message_to_record(py, &msg)?, used))
+}
+
+pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    let py = m.py();
+    m.add("SbeError", py.get_type::<SbeError>())?;
+    m.add("PRICE_EXPONENT", PRICE_EXPONENT)?;
+    m.add("MAX_MESSAGE_LEN", MAX_MESSAGE_LEN)?;
+    m.add("SBE_SCHEMA_ID", SCHEMA_ID)?;
+    m.add("SBE_SCHEMA_VERSION", SCHEMA_VERSION)?;
+    m.add("CODE_LEN", CODE_LEN)?;
+    m.add("REASON_LEN", REASON_LEN)?;
+    m.add_function(wrap_pyfunction!(sbe_encode, m)?)?;
+    m.add_function(wrap_pyfunction!(sbe_decode, m)?)?;
+    m.add_function(wrap_pyfunction!(sbe_encode_stream, m)?)?;
+    m.add_function(wrap_pyfunction!(sbe_decode_stream, m)?)?;
+    m.add_function(wrap_pyfunction!(sbe_decode_frame, m)?)?;
     Ok(())
 }

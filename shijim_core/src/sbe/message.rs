@@ -104,6 +104,29 @@ impl TradingState {
     }
 }
 
+/// Names used in the JSONL record (docs/formats.md) for the event enums.
+macro_rules! record_names {
+    ($t:ty { $($v:ident => $n:literal),* $(,)? }) => {
+        impl $t {
+            pub fn record_name(self) -> &'static str {
+                match self { $(<$t>::$v => $n),* }
+            }
+            pub fn from_record_name(name: &str) -> Option<$t> {
+                match name { $($n => Some(<$t>::$v),)* _ => None }
+            }
+        }
+    };
+}
+
+record_names!(EventKind {
+    SessionState => "session_state",
+    TradingState => "trading_state",
+    FeedGap => "feed_gap",
+    Reconnect => "reconnect",
+});
+record_names!(SessionState { None => "", PreOpen => "PRE_OPEN", Open => "OPEN", Closed => "CLOSED" });
+record_names!(TradingState { None => "", Active => "ACTIVE", Reducing => "REDUCING", Halted => "HALTED" });
+
 /// A trade (template 1).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct Tick {
