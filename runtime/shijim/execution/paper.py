@@ -238,7 +238,11 @@ class PaperExchange:
                     self._finish_cancel(order, ts)
                     return
             for i, (p, q) in enumerate(zip(levels_px, levels_qty, strict=False)):
-                if order.remaining == 0 or q <= 0 or not crosses(p):
+                if order.remaining == 0:
+                    break
+                if q <= 0:  # consumed earlier in this snapshot, or padding
+                    continue
+                if not crosses(p):
                     break
                 take = min(order.remaining, int(q))
                 levels_qty[i] = q - take
