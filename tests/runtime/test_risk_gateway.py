@@ -114,7 +114,9 @@ def test_halted_cancels_every_working_order_and_rejects_new_ones() -> None:
     sm.engage(KillSwitchSource.ADMIN, "test")
     assert not paper.working_orders()
     gw.poll()
-    cancelled = {e.order_id for e in gw.events if getattr(e, "status", None) is OrderStatus.CANCELLED}
+    cancelled = {
+        e.order_id for e in gw.events if getattr(e, "status", None) is OrderStatus.CANCELLED
+    }
     assert cancelled == set(ids)
     r = gw.place(buy())
     assert isinstance(r, Rejection) and r.reason is RejectReason.HALTED
@@ -200,7 +202,7 @@ def test_daily_loss_from_a_losing_fill() -> None:
 
 
 def test_amend_checks_price_and_qty() -> None:
-    gw, paper, sm, _ = make()
+    gw, _, sm, _ = make()
     o = gw.place(buy(qty=3))
     assert not isinstance(o, Rejection)
     r = gw.amend(o.order_id, price=math.nan)
