@@ -1,0 +1,131 @@
+"""Raw market-data JSONL: one record per line, read strictly and written canonically.
+
+Canonical line (docs/formats.md): keys in the documented order, no spaces, prices as exact
+decimal numbers in their shortest form, ASCII only, '\\n' terminated. Reading the canonical
+line and writing it again gives the same bytes, which is what makes JSONL -> SBE -> JSONL
+checkable byte for byte.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+from shijim.events.record import (
+    HEAD_FIELDS,
+    PAYLOAD_FIELDS,
+    MarketRecord,
+    RecordError,
+    price_text,
+    record_from_dict,
+)
+
+_PRICE_FIELDS = frozenset({"price", "bid_price", "ask_price", "open", "high", "low", "close"})
+
+OnBadLine = Callable[[RecordError], None]
+
+
+def _reject_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not a number")
+
+
+def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in out:
+            raise ValueError(f"duplicate key {key!r}")
+        out[key] = value
+    return out
+
+
+def parse_line(line: str | bytes, *, source: str = "<jsonl>", line_no: int = 0) -> MarketRecord:
+    """One JSONL line -> validated record. Floats are parsed as Decimal, never as binary."""
+    try:
+        text = line.decode("utf-8") if isinstance(line, bytes) else line
+        obj = json.loads(
+            text,
+            parse_float=Decimal,
+            parse_constant=_reject_constant,
+            object_pairs_hook=_unique_keys,
+        )
+    except (ValueError, RecursionError) as exc:  # JSONDecodeError and UnicodeError included
+        raise RecordError(source, line_no, "(line)", f"not valid JSON: {exc}") from None
+    if not isinstance(obj, dict):
+        raise RecordError(source, line_no, "(line)", "not a JSON object")
+    return record_from_dict(obj, source=source, line_no=line_no)
+
+
+def _value_text(key: str, value: Any) -> str:
+    if key in _PRICE_FIELDS:
+        if isinstance(value, tuple):
+            return "[" + ",".join(price_text(v) for v in value) + "]"
+        return price_text(value)
+    if isinstance(value, tuple):
+        return "[" + ",".join(str(int(v)) for v in value) + "]"
+    if value is None or isinstance(value, bool | str):
+        return json.dumps(value, ensure_ascii=True)
+    return str(int(value))
+
+
+def format_record(record: MarketRecord) -> str:
+    """The canonical JSONL line of a record, without the trailing newline."""
+    parts = [f'"type":"{record.type.value}"']
+    for key in HEAD_FIELDS[1:] + PAYLOAD_FIELDS[record.type]:
+        parts.append(f'"{key}":{_value_text(key, getattr(record, key))}')
+    return "{" + ",".join(parts) + "}"
+
+
+@dataclass
+class BadLineCounter:
+    """Collects dropped lines: the count, and the first few errors for the report."""
+
+    keep: int = 20
+    count: int = 0
+    first: list[RecordError] = field(default_factory=list)
+
+    def __call__(self, error: RecordError) -> None:
+        self.count += 1
+        if len(self.first) < self.keep:
+            self.first.append(error)
+
+
+def iter_records(
+    lines: Iterable[str | bytes], *, source: str, on_bad: OnBadLine | None = None
+) -> Iterator[MarketRecord]:
+    """Validated records of JSONL lines (line numbers from 1). A bad line raises RecordError,
+    or, with `on_bad`, is passed to it and dropped. Blank lines carry nothing and are skipped."""
+    for line_no, line in enumerate(lines, start=1):
+        if not line.strip():
+            continue
+        try:
+            yield parse_line(line, source=source, line_no=line_no)
+        except RecordError as exc:
+            if on_bad is None:
+                raise
+            on_bad(exc)
+
+
+def read_records(path: str | Path, *, on_bad: OnBadLine | None = None) -> Iterator[MarketRecord]:
+    """Records of one raw JSONL file, streamed (files of a trading day can be large)."""
+    p = Path(path)
+    with p.open("rb") as f:
+        yield from iter_records(f, source=str(p), on_bad=on_bad)
+
+
+def write_records(path: str | Path, records: Iterable[MarketRecord]) -> int:
+    """Writes records as canonical JSONL (replacing the file); returns how many."""
+    n = 0
+    with Path(path).open("w", encoding="ascii", newline="\n") as f:
+        for record in records:
+            f.write(format_record(record) + "\n")
+            n += 1
+    return n
+
+
+def raw_file_name(trading_day: str, code: str) -> str:
+    """`<trading day>_<code>.jsonl`, the recorder's file name (ARCHITECTURE.md)."""
+    return f"{trading_day}_{code}.jsonl"
