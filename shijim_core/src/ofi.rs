@@ -1,1 +1,932 @@
-//! OFI / MLOFI (placeholder until it lands).
+//! Order-flow imbalance: OFI (Cont, Kukanov & Stoikov 2014) and multi-level OFI (Xu, Gould &
+//! Howison 2019, "Multi-level order-flow imbalance in a limit order book").
+//!
+//! For level `m` of book `n`, compared with level `m` of book `n - 1`:
+//!
+//! ```text
+//! e_n^m = 1{b_n >= b_{n-1}} q^b_n - 1{b_n <= b_{n-1}} q^b_{n-1}
+//!       - 1{a_n <= a_{n-1}} q^a_n + 1{a_n >= a_{n-1}} q^a_{n-1}
+//! ```
+//!
+//! (`b`, `a`: bid and ask price at level `m`; `q`: the quantity there.) Level 1 (index 0) is the
+//! OFI of Cont et al. The first book of a batch has no predecessor: its row is zeros.
+//!
+//! Books are validated while they are computed: prices finite and > 0, bids strictly falling
+//! and asks strictly rising with depth, best bid < best ask, quantities finite and >= 0. A bad
+//! book is an [`OfiError`] naming the array, the row and the level; nothing here panics on input.
+//! Indexes in errors are 0-based, as in numpy (`bid_px[row, level]`).
+
+use std::fmt;
+
+/// Quantities at or above this are rejected: with every quantity below 2^50, every sum in the
+/// formula stays below 2^53 and is exact in f64, so int and float inputs, batch and stream, give
+/// bit-identical results. (No real book comes near 10^15 lots.)
+pub const MAX_QUANTITY: f64 = (1u64 << 50) as f64;
+
+/// A quantity type the books may carry: the ring's `i64` or a float column.
+pub trait Quantity: Copy + Send + Sync {
+    fn to_f64(self) -> f64;
+    /// Finite, >= 0 and below [`MAX_QUANTITY`].
+    fn is_valid(self) -> bool;
+    /// [`Quantity::is_valid`] for a whole row, branch-free.
+    fn all_valid<const L: usize>(q: &[Self; L]) -> bool;
+    /// e for one level (see the module docs), in the quantity's own arithmetic.
+    #[allow(clippy::too_many_arguments)]
+    fn flow(
+        b_n: f64,
+        qb_n: Self,
+        a_n: f64,
+        qa_n: Self,
+        b_p: f64,
+        qb_p: Self,
+        a_p: f64,
+        qa_p: Self,
+    ) -> f64;
+}
+
+impl Quantity for i64 {
+    #[inline(always)]
+    fn to_f64(self) -> f64 {
+        self as f64
+    }
+    #[inline(always)]
+    fn is_valid(self) -> bool {
+        (0..1i64 << 50).contains(&self)
+    }
+    #[inline(always)]
+    fn all_valid<const L: usize>(q: &[Self; L]) -> bool {
+        // A negative value sets the top bit; any value >= 2^50 sets a bit at or above 50.
+        q.iter().fold(0i64, |acc, &x| acc | x) >> 50 == 0
+    }
+    #[inline(always)]
+    fn flow(
+        b_n: f64,
+        qb_n: Self,
+        a_n: f64,
+        qa_n: Self,
+        b_p: f64,
+        qb_p: Self,
+        a_p: f64,
+        qa_p: Self,
+    ) -> f64 {
+        // Integer selects vectorise better than four int->float conversions per level.
+        let pick = |c: bool, q: i64| q & -(c as i64);
+        (pick(b_n >= b_p, qb_n) - pick(b_n <= b_p, qb_p) - pick(a_n <= a_p, qa_n)
+            + pick(a_n >= a_p, qa_p)) as f64
+    }
+}
+
+impl Quantity for f64 {
+    #[inline(always)]
+    fn to_f64(self) -> f64 {
+        self
+    }
+    #[inline(always)]
+    fn is_valid(self) -> bool {
+        // NaN is outside every range.
+        (0.0..MAX_QUANTITY).contains(&self)
+    }
+    #[inline(always)]
+    #[allow(clippy::manual_range_contains)] // bitwise `&` keeps the row check branch-free
+    fn all_valid<const L: usize>(q: &[Self; L]) -> bool {
+        q.iter()
+            .fold(true, |ok, &x| ok & (x >= 0.0) & (x < MAX_QUANTITY))
+    }
+    #[inline(always)]
+    fn flow(
+        b_n: f64,
+        qb_n: Self,
+        a_n: f64,
+        qa_n: Self,
+        b_p: f64,
+        qb_p: Self,
+        a_p: f64,
+        qa_p: Self,
+    ) -> f64 {
+        contribution(b_n, qb_n, a_n, qa_n, b_p, qb_p, a_p, qa_p)
+    }
+}
+
+/// Which input array a problem is in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BookArray {
+    BidPx,
+    BidQty,
+    AskPx,
+    AskQty,
+}
+
+impl BookArray {
+    pub fn name(self) -> &'static str {
+        match self {
+            BookArray::BidPx => "bid_px",
+            BookArray::BidQty => "bid_qty",
+            BookArray::AskPx => "ask_px",
+            BookArray::AskQty => "ask_qty",
+        }
+    }
+}
+
+/// What is wrong with a price.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PriceProblem {
+    /// NaN or infinite.
+    NotFinite,
+    /// Zero or negative: an empty level (TWSE sends 0) or garbage.
+    NotPositive,
+    /// Bids must fall and asks must rise strictly with depth.
+    OutOfOrder,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum OfiError {
+    /// `levels` is 0 or deeper than the arrays.
+    Levels { levels: usize, width: usize },
+    /// An array's length (or row width) differs from `bid_px`'s, or is not whole rows.
+    Shape { array: BookArray, detail: String },
+    Price {
+        array: BookArray,
+        /// `None` for a single book (streaming).
+        row: Option<usize>,
+        level: usize,
+        value: f64,
+        problem: PriceProblem,
+    },
+    Quantity {
+        array: BookArray,
+        row: Option<usize>,
+        level: usize,
+        value: f64,
+    },
+    /// Best bid >= best ask.
+    Crossed {
+        row: Option<usize>,
+        best_bid: f64,
+        best_ask: f64,
+    },
+}
+
+fn at(array: BookArray, row: Option<usize>, level: usize) -> String {
+    match row {
+        Some(r) => format!("{}[{r}, {level}] (row {r}, level {level})", array.name()),
+        None => format!("{}[{level}] (level {level})", array.name()),
+    }
+}
+
+impl fmt::Display for OfiError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            OfiError::Levels { levels, width } => write!(
+                f,
+                "levels={levels} must be between 1 and the book depth given ({width})"
+            ),
+            OfiError::Shape { array, detail } => write!(f, "{}: {detail}", array.name()),
+            OfiError::Price {
+                array,
+                row,
+                level,
+                value,
+                problem,
+            } => {
+                let why = match problem {
+                    PriceProblem::NotFinite => "price is not finite",
+                    PriceProblem::NotPositive => {
+                        "price is not positive (an empty level? pass levels= the populated depth)"
+                    }
+                    PriceProblem::OutOfOrder => match array {
+                        BookArray::BidPx => "bid price is not below the level above it",
+                        _ => "ask price is not above the level above it",
+                    },
+                };
+                write!(f, "{} = {value}: {why}", at(*array, *row, *level))
+            }
+            OfiError::Quantity {
+                array,
+                row,
+                level,
+                value,
+            } => write!(
+                f,
+                "{} = {value}: quantity must be finite, >= 0 and below 2^50",
+                at(*array, *row, *level)
+            ),
+            OfiError::Crossed {
+                row,
+                best_bid,
+                best_ask,
+            } => match row {
+                Some(r) => write!(
+                    f,
+                    "crossed book at row {r}, level 0: best bid {best_bid} >= best ask {best_ask}"
+                ),
+                None => write!(
+                    f,
+                    "crossed book at level 0: best bid {best_bid} >= best ask {best_ask}"
+                ),
+            },
+        }
+    }
+}
+
+impl std::error::Error for OfiError {}
+
+/// A batch of books in row-major slices: row `r`, level `m` is at `r * width + m`. Only the
+/// first `levels` columns are read, so an (N, 5) array can feed a 3-level MLOFI without a copy.
+#[derive(Debug, Clone, Copy)]
+pub struct Books<'a, Q> {
+    bid_px: &'a [f64],
+    bid_qty: &'a [Q],
+    ask_px: &'a [f64],
+    ask_qty: &'a [Q],
+    width: usize,
+    levels: usize,
+    rows: usize,
+}
+
+impl<'a, Q: Quantity> Books<'a, Q> {
+    pub fn new(
+        bid_px: &'a [f64],
+        bid_qty: &'a [Q],
+        ask_px: &'a [f64],
+        ask_qty: &'a [Q],
+        width: usize,
+        levels: usize,
+    ) -> Result<Self, OfiError> {
+        if levels == 0 || levels > width {
+            return Err(OfiError::Levels { levels, width });
+        }
+        if bid_px.len() % width != 0 {
+            return Err(OfiError::Shape {
+                array: BookArray::BidPx,
+                detail: format!(
+                    "length {} is not a multiple of {width} levels",
+                    bid_px.len()
+                ),
+            });
+        }
+        let n = bid_px.len();
+        for (array, len) in [
+            (BookArray::BidQty, bid_qty.len()),
+            (BookArray::AskPx, ask_px.len()),
+            (BookArray::AskQty, ask_qty.len()),
+        ] {
+            if len != n {
+                return Err(OfiError::Shape {
+                    array,
+                    detail: format!("length {len} differs from bid_px's {n}"),
+                });
+            }
+        }
+        Ok(Books {
+            bid_px,
+            bid_qty,
+            ask_px,
+            ask_qty,
+            width,
+            levels,
+            rows: n / width,
+        })
+    }
+
+    pub fn rows(&self) -> usize {
+        self.rows
+    }
+
+    pub fn levels(&self) -> usize {
+        self.levels
+    }
+
+    fn row(&self, r: usize) -> Book<'a, Q> {
+        let s = r * self.width;
+        let e = s + self.levels;
+        Book {
+            bid_px: &self.bid_px[s..e],
+            bid_qty: &self.bid_qty[s..e],
+            ask_px: &self.ask_px[s..e],
+            ask_qty: &self.ask_qty[s..e],
+        }
+    }
+}
+
+/// One book, `levels` entries per side (best first).
+#[derive(Debug, Clone, Copy)]
+pub struct Book<'a, Q> {
+    pub bid_px: &'a [f64],
+    pub bid_qty: &'a [Q],
+    pub ask_px: &'a [f64],
+    pub ask_qty: &'a [Q],
+}
+
+#[inline(always)]
+fn price_ok(p: f64) -> bool {
+    p > 0.0 && p < f64::INFINITY
+}
+
+impl<Q: Quantity> Book<'_, Q> {
+    /// Branch-free check of everything [`Book::validate`] checks; the hot path only calls the
+    /// exact (slower) one when this says no.
+    #[inline(always)]
+    fn is_valid(&self) -> bool {
+        let l = self.bid_px.len();
+        let mut ok = self.bid_px[0] < self.ask_px[0];
+        for m in 0..l {
+            ok &= price_ok(self.bid_px[m])
+                & price_ok(self.ask_px[m])
+                & self.bid_qty[m].is_valid()
+                & self.ask_qty[m].is_valid();
+        }
+        for m in 1..l {
+            ok &= (self.bid_px[m] < self.bid_px[m - 1]) & (self.ask_px[m] > self.ask_px[m - 1]);
+        }
+        ok
+    }
+
+    /// The first problem in reading order: prices and quantities by level, then order, then
+    /// the crossed check.
+    fn validate(&self, row: Option<usize>) -> Result<(), OfiError> {
+        let l = self.bid_px.len();
+        for m in 0..l {
+            for (array, p) in [
+                (BookArray::BidPx, self.bid_px[m]),
+                (BookArray::AskPx, self.ask_px[m]),
+            ] {
+                if !price_ok(p) {
+                    let problem = if p.is_nan() || (p.is_infinite() && p > 0.0) {
+                        PriceProblem::NotFinite
+                    } else {
+                        PriceProblem::NotPositive
+                    };
+                    return Err(OfiError::Price {
+                        array,
+                        row,
+                        level: m,
+                        value: p,
+                        problem,
+                    });
+                }
+            }
+            for (array, q) in [
+                (BookArray::BidQty, self.bid_qty[m]),
+                (BookArray::AskQty, self.ask_qty[m]),
+            ] {
+                if !q.is_valid() {
+                    return Err(OfiError::Quantity {
+                        array,
+                        row,
+                        level: m,
+                        value: q.to_f64(),
+                    });
+                }
+            }
+        }
+        for m in 1..l {
+            let bad_bid = self.bid_px[m] >= self.bid_px[m - 1];
+            if bad_bid || self.ask_px[m] <= self.ask_px[m - 1] {
+                let (array, value) = if bad_bid {
+                    (BookArray::BidPx, self.bid_px[m])
+                } else {
+                    (BookArray::AskPx, self.ask_px[m])
+                };
+                return Err(OfiError::Price {
+                    array,
+                    row,
+                    level: m,
+                    value,
+                    problem: PriceProblem::OutOfOrder,
+                });
+            }
+        }
+        if self.bid_px[0] >= self.ask_px[0] {
+            return Err(OfiError::Crossed {
+                row,
+                best_bid: self.bid_px[0],
+                best_ask: self.ask_px[0],
+            });
+        }
+        Ok(())
+    }
+}
+
+#[inline(always)]
+fn when(c: bool, x: f64) -> f64 {
+    if c {
+        x
+    } else {
+        0.0
+    }
+}
+
+/// e_n^m for one level, straight from the formula.
+#[inline(always)]
+#[allow(clippy::too_many_arguments)]
+fn contribution(
+    b_n: f64,
+    qb_n: f64,
+    a_n: f64,
+    qa_n: f64,
+    b_p: f64,
+    qb_p: f64,
+    a_p: f64,
+    qa_p: f64,
+) -> f64 {
+    when(b_n >= b_p, qb_n) - when(b_n <= b_p, qb_p) - when(a_n <= a_p, qa_n)
+        + when(a_n >= a_p, qa_p)
+}
+
+/// Writes the contributions of `cur` against `prev` into `out` (one entry per level).
+#[inline(always)]
+fn contributions<P: Quantity, Q: Quantity>(prev: &Book<'_, P>, cur: &Book<'_, Q>, out: &mut [f64]) {
+    for (m, o) in out.iter_mut().enumerate() {
+        *o = contribution(
+            cur.bid_px[m],
+            cur.bid_qty[m].to_f64(),
+            cur.ask_px[m],
+            cur.ask_qty[m].to_f64(),
+            prev.bid_px[m],
+            prev.bid_qty[m].to_f64(),
+            prev.ask_px[m],
+            prev.ask_qty[m].to_f64(),
+        );
+    }
+}
+
+/// MLOFI of a batch into `out` (`rows * levels`, row-major; row 0 becomes zeros). On error
+/// `out` holds partial results and must not be used.
+pub fn mlofi_into<Q: Quantity>(books: &Books<'_, Q>, out: &mut [f64]) -> Result<(), OfiError> {
+    let (n, l) = (books.rows, books.levels);
+    if out.len() != n * l {
+        return Err(OfiError::Shape {
+            array: BookArray::BidPx,
+            detail: format!(
+                "output has {} entries, expected {n} rows x {l} levels",
+                out.len()
+            ),
+        });
+    }
+    if n == 0 {
+        return Ok(());
+    }
+    // Monomorphised kernels for the usual depths let the compiler unroll the level loop.
+    match l {
+        1 => kernel::<Q, 1>(books, out),
+        2 => kernel::<Q, 2>(books, out),
+        3 => kernel::<Q, 3>(books, out),
+        4 => kernel::<Q, 4>(books, out),
+        5 => kernel::<Q, 5>(books, out),
+        10 => kernel::<Q, 10>(books, out),
+        _ => kernel_any(books, out),
+    }
+}
+
+fn kernel<Q: Quantity, const L: usize>(
+    books: &Books<'_, Q>,
+    out: &mut [f64],
+) -> Result<(), OfiError> {
+    let w = books.width;
+    let (bp, bq, ap, aq) = (books.bid_px, books.bid_qty, books.ask_px, books.ask_qty);
+    // Fixed-size views of row r: one bounds check per array, then unchecked level loops.
+    let row = |r: usize| {
+        let c = r * w;
+        match (
+            bp[c..].first_chunk::<L>(),
+            bq[c..].first_chunk::<L>(),
+            ap[c..].first_chunk::<L>(),
+            aq[c..].first_chunk::<L>(),
+        ) {
+            (Some(b), Some(qb), Some(a), Some(qa)) => Ok((b, qb, a, qa)),
+            // Books::new guarantees whole rows; an error, not a panic, if that ever breaks.
+            _ => Err(OfiError::Shape {
+                array: BookArray::BidPx,
+                detail: format!("internal: row {r} is shorter than {L} levels"),
+            }),
+        }
+    };
+    let (mut pb, mut pqb, mut pa, mut pqa) = row(0)?;
+    if !fast_valid(pb, pqb, pa, pqa) {
+        books.row(0).validate(Some(0))?;
+    }
+    out[..L].fill(0.0);
+    for (r, o) in out.chunks_exact_mut(L).enumerate().skip(1) {
+        let (b, qb, a, qa) = row(r)?;
+        if !fast_valid(b, qb, a, qa) {
+            books.row(r).validate(Some(r))?;
+        }
+        for m in 0..L.min(o.len()) {
+            o[m] = Q::flow(b[m], qb[m], a[m], qa[m], pb[m], pqb[m], pa[m], pqa[m]);
+        }
+        (pb, pqb, pa, pqa) = (b, qb, a, qa);
+    }
+    Ok(())
+}
+
+/// Equivalent to [`Book::validate`] succeeding, with fewer comparisons: strict ordering plus
+/// best bid < best ask chains every price between the deepest bid and the deepest ask, so those
+/// two bound them all, and any NaN fails some comparison of the chain.
+#[inline(always)]
+fn fast_valid<Q: Quantity, const L: usize>(
+    b: &[f64; L],
+    qb: &[Q; L],
+    a: &[f64; L],
+    qa: &[Q; L],
+) -> bool {
+    let mut ok = (b[0] < a[0]) & (b[L - 1] > 0.0) & (a[L - 1] < f64::INFINITY);
+    for m in 1..L {
+        ok &= (b[m] < b[m - 1]) & (a[m] > a[m - 1]);
+    }
+    ok & Q::all_valid(qb) & Q::all_valid(qa)
+}
+
+fn kernel_any<Q: Quantity>(books: &Books<'_, Q>, out: &mut [f64]) -> Result<(), OfiError> {
+    let l = books.levels;
+    let mut prev = books.row(0);
+    prev.validate(Some(0))?;
+    out[..l].fill(0.0);
+    for (r, o) in out.chunks_exact_mut(l).enumerate().skip(1) {
+        let cur = books.row(r);
+        if !cur.is_valid() {
+            cur.validate(Some(r))?;
+        }
+        contributions(&prev, &cur, o);
+        prev = cur;
+    }
+    Ok(())
+}
+
+/// MLOFI of a batch as a new `rows * levels` vector.
+pub fn mlofi<Q: Quantity>(books: &Books<'_, Q>) -> Result<Vec<f64>, OfiError> {
+    let mut out = vec![0.0; books.rows * books.levels];
+    mlofi_into(books, &mut out)?;
+    Ok(out)
+}
+
+/// Streaming MLOFI: one book at a time, the same numbers as [`mlofi`] over the same sequence.
+/// A rejected book leaves the state untouched, so the next good book is compared with the last
+/// good one (the bad book is dropped, as the runtime drops bad input).
+#[derive(Debug, Clone)]
+pub struct MlofiStream {
+    levels: usize,
+    has_prev: bool,
+    bid_px: Vec<f64>,
+    bid_qty: Vec<f64>,
+    ask_px: Vec<f64>,
+    ask_qty: Vec<f64>,
+}
+
+impl MlofiStream {
+    pub fn new(levels: usize) -> Result<Self, OfiError> {
+        if levels == 0 {
+            return Err(OfiError::Levels { levels, width: 0 });
+        }
+        Ok(MlofiStream {
+            levels,
+            has_prev: false,
+            bid_px: vec![0.0; levels],
+            bid_qty: vec![0.0; levels],
+            ask_px: vec![0.0; levels],
+            ask_qty: vec![0.0; levels],
+        })
+    }
+
+    pub fn levels(&self) -> usize {
+        self.levels
+    }
+
+    /// Forget the previous book: the next update returns zeros (e.g. after a gap in the feed).
+    pub fn reset(&mut self) {
+        self.has_prev = false;
+    }
+
+    /// Feeds one book; its arrays may be deeper than `levels` (only the first `levels` entries
+    /// are read). Writes e^1..e^L into `out` (`levels` long); zeros for the first book.
+    pub fn update_into<Q: Quantity>(
+        &mut self,
+        bid_px: &[f64],
+        bid_qty: &[Q],
+        ask_px: &[f64],
+        ask_qty: &[Q],
+        out: &mut [f64],
+    ) -> Result<(), OfiError> {
+        let l = self.levels;
+        for (array, len) in [
+            (BookArray::BidPx, bid_px.len()),
+            (BookArray::BidQty, bid_qty.len()),
+            (BookArray::AskPx, ask_px.len()),
+            (BookArray::AskQty, ask_qty.len()),
+        ] {
+            if len < l {
+                return Err(OfiError::Shape {
+                    array,
+                    detail: format!("{len} levels given, the stream needs {l}"),
+                });
+            }
+        }
+        if out.len() != l {
+            return Err(OfiError::Shape {
+                array: BookArray::BidPx,
+                detail: format!("output has {} entries, expected {l}", out.len()),
+            });
+        }
+        let cur = Book {
+            bid_px: &bid_px[..l],
+            bid_qty: &bid_qty[..l],
+            ask_px: &ask_px[..l],
+            ask_qty: &ask_qty[..l],
+        };
+        if !cur.is_valid() {
+            cur.validate(None)?;
+        }
+        if self.has_prev {
+            let prev = Book {
+                bid_px: &self.bid_px[..],
+                bid_qty: &self.bid_qty[..],
+                ask_px: &self.ask_px[..],
+                ask_qty: &self.ask_qty[..],
+            };
+            contributions(&prev, &cur, out);
+        } else {
+            out.fill(0.0);
+        }
+        for m in 0..l {
+            self.bid_px[m] = cur.bid_px[m];
+            self.bid_qty[m] = cur.bid_qty[m].to_f64();
+            self.ask_px[m] = cur.ask_px[m];
+            self.ask_qty[m] = cur.ask_qty[m].to_f64();
+        }
+        self.has_prev = true;
+        Ok(())
+    }
+
+    /// As [`MlofiStream::update_into`], returning a new vector.
+    pub fn update<Q: Quantity>(
+        &mut self,
+        bid_px: &[f64],
+        bid_qty: &[Q],
+        ask_px: &[f64],
+        ask_qty: &[Q],
+    ) -> Result<Vec<f64>, OfiError> {
+        let mut out = vec![0.0; self.levels];
+        self.update_into(bid_px, bid_qty, ask_px, ask_qty, &mut out)?;
+        Ok(out)
+    }
+}
+
+/// Cont, Kukanov & Stoikov's OFI (best level only) of a batch; equals column 0 of [`mlofi`].
+pub fn ofi<Q: Quantity>(books: &Books<'_, Q>) -> Result<Vec<f64>, OfiError> {
+    let best = Books {
+        levels: 1,
+        ..*books
+    };
+    mlofi(&best)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Straight from the paper, written independently of the kernel.
+    fn reference(rows: &[Row]) -> Vec<[f64; 3]> {
+        let mut out = vec![[0.0; 3]];
+        for n in 1..rows.len() {
+            let (b, qb, a, qa) = rows[n];
+            let (b0, qb0, a0, qa0) = rows[n - 1];
+            let mut e = [0.0; 3];
+            for m in 0..3 {
+                let mut x = 0.0;
+                if b[m] >= b0[m] {
+                    x += qb[m] as f64;
+                }
+                if b[m] <= b0[m] {
+                    x -= qb0[m] as f64;
+                }
+                if a[m] <= a0[m] {
+                    x -= qa[m] as f64;
+                }
+                if a[m] >= a0[m] {
+                    x += qa0[m] as f64;
+                }
+                e[m] = x;
+            }
+            out.push(e);
+        }
+        out
+    }
+
+    type Row = ([f64; 3], [i64; 3], [f64; 3], [i64; 3]);
+
+    fn flatten(rows: &[Row]) -> (Vec<f64>, Vec<i64>, Vec<f64>, Vec<i64>) {
+        let mut v = (vec![], vec![], vec![], vec![]);
+        for (b, qb, a, qa) in rows {
+            v.0.extend_from_slice(b);
+            v.1.extend_from_slice(qb);
+            v.2.extend_from_slice(a);
+            v.3.extend_from_slice(qa);
+        }
+        v
+    }
+
+    /// Deterministic random walk with equal prices, moves both ways and level shifts.
+    fn walk(n: usize, seed: u64) -> Vec<Row> {
+        let mut s = seed | 1;
+        let mut next = move || {
+            s ^= s << 13;
+            s ^= s >> 7;
+            s ^= s << 17;
+            s
+        };
+        let mut mid = 1000.0;
+        (0..n)
+            .map(|_| {
+                let step = (next() % 5) as f64 - 2.0; // -2..=2 ticks, 0 often
+                mid += step;
+                let spread = 1.0 + (next() % 2) as f64;
+                let b = [mid, mid - 1.0, mid - 2.0 - (next() % 2) as f64];
+                let a = [mid + spread, mid + spread + 1.0, mid + spread + 3.0];
+                let q = |x: u64| (x % 50) as i64;
+                (
+                    b,
+                    [q(next()), q(next()), q(next())],
+                    a,
+                    [q(next()), q(next()), q(next())],
+                )
+            })
+            .collect()
+    }
+
+    #[test]
+    fn matches_reference_on_random_walk() {
+        for seed in [1, 7, 99] {
+            let rows = walk(500, seed);
+            let (b, qb, a, qa) = flatten(&rows);
+            let books = Books::new(&b, &qb, &a, &qa, 3, 3).expect("shape");
+            let got = mlofi(&books).expect("valid books");
+            let want: Vec<f64> = reference(&rows).concat();
+            assert_eq!(got, want);
+            // Generic (non-monomorphised) path: width 3, levels 3 but via kernel_any.
+            let mut out = vec![0.0; got.len()];
+            kernel_any(&books, &mut out).expect("valid");
+            assert_eq!(out, want);
+        }
+    }
+
+    #[test]
+    fn float_quantities_equal_integer_quantities() {
+        let rows = walk(200, 3);
+        let (b, qb, a, qa) = flatten(&rows);
+        let qbf: Vec<f64> = qb.iter().map(|&q| q as f64).collect();
+        let qaf: Vec<f64> = qa.iter().map(|&q| q as f64).collect();
+        let i = mlofi(&Books::new(&b, &qb, &a, &qa, 3, 3).unwrap()).unwrap();
+        let f = mlofi(&Books::new(&b, &qbf, &a, &qaf, 3, 3).unwrap()).unwrap();
+        assert_eq!(i, f);
+    }
+
+    #[test]
+    fn level_one_is_cont_ofi_and_fewer_levels_read_the_first_columns() {
+        let rows = walk(300, 5);
+        let (b, qb, a, qa) = flatten(&rows);
+        let books = Books::new(&b, &qb, &a, &qa, 3, 3).unwrap();
+        let all = mlofi(&books).unwrap();
+        let best = ofi(&books).unwrap();
+        let two = mlofi(&Books::new(&b, &qb, &a, &qa, 3, 2).unwrap()).unwrap();
+        for r in 0..rows.len() {
+            assert_eq!(best[r], all[r * 3]);
+            assert_eq!(&two[r * 2..r * 2 + 2], &all[r * 3..r * 3 + 2]);
+        }
+    }
+
+    #[test]
+    fn hand_computed_cases() {
+        // Bid up (new level): +q_b(n). Bid down: -q_b(n-1). Same bid: q_b(n) - q_b(n-1).
+        let b = [100.0, 101.0, 101.0, 100.0];
+        let qb = [5i64, 7, 9, 4];
+        let a = [102.0, 102.0, 103.0, 101.0];
+        let qa = [3i64, 6, 2, 8];
+        let e = mlofi(&Books::new(&b, &qb, &a, &qa, 1, 1).unwrap()).unwrap();
+        // row1: bid up 7; ask same: -6 + 3 -> 7 - 3 = 4
+        // row2: bid same 9 - 7 = 2; ask up: +6 -> 8
+        // row3: bid down -9; ask down: -8 -> -17
+        assert_eq!(e, vec![0.0, 4.0, 8.0, -17.0]);
+    }
+
+    #[test]
+    fn stream_equals_batch_and_reset_restarts() {
+        let rows = walk(400, 11);
+        let (b, qb, a, qa) = flatten(&rows);
+        let batch = mlofi(&Books::new(&b, &qb, &a, &qa, 3, 3).unwrap()).unwrap();
+        let mut s = MlofiStream::new(3).unwrap();
+        for r in 0..rows.len() {
+            let (rb, rqb, ra, rqa) = &rows[r];
+            let e = s.update(rb, rqb, ra, rqa).unwrap();
+            assert_eq!(&e[..], &batch[r * 3..r * 3 + 3]);
+        }
+        s.reset();
+        let (rb, rqb, ra, rqa) = &rows[5];
+        assert_eq!(s.update(rb, rqb, ra, rqa).unwrap(), vec![0.0; 3]);
+    }
+
+    #[test]
+    fn stream_drops_a_bad_book_and_keeps_the_last_good_one() {
+        let mut s = MlofiStream::new(1).unwrap();
+        s.update(&[100.0], &[5i64], &[101.0], &[5]).unwrap();
+        let err = s.update(&[f64::NAN], &[5i64], &[101.0], &[5]).unwrap_err();
+        assert!(err.to_string().contains("bid_px[0]"), "{err}");
+        // Compared with the first book: bid same (6 - 5), ask same (-5 + 5).
+        assert_eq!(
+            s.update(&[100.0], &[6i64], &[101.0], &[5]).unwrap(),
+            vec![1.0]
+        );
+        assert!(s.update(&[100.0], &[6i64], &[], &[5]).is_err());
+        assert!(MlofiStream::new(0).is_err());
+    }
+
+    #[test]
+    fn bad_input_names_array_row_and_level() {
+        let b = [100.0, 99.0, 100.0, 99.0];
+        let q = [1i64, 1, 1, 1];
+        let a = [101.0, 102.0, 101.0, 102.0];
+        let check = |b: &[f64], qb: &[i64], a: &[f64], qa: &[i64], want: &str| {
+            let books = Books::new(b, qb, a, qa, 2, 2).unwrap();
+            let err = mlofi(&books).unwrap_err().to_string();
+            assert!(err.contains(want), "{err:?} lacks {want:?}");
+        };
+        let mut bad = b;
+        bad[3] = f64::NAN;
+        check(&bad, &q, &a, &q, "bid_px[1, 1]");
+        bad[3] = 0.0;
+        check(&bad, &q, &a, &q, "not positive");
+        bad[3] = -1.0;
+        check(&bad, &q, &a, &q, "bid_px[1, 1]");
+        let mut bad_a = a;
+        bad_a[0] = f64::INFINITY;
+        check(&b, &q, &bad_a, &q, "ask_px[0, 0]");
+        bad_a[0] = 100.0;
+        check(&b, &q, &bad_a, &q, "crossed book at row 0");
+        bad_a[0] = 101.0;
+        bad_a[3] = 101.0;
+        check(&b, &q, &bad_a, &q, "ask_px[1, 1]");
+        let mut bad_q = q;
+        bad_q[2] = -3;
+        check(&b, &q, &a, &bad_q, "ask_qty[1, 0]");
+        let nanq = [1.0, f64::NAN, 1.0, 1.0];
+        let ok = [1.0; 4];
+        let err = mlofi(&Books::new(&b, &nanq, &a, &ok, 2, 2).unwrap()).unwrap_err();
+        assert!(err.to_string().contains("bid_qty[0, 1]"), "{err}");
+    }
+
+    #[test]
+    fn shape_errors() {
+        let p = [100.0, 99.0];
+        let q = [1i64, 1];
+        assert!(matches!(
+            Books::new(&p, &q, &[101.0], &q, 2, 2),
+            Err(OfiError::Shape {
+                array: BookArray::AskPx,
+                ..
+            })
+        ));
+        assert!(matches!(
+            Books::new(&p, &q, &p, &q, 2, 3),
+            Err(OfiError::Levels { .. })
+        ));
+        assert!(matches!(
+            Books::new(&p, &q, &p, &q, 3, 3),
+            Err(OfiError::Shape {
+                array: BookArray::BidPx,
+                ..
+            })
+        ));
+        let empty: [f64; 0] = [];
+        let books = Books::<i64>::new(&empty, &[], &empty, &[], 5, 5).unwrap();
+        assert_eq!(mlofi(&books).unwrap(), Vec::<f64>::new());
+    }
+
+    #[test]
+    fn every_kernel_depth_matches_the_generic_one() {
+        // Depths 1..=12 cover every monomorphised kernel and the generic fallback.
+        let n = 50;
+        let width = 12;
+        let mut s = 12345u64;
+        let mut rnd = move || {
+            s ^= s << 13;
+            s ^= s >> 7;
+            s ^= s << 17;
+            s
+        };
+        let (mut b, mut qb, mut a, mut qa) = (vec![], vec![], vec![], vec![]);
+        for _ in 0..n {
+            let mid = 500.0 + (rnd() % 3) as f64;
+            for m in 0..width {
+                b.push(mid - 1.0 - m as f64);
+                a.push(mid + 1.0 + m as f64 + (rnd() % 2) as f64 * 0.5);
+                qb.push((rnd() % 9) as f64);
+                qa.push((rnd() % 9) as f64);
+            }
+        }
+        for levels in 1..=width {
+            let books = Books::new(&b, &qb, &a, &qa, width, levels).unwrap();
+            let fast = mlofi(&books).unwrap();
+            let mut slow = vec![0.0; fast.len()];
+            kernel_any(&books, &mut slow).unwrap();
+            assert_eq!(fast, slow, "levels {levels}");
+        }
+    }
+}
