@@ -1,5 +1,1064 @@
-use pyo3::prelude::*;
+//! Thin PyO3 bindings of `crate::ring` with the typed SBE layer: Python values -> `sbe::Message`
+//! -> encoded straight into a ring slot; slots -> numpy structured arrays built in Rust (one
+//! array per message type per batch, no Python object per message). Layout, ordering and loss
+//! accounting live in the plain Rust ring.
 
-pub fn register(_m: &Bound<'_, PyModule>) -> PyResult<()> {
+use std::mem::{offset_of, size_of};
+
+use numpy::{Element, PyArray1, PyArrayDescr, PyArrayMethods};
+use pyo3::create_exception;
+use pyo3::exceptions::{PyException, PyTypeError, PyValueError};
+use pyo3::prelude::*;
+use pyo3::sync::PyOnceLock;
+use pyo3::types::{PyBytes, PyDict, PyList};
+
+use crate::ring::{
+    self, Next, PublishError, RingError as CoreError, RingReader as CoreReader,
+    RingWriter as CoreWriter, Start, MAX_PAYLOAD,
+};
+use crate::sbe::{
+    self, BidAsk, Code, EventKind, Message, Price, Reason, SbeError, SessionState, SystemEvent,
+    Tick, TickType, TradingState, LEVELS, PRICE_SCALE,
+};
+
+create_exception!(
+    _shijim_core,
+    RingError,
+    PyException,
+    "A ring could not be opened or used; the message names the ring file and the field."
+);
+create_exception!(
+    _shijim_core,
+    RingWriterExistsError,
+    RingError,
+    "Another live process already writes this ring (one writer per ring)."
+);
+
+fn ring_err(e: CoreError) -> PyErr {
+    match e {
+        CoreError::WriterExists { .. } => RingWriterExistsError::new_err(e.to_string()),
+        CoreError::BadName { .. } | CoreError::BadSlotCount { .. } => {
+            PyValueError::new_err(e.to_string())
+        }
+        other => RingError::new_err(other.to_string()),
+    }
+}
+
+fn publish_err(e: PublishError<SbeError>) -> PyErr {
+    match e {
+        PublishError::Ring(r) => ring_err(r),
+        PublishError::Encode(s) => PyValueError::new_err(format!("cannot encode message: {s}")),
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// numpy rows. `#[repr(C)]` structs whose dtypes are built from `offset_of!`, so the two can
+// never disagree. Booleans are `u8` in Rust: a numpy bool byte other than 0/1 must not be UB.
+
+#[repr(C)]
+#[derive(Clone, Copy, Default)]
+pub struct TickRow {
+    pub seq: u64,
+    pub exch_ts: i64,
+    pub local_ts: i64,
+    pub code: [u8; 16],
+    pub price: f64,
+    pub volume: i64,
+    pub total_volume: i64,
+    pub tick_type: u8,
+    pub simtrade: u8,
+}
+
+#[repr(C)]
+#[derive(Clone, Copy, Default)]
+pub struct BidAskRow {
+    pub seq: u64,
+    pub exch_ts: i64,
+    pub local_ts: i64,
+    pub code: [u8; 16],
+    pub bid_px: [f64; LEVELS],
+    pub bid_qty: [i64; LEVELS],
+    pub ask_px: [f64; LEVELS],
+    pub ask_qty: [i64; LEVELS],
+    pub simtrade: u8,
+}
+
+#[repr(C)]
+#[derive(Clone, Copy, Default)]
+pub struct SnapshotRow {
+    pub seq: u64,
+    pub exch_ts: i64,
+    pub local_ts: i64,
+    pub code: [u8; 16],
+    pub open: f64,
+    pub high: f64,
+    pub low: f64,
+    pub close: f64,
+    pub volume: i64,
+    pub total_volume: i64,
+    pub bid_px: f64,
+    pub bid_qty: i64,
+    pub ask_px: f64,
+    pub ask_qty: i64,
+}
+
+#[repr(C)]
+#[derive(Clone, Copy, Default)]
+pub struct EventRow {
+    pub seq: u64,
+    pub exch_ts: i64,
+    pub local_ts: i64,
+    pub code: [u8; 16],
+    pub count: i64,
+    pub event: u8,
+    pub session_state: u8,
+    pub trading_state: u8,
+    pub reason: [u8; 32],
+}
+
+/// (field name, numpy format, byte offset) lists, one per row type.
+type Fields = &'static [(&'static str, &'static str, usize)];
+
+const COMMON: [(&str, &str, usize); 4] = [
+    ("seq", "<u8", offset_of!(TickRow, seq)),
+    ("exch_ts", "<i8", offset_of!(TickRow, exch_ts)),
+    ("local_ts", "<i8", offset_of!(TickRow, local_ts)),
+    ("code", "S16", offset_of!(TickRow, code)),
+];
+
+const TICK_FIELDS: Fields = &[
+    COMMON[0],
+    COMMON[1],
+    COMMON[2],
+    COMMON[3],
+    ("price", "<f8", offset_of!(TickRow, price)),
+    ("volume", "<i8", offset_of!(TickRow, volume)),
+    ("total_volume", "<i8", offset_of!(TickRow, total_volume)),
+    ("tick_type", "u1", offset_of!(TickRow, tick_type)),
+    ("simtrade", "?", offset_of!(TickRow, simtrade)),
+];
+
+const BIDASK_FIELDS: Fields = &[
+    COMMON[0],
+    COMMON[1],
+    COMMON[2],
+    COMMON[3],
+    ("bid_px", "(5,)<f8", offset_of!(BidAskRow, bid_px)),
+    ("bid_qty", "(5,)<i8", offset_of!(BidAskRow, bid_qty)),
+    ("ask_px", "(5,)<f8", offset_of!(BidAskRow, ask_px)),
+    ("ask_qty", "(5,)<i8", offset_of!(BidAskRow, ask_qty)),
+    ("simtrade", "?", offset_of!(BidAskRow, simtrade)),
+];
+
+const SNAPSHOT_FIELDS: Fields = &[
+    COMMON[0],
+    COMMON[1],
+    COMMON[2],
+    COMMON[3],
+    ("open", "<f8", offset_of!(SnapshotRow, open)),
+    ("high", "<f8", offset_of!(SnapshotRow, high)),
+    ("low", "<f8", offset_of!(SnapshotRow, low)),
+    ("close", "<f8", offset_of!(SnapshotRow, close)),
+    ("volume", "<i8", offset_of!(SnapshotRow, volume)),
+    ("total_volume", "<i8", offset_of!(SnapshotRow, total_volume)),
+    ("bid_px", "<f8", offset_of!(SnapshotRow, bid_px)),
+    ("bid_qty", "<i8", offset_of!(SnapshotRow, bid_qty)),
+    ("ask_px", "<f8", offset_of!(SnapshotRow, ask_px)),
+    ("ask_qty", "<i8", offset_of!(SnapshotRow, ask_qty)),
+];
+
+const EVENT_FIELDS: Fields = &[
+    COMMON[0],
+    COMMON[1],
+    COMMON[2],
+    COMMON[3],
+    ("count", "<i8", offset_of!(EventRow, count)),
+    ("event", "u1", offset_of!(EventRow, event)),
+    ("session_state", "u1", offset_of!(EventRow, session_state)),
+    ("trading_state", "u1", offset_of!(EventRow, trading_state)),
+    ("reason", "S32", offset_of!(EventRow, reason)),
+];
+
+// Every SBE message fits a ring slot.
+const _: () = assert!(sbe::MAX_MESSAGE_LEN <= MAX_PAYLOAD);
+
+// The common prefix is shared by all row types (same offsets).
+const _: () = assert!(offset_of!(BidAskRow, code) == offset_of!(TickRow, code));
+const _: () = assert!(offset_of!(SnapshotRow, code) == offset_of!(TickRow, code));
+const _: () = assert!(offset_of!(EventRow, code) == offset_of!(TickRow, code));
+
+static TICK_DTYPE: PyOnceLock<Py<PyArrayDescr>> = PyOnceLock::new();
+static BIDASK_DTYPE: PyOnceLock<Py<PyArrayDescr>> = PyOnceLock::new();
+static SNAPSHOT_DTYPE: PyOnceLock<Py<PyArrayDescr>> = PyOnceLock::new();
+static EVENT_DTYPE: PyOnceLock<Py<PyArrayDescr>> = PyOnceLock::new();
+
+fn build_dtype<'py>(
+    py: Python<'py>,
+    fields: Fields,
+    itemsize: usize,
+) -> PyResult<Bound<'py, PyArrayDescr>> {
+    let spec = PyDict::new(py);
+    spec.set_item("names", PyList::new(py, fields.iter().map(|f| f.0))?)?;
+    spec.set_item("formats", PyList::new(py, fields.iter().map(|f| f.1))?)?;
+    spec.set_item("offsets", PyList::new(py, fields.iter().map(|f| f.2))?)?;
+    spec.set_item("itemsize", itemsize)?;
+    let dtype = py.import("numpy")?.getattr("dtype")?.call1((spec,))?;
+    Ok(dtype.cast_into::<PyArrayDescr>()?)
+}
+
+fn cached_dtype<'py>(
+    py: Python<'py>,
+    cell: &'static PyOnceLock<Py<PyArrayDescr>>,
+    fields: Fields,
+    itemsize: usize,
+) -> PyResult<Bound<'py, PyArrayDescr>> {
+    cell.get_or_try_init(py, || build_dtype(py, fields, itemsize).map(Bound::unbind))
+        .map(|d| d.bind(py).clone())
+}
+
+macro_rules! row_element {
+    ($row:ty, $cell:ident, $fields:ident) => {
+        // SAFETY: the dtype is built from the struct's own `offset_of!`/`size_of` and only names
+        // plain integer, float, bool(u8) and byte-array fields: every bit pattern numpy can hold
+        // in them is a valid value of the Rust field. No Python objects inside: IS_COPY.
+        unsafe impl Element for $row {
+            const IS_COPY: bool = true;
+            fn get_dtype(py: Python<'_>) -> Bound<'_, PyArrayDescr> {
+                // `register` built the dtype at import; should numpy fail later, an opaque
+                // void dtype of the same size makes every dtype check fail cleanly (no panic).
+                cached_dtype(py, &$cell, $fields, size_of::<$row>()).unwrap_or_else(|_| {
+                    PyArrayDescr::new(py, format!("V{}", size_of::<$row>()).as_str())
+                        .unwrap_or_else(|_| PyArrayDescr::object(py))
+                })
+            }
+            fn clone_ref(&self, _py: Python<'_>) -> Self {
+                *self
+            }
+        }
+    };
+}
+
+row_element!(TickRow, TICK_DTYPE, TICK_FIELDS);
+row_element!(BidAskRow, BIDASK_DTYPE, BIDASK_FIELDS);
+row_element!(SnapshotRow, SNAPSHOT_DTYPE, SNAPSHOT_FIELDS);
+row_element!(EventRow, EVENT_DTYPE, EVENT_FIELDS);
+
+// ---------------------------------------------------------------------------------------------
+// Values -> messages
+
+/// Exact fixed-point from a float price: refuses NaN/inf, out-of-range and anything with more
+/// than 6 decimals (that would be silently rounded on the wire).
+fn price_from_f64(v: f64) -> Result<Price, String> {
+    if !v.is_finite() {
+        return Err(format!("{v} is not a finite price"));
+    }
+    let scaled = v * PRICE_SCALE as f64;
+    // i64::MAX as f64 rounds up to 2^63; staying strictly below keeps the cast exact.
+    if scaled.abs() >= 9.2e18 {
+        return Err(format!("{v} is out of range for the fixed-point price"));
+    }
+    let mantissa = scaled.round();
+    // Tolerance: the binary error of v*1e6 (a few ulps), never a whole 1e-6 step.
+    let tol = (scaled.abs() * 4.0 * f64::EPSILON).max(1e-3);
+    if (scaled - mantissa).abs() > tol {
+        return Err(format!("{v} has more than 6 decimals"));
+    }
+    Ok(Price(mantissa as i64))
+}
+
+fn code_from_str(code: &str) -> Result<Code, String> {
+    Code::new(code).map_err(|e| format!("{code:?}: {e}"))
+}
+
+fn field_err(call: &str, field: &str, detail: String) -> PyErr {
+    PyValueError::new_err(format!("{call}: field {field:?}: {detail}"))
+}
+
+fn row_err(call: &str, row: usize, field: &str, detail: String) -> PyErr {
+    PyValueError::new_err(format!("{call}: row {row} field {field:?}: {detail}"))
+}
+
+fn levels_px(call: &str, field: &str, v: &[f64]) -> PyResult<[Price; LEVELS]> {
+    if v.len() > LEVELS {
+        return Err(field_err(
+            call,
+            field,
+            format!("{} levels, at most {LEVELS}", v.len()),
+        ));
+    }
+    let mut out = [Price::ZERO; LEVELS];
+    for (i, &p) in v.iter().enumerate() {
+        out[i] = price_from_f64(p).map_err(|e| field_err(call, &format!("{field}[{i}]"), e))?;
+    }
+    Ok(out)
+}
+
+fn levels_qty(call: &str, field: &str, v: &[i64]) -> PyResult<[i64; LEVELS]> {
+    if v.len() > LEVELS {
+        return Err(field_err(
+            call,
+            field,
+            format!("{} levels, at most {LEVELS}", v.len()),
+        ));
+    }
+    let mut out = [0i64; LEVELS];
+    out[..v.len()].copy_from_slice(v);
+    Ok(out)
+}
+
+fn tick_type(raw: u8) -> Result<TickType, String> {
+    TickType::from_u8(raw).ok_or_else(|| format!("{raw} is not 0 (unknown), 1 (buy) or 2 (sell)"))
+}
+
+fn tick_from_row(r: &TickRow) -> Result<Message, (&'static str, String)> {
+    Ok(Message::Tick(Tick {
+        seq: 0,
+        exch_ts: r.exch_ts,
+        local_ts: r.local_ts,
+        code: Code::from_wire(r.code).map_err(|e| ("code", e.to_string()))?,
+        price: price_from_f64(r.price).map_err(|e| ("price", e))?,
+        volume: r.volume,
+        total_volume: r.total_volume,
+        tick_type: tick_type(r.tick_type).map_err(|e| ("tick_type", e))?,
+        simtrade: r.simtrade != 0,
+    }))
+}
+
+fn bidask_from_row(r: &BidAskRow) -> Result<Message, (&'static str, String)> {
+    let px = |v: &[f64; LEVELS],
+              name: &'static str|
+     -> Result<[Price; LEVELS], (&'static str, String)> {
+        let mut out = [Price::ZERO; LEVELS];
+        for (i, &p) in v.iter().enumerate() {
+            out[i] = price_from_f64(p).map_err(|e| (name, format!("level {i}: {e}")))?;
+        }
+        Ok(out)
+    };
+    Ok(Message::BidAsk(BidAsk {
+        seq: 0,
+        exch_ts: r.exch_ts,
+        local_ts: r.local_ts,
+        code: Code::from_wire(r.code).map_err(|e| ("code", e.to_string()))?,
+        bid_price: px(&r.bid_px, "bid_px")?,
+        bid_volume: r.bid_qty,
+        ask_price: px(&r.ask_px, "ask_px")?,
+        ask_volume: r.ask_qty,
+        simtrade: r.simtrade != 0,
+    }))
+}
+
+// ---------------------------------------------------------------------------------------------
+// Messages -> rows
+
+fn code_bytes(c: &Code) -> [u8; 16] {
+    *c.as_bytes()
+}
+
+/// Rows of one batch, by message type.
+#[derive(Default)]
+struct Rows {
+    ticks: Vec<TickRow>,
+    bidasks: Vec<BidAskRow>,
+    snapshots: Vec<SnapshotRow>,
+    events: Vec<EventRow>,
+}
+
+impl Rows {
+    fn push(&mut self, seq: u64, msg: &Message) {
+        let px = |ps: &[Price; LEVELS]| ps.map(Price::to_f64);
+        match msg {
+            Message::Tick(m) => self.ticks.push(TickRow {
+                seq,
+                exch_ts: m.exch_ts,
+                local_ts: m.local_ts,
+                code: code_bytes(&m.code),
+                price: m.price.to_f64(),
+                volume: m.volume,
+                total_volume: m.total_volume,
+                tick_type: m.tick_type as u8,
+                simtrade: m.simtrade as u8,
+            }),
+            Message::BidAsk(m) => self.bidasks.push(BidAskRow {
+                seq,
+                exch_ts: m.exch_ts,
+                local_ts: m.local_ts,
+                code: code_bytes(&m.code),
+                bid_px: px(&m.bid_price),
+                bid_qty: m.bid_volume,
+                ask_px: px(&m.ask_price),
+                ask_qty: m.ask_volume,
+                simtrade: m.simtrade as u8,
+            }),
+            Message::Snapshot(m) => self.snapshots.push(SnapshotRow {
+                seq,
+                exch_ts: m.exch_ts,
+                local_ts: m.local_ts,
+                code: code_bytes(&m.code),
+                open: m.open.to_f64(),
+                high: m.high.to_f64(),
+                low: m.low.to_f64(),
+                close: m.close.to_f64(),
+                volume: m.volume,
+                total_volume: m.total_volume,
+                bid_px: m.bid_price.to_f64(),
+                bid_qty: m.bid_volume,
+                ask_px: m.ask_price.to_f64(),
+                ask_qty: m.ask_volume,
+            }),
+            Message::SystemEvent(m) => self.events.push(EventRow {
+                seq,
+                exch_ts: m.exch_ts,
+                local_ts: m.local_ts,
+                code: code_bytes(&m.code),
+                count: m.count,
+                event: m.kind as u8,
+                session_state: m.session_state as u8,
+                trading_state: m.trading_state as u8,
+                reason: *m.reason.as_bytes(),
+            }),
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Python classes
+
+/// The single writer of a ring: `RingWriter(name, slots=65536, create=True)`.
+#[pyclass(module = "shijim_core._shijim_core")]
+pub struct RingWriter {
+    inner: Option<CoreWriter>,
+    name: String,
+}
+
+impl RingWriter {
+    fn writer(&mut self) -> PyResult<&mut CoreWriter> {
+        match self.inner.as_mut() {
+            Some(w) => Ok(w),
+            None => Err(RingError::new_err(format!(
+                "ring {:?}: writer is closed",
+                self.name
+            ))),
+        }
+    }
+
+    #[inline]
+    fn publish_msg(&mut self, mut msg: Message) -> PyResult<u64> {
+        let w = self.writer()?;
+        msg.set_seq(w.next_seq());
+        w.publish_with(|slot| sbe::encode(&msg, slot))
+            .map_err(publish_err)
+    }
+}
+
+#[pymethods]
+impl RingWriter {
+    #[new]
+    #[pyo3(signature = (name, slots = 65536, create = true))]
+    fn new(name: &str, slots: u64, create: bool) -> PyResult<Self> {
+        let inner = CoreWriter::open(name, slots, create).map_err(ring_err)?;
+        Ok(RingWriter {
+            inner: Some(inner),
+            name: name.to_string(),
+        })
+    }
+
+    /// Publish one trade; returns its seq.
+    #[allow(clippy::too_many_arguments)]
+    #[pyo3(signature = (code, exch_ts, local_ts, price, volume, total_volume, tick_type = 0, simtrade = false))]
+    fn publish_tick(
+        &mut self,
+        code: &str,
+        exch_ts: i64,
+        local_ts: i64,
+        price: f64,
+        volume: i64,
+        total_volume: i64,
+        tick_type: u8,
+        simtrade: bool,
+    ) -> PyResult<u64> {
+        const CALL: &str = "publish_tick";
+        let msg = Message::Tick(Tick {
+            seq: 0,
+            exch_ts,
+            local_ts,
+            code: code_from_str(code).map_err(|e| field_err(CALL, "code", e))?,
+            price: price_from_f64(price).map_err(|e| field_err(CALL, "price", e))?,
+            volume,
+            total_volume,
+            tick_type: self::tick_type(tick_type).map_err(|e| field_err(CALL, "tick_type", e))?,
+            simtrade,
+        });
+        self.publish_msg(msg)
+    }
+
+    /// Publish one five-level quote (fewer levels are padded with price 0, qty 0); returns seq.
+    #[allow(clippy::too_many_arguments)]
+    #[pyo3(signature = (code, exch_ts, local_ts, bid_px, bid_qty, ask_px, ask_qty, simtrade = false))]
+    fn publish_bidask(
+        &mut self,
+        code: &str,
+        exch_ts: i64,
+        local_ts: i64,
+        bid_px: Vec<f64>,
+        bid_qty: Vec<i64>,
+        ask_px: Vec<f64>,
+        ask_qty: Vec<i64>,
+        simtrade: bool,
+    ) -> PyResult<u64> {
+        const CALL: &str = "publish_bidask";
+        let msg = Message::BidAsk(BidAsk {
+            seq: 0,
+            exch_ts,
+            local_ts,
+            code: code_from_str(code).map_err(|e| field_err(CALL, "code", e))?,
+            bid_price: levels_px(CALL, "bid_px", &bid_px)?,
+            bid_volume: levels_qty(CALL, "bid_qty", &bid_qty)?,
+            ask_price: levels_px(CALL, "ask_px", &ask_px)?,
+            ask_volume: levels_qty(CALL, "ask_qty", &ask_qty)?,
+            simtrade,
+        });
+        self.publish_msg(msg)
+    }
+
+    /// Publish a system event. `event`: session_state | trading_state | feed_gap | reconnect;
+    /// `session_state`: PRE_OPEN | OPEN | CLOSED; `trading_state`: ACTIVE | REDUCING | HALTED.
+    #[allow(clippy::too_many_arguments)]
+    #[pyo3(signature = (event, exch_ts, local_ts, code = "", count = 0, session_state = None, trading_state = None, reason = ""))]
+    fn publish_event(
+        &mut self,
+        event: &str,
+        exch_ts: i64,
+        local_ts: i64,
+        code: &str,
+        count: i64,
+        session_state: Option<&str>,
+        trading_state: Option<&str>,
+        reason: &str,
+    ) -> PyResult<u64> {
+        const CALL: &str = "publish_event";
+        let kind = EventKind::from_record_name(event).ok_or_else(|| {
+            field_err(
+                CALL,
+                "event",
+                format!("{event:?} is not session_state, trading_state, feed_gap or reconnect"),
+            )
+        })?;
+        let session =
+            SessionState::from_record_name(session_state.unwrap_or("")).ok_or_else(|| {
+                field_err(
+                    CALL,
+                    "session_state",
+                    format!("{session_state:?} is not PRE_OPEN, OPEN or CLOSED"),
+                )
+            })?;
+        let trading =
+            TradingState::from_record_name(trading_state.unwrap_or("")).ok_or_else(|| {
+                field_err(
+                    CALL,
+                    "trading_state",
+                    format!("{trading_state:?} is not ACTIVE, REDUCING or HALTED"),
+                )
+            })?;
+        let msg = Message::SystemEvent(SystemEvent {
+            seq: 0,
+            exch_ts,
+            local_ts,
+            code: code_from_str(code).map_err(|e| field_err(CALL, "code", e))?,
+            count,
+            kind,
+            session_state: session,
+            trading_state: trading,
+            reason: Reason::new(reason)
+                .map_err(|e| field_err(CALL, "reason", format!("{reason:?}: {e}")))?,
+        });
+        self.publish_msg(msg)
+    }
+
+    /// Publish a canonical JSONL record dict (docs/formats.md; validated by the SBE codec's
+    /// record mapping). Its `seq`, if any, is replaced by the writer's.
+    fn publish_record(&mut self, py: Python<'_>, record: &Bound<'_, PyAny>) -> PyResult<u64> {
+        let rec = record
+            .cast::<PyDict>()
+            .map_err(|_| PyTypeError::new_err("publish_record: expected a dict record"))?
+            .copy()?;
+        if !rec.contains("seq")? {
+            rec.set_item("seq", 0)?;
+        }
+        let encoded = sbe_fn(py, &SBE_ENCODE, "sbe_encode")?.call1((rec,))?;
+        let bytes = encoded.cast::<PyBytes>().map_err(PyErr::from)?;
+        let (msg, _) = sbe::decode(bytes.as_bytes())
+            .map_err(|e| PyValueError::new_err(format!("publish_record: {e}")))?;
+        self.publish_msg(msg)
+    }
+
+    /// Publish a TICK_DTYPE array (seq column ignored); all rows are checked before any is
+    /// published. Returns the last seq (None for an empty array).
+    fn publish_ticks(&mut self, arr: &Bound<'_, PyAny>) -> PyResult<Option<u64>> {
+        let rows = as_rows::<TickRow>(arr, "publish_ticks", "TICK_DTYPE")?;
+        let rows = rows.readonly();
+        let slice = contiguous(&rows, "publish_ticks")?;
+        publish_rows(self.writer()?, slice, "publish_ticks", tick_from_row)
+    }
+
+    /// Publish a BIDASK_DTYPE array; same rules as `publish_ticks`.
+    fn publish_bidasks(&mut self, arr: &Bound<'_, PyAny>) -> PyResult<Option<u64>> {
+        let rows = as_rows::<BidAskRow>(arr, "publish_bidasks", "BIDASK_DTYPE")?;
+        let rows = rows.readonly();
+        let slice = contiguous(&rows, "publish_bidasks")?;
+        publish_rows(self.writer()?, slice, "publish_bidasks", bidask_from_row)
+    }
+
+    /// Publish raw payload bytes (tools and tests; readers expect one SBE message per slot and
+    /// count anything else as bad).
+    fn publish_bytes(&mut self, payload: &[u8]) -> PyResult<u64> {
+        self.writer()?.publish(payload).map_err(ring_err)
+    }
+
+    /// Release the ring (the writer lock goes with it); readers see `writer_closed`.
+    fn close(&mut self) {
+        self.inner = None;
+    }
+
+    fn __enter__(slf: Py<Self>) -> Py<Self> {
+        slf
+    }
+
+    fn __exit__(
+        &mut self,
+        _t: &Bound<'_, PyAny>,
+        _v: &Bound<'_, PyAny>,
+        _tb: &Bound<'_, PyAny>,
+    ) -> bool {
+        self.close();
+        false
+    }
+
+    #[getter]
+    fn name(&self) -> &str {
+        &self.name
+    }
+
+    #[getter]
+    fn closed(&self) -> bool {
+        self.inner.is_none()
+    }
+
+    /// The seq the next publish gets.
+    #[getter]
+    fn next_seq(&mut self) -> PyResult<u64> {
+        Ok(self.writer()?.next_seq())
+    }
+
+    /// This writer's generation: 1 for the creator, +1 per takeover of the ring.
+    #[getter]
+    fn epoch(&mut self) -> PyResult<u64> {
+        Ok(self.writer()?.epoch())
+    }
+
+    #[getter]
+    fn slots(&mut self) -> PyResult<u64> {
+        Ok(self.writer()?.slots())
+    }
+
+    #[getter]
+    fn path(&mut self) -> PyResult<String> {
+        Ok(self.writer()?.path().display().to_string())
+    }
+
+    fn __repr__(&self) -> String {
+        match &self.inner {
+            Some(w) => format!(
+                "RingWriter({:?}, slots={}, epoch={}, next_seq={})",
+                self.name,
+                w.slots(),
+                w.epoch(),
+                w.next_seq()
+            ),
+            None => format!("RingWriter({:?}, closed)", self.name),
+        }
+    }
+}
+
+fn as_rows<'py, T: Element>(
+    arr: &Bound<'py, PyAny>,
+    call: &str,
+    dtype_name: &str,
+) -> PyResult<Bound<'py, PyArray1<T>>> {
+    arr.cast::<PyArray1<T>>().cloned().map_err(|_| {
+        let got = arr
+            .getattr("dtype")
+            .and_then(|d| d.str().map(|s| s.to_string()))
+            .unwrap_or_else(|_| arr.get_type().to_string());
+        let ndim = arr
+            .getattr("ndim")
+            .map(|n| n.to_string())
+            .unwrap_or_else(|_| "?".into());
+        PyTypeError::new_err(format!(
+            "{call}: expected a 1-D numpy array of {dtype_name}, got ndim={ndim} dtype {got}"
+        ))
+    })
+}
+
+fn contiguous<'a, T: Element>(
+    rows: &'a numpy::PyReadonlyArray1<'_, T>,
+    call: &str,
+) -> PyResult<&'a [T]> {
+    rows.as_slice().map_err(|_| {
+        PyValueError::new_err(format!(
+            "{call}: array is not contiguous; pass numpy.ascontiguousarray(arr)"
+        ))
+    })
+}
+
+fn publish_rows<T>(
+    w: &mut CoreWriter,
+    rows: &[T],
+    call: &str,
+    to_msg: fn(&T) -> Result<Message, (&'static str, String)>,
+) -> PyResult<Option<u64>> {
+    // Validate everything first: a bad row must not leave half a batch published.
+    for (i, r) in rows.iter().enumerate() {
+        to_msg(r).map_err(|(field, e)| row_err(call, i, field, e))?;
+    }
+    let mut last = None;
+    for r in rows {
+        let mut msg = to_msg(r).map_err(|(field, e)| row_err(call, 0, field, e))?;
+        msg.set_seq(w.next_seq());
+        last = Some(
+            w.publish_with(|slot| sbe::encode(&msg, slot))
+                .map_err(publish_err)?,
+        );
+    }
+    Ok(last)
+}
+
+static SBE_ENCODE: PyOnceLock<Py<PyAny>> = PyOnceLock::new();
+static SBE_DECODE: PyOnceLock<Py<PyAny>> = PyOnceLock::new();
+
+/// The SBE bindings' record mapping, reached through the module (it is private to them).
+fn sbe_fn<'py>(
+    py: Python<'py>,
+    cell: &'static PyOnceLock<Py<PyAny>>,
+    name: &str,
+) -> PyResult<Bound<'py, PyAny>> {
+    cell.get_or_try_init(py, || {
+        py.import("shijim_core._shijim_core")?
+            .getattr(name)
+            .map(Bound::unbind)
+    })
+    .map(|f| f.bind(py).clone())
+}
+
+/// One read of a ring: numpy arrays per message type plus loss and restart reporting.
+#[pyclass(module = "shijim_core._shijim_core", get_all)]
+pub struct RingBatch {
+    /// TICK_DTYPE rows.
+    ticks: Py<PyAny>,
+    /// BIDASK_DTYPE rows.
+    bidasks: Py<PyAny>,
+    /// SNAPSHOT_DTYPE rows.
+    snapshots: Py<PyAny>,
+    /// EVENT_DTYPE rows.
+    events: Py<PyAny>,
+    /// Messages lost (overwritten before being read, or left by a replaced writer) just before
+    /// the messages of this batch.
+    lost: u64,
+    /// A new writer took the ring over before the messages of this batch.
+    restarted: bool,
+    /// The writer generation of every message in this batch.
+    epoch: u64,
+    /// Slots skipped because they did not hold a valid SBE message (or a corrupted slot word).
+    bad: u64,
+}
+
+#[pymethods]
+impl RingBatch {
+    /// Number of messages in the batch.
+    fn __len__(&self, py: Python<'_>) -> PyResult<usize> {
+        let mut n = 0;
+        for a in [&self.ticks, &self.bidasks, &self.snapshots, &self.events] {
+            n += a.bind(py).len()?;
+        }
+        Ok(n)
+    }
+
+    fn __repr__(&self, py: Python<'_>) -> PyResult<String> {
+        Ok(format!(
+            "RingBatch(ticks={}, bidasks={}, snapshots={}, events={}, lost={}, restarted={}, epoch={}, bad={})",
+            self.ticks.bind(py).len()?,
+            self.bidasks.bind(py).len()?,
+            self.snapshots.bind(py).len()?,
+            self.events.bind(py).len()?,
+            self.lost,
+            if self.restarted { "True" } else { "False" },
+            self.epoch,
+            self.bad
+        ))
+    }
+}
+
+/// A reader of a ring: `RingReader(name, start="latest")`; start="oldest" begins with the
+/// oldest message of the current writer still in the ring.
+#[pyclass(module = "shijim_core._shijim_core")]
+pub struct RingReader {
+    inner: CoreReader,
+    name: String,
+    buf: [u8; MAX_PAYLOAD],
+    bad_total: u64,
+    /// Loss/restart seen while finishing the previous batch, reported with the next one.
+    pending_lost: u64,
+    pending_restart: bool,
+}
+
+/// What one step of the reader produced.
+// Lives on the stack for one loop turn; boxing the message would allocate per message.
+#[allow(clippy::large_enum_variant)]
+enum Step {
+    /// seq, payload length (the payload is in `buf`), decoded message.
+    Msg(u64, usize, Message),
+    Empty,
+    Lost(u64),
+    Restart(u64),
+    Bad,
+}
+
+impl RingReader {
+    fn step(&mut self) -> Step {
+        match self.inner.try_next(&mut self.buf) {
+            Next::Message { seq, len } => match sbe::decode(&self.buf[..len]) {
+                Ok((msg, _)) => Step::Msg(seq, len, msg),
+                Err(_) => {
+                    self.bad_total += 1;
+                    Step::Bad
+                }
+            },
+            Next::Empty => Step::Empty,
+            Next::Lapped { lost } => Step::Lost(lost),
+            Next::Restarted { lost, .. } => Step::Restart(lost),
+            Next::Corrupt { .. } => Step::Bad,
+        }
+    }
+}
+
+#[pymethods]
+impl RingReader {
+    #[new]
+    #[pyo3(signature = (name, start = "latest"))]
+    fn new(name: &str, start: &str) -> PyResult<Self> {
+        let start = match start {
+            "latest" => Start::Latest,
+            "oldest" => Start::Oldest,
+            other => {
+                return Err(PyValueError::new_err(format!(
+                    "RingReader: start={other:?}: expected \"latest\" or \"oldest\""
+                )))
+            }
+        };
+        let inner = CoreReader::open(name, start).map_err(ring_err)?;
+        Ok(RingReader {
+            inner,
+            name: name.to_string(),
+            buf: [0; MAX_PAYLOAD],
+            bad_total: 0,
+            pending_lost: 0,
+            pending_restart: false,
+        })
+    }
+
+    /// Read up to `max_messages` messages without blocking. A batch never spans a writer
+    /// restart: messages of a new writer come in the next batch, flagged `restarted`.
+    #[pyo3(signature = (max_messages = 4096))]
+    fn read(&mut self, py: Python<'_>, max_messages: usize) -> PyResult<RingBatch> {
+        let mut rows = Rows::default();
+        // A restart seen after the previous batch's last message belongs to this batch.
+        let mut lost = std::mem::take(&mut self.pending_lost);
+        let mut restarted = std::mem::take(&mut self.pending_restart);
+        let bad_before = self.bad_total + self.inner.corrupt_total();
+        let mut n = 0;
+        while n < max_messages {
+            match self.step() {
+                Step::Msg(seq, _, msg) => {
+                    rows.push(seq, &msg);
+                    n += 1;
+                }
+                Step::Empty => break,
+                Step::Lost(k) => lost += k,
+                Step::Restart(k) if n > 0 => {
+                    self.pending_lost = k;
+                    self.pending_restart = true;
+                    break;
+                }
+                Step::Restart(k) => {
+                    lost += k;
+                    restarted = true;
+                }
+                Step::Bad => {}
+            }
+        }
+        Ok(RingBatch {
+            ticks: PyArray1::from_vec(py, rows.ticks).into_any().unbind(),
+            bidasks: PyArray1::from_vec(py, rows.bidasks).into_any().unbind(),
+            snapshots: PyArray1::from_vec(py, rows.snapshots).into_any().unbind(),
+            events: PyArray1::from_vec(py, rows.events).into_any().unbind(),
+            lost,
+            restarted,
+            epoch: self.inner.epoch(),
+            bad: self.bad_total + self.inner.corrupt_total() - bad_before,
+        })
+    }
+
+    /// Debugging API: up to `max_messages` messages as record dicts (docs/formats.md), each
+    /// with the ring's seq. Loss and restarts are counted in `lost_total` / `restarts`.
+    #[pyo3(signature = (max_messages = 4096))]
+    fn read_records<'py>(
+        &mut self,
+        py: Python<'py>,
+        max_messages: usize,
+    ) -> PyResult<Bound<'py, PyList>> {
+        let out = PyList::empty(py);
+        let decode = sbe_fn(py, &SBE_DECODE, "sbe_decode")?;
+        let mut n = 0;
+        while n < max_messages {
+            match self.step() {
+                Step::Msg(seq, len, _) => {
+                    let payload = PyBytes::new(py, &self.buf[..len]);
+                    let (rec, _used): (Bound<'py, PyDict>, usize) =
+                        decode.call1((payload,))?.extract()?;
+                    rec.set_item("seq", seq)?;
+                    out.append(rec)?;
+                    n += 1;
+                }
+                Step::Restart(_) if n > 0 => break,
+                Step::Empty => break,
+                Step::Lost(_) | Step::Restart(_) | Step::Bad => {}
+            }
+        }
+        self.pending_lost = 0;
+        self.pending_restart = false;
+        Ok(out)
+    }
+
+    /// Messages published but not yet read.
+    #[getter]
+    fn lag(&self) -> u64 {
+        self.inner.lag()
+    }
+
+    /// Messages this reader lost since attaching (lapped, or left by a replaced writer).
+    #[getter]
+    fn lost_total(&self) -> u64 {
+        self.inner.lost_total()
+    }
+
+    /// Writer takeovers seen since attaching.
+    #[getter]
+    fn restarts(&self) -> u64 {
+        self.inner.restarts()
+    }
+
+    /// The writer generation this reader follows.
+    #[getter]
+    fn epoch(&self) -> u64 {
+        self.inner.epoch()
+    }
+
+    /// Slots skipped as not valid SBE messages or with a corrupted slot word.
+    #[getter]
+    fn bad_total(&self) -> u64 {
+        self.bad_total + self.inner.corrupt_total()
+    }
+
+    /// The seq this reader reads next.
+    #[getter]
+    fn position(&self) -> u64 {
+        self.inner.position()
+    }
+
+    #[getter]
+    fn slots(&self) -> u64 {
+        self.inner.slots()
+    }
+
+    /// True once the writer closed the ring cleanly (a crashed writer leaves it False).
+    #[getter]
+    fn writer_closed(&self) -> bool {
+        self.inner.writer_closed()
+    }
+
+    #[getter]
+    fn writer_pid(&self) -> u32 {
+        self.inner.writer_pid()
+    }
+
+    #[getter]
+    fn name(&self) -> &str {
+        &self.name
+    }
+
+    #[getter]
+    fn path(&self) -> String {
+        self.inner.path().display().to_string()
+    }
+
+    fn __repr__(&self) -> String {
+        format!(
+            "RingReader({:?}, epoch={}, position={}, lag={}, lost_total={})",
+            self.name,
+            self.inner.epoch(),
+            self.inner.position(),
+            self.inner.lag(),
+            self.inner.lost_total()
+        )
+    }
+}
+
+/// The file path of ring `name` (under $SHIJIM_RING_DIR, default /dev/shm).
+#[pyfunction]
+fn ring_path(name: &str) -> PyResult<String> {
+    ring::ring_path(name)
+        .map(|p| p.display().to_string())
+        .map_err(ring_err)
+}
+
+/// Remove ring `name`'s file; True if it existed. Attached readers keep their mapping.
+#[pyfunction]
+fn ring_unlink(name: &str) -> PyResult<bool> {
+    ring::unlink_ring(name).map_err(ring_err)
+}
+
+pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    let py = m.py();
+    m.add("RingError", py.get_type::<RingError>())?;
+    m.add(
+        "RingWriterExistsError",
+        py.get_type::<RingWriterExistsError>(),
+    )?;
+    m.add_class::<RingWriter>()?;
+    m.add_class::<RingReader>()?;
+    m.add_class::<RingBatch>()?;
+    m.add_function(wrap_pyfunction!(ring_path, m)?)?;
+    m.add_function(wrap_pyfunction!(ring_unlink, m)?)?;
+    m.add("RING_MAX_PAYLOAD", MAX_PAYLOAD)?;
+    m.add(
+        "TICK_DTYPE",
+        cached_dtype(py, &TICK_DTYPE, TICK_FIELDS, size_of::<TickRow>())?,
+    )?;
+    m.add(
+        "BIDASK_DTYPE",
+        cached_dtype(py, &BIDASK_DTYPE, BIDASK_FIELDS, size_of::<BidAskRow>())?,
+    )?;
+    m.add(
+        "SNAPSHOT_DTYPE",
+        cached_dtype(
+            py,
+            &SNAPSHOT_DTYPE,
+            SNAPSHOT_FIELDS,
+            size_of::<SnapshotRow>(),
+        )?,
+    )?;
+    m.add(
+        "EVENT_DTYPE",
+        cached_dtype(py, &EVENT_DTYPE, EVENT_FIELDS, size_of::<EventRow>())?,
+    )?;
     Ok(())
 }

@@ -53,6 +53,10 @@ const LEN_MASK: u64 = (1 << LEN_BITS) - 1;
 /// Length code of a slot whose payload is being written.
 pub const LEN_WRITING: u64 = 0xFF;
 
+// The header fields fit the header page; the cursor has its own cache line.
+const _: () = assert!(OFF_CURSOR + 8 <= HEADER_LEN && OFF_CURSOR % 64 == 0);
+const _: () = assert!(MAX_PAYLOAD == 248 && HEADER_LEN % SLOT_SIZE == 0);
+
 /// Total file size for `slots` slots.
 pub const fn file_len(slots: u64) -> usize {
     HEADER_LEN + (slots as usize) * SLOT_SIZE
@@ -129,12 +133,5 @@ mod tests {
             decode_word((5 << 8) | 249),
             SlotState::Corrupt { .. }
         ));
-    }
-
-    #[test]
-    fn header_fields_fit_the_header() {
-        assert!(OFF_CURSOR + 8 <= HEADER_LEN);
-        assert_eq!(OFF_CURSOR % 64, 0);
-        assert_eq!(MAX_PAYLOAD, 248);
     }
 }
