@@ -1,0 +1,384 @@
+"""Ingestion: every market-data event becomes one SBE message in the shard's ring.
+
+All feeds (Shioaji callbacks, the simulator, replay) call one ``Ingestor``. It checks each input
+(``shijim.bus.validation``), stamps the local receive time when the feed did not, and publishes
+into the ring writer, which assigns the per-shard sequence number. Bad input is counted
+(``shijim_md_bad_input_total{cause}``), logged once per cause with its source and field, and
+dropped: never an exception out of a feed callback, never an order because of it.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections import Counter
+from collections.abc import Callable, Iterable, Sequence
+from decimal import Decimal
+from typing import Any, Protocol
+
+import numpy as np
+
+from shijim.bus.validation import (
+    BATCH_CAUSES,
+    BadInputCause,
+    Problem,
+    batch_cause_code,
+    book_batch_causes,
+    book_problem,
+    tick_batch_causes,
+    tick_problem,
+)
+from shijim.events import (
+    BidAskRecord,
+    EventRecord,
+    MarketRecord,
+    TickRecord,
+    record_to_dict,
+)
+from shijim.metrics import ShardMetrics
+
+log = logging.getLogger(__name__)
+
+PriceLike = float | int | Decimal | str
+
+
+class RingPublisher(Protocol):
+    """What ingestion needs of ``shijim_core.RingWriter`` (docs/CONTRACTS-WIP.md)."""
+
+    def publish_tick(
+        self,
+        code: str,
+        exch_ts: int,
+        local_ts: int,
+        price: Any,
+        volume: int,
+        total_volume: int,
+        tick_type: int,
+        simtrade: bool,
+    ) -> int: ...
+
+    def publish_bidask(
+        self,
+        code: str,
+        exch_ts: int,
+        local_ts: int,
+        bid_px: Any,
+        bid_qty: Any,
+        ask_px: Any,
+        ask_qty: Any,
+        simtrade: bool,
+    ) -> int: ...
+
+    def publish_event(
+        self,
+        event: str,
+        exch_ts: int,
+        local_ts: int,
+        code: str = "",
+        count: int = 0,
+        session_state: str | None = None,
+        trading_state: str | None = None,
+        reason: str = "",
+    ) -> int: ...
+
+    def publish_record(self, record: dict[str, Any]) -> int: ...
+
+    def publish_ticks(self, ticks: np.ndarray) -> int | None: ...
+
+    def publish_bidasks(self, bidasks: np.ndarray) -> int | None: ...
+
+
+class BadInputLog:
+    """Counts bad inputs per cause; logs the first of each cause (with source and field)."""
+
+    def __init__(self, metrics: ShardMetrics | None, logger: logging.Logger | None = None) -> None:
+        self.metrics = metrics
+        self.log = logger or log
+        self.counts: Counter[str] = Counter()
+        self._lock = threading.Lock()
+
+    def report(
+        self, cause: BadInputCause, source: str, field: str, detail: str, n: int = 1
+    ) -> None:
+        with self._lock:
+            first = self.counts[cause.value] == 0
+            self.counts[cause.value] += n
+        if self.metrics is not None:
+            for _ in range(n):
+                self.metrics.md_bad_input(cause.value)
+        if first:
+            # Later inputs with the same cause are only counted (see the metric).
+            self.log.warning(
+                "market data dropped (%s): %s: field %s: %s; further %s inputs only counted",
+                cause.value,
+                source,
+                field,
+                detail,
+                cause.value,
+            )
+
+    def problem(self, p: Problem, source: str) -> None:
+        self.report(p.cause, source, p.field, p.detail)
+
+
+def _to_float(value: PriceLike) -> float:
+    # Decimal -> float is exact enough: the ring stores round(price * 1e6) (PRICE_EXPONENT -6).
+    return float(value)
+
+
+class Ingestor:
+    """Checks and publishes market data of one shard into its ring writer."""
+
+    def __init__(
+        self,
+        writer: RingPublisher,
+        universe: Iterable[str] | None = None,
+        metrics: ShardMetrics | None = None,
+        clock_ns: Callable[[], int] = time.time_ns,
+        logger: logging.Logger | None = None,
+    ) -> None:
+        self.writer = writer
+        self.universe: frozenset[str] | None = None if universe is None else frozenset(universe)
+        self._universe_bytes = (
+            None
+            if self.universe is None
+            else np.array(sorted(c.encode() for c in self.universe), dtype="S16")
+        )
+        self.metrics = metrics
+        self.clock_ns = clock_ns
+        self.bad = BadInputLog(metrics, logger)
+        self.published: Counter[str] = Counter()
+        # Last exchange time per (kind, code): ticks and books travel on separate broker
+        # channels and may interleave, so each stream is checked on its own.
+        self._last_ts: dict[tuple[str, str], int] = {}
+        # Shioaji calls back from its own threads; the ring has exactly one writer.
+        self._lock = threading.Lock()
+
+    # -- checks shared by every path --------------------------------------------------------
+    def _admit(self, kind: str, code: str, exch_ts: int, source: str) -> bool:
+        if self.universe is not None and code not in self.universe:
+            self.bad.report(BadInputCause.UNKNOWN_CODE, source, "code", f"{code!r} not in shard")
+            return False
+        last = self._last_ts.get((kind, code))
+        if last is not None and exch_ts < last:
+            self.bad.report(
+                BadInputCause.TIME_BACKWARDS,
+                source,
+                "exch_ts",
+                f"{code} {kind} exch_ts {exch_ts} < last {last}",
+            )
+            return False
+        return True
+
+    def _published(self, kind: str, local_ts: int, n: int = 1) -> None:
+        self.published[kind] += n
+        if self.metrics is not None:
+            self.metrics.md_event(kind, local_ts, n)
+
+    # -- single events (Shioaji callbacks, replay) ------------------------------------------
+    def tick(
+        self,
+        code: str,
+        exch_ts: int,
+        price: PriceLike,
+        volume: int,
+        total_volume: int,
+        tick_type: int,
+        simtrade: bool,
+        local_ts: int | None = None,
+        source: str = "feed",
+    ) -> int | None:
+        """Publish one trade; returns its ring seq, or None if it was dropped."""
+        lts = self.clock_ns() if local_ts is None else local_ts
+        fprice = _to_float(price)
+        p = tick_problem(fprice, volume, total_volume)
+        if p is None and tick_type not in (0, 1, 2):
+            p = Problem(BadInputCause.MALFORMED, "tick_type", f"{tick_type} is not 0, 1 or 2")
+        if p is not None:
+            self.bad.problem(p, source)
+            return None
+        with self._lock:
+            if not self._admit("tick", code, exch_ts, source):
+                return None
+            seq = self.writer.publish_tick(
+                code, exch_ts, lts, fprice, volume, total_volume, tick_type, bool(simtrade)
+            )
+            self._last_ts[("tick", code)] = exch_ts
+        self._published("tick", lts)
+        return seq
+
+    def bidask(
+        self,
+        code: str,
+        exch_ts: int,
+        bid_px: Sequence[PriceLike],
+        bid_qty: Sequence[int],
+        ask_px: Sequence[PriceLike],
+        ask_qty: Sequence[int],
+        simtrade: bool,
+        local_ts: int | None = None,
+        source: str = "feed",
+    ) -> int | None:
+        """Publish one five-level book; returns its ring seq, or None if it was dropped."""
+        lts = self.clock_ns() if local_ts is None else local_ts
+        fb = [_to_float(x) for x in bid_px]
+        fa = [_to_float(x) for x in ask_px]
+        p = book_problem(fb, bid_qty, fa, ask_qty, bool(simtrade))
+        if p is not None:
+            self.bad.problem(p, source)
+            return None
+        with self._lock:
+            if not self._admit("bidask", code, exch_ts, source):
+                return None
+            seq = self.writer.publish_bidask(
+                code, exch_ts, lts, fb, list(bid_qty), fa, list(ask_qty), bool(simtrade)
+            )
+            self._last_ts[("bidask", code)] = exch_ts
+        self._published("bidask", lts)
+        return seq
+
+    def event(
+        self,
+        event: str,
+        code: str = "",
+        exch_ts: int | None = None,
+        session_state: str | None = None,
+        reason: str = "",
+        count: int = 0,
+        local_ts: int | None = None,
+    ) -> int:
+        """Publish a system event (session state, feed gap, reconnect) into the ring."""
+        lts = self.clock_ns() if local_ts is None else local_ts
+        with self._lock:
+            seq = self.writer.publish_event(
+                event,
+                lts if exch_ts is None else exch_ts,
+                lts,
+                code=code,
+                count=count,
+                session_state=session_state,
+                trading_state=None,
+                reason=reason[:32],
+            )
+        self._published("event", lts)
+        return seq
+
+    def record(self, rec: MarketRecord, source: str, keep_local_ts: bool = False) -> int | None:
+        """Publish one canonical raw record (already validated by ``shijim.events``).
+
+        The local receive time is stamped now unless ``keep_local_ts`` (then the recorded one
+        is kept, e.g. to reproduce a recorded session's latencies)."""
+        lts = rec.local_ts if keep_local_ts else None
+        if isinstance(rec, TickRecord):
+            return self.tick(
+                rec.code,
+                rec.exch_ts,
+                rec.price,
+                rec.volume,
+                rec.total_volume,
+                int(rec.tick_type),
+                rec.simtrade,
+                local_ts=lts,
+                source=source,
+            )
+        if isinstance(rec, BidAskRecord):
+            return self.bidask(
+                rec.code,
+                rec.exch_ts,
+                rec.bid_price,
+                rec.bid_volume,
+                rec.ask_price,
+                rec.ask_volume,
+                rec.simtrade,
+                local_ts=lts,
+                source=source,
+            )
+        if isinstance(rec, EventRecord):
+            return self.event(
+                rec.event.value,
+                rec.code,
+                rec.exch_ts,
+                None if rec.session_state is None else rec.session_state.value,
+                rec.reason,
+                rec.count,
+                local_ts=lts,
+            )
+        # Snapshots: checked for universe and time order, published as they are.
+        local = self.clock_ns() if lts is None else lts
+        out = record_to_dict(rec)
+        out["local_ts"] = local
+        with self._lock:
+            if not self._admit(out["type"], rec.code, rec.exch_ts, source):
+                return None
+            seq = self.writer.publish_record(out)
+            self._last_ts[(out["type"], rec.code)] = rec.exch_ts
+        self._published(out["type"], local)
+        return seq
+
+    # -- batches (simulator, throughput path) -----------------------------------------------
+    def _batch_admit(self, kind: str, arr: np.ndarray, causes: np.ndarray, source: str) -> None:
+        """Add unknown-code and time-backwards causes to ``causes`` (in place)."""
+        codes = arr["code"]
+        if self._universe_bytes is not None:
+            unknown = ~np.isin(codes, self._universe_bytes)
+            causes[unknown & (causes == 0)] = batch_cause_code(BadInputCause.UNKNOWN_CODE)
+        ts = arr["exch_ts"]
+        back = batch_cause_code(BadInputCause.TIME_BACKWARDS)
+        for raw in np.unique(codes):
+            idx = np.flatnonzero(codes == raw)
+            code = raw.decode()
+            last = self._last_ts.get((kind, code), np.iinfo(np.int64).min)
+            good = causes[idx] == 0
+            # A row goes backwards if it is older than the newest earlier good row.
+            prev_max = np.maximum.accumulate(np.where(good, ts[idx], np.iinfo(np.int64).min))
+            prev_max = np.concatenate(([last], np.maximum(prev_max[:-1], last)))
+            bad_rows = good & (ts[idx] < prev_max)
+            causes[idx[bad_rows]] = back
+            ok = idx[causes[idx] == 0]
+            if ok.size:
+                self._last_ts[(kind, code)] = max(last, int(ts[ok].max()))
+
+    def _batch_report(self, causes: np.ndarray, arr: np.ndarray, source: str) -> None:
+        for code_i in np.unique(causes[causes != 0]):
+            rows = np.flatnonzero(causes == code_i)
+            cause = BATCH_CAUSES[int(code_i) - 1]
+            first = int(rows[0])
+            self.bad.report(
+                cause,
+                f"{source} row {first}",
+                "(row)",
+                f"code {arr['code'][first].decode(errors='replace')}",
+                n=int(rows.size),
+            )
+
+    def _publish_batch(self, kind: str, arr: np.ndarray, causes: np.ndarray, source: str) -> int:
+        with self._lock:
+            self._batch_admit(kind, arr, causes, source)
+            good = causes == 0
+            out = arr if bool(good.all()) else arr[good]
+            if (out["local_ts"] == 0).any():
+                out = out.copy()
+                out["local_ts"][out["local_ts"] == 0] = self.clock_ns()
+            if out.size:
+                if kind == "tick":
+                    self.writer.publish_ticks(out)
+                else:
+                    self.writer.publish_bidasks(out)
+        if not good.all():
+            self._batch_report(causes, arr, source)
+        if out.size:
+            self._published(kind, int(out["local_ts"][-1]), int(out.size))
+        return int(out.size)
+
+    def ticks(self, arr: np.ndarray, source: str = "batch") -> int:
+        """Publish a TICK_DTYPE batch; returns how many rows were published."""
+        causes = tick_batch_causes(arr["price"], arr["volume"])
+        return self._publish_batch("tick", arr, causes, source)
+
+    def bidasks(self, arr: np.ndarray, source: str = "batch") -> int:
+        """Publish a BIDASK_DTYPE batch; returns how many rows were published."""
+        causes = book_batch_causes(
+            arr["bid_px"], arr["bid_qty"], arr["ask_px"], arr["ask_qty"], arr["simtrade"]
+        )
+        return self._publish_batch("bidask", arr, causes, source)
