@@ -78,7 +78,23 @@ impl<const N: usize> FixedText<N> {
     }
 
     /// Validates wire bytes: printable ASCII, then only NUL padding.
+    #[inline]
     pub fn from_wire(raw: [u8; N]) -> Result<Self, TextError> {
+        // Fast path (hot in the ring reader): branch-free checks the compiler vectorises.
+        let chars_ok = raw
+            .iter()
+            .fold(true, |ok, &b| ok & ((0x20..=0x7E).contains(&b) | (b == 0)));
+        let padding_ok = raw
+            .windows(2)
+            .fold(true, |ok, w| ok & ((w[0] != 0) | (w[1] == 0)));
+        if chars_ok && padding_ok {
+            return Ok(FixedText(raw));
+        }
+        Self::explain(raw)
+    }
+
+    #[cold]
+    fn explain(raw: [u8; N]) -> Result<Self, TextError> {
         let end = raw.iter().position(|&b| b == 0).unwrap_or(N);
         if let Some(index) = raw[..end].iter().position(|b| !(0x20..=0x7E).contains(b)) {
             return Err(TextError::NotPrintableAscii { index });

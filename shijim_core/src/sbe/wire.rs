@@ -446,21 +446,17 @@ fn decode_tick(b: &[u8; TICK_LEN]) -> Result<Tick, SbeError> {
 #[inline]
 fn decode_bidask(b: &[u8; BIDASK_LEN]) -> Result<BidAsk, SbeError> {
     let (seq, exch_ts, local_ts, code) = common(b)?;
-    let mut m = BidAsk {
+    Ok(BidAsk {
         seq,
         exch_ts,
         local_ts,
         code,
-        ..BidAsk::default()
-    };
-    for i in 0..LEVELS {
-        m.bid_price[i] = Price(get_i64(b, BA_BID_PRICE + 8 * i));
-        m.bid_volume[i] = get_i64(b, BA_BID_VOLUME + 8 * i);
-        m.ask_price[i] = Price(get_i64(b, BA_ASK_PRICE + 8 * i));
-        m.ask_volume[i] = get_i64(b, BA_ASK_VOLUME + 8 * i);
-    }
-    m.simtrade = get_bool(b, BA_SIMTRADE, "simtrade")?;
-    Ok(m)
+        bid_price: std::array::from_fn(|i| Price(get_i64(b, BA_BID_PRICE + 8 * i))),
+        bid_volume: std::array::from_fn(|i| get_i64(b, BA_BID_VOLUME + 8 * i)),
+        ask_price: std::array::from_fn(|i| Price(get_i64(b, BA_ASK_PRICE + 8 * i))),
+        ask_volume: std::array::from_fn(|i| get_i64(b, BA_ASK_VOLUME + 8 * i)),
+        simtrade: get_bool(b, BA_SIMTRADE, "simtrade")?,
+    })
 }
 
 #[inline]
