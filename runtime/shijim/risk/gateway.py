@@ -206,6 +206,34 @@ class RiskAwareGateway:
             self._pump()
             return len(self.events) - n
 
+    def start(self) -> Any:
+        """Start the adapter (Shioaji: register callbacks) and reconcile before trading."""
+        with self._lock:
+            start = getattr(self._adapter, "start", None)
+            report = start() if start is not None else None
+            self._apply_reconcile(report)
+            return report
+
+    def reconcile(self) -> Any:
+        """Refresh working orders and positions from the venue (after a reconnect)."""
+        with self._lock:
+            fn = getattr(self._adapter, "reconcile", None)
+            report = fn() if fn is not None else None
+            self._apply_reconcile(report)
+            return report
+
+    def _apply_reconcile(self, report: Any) -> None:
+        if report is not None:
+            for p in report.positions:
+                if self.instruments.get(p.code) is None:
+                    log.error("broker position in unconfigured code %r: multiplier 1", p.code)
+                    self.instruments.add(Instrument.future(p.code, 1.0))
+                self.positions.set_position(p.code, p.net, p.avg_price)
+                self.positions.mark(p.code, self.references.get(p.code))
+                if self._metrics is not None:
+                    self._metrics.position(p.code, p.net)
+        self._pump()
+
     # -- market data (reference prices, marks, and the paper venue) ---------------------------
     def on_bidask(
         self,
