@@ -1,0 +1,138 @@
+"""The logged-in Shioaji client, shared by the market-data feed and the order adapter.
+
+``ShioajiSession`` is the only place that constructs ``sj.Shioaji`` and calls ``login``. Keys come
+from the environment (SHIOAJI_API_KEY / SHIOAJI_SECRET_KEY) and are never logged or stored
+beyond the login call. ``simulation=True`` selects Shioaji's simulation environment
+(``--simulation``); it still needs the network.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+log = logging.getLogger(__name__)
+
+ENV_API_KEY = "SHIOAJI_API_KEY"
+ENV_SECRET_KEY = "SHIOAJI_SECRET_KEY"  # noqa: S105 (a variable name, not a secret)
+
+
+class ShioajiLoginError(RuntimeError):
+    """Login impossible or failed (the message never contains a key)."""
+
+
+@dataclass(frozen=True)
+class ShioajiCredentials:
+    api_key: str = field(repr=False)
+    secret_key: str = field(repr=False)
+
+    def __repr__(self) -> str:
+        return "ShioajiCredentials(api_key=<hidden>, secret_key=<hidden>)"
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> ShioajiCredentials | None:
+        """Both keys from the environment, or None when neither is set."""
+        e = os.environ if env is None else env
+        key, secret = e.get(ENV_API_KEY, ""), e.get(ENV_SECRET_KEY, "")
+        if not key and not secret:
+            return None
+        missing = [n for n, v in ((ENV_API_KEY, key), (ENV_SECRET_KEY, secret)) if not v]
+        if missing:
+            raise ShioajiLoginError(f"environment: {', '.join(missing)} not set")
+        return cls(api_key=key, secret_key=secret)
+
+
+def _default_client_factory(simulation: bool) -> Any:
+    import shioaji as sj
+
+    return sj.Shioaji(simulation=simulation)
+
+
+class ShioajiSession:
+    """One broker login: ``api`` (the ``sj.Shioaji`` client) and its accounts."""
+
+    def __init__(
+        self,
+        simulation: bool = False,
+        client_factory: Callable[[bool], Any] = _default_client_factory,
+    ) -> None:
+        self.simulation = simulation
+        self._client_factory = client_factory
+        self.api: Any = None
+        self.accounts: list[Any] = []
+        self._lock = threading.Lock()
+
+    @property
+    def logged_in(self) -> bool:
+        return self.api is not None
+
+    @property
+    def stock_account(self) -> Any:
+        return getattr(self.api, "stock_account", None)
+
+    @property
+    def futopt_account(self) -> Any:
+        return getattr(self.api, "futopt_account", None)
+
+    def login(self, credentials: ShioajiCredentials) -> list[Any]:
+        with self._lock:
+            if self.api is not None:
+                return self.accounts
+            api = self._client_factory(self.simulation)
+            try:
+                accounts = api.login(
+                    api_key=credentials.api_key,
+                    secret_key=credentials.secret_key,
+                    fetch_contract=True,
+                    subscribe_trade=True,
+                )
+            except Exception as exc:
+                # The exception text is the broker's; it does not contain our keys, but we
+                # still only keep its type and message.
+                raise ShioajiLoginError(
+                    f"Shioaji login failed ({'simulation' if self.simulation else 'production'}):"
+                    f" {type(exc).__name__}: {exc}"
+                ) from None
+            self.api = api
+            self.accounts = list(accounts or [])
+            log.info(
+                "Shioaji logged in (%s), %d account(s)",
+                "simulation" if self.simulation else "production",
+                len(self.accounts),
+            )
+            return self.accounts
+
+    def contract(self, code: str) -> Any | None:
+        """The broker contract of ``code`` or None if the broker does not know it."""
+        if self.api is None:
+            raise ShioajiLoginError("contract lookup before login")
+        contracts = self.api.Contracts
+        for group in ("Futures", "Options", "Stocks", "Indexs"):
+            found = _lookup(getattr(contracts, group, None), code)
+            if found is not None:
+                return found
+        return None
+
+    def logout(self) -> None:
+        with self._lock:
+            if self.api is None:
+                return
+            try:
+                self.api.logout()
+            except Exception as exc:  # logout on a dead session must not fail shutdown
+                log.warning("Shioaji logout failed: %s", type(exc).__name__)
+            self.api = None
+            self.accounts = []
+
+
+def _lookup(group: Any, code: str) -> Any | None:
+    if group is None:
+        return None
+    try:
+        return group[code]
+    except (KeyError, IndexError, TypeError, AttributeError):
+        return None
