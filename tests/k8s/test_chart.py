@@ -245,8 +245,6 @@ def test_default_render_installs_operator_and_rbac_only(chart: Any) -> None:
     assert kinds == sorted(
         [
             "ClusterRole",
-            "ClusterRole",
-            "ClusterRoleBinding",
             "ClusterRoleBinding",
             "Deployment",
             "Role",
@@ -339,7 +337,7 @@ def test_operator_watches_all_namespaces_with_a_cluster_role(chart: Any) -> None
     assert "--all-namespaces" in container["args"]
     assert not [a for a in container["args"] if a.startswith("--namespace")]
     names = {d["metadata"]["name"] for d in of_kind(docs, "ClusterRole")}
-    assert names == {"trading-shijim-operator", "trading-shijim-operator-discovery"}
+    assert names == {"trading-shijim-operator"}
     # The runtime's Role lands in the release namespace.
     (role,) = of_kind(docs, "Role")
     assert role["metadata"]["namespace"] == "trading"
@@ -353,11 +351,8 @@ def test_operator_watches_listed_namespaces_with_roles(chart: Any) -> None:
         "--namespace=desk-a",
         "--namespace=desk-b",
     ]
-    # Only the read-only discovery rules stay cluster-wide.
-    (cluster_role,) = of_kind(docs, "ClusterRole")
-    assert cluster_role["metadata"]["name"].endswith("-discovery")
-    for rule in cluster_role["rules"]:
-        assert set(rule["verbs"]) <= {"list", "watch"}
+    # Nothing cluster-wide when the operator is namespaced.
+    assert not of_kind(docs, "ClusterRole") and not of_kind(docs, "ClusterRoleBinding")
     roles = {(r["metadata"]["namespace"], r["metadata"]["name"]) for r in of_kind(docs, "Role")}
     assert roles == {
         ("desk-a", "shijim-operator"),
