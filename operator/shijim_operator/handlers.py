@@ -1,0 +1,136 @@
+"""Kopf handlers: thin wrappers over reconcile.py (I/O) and conditions.py (pure).
+
+Writes to the TradingShard itself go only to the operator's status fields (phase, readyShards,
+observedGeneration, conditions) through Kopf's patch; `status.shards` belongs to the pods.
+"""
+
+from __future__ import annotations
+
+import datetime
+import logging
+import threading
+import time
+from typing import Any
+
+import kopf
+
+from shijim_operator import conditions, reconcile
+from shijim_operator.builders import GROUP, PLURAL, VERSION
+
+FINALIZER = "shijim.io/kill-switch"
+DRAIN_POLL_SECONDS = 0.2
+
+_api_lock = threading.Lock()
+_api: Any = None
+
+
+def api() -> Any:
+    global _api
+    with _api_lock:
+        if _api is None:
+            _api = reconcile.make_api_client()
+        return _api
+
+
+def _now() -> datetime.datetime:
+    return datetime.datetime.now(tz=datetime.UTC)
+
+
+@kopf.on.startup()
+def configure(settings: kopf.OperatorSettings, **_: Any) -> None:
+    # The operator serves named namespaces or the cluster; it never needs to list Namespaces.
+    settings.scanning.disabled = True
+    settings.persistence.finalizer = FINALIZER
+    settings.persistence.progress_storage = kopf.AnnotationsProgressStorage()
+    settings.persistence.diffbase_storage = kopf.AnnotationsDiffBaseStorage()
+    # Kubernetes Events only for warnings (invalid specs, drain timeouts): fewer API writes.
+    settings.posting.level = logging.WARNING
+    settings.watching.server_timeout = 300
+    api()
+
+
+@kopf.on.resume(GROUP, VERSION, PLURAL)
+@kopf.on.create(GROUP, VERSION, PLURAL)
+@kopf.on.update(GROUP, VERSION, PLURAL)
+def reconcile_shard(
+    body: kopf.Body, meta: kopf.Meta, status: kopf.Status, patch: kopf.Patch, logger: Any, **_: Any
+) -> None:
+    result = reconcile.reconcile(api(), body)
+    if result.problems:
+        logger.warning("invalid spec, children left as they were: %s", "; ".join(result.problems))
+    else:
+        changed = [a for a in result.actions if not a.startswith("unchanged")]
+        if changed:
+            logger.info("reconciled: %s", ", ".join(changed))
+    computed = conditions.compute_status(
+        dict(body.get("spec", {})), dict(meta), dict(status), result.problems, _now()
+    )
+    patch.status.update(computed)
+    patch.status["observedGeneration"] = meta.get("generation")
+
+
+def _refresh(body: kopf.Body, patch: kopf.Patch) -> None:
+    status = dict(body.get("status", {}))
+    computed = conditions.compute_status(
+        dict(body.get("spec", {})), dict(body.get("metadata", {})), status, None, _now()
+    )
+    if conditions.status_changed(status, computed):
+        patch.status.update(computed)
+
+
+@kopf.on.event(GROUP, VERSION, PLURAL)
+def refresh_status(event: kopf.RawEvent, body: kopf.Body, patch: kopf.Patch, **_: Any) -> None:
+    """Pods' acknowledgements and heartbeats arrive as status changes: recompute conditions."""
+    if event.get("type") == "DELETED":
+        return
+    meta = body.get("metadata", {})
+    if FINALIZER not in (meta.get("finalizers") or []) and not meta.get("deletionTimestamp"):
+        # Kopf adds the finalizer in this cycle: a second write now would make it handle a
+        # stale version and postpone the create handler. The next event brings the status.
+        return
+    _refresh(body, patch)
+
+
+@kopf.timer(GROUP, VERSION, PLURAL, interval=5.0, initial_delay=5.0)
+def heartbeat_check(body: kopf.Body, patch: kopf.Patch, **_: Any) -> None:
+    """A dead pod sends nothing: only the clock turns its heartbeat stale."""
+    _refresh(body, patch)
+
+
+@kopf.on.delete(GROUP, VERSION, PLURAL)
+def drain_on_delete(name: str, namespace: str, spec: kopf.Spec, logger: Any, **_: Any) -> None:
+    """Every live pod sees the deletionTimestamp and halts; wait (bounded) for their
+    acknowledgements before the finalizer goes and the children are garbage-collected."""
+    timeout = spec.get("shutdownTimeoutSeconds", 30)
+    timeout = timeout if isinstance(timeout, int) and 1 <= timeout <= 600 else 30
+    deadline = time.monotonic() + timeout
+    waiting: list[int] = []
+    while True:
+        body = reconcile.read_tradingshard(api(), namespace, name)
+        if body is None:
+            return
+        reports = conditions.shard_reports(body.get("status"))
+        now = _now()
+        live = {
+            i: r
+            for i, r in reports.items()
+            if r.last_heartbeat is not None
+            and (now - r.last_heartbeat).total_seconds() <= conditions.HEARTBEAT_STALE_SECONDS
+        }
+        generation = body.get("metadata", {}).get("generation")
+        waiting = [
+            i
+            for i in conditions.unacknowledged_shards(max(live, default=-1) + 1, generation, live)
+            if i in live
+        ]
+        if not waiting:
+            logger.info("all live shards halted; deleting children")
+            return
+        if time.monotonic() >= deadline:
+            break
+        time.sleep(DRAIN_POLL_SECONDS)
+    logger.warning(
+        "shards %s did not acknowledge the kill switch within %ss; deleting anyway",
+        ",".join(map(str, waiting)),
+        timeout,
+    )
