@@ -8,7 +8,13 @@ global registry, so tests can build isolated registries.
 
 from __future__ import annotations
 
+from wsgiref.simple_server import WSGIServer
+
+import prometheus_client
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+
+# `_created` series double every counter/histogram and no alert uses them.
+prometheus_client.disable_created_metrics()
 
 # Tick-to-order spans ~5 µs .. 10 ms inside one process; buckets resolve the 20 µs / 100 µs
 # targets of docs/benchmarks.md.
@@ -97,6 +103,13 @@ class ShardMetrics:
         self._orders.labels(self.shard)
         self._fills.labels(self.shard)
         self._recorder_fallback.labels(self.shard).set(0)
+
+    # -- HTTP ---------------------------------------------------------------------------------
+    def serve(self, port: int, bind: str = "0.0.0.0") -> WSGIServer:  # noqa: S104
+        """Serve /metrics on its own daemon thread (the trading path never waits on a scrape).
+        Port 0 picks a free port: read it from ``server.server_port``."""
+        server, _thread = prometheus_client.start_http_server(port, bind, registry=self.registry)
+        return server
 
     # -- market data -------------------------------------------------------------------------
     def md_event(self, kind: str, local_ts_ns: int, n: int = 1) -> None:

@@ -1,0 +1,144 @@
+"""``python -m shijim run``: parse flags and environment over the config file, then run.
+
+Precedence: command-line flags > environment (SHARD_ID, TOTAL_SHARDS, SHIJIM_TRADINGSHARD,
+POD_NAMESPACE, POD_NAME) > ``--config`` file > defaults. Exit codes: 0 clean stop (duration
+reached, SIGTERM/SIGINT), 2 bad configuration or arguments, 1 an unexpected failure.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import logging
+import os
+import sys
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from shijim.app.config import RuntimeConfig, load_config, parse_config, with_overrides
+from shijim.app.schema import ConfigError
+
+EXIT_OK = 0
+EXIT_FAILURE = 1
+EXIT_BAD_CONFIG = 2
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="shijim", description="Shijim (Micro Alpha) runtime")
+    sub = p.add_subparsers(dest="command", required=True)
+    run = sub.add_parser("run", help="run one shard: feed -> ring -> strategy -> risk -> venue")
+    run.add_argument("--config", metavar="FILE", help="YAML config (docs/configuration.md)")
+    run.add_argument(
+        "--feed",
+        metavar="sim|shioaji|replay:PATH",
+        help="market data (default: shioaji if SHIOAJI_API_KEY is set, else sim)",
+    )
+    run.add_argument("--simulation", action="store_true", default=None, help="Shioaji simulation")
+    run.add_argument("--duration", type=float, metavar="S", help="stop after S seconds")
+    run.add_argument("--seed", type=int, metavar="N", help="simulator seed")
+    run.add_argument("--pace", choices=("realtime", "fast"), help="sim/replay pace")
+    run.add_argument("--strategy", metavar="NAME", help="strategy name (docs/strategy.md)")
+    run.add_argument("--metrics-port", type=int, metavar="P", help="Prometheus /metrics port")
+    run.add_argument("--admin-port", type=int, metavar="P", help="admin HTTP port (127.0.0.1)")
+    run.add_argument("--tradingshard", metavar="NAME", help="watch this TradingShard (k8s)")
+    run.add_argument("--shard-id", type=int, metavar="N")
+    run.add_argument("--total-shards", type=int, metavar="N")
+    run.add_argument("--kill-file", metavar="PATH", help="kill switch while this file exists")
+    run.add_argument("--log-level", default="INFO", help="DEBUG, INFO, WARNING, ...")
+    run.add_argument(
+        "--print-config", action="store_true", help="print the effective config and exit"
+    )
+    return p
+
+
+def _env_int(env: Mapping[str, str], name: str) -> int | None:
+    raw = env.get(name)
+    if raw is None or raw == "":
+        return None
+    try:
+        return int(raw)
+    except ValueError:
+        raise ConfigError(f"env {name}", f'expected integer, got "{raw}"') from None
+
+
+def _pod_ordinal(pod_name: str) -> int | None:
+    """StatefulSet pods are NAME-<ordinal>; the ordinal is the shard id."""
+    tail = pod_name.rsplit("-", 1)[-1]
+    return int(tail) if pod_name and tail.isdigit() else None
+
+
+def effective_config(args: argparse.Namespace, env: Mapping[str, str]) -> RuntimeConfig:
+    cfg = load_config(args.config) if args.config else parse_config({})
+    feed_kind: str | None = None
+    replay_path: str | None = None
+    if args.feed:
+        if args.feed.startswith("replay:"):
+            feed_kind, replay_path = "replay", args.feed[len("replay:") :]
+            if not replay_path:
+                raise ConfigError("--feed", "replay needs a path: replay:PATH")
+        elif args.feed in ("sim", "shioaji"):
+            feed_kind = args.feed
+        else:
+            raise ConfigError("--feed", f'expected sim, shioaji or replay:PATH, got "{args.feed}"')
+    pod_name = env.get("POD_NAME") or None
+    shard_id = args.shard_id
+    if shard_id is None:
+        shard_id = _env_int(env, "SHARD_ID")
+    if shard_id is None and pod_name:
+        shard_id = _pod_ordinal(pod_name)
+    total = args.total_shards if args.total_shards is not None else _env_int(env, "TOTAL_SHARDS")
+    strategy_name = args.strategy
+    sections: dict[str, Mapping[str, Any]] = {
+        "shard": {
+            "id": shard_id,
+            "total": total,
+            "tradingshard": args.tradingshard or env.get("SHIJIM_TRADINGSHARD") or None,
+            "namespace": env.get("POD_NAMESPACE") or None,
+            "pod_name": pod_name,
+        },
+        "feed": {
+            "kind": feed_kind,
+            "replay_path": replay_path,
+            "simulation": args.simulation,
+            "seed": args.seed,
+            "pace": args.pace,
+        },
+        "metrics": {"port": args.metrics_port},
+        "admin": {"port": args.admin_port},
+        "run": {"duration": args.duration, "kill_file": args.kill_file},
+    }
+    cfg = with_overrides(cfg, **sections)
+    if strategy_name and strategy_name != cfg.strategy.name:
+        # A different strategy on the command line starts from its default parameters.
+        cfg = dataclasses.replace(
+            cfg, strategy=dataclasses.replace(cfg.strategy, name=strategy_name, params={})
+        )
+    return cfg
+
+
+def main(argv: Sequence[str] | None = None, env: Mapping[str, str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    env = os.environ if env is None else env
+    logging.basicConfig(
+        level=getattr(logging, str(args.log_level).upper(), logging.INFO),
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
+    try:
+        cfg = effective_config(args, env)
+        from shijim.app.strategies import check_strategy_config
+
+        check_strategy_config(cfg)
+    except ConfigError as exc:
+        print(f"shijim: configuration error: {exc}", file=sys.stderr)
+        return EXIT_BAD_CONFIG
+    if args.print_config:
+        import yaml
+
+        from shijim.app.schema import to_plain
+
+        print(yaml.safe_dump(to_plain(cfg), sort_keys=False), end="")
+        return EXIT_OK
+    from shijim.app.runtime import run
+
+    return run(cfg, env)

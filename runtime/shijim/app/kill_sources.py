@@ -1,0 +1,63 @@
+"""Start the shard's kill-switch sources; each drives the one TradingStateMachine from its own
+thread (docs/risk.md, docs/kubernetes.md):
+
+- SIGUSR1 engages / SIGUSR2 releases (always installed; signal handlers need the main thread);
+- the file trigger (``run.kill_file`` / ``--kill-file``);
+- admin HTTP (``admin.port`` / ``--admin-port``; needs SHIJIM_ADMIN_TOKEN, else disabled);
+- the TradingShard watcher (``shard.tradingshard`` / ``--tradingshard`` / SHIJIM_TRADINGSHARD).
+The loss limit is inside the risk gateway. Each started source registers its stop in
+``shard.closers``.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from typing import TYPE_CHECKING
+
+from shijim.governance.admin import AdminServer
+from shijim.governance.file_trigger import FileTrigger
+from shijim.governance.signals import SignalKillSwitch
+
+if TYPE_CHECKING:
+    from shijim.app.runtime import Shard
+
+log = logging.getLogger(__name__)
+
+
+def start_all(shard: Shard, env: Mapping[str, str]) -> None:
+    cfg = shard.cfg
+    state = shard.state
+    sig = SignalKillSwitch(state)
+    sig.install()
+    shard.closers.append(sig.uninstall)
+    if cfg.run.kill_file:
+        trigger = FileTrigger(state, cfg.run.kill_file)
+        trigger.start()
+        shard.closers.append(trigger.stop)
+    if cfg.admin.port is not None:
+        admin = AdminServer.from_env(
+            state, shard.gateway.summary, host=cfg.admin.bind, port=cfg.admin.port, env=env
+        )
+        if admin is not None:
+            admin.start()
+            shard.closers.append(admin.stop)
+        else:
+            shard.notes.append("admin HTTP disabled: SHIJIM_ADMIN_TOKEN not set")
+    if cfg.shard.tradingshard:
+        from shijim.governance.k8s import TradingShardWatcher
+        from shijim.governance.k8s_api import endpoint_from_environment
+
+        watcher = TradingShardWatcher(
+            state,
+            cfg.shard.tradingshard,
+            cfg.shard.namespace,
+            cfg.shard.id,
+            cfg.shard.pod_name or f"{cfg.shard.tradingshard}-{cfg.shard.id}",
+            cfg.kubernetes.grace_seconds,
+            cfg.kubernetes.grace_policy,
+            endpoint=endpoint_from_environment(env),
+            metrics=shard.metrics,
+        )
+        watcher.start()
+        shard.closers.append(watcher.stop)

@@ -1,0 +1,291 @@
+"""The composition root of one shard: feed -> ingestion -> ring -> StrategyRunner -> risk gateway
+-> execution venue, with metrics, kill-switch sources and a clean stop.
+
+Threads: the trading thread (this one) polls the feed and runs the strategy; the Shioaji feed
+publishes from the broker's callback threads; metrics HTTP, admin HTTP, the file trigger and the
+Kubernetes watcher each run on their own daemon threads and only ever touch the trading state
+machine (never the trading path). Simulated and replayed feeds are polled by the trading thread
+itself (publish due events, then drain the ring): the run is then a deterministic function of
+the seed and the event stream, which is what a quant wants from a simulation.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import os
+import signal
+import threading
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from shijim.app.config import RuntimeConfig
+from shijim.app.feeds import FeedSetup, build_feed, resolve_feed_kind
+from shijim.app.schema import ConfigError
+from shijim.app.strategies import build_strategy
+from shijim.app.summary import LatencyStats, RunSummary
+from shijim.domain import Instrument, instrument_for
+from shijim.execution.paper import PaperExchange
+from shijim.metrics import ShardMetrics
+from shijim.risk.gateway import InstrumentTable, RiskAwareGateway
+from shijim.risk.rules import RiskLimits
+from shijim.risk.state import KillSwitchSource, TradingState, TradingStateMachine
+from shijim.strategy.runner import StrategyRunner
+from shijim.universe import ShardSpec
+
+log = logging.getLogger(__name__)
+
+CANCEL_WAIT_S = 3.0  # at shutdown, how long to wait for the venue to confirm cancels
+IDLE_SLEEP_S = 0.0002
+
+
+class EventClock:
+    """Event time (ns) as seen by the trading thread: the newest exchange timestamp processed.
+
+    Simulated and replayed runs give the risk gateway this clock, so its rate limit measures
+    market time and a run is reproducible; live runs use the monotonic clock."""
+
+    def __init__(self) -> None:
+        self.now_ns = 0
+
+    def __call__(self) -> int:
+        return self.now_ns
+
+
+@dataclass
+class Shard:
+    """Everything one shard's run is made of (built by ``compose``; torn down by ``close``)."""
+
+    cfg: RuntimeConfig
+    spec: ShardSpec
+    codes: list[str]
+    metrics: ShardMetrics
+    state: TradingStateMachine
+    gateway: RiskAwareGateway
+    runner: StrategyRunner
+    feed_setup: FeedSetup
+    event_clock: EventClock | None
+    notes: list[str] = field(default_factory=list)
+    closers: list[Callable[[], None]] = field(default_factory=list)
+
+    def close(self) -> None:
+        for close in reversed(self.closers):
+            try:
+                close()
+            except Exception:  # one failing closer must not leak the others (ring files)
+                log.exception("error while closing")
+        self.closers.clear()
+
+
+def risk_limits(cfg: RuntimeConfig) -> RiskLimits:
+    r = cfg.risk
+    return RiskLimits(
+        max_order_qty=r.max_order_qty,
+        max_price_ticks=r.max_price_deviation_ticks,
+        max_price_pct=r.max_price_deviation_pct / 100.0,
+        max_position=r.default_max_position,
+        max_gross=r.max_gross_position,
+        max_working=r.max_working_orders,
+        max_daily_loss=r.max_daily_loss,
+        rate_actions=r.order_actions_per_10s,
+        rate_window_s=10.0,
+        cancel_reserve=max(1, r.order_actions_per_10s // 5),
+    )
+
+
+def instruments_for(codes: list[str]) -> InstrumentTable:
+    table: dict[str, Instrument] = {}
+    for i, code in enumerate(codes):
+        try:
+            table[code] = instrument_for(code)
+        except ValueError as exc:
+            raise ConfigError(f"universe.codes[{i}]", str(exc)) from None
+    return InstrumentTable(table)
+
+
+def ring_name(cfg: RuntimeConfig) -> str:
+    """Unique per process and shard: two runtimes on one host never share a ring by accident."""
+    base = cfg.shard.tradingshard or "local"
+    return f"shijim-{base}-s{cfg.shard.id}-{os.getpid()}"
+
+
+def compose(cfg: RuntimeConfig, env: Mapping[str, str]) -> Shard:
+    spec = ShardSpec(cfg.shard.id, cfg.shard.total)
+    codes = spec.select(cfg.universe.codes)
+    metrics = ShardMetrics(cfg.shard.id)
+    state = TradingStateMachine()
+    instruments = instruments_for(codes)
+    kind = resolve_feed_kind(cfg, env)
+    event_clock = EventClock() if kind in ("sim", "replay") else None
+    session: Any = None
+    if kind == "shioaji":
+        from shijim.app.feeds import shioaji_order_adapter, shioaji_session
+
+        session = shioaji_session(cfg, env)
+        adapter: Any = shioaji_order_adapter(session, instruments.get)
+    else:
+        adapter = PaperExchange()
+    gateway = RiskAwareGateway(
+        adapter,
+        instruments,
+        risk_limits(cfg),
+        state,
+        metrics,
+        clock=event_clock if event_clock is not None else time.monotonic_ns,
+    )
+
+    def tick_of(code: str, price: float) -> float:
+        inst = instruments.get(code)
+        return inst.tick_size(price) if inst is not None else 1.0
+
+    strategy = build_strategy(cfg, tick_of)
+    name = ring_name(cfg)
+    feed_setup = build_feed(kind, cfg, codes, name, metrics, session)
+    runner = StrategyRunner(
+        feed_setup.reader, strategy, gateway, metrics, batch=cfg.ring.batch, reader_name="strategy"
+    )
+    shard = Shard(cfg, spec, codes, metrics, state, gateway, runner, feed_setup, event_clock)
+    shard.closers.append(feed_setup.close)
+    if session is not None:
+        shard.closers.append(session.logout)
+    if not codes:
+        shard.notes.append(f"shard {spec.shard_id}/{spec.total_shards} owns no code of universe")
+    return shard
+
+
+def _start_side_services(shard: Shard, env: Mapping[str, str]) -> None:
+    """Metrics HTTP, admin HTTP, file trigger, SIGUSR1, Kubernetes watcher: all off the trading
+    thread. A source that is configured but cannot start is a startup error (exit 1): running
+    without a kill switch that the operator believes exists is worse than not running."""
+    cfg = shard.cfg
+    if cfg.metrics.port is not None:
+        server = shard.metrics.serve(cfg.metrics.port, cfg.metrics.bind)
+        log.info("metrics on http://%s:%d/metrics", cfg.metrics.bind, server.server_port)
+        shard.closers.append(server.shutdown)
+    from shijim.app import kill_sources
+
+    kill_sources.start_all(shard, env)
+
+
+def run(cfg: RuntimeConfig, env: Mapping[str, str]) -> int:
+    stop = threading.Event()
+    stop_reason: list[str] = []
+
+    def on_signal(signum: int, _frame: object) -> None:
+        stop_reason.append(signal.Signals(signum).name)
+        stop.set()
+
+    try:
+        shard = compose(cfg, env)
+    except ConfigError as exc:
+        print(f"shijim: configuration error: {exc}", flush=True)
+        return 2
+    previous = {s: signal.signal(s, on_signal) for s in (signal.SIGTERM, signal.SIGINT)}
+    started = time.monotonic()
+    try:
+        _start_side_services(shard, env)
+        shard.metrics.feed_connected(False)
+        shard.gateway.start()  # Shioaji: order callbacks + reconcile before any order
+        shard.feed_setup.feed.start(shard.feed_setup.ingestor)
+        shard.metrics.feed_connected(True)
+        log.info(
+            "shard %d/%d trading %s with %s on %s feed (ring %s)",
+            shard.spec.shard_id,
+            shard.spec.total_shards,
+            ",".join(shard.codes) or "-",
+            cfg.strategy.name,
+            shard.feed_setup.kind,
+            shard.feed_setup.ring_name,
+        )
+        trade_loop(shard, stop, cfg.run.duration, started)
+        shutdown(shard, stop_reason[0] if stop_reason else "duration reached")
+        summary = summarize(shard, time.monotonic() - started)
+        print(summary.render(), flush=True)
+        return 0
+    finally:
+        shard.close()
+        for s, h in previous.items():
+            signal.signal(s, h)
+
+
+def trade_loop(shard: Shard, stop: threading.Event, duration: float | None, started: float) -> None:
+    feed = shard.feed_setup.feed
+    runner = shard.runner
+    clock = shard.event_clock
+    books = runner.books.books
+    deadline = None if duration is None else started + duration
+    while not stop.is_set():
+        published = feed.poll()
+        got = runner.step()
+        while got:  # drain what is there: the ring never waits for us
+            got = runner.step()
+        if clock is not None and books:
+            clock.now_ns = max(clock.now_ns, max(b.exch_ts for b in books.values()))
+        if deadline is not None and time.monotonic() >= deadline:
+            break
+        if feed.finished:
+            log.info("feed finished")
+            break
+        if not published:
+            time.sleep(IDLE_SLEEP_S)
+
+
+def shutdown(shard: Shard, reason: str) -> None:
+    """Stop trading first (HALTED cancels every working order through the gateway), then wait,
+    bounded, for the venue to confirm, then stop the feed."""
+    log.info("stopping: %s", reason)
+    shard.state.demand(KillSwitchSource.SHUTDOWN, TradingState.HALTED, f"shutdown: {reason}")
+    deadline = time.monotonic() + CANCEL_WAIT_S
+    gw = shard.gateway
+    while gw.working_orders() and time.monotonic() < deadline:
+        shard.runner.step()
+        time.sleep(0.001)
+    shard.runner.step()
+    left = len(gw.working_orders())
+    if left:
+        log.error("%d working orders not confirmed cancelled after %.1f s", left, CANCEL_WAIT_S)
+    try:
+        shard.feed_setup.feed.stop()
+    finally:
+        shard.metrics.feed_connected(False)
+
+
+def summarize(shard: Shard, wall_seconds: float) -> RunSummary:
+    c = shard.runner.counters
+    gw = shard.gateway
+    keeper = gw.positions
+    dropped = dict(shard.runner.books.dropped)
+    for cause, n in shard.feed_setup.bad_input().items():
+        dropped[f"feed:{cause}"] = n
+    cfg = shard.cfg
+    return RunSummary(
+        shard=f"{shard.spec.shard_id}/{shard.spec.total_shards}",
+        feed=shard.feed_setup.kind,
+        strategy=cfg.strategy.name,
+        seed=cfg.feed.seed if shard.feed_setup.kind == "sim" else None,
+        wall_seconds=wall_seconds,
+        ticks=c.ticks,
+        bidasks=c.bidasks,
+        simtrades=c.simtrades,
+        orders_sent=c.places,
+        orders_accepted=c.accepted,
+        amends=c.amends,
+        cancels=c.cancels,
+        fills=c.fills,
+        filled_qty=c.filled_qty,
+        rejects={r.value: n for r, n in gw.rejects.items()},
+        realised_pnl=float(keeper.realised_pnl),
+        unrealised_pnl=float(keeper.unrealised_pnl)
+        if math.isfinite(keeper.unrealised_pnl)
+        else 0.0,
+        positions={code: int(keeper.net(code)) for code in keeper.codes()},
+        tick_to_order=LatencyStats.of(c.tick_to_order_ns),
+        ring_lost=c.lost,
+        ring_resyncs=c.resyncs,
+        dropped=dropped,
+        final_state=gw.state.name,
+        working_left=len(gw.working_orders()),
+        notes=tuple(shard.notes),
+    )

@@ -1,0 +1,112 @@
+"""The one-screen run summary printed when the runtime stops (``--duration`` or SIGTERM)."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+
+
+@dataclass(frozen=True)
+class LatencyStats:
+    samples: int
+    p50_us: float
+    p99_us: float
+    max_us: float
+
+    @staticmethod
+    def of(ns: Sequence[int]) -> LatencyStats:
+        if not ns:
+            return LatencyStats(0, math.nan, math.nan, math.nan)
+        a = np.asarray(ns, dtype=np.float64) / 1e3
+        p50, p99 = np.percentile(a, [50, 99])
+        return LatencyStats(len(ns), float(p50), float(p99), float(a.max()))
+
+
+@dataclass(frozen=True)
+class RunSummary:
+    shard: str
+    feed: str
+    strategy: str
+    seed: int | None
+    wall_seconds: float
+    ticks: int
+    bidasks: int
+    simtrades: int
+    orders_sent: int
+    orders_accepted: int
+    amends: int
+    cancels: int
+    fills: int
+    filled_qty: int
+    rejects: Mapping[str, int]
+    realised_pnl: float
+    unrealised_pnl: float
+    positions: Mapping[str, int]
+    tick_to_order: LatencyStats
+    ring_lost: int
+    ring_resyncs: int
+    dropped: Mapping[str, int]
+    final_state: str
+    working_left: int
+    notes: tuple[str, ...] = field(default_factory=tuple)
+
+    @property
+    def events(self) -> int:
+        return self.ticks + self.bidasks
+
+    @property
+    def pnl(self) -> float:
+        return self.realised_pnl + self.unrealised_pnl
+
+    def counts(self) -> dict[str, object]:
+        """The deterministic part (same seed => same values): no wall-clock figures."""
+        return {
+            "events": self.events,
+            "ticks": self.ticks,
+            "bidasks": self.bidasks,
+            "orders": self.orders_accepted,
+            "amends": self.amends,
+            "cancels": self.cancels,
+            "fills": self.fills,
+            "filled_qty": self.filled_qty,
+            "rejects": dict(self.rejects),
+            "positions": dict(self.positions),
+            "pnl": round(self.pnl, 6),
+        }
+
+    def render(self) -> str:
+        t = self.tick_to_order
+        rate = self.events / self.wall_seconds if self.wall_seconds > 0 else 0.0
+        rejects = ", ".join(f"{k}={v}" for k, v in sorted(self.rejects.items())) or "none"
+        positions = ", ".join(f"{k}={v:+d}" for k, v in sorted(self.positions.items()) if v)
+        dropped = ", ".join(f"{k}={v}" for k, v in sorted(self.dropped.items())) or "none"
+        t2o = (
+            f"p50 {t.p50_us:.1f} us  p99 {t.p99_us:.1f} us  max {t.max_us:.1f} us  (n={t.samples})"
+            if t.samples
+            else "no samples (n=0)"
+        )
+        lines = [
+            "=" * 72,
+            f"shijim run summary  shard {self.shard}  feed {self.feed}  strategy {self.strategy}"
+            + (f"  seed {self.seed}" if self.seed is not None else ""),
+            "-" * 72,
+            f"events        {self.events}  (ticks {self.ticks}, bidasks {self.bidasks}, "
+            f"simtrade {self.simtrades})  {rate:,.0f}/s over {self.wall_seconds:.1f} s",
+            f"orders        {self.orders_accepted} accepted of {self.orders_sent} sent; "
+            f"amends {self.amends}; cancels {self.cancels}",
+            f"fills         {self.fills}  ({self.filled_qty} lots)",
+            f"rejects       {rejects}",
+            f"pnl           {self.pnl:,.0f} TWD  (realised {self.realised_pnl:,.0f}, "
+            f"unrealised {self.unrealised_pnl:,.0f})",
+            f"positions     {positions or 'flat'}",
+            f"tick-to-order {t2o}",
+            f"ring          lost {self.ring_lost}  resyncs {self.ring_resyncs}",
+            f"bad input     {dropped}",
+            f"final state   {self.final_state}  working orders left {self.working_left}",
+        ]
+        lines += [f"note          {n}" for n in self.notes]
+        lines.append("=" * 72)
+        return "\n".join(lines)

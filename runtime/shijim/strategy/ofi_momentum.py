@@ -1,0 +1,172 @@
+"""OFI momentum: when the fused order-flow signal pushes hard one way, buy (sell) a clip and work
+it with the SmartChasingEngine; flatten toward zero when the push reverses.
+
+- signal = fused urgency for a buyer (OFI/MLOFI, microprice, depth imbalance), in [-1, 1];
+- signal >= threshold and position < max_position: a BUY parent of ``qty`` lots, limit
+  ``limit_ticks`` above the ask; signal <= -threshold: the mirror SELL;
+- one parent per code at a time; the engine posts, re-prices and caps the chase distance; a
+  parent that has not completed within ``parent_timeout_ms`` of event time is cancelled.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+
+from shijim.algo.chasing import (
+    CancelChild,
+    ChaseAction,
+    ChaseParams,
+    ChildFilled,
+    ChildGone,
+    MarketEvent,
+    ParentOrder,
+    Post,
+    Reprice,
+    SmartChasingEngine,
+)
+from shijim.domain import Fill, Order, OrderIntent, OrderUpdate, Side
+from shijim.risk.state import TradingState
+from shijim.strategy.base import (
+    Amend,
+    Cancel,
+    MarketView,
+    Place,
+    StrategyAction,
+    StrategyContext,
+)
+from shijim.strategy.signals import SignalWeights, fused_urgency
+
+
+@dataclass(frozen=True)
+class OfiMomentumParams:
+    levels: int = 5
+    threshold: float = 0.6
+    qty: int = 1
+    max_position: int = 2
+    limit_ticks: int = 3
+    max_chase_ticks: int = 3
+    min_reprice_ms: float = 50.0
+    parent_timeout_ms: float = 2000.0
+    w_ofi: float = 0.5
+    w_microprice: float = 0.3
+    w_imbalance: float = 0.2
+    ofi_scale: float = 20.0
+
+
+@dataclass(slots=True)
+class _Working:
+    engine: SmartChasingEngine
+    started_ns: int
+    child_id: str | None = None
+    pending: bool = False
+
+
+@dataclass(slots=True)
+class _Parents:
+    by_code: dict[str, _Working] = field(default_factory=dict)
+
+
+class OfiMomentum:
+    name = "ofi_momentum"
+
+    def __init__(self, params: OfiMomentumParams, tick_of: Callable[[str, float], float]) -> None:
+        if params.qty <= 0 or params.threshold <= 0:
+            raise ValueError("strategy.params: qty and threshold must be > 0")
+        self.params = params
+        self._tick_of = tick_of
+        self._weights = SignalWeights(
+            params.w_ofi, params.w_microprice, params.w_imbalance, params.ofi_scale
+        )
+        self._parents = _Parents()
+
+    def _to_actions(self, code: str, w: _Working, acts: Sequence[ChaseAction]) -> list:
+        out: list[StrategyAction] = []
+        side = w.engine.state.parent.side
+        for a in acts:
+            if isinstance(a, Post):
+                w.pending = True
+                out.append(Place(OrderIntent(code, side, a.qty, a.price, tag=f"ofi:{code}")))
+            elif isinstance(a, Reprice) and w.child_id is not None:
+                out.append(Amend(w.child_id, a.price))
+            elif isinstance(a, CancelChild) and w.child_id is not None:
+                out.append(Cancel(w.child_id))
+        if w.engine.state.done and not w.engine.state.working:
+            self._parents.by_code.pop(code, None)
+        return out
+
+    def on_market(self, view: MarketView, ctx: StrategyContext) -> Sequence[StrategyAction]:
+        p = self.params
+        if not (view.best_bid > 0 and view.best_ask > view.best_bid):
+            return ()
+        w = self._parents.by_code.get(view.code)
+        if w is not None:
+            if ctx.state is not TradingState.ACTIVE or (
+                view.exch_ts - w.started_ns > p.parent_timeout_ms * 1e6
+            ):
+                return self._to_actions(view.code, w, w.engine.cancel())
+            if w.pending:
+                return ()
+            ev = MarketEvent(view.exch_ts, view.best_bid, view.best_ask, view.signals)
+            return self._to_actions(view.code, w, w.engine.on_event(ev))
+        if ctx.state is not TradingState.ACTIVE:
+            return ()
+        push = fused_urgency(view.signals, +1, self._weights)
+        pos = ctx.positions.get(view.code, 0)
+        tick = self._tick_of(view.code, view.best_bid)
+        if push >= p.threshold and pos < p.max_position:
+            parent = ParentOrder(view.code, Side.BUY, p.qty, view.best_ask + p.limit_ticks * tick)
+        elif push <= -p.threshold and pos > -p.max_position:
+            parent = ParentOrder(view.code, Side.SELL, p.qty, view.best_bid - p.limit_ticks * tick)
+        else:
+            return ()
+        chase = ChaseParams(
+            tick,
+            p.max_chase_ticks,
+            int(p.min_reprice_ms * 1e6),
+            weights=self._weights,
+        )
+        w = _Working(SmartChasingEngine(parent, chase), view.exch_ts)
+        self._parents.by_code[view.code] = w
+        ev = MarketEvent(view.exch_ts, view.best_bid, view.best_ask, view.signals)
+        return self._to_actions(view.code, w, w.engine.on_event(ev))
+
+    def on_placed(self, tag: str, order: Order | None) -> None:
+        code = tag.split(":", 1)[1]
+        w = self._parents.by_code.get(code)
+        if w is None:
+            return
+        w.pending = False
+        if order is None:
+            w.engine.on_event(ChildGone(w.started_ns))
+            w.engine.cancel()
+            self._parents.by_code.pop(code, None)
+        else:
+            w.child_id = order.order_id
+
+    def _find(self, order_id: str) -> tuple[str, _Working] | None:
+        for code, w in self._parents.by_code.items():
+            if w.child_id == order_id:
+                return code, w
+        return None
+
+    def on_fill(self, fill: Fill, ctx: StrategyContext) -> Sequence[StrategyAction]:
+        found = self._find(fill.order_id)
+        if found is None:
+            return ()
+        code, w = found
+        return self._to_actions(code, w, w.engine.on_event(ChildFilled(fill.ts_ns, fill.qty)))
+
+    def on_order(self, update: OrderUpdate, ctx: StrategyContext) -> Sequence[StrategyAction]:
+        if update.status.is_working:
+            return ()
+        found = self._find(update.order_id)
+        if found is None:
+            return ()
+        code, w = found
+        w.child_id = None
+        w.engine.on_event(ChildGone(update.ts_ns))
+        if not w.engine.state.done:
+            w.engine.cancel()  # the child ended without a fill: give the parent up
+        self._parents.by_code.pop(code, None)
+        return ()

@@ -1,0 +1,411 @@
+"""StrategyRunner: ring batches in, strategy decisions out through the risk gateway.
+
+One iteration (``step``): read up to ``batch`` messages from the shard's ring (numpy structured
+arrays decoded by the Rust core), update the per-code books and signals vectorised per code
+(``BookTable``), feed the risk gateway / paper venue, call the strategy once per code that changed
+(conflation: the view carries the newest book and the OFI accumulated over the batch, so Python
+work per event happens only where a decision can change), send its actions through the gateway,
+then deliver order updates and fills back to the strategy.
+
+The venue needs every event only where we have working orders (queue position, trade-through);
+for other codes it gets the newest book and trades of the batch (reference prices, marks).
+
+A lapped reader (``batch.lost > 0``) or a writer restart resets the books (MLOFI must not compare
+a book with one from before the gap), is counted in metrics and logged.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import time
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+import numpy as np
+
+from shijim.domain import Fill, Order, OrderUpdate
+from shijim.metrics import ShardMetrics
+from shijim.risk.state import TradingState
+from shijim.strategy.base import (
+    Amend,
+    Cancel,
+    MarketView,
+    Place,
+    Strategy,
+    StrategyContext,
+)
+from shijim.strategy.books import BookTable
+from shijim.strategy.snapshot import BookTop, SystemSnapshot
+
+log = logging.getLogger(__name__)
+
+
+class BatchReader(Protocol):
+    """shijim_core.RingReader (docs/ring.md)."""
+
+    def read(self, max_messages: int) -> Any: ...
+
+
+class OrderGateway(Protocol):
+    """shijim.risk.gateway.RiskAwareGateway (docs/risk.md)."""
+
+    events: Any
+    positions: Any
+    rejects: Any
+
+    @property
+    def state(self) -> TradingState: ...
+
+    def working_orders(self) -> Mapping[str, Order]: ...
+    def place(self, intent: Any) -> Any: ...
+    def amend(self, order_id: str, price: float | None = None, qty: int | None = None) -> Any: ...
+    def cancel(self, order_id: str) -> bool: ...
+    def cancel_all(self) -> int: ...
+    def poll(self) -> int: ...
+    def on_bidask(
+        self, code: str, ts: int, bid_px: Any, bid_qty: Any, ask_px: Any, ask_qty: Any
+    ) -> None: ...
+    def on_trade(self, code: str, ts: int, price: float, volume: int) -> None: ...
+
+
+@dataclass(slots=True)
+class RunnerCounters:
+    batches: int = 0
+    ticks: int = 0
+    bidasks: int = 0
+    simtrades: int = 0
+    other_messages: int = 0
+    lost: int = 0
+    resyncs: int = 0
+    places: int = 0
+    accepted: int = 0
+    amends: int = 0
+    cancels: int = 0
+    fills: int = 0
+    filled_qty: int = 0
+    order_updates: int = 0
+    strategy_errors: int = 0
+    tick_to_order_ns: list[int] = field(default_factory=list)
+
+
+class _Positions(Mapping[str, int]):
+    """Read-only net positions straight from the gateway's keeper (no copy per decision)."""
+
+    def __init__(self, keeper: Any) -> None:
+        self._k = keeper
+
+    def __getitem__(self, code: str) -> int:
+        return int(self._k.net(code))
+
+    def get(self, code: str, default: Any = 0) -> Any:  # type: ignore[override]
+        return int(self._k.net(code))
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._k.codes())
+
+    def __len__(self) -> int:
+        return len(self._k.codes())
+
+
+_CODE_CACHE: dict[Any, str] = {}
+
+
+def _code(raw: Any) -> str:
+    s = _CODE_CACHE.get(raw)
+    if s is None:
+        s = raw.decode("ascii", "replace").rstrip("\x00 ") if isinstance(raw, bytes) else str(raw)
+        if len(_CODE_CACHE) < 100_000:
+            _CODE_CACHE[raw] = s
+    return s
+
+
+def _groups(codes: np.ndarray) -> list[tuple[str, np.ndarray]]:
+    """Row indices per code, each in the original (sequence) order."""
+    if len(codes) == 0:
+        return []
+    uniq, inverse = np.unique(codes, return_inverse=True)
+    if len(uniq) == 1:
+        return [(_code(uniq[0]), np.arange(len(codes)))]
+    order = np.argsort(inverse, kind="stable")
+    bounds = np.searchsorted(inverse[order], np.arange(1, len(uniq)))
+    return [(_code(u), idx) for u, idx in zip(uniq, np.split(order, bounds), strict=True)]
+
+
+class StrategyRunner:
+    def __init__(
+        self,
+        reader: BatchReader,
+        strategy: Strategy,
+        gateway: OrderGateway,
+        metrics: ShardMetrics | None = None,
+        *,
+        batch: int = 4096,
+        reader_name: str = "strategy",
+        books: BookTable | None = None,
+        on_snapshot: Callable[[SystemSnapshot], None] | None = None,
+        snapshot_interval_s: float = 0.25,
+        clock_ns: Callable[[], int] = time.time_ns,
+    ) -> None:
+        self.reader = reader
+        self.strategy = strategy
+        self.gateway = gateway
+        self.metrics = metrics
+        self.batch = batch
+        self.reader_name = reader_name
+        self.books = books or BookTable()
+        self.on_snapshot = on_snapshot
+        self._snapshot_interval_ns = int(snapshot_interval_s * 1e9)
+        self._last_snapshot_ns = 0
+        self._clock = clock_ns
+        self.counters = RunnerCounters()
+        self._positions = _Positions(gateway.positions)
+        self._strategy_error_logged: set[str] = set()
+
+    # -- the loop body -----------------------------------------------------------------------
+    def step(self) -> int:
+        """Read and process one batch; returns the number of messages read."""
+        batch = self.reader.read(self.batch)
+        n = self.process(batch)
+        self._deliver_execution_events()
+        if self.on_snapshot is not None:
+            now = self._clock()
+            if now - self._last_snapshot_ns >= self._snapshot_interval_ns:
+                self._last_snapshot_ns = now
+                self.on_snapshot(self.snapshot())
+        return n
+
+    def process(self, batch: Any) -> int:
+        c = self.counters
+        c.batches += 1
+        self._check_gaps(batch)
+        ticks = batch.ticks
+        bidasks = batch.bidasks
+        n = len(ticks) + len(bidasks)
+        others = sum(len(getattr(batch, k, ())) for k in ("snapshots", "events"))
+        c.other_messages += others
+        if n == 0:
+            return others
+        touched: dict[str, None] = {}
+        # list() copies in one C call: kill-switch threads may cancel (mutate) meanwhile.
+        working_codes = {o.code for o in list(self.gateway.working_orders().values())}
+        if len(bidasks):
+            c.bidasks += len(bidasks)
+            self._apply_bidasks(bidasks, touched, working_codes)
+        if len(ticks):
+            c.ticks += len(ticks)
+            self._apply_ticks(ticks, touched, working_codes)
+        state = self.gateway.state
+        for code in touched:
+            self._decide(code, state)
+        return n + others
+
+    # -- market data -------------------------------------------------------------------------
+    def _apply_bidasks(
+        self, rows: np.ndarray, touched: dict[str, None], working_codes: set[str]
+    ) -> None:
+        gw = self.gateway
+        for code, idx in _groups(rows["code"]):
+            r = rows[idx]
+            last = r[-1]
+            changed = self.books.apply_bidasks(
+                code,
+                r["bid_px"],
+                r["bid_qty"],
+                r["ask_px"],
+                r["ask_qty"],
+                int(last["exch_ts"]),
+                int(last["local_ts"]),
+            )
+            if not changed:
+                continue
+            touched[code] = None
+            feed = r if code in working_codes else r[-1:]
+            for row in feed:
+                if row["bid_px"][0] > 0 and row["ask_px"][0] > row["bid_px"][0]:
+                    gw.on_bidask(
+                        code,
+                        int(row["exch_ts"]),
+                        row["bid_px"],
+                        row["bid_qty"],
+                        row["ask_px"],
+                        row["ask_qty"],
+                    )
+
+    def _apply_ticks(
+        self, rows: np.ndarray, touched: dict[str, None], working_codes: set[str]
+    ) -> None:
+        # Simulated trades (trial matching before the open) are not trades: no signal, no fill.
+        sim = rows["simtrade"].astype(bool)
+        if sim.any():
+            self.counters.simtrades += int(sim.sum())
+            rows = rows[~sim]
+        ok = np.isfinite(rows["price"]) & (rows["price"] > 0) & (rows["volume"] > 0)
+        if not ok.all():
+            self.books.dropped["bad_trade"] = self.books.dropped.get("bad_trade", 0) + int(
+                (~ok).sum()
+            )
+            rows = rows[ok]
+        gw = self.gateway
+        for code, idx in _groups(rows["code"]):
+            r = rows[idx]
+            last = r[-1]
+            self.books.apply_trades(
+                code,
+                r["price"],
+                r["volume"].astype(np.float64),
+                r["tick_type"],
+                int(last["exch_ts"]),
+                int(last["local_ts"]),
+            )
+            if self.books.book(code).has_book:
+                touched[code] = None
+            feed = r if code in working_codes else r[-1:]
+            for row in feed:
+                gw.on_trade(code, int(row["exch_ts"]), float(row["price"]), int(row["volume"]))
+
+    def _check_gaps(self, batch: Any) -> None:
+        lost = int(getattr(batch, "lost", 0) or 0)
+        restarted = bool(getattr(batch, "restarted", False))
+        if lost or restarted:
+            self.counters.lost += lost
+            self.counters.resyncs += 1
+            self.books.reset()
+            log.warning(
+                "ring reader %s: %s; books reset",
+                self.reader_name,
+                "writer restarted" if restarted else f"lapped, lost {lost} messages",
+            )
+        m = self.metrics
+        if m is not None:
+            m.ring_reader(self.reader_name, int(getattr(self.reader, "lag", 0) or 0), lost)
+
+    # -- decisions ---------------------------------------------------------------------------
+    def context(self, state: TradingState | None = None) -> StrategyContext:
+        gw = self.gateway
+        return StrategyContext(
+            self._positions, gw.working_orders(), gw.state if state is None else state
+        )
+
+    def _decide(self, code: str, state: TradingState) -> None:
+        b = self.books.book(code)
+        if not b.has_book:
+            return
+        view = MarketView(
+            code,
+            b.exch_ts,
+            b.local_ts,
+            float(b.bid_px[0]),
+            float(b.ask_px[0]),
+            int(b.bid_qty[0]),
+            int(b.ask_qty[0]),
+            b.take_signals(),
+        )
+        try:
+            actions = self.strategy.on_market(view, self.context(state))
+        except Exception:  # a strategy bug must not take the shard down: no orders from it
+            self._strategy_failed(f"on_market:{code}")
+            return
+        if actions:
+            self.execute(actions, view.local_ts)
+
+    def execute(self, actions: Any, origin_local_ts: int = 0) -> None:
+        gw = self.gateway
+        c = self.counters
+        for act in actions:
+            if isinstance(act, Place):
+                c.places += 1
+                result = gw.place(act.intent)
+                order = result if isinstance(result, Order) else None
+                if order is not None:
+                    c.accepted += 1
+                    if origin_local_ts:
+                        self._tick_to_order(self._clock() - origin_local_ts)
+                self.strategy.on_placed(act.intent.tag, order)
+            elif isinstance(act, Amend):
+                c.amends += 1
+                result = gw.amend(act.order_id, price=act.price)
+                if isinstance(result, Order) and origin_local_ts:
+                    self._tick_to_order(self._clock() - origin_local_ts)
+            elif isinstance(act, Cancel):
+                c.cancels += 1
+                gw.cancel(act.order_id)
+
+    def _tick_to_order(self, ns: int) -> None:
+        # Only samples whose start is this host's clock: a replayed or simulated local_ts from
+        # another epoch is not a latency.
+        if 0 <= ns < 10_000_000_000:
+            self.counters.tick_to_order_ns.append(ns)
+            if self.metrics is not None:
+                self.metrics.tick_to_order(ns / 1e9)
+
+    def _deliver_execution_events(self) -> None:
+        gw = self.gateway
+        gw.poll()
+        q = gw.events
+        if not q:
+            return
+        ctx = self.context()
+        c = self.counters
+        while q:
+            ev = q.popleft()
+            try:
+                if isinstance(ev, Fill):
+                    c.fills += 1
+                    c.filled_qty += ev.qty
+                    actions = self.strategy.on_fill(ev, ctx)
+                elif isinstance(ev, OrderUpdate):
+                    c.order_updates += 1
+                    actions = self.strategy.on_order(ev, ctx)
+                else:
+                    continue
+            except Exception:
+                self._strategy_failed(f"on_execution:{type(ev).__name__}")
+                continue
+            if actions:
+                self.execute(actions)
+
+    def _strategy_failed(self, where: str) -> None:
+        self.counters.strategy_errors += 1
+        if where not in self._strategy_error_logged:
+            self._strategy_error_logged.add(where)
+            log.exception("strategy %s raised in %s (logged once per place)", self.strategy, where)
+
+    # -- reporting ---------------------------------------------------------------------------
+    def snapshot(self) -> SystemSnapshot:
+        gw = self.gateway
+        tops = {
+            code: BookTop(
+                code,
+                float(b.bid_px[0]),
+                int(b.bid_qty[0]),
+                float(b.ask_px[0]),
+                int(b.ask_qty[0]),
+                b.microprice,
+                b.imbalance,
+                b.last_trade,
+                b.exch_ts,
+            )
+            for code, b in self.books.books.items()
+            if b.has_book
+        }
+        keeper = gw.positions
+        positions = {code: int(keeper.net(code)) for code in keeper.codes()}
+        c = self.counters
+        return SystemSnapshot(
+            ts_ns=self._clock(),
+            state=gw.state,
+            books=tops,
+            positions=positions,
+            pnl=float(getattr(keeper, "total_pnl", math.nan)),
+            working_orders=tuple(gw.working_orders().values()),
+            counters={
+                "ticks": c.ticks,
+                "bidasks": c.bidasks,
+                "lost": c.lost,
+                "orders": c.accepted,
+                "fills": c.fills,
+                "rejects": sum(int(v) for v in gw.rejects.values()),
+            },
+        )
