@@ -10,7 +10,7 @@ use pyo3::create_exception;
 use pyo3::exceptions::{PyException, PyTypeError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::sync::PyOnceLock;
-use pyo3::types::{PyBytes, PyDict, PyList};
+use pyo3::types::{PyBool, PyBytes, PyDict, PyFloat, PyInt, PyList};
 
 use crate::ring::{
     self, Next, PublishError, RingError as CoreError, RingReader as CoreReader,
@@ -278,31 +278,99 @@ fn row_err(call: &str, row: usize, field: &str, detail: String) -> PyErr {
     PyValueError::new_err(format!("{call}: row {row} field {field:?}: {detail}"))
 }
 
-fn levels_px(call: &str, field: &str, v: &[f64]) -> PyResult<[Price; LEVELS]> {
-    if v.len() > LEVELS {
-        return Err(field_err(
-            call,
-            field,
-            format!("{} levels, at most {LEVELS}", v.len()),
-        ));
+/// A price given as float, int, Decimal or decimal str (Shioaji hands out Decimals).
+/// Floats take the fast path; anything else goes through its exact decimal text.
+fn price_any(v: &Bound<'_, PyAny>) -> Result<Price, String> {
+    if let Ok(f) = v.cast::<PyFloat>() {
+        return price_from_f64(f.value());
     }
+    if v.is_instance_of::<PyBool>() {
+        return Err("a bool is not a price".to_string());
+    }
+    if let Ok(i) = v.cast::<PyInt>() {
+        let i: i64 = i.extract().map_err(|_| format!("{i} is out of range"))?;
+        return i
+            .checked_mul(PRICE_SCALE)
+            .map(Price)
+            .ok_or_else(|| format!("{i} is out of range for the fixed-point price"));
+    }
+    let text = v.str().map_err(|e| e.to_string())?;
+    let text = text.to_cow().map_err(|e| e.to_string())?;
+    Price::parse_decimal(&text).map_err(|e| e.to_string())
+}
+
+fn too_many_levels(call: &str, field: &str, n: usize) -> PyErr {
+    field_err(call, field, format!("{n} levels, at most {LEVELS}"))
+}
+
+/// Up to five prices from a float64 numpy array (fast path) or any iterable of prices.
+fn levels_px(call: &str, field: &str, v: &Bound<'_, PyAny>) -> PyResult<[Price; LEVELS]> {
     let mut out = [Price::ZERO; LEVELS];
-    for (i, &p) in v.iter().enumerate() {
-        out[i] = price_from_f64(p).map_err(|e| field_err(call, &format!("{field}[{i}]"), e))?;
+    if let Ok(arr) = v.cast::<PyArray1<f64>>() {
+        let ro = arr.readonly();
+        if let Ok(slice) = ro.as_slice() {
+            if slice.len() > LEVELS {
+                return Err(too_many_levels(call, field, slice.len()));
+            }
+            for (i, &p) in slice.iter().enumerate() {
+                out[i] =
+                    price_from_f64(p).map_err(|e| field_err(call, &format!("{field}[{i}]"), e))?;
+            }
+            return Ok(out);
+        }
+    }
+    let mut n = 0;
+    for item in v
+        .try_iter()
+        .map_err(|_| field_err(call, field, "expected a sequence of prices".to_string()))?
+    {
+        if n == LEVELS {
+            return Err(too_many_levels(call, field, v.len().unwrap_or(n + 1)));
+        }
+        out[n] = price_any(&item?).map_err(|e| field_err(call, &format!("{field}[{n}]"), e))?;
+        n += 1;
     }
     Ok(out)
 }
 
-fn levels_qty(call: &str, field: &str, v: &[i64]) -> PyResult<[i64; LEVELS]> {
-    if v.len() > LEVELS {
-        return Err(field_err(
-            call,
-            field,
-            format!("{} levels, at most {LEVELS}", v.len()),
-        ));
-    }
+/// Up to five quantities from an int64 numpy array (fast path) or any iterable of ints.
+fn levels_qty(call: &str, field: &str, v: &Bound<'_, PyAny>) -> PyResult<[i64; LEVELS]> {
     let mut out = [0i64; LEVELS];
-    out[..v.len()].copy_from_slice(v);
+    if let Ok(arr) = v.cast::<PyArray1<i64>>() {
+        let ro = arr.readonly();
+        if let Ok(slice) = ro.as_slice() {
+            if slice.len() > LEVELS {
+                return Err(too_many_levels(call, field, slice.len()));
+            }
+            out[..slice.len()].copy_from_slice(slice);
+            return Ok(out);
+        }
+    }
+    let mut n = 0;
+    for item in v
+        .try_iter()
+        .map_err(|_| field_err(call, field, "expected a sequence of integers".to_string()))?
+    {
+        if n == LEVELS {
+            return Err(too_many_levels(call, field, v.len().unwrap_or(n + 1)));
+        }
+        let item = item?;
+        if item.is_instance_of::<PyBool>() {
+            return Err(field_err(
+                call,
+                &format!("{field}[{n}]"),
+                "a bool is not a quantity".into(),
+            ));
+        }
+        out[n] = item.extract::<i64>().map_err(|_| {
+            field_err(
+                call,
+                &format!("{field}[{n}]"),
+                format!("{item} is not an int64 quantity"),
+            )
+        })?;
+        n += 1;
+    }
     Ok(out)
 }
 
@@ -470,7 +538,7 @@ impl RingWriter {
         code: &str,
         exch_ts: i64,
         local_ts: i64,
-        price: f64,
+        price: &Bound<'_, PyAny>,
         volume: i64,
         total_volume: i64,
         tick_type: u8,
@@ -482,7 +550,7 @@ impl RingWriter {
             exch_ts,
             local_ts,
             code: code_from_str(code).map_err(|e| field_err(CALL, "code", e))?,
-            price: price_from_f64(price).map_err(|e| field_err(CALL, "price", e))?,
+            price: price_any(price).map_err(|e| field_err(CALL, "price", e))?,
             volume,
             total_volume,
             tick_type: self::tick_type(tick_type).map_err(|e| field_err(CALL, "tick_type", e))?,
@@ -499,10 +567,10 @@ impl RingWriter {
         code: &str,
         exch_ts: i64,
         local_ts: i64,
-        bid_px: Vec<f64>,
-        bid_qty: Vec<i64>,
-        ask_px: Vec<f64>,
-        ask_qty: Vec<i64>,
+        bid_px: &Bound<'_, PyAny>,
+        bid_qty: &Bound<'_, PyAny>,
+        ask_px: &Bound<'_, PyAny>,
+        ask_qty: &Bound<'_, PyAny>,
         simtrade: bool,
     ) -> PyResult<u64> {
         const CALL: &str = "publish_bidask";
@@ -511,10 +579,10 @@ impl RingWriter {
             exch_ts,
             local_ts,
             code: code_from_str(code).map_err(|e| field_err(CALL, "code", e))?,
-            bid_price: levels_px(CALL, "bid_px", &bid_px)?,
-            bid_volume: levels_qty(CALL, "bid_qty", &bid_qty)?,
-            ask_price: levels_px(CALL, "ask_px", &ask_px)?,
-            ask_volume: levels_qty(CALL, "ask_qty", &ask_qty)?,
+            bid_price: levels_px(CALL, "bid_px", bid_px)?,
+            bid_volume: levels_qty(CALL, "bid_qty", bid_qty)?,
+            ask_price: levels_px(CALL, "ask_px", ask_px)?,
+            ask_volume: levels_qty(CALL, "ask_qty", ask_qty)?,
             simtrade,
         });
         self.publish_msg(msg)
@@ -875,9 +943,13 @@ impl RingReader {
         let mut restarted = std::mem::take(&mut self.pending_restart);
         let bad_before = self.bad_total + self.inner.corrupt_total();
         let mut n = 0;
+        let mut epoch = 0;
         while n < max_messages {
             match self.step() {
                 Step::Msg(seq, _, msg) => {
+                    if n == 0 {
+                        epoch = self.inner.epoch();
+                    }
                     rows.push(seq, &msg);
                     n += 1;
                 }
@@ -902,7 +974,7 @@ impl RingReader {
             events: PyArray1::from_vec(py, rows.events).into_any().unbind(),
             lost,
             restarted,
-            epoch: self.inner.epoch(),
+            epoch: if n == 0 { self.inner.epoch() } else { epoch },
             bad: self.bad_total + self.inner.corrupt_total() - bad_before,
         })
     }

@@ -14,6 +14,7 @@
 //!  56  writer_pid       u32      pid of the current writer (diagnostics only)
 //!  60  writer_state     u32      1 = open, 2 = closed cleanly
 //!  64  write_cursor     u64      next seq the writer will publish (own cache line)
+//! 128  prev_epoch_end   u64      one past the last seq the previous writer committed
 //! slot i at 4096 + i * 256
 //!   0  word             u64      0 = never written; ((seq + 1) << 8) | len; len 0xFF = being written
 //!   8  payload          [u8; 248]
@@ -44,6 +45,7 @@ pub const OFF_SKIPPED: usize = 48;
 pub const OFF_WRITER_PID: usize = 56;
 pub const OFF_WRITER_STATE: usize = 60;
 pub const OFF_CURSOR: usize = 64;
+pub const OFF_PREV_END: usize = 128;
 
 pub const WRITER_OPEN: u32 = 1;
 pub const WRITER_CLOSED: u32 = 2;

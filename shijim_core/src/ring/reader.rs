@@ -48,13 +48,26 @@ pub struct RingReader {
     /// Lapped resync lands this many slots behind the oldest one, so the reader is not lapped
     /// again at once.
     margin: u64,
+    /// A writer change seen but not yet reported (see `Boundary`).
+    boundary: Option<Boundary>,
 }
 
 /// Epoch-related header fields, read consistently.
+#[derive(Clone, Copy)]
 struct EpochInfo {
     epoch: u64,
     start: u64,
     skipped: u64,
+    prev_end: u64,
+}
+
+/// A new writer took over. The reader first finishes the old writer's messages still in the
+/// ring (seqs below `end`: nothing is dropped just because the writer changed), then reports
+/// the restart and continues with `next`'s messages, so no batch mixes two writers silently.
+#[derive(Clone, Copy)]
+struct Boundary {
+    end: u64,
+    next: EpochInfo,
 }
 
 impl RingReader {
@@ -90,6 +103,7 @@ impl RingReader {
             restarts: 0,
             corrupt_total: 0,
             margin: (slots / 16).max(1),
+            boundary: None,
         };
         let info = reader.epoch_info();
         reader.epoch = info.epoch;
@@ -112,20 +126,46 @@ impl RingReader {
             let epoch = self.region.u64_at(OFF_EPOCH).load(Ordering::Acquire);
             let start = self.region.u64_at(OFF_EPOCH_START).load(Ordering::Relaxed);
             let skipped = self.region.u64_at(OFF_SKIPPED).load(Ordering::Relaxed);
+            let prev_end = self.region.u64_at(OFF_PREV_END).load(Ordering::Relaxed);
             fence(Ordering::Acquire);
             if self.region.u64_at(OFF_EPOCH).load(Ordering::Relaxed) == epoch {
                 return EpochInfo {
                     epoch,
                     start,
                     skipped,
+                    prev_end,
                 };
             }
         }
     }
 
+    /// True (once) when the header shows a writer newer than the one this reader follows.
+    #[inline(always)]
+    fn writer_changed(&self) -> bool {
+        self.boundary.is_none()
+            && self.region.u64_at(OFF_EPOCH).load(Ordering::Acquire) != self.epoch
+    }
+
+    fn learn_boundary(&mut self) {
+        let next = self.epoch_info();
+        // Only the writer right after ours records where ours ended; after several takeovers
+        // the old messages cannot be told apart, so the reader switches at once.
+        let end = if next.epoch == self.epoch.wrapping_add(1) {
+            next.prev_end
+        } else {
+            self.pos
+        };
+        self.boundary = Some(Boundary { end, next });
+    }
+
     /// Copy message `pos` into `buf` if it is there. Never blocks.
     #[inline]
     pub fn try_next(&mut self, buf: &mut [u8; MAX_PAYLOAD]) -> Next {
+        if let Some(b) = self.boundary {
+            if self.pos >= b.end {
+                return self.switch_epoch();
+            }
+        }
         let index = (self.pos & self.mask) as usize;
         let word_ref = self.region.u64_at(HEADER_LEN + index * SLOT_SIZE);
         let word = word_ref.load(Ordering::Acquire);
@@ -139,9 +179,12 @@ impl RingReader {
                 if word_ref.load(Ordering::Relaxed) != word {
                     return self.lapped();
                 }
-                if self.region.u64_at(OFF_EPOCH).load(Ordering::Relaxed) != self.epoch {
-                    // Never hand out a message across a writer change before reporting it.
-                    return self.restarted();
+                if self.writer_changed() {
+                    self.learn_boundary();
+                    if self.boundary.is_some_and(|b| self.pos >= b.end) {
+                        // This message is the new writer's: report the restart first.
+                        return self.switch_epoch();
+                    }
                 }
                 self.pos += 1;
                 Next::Message { seq, len }
@@ -158,8 +201,12 @@ impl RingReader {
             _ => {
                 // Not written yet (empty, older lap, or being written). A new writer may have
                 // started above our position: only the epoch tells.
-                if self.region.u64_at(OFF_EPOCH).load(Ordering::Acquire) != self.epoch {
-                    return self.restarted();
+                if self.writer_changed() {
+                    self.learn_boundary();
+                }
+                if self.boundary.is_some() {
+                    // The old writer is gone and never completed `pos`.
+                    return self.switch_epoch();
                 }
                 Next::Empty
             }
@@ -184,8 +231,12 @@ impl RingReader {
     }
 
     fn lapped(&mut self) -> Next {
-        if self.region.u64_at(OFF_EPOCH).load(Ordering::Acquire) != self.epoch {
-            return self.restarted();
+        if self.writer_changed() {
+            self.learn_boundary();
+        }
+        if self.boundary.is_some() {
+            // Overwritten around a writer change: what is left of the old writer is lost.
+            return self.switch_epoch();
         }
         let cursor = self.cursor();
         let oldest_safe = cursor.saturating_sub(self.slots - self.margin);
@@ -196,23 +247,26 @@ impl RingReader {
         Next::Lapped { lost }
     }
 
-    fn restarted(&mut self) -> Next {
-        let info = self.epoch_info();
+    fn switch_epoch(&mut self) -> Next {
+        let next = match self.boundary.take() {
+            Some(b) => b.next,
+            None => self.epoch_info(),
+        };
         // Seqs in [pos, start) were either published by the old writer(s) and not read (lost),
         // or never published at all (a writer died mid-slot: counted in `skipped`).
-        let lost = if self.pos < info.start {
-            (info.start - self.pos).saturating_sub(info.skipped.saturating_sub(self.skipped_known))
+        let lost = if self.pos < next.start {
+            (next.start - self.pos).saturating_sub(next.skipped.saturating_sub(self.skipped_known))
         } else {
             0
         };
-        self.restarts += info.epoch.wrapping_sub(self.epoch);
-        self.epoch = info.epoch;
-        self.skipped_known = info.skipped;
-        self.pos = self.pos.max(info.start);
+        self.restarts += next.epoch.wrapping_sub(self.epoch);
+        self.epoch = next.epoch;
+        self.skipped_known = next.skipped;
+        self.pos = self.pos.max(next.start);
         self.lost_total += lost;
         Next::Restarted {
             lost,
-            epoch: info.epoch,
+            epoch: next.epoch,
         }
     }
 

@@ -199,12 +199,61 @@ fn writer_restart_is_reported_with_exact_loss_and_seq_continues() {
     for seq in 6..8 {
         w2.publish(&payload_for(seq)).unwrap();
     }
+    // The old writer's unread messages still in the ring come first, then the restart.
     let mut buf = [0u8; MAX_PAYLOAD];
-    // The restart comes first, with the 3 unread messages of the old writer counted as lost.
-    assert_eq!(r.try_next(&mut buf), Next::Restarted { lost: 3, epoch: 2 });
+    for seq in 3..6 {
+        assert!(matches!(r.try_next(&mut buf), Next::Message { seq: s, .. } if s == seq));
+    }
+    assert_eq!(r.try_next(&mut buf), Next::Restarted { lost: 0, epoch: 2 });
     assert_eq!(drain(&mut r), (vec![6, 7], 0, 0));
     assert_eq!(r.restarts(), 1);
-    assert_eq!(r.lost_total(), 3);
+    assert_eq!(r.lost_total(), 0);
+}
+
+#[test]
+fn old_messages_overwritten_by_a_new_writer_are_counted_exactly() {
+    let ring = TestRing::new("restartlap");
+    let mut w = RingWriter::open_path(&ring.0, 8, true).unwrap();
+    let mut r = RingReader::open_path(&ring.0, Start::Latest).unwrap();
+    for seq in 0..3 {
+        w.publish(&payload_for(seq)).unwrap();
+    }
+    assert_eq!(drain(&mut r).0, vec![0, 1, 2]);
+    for seq in 3..6 {
+        w.publish(&payload_for(seq)).unwrap();
+    }
+    drop(w);
+    let mut w2 = RingWriter::open_path(&ring.0, 8, true).unwrap();
+    for seq in 6..20 {
+        w2.publish(&payload_for(seq)).unwrap();
+    }
+    let mut buf = [0u8; MAX_PAYLOAD];
+    // Old 3..6 were overwritten: lost 3 with the restart; then the new writer lapped us too.
+    assert_eq!(r.try_next(&mut buf), Next::Restarted { lost: 3, epoch: 2 });
+    let (got, lost, restarts) = drain(&mut r);
+    assert_eq!(restarts, 0);
+    assert_eq!(got.len() as u64 + lost + 3, 17);
+    assert_eq!(*got.last().unwrap(), 19);
+    assert_eq!(r.lost_total(), lost + 3);
+}
+
+#[test]
+fn two_takeovers_between_reads_count_loss_without_mixing() {
+    let ring = TestRing::new("tworestarts");
+    let mut w = RingWriter::open_path(&ring.0, 64, true).unwrap();
+    let mut r = RingReader::open_path(&ring.0, Start::Latest).unwrap();
+    w.publish(&payload_for(0)).unwrap();
+    w.publish(&payload_for(1)).unwrap();
+    drop(w);
+    let mut w2 = RingWriter::open_path(&ring.0, 64, true).unwrap();
+    w2.publish(&payload_for(2)).unwrap();
+    drop(w2);
+    let mut w3 = RingWriter::open_path(&ring.0, 64, true).unwrap();
+    w3.publish(&payload_for(3)).unwrap();
+    let mut buf = [0u8; MAX_PAYLOAD];
+    assert_eq!(r.try_next(&mut buf), Next::Restarted { lost: 3, epoch: 3 });
+    assert_eq!(drain(&mut r), (vec![3], 0, 0));
+    assert_eq!(r.restarts(), 2);
 }
 
 #[test]
@@ -230,6 +279,7 @@ fn writer_dying_mid_slot_is_skipped_and_not_counted_as_lost() {
     );
     w2.publish(&payload_for(2)).unwrap();
     assert_eq!(drain(&mut r), (vec![2], 0, 1));
+    assert_eq!(r.lost_total(), 0);
 }
 
 #[test]

@@ -94,6 +94,7 @@ impl RingWriter {
             .store(SLOT_SIZE as u32, Ordering::Relaxed);
         region.u64_at(OFF_EPOCH).store(1, Ordering::Relaxed);
         region.u64_at(OFF_EPOCH_START).store(0, Ordering::Relaxed);
+        region.u64_at(OFF_PREV_END).store(0, Ordering::Relaxed);
         region.u64_at(OFF_SKIPPED).store(0, Ordering::Relaxed);
         region
             .u32_at(OFF_WRITER_PID)
@@ -145,6 +146,9 @@ impl RingWriter {
         region
             .u64_at(OFF_EPOCH_START)
             .store(start, Ordering::Relaxed);
+        region
+            .u64_at(OFF_PREV_END)
+            .store(max_committed_end, Ordering::Relaxed);
         region
             .u64_at(OFF_SKIPPED)
             .store(skipped_total, Ordering::Relaxed);
