@@ -323,6 +323,18 @@ def test_bad_values_name_array_row_and_level(books, array, row, level, value, me
         shijim_core.mlofi(*_corrupt(books, array, row, level, value))
 
 
+@pytest.mark.parametrize("row", [1, 32, 33, 64, 65, 250, 399])
+def test_errors_anywhere_in_a_long_batch(books, row: int) -> None:
+    # Rows are validated in blocks; the first bad row must be found whatever block it is in.
+    bp, bq, ap, aq = _corrupt(books, "ask_px", row, 2, math.nan)
+    if row + 3 < len(bp):
+        bp[row + 3, 0] = -1.0
+    with pytest.raises(ValueError, match=rf"ask_px\[{row}, 2\] \(row {row}, level 2\) = NaN"):
+        shijim_core.mlofi(bp, bq, ap, aq)
+    with pytest.raises(ValueError, match=rf"ask_px\[{row}, 2\]"):
+        shijim_core.mlofi(bp, bq, ap, aq, levels=3)  # the strided (row-by-row) kernel
+
+
 def test_negative_integer_quantity(books) -> None:
     bp, bq, ap, aq = books
     bq = bq.copy()

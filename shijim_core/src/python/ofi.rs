@@ -4,9 +4,9 @@
 
 use std::borrow::Cow;
 
-use numpy::ndarray::{Array2, ArrayView, Dimension};
+use numpy::ndarray::{ArrayView, Dimension};
 use numpy::prelude::*;
-use numpy::{dtype, PyArray, PyArray1, PyArrayDescr, PyUntypedArray};
+use numpy::{dtype, PyArray, PyArray1, PyArray2, PyArrayDescr, PyUntypedArray};
 use pyo3::exceptions::{PyTypeError, PyValueError};
 use pyo3::prelude::*;
 
@@ -45,10 +45,9 @@ fn as_array<'py>(
     price: bool,
 ) -> PyResult<(Bound<'py, PyUntypedArray>, Kind)> {
     let py = obj.py();
-    let np = PyModule::import(py, "numpy")?;
     let arr = match obj.cast::<PyUntypedArray>() {
         Ok(a) => a.clone(),
-        Err(_) => np
+        Err(_) => PyModule::import(py, "numpy")?
             .getattr("asarray")?
             .call1((obj,))
             .map_err(|e| PyTypeError::new_err(format!("{name}: not array-like: {e}")))?
@@ -133,6 +132,7 @@ fn qty<'py, D: Dimension>(
     })
 }
 
+#[allow(clippy::too_many_arguments)]
 fn batch<Q: ofi::Quantity>(
     py: Python<'_>,
     bid_px: &[f64],
@@ -141,15 +141,16 @@ fn batch<Q: ofi::Quantity>(
     ask_qty: &[Q],
     width: usize,
     levels: usize,
-) -> PyResult<Vec<f64>> {
+    out: &mut [f64],
+) -> PyResult<()> {
     let books = Books::new(bid_px, bid_qty, ask_px, ask_qty, width, levels).map_err(value_error)?;
-    let run = || ofi::mlofi(&books);
-    let out = if books.rows() * levels >= DETACH_MIN_ENTRIES {
-        py.detach(run)
+    let large = books.rows() * levels >= DETACH_MIN_ENTRIES;
+    let r = if large {
+        py.detach(|| ofi::mlofi_into(&books, out))
     } else {
-        run()
+        ofi::mlofi_into(&books, out)
     };
-    out.map_err(value_error)
+    r.map_err(value_error)
 }
 
 /// mlofi(bid_px, bid_qty, ask_px, ask_qty, levels=None) -> ndarray (N, levels) float64
@@ -168,7 +169,7 @@ fn mlofi<'py>(
     ask_px: &Bound<'py, PyAny>,
     ask_qty: &Bound<'py, PyAny>,
     levels: Option<i64>,
-) -> PyResult<Bound<'py, PyArray<f64, numpy::Ix2>>> {
+) -> PyResult<Bound<'py, PyArray2<f64>>> {
     let (bp, _) = as_array(bid_px, "bid_px", 2, true)?;
     let (bq, bq_kind) = as_array(bid_qty, "bid_qty", 2, false)?;
     let (ap, _) = as_array(ask_px, "ask_px", 2, true)?;
@@ -217,20 +218,29 @@ fn mlofi<'py>(
         };
         (f(&bq, "bid_qty")?, f(&aq, "ask_qty")?)
     };
-    let out = match (&bq, &aq) {
-        (Qty::I(b), Qty::I(a)) => {
-            let (b, a) = (logical(b.as_array()), logical(a.as_array()));
-            batch(py, &bp_s, &b, &ap_s, &a, width, levels)?
+    // numpy allocates the result (large arrays get huge pages there: far fewer page faults than
+    // a fresh Vec), and the kernel writes straight into it.
+    let result = PyArray2::<f64>::zeros(py, [rows, levels], false);
+    {
+        let mut rw = result
+            .try_readwrite()
+            .map_err(|e| PyValueError::new_err(format!("internal: result borrow: {e}")))?;
+        let out = rw
+            .as_slice_mut()
+            .map_err(|e| PyValueError::new_err(format!("internal: result layout: {e}")))?;
+        match (&bq, &aq) {
+            (Qty::I(b), Qty::I(a)) => {
+                let (b, a) = (logical(b.as_array()), logical(a.as_array()));
+                batch(py, &bp_s, &b, &ap_s, &a, width, levels, out)?
+            }
+            (Qty::F(b), Qty::F(a)) => {
+                let (b, a) = (logical(b.as_array()), logical(a.as_array()));
+                batch(py, &bp_s, &b, &ap_s, &a, width, levels, out)?
+            }
+            _ => return Err(PyTypeError::new_err("bid_qty and ask_qty: mixed dtypes")),
         }
-        (Qty::F(b), Qty::F(a)) => {
-            let (b, a) = (logical(b.as_array()), logical(a.as_array()));
-            batch(py, &bp_s, &b, &ap_s, &a, width, levels)?
-        }
-        _ => return Err(PyTypeError::new_err("bid_qty and ask_qty: mixed dtypes")),
-    };
-    let arr = Array2::from_shape_vec((rows, levels), out)
-        .map_err(|e| PyValueError::new_err(format!("internal: result shape: {e}")))?;
-    Ok(arr.into_pyarray(py))
+    }
+    Ok(result)
 }
 
 /// MlofiStream(levels): MLOFI one book at a time, the same numbers as `mlofi` over the same
