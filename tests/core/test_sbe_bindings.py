@@ -181,6 +181,13 @@ def test_decode_at_offset_and_stream() -> None:
     assert encoding == 0x5BE0
     assert length == 6 + len(shijim_core.sbe_encode(recs[0]))
     assert shijim_core.sbe_encode_stream([]) == b""
+    # Any buffer works as input: bytearray, memoryview (e.g. of a ring slot or an mmap).
+    assert shijim_core.sbe_decode(bytearray(blob), 0)[0] == recs[0]
+    assert shijim_core.sbe_decode(memoryview(blob)[len(blob) - 91 :])[0] == recs[-1]
+    assert shijim_core.sbe_decode_stream(bytearray(stream)) == recs
+    assert shijim_core.sbe_decode_frame(memoryview(stream))[0] == recs[0]
+    with pytest.raises(TypeError):
+        shijim_core.sbe_decode("not bytes")
     assert shijim_core.sbe_decode_stream(b"") == []
 
 

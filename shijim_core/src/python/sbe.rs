@@ -1,6 +1,9 @@
 //! Thin PyO3 bindings of `crate::sbe`: record dicts (docs/formats.md) <-> SBE bytes.
 //! All layout and validation lives in the plain Rust codec; this file only maps Python values.
 
+use std::borrow::Cow;
+
+use pyo3::buffer::PyBuffer;
 use pyo3::create_exception;
 use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
@@ -360,6 +363,14 @@ fn message_to_record<'py>(py: Python<'py>, msg: &Message) -> PyResult<Bound<'py,
     Ok(d)
 }
 
+/// The bytes of `bytes` (zero-copy) or of any other buffer (bytearray, memoryview, mmap: copied).
+fn input_bytes<'a>(buf: &'a Bound<'_, PyAny>) -> PyResult<Cow<'a, [u8]>> {
+    if let Ok(b) = buf.cast::<PyBytes>() {
+        return Ok(Cow::Borrowed(b.as_bytes()));
+    }
+    Ok(Cow::Owned(PyBuffer::<u8>::get(buf)?.to_vec(buf.py())?))
+}
+
 /// Encodes one record dict to SBE bytes (message header + body, no framing).
 #[pyfunction]
 fn sbe_encode<'py>(py: Python<'py>, record: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyBytes>> {
@@ -374,9 +385,10 @@ fn sbe_encode<'py>(py: Python<'py>, record: &Bound<'py, PyAny>) -> PyResult<Boun
 #[pyo3(signature = (buf, offset = 0))]
 fn sbe_decode<'py>(
     py: Python<'py>,
-    buf: &[u8],
+    buf: &Bound<'py, PyAny>,
     offset: usize,
 ) -> PyResult<(Bound<'py, PyDict>, usize)> {
+    let buf = input_bytes(buf)?;
     let rest = buf.get(offset..).ok_or_else(|| {
         sbe_err(
             py,
@@ -415,11 +427,12 @@ fn sbe_encode_stream<'py>(
 #[pyo3(signature = (buf, errors = None))]
 fn sbe_decode_stream<'py>(
     py: Python<'py>,
-    buf: &[u8],
+    buf: &Bound<'py, PyAny>,
     errors: Option<&Bound<'py, PyList>>,
 ) -> PyResult<Bound<'py, PyList>> {
+    let buf = input_bytes(buf)?;
     let out = PyList::empty(py);
-    for (_, item) in FrameIter::new(buf) {
+    for (_, item) in FrameIter::new(&buf) {
         match item {
             Ok(msg) => out.append(message_to_record(py, &msg)?)?,
             Err(e) => {
@@ -439,9 +452,10 @@ fn sbe_decode_stream<'py>(
 #[pyo3(signature = (buf, offset = 0))]
 fn sbe_decode_frame<'py>(
     py: Python<'py>,
-    buf: &[u8],
+    buf: &Bound<'py, PyAny>,
     offset: usize,
 ) -> PyResult<(Bound<'py, PyDict>, usize)> {
+    let buf = input_bytes(buf)?;
     let rest = buf.get(offset..).unwrap_or(&[]);
     let (msg, used) = decode_frame(rest).map_err(|e| from_core(py, &e.shifted(offset)))?;
     Ok((message_to_record(py, &msg)?, used))
