@@ -12,6 +12,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -19,22 +20,26 @@ import numpy.typing as npt
 from shijim.strategy.signals import (
     SignalSnapshot,
     fold_levels,
-    mlofi_reference,
     populated_depth,
     usable_books,
 )
 
 F64 = npt.NDArray[np.float64]
-MlofiFn = Callable[[F64, F64, F64, F64], F64]
+MlofiFn = Callable[..., F64]  # (bid_px, bid_qty, ask_px, ask_qty, levels) -> (N, levels)
+LEVELS = 5
 
 
 def core_mlofi() -> MlofiFn:
-    """The Rust core's MLOFI; the numpy reference only if this build of the core lacks it."""
-    try:
-        from shijim_core import mlofi  # type: ignore[attr-defined]
-    except ImportError:
-        return mlofi_reference
+    """The Rust core's MLOFI (``levels`` = the populated depth to read)."""
+    from shijim_core import mlofi
+
     return mlofi  # type: ignore[no-any-return]
+
+
+def _stream_factory() -> Callable[[], Any] | None:
+    from shijim_core import MlofiStream
+
+    return lambda: MlofiStream(LEVELS)
 
 
 @dataclass(slots=True)
@@ -47,6 +52,14 @@ class CodeBook:
     has_book: bool = False
     exch_ts: int = 0
     local_ts: int = 0
+    depth: int = 0  # leading levels populated on both sides
+    stream: Any = None  # shijim_core.MlofiStream over full-depth books (the per-row path)
+    stream_primed: bool = False
+    # Previous + current book (rows 0, 1): MLOFI of one new book without allocating.
+    pair_bp: F64 = field(default_factory=lambda: np.zeros((2, 5)))
+    pair_bq: F64 = field(default_factory=lambda: np.zeros((2, 5)))
+    pair_ap: F64 = field(default_factory=lambda: np.zeros((2, 5)))
+    pair_aq: F64 = field(default_factory=lambda: np.zeros((2, 5)))
     # Accumulated since the strategy last looked (reset by take_signals).
     ofi: float = 0.0
     trade_flow: float = 0.0
@@ -76,6 +89,8 @@ class BookTable:
     def __init__(self, mlofi: MlofiFn | None = None, level_decay: float = 0.5) -> None:
         self.books: dict[str, CodeBook] = {}
         self._mlofi = mlofi or core_mlofi()
+        # Tests may pass the numpy reference; the per-row stream then stays off.
+        self._new_stream = _stream_factory() if mlofi is None else None
         self._decay = level_decay
         self.dropped: dict[str, int] = {}  # cause -> rows
 
@@ -83,6 +98,8 @@ class BookTable:
         b = self.books.get(code)
         if b is None:
             b = self.books[code] = CodeBook(code)
+            if self._new_stream is not None:
+                b.stream = self._new_stream()
         return b
 
     def reset(self) -> None:
@@ -90,8 +107,78 @@ class BookTable:
         fresh MLOFI sequence instead of being compared with a stale one."""
         for b in self.books.values():
             b.has_book = False
+            b.stream_primed = False
             b.ofi = 0.0
             b.trade_flow = 0.0
+
+    def apply_bidask_row(
+        self,
+        code: str,
+        bid_px: F64,
+        bid_qty: F64,
+        ask_px: F64,
+        ask_qty: F64,
+        exch_ts: int,
+        local_ts: int,
+    ) -> bool:
+        """One book (1-D rows of L levels): the latency path for small batches, scalar checks
+        and a preallocated previous/current pair instead of per-batch numpy temporaries."""
+        bl = bid_px.tolist()
+        al = ask_px.tolist()
+        bql = bid_qty.tolist()
+        aql = ask_qty.tolist()
+        b0, a0 = bl[0], al[0]
+        if not (b0 > 0 and a0 > b0 and a0 < math.inf) or min(bql) < 0 or min(aql) < 0:
+            self._drop("unusable_book", 1)  # NaN fails every comparison above
+            return False
+        depth = 0
+        for bp_, ap_ in zip(bl, al, strict=False):
+            if bp_ > 0 and ap_ > 0:
+                depth += 1
+            else:
+                break
+        b = self.book(code)
+        bp, bq, ap, aq = b.pair_bp, b.pair_bq, b.pair_ap, b.pair_aq
+        bp[1] = bid_px
+        bq[1] = bid_qty
+        ap[1] = ask_px
+        aq[1] = ask_qty
+        stream = b.stream
+        if b.has_book:
+            d = min(depth, b.depth)
+            e = None
+            if d == LEVELS and b.stream_primed and stream is not None:
+                e = stream.update(bid_px, bid_qty, ask_px, ask_qty)
+            elif d > 0:
+                e = self._mlofi(bp, bq, ap, aq, d)[1]
+                b.stream_primed = False
+            if e is not None:
+                w = 1.0
+                total = 0.0
+                for v in e.tolist():
+                    total += w * v
+                    w *= self._decay
+                b.ofi += total
+        if not b.stream_primed and depth == LEVELS and stream is not None:
+            stream.reset()
+            stream.update(bid_px, bid_qty, ask_px, ask_qty)
+            b.stream_primed = True
+        bp[0] = bp[1]
+        bq[0] = bq[1]
+        ap[0] = ap[1]
+        aq[0] = aq[1]
+        qb, qa = bql[0], aql[0]
+        tq = qb + qa
+        b.microprice = (b0 * qa + a0 * qb) / tq if tq > 0 else (b0 + a0) * 0.5
+        sb, sa = sum(bql), sum(aql)
+        b.imbalance = (sb - sa) / (sb + sa) if sb + sa > 0 else 0.0
+        # Row 0 now holds the current book; the next row is written into row 1.
+        b.bid_px, b.bid_qty, b.ask_px, b.ask_qty = bp[0], bq[0], ap[0], aq[0]
+        b.depth = depth
+        b.has_book = True
+        b.exch_ts = exch_ts
+        b.local_ts = local_ts
+        return True
 
     def _drop(self, cause: str, n: int) -> None:
         self.dropped[cause] = self.dropped.get(cause, 0) + n
@@ -113,6 +200,10 @@ class BookTable:
             if not ok.any():
                 return False
             bid_px, bid_qty, ask_px, ask_qty = bid_px[ok], bid_qty[ok], ask_px[ok], ask_qty[ok]
+        if bid_px.shape[0] == 1:
+            return self.apply_bidask_row(
+                code, bid_px[0], bid_qty[0], ask_px[0], ask_qty[0], exch_ts, local_ts
+            )
         b = self.book(code)
         if b.has_book:
             bp = np.vstack((b.bid_px, bid_px))
@@ -124,23 +215,22 @@ class BookTable:
         if bp.shape[0] >= 2:
             depth = populated_depth(bp, ap)
             if depth > 0:
-                e = self._mlofi(
-                    np.ascontiguousarray(bp[:, :depth]),
-                    np.ascontiguousarray(bq[:, :depth], dtype=np.float64),
-                    np.ascontiguousarray(ap[:, :depth]),
-                    np.ascontiguousarray(aq[:, :depth], dtype=np.float64),
-                )
+                e = self._mlofi(bp, bq, ap, aq, depth)
                 b.ofi += float(fold_levels(e, self._decay).sum())
+        b.stream_primed = False  # re-primed by the next full-depth row
         last_b, last_a = float(bid_px[-1, 0]), float(ask_px[-1, 0])
         qb, qa = float(bid_qty[-1, 0]), float(ask_qty[-1, 0])
         total = qb + qa
         b.microprice = (last_b * qa + last_a * qb) / total if total > 0 else (last_b + last_a) / 2
         sb, sa = float(bid_qty[-1].sum()), float(ask_qty[-1].sum())
         b.imbalance = (sb - sa) / (sb + sa) if sb + sa > 0 else 0.0
-        b.bid_px = bid_px[-1].astype(np.float64, copy=True)
-        b.bid_qty = bid_qty[-1].astype(np.float64, copy=True)
-        b.ask_px = ask_px[-1].astype(np.float64, copy=True)
-        b.ask_qty = ask_qty[-1].astype(np.float64, copy=True)
+        b.pair_bp[0] = bid_px[-1]
+        b.pair_bq[0] = bid_qty[-1]
+        b.pair_ap[0] = ask_px[-1]
+        b.pair_aq[0] = ask_qty[-1]
+        b.bid_px, b.bid_qty = b.pair_bp[0], b.pair_bq[0]
+        b.ask_px, b.ask_qty = b.pair_ap[0], b.pair_aq[0]
+        b.depth = populated_depth(bid_px[-1:], ask_px[-1:])
         b.has_book = True
         b.exch_ts = exch_ts
         b.local_ts = local_ts

@@ -109,6 +109,7 @@ class _Positions(Mapping[str, int]):
         return len(self._k.codes())
 
 
+SMALL_BATCH = 8  # rows of one type at or below which books are updated row by row
 _CODE_CACHE: dict[Any, str] = {}
 
 
@@ -206,10 +207,26 @@ class StrategyRunner:
         self, rows: np.ndarray, touched: dict[str, None], working_codes: set[str]
     ) -> None:
         gw = self.gateway
+        books = self.books
+        if len(rows) <= SMALL_BATCH:
+            # Latency path: a few rows cost less one by one than numpy grouping per batch.
+            # Columns once per batch: a field of a numpy record row costs ~1 us, a row of a
+            # column ~0.1 us.
+            codes = rows["code"].tolist()
+            exch = rows["exch_ts"].tolist()
+            local = rows["local_ts"].tolist()
+            cbp, cbq, cap, caq = rows["bid_px"], rows["bid_qty"], rows["ask_px"], rows["ask_qty"]
+            for i, raw in enumerate(codes):
+                code = _code(raw)
+                bp, bq, ap, aq = cbp[i], cbq[i], cap[i], caq[i]
+                if books.apply_bidask_row(code, bp, bq, ap, aq, exch[i], local[i]):
+                    touched[code] = None
+                    gw.on_bidask(code, exch[i], bp, bq, ap, aq)
+            return
         for code, idx in _groups(rows["code"]):
             r = rows[idx]
             last = r[-1]
-            changed = self.books.apply_bidasks(
+            changed = books.apply_bidasks(
                 code,
                 r["bid_px"],
                 r["bid_qty"],

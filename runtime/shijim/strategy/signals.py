@@ -69,14 +69,18 @@ def usable_books(bid_px: F64, bid_qty: F64, ask_px: F64, ask_qty: F64) -> npt.ND
     return ok
 
 
-def mlofi_reference(bid_px: F64, bid_qty: F64, ask_px: F64, ask_qty: F64) -> F64:
+def mlofi_reference(
+    bid_px: F64, bid_qty: F64, ask_px: F64, ask_qty: F64, levels: int | None = None
+) -> F64:
     """The paper's formula (Xu, Gould & Howison 2019) in numpy; row 0 is zeros.
 
     e_n^m = 1{b_n>=b_{n-1}} qb_n - 1{b_n<=b_{n-1}} qb_{n-1}
           - 1{a_n<=a_{n-1}} qa_n + 1{a_n>=a_{n-1}} qa_{n-1}
-    The runner uses the Rust core; this is the cross-check used by tests and the fallback when
-    the compiled core lacks ``mlofi``.
+    The runner uses the Rust core (same signature); this is the cross-check for tests.
     """
+    if levels is not None:
+        bid_px, bid_qty = bid_px[:, :levels], bid_qty[:, :levels]
+        ask_px, ask_qty = ask_px[:, :levels], ask_qty[:, :levels]
     out = np.zeros(bid_px.shape, dtype=np.float64)
     if bid_px.shape[0] < 2:
         return out
