@@ -5,6 +5,7 @@ secret values, and the CRD copy being identical to crds/tradingshard.yaml."""
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any
 
@@ -524,3 +525,56 @@ def test_chart_crd_is_identical_to_the_source_of_truth() -> None:
     crd = yaml.safe_load(copy.read_text())
     for version in KUBE_VERSIONS:
         kubernetes_validate.validate(crd, version, strict=True)
+
+
+# Kubernetes client method -> (RBAC "group/resource", verb), for the calls the operator makes.
+CLIENT_VERBS = {
+    "read": "get",
+    "get": "get",
+    "list": "list",
+    "create": "create",
+    "patch": "patch",
+    "replace": "update",
+    "delete": "delete",
+}
+CLIENT_RESOURCES = {
+    "config_map": "/configmaps",
+    "service": "/services",
+    "secret": "/secrets",
+    "pod": "/pods",
+    "event": "/events",
+    "stateful_set": "apps/statefulsets",
+    "pod_disruption_budget": "policy/poddisruptionbudgets",
+    "custom_object": "shijim.io/tradingshards",
+    "custom_object_status": "shijim.io/tradingshards/status",
+}
+
+
+def test_operator_role_covers_every_api_call_the_operator_makes(chart: Any) -> None:
+    """Scan the operator's source for Kubernetes client calls; each needs its RBAC rule."""
+    sources = sorted((ROOT / "operator" / "shijim_operator").glob("*.py"))
+    assert sources, "operator package not found"
+    calls = set()
+    for source in sources:
+        calls |= set(
+            re.findall(
+                r"\.(read|get|list|create|patch|replace|delete)_namespaced_(\w+?)\b\s*[,(]",
+                source.read_text(),
+            )
+        )
+    assert calls, "no Kubernetes client calls found in the operator: update this scan"
+    (cluster_role,) = of_kind(manifests(render(chart, {})), "ClusterRole")
+    granted = _rules_by_resource(cluster_role["rules"])
+    # Kopf itself: list/watch the resource, patch annotations/finalizers/status, post events.
+    needed = {
+        ("shijim.io/tradingshards", "list"),
+        ("shijim.io/tradingshards", "watch"),
+        ("shijim.io/tradingshards", "patch"),
+        ("shijim.io/tradingshards/status", "patch"),
+        ("/events", "create"),
+    }
+    for verb, resource in calls:
+        assert resource in CLIENT_RESOURCES, f"unmapped client resource {resource}: map it"
+        needed.add((CLIENT_RESOURCES[resource], CLIENT_VERBS[verb]))
+    missing = sorted(f"{r}:{v}" for r, v in needed if v not in granted.get(r, set()))
+    assert missing == [], f"operator RBAC lacks {missing}"
