@@ -319,16 +319,14 @@ fn levels_px(call: &str, field: &str, v: &Bound<'_, PyAny>) -> PyResult<[Price; 
             return Ok(out);
         }
     }
-    let mut n = 0;
-    for item in v
+    let items = v
         .try_iter()
-        .map_err(|_| field_err(call, field, "expected a sequence of prices".to_string()))?
-    {
+        .map_err(|_| field_err(call, field, "expected a sequence of prices".to_string()))?;
+    for (n, item) in items.enumerate() {
         if n == LEVELS {
             return Err(too_many_levels(call, field, v.len().unwrap_or(n + 1)));
         }
         out[n] = price_any(&item?).map_err(|e| field_err(call, &format!("{field}[{n}]"), e))?;
-        n += 1;
     }
     Ok(out)
 }
@@ -346,11 +344,10 @@ fn levels_qty(call: &str, field: &str, v: &Bound<'_, PyAny>) -> PyResult<[i64; L
             return Ok(out);
         }
     }
-    let mut n = 0;
-    for item in v
+    let items = v
         .try_iter()
-        .map_err(|_| field_err(call, field, "expected a sequence of integers".to_string()))?
-    {
+        .map_err(|_| field_err(call, field, "expected a sequence of integers".to_string()))?;
+    for (n, item) in items.enumerate() {
         if n == LEVELS {
             return Err(too_many_levels(call, field, v.len().unwrap_or(n + 1)));
         }
@@ -369,7 +366,6 @@ fn levels_qty(call: &str, field: &str, v: &Bound<'_, PyAny>) -> PyResult<[i64; L
                 format!("{item} is not an int64 quantity"),
             )
         })?;
-        n += 1;
     }
     Ok(out)
 }
