@@ -11,6 +11,7 @@ import subprocess
 from pathlib import Path
 from typing import Any
 
+import pytest
 import yaml
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -175,3 +176,18 @@ def test_every_alert_is_documented_with_a_runbook() -> None:
         assert rule["annotations"]["summary"] and rule["annotations"]["description"]
         section = doc.split(f"## {name}\n", 1)[1].split("\n## ", 1)[0]
         assert "Runbook" in section, f"{name}: no runbook step in docs/alerts.md"
+
+
+def test_rendered_prometheus_rule_passes_promtool(tmp_path: Path) -> None:
+    """What the chart deploys (the PrometheusRule's spec after Helm) is a valid rule file."""
+    helm_python = pytest.importorskip("helm_python")
+    rendered = helm_python.Chart.load(ROOT / "charts" / "shijim").render(
+        {"monitoring": {"prometheusRule": {"enabled": True}}}, name="shijim", namespace="trading"
+    )
+    rule = yaml.safe_load(rendered["shijim/templates/prometheusrule.yaml"])
+    assert rule["kind"] == "PrometheusRule"
+    rule_file = tmp_path / "rendered.rules.yaml"
+    rule_file.write_text(yaml.safe_dump(rule["spec"]))
+    result = run_promtool("check", "rules", str(rule_file))
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert f"SUCCESS: {len(alert_rules())} rules found" in result.stdout
