@@ -15,10 +15,12 @@ import time
 from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
 from decimal import Decimal
+from itertools import pairwise
 from typing import Any, Protocol
 
 import numpy as np
 
+from shijim.bus.dtypes import BIDASK_DTYPE, TICK_DTYPE
 from shijim.bus.validation import (
     BATCH_CAUSES,
     BadInputCause,
@@ -373,12 +375,76 @@ class Ingestor:
 
     def ticks(self, arr: np.ndarray, source: str = "batch") -> int:
         """Publish a TICK_DTYPE batch; returns how many rows were published."""
+        if arr.dtype != TICK_DTYPE:
+            arr = arr.astype(TICK_DTYPE)  # by field name (e.g. a packed copy of the dtype)
         causes = tick_batch_causes(arr["price"], arr["volume"])
         return self._publish_batch("tick", arr, causes, source)
 
     def bidasks(self, arr: np.ndarray, source: str = "batch") -> int:
         """Publish a BIDASK_DTYPE batch; returns how many rows were published."""
+        if arr.dtype != BIDASK_DTYPE:
+            arr = arr.astype(BIDASK_DTYPE)
         causes = book_batch_causes(
             arr["bid_px"], arr["bid_qty"], arr["ask_px"], arr["ask_qty"], arr["simtrade"]
         )
         return self._publish_batch("bidask", arr, causes, source)
+
+    def interleaved(
+        self, ticks: np.ndarray, bidasks: np.ndarray, kinds: np.ndarray, source: str = "batch"
+    ) -> int:
+        """Publish ticks and books in one given order (the throughput path of the simulator).
+
+        ``kinds[i]`` is 1 (next tick) or 2 (next book): ``ticks`` and ``bidasks`` are each in
+        publication order and ``kinds`` interleaves them, e.g. each trade just before the book
+        it changed. Checks run once over each whole array; the ring gets one call per run of
+        same-kind rows (contiguous slices, no copies). Returns how many rows were published.
+        """
+        if ticks.dtype != TICK_DTYPE:
+            ticks = ticks.astype(TICK_DTYPE)
+        if bidasks.dtype != BIDASK_DTYPE:
+            bidasks = bidasks.astype(BIDASK_DTYPE)
+        tc = tick_batch_causes(ticks["price"], ticks["volume"])
+        bc = book_batch_causes(
+            bidasks["bid_px"], bidasks["bid_qty"], bidasks["ask_px"], bidasks["ask_qty"],
+            bidasks["simtrade"],
+        )  # fmt: skip
+        with self._lock:
+            self._batch_admit("tick", ticks, tc, source)
+            self._batch_admit("bidask", bidasks, bc, source)
+            t_ok, b_ok = tc == 0, bc == 0
+            if not (t_ok.all() and b_ok.all()):
+                keep = np.empty(kinds.size, dtype=bool)
+                keep[kinds == 1] = t_ok
+                keep[kinds == 2] = b_ok
+                kinds = kinds[keep]
+                ticks, bidasks = ticks[t_ok], bidasks[b_ok]
+            for arr in (ticks, bidasks):
+                if arr.size and (arr["local_ts"] == 0).any():
+                    arr["local_ts"][arr["local_ts"] == 0] = self.clock_ns()
+            cuts = np.flatnonzero(np.diff(kinds)) + 1
+            bounds = np.concatenate(([0], cuts, [kinds.size])).tolist()
+            ti = bi = 0
+            pub_t, pub_b = self.writer.publish_ticks, self.writer.publish_bidasks
+            run_kinds = kinds[bounds[:-1]].tolist() if kinds.size else []
+            for (a, b), kind in zip(pairwise(bounds), run_kinds, strict=True):
+                n = b - a
+                if kind == 1:
+                    pub_t(ticks[ti : ti + n])
+                    ti += n
+                else:
+                    pub_b(bidasks[bi : bi + n])
+                    bi += n
+        for causes, arr in ((tc, "tick"), (bc, "bidask")):
+            if (causes != 0).any():
+                self._batch_report_causes(causes, f"{source} {arr}")
+        if ticks.size:
+            self._published("tick", int(ticks["local_ts"][-1]), int(ticks.size))
+        if bidasks.size:
+            self._published("bidask", int(bidasks["local_ts"][-1]), int(bidasks.size))
+        return int(ticks.size + bidasks.size)
+
+    def _batch_report_causes(self, causes: np.ndarray, source: str) -> None:
+        for code_i in np.unique(causes[causes != 0]):
+            rows = np.flatnonzero(causes == code_i)
+            cause = BATCH_CAUSES[int(code_i) - 1]
+            self.bad.report(cause, f"{source} row {int(rows[0])}", "(row)", "", n=int(rows.size))

@@ -1,0 +1,183 @@
+"""``--feed sim``: the simulated market published into ingestion at a chosen pace.
+
+Pace ``realtime``: the simulated exchange clock advances with the wall clock (times ``speed``);
+events are published when their exchange time is due. Pace ``fast``: chunks are published as
+fast as they are generated (the throughput benchmark). Batches go through
+``Ingestor.ticks`` / ``Ingestor.bidasks`` (numpy, one ring call per run of same-kind events, so
+the ring keeps each trade before its book and the time order across instruments).
+
+Local receive time: ``local_clock="wall"`` stamps the wall clock at publication;
+``local_clock="exchange"`` uses exchange time + ``latency_ns``, which makes the whole ring
+content (not only the exchange stream) byte-identical for a given seed.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from enum import StrEnum
+from itertools import pairwise
+
+import numpy as np
+
+from shijim.bus.ingestion import Ingestor
+from shijim.gateway.feed import run_feed_for
+from shijim.gateway.sim_market import NS, SimChunk, SimulatedMarket
+
+
+class Pace(StrEnum):
+    REALTIME = "realtime"
+    FAST = "fast"
+
+
+class LocalClock(StrEnum):
+    WALL = "wall"
+    EXCHANGE = "exchange"
+
+
+@dataclass
+class _Pending:
+    chunk: SimChunk
+    pos: int  # next position in chunk.kinds
+    times: np.ndarray  # exch_ts in publication order
+
+
+class SimFeed:
+    name = "sim"
+
+    def __init__(
+        self,
+        market: SimulatedMarket,
+        pace: Pace = Pace.REALTIME,
+        speed: float = 1.0,
+        local_clock: LocalClock = LocalClock.WALL,
+        latency_ns: int = 200_000,
+        max_sim_seconds: float | None = None,
+        monotonic: Callable[[], float] = time.monotonic,
+    ) -> None:
+        if not speed > 0:
+            raise ValueError(f"speed: expected > 0, got {speed!r}")
+        self.market = market
+        self.pace = Pace(pace)
+        self.speed = speed
+        self.local_clock = LocalClock(local_clock)
+        self.latency_ns = latency_ns
+        self.monotonic = monotonic
+        self.ingestor: Ingestor | None = None
+        self._pending: _Pending | None = None
+        self._anchor: tuple[float, int] | None = None  # (wall monotonic, sim ns)
+        self._end_ns = (
+            None if max_sim_seconds is None else market.clock_ns + int(max_sim_seconds * NS)
+        )
+        self._stopped = False
+        self.published = 0
+
+    def start(self, ingestor: Ingestor) -> None:
+        self.ingestor = ingestor
+        self._anchor = (self.monotonic(), self.market.clock_ns)
+
+    def stop(self) -> None:
+        self._stopped = True
+
+    @property
+    def finished(self) -> bool:
+        if self._stopped:
+            return True
+        return (
+            self._end_ns is not None
+            and self._pending is None
+            and self.market.clock_ns >= self._end_ns
+        )
+
+    def run_for(self, seconds: float | None = None, max_events: int | None = None) -> int:
+        return run_feed_for(self, seconds, max_events)
+
+    def _due_ns(self) -> int:
+        if self.pace is Pace.FAST:
+            return np.iinfo(np.int64).max
+        assert self._anchor is not None
+        wall0, sim0 = self._anchor
+        return sim0 + int((self.monotonic() - wall0) * self.speed * NS)
+
+    def _next_pending(self) -> _Pending | None:
+        if self._end_ns is not None and self.market.clock_ns >= self._end_ns:
+            return None
+        chunk = self.market.next_chunk()
+        times = _times(chunk)
+        return _Pending(chunk, 0, times)
+
+    def poll(self) -> int:
+        """Publish every event that is due; returns how many were published."""
+        if self.ingestor is None or self._stopped:
+            return 0
+        due = self._due_ns()
+        total = 0
+        while True:
+            if self._pending is None:
+                if self.pace is Pace.REALTIME:
+                    if self.market.clock_ns - due > self.market.chunk_ns:
+                        # The simulated clock jumped over closed hours: the next session
+                        # starts now, not hours of wall time later.
+                        self._anchor = (self.monotonic(), self.market.clock_ns)
+                        due = self._due_ns()
+                    if self.market.clock_ns > due:
+                        break  # the next chunk starts in the future
+                self._pending = self._next_pending()
+                if self._pending is None:
+                    break
+            p = self._pending
+            end = int(np.searchsorted(p.times, due, side="right"))
+            if end > p.pos:
+                total += self._publish(p.chunk, p.pos, end)
+                p.pos = end
+            if p.pos >= p.chunk.size:
+                self._pending = None
+                if self.pace is Pace.FAST:
+                    break  # one chunk per poll keeps poll() short
+                continue
+            break
+        self.published += total
+        return total
+
+    def _publish(self, chunk: SimChunk, lo: int, hi: int) -> int:
+        ing = self.ingestor
+        assert ing is not None
+        kinds = chunk.kinds[lo:hi]
+        index = chunk.index[lo:hi]
+        # Session events split the range; between them ticks and books go in one call.
+        n = 0
+        ev_pos = np.flatnonzero(kinds == 0).tolist()
+        bounds = [-1, *ev_pos, kinds.size]
+        for e, nxt in pairwise(bounds):
+            if e >= 0:
+                ts, code, state = chunk.sessions[int(index[e])]
+                local = ts + self.latency_ns if self.local_clock is LocalClock.EXCHANGE else None
+                ing.event("session_state", code, ts, state, local_ts=local)
+                n += 1
+            lo_, hi_ = e + 1, nxt
+            if hi_ <= lo_:
+                continue
+            k = kinds[lo_:hi_]
+            ix = index[lo_:hi_]
+            ticks = chunk.ticks[ix[k == 1]]
+            books = chunk.bidasks[ix[k == 2]]
+            if self.local_clock is LocalClock.EXCHANGE:
+                ticks["local_ts"] = ticks["exch_ts"] + self.latency_ns
+                books["local_ts"] = books["exch_ts"] + self.latency_ns
+            else:
+                now = time.time_ns()
+                ticks["local_ts"] = now
+                books["local_ts"] = now
+            n += ing.interleaved(ticks, books, k, "sim")
+        return n
+
+
+def _times(chunk: SimChunk) -> np.ndarray:
+    t = np.empty(chunk.size, dtype=np.int64)
+    k = chunk.kinds
+    t[k == 1] = chunk.ticks["exch_ts"][chunk.index[k == 1]]
+    t[k == 2] = chunk.bidasks["exch_ts"][chunk.index[k == 2]]
+    if (k == 0).any():
+        t[k == 0] = [chunk.sessions[i][0] for i in chunk.index[k == 0].tolist()]
+    return t

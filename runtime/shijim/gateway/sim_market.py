@@ -1,0 +1,390 @@
+"""A simulated TAIFEX/TWSE-like five-level market, generated in vectorised chunks.
+
+Model (docs/feeds.md has the parameters and their defaults):
+- Order arrivals per instrument form a Poisson process of rate ``rate`` (events/s) while its
+  market is open (``shijim.gateway.sessions``). Each arrival is a limit order, a cancel or a
+  market order (probabilities ``p_limit``, ``p_cancel``, the rest), on a random side; limit
+  orders and cancels hit level l with probability ``level_probs[l]``; sizes are geometric.
+- The mid price, in ticks of the instrument's ladder, is an Ornstein-Uhlenbeck process
+  (mean-reverting to the reference price, speed ``kappa`` per second, volatility ``sigma``
+  ticks per sqrt(second)), sampled exactly at the arrival times. The spread (1..3 ticks) is
+  piecewise constant and changes at a fraction ``p_spread_change`` of arrivals.
+- When the best ask rises, a buy market order swept the old ask levels below it: a trade (a
+  tick, tick_type 1) at the last swept price with the swept queues' volume; symmetrically for
+  the bid (tick_type 2). A market order that does not move the price trades at most the best
+  queue minus one lot. Queues at each of the five levels start from a depth profile when the
+  price moves and then follow the arrivals (adds +, cancels and trades -, never below 1 lot).
+- Every arrival publishes a BidAsk snapshot (and its trade first, same exchange time).
+
+Everything comes from one ``numpy.random.Generator`` per instrument, seeded from ``seed`` and
+the instrument's position; chunks are fixed windows of simulated time, so the event stream
+depends only on the seed and the parameters (never on pacing, batch sizes or wall time).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from shijim.bus.dtypes import BIDASK_DTYPE, TICK_DTYPE
+from shijim.gateway.price_ladder import PriceLadder
+from shijim.gateway.sessions import Market, next_open, open_intervals
+
+LEVELS = 5
+NS = 1_000_000_000
+
+
+@dataclass(frozen=True)
+class SimInstrument:
+    code: str
+    market: Market
+    ladder: PriceLadder = field(repr=False)
+    reference: str  # mean-reversion anchor, a price on the ladder
+    rate: float  # arrivals per second while open
+    sigma: float  # ticks per sqrt(second)
+    kappa: float = 1 / 1800  # mean reversion per second (half-life ~ 21 min)
+    depth: tuple[float, ...] = (8, 12, 15, 15, 15)  # mean queue (lots) per level at a reset
+    mean_size: float = 2.0  # mean lots of one limit order / cancel / market order
+    p_limit: float = 0.5
+    p_cancel: float = 0.35  # market orders: 1 - p_limit - p_cancel
+    level_probs: tuple[float, ...] = (0.35, 0.25, 0.2, 0.12, 0.08)
+    spread_probs: tuple[float, ...] = (0.85, 0.12, 0.03)  # 1, 2, 3 ticks
+    p_spread_change: float = 0.02
+
+
+def default_instruments(rate_scale: float = 1.0) -> list[SimInstrument]:
+    """TXF and MXF (front month, 1-point tick) and a few TWSE stocks across the tick ladder."""
+    fut = PriceLadder.uniform("1", "60000")
+    stk = PriceLadder.twse_stock()
+    r = rate_scale
+    return [
+        SimInstrument("TXFL6", Market.TAIFEX, fut, "23000", 800 * r, 1.7),
+        SimInstrument("MXFL6", Market.TAIFEX, fut, "23000", 600 * r, 1.7, depth=(5, 8, 10, 10, 10)),
+        SimInstrument(
+            "2330",
+            Market.TWSE,
+            stk,
+            "1005",
+            400 * r,
+            0.15,
+            depth=(60, 90, 100, 100, 100),
+            mean_size=5,
+        ),
+        SimInstrument(
+            "2317",
+            Market.TWSE,
+            stk,
+            "180",
+            250 * r,
+            0.3,
+            depth=(80, 120, 150, 150, 150),
+            mean_size=8,
+        ),
+        SimInstrument(
+            "2884",
+            Market.TWSE,
+            stk,
+            "30",
+            150 * r,
+            0.2,
+            depth=(300, 500, 600, 600, 600),
+            mean_size=20,
+        ),
+        SimInstrument(
+            "2888",
+            Market.TWSE,
+            stk,
+            "9.85",
+            80 * r,
+            0.4,
+            depth=(400, 600, 700, 700, 700),
+            mean_size=30,
+        ),
+    ]
+
+
+@dataclass
+class _State:
+    """What one instrument carries from chunk to chunk."""
+
+    x: float  # OU deviation of the mid from the reference, in ticks
+    bid: int  # best bid index
+    spread: int  # ticks
+    queues: np.ndarray  # (10,) bid levels 0..4 then ask levels 0..4
+    last_t: int  # last arrival time (ns)
+    total_volume: int = 0
+    session_close: int = -1  # close of the session the last arrival was in
+
+
+@dataclass
+class SimChunk:
+    """One chunk of simulated events, merged in publication order."""
+
+    ticks: np.ndarray  # TICK_DTYPE
+    bidasks: np.ndarray  # BIDASK_DTYPE
+    # Session events: (exch_ts, code, "OPEN" | "CLOSED")
+    sessions: list[tuple[int, str, str]]
+    # Publication order: kinds[i] in {0 session, 1 tick, 2 bidask}, index[i] into that array.
+    kinds: np.ndarray
+    index: np.ndarray
+
+    @property
+    def size(self) -> int:
+        return int(self.kinds.size)
+
+
+class SimulatedMarket:
+    """Deterministic chunked generator of ticks, books and session events."""
+
+    def __init__(
+        self,
+        instruments: Sequence[SimInstrument],
+        seed: int,
+        start_ns: int,
+        chunk_seconds: float = 1.0,
+    ) -> None:
+        if not instruments:
+            raise ValueError("instruments: at least one is needed")
+        codes = [i.code for i in instruments]
+        if len(set(codes)) != len(codes):
+            raise ValueError(f"instruments: duplicate codes in {codes}")
+        for ins in instruments:
+            if ins.p_limit + ins.p_cancel > 1 or min(ins.p_limit, ins.p_cancel) < 0:
+                raise ValueError(f"{ins.code}: p_limit + p_cancel must be within [0, 1]")
+            if ins.rate < 0 or ins.sigma < 0 or ins.kappa <= 0:
+                raise ValueError(f"{ins.code}: rate, sigma must be >= 0 and kappa > 0")
+        # Exactness of the vectorised OU needs kappa * chunk small (see _mid_path).
+        if not 0 < chunk_seconds <= 60 or max(i.kappa for i in instruments) * chunk_seconds > 5:
+            raise ValueError("chunk_seconds: expected (0, 60] with kappa * chunk <= 5")
+        self.instruments = list(instruments)
+        self.seed = seed
+        self.chunk_ns = int(chunk_seconds * NS)
+        seeds = np.random.SeedSequence(seed).spawn(len(instruments))
+        self._rngs = [np.random.Generator(np.random.PCG64(s)) for s in seeds]
+        self._states: list[_State] = []
+        for ins, rng in zip(self.instruments, self._rngs, strict=True):
+            ref = ins.ladder.index_of(ins.reference)
+            self._states.append(
+                _State(
+                    x=0.0,
+                    bid=ref,
+                    spread=1,
+                    queues=self._fresh_queues(ins, rng, 1)[0],
+                    last_t=start_ns,
+                )
+            )
+        self.clock_ns = self._skip_closed(start_ns)
+        self._codes_b = [ins.code.encode() for ins in self.instruments]
+
+    # -- clock ------------------------------------------------------------------------------
+    def _skip_closed(self, t: int) -> int:
+        """t if any instrument trades at t, else the next open of any of them."""
+        return min(next_open(ins.market, t) for ins in self.instruments)
+
+    @property
+    def codes(self) -> list[str]:
+        return [i.code for i in self.instruments]
+
+    # -- generation -------------------------------------------------------------------------
+    @staticmethod
+    def _fresh_queues(ins: SimInstrument, rng: np.random.Generator, n: int) -> np.ndarray:
+        depth = np.asarray(ins.depth + ins.depth, dtype=np.float64)
+        q = rng.gamma(4.0, depth / 4.0, size=(n, 2 * LEVELS))
+        return np.maximum(1, np.rint(q)).astype(np.int64)
+
+    def next_chunk(self) -> SimChunk:
+        """Generate the next window of simulated time (skipping closed hours)."""
+        t0 = self.clock_ns
+        t1 = t0 + self.chunk_ns
+        parts = []
+        sessions: list[tuple[int, str, str]] = []
+        for k, (ins, rng, st) in enumerate(
+            zip(self.instruments, self._rngs, self._states, strict=True)
+        ):
+            for a, b in open_intervals(ins.market, t0, t1):
+                if st.session_close < 0:  # a new session begins in this window
+                    sessions.append((a, ins.code, "OPEN"))
+                    st.total_volume = 0
+                    st.session_close = _session_close(ins.market, a)
+                n = int(rng.poisson(ins.rate * (b - a) / NS))
+                if n:
+                    # Integer offsets: float64 cannot hold epoch nanoseconds exactly.
+                    offs = np.sort(rng.random(n) * (b - a)).astype(np.int64)
+                    parts.append(self._events(k, ins, rng, st, a + offs))
+            if st.session_close >= 0 and t0 < st.session_close <= t1:
+                sessions.append((st.session_close, ins.code, "CLOSED"))
+                st.session_close = -1
+        self.clock_ns = self._skip_closed(t1)
+        return _merge(parts, sessions)
+
+    def _mid_path(self, ins: SimInstrument, rng: np.random.Generator, st: _State,
+                  t: np.ndarray) -> np.ndarray:  # fmt: skip
+        """Exact OU samples at times t (ns), continuing from st.x at st.last_t."""
+        k = ins.kappa
+        dt0 = max(t[0] - st.last_t, 0) / NS
+        eps = rng.standard_normal(t.size)
+        phi0 = math.exp(-k * dt0)
+        x_first = st.x * phi0 + ins.sigma * math.sqrt((1 - phi0 * phi0) / (2 * k)) * eps[0]
+        if t.size == 1:
+            return np.array([x_first])
+        rel = (t - t[0]) / NS  # seconds since the first arrival, <= chunk (kappa*chunk <= 5)
+        dt = np.diff(rel)
+        phi = np.exp(-k * dt)
+        s = ins.sigma * np.sqrt((1 - phi * phi) / (2 * k))
+        # x_j = e^{-k rel_j} (x_first + sum_{i<=j} e^{k rel_i} s_i eps_i)
+        grow = np.exp(k * rel[1:])
+        acc = np.cumsum(grow * s * eps[1:])
+        x = np.empty(t.size)
+        x[0] = x_first
+        x[1:] = np.exp(-k * rel[1:]) * (x_first + acc)
+        return x
+
+    def _events(self, k: int, ins: SimInstrument, rng: np.random.Generator, st: _State,
+                t: np.ndarray) -> tuple[int, np.ndarray, np.ndarray, np.ndarray]:  # fmt: skip
+        n = t.size
+        ref = ins.ladder.index_of(ins.reference)
+        x = self._mid_path(ins, rng, st, t)
+        # Spread: piecewise constant, redrawn at a few arrivals.
+        change = rng.random(n) < ins.p_spread_change
+        drawn = 1 + rng.choice(len(ins.spread_probs), size=n, p=ins.spread_probs)
+        last_change = np.maximum.accumulate(np.where(change, np.arange(n), -1))
+        spread = np.where(last_change >= 0, drawn[np.maximum(last_change, 0)], st.spread)
+        lo, hi = LEVELS, len(ins.ladder) - LEVELS - 4
+        bid = np.clip(np.rint(ref + x - spread / 2.0).astype(np.int64), lo, hi)
+        ask = bid + spread
+        # Prepend the carried state as row 0 so that diffs and segments continue across chunks.
+        bid0 = np.concatenate(([st.bid], bid))
+        ask0 = np.concatenate(([st.bid + st.spread], ask))
+        up = np.diff(ask0)  # > 0: asks swept by a buyer
+        down = -np.diff(bid0)  # > 0: bids swept by a seller
+        buy_sweep = (up > 0) & (down <= 0)
+        sell_sweep = (down > 0) & (up <= 0)
+        moved = (np.diff(bid0) != 0) | (np.diff(ask0) != 0)
+
+        # Arrival types for arrivals that did not move the price.
+        u = rng.random(n)
+        is_limit = ~moved & (u < ins.p_limit)
+        is_cancel = ~moved & (u >= ins.p_limit) & (u < ins.p_limit + ins.p_cancel)
+        is_mkt = ~moved & ~is_limit & ~is_cancel
+        side_bid = rng.random(n) < 0.5  # limit/cancel on the bid; market order is a sell
+        level = rng.choice(LEVELS, size=n, p=ins.level_probs)
+        size = rng.geometric(1.0 / max(ins.mean_size, 1.0), size=n).astype(np.int64)
+
+        # Queue deltas: column = side*5 + level (bid 0..4, ask 5..9).
+        col = np.where(side_bid, level, LEVELS + level)
+        col = np.where(is_mkt, np.where(side_bid, 0, LEVELS), col)
+        delta = np.zeros((n, 2 * LEVELS), dtype=np.int64)
+        signed = np.where(is_limit, size, -size)
+        signed[moved] = 0
+        delta[np.arange(n), col] = signed
+        # Segments: maximal runs without a price move; row 0 = carried state.
+        seg_start = np.concatenate(([0], np.flatnonzero(moved) + 1))
+        seg_of = np.cumsum(np.concatenate(([0], moved.astype(np.int64))))
+        init = np.empty((seg_start.size, 2 * LEVELS), dtype=np.int64)
+        init[0] = st.queues
+        if seg_start.size > 1:
+            init[1:] = self._fresh_queues(ins, rng, seg_start.size - 1)
+        csum = np.zeros((n + 1, 2 * LEVELS), dtype=np.int64)
+        np.cumsum(delta, axis=0, out=csum[1:])
+        q = np.maximum(1, init[seg_of] + csum - csum[seg_start[seg_of]])  # (n+1, 10)
+
+        # Trades.
+        prev_q = q[:-1]
+        mkt_vol = np.minimum(size, np.maximum(prev_q[np.arange(n), col] - 1, 0))
+        mkt_trade = is_mkt & (mkt_vol > 0)
+        levels = np.arange(LEVELS)
+        n_swept_up = np.clip(up, 0, LEVELS)
+        n_swept_dn = np.clip(down, 0, LEVELS)
+        sweep_vol_up = np.sum(np.where(levels < n_swept_up[:, None], prev_q[:, LEVELS:], 0), axis=1)
+        sweep_vol_dn = np.sum(np.where(levels < n_swept_dn[:, None], prev_q[:, :LEVELS], 0), axis=1)
+        trade = mkt_trade | buy_sweep | sell_sweep
+        ti = np.flatnonzero(trade)
+        prev_bid, prev_ask = bid0[:-1], ask0[:-1]
+        tpx_idx = np.where(
+            buy_sweep, ask - 1, np.where(sell_sweep, bid + 1, np.where(side_bid, bid, ask))
+        )[ti]
+        # A sweep of more than 5 levels is cut at level 5 (the snapshot shows no more).
+        tpx_idx = np.where(buy_sweep[ti], np.minimum(tpx_idx, prev_ask[ti] + LEVELS - 1), tpx_idx)
+        tpx_idx = np.where(sell_sweep[ti], np.maximum(tpx_idx, prev_bid[ti] - LEVELS + 1), tpx_idx)
+        tvol = np.where(buy_sweep, sweep_vol_up, np.where(sell_sweep, sweep_vol_dn, mkt_vol))[ti]
+        ttype = np.where(buy_sweep | (is_mkt & ~side_bid), 1, 2).astype(np.uint8)[ti]
+
+        ticks = np.zeros(ti.size, dtype=TICK_DTYPE)
+        ticks["exch_ts"] = t[ti]
+        ticks["code"] = self._codes_b[k]
+        ticks["price"] = ins.ladder.prices(tpx_idx)
+        ticks["volume"] = tvol
+        ticks["total_volume"] = st.total_volume + np.cumsum(tvol)
+        ticks["tick_type"] = ttype
+
+        books = np.zeros(n, dtype=BIDASK_DTYPE)
+        books["exch_ts"] = t
+        books["code"] = self._codes_b[k]
+        books["bid_px"] = ins.ladder.prices(bid[:, None] - levels[None, :])
+        books["ask_px"] = ins.ladder.prices(ask[:, None] + levels[None, :])
+        books["bid_qty"] = q[1:, :LEVELS]
+        books["ask_qty"] = q[1:, LEVELS:]
+
+        st.x = float(x[-1])
+        st.bid = int(bid[-1])
+        st.spread = int(spread[-1])
+        st.queues = q[-1].copy()
+        st.last_t = int(t[-1])
+        if ti.size:
+            st.total_volume = int(ticks["total_volume"][-1])
+        return k, ticks, books, ti
+
+
+def _session_close(market: Market, t: int) -> int:
+    """Close of the session that is open at t."""
+    spans = open_intervals(market, t, t + 24 * 3600 * NS)
+    return spans[0][1] if spans and spans[0][0] == t else -1
+
+
+def _merge(
+    parts: list[tuple[int, np.ndarray, np.ndarray, np.ndarray]],
+    sessions: list[tuple[int, str, str]],
+) -> SimChunk:
+    """Merge instruments by time: (exch_ts, instrument, tick before its book), sessions first
+    (an OPEN before the session's first event, a CLOSED after its last)."""
+    ticks = _concat([p[1] for p in parts], TICK_DTYPE)
+    books = _concat([p[2] for p in parts], BIDASK_DTYPE)
+    t_keys, b_keys = [], []
+    for inst, tk, bk, ti in parts:
+        t_keys.append(np.stack([tk["exch_ts"], np.full(tk.size, inst), 2 * ti + 1], axis=1))
+        b_keys.append(
+            np.stack([bk["exch_ts"], np.full(bk.size, inst), 2 * np.arange(bk.size) + 2], axis=1)
+        )
+    s_keys = np.array(
+        [[t, -1, 0 if state == "OPEN" else 1 << 40] for t, _c, state in sessions], dtype=np.int64
+    ).reshape(-1, 3)
+    keys = np.concatenate(
+        [
+            s_keys,
+            *(t_keys or [np.zeros((0, 3), np.int64)]),
+            *(b_keys or [np.zeros((0, 3), np.int64)]),
+        ]
+    ).astype(np.int64)
+    kinds = np.concatenate(
+        [
+            np.zeros(len(sessions), np.int8),
+            np.ones(ticks.size, np.int8),
+            np.full(books.size, 2, np.int8),
+        ]
+    )
+    index = np.concatenate([np.arange(len(sessions)), np.arange(ticks.size), np.arange(books.size)])
+    order = np.lexsort((keys[:, 2], keys[:, 1], keys[:, 0]))
+    return SimChunk(ticks, books, sessions, kinds[order], index[order])
+
+
+def _concat(arrays: list[np.ndarray], dtype: np.dtype) -> np.ndarray:
+    # np.concatenate would promote the ring's padded row dtype to a packed one.
+    out = np.empty(sum(a.size for a in arrays), dtype=dtype)
+    pos = 0
+    for a in arrays:
+        out[pos : pos + a.size] = a
+        pos += a.size
+    return out
