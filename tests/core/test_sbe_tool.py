@@ -122,6 +122,9 @@ def test_broken_frame_header_cannot_be_skipped(
     struct.pack_into(">I", data, 0, 3)
     assert tool.main(["decode", "--skip-bad", str(_sbe(tmp_path, bytes(data)))]) == 1
     assert "length 3 is shorter" in capsys.readouterr().err
+    struct.pack_into(">I", data, 0, 2**32 - 1)
+    assert tool.main(["decode", "--skip-bad", str(_sbe(tmp_path, bytes(data)))]) == 1
+    assert "length 4294967295 is longer than any message" in capsys.readouterr().err
 
 
 def test_frame_length_disagreeing_with_the_message(

@@ -125,6 +125,12 @@ def iter_frames(src: Path, dropped: Dropped | None) -> Iterator[MarketRecord]:
                         f"{name}: byte {at}: bad SOFH frame: length {length} is shorter than "
                         "a frame header and message header; cannot resynchronise"
                     )
+                if length > SOFH.size + shijim_core.MAX_MESSAGE_LEN:
+                    # Bounds memory too: never buffer a whole file for one corrupt length.
+                    raise ConversionError(
+                        f"{name}: byte {at}: bad SOFH frame: length {length} is longer than any "
+                        "message of this schema; cannot resynchronise"
+                    )
                 if pos + length > len(data):
                     break  # the rest of this frame is in the next chunk
                 record = _decode_one(name, data, pos, length, base, dropped)
