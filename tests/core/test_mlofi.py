@@ -396,3 +396,77 @@ def test_first_problem_in_reading_order_is_reported(books) -> None:
     bp[20, 4] = -1.0
     with pytest.raises(ValueError, match=r"bid_px\[20, 4\]"):
         shijim_core.mlofi(bp, bq, ap, aq)
+
+
+def first_problem(bp, bq, ap, aq) -> str | None:
+    """The documented validation order, in plain Python: row by row; within a row, level by
+    level prices (bid, ask) then quantities (bid, ask); then level order; then the best level."""
+    for r in range(len(bp)):
+        for m in range(len(bp[r])):
+            for name, p in (("bid_px", bp[r][m]), ("ask_px", ap[r][m])):
+                if not (math.isfinite(p) and p > 0):
+                    return f"{name}[{r}, {m}]"
+            for name, q in (("bid_qty", bq[r][m]), ("ask_qty", aq[r][m])):
+                if not (math.isfinite(q) and 0 <= q < 2.0**50):
+                    return f"{name}[{r}, {m}]"
+        for m in range(1, len(bp[r])):
+            if not bp[r][m] < bp[r][m - 1]:
+                return f"bid_px[{r}, {m}]"
+            if not ap[r][m] > ap[r][m - 1]:
+                return f"ask_px[{r}, {m}]"
+        if not bp[r][0] < ap[r][0]:
+            return f"crossed book at row {r}, level 0"
+    return None
+
+
+def test_random_corruptions_report_the_documented_first_problem() -> None:
+    rng = np.random.default_rng(77)
+    values = [math.nan, math.inf, -math.inf, 0.0, -1.0, 1e12, 2.0**50, 0.5]
+    for _ in range(300):
+        bp, bq, ap, aq = random_books(rng, 80)
+        arrays = [bp, bq.astype(np.float64), ap, aq.astype(np.float64)]
+        for _ in range(int(rng.integers(1, 4))):
+            a = arrays[int(rng.integers(0, 4))]
+            row, level = int(rng.integers(0, 80)), int(rng.integers(0, 5))
+            choice = rng.integers(0, len(values) + 2)
+            if choice == len(values):  # a price from a neighbouring level or side
+                a[row, level] = a[row, max(level - 1, 0)]
+            elif choice == len(values) + 1:
+                a[row, level] = a[row, level] + rng.choice([-3.0, 3.0])
+            else:
+                a[row, level] = values[choice]
+        want = first_problem(*(x.tolist() for x in arrays))
+        for qty in ("float64", "int64"):
+            args = list(arrays)
+            if qty == "int64":
+                if not all(np.isfinite(x).all() for x in arrays[1::2]):
+                    continue
+                args[1], args[3] = arrays[1].astype(np.int64), arrays[3].astype(np.int64)
+                if (args[1] != arrays[1]).any() or (args[3] != arrays[3]).any():
+                    continue  # fractional or out-of-range values do not survive the cast
+            if want is None:
+                assert shijim_core.mlofi(*args).shape == (80, 5)
+                continue
+            with pytest.raises(ValueError) as err:
+                shijim_core.mlofi(*args)
+            assert str(err.value).startswith(want), (str(err.value), want)
+            with pytest.raises(ValueError) as err:
+                shijim_core.mlofi(*(np.asfortranarray(x) for x in args))  # copied-input path
+            assert str(err.value).startswith(want)
+        # The stream rejects exactly the bad rows, names the same array and level, and its
+        # output for the good rows equals the batch over the good rows alone.
+        stream, good, flows = shijim_core.MlofiStream(5), [], []
+        for r in range(80):
+            row_problem = first_problem(*([x[r].tolist()] for x in arrays))
+            if row_problem is None:
+                flows.append(stream.update(*(x[r] for x in arrays)))
+                good.append(r)
+                continue
+            with pytest.raises(ValueError) as err:
+                stream.update(*(x[r] for x in arrays))
+            if not row_problem.startswith("crossed"):
+                name, level = row_problem.split("[0, ")
+                assert str(err.value).startswith(f"{name}[{level}"), (str(err.value), row_problem)
+        if good:
+            batch = shijim_core.mlofi(*(x[good] for x in arrays))
+            assert np.array_equal(np.stack(flows), batch)
