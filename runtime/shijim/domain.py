@@ -14,6 +14,7 @@ from __future__ import annotations
 import enum
 import math
 from dataclasses import dataclass
+from typing import NamedTuple
 
 
 class Side(enum.IntEnum):
@@ -150,9 +151,9 @@ class Order:
         return self.status.is_working
 
 
-@dataclass(frozen=True, slots=True)
-class Fill:
-    """One deal. ``fill_id`` is unique per venue and is the dedupe key."""
+class Fill(NamedTuple):
+    """One deal. ``fill_id`` is unique per venue and is the dedupe key. (Immutable events are
+    NamedTuples: built on the tick-to-order path, ~3x cheaper than frozen dataclasses.)"""
 
     fill_id: str
     order_id: str
@@ -164,8 +165,7 @@ class Fill:
     fee: float = 0.0  # TWD, fees + tax; 0 when the adapter does not model costs
 
 
-@dataclass(frozen=True, slots=True)
-class OrderUpdate:
+class OrderUpdate(NamedTuple):
     """A snapshot of an order after a change (ack, amend, cancel, reject, fill)."""
 
     order_id: str

@@ -94,6 +94,10 @@ def _level_qty(
     """Displayed qty at ``price`` on one side (bids best-first for BUY, asks for SELL): the
     quantity if quoted, 0 if the price lies inside the displayed range (or better than the best)
     but is not quoted, None if it is deeper than the displayed levels or the side is empty."""
+    if price in prices:  # exact hit first (prices usually come from the same book)
+        q = qtys[prices.index(price)]
+        if q > 0:
+            return int(q)
     deepest: float | None = None
     for p, q in zip(prices, qtys, strict=False):
         if q <= 0:
@@ -224,15 +228,17 @@ class PaperExchange:
     def _enter(self, order: Order, book: _Book | None, ts: int) -> None:
         """Match a new (or re-priced) order against the book, then rest or cancel the rest."""
         if book is not None:
+            # sign * (level price - our price) <= 0 means the level crosses our limit.
             if order.side is Side.BUY:
-                levels_px, levels_qty = book.ask_px, book.ask_qty
-                crosses = lambda p: p <= order.price + _EPS  # noqa: E731
+                levels_px, levels_qty, sign = book.ask_px, book.ask_qty, 1.0
             else:
-                levels_px, levels_qty = book.bid_px, book.bid_qty
-                crosses = lambda p: p >= order.price - _EPS  # noqa: E731
+                levels_px, levels_qty, sign = book.bid_px, book.bid_qty, -1.0
+            limit = order.price
             if order.tif is TimeInForce.FOK:
                 avail = sum(
-                    q for p, q in zip(levels_px, levels_qty, strict=False) if q > 0 and crosses(p)
+                    q
+                    for p, q in zip(levels_px, levels_qty, strict=False)
+                    if q > 0 and sign * (p - limit) <= _EPS
                 )
                 if avail < order.remaining:
                     self._finish_cancel(order, ts)
@@ -242,7 +248,7 @@ class PaperExchange:
                     break
                 if q <= 0:  # consumed earlier in this snapshot, or padding
                     continue
-                if not crosses(p):
+                if sign * (p - limit) > _EPS:
                     break
                 take = min(order.remaining, int(q))
                 levels_qty[i] = q - take

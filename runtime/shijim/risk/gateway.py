@@ -114,10 +114,11 @@ class RiskAwareGateway:
             wb = ws = 0
             for o in working.values():
                 if o.code == code:
+                    # Order.remaining inlined: this loop is on the tick-to-order path.
                     if o.side is Side.BUY:
-                        wb += o.remaining
+                        wb += o.qty - o.filled_qty - o.cancelled_qty
                     else:
-                        ws += o.remaining
+                        ws += o.qty - o.filled_qty - o.cancelled_qty
             rej = check_new_order(
                 intent,
                 self.instruments.get(code),
