@@ -62,3 +62,14 @@ def test_places_then_amends_only_after_interval_and_distance() -> None:
     # At max inventory the bid is cancelled.
     capped = _view(bid=110.0, ask=114.0, micro=112.0, ts=9_000_000)
     assert Cancel("o0") in mm.on_market(capped, _ctx(orders, pos=3))
+
+
+def test_quotes_snap_to_the_twse_ladder_around_1000() -> None:
+    from shijim.domain import Instrument
+
+    inst = Instrument.stock("2330")
+    view = _view(bid=999.0, ask=1000.0, micro=999.5, code="2330")
+    q = desired_quotes(view, -3 + 1, inst.tick_size(999.0), P, inst.tick_size)
+    # Short 2 lots skews the quotes up, across the 1000 bound: the ask must be a multiple of 5.
+    assert q.ask is not None and q.ask >= 1000.0 and q.ask % 5 == 0
+    assert q.bid is not None and q.bid <= 999.0

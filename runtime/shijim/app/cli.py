@@ -44,6 +44,7 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--shard-id", type=int, metavar="N")
     run.add_argument("--total-shards", type=int, metavar="N")
     run.add_argument("--kill-file", metavar="PATH", help="kill switch while this file exists")
+    run.add_argument("--summary-json", metavar="FILE", help="also write the summary as JSON")
     run.add_argument("--log-level", default="INFO", help="DEBUG, INFO, WARNING, ...")
     run.add_argument(
         "--print-config", action="store_true", help="print the effective config and exit"
@@ -105,7 +106,11 @@ def effective_config(args: argparse.Namespace, env: Mapping[str, str]) -> Runtim
         },
         "metrics": {"port": args.metrics_port},
         "admin": {"port": args.admin_port},
-        "run": {"duration": args.duration, "kill_file": args.kill_file},
+        "run": {
+            "duration": args.duration,
+            "kill_file": args.kill_file,
+            "summary_json": args.summary_json,
+        },
     }
     cfg = with_overrides(cfg, **sections)
     if strategy_name and strategy_name != cfg.strategy.name:

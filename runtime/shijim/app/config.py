@@ -90,6 +90,7 @@ class RingConfig:
 class RunConfig:
     duration: float | None = None  # seconds; None = until SIGTERM/SIGINT
     kill_file: str = ""  # presence of this file engages the kill switch ("" = off)
+    summary_json: str = ""  # also write the run summary as JSON here ("" = off)
 
 
 @dataclass(frozen=True)

@@ -30,6 +30,7 @@ class FeedSetup:
     reader: Any  # shijim_core.RingReader
     ring_name: str
     close: Callable[[], None]
+    sim_clock: VirtualClock | None = None
 
     def bad_input(self) -> dict[str, int]:
         counts = getattr(self.ingestor.bad, "counts", None)
@@ -61,12 +62,39 @@ def open_ring(name: str, slots: int) -> tuple[Any, Any, Callable[[], None]]:
     return writer, reader, close
 
 
-def _sim_feed(cfg: RuntimeConfig, codes: list[str], metrics: ShardMetrics) -> Any:
-    from shijim.gateway.sim import SimConfig, SimulatedMarket
+# The simulated session starts on a fixed weekday at 09:00 Asia/Taipei (01:00 UTC), when both
+# TAIFEX and TWSE trade, so a seed alone determines the market.
+SIM_START_NS = 1_767_574_800_000_000_000  # 2026-01-05T01:00:00Z (Monday)
 
-    return SimulatedMarket(
-        codes, SimConfig(seed=cfg.feed.seed, pace=cfg.feed.pace), metrics=metrics
-    )
+
+class VirtualClock:
+    """Seconds the trading loop has advanced the simulated market; the sim feed's ``monotonic``.
+
+    The loop advances it in fixed slices and drains the ring after each, so the batches the
+    strategy sees, hence every decision, depend only on the seed (docs/runtime.md)."""
+
+    def __init__(self) -> None:
+        self.t = 0.0
+
+    def __call__(self) -> float:
+        return self.t
+
+
+def _sim_feed(cfg: RuntimeConfig, codes: list[str], clock: VirtualClock) -> Any:
+    from shijim.gateway.sim_feed import LocalClock, Pace, SimFeed
+    from shijim.gateway.sim_market import SimulatedMarket, default_instruments
+
+    known = {i.code: i for i in default_instruments()}
+    for i, code in enumerate(cfg.universe.codes):
+        if code in codes and code not in known:
+            raise ConfigError(
+                f"universe.codes[{i}]",
+                f'"{code}" is not simulated (the sim has: {", ".join(known)})',
+            )
+    if not codes:
+        raise ConfigError("universe.codes", "this shard owns no code: nothing to simulate")
+    market = SimulatedMarket([known[c] for c in codes], cfg.feed.seed, SIM_START_NS)
+    return SimFeed(market, Pace.REALTIME, local_clock=LocalClock.WALL, monotonic=clock)
 
 
 def _replay_feed(cfg: RuntimeConfig, codes: list[str], metrics: ShardMetrics) -> Any:
@@ -107,12 +135,13 @@ def build_feed(
     ring: str,
     metrics: ShardMetrics,
     session: Any = None,
+    sim_clock: VirtualClock | None = None,
 ) -> FeedSetup:
     writer, reader, close_ring = open_ring(ring, cfg.ring.slots)
     try:
         ingestor = Ingestor(writer, universe=codes, metrics=metrics)
         if kind == "sim":
-            feed = _sim_feed(cfg, codes, metrics)
+            feed = _sim_feed(cfg, codes, sim_clock or VirtualClock())
         elif kind == "replay":
             feed = _replay_feed(cfg, codes, metrics)
         elif kind == "shioaji":
@@ -124,4 +153,4 @@ def build_feed(
     except BaseException:
         close_ring()
         raise
-    return FeedSetup(kind, feed, ingestor, writer, reader, ring, close_ring)
+    return FeedSetup(kind, feed, ingestor, writer, reader, ring, close_ring, sim_clock)

@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from shijim.app.config import RuntimeConfig
-from shijim.app.feeds import FeedSetup, build_feed, resolve_feed_kind
+from shijim.app.feeds import FeedSetup, VirtualClock, build_feed, resolve_feed_kind
 from shijim.app.schema import ConfigError
 from shijim.app.strategies import build_strategy
 from shijim.app.summary import LatencyStats, RunSummary
@@ -39,6 +39,7 @@ log = logging.getLogger(__name__)
 
 CANCEL_WAIT_S = 3.0  # at shutdown, how long to wait for the venue to confirm cancels
 IDLE_SLEEP_S = 0.0002
+SIM_SLICE_S = 0.001  # simulated seconds published per loop turn before the ring is drained
 
 
 class EventClock:
@@ -142,7 +143,8 @@ def compose(cfg: RuntimeConfig, env: Mapping[str, str]) -> Shard:
 
     strategy = build_strategy(cfg, tick_of)
     name = ring_name(cfg)
-    feed_setup = build_feed(kind, cfg, codes, name, metrics, session)
+    sim_clock = VirtualClock() if kind == "sim" else None
+    feed_setup = build_feed(kind, cfg, codes, name, metrics, session, sim_clock)
     runner = StrategyRunner(
         feed_setup.reader, strategy, gateway, metrics, batch=cfg.ring.batch, reader_name="strategy"
     )
@@ -203,6 +205,11 @@ def run(cfg: RuntimeConfig, env: Mapping[str, str]) -> int:
         shutdown(shard, stop_reason[0] if stop_reason else "duration reached")
         summary = summarize(shard, time.monotonic() - started)
         print(summary.render(), flush=True)
+        if cfg.run.summary_json:
+            import json
+
+            with open(cfg.run.summary_json, "w", encoding="utf-8") as f:
+                json.dump(summary.to_json(), f, indent=1, sort_keys=True)
         return 0
     finally:
         shard.close()
@@ -211,6 +218,9 @@ def run(cfg: RuntimeConfig, env: Mapping[str, str]) -> int:
 
 
 def trade_loop(shard: Shard, stop: threading.Event, duration: float | None, started: float) -> None:
+    if shard.feed_setup.sim_clock is not None:
+        sim_loop(shard, stop, duration, started)
+        return
     feed = shard.feed_setup.feed
     runner = shard.runner
     clock = shard.event_clock
@@ -230,6 +240,38 @@ def trade_loop(shard: Shard, stop: threading.Event, duration: float | None, star
             break
         if not published:
             time.sleep(IDLE_SLEEP_S)
+
+
+def sim_loop(shard: Shard, stop: threading.Event, duration: float | None, started: float) -> None:
+    """The simulator in fixed slices of simulated time: publish a slice, drain the ring, repeat.
+
+    ``duration`` counts simulated seconds; at ``realtime`` pace the loop sleeps so simulated
+    time keeps up with (never runs ahead of) the wall clock, at ``fast`` pace it never sleeps.
+    Batch boundaries are slice boundaries, so a seed fully determines the run."""
+    vclock = shard.feed_setup.sim_clock
+    assert vclock is not None
+    feed = shard.feed_setup.feed
+    runner = shard.runner
+    clock = shard.event_clock
+    books = runner.books.books
+    realtime = shard.cfg.feed.pace == "realtime"
+    steps = 0
+    while not stop.is_set():
+        steps += 1
+        vclock.t = steps * SIM_SLICE_S
+        if realtime:
+            ahead = started + vclock.t - time.monotonic()
+            if ahead > 0:
+                time.sleep(ahead)
+        feed.poll()
+        while runner.step():
+            pass
+        if clock is not None and books:
+            clock.now_ns = max(clock.now_ns, max(b.exch_ts for b in books.values()))
+        if duration is not None and vclock.t >= duration - 1e-9:
+            break
+        if feed.finished:
+            break
 
 
 def shutdown(shard: Shard, reason: str) -> None:

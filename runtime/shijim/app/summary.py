@@ -77,6 +77,33 @@ class RunSummary:
             "pnl": round(self.pnl, 6),
         }
 
+    def to_json(self) -> dict[str, object]:
+        t = self.tick_to_order
+        return {
+            **self.counts(),
+            "shard": self.shard,
+            "feed": self.feed,
+            "strategy": self.strategy,
+            "seed": self.seed,
+            "wall_seconds": self.wall_seconds,
+            "simtrades": self.simtrades,
+            "orders_sent": self.orders_sent,
+            "realised_pnl": self.realised_pnl,
+            "unrealised_pnl": self.unrealised_pnl,
+            "tick_to_order_us": {
+                "samples": t.samples,
+                "p50": None if t.samples == 0 else t.p50_us,
+                "p99": None if t.samples == 0 else t.p99_us,
+                "max": None if t.samples == 0 else t.max_us,
+            },
+            "ring_lost": self.ring_lost,
+            "ring_resyncs": self.ring_resyncs,
+            "dropped": dict(self.dropped),
+            "final_state": self.final_state,
+            "working_left": self.working_left,
+            "notes": list(self.notes),
+        }
+
     def render(self) -> str:
         t = self.tick_to_order
         rate = self.events / self.wall_seconds if self.wall_seconds > 0 else 0.0
