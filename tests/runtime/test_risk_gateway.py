@@ -242,3 +242,16 @@ def test_reject_logging_is_rate_limited(caplog: pytest.LogCaptureFixture) -> Non
     assert len(lines) == 2
     assert "[99 similar suppressed]" in lines[1]
     assert gw.rejects[RejectReason.INVALID_QTY] == 101
+
+
+def test_new_trading_day_resets_realised_but_keeps_the_loss_halt() -> None:
+    gw, _, sm, _ = make(RiskLimits(max_daily_loss=150.0))
+    gw.place(OrderIntent(CODE, Side.BUY, 1, 20001.0))
+    gw.poll()
+    gw.place(OrderIntent(CODE, Side.SELL, 1, 20000.0))  # realised -200: halted
+    assert sm.state is TradingState.HALTED
+    gw.new_trading_day()
+    assert gw.positions.realised_pnl == 0.0
+    assert sm.state is TradingState.HALTED  # an operator resumes, not the calendar
+    sm.release(KillSwitchSource.LOSS_LIMIT)
+    assert not isinstance(gw.place(buy()), Rejection)

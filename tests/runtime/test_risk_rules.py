@@ -127,6 +127,12 @@ def test_position_limit_counts_working_orders() -> None:
     assert decide(qty=3, net=5, ws=4) is None
 
 
+def test_position_limit_per_code_override() -> None:
+    limits = RiskLimits(max_position=8, max_position_by_code={"TXFL5": 2}, max_price_pct=None)
+    assert decide(qty=2, limits=limits) is None
+    assert decide(qty=3, limits=limits) is RejectReason.POSITION_LIMIT
+
+
 def test_position_limit_never_blocks_reducing() -> None:
     # Over the limit after reconciliation: reducing must still be possible.
     assert decide(Side.SELL, qty=2, net=10, gross=10) is None

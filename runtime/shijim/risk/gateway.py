@@ -207,6 +207,14 @@ class RiskAwareGateway:
             self._pump()
             return len(self.events) - n
 
+    def new_trading_day(self) -> None:
+        """Restart today's realised PnL (open positions carry over). Does not release a
+        LOSS_LIMIT demand: resuming after a loss halt is an operator decision."""
+        with self._lock:
+            self.positions.reset_day()
+            if self._metrics is not None:
+                self._metrics.pnl(self.positions.total_pnl)
+
     def start(self) -> Any:
         """Start the adapter (Shioaji: register callbacks) and reconcile before trading."""
         with self._lock:

@@ -11,7 +11,8 @@ from __future__ import annotations
 
 import enum
 import math
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 
 from shijim.domain import Instrument, OrderIntent, Side
 from shijim.risk.state import TradingState
@@ -52,6 +53,7 @@ class RiskLimits:
     max_price_ticks: int | None = 20  # |price - reference| in ticks
     max_price_pct: float | None = 0.02  # |price - reference| / reference
     max_position: int = 10  # per code, |net + working same-side| in order units
+    max_position_by_code: Mapping[str, int] = field(default_factory=dict)  # overrides per code
     max_gross: int = 50  # sum over codes of |position| in order units
     max_working: int = 20  # working orders at once
     max_daily_loss: float | None = 100_000.0  # TWD, realised + marked; positive number
@@ -161,11 +163,12 @@ def check_new_order(
                 RejectReason.DAILY_LOSS, f"pnl {pnl:.0f}: at max daily loss {limits.max_daily_loss}"
             )
         worst = net + same_side + qty if side is Side.BUY else net - same_side - qty
-        if abs(worst) > limits.max_position and abs(worst) > abs(net):
+        by_code = limits.max_position_by_code
+        max_pos = by_code.get(intent.code, limits.max_position) if by_code else limits.max_position
+        if abs(worst) > max_pos and abs(worst) > abs(net):
             return Rejection(
                 RejectReason.POSITION_LIMIT,
-                f"{intent.code}: worst-case position {worst} beyond max_position "
-                f"{limits.max_position}",
+                f"{intent.code}: worst-case position {worst} beyond max_position {max_pos}",
             )
         worst_gross = gross - abs(net) + abs(worst)
         if worst_gross > limits.max_gross and worst_gross > gross:
