@@ -74,6 +74,21 @@ def test_non_canonical_inputs_are_normalised() -> None:
     assert price_text(Decimal("1E+2")) == "100"
     assert price_text(Decimal("-0.0000010")) == "-0.000001"
     assert price_mantissa(Decimal("22013.5")) == 22013_500000
+    cases = {
+        "-0": "0",
+        "0.0": "0",
+        "-0.50": "-0.5",
+        "123456789012.5": "123456789012.5",
+        "9223372036854.775807": "9223372036854.775807",
+        "-9223372036854.775808": "-9223372036854.775808",
+        "1.000000": "1",
+    }
+    for text, canonical in cases.items():
+        assert price_text(Decimal(text)) == canonical
+    with pytest.raises(ValueError, match="does not fit"):
+        price_text(Decimal("9223372036854.775808"))
+    with pytest.raises(ValueError, match="does not fit"):
+        price_text(Decimal("0.0000001"))
 
 
 def _bad(line: str) -> RecordError:

@@ -20,11 +20,10 @@ from shijim.events.record import (
     PAYLOAD_FIELDS,
     MarketRecord,
     RecordError,
+    RecordType,
     price_text,
     record_from_dict,
 )
-
-_PRICE_FIELDS = frozenset({"price", "bid_price", "ask_price", "open", "high", "low", "close"})
 
 OnBadLine = Callable[[RecordError], None]
 
@@ -59,24 +58,82 @@ def parse_line(line: str | bytes, *, source: str = "<jsonl>", line_no: int = 0) 
     return record_from_dict(obj, source=source, line_no=line_no)
 
 
-def _value_text(key: str, value: Any) -> str:
-    if key in _PRICE_FIELDS:
-        if isinstance(value, tuple):
-            return "[" + ",".join(price_text(v) for v in value) + "]"
-        return price_text(value)
-    if isinstance(value, tuple):
-        return "[" + ",".join(str(int(v)) for v in value) + "]"
-    if value is None or isinstance(value, bool | str):
-        return json.dumps(value, ensure_ascii=True)
+def _price_list(values: tuple[Decimal, ...]) -> str:
+    return "[" + ",".join(map(price_text, values)) + "]"
+
+
+def _int_list(values: tuple[int, ...]) -> str:
+    return "[" + ",".join(str(int(v)) for v in values) + "]"
+
+
+def _integer(value: int) -> str:
     return str(int(value))
+
+
+def _json(value: Any) -> str:
+    return json.dumps(value, ensure_ascii=True)
+
+
+def _boolean(value: bool) -> str:
+    return "true" if value else "false"
+
+
+def _name(value: Any) -> str:
+    return "null" if value is None else json.dumps(str(value.value), ensure_ascii=True)
+
+
+_FORMATTERS: dict[str, Callable[[Any], str]] = {
+    "code": _json,
+    "exch_ts": _integer,
+    "local_ts": _integer,
+    "seq": _integer,
+    "price": price_text,
+    "open": price_text,
+    "high": price_text,
+    "low": price_text,
+    "close": price_text,
+    "bid_price": price_text,  # snapshot: one level; bidask uses the level formatters
+    "ask_price": price_text,
+    "bid_volume": _integer,
+    "ask_volume": _integer,
+    "volume": _integer,
+    "total_volume": _integer,
+    "tick_type": _integer,
+    "simtrade": _boolean,
+    "count": _integer,
+    "reason": _json,
+    "event": _name,
+    "session_state": _name,
+    "trading_state": _name,
+}
+_LEVEL_FORMATTERS: dict[str, Callable[[Any], str]] = {
+    "bid_price": _price_list,
+    "ask_price": _price_list,
+    "bid_volume": _int_list,
+    "ask_volume": _int_list,
+}
+# Per record type: the line's opening and (key prefix, formatter) for every other field.
+_LAYOUT: dict[RecordType, tuple[str, tuple[tuple[str, str, Callable[[Any], str]], ...]]] = {}
+for _type, _payload in PAYLOAD_FIELDS.items():
+    _formatters = _LEVEL_FORMATTERS if _type is RecordType.BIDASK else {}
+    _LAYOUT[_type] = (
+        f'{{"type":"{_type.value}"',
+        tuple(
+            (f',"{key}":', key, _formatters.get(key) or _FORMATTERS[key])
+            for key in HEAD_FIELDS[1:] + _payload
+        ),
+    )
 
 
 def format_record(record: MarketRecord) -> str:
     """The canonical JSONL line of a record, without the trailing newline."""
-    parts = [f'"type":"{record.type.value}"']
-    for key in HEAD_FIELDS[1:] + PAYLOAD_FIELDS[record.type]:
-        parts.append(f'"{key}":{_value_text(key, getattr(record, key))}')
-    return "{" + ",".join(parts) + "}"
+    opening, fields = _LAYOUT[record.type]
+    parts = [opening]
+    for prefix, key, formatter in fields:
+        parts.append(prefix)
+        parts.append(formatter(getattr(record, key)))
+    parts.append("}")
+    return "".join(parts)
 
 
 @dataclass

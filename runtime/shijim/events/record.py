@@ -9,6 +9,7 @@ exactly what the wire can carry. Errors name the source, the line and the field.
 from __future__ import annotations
 
 import enum
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
@@ -167,9 +168,17 @@ def price_mantissa(price: Decimal) -> int:
     return mantissa
 
 
+# Texts that are already canonical and surely in range (at most 12 integer digits): the common
+# case, since validated records hold normalised Decimals. Anything else takes the exact path.
+_CANONICAL_PRICE = re.compile(r"-?(?:0|[1-9]\d{0,11})(?:\.\d{0,5}[1-9])?")
+
+
 def price_text(price: Decimal) -> str:
     """Canonical decimal text, identical to the Rust codec's: no exponent, no trailing
     fractional zeros, no '.' for whole numbers (e.g. 22013.5, 17500, -0.000001)."""
+    text = str(price)
+    if _CANONICAL_PRICE.fullmatch(text) and text != "-0":
+        return text
     return mantissa_text(price_mantissa(price))
 
 
