@@ -4,7 +4,7 @@ PATH is one ``.jsonl`` file or a directory of ``<trading day>_<code>.jsonl`` fil
 recorder's layout); the files are merged by exchange time (ties keep file-name order). Lines are
 read with the canonical reader (``shijim.events``): a bad line is counted
 (``shijim_md_bad_input_total{cause="bad_json"|"malformed"}``), logged once per cause with its
-file and line, and dropped. Pace ``recorded`` keeps the recorded spacing of exchange times
+file and line, and dropped. Pace ``realtime`` keeps the recorded spacing of exchange times
 (times ``speed``; gaps longer than ``max_gap_s``, e.g. between sessions, are shortened to it);
 pace ``fast`` publishes as fast as lines can be read.
 """
@@ -22,6 +22,7 @@ from shijim.bus.ingestion import Ingestor
 from shijim.bus.validation import BadInputCause
 from shijim.events import MarketRecord, RecordError, read_records
 from shijim.gateway.feed import run_feed_for
+from shijim.metrics import ShardMetrics
 
 log = logging.getLogger(__name__)
 
@@ -29,7 +30,7 @@ NS = 1_000_000_000
 
 
 class ReplayPace(StrEnum):
-    RECORDED = "recorded"
+    REALTIME = "realtime"  # the recorded spacing of exchange times
     FAST = "fast"
 
 
@@ -61,6 +62,7 @@ class ReplayFeed:
         max_gap_s: float = 5.0,
         batch: int = 4096,
         monotonic: Callable[[], float] = time.monotonic,
+        metrics: ShardMetrics | None = None,
     ) -> None:
         if not speed > 0:
             raise ValueError(f"speed: expected > 0, got {speed!r}")
@@ -73,6 +75,7 @@ class ReplayFeed:
         self.max_gap_ns = int(max_gap_s * NS)
         self.batch = batch
         self.monotonic = monotonic
+        self.metrics = metrics
         self.ingestor: Ingestor | None = None
         self._records: Iterator[tuple[MarketRecord, str]] | None = None
         self._next: tuple[MarketRecord, str, float] | None = None
@@ -103,9 +106,16 @@ class ReplayFeed:
         merged = heapq.merge(*streams, key=lambda x: (x[0], x[1]))
         self._records = ((rec, src) for _ts, _k, rec, src in merged)
         log.info("replay: %d file(s), pace %s", len(self.files), self.pace.value)
+        self._set_connected(True)
+
+    def _set_connected(self, up: bool) -> None:
+        # "Connected" while there is recorded data left to replay.
+        if self.metrics is not None:
+            self.metrics.feed_connected(up)
 
     def stop(self) -> None:
         self._stopped = True
+        self._set_connected(False)
 
     @property
     def finished(self) -> bool:
@@ -124,6 +134,7 @@ class ReplayFeed:
             rec, src = next(self._records)
         except StopIteration:
             self._done = True
+            self._set_connected(False)
             return None
         self.read += 1
         return rec, src, self._schedule(rec.exch_ts)
@@ -154,7 +165,7 @@ class ReplayFeed:
             if item is None:
                 break
             rec, src, due = item
-            if self.pace is ReplayPace.RECORDED and due > self.monotonic():
+            if self.pace is ReplayPace.REALTIME and due > self.monotonic():
                 self._next = item
                 break
             if self.ingestor.record(rec, src, keep_local_ts=self.keep_local_ts) is not None:

@@ -10,7 +10,8 @@ import pytest
 from ring_fixture import Ring, ring  # noqa: F401  (pytest fixture)
 from shijim.bus import Ingestor
 from shijim.events import BidAskRecord, TickRecord, TickType, format_record, write_records
-from shijim.gateway.replay_feed import ReplayFeed, ReplayPace, replay_files
+from shijim.gateway.replay import ReplayFeed, ReplayPace, replay_files
+from shijim.metrics import ShardMetrics
 
 T0 = 1_795_482_000_000_000_000  # 2026-11-24 09:00 Asia/Taipei
 S = 1_000_000_000
@@ -42,10 +43,13 @@ def day(tmp_path: Path) -> Path:
 
 
 def test_directory_merged_by_time(ring: Ring, day: Path) -> None:  # noqa: F811
+    m = ShardMetrics(0)
     ing = Ingestor(ring.writer, universe={"TXFL6", "2330"}, clock_ns=lambda: 7)
-    feed = ReplayFeed(day, ReplayPace.FAST)
+    feed = ReplayFeed(day, ReplayPace.FAST, metrics=m)
     feed.start(ing)
+    assert m.registry.get_sample_value("shijim_feed_connected", {"shard": "0"}) == 1
     assert feed.run_for() == 5 and feed.finished
+    assert m.registry.get_sample_value("shijim_feed_connected", {"shard": "0"}) == 0
     recs = ring.records()
     assert [(r["code"], r["exch_ts"] - T0) for r in recs] == [
         ("TXFL6", 0), ("2330", S), ("TXFL6", 2 * S), ("2330", 3 * S), ("TXFL6", 4 * S),
@@ -114,7 +118,7 @@ def test_recorded_pace_and_long_gaps(ring: Ring, tmp_path: Path) -> None:  # noq
     write_records(f, [tick("TXFL6", T0), tick("TXFL6", T0 + S), tick("TXFL6", T0 + 2 * S),
                       tick("TXFL6", T0 + 2 * S + hour)])  # fmt: skip
     clock = [50.0]
-    feed = ReplayFeed(f, ReplayPace.RECORDED, speed=2.0, max_gap_s=4, monotonic=lambda: clock[0])
+    feed = ReplayFeed(f, ReplayPace.REALTIME, speed=2.0, max_gap_s=4, monotonic=lambda: clock[0])
     feed.start(Ingestor(ring.writer))
     assert feed.poll() == 1  # the first record is due at once
     clock[0] += 0.49
