@@ -166,7 +166,7 @@ def compute_status(
     else:
         invalid = bool(problems)
         invalid_reason = "SpecInvalid" if invalid else "SpecValid"
-        invalid_message = "; ".join(problems) if invalid else "spec passed all checks"
+        invalid_message = "; ".join(problems) if invalid else ""
 
     demanded = kill_switch_demanded(spec, meta)
     missing = unacknowledged_shards(shards, generation, reports) if demanded else []

@@ -23,6 +23,13 @@ DRAIN_POLL_SECONDS = 0.2
 _api_lock = threading.Lock()
 _api: Any = None
 
+# The last spec check per TradingShard uid: (generation, problems). Only the reconcile handler
+# checks a spec (it may read Secrets); status refreshes reuse its verdict for that generation and
+# write nothing for a generation not yet checked (e.g. a stale event), so a refresh can never
+# overwrite a newer InvalidSpec verdict.
+_checked_lock = threading.Lock()
+_checked: dict[str, tuple[Any, list[str]]] = {}
+
 
 def api() -> Any:
     global _api
@@ -56,6 +63,8 @@ def reconcile_shard(
     body: kopf.Body, meta: kopf.Meta, status: kopf.Status, patch: kopf.Patch, logger: Any, **_: Any
 ) -> None:
     result = reconcile.reconcile(api(), body)
+    with _checked_lock:
+        _checked[str(meta.get("uid"))] = (meta.get("generation"), result.problems)
     if result.problems:
         logger.warning("invalid spec, children left as they were: %s", "; ".join(result.problems))
     else:
@@ -70,9 +79,14 @@ def reconcile_shard(
 
 
 def _refresh(body: kopf.Body, patch: kopf.Patch) -> None:
+    meta = dict(body.get("metadata", {}))
+    with _checked_lock:
+        checked = _checked.get(str(meta.get("uid")))
+    if checked is None or checked[0] != meta.get("generation"):
+        return  # this generation is not checked yet: the reconcile handler writes its status
     status = dict(body.get("status", {}))
     computed = conditions.compute_status(
-        dict(body.get("spec", {})), dict(body.get("metadata", {})), status, None, _now()
+        dict(body.get("spec", {})), meta, status, checked[1], _now()
     )
     if conditions.status_changed(status, computed):
         patch.status.update(computed)
@@ -81,9 +95,11 @@ def _refresh(body: kopf.Body, patch: kopf.Patch) -> None:
 @kopf.on.event(GROUP, VERSION, PLURAL)
 def refresh_status(event: kopf.RawEvent, body: kopf.Body, patch: kopf.Patch, **_: Any) -> None:
     """Pods' acknowledgements and heartbeats arrive as status changes: recompute conditions."""
-    if event.get("type") == "DELETED":
-        return
     meta = body.get("metadata", {})
+    if event.get("type") == "DELETED":
+        with _checked_lock:
+            _checked.pop(str(meta.get("uid")), None)
+        return
     if FINALIZER not in (meta.get("finalizers") or []) and not meta.get("deletionTimestamp"):
         # Kopf adds the finalizer in this cycle: a second write now would make it handle a
         # stale version and postpone the create handler. The next event brings the status.

@@ -1,0 +1,332 @@
+"""The real Kopf operator (`kopf run -m shijim_operator`, a subprocess) against the API emulator,
+driven by the real kubectl, with in-process runtime watchers standing in for the pods."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import time
+from collections.abc import Iterator
+from typing import TYPE_CHECKING
+
+import pytest
+import yaml
+from emulator import EXAMPLE, ROOT, EmulatorThread, wait_for
+from shijim.governance.k8s import TradingShardWatcher
+from shijim.governance.k8s_api import kubeconfig_endpoint
+from shijim.risk.state import TradingState, TradingStateMachine
+
+if TYPE_CHECKING:
+    from conftest import OperatorProcess
+
+pytestmark = pytest.mark.slow  # a Kopf subprocess per test
+
+NAME = "sim-demo"
+CHILDREN = (
+    ("configmaps", f"{NAME}-config"),
+    ("services", NAME),
+    ("statefulsets", NAME),
+    ("poddisruptionbudgets", NAME),
+)
+
+
+def children(k8s: EmulatorThread) -> dict[str, dict | None]:
+    return {plural: k8s.get(plural, name) for plural, name in CHILDREN}
+
+
+def condition(k8s: EmulatorThread, ctype: str) -> dict | None:
+    obj = k8s.get("tradingshards", NAME) or {}
+    for c in (obj.get("status") or {}).get("conditions", []):
+        if c["type"] == ctype:
+            return c
+    return None
+
+
+def shard_entry(k8s: EmulatorThread, shard_id: int) -> dict | None:
+    obj = k8s.get("tradingshards", NAME) or {}
+    return (obj.get("status") or {}).get("shards", {}).get(str(shard_id))
+
+
+@pytest.fixture
+def pods(k8s: EmulatorThread) -> Iterator[list[TradingShardWatcher]]:
+    started: list[TradingShardWatcher] = []
+    yield started
+    for w in started:
+        w.stop()
+
+
+def start_pod(k8s: EmulatorThread, pods: list[TradingShardWatcher], shard_id: int) -> None:
+    w = TradingShardWatcher(
+        TradingStateMachine(),
+        NAME,
+        "default",
+        shard_id,
+        f"{NAME}-{shard_id}",
+        endpoint=kubeconfig_endpoint(str(k8s.kubeconfig)),
+        heartbeat_seconds=1.0,
+    )
+    w.start()
+    pods.append(w)
+
+
+def apply_and_wait(k8s: EmulatorThread) -> dict[str, dict | None]:
+    k8s.kubectl("apply", "-f", str(EXAMPLE))
+    return wait_for(lambda: all((c := children(k8s)).values()) and c, 15)
+
+
+def test_apply_creates_children_with_the_right_content(
+    k8s: EmulatorThread, operator: OperatorProcess
+) -> None:
+    made = apply_and_wait(k8s)
+    shard = k8s.get("tradingshards", NAME)
+    assert shard is not None
+    uid = shard["metadata"]["uid"]
+    for plural, obj in made.items():
+        assert obj is not None
+        refs = obj["metadata"]["ownerReferences"]
+        assert refs == [
+            {
+                "apiVersion": "shijim.io/v1alpha1",
+                "kind": "TradingShard",
+                "name": NAME,
+                "uid": uid,
+                "controller": True,
+                "blockOwnerDeletion": True,
+            }
+        ], plural
+
+    sts = made["statefulsets"]
+    assert sts is not None
+    spec = sts["spec"]
+    assert spec["replicas"] == 2
+    assert spec["serviceName"] == NAME
+    pod = spec["template"]["spec"]
+    (container,) = pod["containers"]
+    assert container["image"] == "ghcr.io/shijim/shijim:0.1.0"
+    assert container["command"] == ["python", "-m", "shijim", "run"]
+    assert container["args"] == ["--config", "/etc/shijim/config.yaml", "--tradingshard", NAME]
+    env = {e["name"]: e for e in container["env"]}
+    assert env["TOTAL_SHARDS"]["value"] == "2"
+    assert env["SHIJIM_TRADINGSHARD"]["value"] == NAME
+    shard_id_ref = env["SHARD_ID"]["valueFrom"]["fieldRef"]["fieldPath"]
+    assert shard_id_ref == "metadata.labels['apps.kubernetes.io/pod-index']"
+    assert "SHIOAJI_API_KEY" not in env  # simulated feed: no broker keys at all
+    sc = container["securityContext"]
+    assert sc["readOnlyRootFilesystem"] is True
+    assert sc["allowPrivilegeEscalation"] is False
+    assert sc["runAsNonRoot"] is True
+    assert container["resources"]["limits"] == {"cpu": "1", "memory": "1Gi"}
+
+    # The ConfigMap is a config file the runtime itself accepts.
+    from shijim.app.config import parse_config
+
+    cm = made["configmaps"]
+    assert cm is not None
+    cfg = parse_config(yaml.safe_load(cm["data"]["config.yaml"]))
+    assert cfg.shard.total == 2 and cfg.shard.tradingshard == NAME
+    assert cfg.universe.codes == ("TXFL6", "MXFL6", "2330", "2317")
+    assert cfg.feed.kind == "sim" and cfg.risk.max_order_qty == 2
+
+    svc = made["services"]
+    assert svc is not None
+    assert svc["spec"]["clusterIP"] == "None"
+    assert svc["spec"]["ports"][0]["port"] == 9100
+    pdb = made["poddisruptionbudgets"]
+    assert pdb is not None
+    assert pdb["spec"]["maxUnavailable"] == 1
+
+    # kubectl sees them, and the operator reported a valid spec.
+    out = k8s.kubectl_json("get", "statefulset", NAME)
+    assert out["spec"]["replicas"] == 2
+    invalid = wait_for(lambda: condition(k8s, "InvalidSpec"), 5)
+    assert invalid["status"] == "False"
+    status = k8s.get("tradingshards", NAME)["status"]  # type: ignore[index]
+    assert status["observedGeneration"] == 1
+    assert status["phase"] == "Pending"  # no pod has reported yet
+
+
+def test_kill_switch_engaged_only_when_every_shard_acknowledged(
+    k8s: EmulatorThread, operator: OperatorProcess, pods: list[TradingShardWatcher]
+) -> None:
+    before = apply_and_wait(k8s)
+    start_pod(k8s, pods, 0)
+    start_pod(k8s, pods, 1)
+    wait_for(
+        lambda: (k8s.get("tradingshards", NAME) or {}).get("status", {}).get("readyShards") == 2
+    )
+    wait_for(lambda: (c := condition(k8s, "Ready")) and c["status"] == "True")
+
+    # Shard 1's pod goes away first: the switch must not report engaged for it.
+    pods[1].stop()
+    t0 = time.monotonic()
+    k8s.kubectl(
+        "patch", "tradingshard", NAME, "--type", "merge", "-p", '{"spec":{"killSwitch":true}}'
+    )
+    entry = wait_for(
+        lambda: (e := shard_entry(k8s, 0)) and e["killSwitchAcknowledged"] and e, 2, 0.002
+    )
+    latency = time.monotonic() - t0
+    print(f"\nshard 0: kubectl patch -> HALTED+acknowledged in {latency * 1e3:.0f} ms")
+    assert latency <= 1.0
+    assert entry["tradingState"] == "HALTED"
+    waiting = wait_for(
+        lambda: (
+            (c := condition(k8s, "KillSwitchEngaged")) and c["reason"] == "WaitingForShards" and c
+        )
+    )
+    assert waiting["status"] == "False" and waiting["message"].endswith("shards 1")
+    proc = subprocess.run(
+        [str(ROOT / ".venv/bin/kubectl"), "wait", "--for=condition=KillSwitchEngaged",
+         f"tradingshard/{NAME}", "--timeout=1s"],
+        env=k8s.env(), capture_output=True, text=True, timeout=30,
+    )  # fmt: skip
+    assert proc.returncode != 0  # one shard has not stopped: kubectl wait must not succeed
+
+    # Shard 1 comes back, sees the switch at once, halts and acknowledges.
+    start_pod(k8s, pods, 1)
+    out = k8s.kubectl(
+        "wait", "--for=condition=KillSwitchEngaged", f"tradingshard/{NAME}", "--timeout=10s"
+    )
+    assert "condition met" in out
+    live = [pods[0], pods[2]]  # pods[1] is the stopped one
+    assert all(w.state_machine.state is TradingState.HALTED for w in live)
+    wait_for(lambda: k8s.get("tradingshards", NAME)["status"]["phase"] == "Halted")  # type: ignore[index]
+
+    # The kill switch changes no child (no pod restart, no config change).
+    after = children(k8s)
+    for plural, obj in before.items():
+        assert obj is not None and after[plural] is not None
+        rv = after[plural]["metadata"]["resourceVersion"]  # type: ignore[index]
+        assert rv == obj["metadata"]["resourceVersion"], plural
+
+    # Back to false: every live pod resumes and the condition drops.
+    k8s.kubectl(
+        "patch", "tradingshard", NAME, "--type", "merge", "-p", '{"spec":{"killSwitch":false}}'
+    )
+    wait_for(lambda: all(w.state_machine.state is TradingState.ACTIVE for w in live), 2)
+    wait_for(lambda: (c := condition(k8s, "KillSwitchEngaged")) and c["status"] == "False")
+    wait_for(lambda: shard_entry(k8s, 0)["tradingState"] == "ACTIVE")  # type: ignore[index]
+
+
+def test_invalid_spec_reports_and_leaves_children_untouched(
+    k8s: EmulatorThread, operator: OperatorProcess
+) -> None:
+    before = apply_and_wait(k8s)
+    wait_for(lambda: (c := condition(k8s, "InvalidSpec")) and c["status"] == "False")
+
+    # Duplicate codes and more shards than codes: the schema cannot reject these.
+    patch = {"spec": {"shards": 5, "universe": {"codes": ["TXFL6", "TXFL6", "2330"]}}}
+    k8s.kubectl("patch", "tradingshard", NAME, "--type", "merge", "-p", json.dumps(patch))
+    invalid = wait_for(lambda: (c := condition(k8s, "InvalidSpec")) and c["status"] == "True" and c)
+    assert "spec.universe.codes[1]: duplicate code 'TXFL6'" in invalid["message"]
+    assert "spec.shards: 5 shards but only 2 codes" in invalid["message"]
+    wait_for(lambda: k8s.get("tradingshards", NAME)["status"]["phase"] == "Invalid")  # type: ignore[index]
+
+    # A missing broker Secret is reported too.
+    patch = {
+        "spec": {
+            "shards": 2,
+            "universe": {"codes": ["TXFL6", "2330"]},
+            "feed": "shioaji",
+            "brokerSecretRef": {"name": "no-such-secret"},
+        }
+    }
+    k8s.kubectl("patch", "tradingshard", NAME, "--type", "merge", "-p", json.dumps(patch))
+    wait_for(lambda: (c := condition(k8s, "InvalidSpec")) and "no-such-secret" in c["message"], 10)
+    assert "Secret 'no-such-secret' not found" in condition(k8s, "InvalidSpec")["message"]  # type: ignore[index]
+    for plural, obj in children(k8s).items():
+        assert obj == before[plural], plural  # running pods keep running as they were
+
+    # The Secret appears (a manifest, as kubectl sends JSON for those): the spec becomes valid
+    # and the children follow, with the keys only as secretKeyRef.
+    secret = k8s.workdir / "secret.yaml"
+    secret.write_text(
+        yaml.safe_dump(
+            {
+                "apiVersion": "v1",
+                "kind": "Secret",
+                "metadata": {"name": "no-such-secret", "namespace": "default"},
+                "stringData": {"api-key": "k-123", "secret-key": "s-456"},
+            }
+        )
+    )
+    k8s.kubectl("apply", "-f", str(secret))
+    k8s.kubectl(
+        "patch",
+        "tradingshard",
+        NAME,
+        "--type",
+        "merge",
+        "-p",
+        '{"spec":{"image":"ghcr.io/shijim/shijim:0.1.1"}}',
+    )
+    wait_for(lambda: (c := condition(k8s, "InvalidSpec")) and c["status"] == "False", 10)
+    sts = wait_for(
+        lambda: (
+            (s := k8s.get("statefulsets", NAME))
+            and s["spec"]["template"]["spec"]["containers"][0]["image"].endswith("0.1.1")
+            and s
+        )
+    )
+    env = {e["name"]: e for e in sts["spec"]["template"]["spec"]["containers"][0]["env"]}
+    assert env["SHIOAJI_API_KEY"]["valueFrom"]["secretKeyRef"] == {
+        "name": "no-such-secret",
+        "key": "api-key",
+    }
+    everything = json.dumps([k8s.list(p) for p in ("configmaps", "statefulsets", "tradingshards")])
+    assert "k-123" not in everything and "s-456" not in everything
+    assert "k-123" not in operator.log() and "s-456" not in operator.log()
+
+
+def test_operator_restart_changes_nothing(k8s: EmulatorThread, operator: OperatorProcess) -> None:
+    apply_and_wait(k8s)
+    wait_for(lambda: "Handler 'reconcile_shard' succeeded" in operator.log())
+    wait_for(
+        lambda: (k8s.get("tradingshards", NAME) or {}).get("status", {}).get("observedGeneration")
+    )
+    time.sleep(0.5)  # let the first cycle settle
+    operator.stop()
+    before = {
+        p: k8s.list(p) for p in ("configmaps", "services", "statefulsets", "poddisruptionbudgets")
+    }
+    shard_before = k8s.get("tradingshards", NAME)
+    writes_before = len(k8s.writes)
+
+    operator.start()
+    wait_for(lambda: operator.log().count("Handler 'reconcile_shard' succeeded") >= 2, 15)
+    time.sleep(0.5)
+    after = {p: k8s.list(p) for p in before}
+    assert after == before  # same objects, same resourceVersions
+    child_writes = [
+        w for w in k8s.writes[writes_before:] if w[1] != "events" and w[1] != "tradingshards"
+    ]
+    assert child_writes == []
+    shard_after = k8s.get("tradingshards", NAME)
+    assert shard_after["spec"] == shard_before["spec"]  # type: ignore[index]
+    assert shard_after["status"]["conditions"] == shard_before["status"]["conditions"]  # type: ignore[index]
+
+
+def test_delete_halts_every_pod_before_children_go(
+    k8s: EmulatorThread, operator: OperatorProcess, pods: list[TradingShardWatcher]
+) -> None:
+    apply_and_wait(k8s)
+    start_pod(k8s, pods, 0)
+    start_pod(k8s, pods, 1)
+    wait_for(lambda: shard_entry(k8s, 0) and shard_entry(k8s, 1))
+    halted_at: dict[int, float] = {}
+    for w in pods:
+        w.state_machine.subscribe(
+            lambda ch, i=w.shard_id: (
+                ch.new is TradingState.HALTED and halted_at.setdefault(i, time.monotonic())
+            )
+        )
+    assert k8s.get("tradingshards", NAME)["metadata"]["finalizers"] == ["shijim.io/kill-switch"]  # type: ignore[index]
+
+    t0 = time.monotonic()
+    k8s.kubectl("delete", "tradingshard", NAME, "--timeout=20s")  # returns once it is gone
+    gone = time.monotonic()
+    assert k8s.get("tradingshards", NAME) is None
+    assert set(halted_at) == {0, 1}
+    assert all(t0 <= t <= gone for t in halted_at.values())
+    assert all(c is None for c in children(k8s).values())  # garbage-collected after the finalizer
+    assert "all live shards halted" in operator.log()
