@@ -1,0 +1,182 @@
+"""Feed speed (JSON lines, docs/CONTRACTS-WIP.md). Run: `.venv/bin/python bench/feeds.py [--quick]`.
+
+- feeds.sim.end_to_end: simulated market at fast pace -> Ingestor (checks) -> real ring, in
+  events/s; baseline: `RingWriter.publish_bidasks` of the same number of pre-built book rows
+  (the ring alone). Target >= 100k events/s (the runtime must keep up with the simulator).
+- feeds.sim.generate: `SimulatedMarket.next_chunk` alone, events/s (informative).
+- feeds.shioaji.bidask_callback: one REAL BidAskFOPv1 object (built offline) through the
+  adapter's callback into the ring, ns/quote; baseline: reading the object's fields only.
+  Informative (Shioaji delivers a few thousand quotes/s per session).
+- feeds.replay.fast: canonical JSONL lines replayed into the ring, lines/s; baseline:
+  `json.loads` of the same lines. Informative.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+from shijim.bus import BIDASK_DTYPE, Ingestor
+from shijim.events import BidAskRecord, write_records
+from shijim.gateway.replay import ReplayFeed, ReplayPace
+from shijim.gateway.sim_feed import LocalClock, Pace, SimFeed
+from shijim.gateway.sim_market import SimulatedMarket, default_instruments
+
+import shijim_core as sc
+
+START = 1_767_574_800_000_000_000  # Monday 09:00 Asia/Taipei
+
+
+def emit(bench: str, unit: str, median: float, samples: int, baseline: tuple[str, float],
+         target: str | None, passed: bool | None, higher_is_better: bool) -> None:  # fmt: skip
+    name, base = baseline
+    ratio = (base / median if higher_is_better else median / base) if base and median else None
+    print(json.dumps({
+        "bench": bench, "unit": unit, "median": round(median, 2), "p99": None,
+        "samples": samples, "baseline": {"name": name, "median": round(base, 2)},
+        "ratio": None if ratio is None else round(ratio, 2), "target": target, "pass": passed,
+    }), flush=True)  # fmt: skip
+
+
+class Ring:
+    def __init__(self) -> None:
+        self.name = f"bench-feeds-{os.getpid()}"
+        sc.ring_unlink(self.name)
+        self.writer = sc.RingWriter(self.name, slots=1 << 20, create=True)
+
+    def close(self) -> None:
+        self.writer.close()
+        sc.ring_unlink(self.name)
+
+
+def bench_sim(repeats: int, events: int) -> None:
+    rates, gen_rates, base_rates = [], [], []
+    for r in range(repeats):
+        ring = Ring()
+        try:
+            m = SimulatedMarket(default_instruments(), r, START, chunk_seconds=10)
+            ing = Ingestor(ring.writer, universe=m.codes)
+            feed = SimFeed(m, Pace.FAST, local_clock=LocalClock.EXCHANGE)
+            feed.start(ing)
+            t0 = time.perf_counter()
+            n = feed.run_for(max_events=events)
+            rates.append(n / (time.perf_counter() - t0))
+            m2 = SimulatedMarket(default_instruments(), r, START, chunk_seconds=10)
+            t0 = time.perf_counter()
+            g = 0
+            books = []
+            while g < events:
+                c = m2.next_chunk()
+                g += c.size
+                books.append(c.bidasks)
+            gen_rates.append(g / (time.perf_counter() - t0))
+            rows = np.zeros(g, dtype=BIDASK_DTYPE)
+            pos = 0
+            for b in books:
+                rows[pos : pos + b.size] = b
+                pos += b.size
+            rows = rows[:pos]
+            t0 = time.perf_counter()
+            for k in range(0, rows.size, 4096):
+                ring.writer.publish_bidasks(rows[k : k + 4096])
+            base_rates.append(rows.size / (time.perf_counter() - t0))
+        finally:
+            ring.close()
+    med = statistics.median(rates)
+    emit("feeds.sim.end_to_end", "events/s", med, repeats,
+         ("RingWriter.publish_bidasks of pre-built rows", statistics.median(base_rates)),
+         ">= 100000 events/s", med >= 100_000, True)  # fmt: skip
+    emit("feeds.sim.generate", "events/s", statistics.median(gen_rates), repeats,
+         ("RingWriter.publish_bidasks of pre-built rows", statistics.median(base_rates)),
+         None, None, True)  # fmt: skip
+
+
+def bench_shioaji(repeats: int, n: int) -> None:
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests" / "runtime"))
+    import shioaji_objects as so
+    from shijim.gateway.shioaji_feed import FieldReader, ShioajiMarketData, read_bidask
+
+    class _Session:
+        logged_in = True
+        api = None
+
+    ring = Ring()
+    try:
+        # Exchange time = local time, so the plausibility check passes with the real clock.
+        clock_now = time.time_ns()
+        feed = ShioajiMarketData(_Session(), ["TXFL6"], clock_ns=lambda: clock_now)
+        feed.ingestor = Ingestor(ring.writer, universe=["TXFL6"], clock_ns=lambda: clock_now)
+        import datetime as dt
+
+        when = dt.datetime.fromtimestamp(clock_now / 1e9, dt.UTC).replace(tzinfo=None)
+        when += dt.timedelta(hours=8)
+        objs = [so.bidask_fop("TXFL6", when=when + dt.timedelta(microseconds=i)) for i in range(n)]
+        per, base = [], []
+        for _ in range(repeats):
+            feed.ingestor._last_ts.clear()
+            t0 = time.perf_counter_ns()
+            for o in objs:
+                feed.on_bidask(o)
+            per.append((time.perf_counter_ns() - t0) / n)
+            t0 = time.perf_counter_ns()
+            for o in objs:
+                read_bidask(FieldReader(o))
+            base.append((time.perf_counter_ns() - t0) / n)
+        assert feed.ingestor.bad.counts == {}, feed.ingestor.bad.counts
+    finally:
+        ring.close()
+    baseline = ("read the quote object's fields only", statistics.median(base))
+    emit("feeds.shioaji.bidask_callback", "ns/quote", statistics.median(per), repeats,
+         baseline, None, None, False)  # fmt: skip
+
+
+def bench_replay(repeats: int, n: int) -> None:
+    from decimal import Decimal as D
+
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "20260105_TXFL6.jsonl"
+        px = tuple(D(23000 - i) for i in range(5))
+        ax = tuple(D(23001 + i) for i in range(5))
+        write_records(path, (BidAskRecord("TXFL6", START + i * 1000, START + i * 1000 + 50, i,
+                                          px, (1, 2, 3, 4, 5), ax, (5, 4, 3, 2, 1), False)
+                             for i in range(n)))  # fmt: skip
+        lines = path.read_bytes().splitlines()
+        rates, base = [], []
+        for _ in range(repeats):
+            ring = Ring()
+            try:
+                feed = ReplayFeed(path, ReplayPace.FAST)
+                feed.start(Ingestor(ring.writer, universe=["TXFL6"]))
+                t0 = time.perf_counter()
+                got = feed.run_for()
+                rates.append(got / (time.perf_counter() - t0))
+            finally:
+                ring.close()
+            t0 = time.perf_counter()
+            for line in lines:
+                json.loads(line)
+            base.append(len(lines) / (time.perf_counter() - t0))
+    emit("feeds.replay.fast", "lines/s", statistics.median(rates), repeats,
+         ("json.loads of the same lines", statistics.median(base)), None, None, True)  # fmt: skip
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser()
+    p.add_argument("--quick", action="store_true", help="few samples (checks the bench runs)")
+    args = p.parse_args(argv)
+    repeats = 2 if args.quick else 7
+    bench_sim(repeats, 50_000 if args.quick else 500_000)
+    bench_shioaji(repeats, 2_000 if args.quick else 20_000)
+    bench_replay(repeats, 5_000 if args.quick else 50_000)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
