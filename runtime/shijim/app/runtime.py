@@ -69,6 +69,7 @@ class Shard:
     feed_setup: FeedSetup
     event_clock: EventClock | None
     notes: list[str] = field(default_factory=list)
+    working_at_stop: int = 0
     closers: list[Callable[[], None]] = field(default_factory=list)
 
     def close(self) -> None:
@@ -278,6 +279,7 @@ def shutdown(shard: Shard, reason: str) -> None:
     """Stop trading first (HALTED cancels every working order through the gateway), then wait,
     bounded, for the venue to confirm, then stop the feed."""
     log.info("stopping: %s", reason)
+    shard.working_at_stop = len(shard.gateway.working_orders())
     shard.state.demand(KillSwitchSource.SHUTDOWN, TradingState.HALTED, f"shutdown: {reason}")
     deadline = time.monotonic() + CANCEL_WAIT_S
     gw = shard.gateway
@@ -329,5 +331,6 @@ def summarize(shard: Shard, wall_seconds: float) -> RunSummary:
         dropped=dropped,
         final_state=gw.state.name,
         working_left=len(gw.working_orders()),
+        working_at_stop=shard.working_at_stop,
         notes=tuple(shard.notes),
     )

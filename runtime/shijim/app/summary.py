@@ -51,6 +51,7 @@ class RunSummary:
     dropped: Mapping[str, int]
     final_state: str
     working_left: int
+    working_at_stop: int = 0
     notes: tuple[str, ...] = field(default_factory=tuple)
 
     @property
@@ -101,6 +102,7 @@ class RunSummary:
             "dropped": dict(self.dropped),
             "final_state": self.final_state,
             "working_left": self.working_left,
+            "working_at_stop": self.working_at_stop,
             "notes": list(self.notes),
         }
 
@@ -132,7 +134,8 @@ class RunSummary:
             f"tick-to-order {t2o}",
             f"ring          lost {self.ring_lost}  resyncs {self.ring_resyncs}",
             f"bad input     {dropped}",
-            f"final state   {self.final_state}  working orders left {self.working_left}",
+            f"final state   {self.final_state}  working orders: {self.working_at_stop} at stop, "
+            f"{self.working_left} left",
         ]
         lines += [f"note          {n}" for n in self.notes]
         lines.append("=" * 72)

@@ -1,0 +1,163 @@
+"""`python -m shijim run` end to end in a subprocess: the simulated market through the real ring,
+strategy, risk gateway and paper exchange; /metrics scraped over HTTP while it runs; SIGTERM;
+determinism per seed; bad configuration."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+from shijim.app.cli import main
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _env() -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("SHIOAJI_", "SHIJIM_"))}
+    for k in ("SHARD_ID", "TOTAL_SHARDS", "POD_NAME", "POD_NAMESPACE"):
+        env.pop(k, None)
+    env["PYTHONPATH"] = str(ROOT / "runtime")
+    return env
+
+
+def _start(*args: str) -> subprocess.Popen[str]:
+    return subprocess.Popen(
+        [sys.executable, "-m", "shijim", "run", *args],
+        cwd=ROOT,
+        env=_env(),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+
+def _scrape(port: int, deadline: float, want: str) -> str:
+    """/metrics once the series ``want`` is above zero (the run is trading)."""
+    last = ""
+    while time.monotonic() < deadline:
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=1) as r:
+                last = r.read().decode()
+            if any(
+                ln.startswith(want + " ") and float(ln.split()[-1]) > 0 for ln in last.split("\n")
+            ):
+                return last
+        except OSError:
+            pass
+        time.sleep(0.1)
+    return last
+
+
+def _value(text: str, series: str) -> float:
+    for line in text.splitlines():
+        if line.startswith(series + " "):
+            return float(line.split()[-1])
+    raise AssertionError(f"{series} not in /metrics")
+
+
+@pytest.mark.slow
+def test_sim_run_trades_prints_the_summary_and_serves_metrics(tmp_path: Path) -> None:
+    port = _free_port()
+    out = tmp_path / "summary.json"
+    proc = _start(
+        "--feed", "sim", "--duration", "3", "--seed", "1",
+        "--metrics-port", str(port), "--summary-json", str(out),
+    )  # fmt: skip
+    text = _scrape(port, time.monotonic() + 10, 'shijim_orders_total{shard="0"}')
+    stdout, stderr = proc.communicate(timeout=30)
+    assert proc.returncode == 0, stderr
+    for name in (
+        'shijim_md_events_total{shard="0",type="bidask"}',
+        'shijim_md_last_event_timestamp_seconds{shard="0"}',
+        'shijim_feed_connected{shard="0"}',
+        'shijim_ring_lag_messages{reader="strategy",shard="0"}',
+        'shijim_orders_total{shard="0"}',
+        'shijim_fills_total{shard="0"}',
+        'shijim_kill_switch_engaged{shard="0"}',
+        'shijim_trading_state{shard="0"}',
+        'shijim_pnl{shard="0"}',
+        'shijim_tick_to_order_seconds_count{shard="0"}',
+    ):
+        assert name in text, f"{name} missing from /metrics"
+    assert _value(text, 'shijim_md_events_total{shard="0",type="bidask"}') > 0
+    assert _value(text, 'shijim_feed_connected{shard="0"}') == 1.0
+    assert "_created" not in text
+    assert "shijim run summary" in stdout and "tick-to-order p50" in stdout
+    s = json.loads(out.read_text())
+    assert s["events"] > 1000 and s["orders"] > 0 and s["fills"] > 0
+    assert s["ring_lost"] == 0 and s["working_left"] == 0
+    assert s["tick_to_order_us"]["samples"] > 0
+    import shijim_core
+
+    ring_file = Path(shijim_core.ring_path(f"shijim-local-s0-{proc.pid}"))
+    assert not ring_file.exists(), f"ring file {ring_file} left behind"
+
+
+@pytest.mark.slow
+def test_sigterm_mid_run_cancels_working_orders_and_exits_zero(tmp_path: Path) -> None:
+    out = tmp_path / "summary.json"
+    proc = _start("--feed", "sim", "--duration", "60", "--seed", "4", "--summary-json", str(out))
+    time.sleep(2.0)  # quoting by now: the market-making strategy keeps two quotes per code
+    proc.send_signal(signal.SIGTERM)
+    _, stderr = proc.communicate(timeout=20)
+    assert proc.returncode == 0, stderr
+    s = json.loads(out.read_text())
+    assert s["orders"] > 0
+    assert s["working_at_stop"] > 0  # there were quotes to cancel...
+    assert s["working_left"] == 0 and s["final_state"] == "HALTED"  # ...and all went
+    assert "stopping: SIGTERM" in stderr
+    assert s["wall_seconds"] < 30
+
+
+@pytest.mark.slow
+def test_same_seed_same_counts(tmp_path: Path) -> None:
+    runs = []
+    for i in range(2):
+        out = tmp_path / f"s{i}.json"
+        proc = _start(
+            "--feed", "sim", "--duration", "4", "--seed", "9", "--pace", "fast",
+            "--summary-json", str(out),
+        )  # fmt: skip
+        _, stderr = proc.communicate(timeout=60)
+        assert proc.returncode == 0, stderr
+        runs.append(json.loads(out.read_text()))
+    keys = ("events", "orders", "amends", "cancels", "fills", "filled_qty", "rejects", "pnl")
+    assert {k: runs[0][k] for k in keys} == {k: runs[1][k] for k in keys}
+    assert runs[0]["events"] > 0 and runs[0]["orders"] > 0
+
+
+def test_bad_config_exits_2_naming_the_field(tmp_path: Path, capsys) -> None:
+    f = tmp_path / "c.yaml"
+    f.write_text("risk:\n  max_position:\n    TXFL5: ten\n")
+    assert main(["run", "--config", str(f)], env={}) == 2
+    err = capsys.readouterr().err
+    assert 'risk.max_position.TXFL5: expected integer, got "ten"' in err
+    assert main(["run", "--feed", "carrier-pigeon"], env={}) == 2
+    assert main(["run"], env={"SHARD_ID": "x"}) == 2
+    assert main(["run", "--shard-id", "3", "--total-shards", "2"], env={}) == 2
+    f.write_text("strategy: {name: market_making, params: {quote_qty: one}}\n")
+    assert main(["run", "--config", str(f)], env={}) == 2
+    assert "strategy.params.quote_qty: expected integer" in capsys.readouterr().err
+
+
+def test_env_and_flags_layer_over_the_file(tmp_path: Path, capsys) -> None:
+    f = tmp_path / "c.yaml"
+    f.write_text("feed: {kind: sim, seed: 3}\nshard: {total: 4}\n")
+    env = {"POD_NAME": "demo-2", "TOTAL_SHARDS": "4", "POD_NAMESPACE": "trading"}
+    assert main(["run", "--config", str(f), "--seed", "8", "--print-config"], env=env) == 0
+    out = capsys.readouterr().out
+    assert "seed: 8" in out and "id: 2" in out and "namespace: trading" in out
