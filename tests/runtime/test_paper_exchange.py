@@ -223,3 +223,17 @@ def test_deterministic() -> None:
         return [(f.fill_id, f.qty, f.price) for f in fills(px)]
 
     assert run() == run()
+
+
+def test_nan_or_bad_levels_never_fill() -> None:
+    px = PaperExchange()
+    snap(px, [(100.0, 5)], [(float("nan"), 5), (float("inf"), 5), (-1.0, 5), (102.0, -3)])
+    o = place(px, Side.BUY, 1, 103.0)
+    assert fills(px) == [] and o.remaining == 1
+    px.on_trade(CODE, 2, float("nan"), 5)
+    px.on_trade(CODE, 3, 50.0, 0)
+    px.on_trade(CODE, 4, 50.0, -5)
+    assert fills(px) == []
+    r = place(px, Side.SELL, 1, 104.0)
+    px.on_trade(CODE, 5, float("inf"), 1)
+    assert fills(px) == [] and r.remaining == 1

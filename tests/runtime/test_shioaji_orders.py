@@ -441,3 +441,21 @@ def test_gateway_blocks_bad_input_before_shioaji() -> None:
     assert api.placed == []
     assert not isinstance(gw.place(OrderIntent("TXFL5", Side.BUY, 1, 20000.0)), Rejection)
     assert len(api.placed) == 1
+
+
+def test_orphan_fill_in_an_unconfigured_code_is_tracked_with_its_multiplier() -> None:
+    api = FakeApi()
+    clock = Clock()
+    table = InstrumentTable({"TXFL5": Instrument.future("TXFL5", 200.0)})
+    adapter = ShioajiOrderAdapter(api, CONTRACTS.get, table.get, FUT_ACCOUNT, None, clock=clock)
+    gw = RiskAwareGateway(adapter, table, RiskLimits(), clock=clock)
+    gw.start()
+    msg = {**deal_event("ghost", "1", ordno="kG1"), "full_code": "MXFL5"}
+    api.callback(sj.OrderState.FuturesDeal, msg)
+    gw.poll()
+    assert gw.positions.net("MXFL5") == 0  # still waiting for its order event
+    clock.ns += 3_000_000_000
+    gw.poll()
+    assert gw.positions.net("MXFL5") == 1
+    gw.on_trade("MXFL5", 1, 20010.0, 1)
+    assert gw.positions.unrealised_pnl == pytest.approx(10 * 50)  # MXF: 50 TWD/point

@@ -198,11 +198,17 @@ class PaperExchange:
         book = self._books.get(code)
         if book is None:
             book = self._books[code] = _Book()
-        book.bid_px = _as_list(bid_px)
-        book.bid_qty = _as_list(bid_qty)
-        book.ask_px = _as_list(ask_px)
-        book.ask_qty = _as_list(ask_qty)
+        book.bid_px = bp = _as_list(bid_px)
+        book.bid_qty = bq = _as_list(bid_qty)
+        book.ask_px = ap = _as_list(ask_px)
+        book.ask_qty = aq = _as_list(ask_qty)
         book.ts = ts
+        # A level with a NaN/inf/non-positive price or quantity is unusable: treat it as empty, so
+        # bad input can never become a fill.
+        for px, qty in ((bp, bq), (ap, aq)):
+            for i, p in enumerate(px):
+                if not (0.0 < p < math.inf) or not qty[i] > 0:
+                    qty[i] = 0
         resting = self._resting.get(code)
         if resting:
             for r in list(resting):
@@ -210,7 +216,7 @@ class PaperExchange:
 
     def on_trade(self, code: str, ts: int, price: float, volume: int) -> None:
         resting = self._resting.get(code)
-        if not resting or volume <= 0:
+        if not resting or not volume > 0 or not (0.0 < price < math.inf):
             return
         for r in list(resting):
             o = r.order

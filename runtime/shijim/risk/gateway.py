@@ -26,7 +26,15 @@ from collections.abc import Callable, Mapping
 from threading import RLock
 from typing import Any
 
-from shijim.domain import ExecutionEvent, Fill, Instrument, Order, OrderIntent, Side
+from shijim.domain import (
+    ExecutionEvent,
+    Fill,
+    Instrument,
+    Order,
+    OrderIntent,
+    Side,
+    instrument_for,
+)
 from shijim.execution.adapter import ExecutionAdapter
 from shijim.metrics import ShardMetrics
 from shijim.risk.positions import PositionKeeper
@@ -235,8 +243,8 @@ class RiskAwareGateway:
         if report is not None:
             for p in report.positions:
                 if self.instruments.get(p.code) is None:
-                    log.error("broker position in unconfigured code %r: multiplier 1", p.code)
-                    self.instruments.add(Instrument.future(p.code, 1.0))
+                    log.error("broker position in unconfigured code %r", p.code)
+                    self._adopt_instrument(p.code)
                 self.positions.set_position(p.code, p.net, p.avg_price)
                 self.positions.mark(p.code, self.references.get(p.code))
                 if self._metrics is not None:
@@ -325,11 +333,11 @@ class RiskAwareGateway:
     def _apply_fill(self, fill: Fill) -> None:
         try:
             self.positions.apply_fill(fill)
-        except KeyError as exc:
+        except KeyError:
             # A fill for a code we do not know (e.g. placed outside this process): it is real
-            # money, so track it with multiplier 1 rather than drop it, and say so loudly.
-            log.error("fill %s for unconfigured code %r: %s", fill.fill_id, fill.code, exc)
-            self.instruments.add(Instrument.future(fill.code, 1.0))
+            # money, so track it rather than drop it, and say so loudly.
+            log.error("fill %s for unconfigured code %r", fill.fill_id, fill.code)
+            self._adopt_instrument(fill.code)
             self.positions.apply_fill(fill)
         self.positions.mark(fill.code, self.references.get(fill.code))
         m = self._metrics
@@ -337,6 +345,14 @@ class RiskAwareGateway:
             m.fill()
             m.position(fill.code, self.positions.net(fill.code))
             m.pnl(self.positions.total_pnl)
+
+    def _adopt_instrument(self, code: str) -> None:
+        try:
+            inst = instrument_for(code)
+        except ValueError:
+            log.error("code %r: unknown multiplier, PnL counted with multiplier 1", code)
+            inst = Instrument.future(code, 1.0)
+        self.instruments.add(inst)
 
     def _mark(self, code: str, ref: float) -> None:
         if self.positions.net(code) == 0:
