@@ -255,3 +255,38 @@ def test_new_trading_day_resets_realised_but_keeps_the_loss_halt() -> None:
     assert sm.state is TradingState.HALTED  # an operator resumes, not the calendar
     sm.release(KillSwitchSource.LOSS_LIMIT)
     assert not isinstance(gw.place(buy()), Rejection)
+
+
+def test_halt_from_another_thread_while_the_strategy_places() -> None:
+    """The kill switch on an admin/signal thread races the strategy thread: whatever the
+    interleaving, nothing is left working and nothing is accepted after HALTED is seen."""
+    import threading
+
+    gw, paper, sm, _ = make(
+        RiskLimits(
+            max_working=1000,
+            rate_actions=10**6,
+            cancel_reserve=0,
+            max_position=10**6,
+            max_gross=10**6,
+        )
+    )
+    accepted_after_halt: list[str] = []
+    started = threading.Event()
+
+    def strategy() -> None:
+        for i in range(2000):
+            halted_before = sm.state is TradingState.HALTED
+            r = gw.place(OrderIntent(CODE, Side.BUY, 1, 19990.0 - (i % 5)))
+            if i == 50:
+                started.set()
+            if halted_before and not isinstance(r, Rejection):
+                accepted_after_halt.append(r.order_id)
+
+    t = threading.Thread(target=strategy)
+    t.start()
+    started.wait(5)
+    sm.engage(KillSwitchSource.ADMIN, "race")
+    t.join(10)
+    assert not accepted_after_halt
+    assert not paper.working_orders()
