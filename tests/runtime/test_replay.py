@@ -138,3 +138,16 @@ def test_recorded_pace_and_long_gaps(ring: Ring, tmp_path: Path) -> None:  # noq
 def test_bad_speed(day: Path) -> None:
     with pytest.raises(ValueError, match="speed"):
         ReplayFeed(day, speed=0)
+
+
+def test_feeds_implement_the_interface(day: Path) -> None:
+    from shijim.gateway import MarketDataFeed
+    from shijim.gateway.shioaji_feed import ShioajiMarketData
+    from shijim.gateway.shioaji_session import ShioajiSession
+    from shijim.gateway.sim_feed import SimFeed
+    from shijim.gateway.sim_market import SimulatedMarket, default_instruments
+
+    sim = SimFeed(SimulatedMarket(default_instruments(), 1, T0))
+    live = ShioajiMarketData(ShioajiSession(), ["TXFL6"])
+    for feed in (ReplayFeed(day), sim, live):
+        assert isinstance(feed, MarketDataFeed)
