@@ -1,0 +1,266 @@
+"""The operator's pure parts: spec checks, child builders, status conditions (no I/O)."""
+
+from __future__ import annotations
+
+import copy
+import datetime
+import json
+from typing import Any
+
+import pytest
+import yaml
+from emulator import EXAMPLE
+from shijim_operator import builders, conditions
+from shijim_operator.spec import read_spec
+
+OWNER = builders.Owner("sim-demo", "trading", "uid-1")
+NOW = datetime.datetime(2026, 11, 24, 1, 0, 0, tzinfo=datetime.UTC)
+
+
+def example_spec() -> dict[str, Any]:
+    return copy.deepcopy(yaml.safe_load(EXAMPLE.read_text())["spec"])
+
+
+def checked(spec: dict[str, Any] | None = None, secrets: set[str] | None = None):  # type: ignore[no-untyped-def]
+    result, problems = read_spec(spec if spec is not None else example_spec(), secrets)
+    assert result is not None, problems
+    return result
+
+
+# ---------------------------------------------------------------------------- spec checks
+@pytest.mark.parametrize(
+    ("change", "expected"),
+    [
+        ({"universe": {"codes": ["TXFL6", "2330", "TXFL6"]}}, "spec.universe.codes[2]: duplicate"),
+        ({"shards": 5}, "spec.shards: 5 shards but only 4 codes"),
+        ({"shards": 0}, "spec.shards: must be in [1, 64], got 0"),
+        ({"shards": "2"}, "spec.shards: expected an integer"),
+        ({"feed": "tcp"}, "spec.feed: expected one of ['sim', 'shioaji', 'replay']"),
+        ({"feed": "replay"}, "spec.replay.path: required when feed is replay"),
+        ({"feed": "shioaji"}, "spec.brokerSecretRef: required when feed is shioaji"),
+        ({"simulation": False}, "spec.brokerSecretRef: required when simulation is false"),
+        ({"image": ""}, "spec.image: expected a non-empty string"),
+        ({"killSwitch": "yes"}, "spec.killSwitch: expected true or false"),
+        ({"risk": {"maxOrderQuantity": 0}}, "spec.risk.maxOrderQuantity: must be in"),
+        ({"risk": {"dailyLossLimit": -1}}, "spec.risk.dailyLossLimit: expected a number > 0"),
+        ({"risk": {"maxPositionPerCode": {"TXFL6": -1}}}, "spec.risk.maxPositionPerCode.TXFL6"),
+        ({"apiServer": {"policy": "ACTIVE"}}, "spec.apiServer.policy: expected one of"),
+        ({"clickhouse": {"enabled": True}}, "spec.clickhouse.dsnSecretRef: required"),
+        ({"universe": {"codes": []}}, "spec.universe.codes: expected a non-empty list"),
+        ({"strategy": {}}, "spec.strategy.name: required field is missing"),
+    ],
+)
+def test_spec_problems_name_the_field(change: dict[str, Any], expected: str) -> None:
+    spec = example_spec()
+    spec.update(change)
+    result, problems = read_spec(spec)
+    assert result is None
+    assert any(str(p).startswith(expected) for p in problems), [str(p) for p in problems]
+
+
+def test_missing_secret_is_a_problem_only_when_checked() -> None:
+    spec = example_spec()
+    spec.update(feed="shioaji", brokerSecretRef={"name": "broker"})
+    assert read_spec(spec)[0] is not None  # not checked (no Secret list given)
+    result, problems = read_spec(spec, existing_secrets=set())
+    assert result is None
+    assert [str(p) for p in problems] == [
+        "spec.brokerSecretRef.name: Secret 'broker' not found in the namespace"
+    ]
+    assert read_spec(spec, existing_secrets={"broker"})[0] is not None
+
+
+def test_garbage_spec_never_raises() -> None:
+    for garbage in (None, [], "x", {"universe": "TXFL6"}, {"resources": {"limits": 3}}):
+        result, problems = read_spec(garbage)
+        assert result is None and problems
+
+
+# ---------------------------------------------------------------------------- builders
+def test_children_are_owned_labelled_and_hashed() -> None:
+    kids = builders.build_children(OWNER, checked())
+    assert [c.plural for c in kids] == [
+        "configmaps",
+        "services",
+        "statefulsets",
+        "poddisruptionbudgets",
+    ]
+    for child in kids:
+        meta = child.body["metadata"]
+        assert meta["namespace"] == "trading"
+        assert meta["ownerReferences"][0]["uid"] == "uid-1"
+        assert meta["ownerReferences"][0]["controller"] is True
+        assert meta["labels"]["shijim.io/tradingshard"] == "sim-demo"
+        assert len(child.desired_hash) == 16
+    # Deterministic: the same spec gives the same objects and hashes.
+    again = builders.build_children(OWNER, checked())
+    assert [c.body for c in again] == [c.body for c in kids]
+
+
+def test_kill_switch_is_not_part_of_any_child() -> None:
+    spec = example_spec()
+    off = builders.build_children(OWNER, checked(spec))
+    spec["killSwitch"] = True
+    on = builders.build_children(OWNER, checked(spec))
+    assert [c.body for c in on] == [c.body for c in off]  # toggling it never rolls the pods
+
+
+def test_config_change_rolls_the_pods_via_the_template_hash() -> None:
+    spec = example_spec()
+    before = builders.build_statefulset(OWNER, checked(spec))
+    spec["risk"]["maxOrderQuantity"] = 1
+    after = builders.build_statefulset(OWNER, checked(spec))
+    key = builders.CONFIG_HASH_ANNOTATION
+    old = before["spec"]["template"]["metadata"]["annotations"][key]
+    assert after["spec"]["template"]["metadata"]["annotations"][key] != old
+
+
+def test_pod_security_and_volumes() -> None:
+    sts = builders.build_statefulset(OWNER, checked())
+    pod = sts["spec"]["template"]["spec"]
+    assert pod["securityContext"]["runAsNonRoot"] is True
+    assert pod["securityContext"]["seccompProfile"] == {"type": "RuntimeDefault"}
+    assert pod["serviceAccountName"] == "shijim-runtime"
+    (c,) = pod["containers"]
+    assert c["securityContext"]["readOnlyRootFilesystem"] is True
+    assert c["securityContext"]["allowPrivilegeEscalation"] is False
+    assert c["securityContext"]["capabilities"] == {"drop": ["ALL"]}
+    mounts = {m["mountPath"]: m["name"] for m in c["volumeMounts"]}
+    assert mounts == {
+        "/etc/shijim": "config",
+        "/tmp": "tmp",
+        "/dev/shm": "shm",
+        "/var/lib/shijim": "data",
+    }
+    vols = {v["name"]: v for v in pod["volumes"]}
+    assert vols["shm"]["emptyDir"]["medium"] == "Memory"
+    assert "volumeClaimTemplates" not in sts["spec"]
+
+
+def test_storage_size_gives_a_claim_per_pod() -> None:
+    spec = example_spec()
+    spec["recorder"] = {"storageSize": "20Gi", "storageClassName": "fast"}
+    sts = builders.build_statefulset(OWNER, checked(spec))
+    (claim,) = sts["spec"]["volumeClaimTemplates"]
+    assert claim["spec"]["resources"]["requests"]["storage"] == "20Gi"
+    assert claim["spec"]["storageClassName"] == "fast"
+    assert "data" not in {v["name"] for v in sts["spec"]["template"]["spec"]["volumes"]}
+
+
+def test_secrets_only_as_references() -> None:
+    spec = example_spec()
+    spec.update(
+        feed="shioaji",
+        simulation=False,
+        brokerSecretRef={"name": "broker", "caPasswordKey": "ca-pass"},
+        clickhouse={"enabled": True, "dsnSecretRef": {"name": "ch"}},
+    )
+    sts = builders.build_statefulset(OWNER, checked(spec, {"broker", "ch"}))
+    env = {e["name"]: e for e in sts["spec"]["template"]["spec"]["containers"][0]["env"]}
+    assert env["SHIOAJI_API_KEY"] == {
+        "name": "SHIOAJI_API_KEY",
+        "valueFrom": {"secretKeyRef": {"name": "broker", "key": "api-key"}},
+    }
+    assert env["SHIOAJI_SECRET_KEY"]["valueFrom"]["secretKeyRef"]["key"] == "secret-key"
+    assert env["SHIOAJI_CA_PASSWORD"]["valueFrom"]["secretKeyRef"]["key"] == "ca-pass"
+    assert env["SHIJIM_CLICKHOUSE_DSN"]["valueFrom"]["secretKeyRef"] == {"name": "ch", "key": "dsn"}
+    assert all(
+        "value" not in e for n, e in env.items() if n.startswith(("SHIOAJI", "SHIJIM_CLICK"))
+    )
+    cm = builders.build_config_map(OWNER, checked(spec, {"broker", "ch"}))
+    assert "broker" not in json.dumps(cm) and "dsn" not in json.dumps(cm)
+
+
+def test_rendered_config_is_accepted_by_the_runtime() -> None:
+    from shijim.app.config import parse_config
+
+    spec = example_spec()
+    spec.update(feed="replay", replay={"path": "/data/raw", "pace": "fast"})
+    spec["apiServer"] = {"gracePeriodSeconds": 10, "policy": "REDUCING"}
+    cm = builders.build_config_map(OWNER, checked(spec))
+    cfg = parse_config(yaml.safe_load(cm["data"]["config.yaml"]))
+    assert cfg.feed.kind == "replay" and cfg.feed.replay_path == "/data/raw"
+    assert cfg.feed.pace == "fast"
+    assert cfg.kubernetes.grace_seconds == 10.0 and cfg.kubernetes.grace_policy == "REDUCING"
+    assert cfg.risk.max_position == {"TXFL6": 2}
+    assert cfg.shard.namespace == "trading" and cfg.shard.total == 2
+
+
+# ---------------------------------------------------------------------------- conditions
+def report(state: str, ack: bool, gen: int, age: float = 1.0) -> dict[str, Any]:
+    beat = NOW - datetime.timedelta(seconds=age)
+    return {
+        "pod": "p",
+        "tradingState": state,
+        "killSwitchAcknowledged": ack,
+        "observedGeneration": gen,
+        "lastHeartbeat": conditions.format_time(beat),
+    }
+
+
+def cond(result: dict[str, Any], ctype: str) -> dict[str, Any]:
+    return next(c for c in result["conditions"] if c["type"] == ctype)
+
+
+def test_kill_switch_engaged_needs_every_shard_at_this_generation() -> None:
+    spec, meta = {"shards": 2, "killSwitch": True}, {"generation": 3}
+    one = {"shards": {"0": report("HALTED", True, 3)}}
+    r = conditions.compute_status(spec, meta, one, [], NOW)
+    assert cond(r, "KillSwitchEngaged")["status"] == "False"
+    assert cond(r, "KillSwitchEngaged")["message"].endswith("shards 1")
+    stale_gen = {"shards": {"0": report("HALTED", True, 3), "1": report("HALTED", True, 2)}}
+    r = conditions.compute_status(spec, meta, stale_gen, [], NOW)
+    assert cond(r, "KillSwitchEngaged")["status"] == "False"  # an old acknowledgement
+    not_halted = {"shards": {"0": report("HALTED", True, 3), "1": report("REDUCING", True, 3)}}
+    assert (
+        cond(conditions.compute_status(spec, meta, not_halted, [], NOW), "KillSwitchEngaged")[
+            "status"
+        ]
+        == "False"
+    )
+    both = {"shards": {"0": report("HALTED", True, 3), "1": report("HALTED", True, 3)}}
+    r = conditions.compute_status(spec, meta, both, [], NOW)
+    assert cond(r, "KillSwitchEngaged")["status"] == "True"
+    assert r["phase"] == "Halted"
+    off = conditions.compute_status({"shards": 2}, meta, both, [], NOW)
+    assert cond(off, "KillSwitchEngaged")["status"] == "False"
+
+
+def test_ready_degraded_and_phases() -> None:
+    spec, meta = {"shards": 2}, {"generation": 1}
+    r = conditions.compute_status(spec, meta, {}, [], NOW)
+    assert (r["phase"], r["readyShards"]) == ("Pending", 0)
+    healthy = {"shards": {"0": report("ACTIVE", False, 1), "1": report("ACTIVE", False, 1)}}
+    r = conditions.compute_status(spec, meta, healthy, [], NOW)
+    assert (r["phase"], r["readyShards"], cond(r, "Ready")["status"]) == ("Running", 2, "True")
+    stale = {"shards": {"0": report("ACTIVE", False, 1), "1": report("ACTIVE", False, 1, 60)}}
+    r = conditions.compute_status(spec, meta, stale, [], NOW)
+    assert (r["phase"], cond(r, "Degraded")["reason"]) == ("Degraded", "HeartbeatStale")
+    reducing = {"shards": {"0": report("ACTIVE", False, 1), "1": report("REDUCING", False, 1)}}
+    r = conditions.compute_status(spec, meta, reducing, [], NOW)
+    assert cond(r, "Degraded")["reason"] == "ShardNotActive"
+    r = conditions.compute_status(spec, meta, healthy, ["spec.shards: bad"], NOW)
+    assert r["phase"] == "Invalid" and cond(r, "InvalidSpec")["message"] == "spec.shards: bad"
+    r = conditions.compute_status(spec, {**meta, "deletionTimestamp": "x"}, healthy, [], NOW)
+    assert r["phase"] == "Terminating"
+
+
+def test_transition_time_moves_only_on_status_change() -> None:
+    spec, meta = {"shards": 1}, {"generation": 1}
+    first = conditions.compute_status(spec, meta, {}, [], NOW)
+    later = NOW + datetime.timedelta(minutes=5)
+    again = conditions.compute_status(spec, meta, first, [], later)
+    assert again["conditions"] == first["conditions"]
+    assert not conditions.status_changed(first, again)
+    flipped = conditions.compute_status({**spec, "killSwitch": True}, meta, first, [], later)
+    ready = cond(flipped, "Ready")
+    assert ready["lastTransitionTime"] == conditions.format_time(NOW)
+
+
+def test_malformed_reports_count_as_missing() -> None:
+    status = {"shards": {"0": "garbage", "x": {}, "1": {"lastHeartbeat": "not-a-time"}}}
+    r = conditions.compute_status(
+        {"shards": 2, "killSwitch": True}, {"generation": 1}, status, [], NOW
+    )
+    assert r["readyShards"] == 0
+    assert cond(r, "KillSwitchEngaged")["message"].endswith("shards 0,1")
