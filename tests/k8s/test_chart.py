@@ -188,9 +188,11 @@ MONITORING_SCHEMAS = {
                                 "items": {
                                     "type": "object",
                                     "additionalProperties": False,
-                                    "required": ["alert", "expr"],
+                                    "required": ["expr"],
+                                    "oneOf": [{"required": ["alert"]}, {"required": ["record"]}],
                                     "properties": {
                                         "alert": {"type": "string"},
+                                        "record": {"type": "string"},
                                         "expr": {"type": "string"},
                                         "for": {"type": "string"},
                                         "labels": {
