@@ -161,3 +161,30 @@ def test_env_and_flags_layer_over_the_file(tmp_path: Path, capsys) -> None:
     assert main(["run", "--config", str(f), "--seed", "8", "--print-config"], env=env) == 0
     out = capsys.readouterr().out
     assert "seed: 8" in out and "id: 2" in out and "namespace: trading" in out
+
+
+def test_replay_feed_runs_to_the_end_and_counts_bad_lines(tmp_path: Path, capsys) -> None:
+    t0 = 1_767_574_800_000_000_000
+    lines = []
+    for i in range(50):
+        b = 23000 + i // 10
+        lines.append(
+            json.dumps(
+                {
+                    "type": "bidask", "code": "TXFL6", "exch_ts": t0 + i * 10**7,
+                    "local_ts": t0 + i * 10**7, "seq": i,
+                    "bid_price": [str(b - k) for k in range(5)], "bid_volume": [5] * 5,
+                    "ask_price": [str(b + 1 + k) for k in range(5)], "ask_volume": [5] * 5,
+                    "simtrade": False,
+                }
+            )
+        )  # fmt: skip
+    lines.insert(10, "{not json")
+    (tmp_path / "20260105_TXFL6.jsonl").write_text("\n".join(lines) + "\n")
+    out = tmp_path / "s.json"
+    argv = ["run", "--feed", f"replay:{tmp_path}", "--pace", "fast", "--summary-json", str(out)]
+    assert main(argv, env={}) == 0
+    s = json.loads(out.read_text())
+    assert s["events"] == 50 and s["dropped"] == {"feed:bad_json": 1}
+    assert s["orders"] == 2 and s["working_left"] == 0  # quoted both sides, cancelled at the end
+    assert main(["run", "--feed", f"replay:{tmp_path / 'missing'}"], env={}) == 2

@@ -69,3 +69,27 @@ def test_overrides_win_and_are_rechecked() -> None:
     assert cfg.feed.kind == "sim" and cfg.feed.seed == 7
     with pytest.raises(ConfigError, match=r"shard\.id"):
         with_overrides(cfg, shard={"id": 5})
+
+
+def test_risk_section_maps_onto_the_gateway_limits() -> None:
+    from shijim.app.runtime import risk_limits
+
+    cfg = parse_config(
+        {
+            "risk": {
+                "max_order_qty": 3,
+                "default_max_position": 5,
+                "max_position": {"TXFL6": 1},
+                "max_price_deviation_pct": 1.5,
+                "order_actions_per_10s": 100,
+                "max_daily_loss": 7000,
+            }
+        }
+    )
+    lim = risk_limits(cfg)
+    assert lim.max_order_qty == 3 and lim.max_position == 5
+    assert dict(lim.max_position_by_code) == {"TXFL6": 1}
+    assert lim.max_price_pct == 0.015  # percent in the file, a fraction in the gateway
+    assert lim.rate_actions == 100 and lim.rate_window_s == 10.0
+    assert 0 < lim.cancel_reserve < lim.rate_actions
+    assert lim.max_daily_loss == 7000.0

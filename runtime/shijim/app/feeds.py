@@ -98,9 +98,14 @@ def _sim_feed(cfg: RuntimeConfig, codes: list[str], clock: VirtualClock) -> Any:
 
 
 def _replay_feed(cfg: RuntimeConfig, codes: list[str], metrics: ShardMetrics) -> Any:
-    from shijim.gateway.replay import ReplayFeed
+    from shijim.gateway.replay import ReplayFeed, ReplayPace
 
-    return ReplayFeed(cfg.feed.replay_path, pace=cfg.feed.pace, metrics=metrics)
+    try:
+        return ReplayFeed(
+            cfg.feed.replay_path, ReplayPace(cfg.feed.pace), codes=codes, metrics=metrics
+        )
+    except (FileNotFoundError, ValueError) as exc:
+        raise ConfigError("feed.replay_path", str(exc)) from None
 
 
 def shioaji_session(cfg: RuntimeConfig, env: Mapping[str, str]) -> Any:

@@ -88,6 +88,7 @@ def risk_limits(cfg: RuntimeConfig) -> RiskLimits:
         max_price_ticks=r.max_price_deviation_ticks,
         max_price_pct=r.max_price_deviation_pct / 100.0,
         max_position=r.default_max_position,
+        max_position_by_code=dict(r.max_position),
         max_gross=r.max_gross_position,
         max_working=r.max_working_orders,
         max_daily_loss=r.max_daily_loss,
@@ -189,10 +190,10 @@ def run(cfg: RuntimeConfig, env: Mapping[str, str]) -> int:
     started = time.monotonic()
     try:
         _start_side_services(shard, env)
-        shard.metrics.feed_connected(False)
         shard.gateway.start()  # Shioaji: order callbacks + reconcile before any order
         shard.feed_setup.feed.start(shard.feed_setup.ingestor)
-        shard.metrics.feed_connected(True)
+        if shard.feed_setup.kind != "shioaji":  # the Shioaji feed reports its own session state
+            shard.metrics.feed_connected(True)
         log.info(
             "shard %d/%d trading %s with %s on %s feed (ring %s)",
             shard.spec.shard_id,
@@ -202,8 +203,8 @@ def run(cfg: RuntimeConfig, env: Mapping[str, str]) -> int:
             shard.feed_setup.kind,
             shard.feed_setup.ring_name,
         )
-        trade_loop(shard, stop, cfg.run.duration, started)
-        shutdown(shard, stop_reason[0] if stop_reason else "duration reached")
+        ended = trade_loop(shard, stop, cfg.run.duration, started)
+        shutdown(shard, stop_reason[0] if stop_reason else ended)
         summary = summarize(shard, time.monotonic() - started)
         print(summary.render(), flush=True)
         if cfg.run.summary_json:
@@ -218,10 +219,10 @@ def run(cfg: RuntimeConfig, env: Mapping[str, str]) -> int:
             signal.signal(s, h)
 
 
-def trade_loop(shard: Shard, stop: threading.Event, duration: float | None, started: float) -> None:
+def trade_loop(shard: Shard, stop: threading.Event, duration: float | None, started: float) -> str:
+    """Run until a signal, the duration or the end of a finite feed; returns why it ended."""
     if shard.feed_setup.sim_clock is not None:
-        sim_loop(shard, stop, duration, started)
-        return
+        return sim_loop(shard, stop, duration, started)
     feed = shard.feed_setup.feed
     runner = shard.runner
     clock = shard.event_clock
@@ -235,15 +236,15 @@ def trade_loop(shard: Shard, stop: threading.Event, duration: float | None, star
         if clock is not None and books:
             clock.now_ns = max(clock.now_ns, max(b.exch_ts for b in books.values()))
         if deadline is not None and time.monotonic() >= deadline:
-            break
+            return "duration reached"
         if feed.finished:
-            log.info("feed finished")
-            break
+            return "feed finished"
         if not published:
             time.sleep(IDLE_SLEEP_S)
+    return "signal"
 
 
-def sim_loop(shard: Shard, stop: threading.Event, duration: float | None, started: float) -> None:
+def sim_loop(shard: Shard, stop: threading.Event, duration: float | None, started: float) -> str:
     """The simulator in fixed slices of simulated time: publish a slice, drain the ring, repeat.
 
     ``duration`` counts simulated seconds; at ``realtime`` pace the loop sleeps so simulated
@@ -270,9 +271,10 @@ def sim_loop(shard: Shard, stop: threading.Event, duration: float | None, starte
         if clock is not None and books:
             clock.now_ns = max(clock.now_ns, max(b.exch_ts for b in books.values()))
         if duration is not None and vclock.t >= duration - 1e-9:
-            break
+            return "duration reached"
         if feed.finished:
-            break
+            return "feed finished"
+    return "signal"
 
 
 def shutdown(shard: Shard, reason: str) -> None:
