@@ -28,8 +28,8 @@ pub trait Quantity: Copy + Send + Sync {
     fn to_f64(self) -> f64;
     /// Finite, >= 0 and below [`MAX_QUANTITY`].
     fn is_valid(self) -> bool;
-    /// [`Quantity::is_valid`] for a whole row, branch-free.
-    fn all_valid<const L: usize>(q: &[Self; L]) -> bool;
+    /// [`Quantity::is_valid`] for every element, branch-free (a row or a block).
+    fn all_valid(q: &[Self]) -> bool;
     /// e for one level (see the module docs), in the quantity's own arithmetic.
     #[allow(clippy::too_many_arguments)]
     fn flow(
@@ -54,7 +54,7 @@ impl Quantity for i64 {
         (0..1i64 << 50).contains(&self)
     }
     #[inline(always)]
-    fn all_valid<const L: usize>(q: &[Self; L]) -> bool {
+    fn all_valid(q: &[Self]) -> bool {
         // A negative value sets the top bit; any value >= 2^50 sets a bit at or above 50.
         q.iter().fold(0i64, |acc, &x| acc | x) >> 50 == 0
     }
@@ -89,10 +89,13 @@ impl Quantity for f64 {
         (0.0..MAX_QUANTITY).contains(&self)
     }
     #[inline(always)]
-    #[allow(clippy::manual_range_contains)] // bitwise `&` keeps the row check branch-free
-    fn all_valid<const L: usize>(q: &[Self; L]) -> bool {
-        q.iter()
-            .fold(true, |ok, &x| ok & (x >= 0.0) & (x < MAX_QUANTITY))
+    #[allow(clippy::manual_range_contains)] // bitwise `&` keeps the check branch-free
+    fn all_valid(q: &[Self]) -> bool {
+        // Counting failures vectorises; and-ing bools does not as well.
+        let bad = q.iter().fold(0u64, |n, &x| {
+            n + u64::from(!((x >= 0.0) & (x < MAX_QUANTITY)))
+        });
+        bad == 0
     }
     #[inline(always)]
     fn flow(
@@ -575,12 +578,10 @@ fn flat<Q: Quantity>(books: &Books<'_, Q>, out: &mut [f64]) -> Result<(), OfiErr
                 & (a[k] < f64::INFINITY)
                 & (b[k] < a[k])
                 & (b[k] < b1[k] + inf)
-                & (a[k] > a1[k] - inf)
-                & qb[k].is_valid()
-                & qa[k].is_valid();
+                & (a[k] > a1[k] - inf);
             bad += u64::from(!ok);
         }
-        if bad != 0 {
+        if bad != 0 || !(Q::all_valid(qb) & Q::all_valid(qa)) {
             for r in s / l..e / l {
                 books.row(r).validate(Some(r))?;
             }
