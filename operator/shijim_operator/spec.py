@@ -13,6 +13,8 @@ from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from shijim_operator.sharding import empty_shards
+
 FEEDS = ("sim", "shioaji", "replay")
 GRACE_POLICIES = ("REDUCING", "HALTED")
 PACES = ("realtime", "fast")
@@ -267,6 +269,16 @@ def read_spec(
                 "shards", f"{shards} shards but only {len(codes)} codes: a shard would be empty"
             )
         )
+    elif codes:
+        empty = empty_shards(codes, shards)
+        if empty:
+            r.problems.append(
+                SpecProblem(
+                    "shards",
+                    f"shards {','.join(map(str, empty))} of {shards} would own no code of "
+                    "universe.codes (rendezvous hashing): use fewer shards or more codes",
+                )
+            )
 
     ch_enabled = r.boolean("clickhouse.enabled", False)
     ch_dsn: SecretKeyRef | None = None

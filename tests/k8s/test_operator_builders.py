@@ -264,3 +264,25 @@ def test_malformed_reports_count_as_missing() -> None:
     )
     assert r["readyShards"] == 0
     assert cond(r, "KillSwitchEngaged")["message"].endswith("shards 0,1")
+
+
+# ---------------------------------------------------------------------------- sharding
+def test_operator_sharding_matches_the_runtime() -> None:
+    from shijim.universe import assign
+    from shijim_operator.sharding import shard_of
+
+    codes = [f"C{i:04d}" for i in range(300)] + ["TXFL6", "MXFL6", "2330", "2317"]
+    for total in (1, 2, 3, 5, 8, 64):
+        assert {c: shard_of(c, total) for c in codes} == assign(codes, total)
+
+
+def test_a_shard_without_codes_is_invalid() -> None:
+    from shijim_operator.sharding import empty_shards
+
+    spec = example_spec()
+    codes = spec["universe"]["codes"]
+    total = next(n for n in range(2, len(codes) + 1) if empty_shards(codes, n))
+    spec["shards"] = total
+    result, problems = read_spec(spec)
+    assert result is None
+    assert any("would own no code" in str(p) for p in problems), problems
