@@ -459,3 +459,14 @@ def test_orphan_fill_in_an_unconfigured_code_is_tracked_with_its_multiplier() ->
     assert gw.positions.net("MXFL5") == 1
     gw.on_trade("MXFL5", 1, 20010.0, 1)
     assert gw.positions.unrealised_pnl == pytest.approx(10 * 50)  # MXF: 50 TWD/point
+
+
+def test_cancel_goes_out_even_if_the_ack_never_comes() -> None:
+    adapter, api, clock = make()
+    o = adapter.place(OrderIntent("TXFL5", Side.BUY, 1, 20000.0))
+    adapter.cancel(o.order_id)
+    drain(adapter)
+    assert api.cancels == []
+    clock.ns += 1_500_000_000
+    drain(adapter)
+    assert api.cancels == ["tid1"]

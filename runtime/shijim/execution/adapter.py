@@ -37,6 +37,10 @@ class ExecutionAdapter(Protocol):
         """Request cancellation of the remaining quantity; False if unknown or not working."""
         ...
 
+    def cancel_all(self) -> int:
+        """Request cancellation of every working order; returns how many requests went out."""
+        ...
+
     def working_orders(self) -> Mapping[str, Order]:
         """Live view of working orders by order_id (do not mutate)."""
         ...

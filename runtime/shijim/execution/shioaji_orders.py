@@ -130,6 +130,7 @@ class ShioajiOrderAdapter:
         stock_account: Any = None,
         clock: Callable[[], int] = time.time_ns,
         orphan_after_s: float = 2.0,
+        ack_timeout_s: float = 1.0,
     ) -> None:
         self.api = api
         self._contract_of = contract_of
@@ -138,6 +139,7 @@ class ShioajiOrderAdapter:
         self._stock_account = stock_account
         self._clock = clock
         self._orphan_after_ns = int(orphan_after_s * 1e9)
+        self._ack_timeout_ns = int(ack_timeout_s * 1e9)
         self.events: deque[ExecutionEvent] = deque()
         self._inbox: deque[tuple[Any, Any]] = deque()
         self._orders: dict[str, Order] = {}
@@ -145,7 +147,7 @@ class ShioajiOrderAdapter:
         self._working: dict[str, Order] = {}
         self._seen_deals: set[tuple[str, str]] = set()
         self._early_deals: dict[str, list[tuple[int, Mapping[str, Any]]]] = {}
-        self._cancel_on_ack: set[str] = set()
+        self._cancel_on_ack: dict[str, int] = {}  # trade id -> when the cancel was asked
         self.bad_events = 0
         self._last_bad_log_ns = 0
 
@@ -225,7 +227,7 @@ class ShioajiOrderAdapter:
             return False
         if order.status is OrderStatus.PENDING_SUBMIT and not order.broker_ref:
             # Not on the exchange yet: cancel as soon as it is acknowledged.
-            self._cancel_on_ack.add(order_id)
+            self._cancel_on_ack.setdefault(order_id, self._clock())
             return True
         try:
             self.api.cancel_order(trade, timeout=0)
@@ -249,6 +251,26 @@ class ShioajiOrderAdapter:
                 self._bad(state, exc)
         if self._early_deals:
             self._flush_orphans()
+        if self._cancel_on_ack:
+            self._overdue_cancels()
+
+    def _overdue_cancels(self) -> None:
+        """An acknowledgement that never comes must not keep a kill-switch cancel from going
+        out: after ``ack_timeout_s`` the cancel is sent on the unacknowledged trade anyway."""
+        now = self._clock()
+        for trade_id, asked in list(self._cancel_on_ack.items()):
+            if now - asked < self._ack_timeout_ns:
+                continue
+            del self._cancel_on_ack[trade_id]
+            trade = self._trades.get(trade_id)
+            if trade is None or trade_id not in self._working:
+                continue
+            log.warning("order %s: no acknowledgement after cancel request; cancelling", trade_id)
+            try:
+                self.api.cancel_order(trade, timeout=0)
+            except Exception as exc:
+                log.error("cancel_order %s failed: %s", trade_id, exc)
+                self._cancel_on_ack[trade_id] = now  # try again after another timeout
 
     # -- reconciliation ----------------------------------------------------------------------
     def reconcile(self) -> ReconcileReport:
@@ -350,7 +372,7 @@ class ShioajiOrderAdapter:
         order.updated_ns = now
         self.events.append(OrderUpdate.of(order, now))
         if trade_id in self._cancel_on_ack and order.is_working and order.broker_ref:
-            self._cancel_on_ack.discard(trade_id)
+            del self._cancel_on_ack[trade_id]
             self.cancel(trade_id)
         self._apply_early_deals(trade_id)
 
@@ -503,7 +525,7 @@ class ShioajiOrderAdapter:
             self._working[order.order_id] = order
         else:
             self._working.pop(order.order_id, None)
-            self._cancel_on_ack.discard(order.order_id)
+            self._cancel_on_ack.pop(order.order_id, None)
 
     def _bad(self, where: Any, exc: BaseException) -> None:
         self.bad_events += 1
