@@ -86,6 +86,16 @@ def test_bad_books(ring: Ring, bid: list, ask: list, cause: str) -> None:  # noq
     assert ing.bad.counts == {cause: 1}
 
 
+def test_values_the_ring_rejects_are_bad_input(ring: Ring) -> None:  # noqa: F811
+    ing = Ingestor(ring.writer, clock_ns=_clock)
+    assert ing.tick("TXO23000L6-TOO-LONG", 1, 1, 1, 1, 0, False) is None  # > 16 bytes
+    assert ing.tick("TXFL6", 1, Decimal("1.0000001"), 1, 1, 0, False) is None  # 7 decimals
+    a = _tick_batch(["A", "A"], [1, 2], [1.0, 1e300])
+    assert ing.ticks(a) == 0
+    assert ing.bad.counts == {"malformed": 4}
+    assert ring.records() == []
+
+
 def test_simtrade_books_may_cross(ring: Ring) -> None:  # noqa: F811
     # Trial matching before the open shows crossed books; they are kept (flagged simtrade).
     ing = Ingestor(ring.writer, clock_ns=_clock)

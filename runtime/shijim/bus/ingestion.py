@@ -173,6 +173,12 @@ class Ingestor:
             return False
         return True
 
+    def _rejected_by_ring(self, exc: Exception, source: str) -> None:
+        # The ring's own field checks (e.g. a code longer than 16 bytes, a price that is not
+        # representable with 6 decimals): still bad input, never an exception to the feed.
+        self.bad.report(BadInputCause.MALFORMED, source, "(ring)", f"{type(exc).__name__}: {exc}")
+        return None
+
     def _published(self, kind: str, local_ts: int, n: int = 1) -> None:
         self.published[kind] += n
         if self.metrics is not None:
@@ -203,9 +209,12 @@ class Ingestor:
         with self._lock:
             if not self._admit("tick", code, exch_ts, source):
                 return None
-            seq = self.writer.publish_tick(
-                code, exch_ts, lts, fprice, volume, total_volume, tick_type, bool(simtrade)
-            )
+            try:
+                seq = self.writer.publish_tick(
+                    code, exch_ts, lts, fprice, volume, total_volume, tick_type, bool(simtrade)
+                )
+            except (ValueError, TypeError, OverflowError) as exc:
+                return self._rejected_by_ring(exc, source)
             self._last_ts[("tick", code)] = exch_ts
         self._published("tick", lts)
         return seq
@@ -233,9 +242,12 @@ class Ingestor:
         with self._lock:
             if not self._admit("bidask", code, exch_ts, source):
                 return None
-            seq = self.writer.publish_bidask(
-                code, exch_ts, lts, fb, list(bid_qty), fa, list(ask_qty), bool(simtrade)
-            )
+            try:
+                seq = self.writer.publish_bidask(
+                    code, exch_ts, lts, fb, list(bid_qty), fa, list(ask_qty), bool(simtrade)
+                )
+            except (ValueError, TypeError, OverflowError) as exc:
+                return self._rejected_by_ring(exc, source)
             self._last_ts[("bidask", code)] = exch_ts
         self._published("bidask", lts)
         return seq
@@ -313,7 +325,10 @@ class Ingestor:
         with self._lock:
             if not self._admit(out["type"], rec.code, rec.exch_ts, source):
                 return None
-            seq = self.writer.publish_record(out)
+            try:
+                seq = self.writer.publish_record(out)
+            except (ValueError, TypeError, OverflowError) as exc:
+                return self._rejected_by_ring(exc, source)
             self._last_ts[(out["type"], rec.code)] = rec.exch_ts
         self._published(out["type"], local)
         return seq
@@ -363,10 +378,16 @@ class Ingestor:
                 out = out.copy()
                 out["local_ts"][out["local_ts"] == 0] = self.clock_ns()
             if out.size:
-                if kind == "tick":
-                    self.writer.publish_ticks(out)
-                else:
-                    self.writer.publish_bidasks(out)
+                try:
+                    if kind == "tick":
+                        self.writer.publish_ticks(out)
+                    else:
+                        self.writer.publish_bidasks(out)
+                except (ValueError, TypeError, OverflowError) as exc:
+                    self.bad.report(
+                        BadInputCause.MALFORMED, source, "(ring)", str(exc), n=int(out.size)
+                    )
+                    out = out[:0]
         if not good.all():
             self._batch_report(causes, arr, source)
         if out.size:
@@ -423,16 +444,25 @@ class Ingestor:
                     arr["local_ts"][arr["local_ts"] == 0] = self.clock_ns()
             cuts = np.flatnonzero(np.diff(kinds)) + 1
             bounds = np.concatenate(([0], cuts, [kinds.size])).tolist()
-            ti = bi = 0
+            ti = bi = rejected = 0
             pub_t, pub_b = self.writer.publish_ticks, self.writer.publish_bidasks
             run_kinds = kinds[bounds[:-1]].tolist() if kinds.size else []
             for (a, b), kind in zip(pairwise(bounds), run_kinds, strict=True):
                 n = b - a
+                try:
+                    if kind == 1:
+                        pub_t(ticks[ti : ti + n])
+                    else:
+                        pub_b(bidasks[bi : bi + n])
+                except (ValueError, TypeError, OverflowError) as exc:
+                    # The ring checks every row before publishing any: the run is dropped.
+                    self.bad.report(
+                        BadInputCause.MALFORMED, f"{source} run of {n}", "(ring)", str(exc), n=n
+                    )
+                    rejected += n
                 if kind == 1:
-                    pub_t(ticks[ti : ti + n])
                     ti += n
                 else:
-                    pub_b(bidasks[bi : bi + n])
                     bi += n
         for causes, arr in ((tc, "tick"), (bc, "bidask")):
             if (causes != 0).any():
@@ -441,7 +471,7 @@ class Ingestor:
             self._published("tick", int(ticks["local_ts"][-1]), int(ticks.size))
         if bidasks.size:
             self._published("bidask", int(bidasks["local_ts"][-1]), int(bidasks.size))
-        return int(ticks.size + bidasks.size)
+        return int(ticks.size + bidasks.size) - rejected
 
     def _batch_report_causes(self, causes: np.ndarray, source: str) -> None:
         for code_i in np.unique(causes[causes != 0]):
