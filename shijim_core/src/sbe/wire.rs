@@ -189,6 +189,7 @@ fn put_common<const N: usize>(b: &mut [u8; N], seq: u64, exch_ts: i64, local_ts:
     b[CODE..PAYLOAD].copy_from_slice(code.as_bytes());
 }
 
+#[inline(always)]
 fn get_text<const N: usize, const M: usize>(
     b: &[u8; M],
     at: usize,
@@ -199,6 +200,7 @@ fn get_text<const N: usize, const M: usize>(
     FixedText::<N>::from_wire(raw).map_err(|e| SbeError::field(at, field, e.to_string()))
 }
 
+#[inline(always)]
 fn get_bool<const N: usize>(b: &[u8; N], at: usize, field: &'static str) -> Result<bool, SbeError> {
     match b[at] {
         0 => Ok(false),
@@ -338,6 +340,7 @@ fn encode_event(m: &SystemEvent, b: &mut [u8; EVENT_LEN]) -> Result<usize, SbeEr
     Ok(EVENT_LEN)
 }
 
+#[inline(always)]
 fn fixed<const N: usize>(buf: &[u8]) -> Result<&[u8; N], SbeError> {
     let available = buf.len();
     buf.get(..N)
@@ -410,7 +413,7 @@ pub fn decode(buf: &[u8]) -> Result<(Message, usize), SbeError> {
     Ok((msg, HEADER_LEN + expected))
 }
 
-#[inline]
+#[inline(always)]
 fn common<const N: usize>(b: &[u8; N]) -> Result<(u64, i64, i64, Code), SbeError> {
     Ok((
         get_u64(b, SEQ),
@@ -443,7 +446,7 @@ fn decode_tick(b: &[u8; TICK_LEN]) -> Result<Tick, SbeError> {
     })
 }
 
-#[inline]
+#[inline(always)]
 fn decode_bidask(b: &[u8; BIDASK_LEN]) -> Result<BidAsk, SbeError> {
     let (seq, exch_ts, local_ts, code) = common(b)?;
     Ok(BidAsk {
