@@ -470,3 +470,29 @@ def test_cancel_goes_out_even_if_the_ack_never_comes() -> None:
     clock.ns += 1_500_000_000
     drain(adapter)
     assert api.cancels == ["tid1"]
+
+
+def test_orders_found_at_reconcile_while_halted_are_cancelled() -> None:
+    api = FakeApi()
+    api.trades = [
+        SimpleNamespace(
+            contract=CONTRACTS["TXFL5"],
+            order=SimpleNamespace(
+                id="old9",
+                seqno="000019",
+                ordno="kB9",
+                action=sj.Action.Buy,
+                price=19000.0,
+                quantity=1,
+            ),
+            status=SimpleNamespace(
+                status=sj.OrderStatus.Submitted, deal_quantity=0, cancel_quantity=0, deals=[]
+            ),
+        )
+    ]
+    adapter = ShioajiOrderAdapter(api, CONTRACTS.get, INSTRUMENTS.get, FUT_ACCOUNT, None)
+    sm = TradingStateMachine()
+    sm.engage(KillSwitchSource.CRD, "halted before start")
+    gw = RiskAwareGateway(adapter, INSTRUMENTS, RiskLimits(), sm)
+    gw.start()
+    assert api.cancels == ["old9"]

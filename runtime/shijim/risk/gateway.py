@@ -250,6 +250,15 @@ class RiskAwareGateway:
                 if self._metrics is not None:
                     self._metrics.position(p.code, p.net)
         self._pump()
+        # Orders found at the venue while halted (or reducing) get the same treatment as those
+        # working at the moment of the transition.
+        state = self.state_machine.state
+        if state is TradingState.HALTED:
+            for oid in list(self._adapter.working_orders()):
+                self._cancel(oid)
+        elif state is TradingState.REDUCING:
+            for oid in self._exposure_increasing_orders():
+                self._cancel(oid)
 
     # -- market data (reference prices, marks, and the paper venue) ---------------------------
     def on_bidask(
