@@ -580,3 +580,41 @@ def test_operator_role_covers_every_api_call_the_operator_makes(chart: Any) -> N
         needed.add((CLIENT_RESOURCES[resource], CLIENT_VERBS[verb]))
     missing = sorted(f"{r}:{v}" for r, v in needed if v not in granted.get(r, set()))
     assert missing == [], f"operator RBAC lacks {missing}"
+
+
+def test_monitors_and_runtime_account_match_what_the_operator_builds(chart: Any) -> None:
+    """Contract with the operator's pure builders: the monitors select the labels and port the
+    operator puts on runtime pods and Services, and the pods run as the chart's runtime account."""
+    from shijim_operator import builders
+    from shijim_operator.spec import read_spec
+
+    example = yaml.safe_load((ROOT / "examples" / "shard.yaml").read_text())
+    shard_spec, problems = read_spec(example["spec"])
+    assert shard_spec is not None, problems
+    owner = builders.Owner(name=example["metadata"]["name"], namespace="trading", uid="uid-1")
+    docs = manifests(render(chart, ALL_MONITORING))
+    (container,) = operator_deployment(docs)["spec"]["template"]["spec"]["containers"]
+    env = {e["name"]: e.get("value") for e in container["env"]}
+    children = {
+        c.body["kind"]: c.body
+        for c in builders.build_children(owner, shard_spec, env["SHIJIM_RUNTIME_SERVICE_ACCOUNT"])
+    }
+    pod = children["StatefulSet"]["spec"]["template"]
+    service = children["Service"]
+    (pod_monitor,) = of_kind(docs, "PodMonitor")
+    (service_monitor,) = of_kind(docs, "ServiceMonitor")
+    wanted = pod_monitor["spec"]["selector"]["matchLabels"]
+    assert wanted.items() <= pod["metadata"]["labels"].items()
+    assert service_monitor["spec"]["selector"]["matchLabels"].items() <= (
+        service["metadata"]["labels"].items()
+    )
+    port = pod_monitor["spec"]["podMetricsEndpoints"][0]["port"]
+    (runtime_container,) = pod["spec"]["containers"]
+    assert port in {p["name"] for p in runtime_container["ports"]}
+    assert port in {p["name"] for p in service["spec"]["ports"]}
+    runtime_accounts = {
+        d["metadata"]["name"]
+        for d in of_kind(docs, "ServiceAccount")
+        if "runtime" in d["metadata"]["labels"]["app.kubernetes.io/component"]
+    }
+    assert pod["spec"]["serviceAccountName"] in runtime_accounts
