@@ -249,21 +249,40 @@ row_element!(EventRow, EVENT_DTYPE, EVENT_FIELDS);
 /// Exact fixed-point from a float price: refuses NaN/inf, out-of-range and anything with more
 /// than 6 decimals (that would be silently rounded on the wire).
 fn price_from_f64(v: f64) -> Result<Price, String> {
-    if !v.is_finite() {
-        return Err(format!("{v} is not a finite price"));
-    }
+    price_check(v).map_err(|fault| match fault {
+        PriceFault::NotFinite => format!("{v} is not a finite price"),
+        PriceFault::OutOfRange => format!("{v} is out of range for the fixed-point price"),
+        PriceFault::TooManyDecimals => format!("{v} has more than 6 decimals"),
+    })
+}
+
+#[derive(Clone, Copy)]
+enum PriceFault {
+    NotFinite,
+    OutOfRange,
+    TooManyDecimals,
+}
+
+/// The hot path of `price_from_f64`: no formatting, no libm call.
+#[inline(always)]
+fn price_check(v: f64) -> Result<Price, PriceFault> {
     let scaled = v * PRICE_SCALE as f64;
     // i64::MAX as f64 rounds up to 2^63; staying strictly below keeps the cast exact.
-    if scaled.abs() >= 9.2e18 {
-        return Err(format!("{v} is out of range for the fixed-point price"));
+    if scaled.is_nan() || scaled.abs() >= 9.2e18 {
+        return Err(if v.is_finite() {
+            PriceFault::OutOfRange
+        } else {
+            PriceFault::NotFinite
+        });
     }
-    let mantissa = scaled.round();
+    // Round half away from zero with a truncating cast (one instruction; f64::round is a call).
+    let mantissa = (scaled + 0.5f64.copysign(scaled)) as i64;
     // Tolerance: the binary error of v*1e6 (a few ulps), never a whole 1e-6 step.
-    let tol = (scaled.abs() * 4.0 * f64::EPSILON).max(1e-3);
-    if (scaled - mantissa).abs() > tol {
-        return Err(format!("{v} has more than 6 decimals"));
+    let tol = (scaled.abs() * (4.0 * f64::EPSILON)).max(1e-3);
+    if (scaled - mantissa as f64).abs() > tol {
+        return Err(PriceFault::TooManyDecimals);
     }
-    Ok(Price(mantissa as i64))
+    Ok(Price(mantissa))
 }
 
 fn code_from_str(code: &str) -> Result<Code, String> {
@@ -299,6 +318,14 @@ fn price_any(v: &Bound<'_, PyAny>) -> Result<Price, String> {
     Price::parse_decimal(&text).map_err(|e| e.to_string())
 }
 
+fn qty_any(v: &Bound<'_, PyAny>) -> Result<i64, String> {
+    if v.is_instance_of::<PyBool>() {
+        return Err("a bool is not a quantity".to_string());
+    }
+    v.extract::<i64>()
+        .map_err(|_| format!("{v} is not an int64 quantity"))
+}
+
 fn too_many_levels(call: &str, field: &str, n: usize) -> PyErr {
     field_err(call, field, format!("{n} levels, at most {LEVELS}"))
 }
@@ -306,6 +333,16 @@ fn too_many_levels(call: &str, field: &str, n: usize) -> PyErr {
 /// Up to five prices from a float64 numpy array (fast path) or any iterable of prices.
 fn levels_px(call: &str, field: &str, v: &Bound<'_, PyAny>) -> PyResult<[Price; LEVELS]> {
     let mut out = [Price::ZERO; LEVELS];
+    // Lists (what ingestion passes) first: a type-flag check, then borrowed items.
+    if let Ok(list) = v.cast::<PyList>() {
+        if list.len() > LEVELS {
+            return Err(too_many_levels(call, field, list.len()));
+        }
+        for (n, item) in list.iter().enumerate() {
+            out[n] = price_any(&item).map_err(|e| field_err(call, &format!("{field}[{n}]"), e))?;
+        }
+        return Ok(out);
+    }
     if let Ok(arr) = v.cast::<PyArray1<f64>>() {
         let ro = arr.readonly();
         if let Ok(slice) = ro.as_slice() {
@@ -334,6 +371,15 @@ fn levels_px(call: &str, field: &str, v: &Bound<'_, PyAny>) -> PyResult<[Price; 
 /// Up to five quantities from an int64 numpy array (fast path) or any iterable of ints.
 fn levels_qty(call: &str, field: &str, v: &Bound<'_, PyAny>) -> PyResult<[i64; LEVELS]> {
     let mut out = [0i64; LEVELS];
+    if let Ok(list) = v.cast::<PyList>() {
+        if list.len() > LEVELS {
+            return Err(too_many_levels(call, field, list.len()));
+        }
+        for (n, item) in list.iter().enumerate() {
+            out[n] = qty_any(&item).map_err(|e| field_err(call, &format!("{field}[{n}]"), e))?;
+        }
+        return Ok(out);
+    }
     if let Ok(arr) = v.cast::<PyArray1<i64>>() {
         let ro = arr.readonly();
         if let Ok(slice) = ro.as_slice() {
@@ -351,21 +397,7 @@ fn levels_qty(call: &str, field: &str, v: &Bound<'_, PyAny>) -> PyResult<[i64; L
         if n == LEVELS {
             return Err(too_many_levels(call, field, v.len().unwrap_or(n + 1)));
         }
-        let item = item?;
-        if item.is_instance_of::<PyBool>() {
-            return Err(field_err(
-                call,
-                &format!("{field}[{n}]"),
-                "a bool is not a quantity".into(),
-            ));
-        }
-        out[n] = item.extract::<i64>().map_err(|_| {
-            field_err(
-                call,
-                &format!("{field}[{n}]"),
-                format!("{item} is not an int64 quantity"),
-            )
-        })?;
+        out[n] = qty_any(&item?).map_err(|e| field_err(call, &format!("{field}[{n}]"), e))?;
     }
     Ok(out)
 }
@@ -492,6 +524,8 @@ impl Rows {
 pub struct RingWriter {
     inner: Option<CoreWriter>,
     name: String,
+    /// Converted rows of the batch being published.
+    scratch: Vec<Message>,
 }
 
 impl RingWriter {
@@ -523,6 +557,7 @@ impl RingWriter {
         Ok(RingWriter {
             inner: Some(inner),
             name: name.to_string(),
+            scratch: Vec::new(),
         })
     }
 
@@ -661,7 +696,16 @@ impl RingWriter {
         let rows = as_rows::<TickRow>(arr, "publish_ticks", "TICK_DTYPE")?;
         let rows = rows.readonly();
         let slice = contiguous(&rows, "publish_ticks")?;
-        publish_rows(self.writer()?, slice, "publish_ticks", tick_from_row)
+        let mut scratch = std::mem::take(&mut self.scratch);
+        let res = publish_rows(
+            self.writer()?,
+            &mut scratch,
+            slice,
+            "publish_ticks",
+            tick_from_row,
+        );
+        self.scratch = scratch;
+        res
     }
 
     /// Publish a BIDASK_DTYPE array; same rules as `publish_ticks`.
@@ -669,7 +713,16 @@ impl RingWriter {
         let rows = as_rows::<BidAskRow>(arr, "publish_bidasks", "BIDASK_DTYPE")?;
         let rows = rows.readonly();
         let slice = contiguous(&rows, "publish_bidasks")?;
-        publish_rows(self.writer()?, slice, "publish_bidasks", bidask_from_row)
+        let mut scratch = std::mem::take(&mut self.scratch);
+        let res = publish_rows(
+            self.writer()?,
+            &mut scratch,
+            slice,
+            "publish_bidasks",
+            bidask_from_row,
+        );
+        self.scratch = scratch;
+        res
     }
 
     /// Publish raw payload bytes (tools and tests; readers expect one SBE message per slot and
@@ -776,22 +829,29 @@ fn contiguous<'a, T: Element>(
 
 fn publish_rows<T>(
     w: &mut CoreWriter,
+    scratch: &mut Vec<Message>,
     rows: &[T],
     call: &str,
     to_msg: fn(&T) -> Result<Message, (&'static str, String)>,
 ) -> PyResult<Option<u64>> {
-    // Validate everything first: a bad row must not leave half a batch published.
+    // Convert (and so validate) everything first: a bad row must not leave half a batch
+    // published. The scratch buffer is reused across batches.
+    scratch.clear();
     for (i, r) in rows.iter().enumerate() {
-        to_msg(r).map_err(|(field, e)| row_err(call, i, field, e))?;
+        scratch.push(to_msg(r).map_err(|(field, e)| row_err(call, i, field, e))?);
     }
     let mut last = None;
-    for r in rows {
-        let mut msg = to_msg(r).map_err(|(field, e)| row_err(call, 0, field, e))?;
+    for msg in scratch.iter_mut() {
         msg.set_seq(w.next_seq());
+        let msg = &*msg;
         last = Some(
-            w.publish_with(|slot| sbe::encode(&msg, slot))
+            w.publish_with(|slot| sbe::encode(msg, slot))
                 .map_err(publish_err)?,
         );
+    }
+    // Keep the memory of large batches bounded.
+    if scratch.capacity() > 1 << 16 {
+        *scratch = Vec::new();
     }
     Ok(last)
 }
