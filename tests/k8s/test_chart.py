@@ -305,6 +305,11 @@ def test_monitoring_kinds_render_when_enabled(chart: Any) -> None:
         assert endpoint["port"] == "metrics"
         # The alerts select up{job="shijim-runtime"}: the monitors must set exactly that job.
         assert {"targetLabel": "job", "replacement": "shijim-runtime"} in endpoint["relabelings"]
+        # ShijimOrderActionRateNearBrokerLimit sums per TradingShard over this label.
+        assert {
+            "sourceLabels": ["__meta_kubernetes_pod_label_app_kubernetes_io_instance"],
+            "targetLabel": "tradingshard",
+        } in endpoint["relabelings"]
         assert monitor["spec"]["namespaceSelector"] == {"any": True}
     namespaced = manifests(render(chart, {**NAMESPACED, **ALL_MONITORING}))
     (monitor,) = of_kind(namespaced, "PodMonitor")
@@ -605,6 +610,8 @@ def test_monitors_and_runtime_account_match_what_the_operator_builds(chart: Any)
     (service_monitor,) = of_kind(docs, "ServiceMonitor")
     wanted = pod_monitor["spec"]["selector"]["matchLabels"]
     assert wanted.items() <= pod["metadata"]["labels"].items()
+    # The monitors relabel this pod label to `tradingshard` (the broker-rate alert's grouping).
+    assert pod["metadata"]["labels"]["app.kubernetes.io/instance"] == owner.name
     assert service_monitor["spec"]["selector"]["matchLabels"].items() <= (
         service["metadata"]["labels"].items()
     )

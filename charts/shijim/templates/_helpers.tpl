@@ -76,10 +76,14 @@ matchNames:
 {{- end }}
 
 {{/* Relabelings shared by the PodMonitor and the ServiceMonitor: the alerts select job
-shijim-runtime; the pod-index label (Kubernetes >= 1.28) becomes `shard` on `up`. */}}
+shijim-runtime; the pod-index label (Kubernetes >= 1.28) becomes `shard` on `up`; the operator's
+instance label (the TradingShard's name) becomes `tradingshard`, which the broker-rate alert sums
+over (all shards of a TradingShard share one broker account). */}}
 {{- define "shijim.monitorRelabelings" -}}
 - targetLabel: job
   replacement: shijim-runtime
 - sourceLabels: [__meta_kubernetes_pod_label_apps_kubernetes_io_pod_index]
   targetLabel: shard
+- sourceLabels: [__meta_kubernetes_pod_label_app_kubernetes_io_instance]
+  targetLabel: tradingshard
 {{- end }}
