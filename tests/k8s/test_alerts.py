@@ -11,7 +11,7 @@ import subprocess
 from pathlib import Path
 from typing import Any
 
-import pytest
+import helm_python
 import yaml
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -193,7 +193,6 @@ def test_every_alert_is_documented_with_a_runbook() -> None:
 
 def test_rendered_prometheus_rule_passes_promtool(tmp_path: Path) -> None:
     """What the chart deploys (the PrometheusRule's spec after Helm) is a valid rule file."""
-    helm_python = pytest.importorskip("helm_python")
     rendered = helm_python.Chart.load(ROOT / "charts" / "shijim").render(
         {"monitoring": {"prometheusRule": {"enabled": True}}}, name="shijim", namespace="trading"
     )

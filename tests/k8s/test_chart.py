@@ -9,12 +9,12 @@ import re
 from pathlib import Path
 from typing import Any
 
+# Dev-extra tools, imported (not skipped) so a missing install fails loudly.
+import helm_python
 import jsonschema
+import kubernetes_validate
 import pytest
 import yaml
-
-helm_python = pytest.importorskip("helm_python", reason="dev extra helm-python-sdk not installed")
-kubernetes_validate = pytest.importorskip("kubernetes_validate")
 
 ROOT = Path(__file__).resolve().parents[2]
 CHART = ROOT / "charts" / "shijim"

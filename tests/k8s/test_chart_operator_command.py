@@ -14,12 +14,10 @@ import urllib.request
 from pathlib import Path
 from typing import Any
 
+import helm_python
 import pytest
 import yaml
-
-helm_python = pytest.importorskip("helm_python", reason="dev extra helm-python-sdk not installed")
-
-from emulator import ROOT, EmulatorThread, wait_for  # noqa: E402  (tests/k8s on sys.path: conftest)
+from emulator import ROOT, EmulatorThread, wait_for
 
 pytestmark = pytest.mark.slow
 
