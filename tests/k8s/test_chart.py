@@ -5,6 +5,7 @@ secret values, and the CRD copy being identical to crds/tradingshard.yaml."""
 
 from __future__ import annotations
 
+import json
 import re
 from pathlib import Path
 from typing import Any
@@ -625,3 +626,11 @@ def test_monitors_and_runtime_account_match_what_the_operator_builds(chart: Any)
         if "runtime" in d["metadata"]["labels"]["app.kubernetes.io/component"]
     }
     assert pod["spec"]["serviceAccountName"] in runtime_accounts
+
+
+def test_values_schema_is_valid_and_accepts_the_defaults() -> None:
+    """Independent of Helm's validator: the schema is a valid draft-07 schema and values.yaml,
+    as shipped, satisfies it."""
+    schema = json.loads((CHART / "values.schema.json").read_text())
+    jsonschema.Draft7Validator.check_schema(schema)
+    jsonschema.Draft7Validator(schema).validate(yaml.safe_load((CHART / "values.yaml").read_text()))
