@@ -216,7 +216,15 @@ fn latency_reader(mode: &str, path: &str, samples: usize) {
             .copied()
             .unwrap_or(0)
     };
-    println!("{} {} {} {}", lat.len(), q(0.5), q(0.99), q(0.999));
+    println!(
+        "{} {} {} {} {} {}",
+        lat.len(),
+        q(0.5),
+        q(0.99),
+        q(0.999),
+        q(0.0),
+        q(0.1)
+    );
 }
 
 /// Wait until `deadline` (ns, CLOCK_MONOTONIC): paces the writer so every message is a fresh
@@ -232,7 +240,7 @@ fn wait_until(deadline: u64) {
     }
 }
 
-fn run_latency(mode: &str, path: &Path, samples: usize, gap_ns: u64) -> Option<[u64; 4]> {
+fn run_latency(mode: &str, path: &Path, samples: usize, gap_ns: u64) -> Option<[u64; 6]> {
     let exe = std::env::current_exe().ok()?;
     let mut child = Command::new(exe)
         .args([
@@ -282,7 +290,7 @@ fn run_latency(mode: &str, path: &Path, samples: usize, gap_ns: u64) -> Option<[
         .split_whitespace()
         .filter_map(|x| x.parse().ok())
         .collect();
-    (v.len() == 4).then(|| [v[0], v[1], v[2], v[3]])
+    (v.len() == 6).then(|| [v[0], v[1], v[2], v[3], v[4], v[5]])
 }
 
 fn latency() {
@@ -301,13 +309,13 @@ fn latency() {
     let ring = run_latency("ring", &path, samples, gap_ns);
     let pipe = run_latency("pipe", &path, samples, gap_ns);
     let _ = std::fs::remove_file(&path);
-    let (Some([n, p50, p99, p999]), Some([_, b50, b99, _])) = (ring, pipe) else {
+    let (Some([n, p50, p99, p999, min, p10]), Some([_, b50, b99, _, _, _])) = (ring, pipe) else {
         eprintln!("latency run failed");
         return;
     };
     println!(
         "{{\"bench\": \"ring.latency.cross_process\", \"unit\": \"ns\", \"median\": {p50}, \
-         \"p99\": {p99}, \"p99_9\": {p999}, \"samples\": {n}, \
+         \"p99\": {p99}, \"p99_9\": {p999}, \"min\": {min}, \"p10\": {p10}, \"samples\": {n}, \
          \"baseline\": {{\"name\": \"pipe one-way (same pacing)\", \"median\": {b50}, \"p99\": {b99}}}, \
          \"ratio\": {:.3}, \"target\": \"p50 <= 1000 ns, p99 <= 10000 ns\", \"pass\": {}}}",
         p50 as f64 / b50.max(1) as f64,
