@@ -158,7 +158,7 @@ def test_mid_is_mean_reverting_with_the_ou_variance() -> None:
 
 def test_sessions_and_no_events_while_closed() -> None:
     fri_1329 = taipei_naive_to_utc_ns(dt.datetime(2026, 11, 27, 13, 29))
-    m = SimulatedMarket(default_instruments(0.01), 4, fri_1329, chunk_seconds=60)
+    m = SimulatedMarket(default_instruments(0.001), 4, fri_1329, chunk_seconds=60)
     events, times = [], {}
     for _ in range(1000):  # Friday night session, then Monday (the weekend is skipped)
         c = m.next_chunk()
@@ -233,3 +233,18 @@ def test_fast_pace_publishes_into_the_ring_without_bad_input(ring: Ring) -> None
     assert len(recs) == n
     assert [r["seq"] for r in recs] == list(range(n))
     assert recs[0]["type"] == "event" and recs[0]["session_state"] == "OPEN"
+
+
+def test_queues_survive_price_moves() -> None:
+    """Levels still in the book after a one-tick move keep their queues at their new level
+    (what a paper exchange's queue-position estimate relies on)."""
+    m = SimulatedMarket(default_instruments(), 12, TUE_0900, chunk_seconds=10)
+    b = m.next_chunk().bidasks
+    b = b[b["code"] == b"TXFL6"]
+    bid_up = np.flatnonzero(np.diff(b["bid_px"][:, 0]) == 1)
+    ask_up = np.flatnonzero(np.diff(b["ask_px"][:, 0]) == 1)
+    assert bid_up.size > 20 and ask_up.size > 20
+    for i in bid_up:
+        assert (b["bid_qty"][i + 1, 1:] == b["bid_qty"][i, :4]).all()
+    for i in ask_up:
+        assert (b["ask_qty"][i + 1, :4] == b["ask_qty"][i, 1:]).all()

@@ -12,8 +12,9 @@ Model (docs/feeds.md has the parameters and their defaults):
 - When the best ask rises, a buy market order swept the old ask levels below it: a trade (a
   tick, tick_type 1) at the last swept price with the swept queues' volume; symmetrically for
   the bid (tick_type 2). A market order that does not move the price trades at most the best
-  queue minus one lot. Queues at each of the five levels start from a depth profile when the
-  price moves and then follow the arrivals (adds +, cancels and trades -, never below 1 lot).
+  queue minus one lot. Queues follow the arrivals (adds +, cancels and trades -, never below 1
+  lot); when the price moves, levels still in the book keep their queues (shifted to their new
+  level), new levels start from a draw around the depth profile.
 - Every arrival publishes a BidAsk snapshot (and its trade first, same exchange time).
 
 Everything comes from one ``numpy.random.Generator`` per instrument, seeded from ``seed`` and
@@ -220,6 +221,47 @@ class SimulatedMarket:
         self.clock_ns = self._skip_closed(t1)
         return _merge(parts, sessions)
 
+    def _segment_queues(
+        self,
+        ins: SimInstrument,
+        rng: np.random.Generator,
+        carried: np.ndarray,
+        seg_start: np.ndarray,
+        csum: np.ndarray,
+        bid0: np.ndarray,
+        ask0: np.ndarray,
+    ) -> np.ndarray:
+        """Queues at the start of each segment. After a price move, levels whose price was
+        already in the book keep their queue (shifted to their new level); swept levels are
+        gone and new price levels start from a fresh depth draw. Sequential over price moves
+        (a few % of arrivals); everything inside a segment stays vectorised."""
+        nseg = seg_start.size
+        init = np.empty((nseg, 2 * LEVELS), dtype=np.int64)
+        init[0] = carried
+        if nseg == 1:
+            return init
+        init[1:] = self._fresh_queues(ins, rng, nseg - 1)
+        starts = seg_start.tolist()
+        bids, asks = bid0.tolist(), ask0.tolist()
+        prev = carried.tolist()
+        for j in range(1, nseg):
+            s, ps = starts[j], starts[j - 1]
+            # Queues just before this move: end of the previous segment (same floor as q).
+            c_end, c_start = csum[s - 1], csum[ps]
+            final = [max(1, prev[i] + int(c_end[i]) - int(c_start[i])) for i in range(10)]
+            row = init[j].tolist()
+            db = bids[s - 1] - bids[s]  # new bid level l was old bid level db + l
+            da = asks[s] - asks[s - 1]  # new ask level l was old ask level da + l
+            for lvl in range(LEVELS):
+                jb, ja = db + lvl, da + lvl
+                if 0 <= jb < LEVELS:
+                    row[lvl] = final[jb]
+                if 0 <= ja < LEVELS:
+                    row[LEVELS + lvl] = final[LEVELS + ja]
+            init[j] = row
+            prev = row
+        return init
+
     def _mid_path(self, ins: SimInstrument, rng: np.random.Generator, st: _State,
                   t: np.ndarray) -> np.ndarray:  # fmt: skip
         """Exact OU samples at times t (ns), continuing from st.x at st.last_t."""
@@ -283,12 +325,9 @@ class SimulatedMarket:
         # Segments: maximal runs without a price move; row 0 = carried state.
         seg_start = np.concatenate(([0], np.flatnonzero(moved) + 1))
         seg_of = np.cumsum(np.concatenate(([0], moved.astype(np.int64))))
-        init = np.empty((seg_start.size, 2 * LEVELS), dtype=np.int64)
-        init[0] = st.queues
-        if seg_start.size > 1:
-            init[1:] = self._fresh_queues(ins, rng, seg_start.size - 1)
         csum = np.zeros((n + 1, 2 * LEVELS), dtype=np.int64)
         np.cumsum(delta, axis=0, out=csum[1:])
+        init = self._segment_queues(ins, rng, st.queues, seg_start, csum, bid0, ask0)
         q = np.maximum(1, init[seg_of] + csum - csum[seg_start[seg_of]])  # (n+1, 10)
 
         # Trades.
