@@ -203,3 +203,14 @@ def test_rendered_prometheus_rule_passes_promtool(tmp_path: Path) -> None:
     result = run_promtool("check", "rules", str(rule_file))
     assert result.returncode == 0, result.stdout + result.stderr
     assert f"SUCCESS: {len(all_rules())} rules found" in result.stdout
+
+
+def test_alert_metrics_are_in_the_runtime_metrics_doc() -> None:
+    """The runtime's own list (docs/metrics.md) still has every metric the alerts use."""
+    documented = set(re.findall(r"shijim_[a-z0-9_]+", (ROOT / "docs" / "metrics.md").read_text()))
+    used: set[str] = set()
+    for rule in all_rules():
+        used |= set(re.findall(r"shijim_[a-z0-9_]+", rule["expr"]))
+    histogram_parts = re.compile(r"_(bucket|count|sum)$")
+    missing = {name for name in used if histogram_parts.sub("", name) not in documented}
+    assert missing == set(), f"not in docs/metrics.md: {sorted(missing)}"
