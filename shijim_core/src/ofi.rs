@@ -17,6 +17,7 @@
 //! Indexes in errors are 0-based, as in numpy (`bid_px[row, level]`).
 
 use std::fmt;
+use std::mem::MaybeUninit;
 
 /// Quantities at or above this are rejected: with every quantity below 2^50, every sum in the
 /// formula stays below 2^53 and is exact in f64, so int and float inputs, batch and stream, give
@@ -466,6 +467,19 @@ fn contributions<P: Quantity, Q: Quantity>(prev: &Book<'_, P>, cur: &Book<'_, Q>
 /// MLOFI of a batch into `out` (`rows * levels`, row-major; row 0 becomes zeros). On error
 /// `out` holds partial results and must not be used.
 pub fn mlofi_into<Q: Quantity>(books: &Books<'_, Q>, out: &mut [f64]) -> Result<(), OfiError> {
+    // SAFETY: MaybeUninit<f64> has f64's layout, and the kernels only ever store initialised
+    // values (`MaybeUninit::new`), so `out` holds valid f64s whatever happens.
+    let out = unsafe { &mut *(out as *mut [f64] as *mut [MaybeUninit<f64>]) };
+    mlofi_into_uninit(books, out)
+}
+
+/// As [`mlofi_into`] into memory that need not be initialised (e.g. a fresh numpy array): on
+/// success every entry has been written; on error some may not have been, and `out` must be
+/// discarded unread.
+pub fn mlofi_into_uninit<Q: Quantity>(
+    books: &Books<'_, Q>,
+    out: &mut [MaybeUninit<f64>],
+) -> Result<(), OfiError> {
     let (n, l) = (books.rows, books.levels);
     if out.len() != n * l {
         return Err(OfiError::Shape {
@@ -523,7 +537,10 @@ const BLOCK_ROWS: usize = 32;
 /// Whole rows (`width == levels`): entry j of row r sits at r * L + m and its predecessor at
 /// j - L, so the formula and the checks run over flat slices and vectorise at any depth.
 /// Picks an AVX2 build of the same code at run time where the CPU has it.
-fn flat_dispatch<Q: Quantity>(books: &Books<'_, Q>, out: &mut [f64]) -> Result<(), OfiError> {
+fn flat_dispatch<Q: Quantity>(
+    books: &Books<'_, Q>,
+    out: &mut [MaybeUninit<f64>],
+) -> Result<(), OfiError> {
     #[cfg(target_arch = "x86_64")]
     {
         if std::arch::is_x86_feature_detected!("avx2") {
@@ -536,12 +553,15 @@ fn flat_dispatch<Q: Quantity>(books: &Books<'_, Q>, out: &mut [f64]) -> Result<(
 
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2")]
-unsafe fn flat_avx2<Q: Quantity>(books: &Books<'_, Q>, out: &mut [f64]) -> Result<(), OfiError> {
+unsafe fn flat_avx2<Q: Quantity>(
+    books: &Books<'_, Q>,
+    out: &mut [MaybeUninit<f64>],
+) -> Result<(), OfiError> {
     flat(books, out)
 }
 
 #[inline(always)]
-fn flat<Q: Quantity>(books: &Books<'_, Q>, out: &mut [f64]) -> Result<(), OfiError> {
+fn flat<Q: Quantity>(books: &Books<'_, Q>, out: &mut [MaybeUninit<f64>]) -> Result<(), OfiError> {
     let l = books.levels;
     let n = books.rows * l;
     let (bp, bq, ap, aq) = (books.bid_px, books.bid_qty, books.ask_px, books.ask_qty);
@@ -562,7 +582,7 @@ fn flat<Q: Quantity>(books: &Books<'_, Q>, out: &mut [f64]) -> Result<(), OfiErr
     if !first.is_valid() {
         first.validate(Some(0))?;
     }
-    out[..l].fill(0.0);
+    out[..l].fill(MaybeUninit::new(0.0));
     let mut s = l;
     while s < n {
         let e = (s + block).min(n);
@@ -594,7 +614,9 @@ fn flat<Q: Quantity>(books: &Books<'_, Q>, out: &mut [f64]) -> Result<(), OfiErr
         );
         let o = &mut out[s..e];
         for k in 0..o.len().min(pb.len()) {
-            o[k] = Q::flow(b[k], qb[k], a[k], qa[k], pb[k], pqb[k], pa[k], pqa[k]);
+            o[k] = MaybeUninit::new(Q::flow(
+                b[k], qb[k], a[k], qa[k], pb[k], pqb[k], pa[k], pqa[k],
+            ));
         }
         s = e;
     }
@@ -603,7 +625,7 @@ fn flat<Q: Quantity>(books: &Books<'_, Q>, out: &mut [f64]) -> Result<(), OfiErr
 
 fn kernel<Q: Quantity, const L: usize>(
     books: &Books<'_, Q>,
-    out: &mut [f64],
+    out: &mut [MaybeUninit<f64>],
 ) -> Result<(), OfiError> {
     let w = books.width;
     let (bp, bq, ap, aq) = (books.bid_px, books.bid_qty, books.ask_px, books.ask_qty);
@@ -628,14 +650,16 @@ fn kernel<Q: Quantity, const L: usize>(
     if !fast_valid(pb, pqb, pa, pqa) {
         books.row(0).validate(Some(0))?;
     }
-    out[..L].fill(0.0);
+    out[..L].fill(MaybeUninit::new(0.0));
     for (r, o) in out.chunks_exact_mut(L).enumerate().skip(1) {
         let (b, qb, a, qa) = row(r)?;
         if !fast_valid(b, qb, a, qa) {
             books.row(r).validate(Some(r))?;
         }
         for m in 0..L.min(o.len()) {
-            o[m] = Q::flow(b[m], qb[m], a[m], qa[m], pb[m], pqb[m], pa[m], pqa[m]);
+            o[m] = MaybeUninit::new(Q::flow(
+                b[m], qb[m], a[m], qa[m], pb[m], pqb[m], pa[m], pqa[m],
+            ));
         }
         (pb, pqb, pa, pqa) = (b, qb, a, qa);
     }
@@ -659,17 +683,24 @@ fn fast_valid<Q: Quantity, const L: usize>(
     ok & Q::all_valid(qb) & Q::all_valid(qa)
 }
 
-fn kernel_any<Q: Quantity>(books: &Books<'_, Q>, out: &mut [f64]) -> Result<(), OfiError> {
+fn kernel_any<Q: Quantity>(
+    books: &Books<'_, Q>,
+    out: &mut [MaybeUninit<f64>],
+) -> Result<(), OfiError> {
     let l = books.levels;
     let mut prev = books.row(0);
     prev.validate(Some(0))?;
-    out[..l].fill(0.0);
+    out[..l].fill(MaybeUninit::new(0.0));
+    let mut e = vec![0.0; l];
     for (r, o) in out.chunks_exact_mut(l).enumerate().skip(1) {
         let cur = books.row(r);
         if !cur.is_valid() {
             cur.validate(Some(r))?;
         }
-        contributions(&prev, &cur, o);
+        contributions(&prev, &cur, &mut e);
+        for (o, &v) in o.iter_mut().zip(&e) {
+            *o = MaybeUninit::new(v);
+        }
         prev = cur;
     }
     Ok(())
@@ -836,6 +867,18 @@ mod tests {
 
     type Row = ([f64; 3], [i64; 3], [f64; 3], [i64; 3]);
 
+    /// Runs a kernel on an initialised output and returns it.
+    fn run(
+        n: usize,
+        kernel: impl FnOnce(&mut [MaybeUninit<f64>]) -> Result<(), OfiError>,
+    ) -> Vec<f64> {
+        // NaN, not 0: an entry the kernel forgot to write would fail the comparisons.
+        let mut out = vec![MaybeUninit::new(f64::NAN); n];
+        kernel(&mut out).expect("valid books");
+        // SAFETY: every entry was initialised above (and possibly overwritten by the kernel).
+        out.iter().map(|x| unsafe { x.assume_init() }).collect()
+    }
+
     fn flatten(rows: &[Row]) -> (Vec<f64>, Vec<i64>, Vec<f64>, Vec<i64>) {
         let mut v = (vec![], vec![], vec![], vec![]);
         for (b, qb, a, qa) in rows {
@@ -885,8 +928,7 @@ mod tests {
             let want: Vec<f64> = reference(&rows).concat();
             assert_eq!(got, want);
             // Generic (non-monomorphised) path: width 3, levels 3 but via kernel_any.
-            let mut out = vec![0.0; got.len()];
-            kernel_any(&books, &mut out).expect("valid");
+            let out = run(got.len(), |o| kernel_any(&books, o));
             assert_eq!(out, want);
         }
     }
@@ -1047,8 +1089,7 @@ mod tests {
         for levels in 1..=width {
             let books = Books::new(&b, &qb, &a, &qa, width, levels).unwrap();
             let fast = mlofi(&books).unwrap();
-            let mut slow = vec![0.0; fast.len()];
-            kernel_any(&books, &mut slow).unwrap();
+            let slow = run(fast.len(), |o| kernel_any(&books, o));
             assert_eq!(fast, slow, "levels {levels}");
             // The same rows, contiguous: the flat kernel, both the dispatched (AVX2 here) and
             // the portable build.
@@ -1058,9 +1099,14 @@ mod tests {
             let (cb, cqb, ca, cqa) = (pick(&b), pick(&qb), pick(&a), pick(&qa));
             let dense = Books::new(&cb, &cqb, &ca, &cqa, levels, levels).unwrap();
             assert_eq!(mlofi(&dense).unwrap(), fast, "flat, levels {levels}");
-            let mut portable = vec![0.0; fast.len()];
-            flat(&dense, &mut portable).unwrap();
+            let portable = run(fast.len(), |o| flat(&dense, o));
             assert_eq!(portable, fast, "portable flat, levels {levels}");
+            // Into uninitialised memory: every entry written.
+            let mut raw = vec![MaybeUninit::<f64>::uninit(); fast.len()];
+            mlofi_into_uninit(&dense, &mut raw).unwrap();
+            // SAFETY: mlofi_into_uninit succeeded, so every entry was written.
+            let raw: Vec<f64> = raw.iter().map(|x| unsafe { x.assume_init() }).collect();
+            assert_eq!(raw, fast, "uninit output, levels {levels}");
         }
     }
 }

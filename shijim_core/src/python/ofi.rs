@@ -3,6 +3,7 @@
 //! other numeric dtypes are cast once, and every `OfiError` becomes a `ValueError`.
 
 use std::borrow::Cow;
+use std::mem::MaybeUninit;
 
 use numpy::ndarray::{ArrayView, Dimension};
 use numpy::prelude::*;
@@ -141,14 +142,14 @@ fn batch<Q: ofi::Quantity>(
     ask_qty: &[Q],
     width: usize,
     levels: usize,
-    out: &mut [f64],
+    out: &mut [MaybeUninit<f64>],
 ) -> PyResult<()> {
     let books = Books::new(bid_px, bid_qty, ask_px, ask_qty, width, levels).map_err(value_error)?;
     let large = books.rows() * levels >= DETACH_MIN_ENTRIES;
     let r = if large {
-        py.detach(|| ofi::mlofi_into(&books, out))
+        py.detach(|| ofi::mlofi_into_uninit(&books, out))
     } else {
-        ofi::mlofi_into(&books, out)
+        ofi::mlofi_into_uninit(&books, out)
     };
     r.map_err(value_error)
 }
@@ -219,15 +220,18 @@ fn mlofi<'py>(
         (f(&bq, "bid_qty")?, f(&aq, "ask_qty")?)
     };
     // numpy allocates the result (large arrays get huge pages there: far fewer page faults than
-    // a fresh Vec), and the kernel writes straight into it.
-    let result = PyArray2::<f64>::zeros(py, [rows, levels], false);
-    {
-        let mut rw = result
-            .try_readwrite()
-            .map_err(|e| PyValueError::new_err(format!("internal: result borrow: {e}")))?;
-        let out = rw
-            .as_slice_mut()
-            .map_err(|e| PyValueError::new_err(format!("internal: result layout: {e}")))?;
+    // a fresh Vec) without zeroing it, and the kernel writes every entry straight into it.
+    // SAFETY: the array is only returned after `mlofi_into_uninit` succeeded, which writes
+    // every entry; on error it is dropped unread (numpy never reads it either).
+    let result = unsafe { PyArray2::<f64>::new(py, [rows, levels], false) };
+    let len = rows * levels;
+    if len > 0 {
+        // SAFETY: a fresh C-contiguous array of `len` f64s, not yet visible to Python or to any
+        // other Rust reference; this slice is its only handle until the function returns, and
+        // MaybeUninit makes no claim about the (uninitialised) contents.
+        let out = unsafe {
+            std::slice::from_raw_parts_mut(result.data().cast::<MaybeUninit<f64>>(), len)
+        };
         match (&bq, &aq) {
             (Qty::I(b), Qty::I(a)) => {
                 let (b, a) = (logical(b.as_array()), logical(a.as_array()));
