@@ -4,7 +4,10 @@ driven by the real kubectl, with in-process runtime watchers standing in for the
 from __future__ import annotations
 
 import json
+import pathlib
+import socket
 import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from typing import TYPE_CHECKING
@@ -330,3 +333,96 @@ def test_delete_halts_every_pod_before_children_go(
     assert all(t0 <= t <= gone for t in halted_at.values())
     assert all(c is None for c in children(k8s).values())  # garbage-collected after the finalizer
     assert "all live shards halted" in operator.log()
+
+
+def test_real_runtime_pods_from_the_rendered_config(
+    k8s: EmulatorThread, operator: OperatorProcess, tmp_path: pathlib.Path
+) -> None:
+    """Two real `python -m shijim run` processes, started as the StatefulSet would start them
+    (the operator's ConfigMap as --config, its env), halt on the CRD switch; then kubectl wait
+    succeeds; false resumes; deletion halts them before the children go."""
+    made = apply_and_wait(k8s)
+    cm = made["configmaps"]
+    sts = made["statefulsets"]
+    assert cm is not None and sts is not None
+    config = tmp_path / "config.yaml"
+    config.write_text(cm["data"]["config.yaml"])
+    container = sts["spec"]["template"]["spec"]["containers"][0]
+    env_spec = {e["name"]: e.get("value") for e in container["env"]}
+    procs = []
+    for shard_id in (0, 1):
+        env = k8s.env()
+        env.update(
+            SHIJIM_TRADINGSHARD=env_spec["SHIJIM_TRADINGSHARD"],
+            TOTAL_SHARDS=env_spec["TOTAL_SHARDS"],
+            POD_NAMESPACE="default",  # the downward API's values
+            POD_NAME=f"{NAME}-{shard_id}",
+            SHARD_ID=str(shard_id),
+            PYTHONPATH=str(ROOT / "runtime"),
+        )
+        args = [str(a) for a in container["args"]]
+        args[args.index("/etc/shijim/config.yaml")] = str(config)
+        # Pods have their own network namespace; two local processes need two metrics ports.
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            port = s.getsockname()[1]
+        log = (tmp_path / f"runtime-{shard_id}.log").open("wb")
+        cmd = [sys.executable, "-m", "shijim", "run", *args, "--duration", "60"]
+        cmd += ["--metrics-port", str(port)]
+        proc = subprocess.Popen(cmd, env=env, stdout=log, stderr=subprocess.STDOUT, cwd=tmp_path)
+        procs.append((proc, log))
+
+    def logs() -> str:
+        return "\n".join((tmp_path / f"runtime-{i}.log").read_text() for i in (0, 1))
+
+    try:
+
+        def running() -> bool:
+            for p, _ in procs:
+                if p.poll() is not None:
+                    raise AssertionError(f"a runtime exited:\n{logs()}")
+            return bool((c := condition(k8s, "Ready")) and c["status"] == "True")
+
+        wait_for(running, 30)
+        t0 = time.monotonic()
+        k8s.kubectl(
+            "patch", "tradingshard", NAME, "--type", "merge", "-p", '{"spec":{"killSwitch":true}}'
+        )
+        latencies = {}
+        while len(latencies) < 2 and time.monotonic() - t0 < 3:
+            for i in (0, 1):
+                e = shard_entry(k8s, i)
+                if i not in latencies and e and e["killSwitchAcknowledged"]:
+                    latencies[i] = time.monotonic() - t0
+            time.sleep(0.002)
+        print(f"\nreal runtimes: patch -> HALTED+acknowledged (s): {latencies}")
+        assert set(latencies) == {0, 1}, (k8s.get("tradingshards", NAME), logs())
+        assert max(latencies.values()) <= 1.0
+        out = k8s.kubectl(
+            "wait", "--for=condition=KillSwitchEngaged", f"tradingshard/{NAME}", "--timeout=10s"
+        )
+        assert "condition met" in out
+
+        k8s.kubectl(
+            "patch", "tradingshard", NAME, "--type", "merge", "-p", '{"spec":{"killSwitch":false}}'
+        )
+        wait_for(
+            lambda: all(
+                (shard_entry(k8s, i) or {}).get("tradingState") == "ACTIVE" for i in (0, 1)
+            ),
+            5,
+        )
+
+        k8s.kubectl("delete", "tradingshard", NAME, "--timeout=20s")
+        assert k8s.get("tradingshards", NAME) is None
+        assert all(c is None for c in children(k8s).values())
+        assert "all live shards halted" in operator.log()
+        assert logs().count("by crd: TradingShard sim-demo: being deleted") == 2
+    finally:
+        for p, log in procs:
+            p.terminate()
+            try:
+                p.wait(10)
+            except subprocess.TimeoutExpired:
+                p.kill()
+            log.close()

@@ -6,7 +6,6 @@ operator sees: status.shards.<id> written by the pod.
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import os
 import pathlib
@@ -268,8 +267,6 @@ def _runtime_missing() -> str:
     app = ROOT / "runtime" / "shijim" / "app"
     if not any("TradingShardWatcher" in p.read_text() for p in app.glob("*.py")):
         return "python -m shijim run does not start the TradingShardWatcher yet"
-    if importlib.util.find_spec("shijim.gateway.sim") is None:
-        return "the simulated feed (shijim.gateway.sim) is not there yet"
     return ""
 
 

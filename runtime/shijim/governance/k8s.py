@@ -43,6 +43,7 @@ log = logging.getLogger("shijim.governance.k8s")
 
 GROUP, VERSION, PLURAL = "shijim.io", "v1alpha1", "tradingshards"
 MERGE_PATCH = "application/merge-patch+json"
+REPORT_RETRY_SECONDS = 0.1
 
 
 class ReachabilityGauge(Protocol):
@@ -308,17 +309,17 @@ class TradingShardWatcher:
             self.grace_seconds = demand.grace_seconds
         if demand.grace_policy is not None and demand.grace_policy is not TradingState.ACTIVE:
             self.grace_policy = demand.grace_policy
-        if demand.kill:
-            self.state_machine.engage(KillSwitchSource.CRD, demand.reason)
-        else:
-            self.state_machine.release(KillSwitchSource.CRD, demand.reason)
-        with self._lock:
+        with self._lock:  # before the state change, whose listener triggers the report
             changed = demand.kill != self._demanded or (
                 demand.generation is not None and demand.generation != self._generation
             )
             self._demanded = demand.kill
             if demand.generation is not None:
                 self._generation = demand.generation
+        if demand.kill:
+            self.state_machine.engage(KillSwitchSource.CRD, demand.reason)
+        else:
+            self.state_machine.release(KillSwitchSource.CRD, demand.reason)
         if changed:  # not on our own heartbeats coming back through the watch
             self._wake.set()
         return demand
@@ -413,7 +414,8 @@ class TradingShardWatcher:
             entry["observedGeneration"] = generation
         return entry
 
-    def _report(self) -> None:
+    def _report(self) -> bool:
+        """One status patch; False if it did not land (then it is retried soon)."""
         assert self._client is not None
         body = {"status": {"shards": {str(self.shard_id): self.shard_status()}}}
         try:
@@ -427,26 +429,33 @@ class TradingShardWatcher:
         except ApiUnreachable as exc:
             self.last_report_error = str(exc)
             self._contact(False)
-            return
+            return False
         self._contact(True)  # any HTTP answer proves the API server is reachable
         if resp.status >= 300:
             self.last_report_error = f"HTTP {resp.status}"
             log.warning("TradingShard status report: HTTP %s", resp.status)
-        else:
-            self.reports_total += 1
-            self.last_report_error = None
+            return False
+        self.reports_total += 1
+        self.last_report_error = None
+        return True
 
     def _report_loop(self) -> None:
         next_beat = 0.0
+        retry = REPORT_RETRY_SECONDS
         while not self._stop.is_set():
-            woken = self._wake.wait(0.25)
+            woken = self._wake.wait(0.05)
             if self._stop.is_set():
                 return
-            self._wake.clear()
-            now = time.monotonic()
-            if woken or now >= next_beat:
-                self._report()
-                next_beat = time.monotonic() + self.heartbeat_seconds
+            if woken:
+                self._wake.clear()  # before reading the state, so no change is missed
+            if woken or time.monotonic() >= next_beat:
+                if self._report():
+                    retry = REPORT_RETRY_SECONDS
+                    next_beat = time.monotonic() + self.heartbeat_seconds
+                else:
+                    # An acknowledgement must not wait for the next heartbeat.
+                    next_beat = time.monotonic() + retry
+                    retry = min(retry * 2, self.heartbeat_seconds)
 
     def _grace_loop(self) -> None:
         # Its own thread: a request hanging on a black-holed connection must not delay this.
