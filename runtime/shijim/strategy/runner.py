@@ -37,6 +37,7 @@ from shijim.strategy.base import (
     StrategyContext,
 )
 from shijim.strategy.books import BookTable
+from shijim.strategy.signals import usable_books
 from shijim.strategy.snapshot import BookTop, SystemSnapshot
 
 log = logging.getLogger(__name__)
@@ -225,30 +226,20 @@ class StrategyRunner:
             return
         for code, idx in _groups(rows["code"]):
             r = rows[idx]
-            last = r[-1]
-            changed = books.apply_bidasks(
-                code,
-                r["bid_px"],
-                r["bid_qty"],
-                r["ask_px"],
-                r["ask_qty"],
-                int(last["exch_ts"]),
-                int(last["local_ts"]),
-            )
+            bp, bq, ap, aq = r["bid_px"], r["bid_qty"], r["ask_px"], r["ask_qty"]
+            exch = r["exch_ts"].tolist()
+            changed = books.apply_bidasks(code, bp, bq, ap, aq, exch[-1], int(r["local_ts"][-1]))
             if not changed:
                 continue
             touched[code] = None
-            feed = r if code in working_codes else r[-1:]
-            for row in feed:
-                if row["bid_px"][0] > 0 and row["ask_px"][0] > row["bid_px"][0]:
-                    gw.on_bidask(
-                        code,
-                        int(row["exch_ts"]),
-                        row["bid_px"],
-                        row["bid_qty"],
-                        row["ask_px"],
-                        row["ask_qty"],
-                    )
+            if code in working_codes:
+                usable = np.flatnonzero(usable_books(bp, bq, ap, aq)).tolist()
+            else:
+                usable = (
+                    [len(exch) - 1] if usable_books(bp[-1:], bq[-1:], ap[-1:], aq[-1:])[0] else []
+                )
+            for i in usable:
+                gw.on_bidask(code, exch[i], bp[i], bq[i], ap[i], aq[i])
 
     def _apply_ticks(
         self, rows: np.ndarray, touched: dict[str, None], working_codes: set[str]
@@ -267,20 +258,24 @@ class StrategyRunner:
         gw = self.gateway
         for code, idx in _groups(rows["code"]):
             r = rows[idx]
-            last = r[-1]
+            price = r["price"]
+            volume = r["volume"]
+            exch = r["exch_ts"].tolist()
             self.books.apply_trades(
                 code,
-                r["price"],
-                r["volume"].astype(np.float64),
+                price,
+                volume.astype(np.float64),
                 r["tick_type"],
-                int(last["exch_ts"]),
-                int(last["local_ts"]),
+                exch[-1],
+                int(r["local_ts"][-1]),
             )
             if self.books.book(code).has_book:
                 touched[code] = None
-            feed = r if code in working_codes else r[-1:]
-            for row in feed:
-                gw.on_trade(code, int(row["exch_ts"]), float(row["price"]), int(row["volume"]))
+            px = price.tolist()
+            vol = volume.tolist()
+            feed = range(len(px)) if code in working_codes else (len(px) - 1,)
+            for i in feed:
+                gw.on_trade(code, exch[i], px[i], vol[i])
 
     def _check_gaps(self, batch: Any) -> None:
         lost = int(getattr(batch, "lost", 0) or 0)
