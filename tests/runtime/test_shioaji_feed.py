@@ -240,8 +240,14 @@ def test_unknown_code_from_broker(ring: Ring) -> None:  # noqa: F811
 def test_unknown_contract_is_not_subscribed(ring: Ring) -> None:  # noqa: F811
     feed, client, ing, _, _ = _feed(ring, ["TXFL6", "NOPE1"])
     assert [c for c, _ in client.subscribed] == ["TXFL6", "TXFL6"]
-    assert ing.bad.counts == {"unknown_code": 2}
+    assert ing.bad.counts == {"unknown_code": 1}
     assert {s.code for s in feed.subscribed} == {"TXFL6"}
+    # A reconnect resubscribes the known codes without counting the unknown one again.
+    client.callbacks["set_event_callback"](0, EVENT_DOWN, "", "down")
+    client.callbacks["set_event_callback"](0, EVENT_RECONNECTED, "", "up")
+    feed.poll()
+    assert [c for c, _ in client.subscribed] == ["TXFL6"] * 4
+    assert ing.bad.counts == {"unknown_code": 1}
 
 
 def test_subscription_limit() -> None:

@@ -188,6 +188,7 @@ class ShioajiMarketData:
         self.ingestor: Ingestor | None = None
         self.plan = plan_subscriptions(self.codes, self.config.kinds, self.config.max_subscriptions)
         self.subscribed: list[Subscription] = []
+        self._unknown: set[str] = set()
         self.connected = False
         self.degraded = False
         self.reconnects = 0
@@ -233,9 +234,12 @@ class ShioajiMarketData:
         api = self.session.api
         done: list[Subscription] = []
         for sub in self.plan.accepted:
+            if sub.code in self._unknown:
+                continue  # reported once, at the first subscribe
             contract = self.session.contract(sub.code)
             if contract is None:
                 assert self.ingestor is not None
+                self._unknown.add(sub.code)
                 self.ingestor.bad.report(
                     BadInputCause.UNKNOWN_CODE,
                     "shioaji subscribe",
