@@ -932,6 +932,18 @@ pub struct RingReader {
     /// Loss/restart seen while finishing the previous batch, reported with the next one.
     pending_lost: u64,
     pending_restart: bool,
+    /// Zero-length arrays shared by every batch without messages of a type: an idle poll then
+    /// costs no numpy allocation (nothing can be written into a zero-length array).
+    empty: Option<[Py<PyAny>; 4]>,
+}
+
+/// `rows` as a numpy array, or the shared empty one.
+fn rows_array<T: Element>(py: Python<'_>, rows: Vec<T>, empty: &Py<PyAny>) -> Py<PyAny> {
+    if rows.is_empty() {
+        empty.clone_ref(py)
+    } else {
+        PyArray1::from_vec(py, rows).into_any().unbind()
+    }
 }
 
 /// What one step of the reader produced.
@@ -986,6 +998,7 @@ impl RingReader {
             bad_total: 0,
             pending_lost: 0,
             pending_restart: false,
+            empty: None,
         })
     }
 
@@ -1023,11 +1036,27 @@ impl RingReader {
                 Step::Bad => {}
             }
         }
+        let empty = self.empty.get_or_insert_with(|| {
+            [
+                PyArray1::<TickRow>::from_vec(py, Vec::new())
+                    .into_any()
+                    .unbind(),
+                PyArray1::<BidAskRow>::from_vec(py, Vec::new())
+                    .into_any()
+                    .unbind(),
+                PyArray1::<SnapshotRow>::from_vec(py, Vec::new())
+                    .into_any()
+                    .unbind(),
+                PyArray1::<EventRow>::from_vec(py, Vec::new())
+                    .into_any()
+                    .unbind(),
+            ]
+        });
         Ok(RingBatch {
-            ticks: PyArray1::from_vec(py, rows.ticks).into_any().unbind(),
-            bidasks: PyArray1::from_vec(py, rows.bidasks).into_any().unbind(),
-            snapshots: PyArray1::from_vec(py, rows.snapshots).into_any().unbind(),
-            events: PyArray1::from_vec(py, rows.events).into_any().unbind(),
+            ticks: rows_array(py, rows.ticks, &empty[0]),
+            bidasks: rows_array(py, rows.bidasks, &empty[1]),
+            snapshots: rows_array(py, rows.snapshots, &empty[2]),
+            events: rows_array(py, rows.events, &empty[3]),
             lost,
             restarted,
             epoch: if n == 0 { self.inner.epoch() } else { epoch },
