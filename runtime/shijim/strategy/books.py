@@ -55,11 +55,10 @@ class CodeBook:
     depth: int = 0  # leading levels populated on both sides
     stream: Any = None  # shijim_core.MlofiStream over full-depth books (the per-row path)
     stream_primed: bool = False
-    # Previous + current book (rows 0, 1): MLOFI of one new book without allocating.
-    pair_bp: F64 = field(default_factory=lambda: np.zeros((2, 5)))
-    pair_bq: F64 = field(default_factory=lambda: np.zeros((2, 5)))
-    pair_ap: F64 = field(default_factory=lambda: np.zeros((2, 5)))
-    pair_aq: F64 = field(default_factory=lambda: np.zeros((2, 5)))
+    best_bid: float = math.nan  # top of book as Python numbers (the decision path reads these)
+    best_ask: float = math.nan
+    best_bid_qty: int = 0
+    best_ask_qty: int = 0
     # Accumulated since the strategy last looked (reset by take_signals).
     ofi: float = 0.0
     trade_flow: float = 0.0
@@ -68,7 +67,7 @@ class CodeBook:
     imbalance: float = 0.0
 
     def take_signals(self) -> SignalSnapshot:
-        b, a = float(self.bid_px[0]), float(self.ask_px[0])
+        b, a = self.best_bid, self.best_ask
         snap = SignalSnapshot(
             ofi=self.ofi,
             microprice=self.microprice,
@@ -138,11 +137,6 @@ class BookTable:
             else:
                 break
         b = self.book(code)
-        bp, bq, ap, aq = b.pair_bp, b.pair_bq, b.pair_ap, b.pair_aq
-        bp[1] = bid_px
-        bq[1] = bid_qty
-        ap[1] = ask_px
-        aq[1] = ask_qty
         stream = b.stream
         if b.has_book:
             d = min(depth, b.depth)
@@ -150,7 +144,13 @@ class BookTable:
             if d == LEVELS and b.stream_primed and stream is not None:
                 e = stream.update(bid_px, bid_qty, ask_px, ask_qty)
             elif d > 0:
-                e = self._mlofi(bp, bq, ap, aq, d)[1]
+                e = self._mlofi(
+                    np.stack((b.bid_px, bid_px)),
+                    np.stack((b.bid_qty, bid_qty)),
+                    np.stack((b.ask_px, ask_px)),
+                    np.stack((b.ask_qty, ask_qty)),
+                    d,
+                )[1]
                 b.stream_primed = False
             if e is not None:
                 w = 1.0
@@ -163,17 +163,14 @@ class BookTable:
             stream.reset()
             stream.update(bid_px, bid_qty, ask_px, ask_qty)
             b.stream_primed = True
-        bp[0] = bp[1]
-        bq[0] = bq[1]
-        ap[0] = ap[1]
-        aq[0] = aq[1]
         qb, qa = bql[0], aql[0]
         tq = qb + qa
         b.microprice = (b0 * qa + a0 * qb) / tq if tq > 0 else (b0 + a0) * 0.5
         sb, sa = sum(bql), sum(aql)
         b.imbalance = (sb - sa) / (sb + sa) if sb + sa > 0 else 0.0
-        # Row 0 now holds the current book; the next row is written into row 1.
-        b.bid_px, b.bid_qty, b.ask_px, b.ask_qty = bp[0], bq[0], ap[0], aq[0]
+        # Views into the batch's arrays (each read returns fresh arrays): no copy per event.
+        b.bid_px, b.bid_qty, b.ask_px, b.ask_qty = bid_px, bid_qty, ask_px, ask_qty
+        b.best_bid, b.best_ask, b.best_bid_qty, b.best_ask_qty = b0, a0, qb, qa
         b.depth = depth
         b.has_book = True
         b.exch_ts = exch_ts
@@ -224,12 +221,9 @@ class BookTable:
         b.microprice = (last_b * qa + last_a * qb) / total if total > 0 else (last_b + last_a) / 2
         sb, sa = float(bid_qty[-1].sum()), float(ask_qty[-1].sum())
         b.imbalance = (sb - sa) / (sb + sa) if sb + sa > 0 else 0.0
-        b.pair_bp[0] = bid_px[-1]
-        b.pair_bq[0] = bid_qty[-1]
-        b.pair_ap[0] = ask_px[-1]
-        b.pair_aq[0] = ask_qty[-1]
-        b.bid_px, b.bid_qty = b.pair_bp[0], b.pair_bq[0]
-        b.ask_px, b.ask_qty = b.pair_ap[0], b.pair_aq[0]
+        b.bid_px, b.bid_qty, b.ask_px, b.ask_qty = bid_px[-1], bid_qty[-1], ask_px[-1], ask_qty[-1]
+        b.best_bid, b.best_ask = last_b, last_a
+        b.best_bid_qty, b.best_ask_qty = int(bid_qty[-1, 0]), int(ask_qty[-1, 0])
         b.depth = populated_depth(bid_px[-1:], ask_px[-1:])
         b.has_book = True
         b.exch_ts = exch_ts

@@ -185,7 +185,7 @@ class StrategyRunner:
         ticks = batch.ticks
         bidasks = batch.bidasks
         n = len(ticks) + len(bidasks)
-        others = sum(len(getattr(batch, k, ())) for k in ("snapshots", "events"))
+        others = len(batch.snapshots) + len(batch.events)
         c.other_messages += others
         if n == 0:
             return others
@@ -308,10 +308,10 @@ class StrategyRunner:
             code,
             b.exch_ts,
             b.local_ts,
-            float(b.bid_px[0]),
-            float(b.ask_px[0]),
-            int(b.bid_qty[0]),
-            int(b.ask_qty[0]),
+            b.best_bid,
+            b.best_ask,
+            b.best_bid_qty,
+            b.best_ask_qty,
             b.take_signals(),
         )
         try:
