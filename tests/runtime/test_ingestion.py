@@ -55,6 +55,9 @@ def test_tick_and_bidask_reach_the_ring_exactly(ring: Ring) -> None:  # noqa: F8
         ({"price": Decimal("-1")}, "nonpositive_price"),
         ({"volume": -1}, "bad_volume"),
         ({"tick_type": 7}, "malformed"),
+        ({"price": "abc"}, "malformed"),
+        ({"price": None}, "malformed"),
+        ({"volume": "x"}, "malformed"),
         ({"code": "2330"}, "unknown_code"),
     ],
 )
@@ -78,6 +81,7 @@ def test_bad_ticks_are_counted_and_dropped(ring: Ring, kwargs: dict, cause: str)
         ([Decimal("-100"), *BID[1:]], ASK, "nonpositive_price"),
         (BID, [Decimal("NaN"), *ASK[1:]], "nan_price"),
         (BID[:4], ASK, "missing_field"),
+        ([*BID[:4], "x"], ASK, "malformed"),
     ],
 )
 def test_bad_books(ring: Ring, bid: list, ask: list, cause: str) -> None:  # noqa: F811

@@ -199,7 +199,12 @@ class Ingestor:
     ) -> int | None:
         """Publish one trade; returns its ring seq, or None if it was dropped."""
         lts = self.clock_ns() if local_ts is None else local_ts
-        fprice = _to_float(price)
+        try:
+            fprice = _to_float(price)
+            volume, total_volume, tick_type = int(volume), int(total_volume), int(tick_type)
+        except (ValueError, TypeError, ArithmeticError) as exc:
+            self.bad.report(BadInputCause.MALFORMED, source, "price/volume", f"{exc}")
+            return None
         p = tick_problem(fprice, volume, total_volume)
         if p is None and tick_type not in (0, 1, 2):
             p = Problem(BadInputCause.MALFORMED, "tick_type", f"{tick_type} is not 0, 1 or 2")
@@ -233,8 +238,14 @@ class Ingestor:
     ) -> int | None:
         """Publish one five-level book; returns its ring seq, or None if it was dropped."""
         lts = self.clock_ns() if local_ts is None else local_ts
-        fb = [_to_float(x) for x in bid_px]
-        fa = [_to_float(x) for x in ask_px]
+        try:
+            fb = [_to_float(x) for x in bid_px]
+            fa = [_to_float(x) for x in ask_px]
+            bid_qty = [int(v) for v in bid_qty]
+            ask_qty = [int(v) for v in ask_qty]
+        except (ValueError, TypeError, ArithmeticError) as exc:
+            self.bad.report(BadInputCause.MALFORMED, source, "book levels", str(exc))
+            return None
         p = book_problem(fb, bid_qty, fa, ask_qty, bool(simtrade))
         if p is not None:
             self.bad.problem(p, source)
@@ -244,7 +255,7 @@ class Ingestor:
                 return None
             try:
                 seq = self.writer.publish_bidask(
-                    code, exch_ts, lts, fb, list(bid_qty), fa, list(ask_qty), bool(simtrade)
+                    code, exch_ts, lts, fb, bid_qty, fa, ask_qty, bool(simtrade)
                 )
             except (ValueError, TypeError, OverflowError) as exc:
                 return self._rejected_by_ring(exc, source)
