@@ -188,3 +188,39 @@ def test_halted_cancels_and_strategy_stops_quoting(ring) -> None:
     runner.step()
     assert gw.working_orders() == {}
     assert runner.counters.places == 2
+
+
+class _Broken(MarketMaking):
+    def __init__(self) -> None:
+        super().__init__(MarketMakingParams(), lambda c, p: 1.0)
+
+    def on_market(self, view, ctx):
+        raise ZeroDivisionError("strategy bug")
+
+
+def test_a_raising_strategy_sends_nothing_and_the_runner_survives(ring) -> None:
+    writer, reader = ring
+    runner, gw, _ = _runner(reader)
+    runner.strategy = _Broken()
+    for i in range(3):
+        _book(writer, i, 20000.0 + i, [5] * 5, [5] * 5)
+        runner.step()
+    assert runner.counters.strategy_errors == 3
+    assert runner.counters.places == 0 and gw.working_orders() == {}
+    assert runner.counters.bidasks == 3
+
+
+def test_snapshot_callback_is_rate_limited(ring) -> None:
+    writer, reader = ring
+    runner, _, _ = _runner(reader)
+    got = []
+    now = [0]
+    runner.on_snapshot = got.append
+    runner._clock = lambda: now[0]
+    runner._snapshot_interval_ns = 1_000
+    for i in range(4):
+        _book(writer, i, 20000.0, [5] * 5, [5] * 5)
+        now[0] = 1_000 + i * 400  # 1000, 1400, 1800, 2200 -> snapshots at 1000 and 2200
+        runner.step()
+    assert [s.ts_ns for s in got] == [1_000, 2_200]
+    assert got[-1].books[CODE].ask == 20002.0 and got[-1].state.name == "ACTIVE"

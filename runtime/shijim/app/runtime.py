@@ -15,6 +15,7 @@ import logging
 import math
 import os
 import signal
+import sys
 import threading
 import time
 from collections.abc import Callable, Mapping
@@ -184,12 +185,20 @@ def run(cfg: RuntimeConfig, env: Mapping[str, str]) -> int:
     try:
         shard = compose(cfg, env)
     except ConfigError as exc:
-        print(f"shijim: configuration error: {exc}", flush=True)
+        print(f"shijim: configuration error: {exc}", file=sys.stderr, flush=True)
         return 2
+    except Exception as exc:  # e.g. broker login refused: say why, no traceback for users
+        log.debug("startup failed", exc_info=True)
+        print(f"shijim: cannot start: {type(exc).__name__}: {exc}", file=sys.stderr, flush=True)
+        return 1
     previous = {s: signal.signal(s, on_signal) for s in (signal.SIGTERM, signal.SIGINT)}
     started = time.monotonic()
     try:
-        _start_side_services(shard, env)
+        try:
+            _start_side_services(shard, env)
+        except (ConfigError, ValueError) as exc:  # e.g. no kubeconfig for --tradingshard
+            print(f"shijim: configuration error: {exc}", file=sys.stderr, flush=True)
+            return 2
         shard.gateway.start()  # Shioaji: order callbacks + reconcile before any order
         shard.feed_setup.feed.start(shard.feed_setup.ingestor)
         if shard.feed_setup.kind != "shioaji":  # the Shioaji feed reports its own session state
@@ -203,7 +212,14 @@ def run(cfg: RuntimeConfig, env: Mapping[str, str]) -> int:
             shard.feed_setup.kind,
             shard.feed_setup.ring_name,
         )
-        ended = trade_loop(shard, stop, cfg.run.duration, started)
+        try:
+            ended = trade_loop(shard, stop, cfg.run.duration, started)
+        except Exception:
+            # Never leave orders working behind a crash: halt and cancel first, then fail.
+            log.exception("trading loop failed; halting and cancelling working orders")
+            shutdown(shard, "error")
+            print(summarize(shard, time.monotonic() - started).render(), flush=True)
+            return 1
         shutdown(shard, stop_reason[0] if stop_reason else ended)
         summary = summarize(shard, time.monotonic() - started)
         print(summary.render(), flush=True)
