@@ -4,6 +4,8 @@ restart reporting, and clear errors. Multi-process behaviour: test_ring_multipro
 from __future__ import annotations
 
 import os
+import threading
+import time
 from collections.abc import Iterator
 from decimal import Decimal
 from itertools import count
@@ -304,6 +306,25 @@ def test_attach_errors_are_clear(name: str, tmp_path: Path) -> None:
         sc.RingWriter(name, slots=128)
     with pytest.raises(sc.RingError, match="open for writing"):
         sc.RingWriter(name + "-missing", slots=64, create=False)
+
+
+def test_reader_can_wait_for_a_writer_that_is_starting(name: str) -> None:
+    def start_writer() -> None:
+        time.sleep(0.1)
+        sc.RingWriter(name, slots=8).close()
+
+    t = threading.Thread(target=start_writer)
+    t.start()
+    t0 = time.monotonic()
+    r = sc.RingReader(name, wait=10.0)
+    t.join()
+    assert 0.05 < time.monotonic() - t0 < 5 and r.slots == 8
+    t0 = time.monotonic()
+    with pytest.raises(sc.RingError, match="open for reading"):
+        sc.RingReader(name + "-never", wait=0.1)
+    assert time.monotonic() - t0 >= 0.1
+    with pytest.raises(ValueError, match="wait="):
+        sc.RingReader(name, wait=-1)
 
 
 def test_ring_dir_follows_the_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:

@@ -921,8 +921,9 @@ impl RingBatch {
     }
 }
 
-/// A reader of a ring: `RingReader(name, start="latest")`; start="oldest" begins with the
-/// oldest message of the current writer still in the ring.
+/// A reader of a ring: `RingReader(name, start="latest", wait=0.0)`; start="oldest" begins
+/// with the oldest message of the current writer still in the ring; `wait` seconds are spent
+/// waiting for a ring that does not exist or is not initialised yet (a writer starting).
 #[pyclass(module = "shijim_core._shijim_core")]
 pub struct RingReader {
     inner: CoreReader,
@@ -935,6 +936,14 @@ pub struct RingReader {
     /// Zero-length arrays shared by every batch without messages of a type: an idle poll then
     /// costs no numpy allocation (nothing can be written into a zero-length array).
     empty: Option<[Py<PyAny>; 4]>,
+}
+
+fn not_there_yet(e: &CoreError) -> bool {
+    match e {
+        CoreError::NotInitialised { .. } => true,
+        CoreError::Io { source, .. } => source.kind() == std::io::ErrorKind::NotFound,
+        _ => false,
+    }
 }
 
 /// `rows` as a numpy array, or the shared empty one.
@@ -979,8 +988,8 @@ impl RingReader {
 #[pymethods]
 impl RingReader {
     #[new]
-    #[pyo3(signature = (name, start = "latest"))]
-    fn new(name: &str, start: &str) -> PyResult<Self> {
+    #[pyo3(signature = (name, start = "latest", wait = 0.0))]
+    fn new(py: Python<'_>, name: &str, start: &str, wait: f64) -> PyResult<Self> {
         let start = match start {
             "latest" => Start::Latest,
             "oldest" => Start::Oldest,
@@ -990,7 +999,23 @@ impl RingReader {
                 )))
             }
         };
-        let inner = CoreReader::open(name, start).map_err(ring_err)?;
+        if !(0.0..=86_400.0).contains(&wait) {
+            return Err(PyValueError::new_err(format!(
+                "RingReader: wait={wait}: expected seconds in [0, 86400]"
+            )));
+        }
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs_f64(wait);
+        let inner = loop {
+            match CoreReader::open(name, start) {
+                Ok(r) => break r,
+                // A ring whose writer has not created it, or not finished its header, yet.
+                Err(e) if not_there_yet(&e) && std::time::Instant::now() < deadline => {
+                    py.detach(|| std::thread::sleep(std::time::Duration::from_millis(5)));
+                    py.check_signals()?;
+                }
+                Err(e) => return Err(ring_err(e)),
+            }
+        };
         Ok(RingReader {
             inner,
             name: name.to_string(),
