@@ -101,6 +101,7 @@ class ShijimEmulator(k8s.KubernetesEmulator):
         self.rv = itertools.count(1000)
         self.last_rv = 1000
         self.writes: list[tuple[str, str, str | None, str]] = []  # (verb, plural, ns, name)
+        self.fail_status_patches = 0  # fault injection: answer the next N status patches with 503
         self.fallback["get /openapi/v3"] << self._serve_openapi_root
         self.fallback["get", re.compile(r"/openapi/v3/.+")] << (self._serve_openapi_gv)
         self.resources.load_bundled()
@@ -259,6 +260,9 @@ class ShijimEmulator(k8s.KubernetesEmulator):
         key = (resource, request.namespace, request.name or "")
         if key not in self.store:
             raise k8s.KubernetesObjectNotFoundError()
+        if request.subresource == "status" and self.fail_status_patches > 0:
+            self.fail_status_patches -= 1
+            raise k8s.KubernetesError(503, "ServiceUnavailable", "injected fault")
         if request.action == enums.action.DELETE:
             return await self._delete(key)
 

@@ -89,6 +89,40 @@ def test_kill_switch_halts_and_acknowledges_within_one_second(k8s: EmulatorThrea
         w.stop()
 
 
+def test_watch_reconnects_after_the_server_ends_it(k8s: EmulatorThread) -> None:
+    k8s.kubectl("apply", "-f", str(EXAMPLE))
+    w = make_watcher(k8s, watch_timeout_seconds=1)
+    w.start()
+    try:
+        wait_for(lambda: shard_entry(k8s), 5)
+        time.sleep(2.5)  # the server closed the watch twice; the watcher re-listed each time
+        t0 = time.monotonic()
+        set_kill(k8s, True)
+        wait_for(lambda: (e := shard_entry(k8s)) and e["killSwitchAcknowledged"], 1.0, 0.002)
+        assert time.monotonic() - t0 <= 1.0
+    finally:
+        t_stop = time.monotonic()
+        w.stop()
+        assert time.monotonic() - t_stop < 1.0  # stop() cuts a blocked watch at once
+
+
+def test_failed_status_report_is_retried_at_once(k8s: EmulatorThread) -> None:
+    k8s.kubectl("apply", "-f", str(EXAMPLE))
+    w = make_watcher(k8s)  # heartbeat every 5 s: a retry must not wait for it
+    w.start()
+    try:
+        wait_for(lambda: shard_entry(k8s), 5)
+        assert k8s.emulator is not None
+        k8s.emulator.fail_status_patches = 2
+        t0 = time.monotonic()
+        set_kill(k8s, True)
+        wait_for(lambda: (e := shard_entry(k8s)) and e["killSwitchAcknowledged"], 1.0, 0.002)
+        assert time.monotonic() - t0 <= 1.0
+        assert k8s.emulator.fail_status_patches == 0  # both injected failures were hit
+    finally:
+        w.stop()
+
+
 def test_release_only_clears_the_crd_demand(k8s: EmulatorThread) -> None:
     k8s.kubectl("apply", "-f", str(EXAMPLE))
     w = make_watcher(k8s)
