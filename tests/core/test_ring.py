@@ -327,6 +327,16 @@ def test_reader_can_wait_for_a_writer_that_is_starting(name: str) -> None:
         sc.RingReader(name, wait=-1)
 
 
+def test_reader_learns_that_its_ring_file_was_replaced(name: str) -> None:
+    sc.RingWriter(name, slots=8).close()
+    r = sc.RingReader(name)
+    assert not r.file_replaced
+    sc.ring_unlink(name)
+    assert r.file_replaced
+    sc.RingWriter(name, slots=8).close()
+    assert r.file_replaced and not sc.RingReader(name).file_replaced
+
+
 def test_ring_dir_follows_the_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     monkeypatch.setenv("SHIJIM_RING_DIR", str(tmp_path))
     assert sc.ring_path("x") == str(tmp_path / "shijim-ring.x")

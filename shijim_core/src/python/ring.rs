@@ -1172,6 +1172,13 @@ impl RingReader {
         self.inner.writer_pid()
     }
 
+    /// True if the ring's name no longer refers to the mapped file (removed or re-created):
+    /// attach a new reader. A syscall: poll it when idle.
+    #[getter]
+    fn file_replaced(&self) -> bool {
+        self.inner.file_replaced()
+    }
+
     #[getter]
     fn name(&self) -> &str {
         &self.name

@@ -1,5 +1,6 @@
 //! A reader: attaches by name, read-only, from any process; never slows the writer.
 
+use std::os::unix::fs::MetadataExt;
 use std::path::Path;
 use std::sync::atomic::{fence, Ordering};
 
@@ -50,6 +51,8 @@ pub struct RingReader {
     margin: u64,
     /// A writer change seen but not yet reported (see `Boundary`).
     boundary: Option<Boundary>,
+    /// (device, inode) of the mapped file, to notice the name now pointing elsewhere.
+    file_id: (u64, u64),
 }
 
 /// Epoch-related header fields, read consistently.
@@ -78,7 +81,9 @@ impl RingReader {
 
     pub fn open_path(path: &Path, start: Start) -> Result<RingReader, RingError> {
         let file = std::fs::File::open(path).map_err(shm::io_err(path, "open for reading"))?;
-        let size = shm::file_len(&file, path)?;
+        let meta = file.metadata().map_err(shm::io_err(path, "stat"))?;
+        let file_id = (meta.dev(), meta.ino());
+        let size = meta.size();
         if size < HEADER_LEN as u64 {
             if size == 0 {
                 return Err(RingError::NotInitialised {
@@ -104,6 +109,7 @@ impl RingReader {
             corrupt_total: 0,
             margin: (slots / 16).max(1),
             boundary: None,
+            file_id,
         };
         let info = reader.epoch_info();
         reader.epoch = info.epoch;
@@ -305,6 +311,16 @@ impl RingReader {
     /// True once the writer closed the ring cleanly (a crashed writer leaves it false).
     pub fn writer_closed(&self) -> bool {
         self.region.u32_at(OFF_WRITER_STATE).load(Ordering::Acquire) == WRITER_CLOSED
+    }
+
+    /// True if the ring's name no longer refers to the file this reader mapped (removed, or
+    /// removed and created anew): nothing more will arrive here; attach again. A syscall:
+    /// poll it when idle, not per message.
+    pub fn file_replaced(&self) -> bool {
+        match std::fs::metadata(&self.region.path) {
+            Ok(meta) => (meta.dev(), meta.ino()) != self.file_id,
+            Err(_) => true,
+        }
     }
 
     pub fn writer_pid(&self) -> u32 {

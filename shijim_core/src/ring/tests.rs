@@ -434,3 +434,18 @@ fn bad_names_and_slot_counts_are_refused() {
         Err(RingError::Io { .. })
     ));
 }
+
+#[test]
+fn reader_notices_its_file_was_replaced() {
+    let ring = TestRing::new("replaced");
+    drop(RingWriter::open_path(&ring.0, 8, true).unwrap());
+    let r = RingReader::open_path(&ring.0, Start::Latest).unwrap();
+    assert!(!r.file_replaced());
+    std::fs::remove_file(&ring.0).unwrap();
+    assert!(r.file_replaced());
+    drop(RingWriter::open_path(&ring.0, 8, true).unwrap());
+    assert!(r.file_replaced());
+    assert!(!RingReader::open_path(&ring.0, Start::Latest)
+        .unwrap()
+        .file_replaced());
+}
