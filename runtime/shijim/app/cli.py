@@ -10,7 +10,9 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import logging
+import logging.handlers
 import os
+import queue
 import sys
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -124,11 +126,31 @@ def effective_config(args: argparse.Namespace, env: Mapping[str, str]) -> Runtim
 def main(argv: Sequence[str] | None = None, env: Mapping[str, str] | None = None) -> int:
     args = _parser().parse_args(argv)
     env = os.environ if env is None else env
-    logging.basicConfig(
-        level=getattr(logging, str(args.log_level).upper(), logging.INFO),
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-        stream=sys.stderr,
-    )
+    root = logging.getLogger()
+    saved = (list(root.handlers), root.level)
+    listener = _queue_logging(getattr(logging, str(args.log_level).upper(), logging.INFO))
+    try:
+        return _main(args, env)
+    finally:
+        listener.stop()  # flushes what is queued
+        root.handlers[:], root.level = saved[0], saved[1]
+
+
+def _queue_logging(level: int) -> logging.handlers.QueueListener:
+    """Log records are queued by the caller and written to stderr by a listener thread, so the
+    trading thread never waits on a slow terminal or log collector."""
+    q: queue.SimpleQueue[logging.LogRecord] = queue.SimpleQueue()
+    out = logging.StreamHandler(sys.stderr)
+    out.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    root = logging.getLogger()
+    root.handlers[:] = [logging.handlers.QueueHandler(q)]
+    root.setLevel(level)
+    listener = logging.handlers.QueueListener(q, out)
+    listener.start()
+    return listener
+
+
+def _main(args: argparse.Namespace, env: Mapping[str, str]) -> int:
     try:
         cfg = effective_config(args, env)
         from shijim.app.strategies import check_strategy_config
