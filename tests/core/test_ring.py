@@ -308,6 +308,26 @@ def test_attach_errors_are_clear(name: str, tmp_path: Path) -> None:
         sc.RingWriter(name + "-missing", slots=64, create=False)
 
 
+def test_wrong_layout_and_geometry_in_the_header_are_named(name: str) -> None:
+    sc.RingWriter(name, slots=8).close()
+    path = Path(sc.ring_path(name))
+    good = path.read_bytes()
+    for offset, value, pattern in [
+        (8, (99).to_bytes(4, "little"), "layout_version is 99, this build reads 1"),
+        (24, (128).to_bytes(4, "little"), "slot_size is 128, expected 256"),
+        (16, (12).to_bytes(8, "little"), "slot_count is 12, not a power of two"),
+        (16, (16).to_bytes(8, "little"), "file size is 6144, expected 8192"),
+    ]:
+        path.write_bytes(good[:offset] + value + good[offset + len(value) :])
+        with pytest.raises(sc.RingError, match=pattern):
+            sc.RingReader(name)
+    path.write_bytes(good[: 4096 + 100])
+    with pytest.raises(sc.RingError, match="file size is 4196"):
+        sc.RingReader(name)
+    path.write_bytes(good)
+    assert sc.RingReader(name).slots == 8
+
+
 def test_reader_can_wait_for_a_writer_that_is_starting(name: str) -> None:
     def start_writer() -> None:
         time.sleep(0.1)
