@@ -62,7 +62,11 @@ def configure(settings: kopf.OperatorSettings, **_: Any) -> None:
 def reconcile_shard(
     body: kopf.Body, meta: kopf.Meta, status: kopf.Status, patch: kopf.Patch, logger: Any, **_: Any
 ) -> None:
-    result = reconcile.reconcile(api(), body)
+    try:
+        result = reconcile.reconcile(api(), body)
+    except reconcile.ChildConflict as exc:
+        # Retried: a leftover of a deleted namesake disappears once garbage-collected.
+        raise kopf.TemporaryError(f"cannot reconcile: {exc}", delay=5) from None
     with _checked_lock:
         _checked[str(meta.get("uid"))] = (meta.get("generation"), result.problems)
     if result.problems:

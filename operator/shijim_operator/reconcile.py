@@ -31,6 +31,10 @@ def make_api_client() -> kubernetes.client.ApiClient:
     return kubernetes.client.ApiClient()
 
 
+class ChildConflict(Exception):
+    """A child's name is taken by an object this TradingShard does not control."""
+
+
 @dataclass
 class ReconcileResult:
     spec: ShardSpec | None
@@ -96,6 +100,12 @@ def apply_child(api: kubernetes.client.ApiClient, child: builders.Child, namespa
             raise
         create(namespace, child.body)
         return f"created {child.plural}/{child.name}"
+    owners = (current.metadata.owner_references or []) if current.metadata else []
+    controller = next((o.uid for o in owners if o.controller), None)
+    if controller != child.body["metadata"]["ownerReferences"][0]["uid"]:
+        # Not ours (a hand-made object, or the leftover of a deleted TradingShard of the same
+        # name that the garbage collector has not removed yet): never take it over.
+        raise ChildConflict(f"{child.plural}/{child.name} exists and is not controlled by it")
     annotations = (current.metadata.annotations or {}) if current.metadata else {}
     if annotations.get(builders.HASH_ANNOTATION) == child.desired_hash:
         return f"unchanged {child.plural}/{child.name}"

@@ -426,3 +426,29 @@ def test_real_runtime_pods_from_the_rendered_config(
             except subprocess.TimeoutExpired:
                 p.kill()
             log.close()
+
+
+def test_a_child_name_taken_by_a_foreign_object_is_never_taken_over(
+    k8s: EmulatorThread, operator: OperatorProcess
+) -> None:
+    foreign = k8s.workdir / "foreign.yaml"
+    foreign.write_text(
+        yaml.safe_dump(
+            {
+                "apiVersion": "v1",
+                "kind": "ConfigMap",
+                "metadata": {"name": f"{NAME}-config", "namespace": "default"},
+                "data": {"config.yaml": "someone else's"},
+            }
+        )
+    )
+    k8s.kubectl("apply", "-f", str(foreign))
+    k8s.kubectl("apply", "-f", str(EXAMPLE))
+    wait_for(lambda: "is not controlled by it" in operator.log(), 10)
+    cm = k8s.get("configmaps", f"{NAME}-config")
+    assert cm is not None and cm["data"] == {"config.yaml": "someone else's"}
+    assert k8s.get("statefulsets", NAME) is None  # no pods without their config
+
+    # Once the foreign object is gone, the retry creates the real children.
+    k8s.kubectl("delete", "configmap", f"{NAME}-config")
+    wait_for(lambda: all(children(k8s).values()), 15)

@@ -351,3 +351,20 @@ def test_real_runtime_process_halts_on_kill_switch(
         log.close()
         if os.environ.get("SHIJIM_TEST_SHOW_LOGS"):
             print((tmp_path / "runtime.log").read_text())
+
+
+def test_in_cluster_credentials_are_reread_for_rotation(tmp_path: pathlib.Path) -> None:
+    from shijim.governance.k8s_api import in_cluster_endpoint
+
+    (tmp_path / "token").write_text("first\n")
+    env = {"KUBERNETES_SERVICE_HOST": "10.0.0.1", "KUBERNETES_SERVICE_PORT": "443"}
+    ep = in_cluster_endpoint(env, tmp_path)
+    assert ep is not None
+    assert ep.server == "https://10.0.0.1:443"
+    assert ep.ca_file == str(tmp_path / "ca.crt")
+    assert ep.auth_header() == {"Authorization": "Bearer first"}
+    (tmp_path / "token").write_text("rotated\n")  # bound tokens rotate: read per connection
+    assert ep.auth_header() == {"Authorization": "Bearer rotated"}
+    assert in_cluster_endpoint({}, tmp_path) is None
+    v6 = in_cluster_endpoint({**env, "KUBERNETES_SERVICE_HOST": "fd00::1"}, tmp_path)
+    assert v6 is not None and v6.server == "https://[fd00::1]:443"
