@@ -224,3 +224,27 @@ def test_snapshot_callback_is_rate_limited(ring) -> None:
         runner.step()
     assert [s.ts_ns for s in got] == [1_000, 2_200]
     assert got[-1].books[CODE].ask == 20002.0 and got[-1].state.name == "ACTIVE"
+
+
+def test_writer_restart_resets_books() -> None:
+    name = f"t-restart-{os.getpid()}"
+    writer = shijim_core.RingWriter(name, slots=1024)
+    reader = shijim_core.RingReader(name)
+    try:
+        runner, _, _ = _runner(reader)
+        runner.strategy = rec = _Recording()
+        _book(writer, 0, 20000.0, [5] * 5, [5] * 5)
+        runner.step()
+        assert runner.books.book(CODE).has_book
+        writer.close()  # the ingestion process restarts: a new writer, a new epoch
+        writer = shijim_core.RingWriter(name, slots=1024)
+        _book(writer, 1, 20010.0, [5] * 5, [5] * 5)
+        while runner.step():
+            pass
+        assert runner.counters.resyncs == 1
+        # The book after the restart was not compared with the one before it (no MLOFI jump).
+        assert runner.books.book(CODE).bid_px[0] == 20010.0
+        assert rec.ofi == [0.0, 0.0]
+    finally:
+        writer.close()
+        shijim_core.ring_unlink(name)
