@@ -122,6 +122,29 @@ def test_trades_happen_at_the_book() -> None:
                     assert book["bid_px"][4] <= t["price"] <= book["bid_px"][0]
 
 
+def test_pre_open_trial_matching_is_flagged_simtrade() -> None:
+    tue_0829 = taipei_naive_to_utc_ns(dt.datetime(2026, 11, 24, 8, 29, 50))
+    m = SimulatedMarket(default_instruments(), 13, tue_0829, chunk_seconds=10)
+    chunks = _chunks(m, 100)  # to 08:46:30
+    ticks = np.concatenate([c.ticks for c in chunks])
+    books = np.concatenate([c.bidasks for c in chunks])
+    sessions = [(utc_ns_to_taipei(t).strftime("%H:%M"), code, st) for c in chunks
+                for t, code, st in c.sessions]  # fmt: skip
+    assert sessions[:2] == [("08:30", "TXFL6", "PRE_OPEN"), ("08:30", "MXFL6", "PRE_OPEN")]
+    assert ("08:45", "TXFL6", "OPEN") in sessions
+    open_ns = taipei_naive_to_utc_ns(dt.datetime(2026, 11, 24, 8, 45))
+    txf = ticks[ticks["code"] == b"TXFL6"]
+    pre, live = txf[txf["exch_ts"] < open_ns], txf[txf["exch_ts"] >= open_ns]
+    assert pre.size > 100 and live.size > 100
+    assert pre["simtrade"].all() and (pre["tick_type"] == 0).all()
+    assert (pre["total_volume"] == 0).all()  # trial matches are not volume
+    assert not live["simtrade"].any()
+    assert (live["total_volume"] == np.cumsum(live["volume"])).all()
+    b = books[books["code"] == b"TXFL6"]
+    assert b[b["exch_ts"] < open_ns]["simtrade"].all()
+    assert not b[b["exch_ts"] >= open_ns]["simtrade"].any()
+
+
 def test_trade_comes_just_before_its_book() -> None:
     m = SimulatedMarket(default_instruments(), 3, TUE_0900)
     c = m.next_chunk()
@@ -159,21 +182,31 @@ def test_mid_is_mean_reverting_with_the_ou_variance() -> None:
 def test_sessions_and_no_events_while_closed() -> None:
     fri_1329 = taipei_naive_to_utc_ns(dt.datetime(2026, 11, 27, 13, 29))
     m = SimulatedMarket(default_instruments(0.001), 4, fri_1329, chunk_seconds=60)
-    events, times = [], {}
+    events, real, trial = [], {}, {}
     for _ in range(1000):  # Friday night session, then Monday (the weekend is skipped)
         c = m.next_chunk()
         events += [(utc_ns_to_taipei(t), code, s) for t, code, s in c.sessions]
         for arr in (c.ticks, c.bidasks):
             for code in np.unique(arr["code"]):
-                times.setdefault(code.decode(), []).extend(arr["exch_ts"][arr["code"] == code])
+                rows = arr[arr["code"] == code]
+                real.setdefault(code.decode(), []).extend(rows["exch_ts"][~rows["simtrade"]])
+                trial.setdefault(code.decode(), []).extend(rows["exch_ts"][rows["simtrade"]])
     for ins in m.instruments:
-        ts = times[ins.code]
+        ts = real[ins.code]
         assert all(is_open(ins.market, int(t)) for t in ts[:: max(1, len(ts) // 500)])
+        # Trial matching (simtrade) only in the pre-open.
+        pre = trial[ins.code]
+        assert pre and all(
+            open_intervals(ins.market, int(t), int(t) + 1, pre_open=True) for t in pre
+        )
+    pre_opens = [(w.strftime("%a %H:%M"), code) for w, code, s in events if s == "PRE_OPEN"]
+    assert ("Fri 14:50", "TXFL6") in pre_opens and ("Mon 08:30", "2330") in pre_opens
     closes = [(w.strftime("%a %H:%M"), code) for w, code, s in events if s == "CLOSED"]
     assert ("Fri 13:30", "2330") in closes and ("Fri 13:45", "TXFL6") in closes
     assert ("Sat 05:00", "TXFL6") in closes
     opens = [(w.strftime("%a %H:%M"), code) for w, code, s in events if s == "OPEN"]
     assert ("Fri 15:00", "MXFL6") in opens and ("Mon 08:45", "TXFL6") in opens
+    assert ("Mon 08:30", "TXFL6") in pre_opens
     assert ("Mon 09:00", "2330") in opens
 
 

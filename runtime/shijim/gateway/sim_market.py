@@ -16,6 +16,8 @@ Model (docs/feeds.md has the parameters and their defaults):
   lot); when the price moves, levels still in the book keep their queues (shifted to their new
   level), new levels start from a draw around the depth profile.
 - Every arrival publishes a BidAsk snapshot (and its trade first, same exchange time).
+- Pre-open (TAIFEX 08:30-08:45 and 14:50-15:00, TWSE 08:30-09:00): trial matching at
+  ``pre_open_rate`` x ``rate``: ``simtrade`` trades (tick_type 0, indicative volume) and books.
 
 Everything comes from one ``numpy.random.Generator`` per instrument, seeded from ``seed`` and
 the instrument's position; chunks are fixed windows of simulated time, so the event stream
@@ -54,6 +56,8 @@ class SimInstrument:
     level_probs: tuple[float, ...] = (0.35, 0.25, 0.2, 0.12, 0.08)
     spread_probs: tuple[float, ...] = (0.85, 0.12, 0.03)  # 1, 2, 3 ticks
     p_spread_change: float = 0.02
+    # Pre-open trial matching (simtrade quotes) arrives at this fraction of ``rate``.
+    pre_open_rate: float = 0.05
 
 
 def default_instruments(rate_scale: float = 1.0) -> list[SimInstrument]:
@@ -118,6 +122,7 @@ class _State:
     last_t: int  # last arrival time (ns)
     total_volume: int = 0
     session_close: int = -1  # close of the session the last arrival was in
+    in_pre_open: bool = False
 
 
 @dataclass
@@ -182,8 +187,8 @@ class SimulatedMarket:
 
     # -- clock ------------------------------------------------------------------------------
     def _skip_closed(self, t: int) -> int:
-        """t if any instrument trades at t, else the next open of any of them."""
-        return min(next_open(ins.market, t) for ins in self.instruments)
+        """t if any instrument trades (or is in pre-open) at t, else the next such instant."""
+        return min(next_open(ins.market, t, pre_open=True) for ins in self.instruments)
 
     @property
     def codes(self) -> list[str]:
@@ -205,7 +210,18 @@ class SimulatedMarket:
         for k, (ins, rng, st) in enumerate(
             zip(self.instruments, self._rngs, self._states, strict=True)
         ):
+            # Pre-open first: within one chunk (<= 60 s) it can only precede the open.
+            for a, b in open_intervals(ins.market, t0, t1, pre_open=True):
+                if not st.in_pre_open:
+                    sessions.append((a, ins.code, "PRE_OPEN"))
+                    st.in_pre_open = True
+                    st.total_volume = 0  # a new trading session's volume starts here
+                n = int(rng.poisson(ins.rate * ins.pre_open_rate * (b - a) / NS))
+                if n:
+                    offs = np.sort(rng.random(n) * (b - a)).astype(np.int64)
+                    parts.append(self._trial_events(k, ins, rng, st, a + offs))
             for a, b in open_intervals(ins.market, t0, t1):
+                st.in_pre_open = False
                 if st.session_close < 0:  # a new session begins in this window
                     sessions.append((a, ins.code, "OPEN"))
                     st.total_volume = 0
@@ -220,6 +236,41 @@ class SimulatedMarket:
                 st.session_close = -1
         self.clock_ns = self._skip_closed(t1)
         return _merge(parts, sessions)
+
+    def _trial_events(self, k: int, ins: SimInstrument, rng: np.random.Generator, st: _State,
+                      t: np.ndarray) -> tuple[int, np.ndarray, np.ndarray, np.ndarray]:  # fmt: skip
+        """Pre-open trial matching: each arrival moves the indicative price (the same OU mid)
+        and publishes a simtrade trade (tick_type 0, the indicative volume; total_volume does
+        not move) and a simtrade book around it. Never real trades (docs/feeds.md)."""
+        n = t.size
+        ref = ins.ladder.index_of(ins.reference)
+        x = self._mid_path(ins, rng, st, t)
+        lo, hi = LEVELS, len(ins.ladder) - LEVELS - 4
+        ind = np.clip(np.rint(ref + x).astype(np.int64), lo, hi)
+        q = self._fresh_queues(ins, rng, n)
+        levels = np.arange(LEVELS)
+        ticks = np.zeros(n, dtype=TICK_DTYPE)
+        ticks["exch_ts"] = t
+        ticks["code"] = self._codes_b[k]
+        ticks["price"] = ins.ladder.prices(ind)
+        ticks["volume"] = q[:, 0] + q[:, LEVELS]  # indicative matched volume
+        ticks["total_volume"] = st.total_volume
+        ticks["tick_type"] = 0
+        ticks["simtrade"] = True
+        books = np.zeros(n, dtype=BIDASK_DTYPE)
+        books["exch_ts"] = t
+        books["code"] = self._codes_b[k]
+        books["bid_px"] = ins.ladder.prices(ind[:, None] - levels[None, :])
+        books["ask_px"] = ins.ladder.prices(ind[:, None] + 1 + levels[None, :])
+        books["bid_qty"] = q[:, :LEVELS]
+        books["ask_qty"] = q[:, LEVELS:]
+        books["simtrade"] = True
+        st.x = float(x[-1])
+        st.bid = int(ind[-1])
+        st.spread = 1
+        st.queues = q[-1].copy()
+        st.last_t = int(t[-1])
+        return k, ticks, books, np.arange(n)
 
     def _segment_queues(
         self,
