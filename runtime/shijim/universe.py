@@ -10,11 +10,15 @@ shard wins. docs/sharding.md explains the choice and the login-jitter helper.
 from __future__ import annotations
 
 import hashlib
+import logging
 import os
 import random
-from collections.abc import Iterable, Mapping
+import time
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from enum import Enum
+
+log = logging.getLogger(__name__)
 
 # The Kubernetes operator sets these in every pod (pod ordinal = SHARD_ID).
 ENV_SHARD_ID = "SHARD_ID"
@@ -137,3 +141,20 @@ def startup_jitter_seconds(
         return max_seconds * spec.shard_id / spec.total_shards
     r = rng if rng is not None else random.SystemRandom()
     return r.uniform(0.0, max_seconds)
+
+
+def wait_startup_jitter(
+    spec: ShardSpec,
+    max_seconds: float,
+    mode: JitterMode = JitterMode.SHARD,
+    sleep: Callable[[float], None] = time.sleep,
+) -> float:
+    """Sleep this shard's startup jitter before the broker login; returns the seconds waited."""
+    delay = startup_jitter_seconds(spec, max_seconds, mode)
+    if delay > 0:
+        log.info(
+            "shard %d/%d: waiting %.1f s before login (startup jitter, %s)",
+            spec.shard_id, spec.total_shards, delay, mode.value,
+        )  # fmt: skip
+        sleep(delay)
+    return delay

@@ -17,6 +17,7 @@ from shijim.universe import (
     assign,
     shard_of,
     startup_jitter_seconds,
+    wait_startup_jitter,
 )
 
 CODES = [f"{n:04d}" for n in range(1101, 3101)]  # 2000 stock-like codes
@@ -110,6 +111,13 @@ def test_startup_jitter() -> None:
         startup_jitter_seconds(ShardSpec(0, 1), float("nan"))
     with pytest.raises(ShardConfigError, match="startup_jitter_seconds"):
         startup_jitter_seconds(ShardSpec(0, 1), -1)
+
+
+def test_wait_startup_jitter() -> None:
+    slept: list[float] = []
+    assert wait_startup_jitter(ShardSpec(3, 4), 8.0, sleep=slept.append) == 6.0
+    assert wait_startup_jitter(ShardSpec(0, 4), 8.0, sleep=slept.append) == 0.0
+    assert slept == [6.0]
 
 
 def test_cli_prints_assignment(capsys: pytest.CaptureFixture[str]) -> None:
