@@ -8,6 +8,7 @@ global registry, so tests can build isolated registries.
 
 from __future__ import annotations
 
+from typing import Any
 from wsgiref.simple_server import WSGIServer
 
 import prometheus_client
@@ -97,6 +98,7 @@ class ShardMetrics:
         self._k8s_reachable = gauge(
             "shijim_k8s_api_reachable", "1 while the Kubernetes API server answers the watcher"
         )
+        self._bind()
         # Series that should exist from the start (alerts on absent series are fragile).
         for g in (self._feed_connected, self._feed_degraded, self._kill, self._state, self._pnl):
             g.labels(self.shard).set(0)
@@ -111,53 +113,78 @@ class ShardMetrics:
         server, _thread = prometheus_client.start_http_server(port, bind, registry=self.registry)
         return server
 
+    # -- bound children ------------------------------------------------------------------------
+    # ``labels()`` costs a few µs (argument checks, a lock, a dict lookup); the hot paths call
+    # these methods per batch or per order, so each child is resolved once and kept.
+    def _bind(self) -> None:
+        sh = self.shard
+        self._c_md_last_ts = self._md_last_ts.labels(sh)
+        self._c_feed_connected = self._feed_connected.labels(sh)
+        self._c_feed_degraded = self._feed_degraded.labels(sh)
+        self._c_orders = self._orders.labels(sh)
+        self._c_fills = self._fills.labels(sh)
+        self._c_state = self._state.labels(sh)
+        self._c_kill = self._kill.labels(sh)
+        self._c_pnl = self._pnl.labels(sh)
+        self._c_t2o = self._tick_to_order.labels(sh)
+        self._c_recorder = self._recorder_fallback.labels(sh)
+        self._c_k8s = self._k8s_reachable.labels(sh)
+        self._children: dict[tuple[str, str], Any] = {}
+
+    def _child(self, metric: Any, name: str, label: str) -> Any:
+        key = (name, label)
+        c = self._children.get(key)
+        if c is None:
+            c = self._children[key] = metric.labels(self.shard, label)
+        return c
+
     # -- market data -------------------------------------------------------------------------
     def md_event(self, kind: str, local_ts_ns: int, n: int = 1) -> None:
-        self._md_events.labels(self.shard, kind).inc(n)
-        self._md_last_ts.labels(self.shard).set(local_ts_ns / 1e9)
+        self._child(self._md_events, "md", kind).inc(n)
+        self._c_md_last_ts.set(local_ts_ns / 1e9)
 
     def md_bad_input(self, cause: str) -> None:
-        self._md_bad.labels(self.shard, cause).inc()
+        self._child(self._md_bad, "bad", cause).inc()
 
     def feed_connected(self, connected: bool) -> None:
-        self._feed_connected.labels(self.shard).set(1 if connected else 0)
+        self._c_feed_connected.set(1 if connected else 0)
 
     def feed_degraded(self, degraded: bool) -> None:
-        self._feed_degraded.labels(self.shard).set(1 if degraded else 0)
+        self._c_feed_degraded.set(1 if degraded else 0)
 
     def ring_reader(self, reader: str, lag: int, newly_lost: int) -> None:
-        self._ring_lag.labels(self.shard, reader).set(lag)
+        self._child(self._ring_lag, "lag", reader).set(lag)
         if newly_lost:
-            self._ring_lost.labels(self.shard, reader).inc(newly_lost)
+            self._child(self._ring_lost, "lost", reader).inc(newly_lost)
 
     # -- orders and risk ---------------------------------------------------------------------
     def order_accepted(self) -> None:
-        self._orders.labels(self.shard).inc()
+        self._c_orders.inc()
 
     def order_action(self, action: str) -> None:
-        self._order_actions.labels(self.shard, action).inc()
+        self._child(self._order_actions, "action", action).inc()
 
     def fill(self) -> None:
-        self._fills.labels(self.shard).inc()
+        self._c_fills.inc()
 
     def risk_reject(self, reason: str) -> None:
-        self._rejects.labels(self.shard, reason).inc()
+        self._child(self._rejects, "reject", reason).inc()
 
     def trading_state(self, state: int) -> None:
-        self._state.labels(self.shard).set(state)
-        self._kill.labels(self.shard).set(1 if state == 2 else 0)
+        self._c_state.set(state)
+        self._c_kill.set(1 if state == 2 else 0)
 
     def position(self, code: str, qty: float) -> None:
-        self._position.labels(self.shard, code).set(qty)
+        self._child(self._position, "position", code).set(qty)
 
     def pnl(self, value: float) -> None:
-        self._pnl.labels(self.shard).set(value)
+        self._c_pnl.set(value)
 
     def tick_to_order(self, seconds: float) -> None:
-        self._tick_to_order.labels(self.shard).observe(seconds)
+        self._c_t2o.observe(seconds)
 
     def recorder_fallback(self, active: bool) -> None:
-        self._recorder_fallback.labels(self.shard).set(1 if active else 0)
+        self._c_recorder.set(1 if active else 0)
 
     def k8s_api_reachable(self, reachable: bool) -> None:
-        self._k8s_reachable.labels(self.shard).set(1 if reachable else 0)
+        self._c_k8s.set(1 if reachable else 0)
