@@ -15,6 +15,8 @@
 //!  60  writer_state     u32      1 = open, 2 = closed cleanly
 //!  64  write_cursor     u64      next seq the writer will publish (own cache line)
 //! 128  prev_epoch_end   u64      one past the last seq the previous writer committed
+//! 256  epoch history    16 x (epoch, start_seq, prev_epoch_end, skipped_total), u64 each,
+//!                               entry epoch % 16: lets a reader walk several takeovers
 //! slot i at 4096 + i * 256
 //!   0  word             u64      0 = never written; ((seq + 1) << 8) | len; len 0xFF = being written
 //!   8  payload          [u8; 248]
@@ -46,6 +48,14 @@ pub const OFF_WRITER_PID: usize = 56;
 pub const OFF_WRITER_STATE: usize = 60;
 pub const OFF_CURSOR: usize = 64;
 pub const OFF_PREV_END: usize = 128;
+pub const OFF_HISTORY: usize = 256;
+pub const HISTORY_LEN: u64 = 16;
+pub const HISTORY_ENTRY: usize = 32;
+
+/// Byte offset of the history entry of `epoch`.
+pub const fn history_off(epoch: u64) -> usize {
+    OFF_HISTORY + (epoch % HISTORY_LEN) as usize * HISTORY_ENTRY
+}
 
 pub const WRITER_OPEN: u32 = 1;
 pub const WRITER_CLOSED: u32 = 2;
@@ -58,6 +68,7 @@ pub const LEN_WRITING: u64 = 0xFF;
 // The header fields fit the header page; the cursor has its own cache line.
 const _: () = assert!(OFF_CURSOR + 8 <= HEADER_LEN && OFF_CURSOR % 64 == 0);
 const _: () = assert!(MAX_PAYLOAD == 248 && HEADER_LEN % SLOT_SIZE == 0);
+const _: () = assert!(OFF_HISTORY + HISTORY_LEN as usize * HISTORY_ENTRY <= HEADER_LEN);
 
 /// Total file size for `slots` slots.
 pub const fn file_len(slots: u64) -> usize {

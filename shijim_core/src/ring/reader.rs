@@ -153,15 +153,38 @@ impl RingReader {
     }
 
     fn learn_boundary(&mut self) {
-        let next = self.epoch_info();
-        // Only the writer right after ours records where ours ended; after several takeovers
-        // the old messages cannot be told apart, so the reader switches at once.
-        let end = if next.epoch == self.epoch.wrapping_add(1) {
-            next.prev_end
-        } else {
-            self.pos
+        // Walk one takeover at a time: the history entry of the next epoch says where ours
+        // ended, so the old writer's messages still in the ring are delivered first.
+        let boundary = match self.history(self.epoch.wrapping_add(1)) {
+            Some(next) => Boundary {
+                end: next.prev_end,
+                next,
+            },
+            // Entry overwritten (16 takeovers since): what is left cannot be told apart;
+            // switch to the current writer at once, counting the rest as lost.
+            None => Boundary {
+                end: self.pos,
+                next: self.epoch_info(),
+            },
         };
-        self.boundary = Some(Boundary { end, next });
+        self.boundary = Some(boundary);
+    }
+
+    /// The history entry of `epoch`, if the header still holds it (and the epoch exists yet).
+    fn history(&self, epoch: u64) -> Option<EpochInfo> {
+        let off = history_off(epoch);
+        let first = self.region.u64_at(off).load(Ordering::Acquire);
+        let start = self.region.u64_at(off + 8).load(Ordering::Relaxed);
+        let prev_end = self.region.u64_at(off + 16).load(Ordering::Relaxed);
+        let skipped = self.region.u64_at(off + 24).load(Ordering::Relaxed);
+        fence(Ordering::Acquire);
+        let again = self.region.u64_at(off).load(Ordering::Relaxed);
+        (first == epoch && again == epoch).then_some(EpochInfo {
+            epoch,
+            start,
+            skipped,
+            prev_end,
+        })
     }
 
     /// Copy message `pos` into `buf` if it is there. Never blocks.

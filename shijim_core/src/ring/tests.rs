@@ -238,7 +238,7 @@ fn old_messages_overwritten_by_a_new_writer_are_counted_exactly() {
 }
 
 #[test]
-fn two_takeovers_between_reads_count_loss_without_mixing() {
+fn two_takeovers_between_reads_deliver_every_writer_in_turn() {
     let ring = TestRing::new("tworestarts");
     let mut w = RingWriter::open_path(&ring.0, 64, true).unwrap();
     let mut r = RingReader::open_path(&ring.0, Start::Latest).unwrap();
@@ -251,9 +251,44 @@ fn two_takeovers_between_reads_count_loss_without_mixing() {
     let mut w3 = RingWriter::open_path(&ring.0, 64, true).unwrap();
     w3.publish(&payload_for(3)).unwrap();
     let mut buf = [0u8; MAX_PAYLOAD];
-    assert_eq!(r.try_next(&mut buf), Next::Restarted { lost: 3, epoch: 3 });
-    assert_eq!(drain(&mut r), (vec![3], 0, 0));
-    assert_eq!(r.restarts(), 2);
+    let mut seen = Vec::new();
+    loop {
+        match r.try_next(&mut buf) {
+            Next::Message { seq, len } => {
+                check_payload(seq, &buf[..len]);
+                seen.push(format!("m{seq}"));
+            }
+            Next::Restarted { lost, epoch } => seen.push(format!("r{epoch}/{lost}")),
+            Next::Empty => break,
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+    assert_eq!(seen, ["m0", "m1", "r2/0", "m2", "r3/0", "m3"]);
+    assert_eq!((r.restarts(), r.lost_total(), r.epoch()), (2, 0, 3));
+}
+
+#[test]
+fn more_takeovers_than_the_history_holds_count_the_rest_as_lost() {
+    let ring = TestRing::new("manyrestarts");
+    let mut w = RingWriter::open_path(&ring.0, 64, true).unwrap();
+    let mut r = RingReader::open_path(&ring.0, Start::Latest).unwrap();
+    w.publish(&payload_for(0)).unwrap();
+    drop(w);
+    for seq in 1..=HISTORY_LEN + 1 {
+        let mut w = RingWriter::open_path(&ring.0, 64, true).unwrap();
+        w.publish(&payload_for(seq)).unwrap();
+    }
+    let mut buf = [0u8; MAX_PAYLOAD];
+    let last = HISTORY_LEN + 1;
+    assert_eq!(
+        r.try_next(&mut buf),
+        Next::Restarted {
+            lost: last,
+            epoch: last + 1
+        }
+    );
+    assert_eq!(drain(&mut r), (vec![last], 0, 0));
+    assert_eq!(r.restarts(), last);
 }
 
 #[test]

@@ -93,6 +93,7 @@ impl RingWriter {
             .u32_at(OFF_SLOT_SIZE)
             .store(SLOT_SIZE as u32, Ordering::Relaxed);
         region.u64_at(OFF_EPOCH).store(1, Ordering::Relaxed);
+        record_history(&region, 1, 0, 0, 0);
         region.u64_at(OFF_EPOCH_START).store(0, Ordering::Relaxed);
         region.u64_at(OFF_PREV_END).store(0, Ordering::Relaxed);
         region.u64_at(OFF_SKIPPED).store(0, Ordering::Relaxed);
@@ -159,6 +160,7 @@ impl RingWriter {
             .u32_at(OFF_WRITER_STATE)
             .store(WRITER_OPEN, Ordering::Relaxed);
         region.u64_at(OFF_CURSOR).store(start, Ordering::Relaxed);
+        record_history(&region, epoch, start, max_committed_end, skipped_total);
         // Epoch last with Release: a reader that sees the new epoch (Acquire) sees its start and
         // skipped count; every slot this writer commits later is Release-ordered after it.
         region.u64_at(OFF_EPOCH).store(epoch, Ordering::Release);
@@ -266,6 +268,16 @@ impl Drop for RingWriter {
             .u32_at(OFF_WRITER_STATE)
             .store(WRITER_CLOSED, Ordering::Release);
     }
+}
+
+/// Write the history entry of `epoch` (before the epoch is published). The entry's epoch field
+/// goes last, so a reader that finds it (Acquire) finds the rest.
+fn record_history(region: &Region, epoch: u64, start: u64, prev_end: u64, skipped: u64) {
+    let off = history_off(epoch);
+    region.u64_at(off + 8).store(start, Ordering::Relaxed);
+    region.u64_at(off + 16).store(prev_end, Ordering::Relaxed);
+    region.u64_at(off + 24).store(skipped, Ordering::Relaxed);
+    region.u64_at(off).store(epoch, Ordering::Release);
 }
 
 /// True if the file is header-sized or larger and its whole header page is zero.
