@@ -30,6 +30,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "runtime"))
 
 from shijim.domain import Instrument, OrderIntent, Side
 from shijim.execution.paper import PaperExchange
+from shijim.metrics import ShardMetrics
 from shijim.risk.gateway import InstrumentTable, RiskAwareGateway
 from shijim.risk.rules import RiskLimits
 from shijim.strategy.base import Place
@@ -60,7 +61,7 @@ class PlaceEveryEvent:
         return ()
 
 
-def _gateway() -> RiskAwareGateway:
+def _gateway(metrics: ShardMetrics | None = None) -> RiskAwareGateway:
     table = InstrumentTable({c: Instrument.future(c, 200.0) for c in CODES})
     limits = RiskLimits(
         max_order_qty=10,
@@ -71,7 +72,7 @@ def _gateway() -> RiskAwareGateway:
         cancel_reserve=1,
         max_daily_loss=None,
     )
-    return RiskAwareGateway(PaperExchange(), table, limits)
+    return RiskAwareGateway(PaperExchange(), table, limits, metrics=metrics)
 
 
 def _ring(tag: str, slots: int = 65536):
@@ -115,8 +116,9 @@ def bench_tick_to_order(n: int) -> None:
             w.publish_bidask("TXFL6", i, time.time_ns(), bids, qty, asks, qty, False)
             r.read(64)
             base[i] = time.perf_counter_ns() - t0
-        gw = _gateway()
-        runner = StrategyRunner(r, PlaceEveryEvent(), gw, None, batch=64)
+        metrics = ShardMetrics("bench")  # the runtime always counts: so does the benchmark
+        gw = _gateway(metrics)
+        runner = StrategyRunner(r, PlaceEveryEvent(), gw, metrics, batch=64)
         for i in range(n):
             up = i % 2  # the book moves every event: a real decision each time
             b = [p + up for p in bids]
