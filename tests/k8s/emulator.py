@@ -28,6 +28,7 @@ import subprocess
 import threading
 import time
 import uuid
+import warnings
 from collections.abc import AsyncIterator, Callable, Mapping
 from typing import Any
 
@@ -104,7 +105,9 @@ class ShijimEmulator(k8s.KubernetesEmulator):
         self.fail_status_patches = 0  # fault injection: answer the next N status patches with 503
         self.fallback["get /openapi/v3"] << self._serve_openapi_root
         self.fallback["get", re.compile(r"/openapi/v3/.+")] << (self._serve_openapi_gv)
-        self.resources.load_bundled()
+        with warnings.catch_warnings():  # kmock 0.8 uses importlib.resources.read_binary
+            warnings.simplefilter("ignore", DeprecationWarning)
+            self.resources.load_bundled()
         crd = yaml.safe_load(CRD_PATH.read_text())
         names = crd["spec"]["names"]
         version = crd["spec"]["versions"][0]

@@ -286,3 +286,19 @@ def test_a_shard_without_codes_is_invalid() -> None:
     result, problems = read_spec(spec)
     assert result is None
     assert any("would own no code" in str(p) for p in problems), problems
+
+
+@pytest.mark.parametrize("storage", [None, "20Gi"])
+def test_children_validate_against_the_kubernetes_schemas(storage: str | None) -> None:
+    """Offline validation (kubernetes-validate, strict: unknown fields are errors) catches what
+    the emulator cannot: a misspelt field or a wrong type in a child."""
+    import kubernetes_validate
+
+    spec = example_spec()
+    spec.update(feed="shioaji", brokerSecretRef={"name": "broker", "personIdKey": "pid"})
+    spec["clickhouse"] = {"enabled": True, "dsnSecretRef": {"name": "ch"}}
+    if storage:
+        spec["recorder"] = {"storageSize": storage}
+    for child in builders.build_children(OWNER, checked(spec, {"broker", "ch"})):
+        for version in ("1.28.0", kubernetes_validate.latest_version()):
+            kubernetes_validate.validate(child.body, version, strict=True)
