@@ -9,7 +9,7 @@
 //!
 //! Env: RING_BENCH_BATCHES, RING_BENCH_ITERS, RING_BENCH_LAT_SAMPLES (50000),
 //! RING_BENCH_LAT_GAP_NS (100000: the writer sleeps between messages),
-//! RING_BENCH_PIN=1 (pin writer to CPU 0, reader to CPU 1).
+//! RING_BENCH_PIN=1 (pin writer to CPU 0, reader to CPU 1), RING_BENCH_RT=1 (SCHED_FIFO for both).
 
 use std::hint::black_box;
 use std::io::{BufRead, BufReader, Read, Write};
@@ -38,6 +38,16 @@ fn now_ns() -> u64 {
 }
 
 fn pin(cpu: usize) {
+    if std::env::var("RING_BENCH_RT").as_deref() == Ok("1") {
+        // SCHED_FIFO: other processes cannot preempt the reader (needs CAP_SYS_NICE; the
+        // kernel's RT throttling still leaves 5% of each second to everyone else).
+        let param = libc::sched_param { sched_priority: 10 };
+        // SAFETY: plain syscall on this process with a valid sched_param.
+        let rc = unsafe { libc::sched_setscheduler(0, libc::SCHED_FIFO, &param) };
+        if rc != 0 {
+            eprintln!("RING_BENCH_RT: {}", std::io::Error::last_os_error());
+        }
+    }
     if std::env::var("RING_BENCH_PIN").as_deref() != Ok("1") {
         return;
     }
