@@ -46,8 +46,8 @@ pub struct RingReader {
     lost_total: u64,
     restarts: u64,
     corrupt_total: u64,
-    /// Lapped resync lands this many slots behind the oldest one, so the reader is not lapped
-    /// again at once.
+    /// A lapped reader resumes this many messages after the oldest one still in the ring, so
+    /// that it is not lapped again at once.
     margin: u64,
     /// A writer change seen but not yet reported (see `Boundary`).
     boundary: Option<Boundary>,
