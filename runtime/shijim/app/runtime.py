@@ -27,6 +27,7 @@ from shijim.app.feeds import FeedSetup, VirtualClock, build_feed, resolve_feed_k
 from shijim.app.schema import ConfigError
 from shijim.app.strategies import build_strategy
 from shijim.app.summary import LatencyStats, RunSummary
+from shijim.app.trading_day import DayRoll
 from shijim.domain import Instrument, instrument_for
 from shijim.execution.paper import PaperExchange
 from shijim.metrics import ShardMetrics
@@ -71,6 +72,7 @@ class Shard:
     event_clock: EventClock | None
     notes: list[str] = field(default_factory=list)
     working_at_stop: int = 0
+    day_roll: DayRoll = field(default_factory=DayRoll)
     closers: list[Callable[[], None]] = field(default_factory=list)
 
     def close(self) -> None:
@@ -121,6 +123,8 @@ def compose(cfg: RuntimeConfig, env: Mapping[str, str]) -> Shard:
     metrics = ShardMetrics(cfg.shard.id)
     state = TradingStateMachine()
     instruments = instruments_for(codes)
+    for code in codes:  # a position series per traded code from the start (dashboards, alerts)
+        metrics.position(code, 0)
     kind = resolve_feed_kind(cfg, env)
     event_clock = EventClock() if kind in ("sim", "replay") else None
     session: Any = None
@@ -251,6 +255,7 @@ def trade_loop(shard: Shard, stop: threading.Event, duration: float | None, star
             got = runner.step()
         if clock is not None and books:
             clock.now_ns = max(clock.now_ns, max(b.exch_ts for b in books.values()))
+        _roll_day(shard, clock() if clock is not None else time.time_ns())
         if deadline is not None and time.monotonic() >= deadline:
             return "duration reached"
         if feed.finished:
@@ -286,11 +291,19 @@ def sim_loop(shard: Shard, stop: threading.Event, duration: float | None, starte
             pass
         if clock is not None and books:
             clock.now_ns = max(clock.now_ns, max(b.exch_ts for b in books.values()))
+            _roll_day(shard, clock.now_ns)
         if duration is not None and vclock.t >= duration - 1e-9:
             return "duration reached"
         if feed.finished:
             return "feed finished"
     return "signal"
+
+
+def _roll_day(shard: Shard, now_ns: int) -> None:
+    """A new trading day restarts the daily PnL the loss limit looks at (docs/risk.md)."""
+    if shard.day_roll.crossed(now_ns):
+        log.info("new trading day: daily PnL restarts")
+        shard.gateway.new_trading_day()
 
 
 def shutdown(shard: Shard, reason: str) -> None:
