@@ -188,3 +188,12 @@ def test_replay_feed_runs_to_the_end_and_counts_bad_lines(tmp_path: Path, capsys
     assert s["events"] == 50 and s["dropped"] == {"feed:bad_json": 1}
     assert s["orders"] == 2 and s["working_left"] == 0  # quoted both sides, cancelled at the end
     assert main(["run", "--feed", f"replay:{tmp_path / 'missing'}"], env={}) == 2
+
+
+def test_shioaji_feed_without_keys_is_a_config_error(capsys) -> None:
+    assert main(["run", "--feed", "shioaji"], env={}) == 2
+    err = capsys.readouterr().err
+    assert "SHIOAJI_API_KEY and SHIOAJI_SECRET_KEY" in err
+    # Only one key: refused before any login attempt, and the key is never echoed.
+    assert main(["run", "--feed", "shioaji"], env={"SHIOAJI_API_KEY": "abc123secret"}) == 1
+    assert "abc123secret" not in capsys.readouterr().err
