@@ -714,6 +714,14 @@ fn kernel_any<Q: Quantity>(
     Ok(())
 }
 
+/// Which books of a batch [`mlofi`] would accept (the same checks, without the error detail):
+/// lets a caller drop bad books and compute the rest.
+pub fn valid_books<Q: Quantity>(books: &Books<'_, Q>) -> Vec<bool> {
+    (0..books.rows)
+        .map(|r| quick_valid(&books.row(r)))
+        .collect()
+}
+
 /// MLOFI of a batch as a new `rows * levels` vector.
 pub fn mlofi<Q: Quantity>(books: &Books<'_, Q>) -> Result<Vec<f64>, OfiError> {
     let mut out = vec![0.0; books.rows * books.levels];
@@ -1050,6 +1058,30 @@ mod tests {
         let ok = [1.0; 4];
         let err = mlofi(&Books::new(&b, &nanq, &a, &ok, 2, 2).unwrap()).unwrap_err();
         assert!(err.to_string().contains("bid_qty[0, 1]"), "{err}");
+    }
+
+    #[test]
+    fn valid_books_agrees_with_validate() {
+        let mut rows = walk(60, 9);
+        rows[3].0[1] = rows[3].0[0]; // bid level 1 not below level 0
+        rows[10].2[0] = rows[10].0[0]; // locked
+        rows[20].1[2] = -1;
+        rows[30].2[2] = f64::NAN;
+        rows[59].0[0] = 0.0;
+        let (b, qb, a, qa) = flatten(&rows);
+        for levels in 1..=3 {
+            let books = Books::new(&b, &qb, &a, &qa, 3, levels).unwrap();
+            let ok = valid_books(&books);
+            for (r, &v) in ok.iter().enumerate() {
+                assert_eq!(
+                    v,
+                    books.row(r).validate(Some(r)).is_ok(),
+                    "row {r} levels {levels}"
+                );
+            }
+            assert!(!ok[59] && !ok[10] && ok[0]);
+        }
+        assert!(!valid_books(&Books::new(&b, &qb, &a, &qa, 3, 3).unwrap())[20]);
     }
 
     #[test]

@@ -400,6 +400,20 @@ def test_shape_ndim_levels_and_dtype_errors(books) -> None:
         shijim_core.mlofi(z, z, z, z)
 
 
+def test_mlofi_valid_filters_a_batch(books) -> None:
+    bp, bq, ap, aq = _corrupt(books, "bid_px", 5, 1, math.nan)
+    ap[9, 0] = bp[9, 0]  # locked
+    ok = shijim_core.mlofi_valid(bp, bq, ap, aq)
+    assert ok.dtype == np.bool_ and ok.shape == (400,)
+    assert np.flatnonzero(~ok).tolist() == [5, 9]
+    kept = shijim_core.mlofi(*(x[ok] for x in (bp, bq, ap, aq)))
+    assert kept.shape == (398, 5)
+    # levels= ignores deeper levels for validity too: row 5's NaN is at level 1.
+    assert np.flatnonzero(~shijim_core.mlofi_valid(bp, bq, ap, aq, levels=1)).tolist() == [9]
+    with pytest.raises(ValueError, match=r"ask_px has shape"):
+        shijim_core.mlofi_valid(bp, bq, ap[1:], aq)
+
+
 def test_first_problem_in_reading_order_is_reported(books) -> None:
     bp, bq, ap, aq = _corrupt(books, "ask_px", 30, 0, math.nan)
     bp[20, 4] = -1.0
@@ -462,6 +476,9 @@ def test_random_corruptions_report_the_documented_first_problem() -> None:
             with pytest.raises(ValueError) as err:
                 shijim_core.mlofi(*(np.asfortranarray(x) for x in args))  # copied-input path
             assert str(err.value).startswith(want)
+        # mlofi_valid marks exactly the rows the documented rules reject.
+        want_ok = [first_problem(*([x[r].tolist()] for x in arrays)) is None for r in range(80)]
+        assert shijim_core.mlofi_valid(*arrays).tolist() == want_ok
         # The stream rejects exactly the bad rows, names the same array and level, and its
         # output for the good rows equals the batch over the good rows alone.
         stream, good, flows = shijim_core.MlofiStream(5), [], []

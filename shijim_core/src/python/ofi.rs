@@ -133,44 +133,36 @@ fn qty<'py, D: Dimension>(
     })
 }
 
-#[allow(clippy::too_many_arguments)]
-fn batch<Q: ofi::Quantity>(
+/// A batch whose shapes passed, typed by its quantity dtype.
+enum AnyBooks<'a> {
+    I(Books<'a, i64>),
+    F(Books<'a, f64>),
+}
+
+/// MLOFI of `books` into `out`, with the GIL released for large batches.
+fn run_batch<Q: ofi::Quantity>(
     py: Python<'_>,
-    bid_px: &[f64],
-    bid_qty: &[Q],
-    ask_px: &[f64],
-    ask_qty: &[Q],
-    width: usize,
-    levels: usize,
+    books: &Books<'_, Q>,
     out: &mut [MaybeUninit<f64>],
 ) -> PyResult<()> {
-    let books = Books::new(bid_px, bid_qty, ask_px, ask_qty, width, levels).map_err(value_error)?;
-    let large = books.rows() * levels >= DETACH_MIN_ENTRIES;
-    let r = if large {
-        py.detach(|| ofi::mlofi_into_uninit(&books, out))
+    let r = if books.rows() * books.levels() >= DETACH_MIN_ENTRIES {
+        py.detach(|| ofi::mlofi_into_uninit(books, out))
     } else {
-        ofi::mlofi_into_uninit(&books, out)
+        ofi::mlofi_into_uninit(books, out)
     };
     r.map_err(value_error)
 }
 
-/// mlofi(bid_px, bid_qty, ask_px, ask_qty, levels=None) -> ndarray (N, levels) float64
-///
-/// Multi-level order-flow imbalance (Xu, Gould & Howison 2019) of N consecutive books: entry
-/// [n, m] is the flow at level m between book n-1 and book n; row 0 is zeros; column 0 is
-/// Cont-Kukanov-Stoikov OFI. Prices float64 (N, L); quantities int64 or float64 (N, L); any
-/// strides. `levels` reads only the first `levels` columns (pass the populated depth: empty
-/// levels, price 0, are an error). Bad books raise ValueError naming the array, row and level.
-#[pyfunction]
-#[pyo3(signature = (bid_px, bid_qty, ask_px, ask_qty, levels=None))]
-fn mlofi<'py>(
-    py: Python<'py>,
+/// Parses the four (N, L) arguments and `levels`, then calls `f` with the batch (borrowed
+/// from the arrays where they are C-contiguous, else from one copy in logical order).
+fn with_books<'py, R>(
     bid_px: &Bound<'py, PyAny>,
     bid_qty: &Bound<'py, PyAny>,
     ask_px: &Bound<'py, PyAny>,
     ask_qty: &Bound<'py, PyAny>,
     levels: Option<i64>,
-) -> PyResult<Bound<'py, PyArray2<f64>>> {
+    f: impl FnOnce(AnyBooks<'_>) -> PyResult<R>,
+) -> PyResult<R> {
     let (bp, _) = as_array(bid_px, "bid_px", 2, true)?;
     let (bq, bq_kind) = as_array(bid_qty, "bid_qty", 2, false)?;
     let (ap, _) = as_array(ask_px, "ask_px", 2, true)?;
@@ -185,7 +177,7 @@ fn mlofi<'py>(
             )));
         }
     }
-    let (rows, width) = (shape[0], shape[1]);
+    let width = shape[1];
     let levels = match levels {
         None => width,
         Some(l) if l >= 1 && (l as u64) <= width as u64 => l as usize,
@@ -219,32 +211,87 @@ fn mlofi<'py>(
         };
         (f(&bq, "bid_qty")?, f(&aq, "ask_qty")?)
     };
-    // numpy allocates the result (large arrays get huge pages there: far fewer page faults than
-    // a fresh Vec) without zeroing it, and the kernel writes every entry straight into it.
-    // SAFETY: the array is only returned after `mlofi_into_uninit` succeeded, which writes
-    // every entry; on error it is dropped unread (numpy never reads it either).
-    let result = unsafe { PyArray2::<f64>::new(py, [rows, levels], false) };
-    let len = rows * levels;
-    if len > 0 {
-        // SAFETY: a fresh C-contiguous array of `len` f64s, not yet visible to Python or to any
-        // other Rust reference; this slice is its only handle until the function returns, and
-        // MaybeUninit makes no claim about the (uninitialised) contents.
-        let out = unsafe {
-            std::slice::from_raw_parts_mut(result.data().cast::<MaybeUninit<f64>>(), len)
-        };
-        match (&bq, &aq) {
-            (Qty::I(b), Qty::I(a)) => {
-                let (b, a) = (logical(b.as_array()), logical(a.as_array()));
-                batch(py, &bp_s, &b, &ap_s, &a, width, levels, out)?
-            }
-            (Qty::F(b), Qty::F(a)) => {
-                let (b, a) = (logical(b.as_array()), logical(a.as_array()));
-                batch(py, &bp_s, &b, &ap_s, &a, width, levels, out)?
-            }
-            _ => return Err(PyTypeError::new_err("bid_qty and ask_qty: mixed dtypes")),
+    match (&bq, &aq) {
+        (Qty::I(b), Qty::I(a)) => {
+            let (b, a) = (logical(b.as_array()), logical(a.as_array()));
+            let books = Books::new(&bp_s, &b, &ap_s, &a, width, levels).map_err(value_error)?;
+            f(AnyBooks::I(books))
         }
+        (Qty::F(b), Qty::F(a)) => {
+            let (b, a) = (logical(b.as_array()), logical(a.as_array()));
+            let books = Books::new(&bp_s, &b, &ap_s, &a, width, levels).map_err(value_error)?;
+            f(AnyBooks::F(books))
+        }
+        _ => Err(PyTypeError::new_err("bid_qty and ask_qty: mixed dtypes")),
     }
-    Ok(result)
+}
+
+/// mlofi(bid_px, bid_qty, ask_px, ask_qty, levels=None) -> ndarray (N, levels) float64
+///
+/// Multi-level order-flow imbalance (Xu, Gould & Howison 2019) of N consecutive books: entry
+/// [n, m] is the flow at level m between book n-1 and book n; row 0 is zeros; column 0 is
+/// Cont-Kukanov-Stoikov OFI. Prices float64 (N, L); quantities int64 or float64 (N, L); any
+/// strides. `levels` reads only the first `levels` columns (pass the populated depth: empty
+/// levels, price 0, are an error). Bad books raise ValueError naming the array, row and level.
+#[pyfunction]
+#[pyo3(signature = (bid_px, bid_qty, ask_px, ask_qty, levels=None))]
+fn mlofi<'py>(
+    py: Python<'py>,
+    bid_px: &Bound<'py, PyAny>,
+    bid_qty: &Bound<'py, PyAny>,
+    ask_px: &Bound<'py, PyAny>,
+    ask_qty: &Bound<'py, PyAny>,
+    levels: Option<i64>,
+) -> PyResult<Bound<'py, PyArray2<f64>>> {
+    with_books(bid_px, bid_qty, ask_px, ask_qty, levels, |books| {
+        let (rows, levels) = match &books {
+            AnyBooks::I(b) => (b.rows(), b.levels()),
+            AnyBooks::F(b) => (b.rows(), b.levels()),
+        };
+        // numpy allocates the result (large arrays get huge pages there: far fewer page faults
+        // than a fresh Vec) without zeroing it, and the kernel writes every entry into it.
+        // SAFETY: the array is only returned after `mlofi_into_uninit` succeeded, which writes
+        // every entry; on error it is dropped unread (numpy never reads it either).
+        let result = unsafe { PyArray2::<f64>::new(py, [rows, levels], false) };
+        let len = rows * levels;
+        if len > 0 {
+            // SAFETY: a fresh C-contiguous array of `len` f64s, not yet visible to Python or to
+            // any other Rust reference; this slice is its only handle until we return, and
+            // MaybeUninit makes no claim about the (uninitialised) contents.
+            let out = unsafe {
+                std::slice::from_raw_parts_mut(result.data().cast::<MaybeUninit<f64>>(), len)
+            };
+            match &books {
+                AnyBooks::I(b) => run_batch(py, b, out)?,
+                AnyBooks::F(b) => run_batch(py, b, out)?,
+            }
+        }
+        Ok(result)
+    })
+}
+
+/// mlofi_valid(bid_px, bid_qty, ask_px, ask_qty, levels=None) -> ndarray (N,) bool
+///
+/// Which books `mlofi` (and `MlofiStream.update`) would accept, by the same checks: filter a
+/// batch with it (`mlofi(*(x[ok] for x in arrays))`) instead of catching an error for the
+/// whole batch. Shape, ndim, dtype and `levels` errors raise as in `mlofi`.
+#[pyfunction]
+#[pyo3(signature = (bid_px, bid_qty, ask_px, ask_qty, levels=None))]
+fn mlofi_valid<'py>(
+    py: Python<'py>,
+    bid_px: &Bound<'py, PyAny>,
+    bid_qty: &Bound<'py, PyAny>,
+    ask_px: &Bound<'py, PyAny>,
+    ask_qty: &Bound<'py, PyAny>,
+    levels: Option<i64>,
+) -> PyResult<Bound<'py, PyArray1<bool>>> {
+    with_books(bid_px, bid_qty, ask_px, ask_qty, levels, |books| {
+        let ok = match &books {
+            AnyBooks::I(b) => ofi::valid_books(b),
+            AnyBooks::F(b) => ofi::valid_books(b),
+        };
+        Ok(PyArray1::from_vec(py, ok))
+    })
 }
 
 /// MlofiStream(levels): MLOFI one book at a time, the same numbers as `mlofi` over the same
@@ -337,6 +384,7 @@ impl PyMlofiStream {
 
 pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(mlofi, m)?)?;
+    m.add_function(wrap_pyfunction!(mlofi_valid, m)?)?;
     m.add_class::<PyMlofiStream>()?;
     Ok(())
 }
