@@ -368,3 +368,23 @@ def test_in_cluster_credentials_are_reread_for_rotation(tmp_path: pathlib.Path) 
     assert in_cluster_endpoint({}, tmp_path) is None
     v6 = in_cluster_endpoint({**env, "KUBERNETES_SERVICE_HOST": "fd00::1"}, tmp_path)
     assert v6 is not None and v6.server == "https://[fd00::1]:443"
+
+
+def test_server_errors_count_as_unreachable(k8s: EmulatorThread) -> None:
+    """An API server that answers only errors (here: every status patch 503) is as good as
+    unreachable: the grace policy applies although the TCP connections work."""
+    k8s.kubectl("apply", "-f", str(EXAMPLE))
+    k8s.kubectl(
+        "patch", "tradingshard", NAME, "--type", "merge",
+        "-p", '{"spec":{"apiServer":{"gracePeriodSeconds":1}}}',
+    )  # fmt: skip
+    assert k8s.emulator is not None
+    k8s.emulator.fail_status_patches = 10**6
+    w = make_watcher(k8s, grace_seconds=1.0, heartbeat_seconds=0.2, watch_timeout_seconds=30)
+    w.start()
+    try:
+        # The watch is open and quiet, the heartbeats fail: no successful exchange for 1 s.
+        wait_for(lambda: w.state_machine.state is TradingState.HALTED, 3)
+        assert KillSwitchSource.API_GRACE in w.state_machine.demands()
+    finally:
+        w.stop()

@@ -1,16 +1,17 @@
 """The runtime watches its own TradingShard: the CRD-level kill switch works with the operator down.
 
-`TradingShardWatcher` runs two daemon threads, never the trading path:
+`TradingShardWatcher` runs three daemon threads, never on the trading path:
   * the watch thread GETs the TradingShard, then WATCHes it (reconnecting with backoff, re-listing
     after a closed or expired watch). spec.killSwitch true, or a deletionTimestamp, engages the
     CRD demand on the TradingStateMachine (HALTED, working orders cancelled by the state machine's
     listeners); false releases only the CRD demand (other sources keep theirs).
   * the report thread merge-patches `status.shards.<SHARD_ID>` (pod, tradingState,
     killSwitchAcknowledged, observedGeneration, lastHeartbeat) at once on every change and as a
-    heartbeat, and applies the API-grace policy: no answer from the API server for longer than
-    grace_seconds demands REDUCING or HALTED (KillSwitchSource.API_GRACE). The demand is released
-    only after a fresh GET of the TradingShard has been applied, so a kill switch set during the
-    outage is never missed.
+    heartbeat;
+  * the grace thread applies the API-grace policy: no successful exchange with the API server
+    (an error status counts as none) for longer than grace_seconds demands REDUCING or HALTED
+    (KillSwitchSource.API_GRACE). The demand is released only after a fresh GET of the
+    TradingShard has been applied, so a kill switch set during the outage is never missed.
 
 The pod writes nothing else in the TradingShard (the operator owns phase/conditions): the two
 writers never overwrite each other.
@@ -358,14 +359,16 @@ class TradingShardWatcher:
     def _watch_once(self) -> None:
         assert self._client is not None
         resp = self._client.request("GET", self._object_path, timeout=self.request_timeout_seconds)
+        if resp.status not in (200, 404):
+            # 401/403/5xx: the server answers but we cannot see the switch: for the grace
+            # policy that is the same as not reaching it.
+            raise ApiUnreachable(f"GET {self._object_path}: HTTP {resp.status}")
         self._contact(True)
         if resp.status == 404:
             self._apply_missing()
             self._release_grace()
             self._sleep(1.0)
             return
-        if resp.status != 200:
-            raise ApiUnreachable(f"GET {self._object_path}: HTTP {resp.status}")
         demand = self._apply(resp.body)
         self._release_grace()
         query = urllib.parse.urlencode(
@@ -381,8 +384,9 @@ class TradingShardWatcher:
         for event in self._client.stream(f"{self._watch_base}?{query}", read_timeout):
             if self._stop.is_set():
                 return
-            self._contact(True)
             kind = event.get("type")
+            if kind != "ERROR":
+                self._contact(True)
             obj = event.get("object")
             if kind in ("ADDED", "MODIFIED"):
                 name = obj.get("metadata", {}).get("name") if isinstance(obj, Mapping) else None
@@ -430,11 +434,12 @@ class TradingShardWatcher:
             self.last_report_error = str(exc)
             self._contact(False)
             return False
-        self._contact(True)  # any HTTP answer proves the API server is reachable
         if resp.status >= 300:
             self.last_report_error = f"HTTP {resp.status}"
             log.warning("TradingShard status report: HTTP %s", resp.status)
+            self._contact(False)
             return False
+        self._contact(True)
         self.reports_total += 1
         self.last_report_error = None
         return True
