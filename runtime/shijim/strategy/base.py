@@ -11,15 +11,17 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Protocol
+from typing import NamedTuple, Protocol
 
 from shijim.domain import Fill, Order, OrderIntent, OrderUpdate
 from shijim.risk.state import TradingState
 from shijim.strategy.signals import SignalSnapshot
 
 
-@dataclass(frozen=True, slots=True)
-class MarketView:
+class MarketView(NamedTuple):
+    """Immutable; a NamedTuple because one is built per decision (faster than a frozen
+    dataclass)."""
+
     code: str
     exch_ts: int  # ns, of the latest event of this code
     local_ts: int  # ns, local receive time of that event (tick-to-order starts here)
@@ -30,8 +32,7 @@ class MarketView:
     signals: SignalSnapshot
 
 
-@dataclass(frozen=True, slots=True)
-class StrategyContext:
+class StrategyContext(NamedTuple):
     positions: Mapping[str, int]  # net qty per code, order units
     working: Mapping[str, Order]  # this runtime's working orders by order id
     state: TradingState

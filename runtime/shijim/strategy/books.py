@@ -10,6 +10,7 @@ levels use only the depth that every compared book has (docs/strategy.md).
 from __future__ import annotations
 
 import math
+import operator
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -91,6 +92,7 @@ class BookTable:
         # Tests may pass the numpy reference; the per-row stream then stays off.
         self._new_stream = _stream_factory() if mlofi is None else None
         self._decay = level_decay
+        self._level_weights = [level_decay**m for m in range(LEVELS)]
         self.dropped: dict[str, int] = {}  # cause -> rows
 
     def book(self, code: str) -> CodeBook:
@@ -153,12 +155,7 @@ class BookTable:
                 )[1]
                 b.stream_primed = False
             if e is not None:
-                w = 1.0
-                total = 0.0
-                for v in e.tolist():
-                    total += w * v
-                    w *= self._decay
-                b.ofi += total
+                b.ofi += sum(map(operator.mul, e.tolist(), self._level_weights))
         if not b.stream_primed and depth == LEVELS and stream is not None:
             stream.reset()
             stream.update(bid_px, bid_qty, ask_px, ask_qty)

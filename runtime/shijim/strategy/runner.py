@@ -110,6 +110,7 @@ class _Positions(Mapping[str, int]):
         return len(self._k.codes())
 
 
+LAG_EXPORT_NS = 50_000_000
 SMALL_BATCH = 8  # rows of one type at or below which books are updated row by row
 _CODE_CACHE: dict[Any, str] = {}
 
@@ -162,6 +163,7 @@ class StrategyRunner:
         self._last_snapshot_ns = 0
         self._clock = clock_ns
         self.counters = RunnerCounters()
+        self._lag_exported_ns = -LAG_EXPORT_NS
         self._positions = _Positions(gateway.positions)
         self._strategy_error_logged: set[str] = set()
 
@@ -278,8 +280,8 @@ class StrategyRunner:
                 gw.on_trade(code, exch[i], px[i], vol[i])
 
     def _check_gaps(self, batch: Any) -> None:
-        lost = int(getattr(batch, "lost", 0) or 0)
-        restarted = bool(getattr(batch, "restarted", False))
+        lost = batch.lost
+        restarted = batch.restarted
         if lost or restarted:
             self.counters.lost += lost
             self.counters.resyncs += 1
@@ -291,7 +293,12 @@ class StrategyRunner:
             )
         m = self.metrics
         if m is not None:
-            m.ring_reader(self.reader_name, int(getattr(self.reader, "lag", 0) or 0), lost)
+            # Losses are exported at once; the lag gauge at most every LAG_EXPORT_NS (a scrape
+            # every few seconds cannot see more, and each export takes the metric's lock).
+            now = time.monotonic_ns()
+            if lost or now - self._lag_exported_ns >= LAG_EXPORT_NS:
+                self._lag_exported_ns = now
+                m.ring_reader(self.reader_name, int(self.reader.lag), lost)
 
     # -- decisions ---------------------------------------------------------------------------
     def context(self, state: TradingState | None = None) -> StrategyContext:

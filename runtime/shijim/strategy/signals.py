@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import NamedTuple
 
 import numpy as np
 import numpy.typing as npt
@@ -109,9 +110,11 @@ class SignalWeights:
     level_decay: float = 0.5  # MLOFI level m weighted decay**m when folded into one OFI
 
 
-@dataclass(frozen=True, slots=True)
-class SignalSnapshot:
-    """Signals of one code after an event; plain floats so decisions stay cheap and pure."""
+class SignalSnapshot(NamedTuple):
+    """Signals of one code after an event; plain floats so decisions stay cheap and pure.
+
+    A NamedTuple, not a frozen dataclass: as immutable, and built ~4x faster (one per decision
+    on the tick-to-order path)."""
 
     ofi: float = 0.0  # MLOFI folded over levels, accumulated since the strategy last looked
     microprice: float = math.nan
