@@ -111,6 +111,7 @@ class ShijimEmulator(k8s.KubernetesEmulator):
         crd = yaml.safe_load(CRD_PATH.read_text())
         names = crd["spec"]["names"]
         version = crd["spec"]["versions"][0]
+        self.printer_columns = {names["plural"]: version.get("additionalPrinterColumns", [])}
         self.resources[f"{crd['spec']['group']}/{version['name']}/{names['plural']}"] = (
             kmock.ResourceInfo(
                 kind=names["kind"],
@@ -310,6 +311,50 @@ class ShijimEmulator(k8s.KubernetesEmulator):
         await self._emit(resource, "MODIFIED", new)
         return copy.deepcopy(new)
 
+    # ---------------------------------------------------------------- kubectl tables
+    def _wants_table(self, request: rendering.Request) -> bool:
+        plural = request.resource.plural if request.resource is not None else None
+        return plural in self.printer_columns and "as=Table" in request.headers.get("Accept", "")
+
+    def _table(self, plural: str, items: list[dict[str, Any]]) -> dict[str, Any]:
+        """What the API server renders for `kubectl get`: the CRD's printer columns."""
+        columns = self.printer_columns[plural]
+        defs = [{"name": "Name", "type": "string", "format": "name", "priority": 0}]
+        defs += [
+            {"name": c["name"], "type": c["type"], "format": "", "priority": c.get("priority", 0)}
+            for c in columns
+        ]
+        rows = []
+        now = datetime.datetime.now(tz=datetime.UTC)
+        for obj in items:
+            cells: list[Any] = [obj["metadata"]["name"]]
+            for c in columns:
+                value: Any = obj
+                for part in c["jsonPath"].strip(".").split("."):
+                    value = value.get(part) if isinstance(value, Mapping) else None
+                if c["type"] == "date" and isinstance(value, str):
+                    then = datetime.datetime.fromisoformat(value.replace("Z", "+00:00"))
+                    value = f"{int((now - then).total_seconds())}s"
+                cells.append(value)
+            meta = {"name": obj["metadata"]["name"], "namespace": obj["metadata"].get("namespace")}
+            rows.append(
+                {
+                    "cells": cells,
+                    "object": {
+                        "kind": "PartialObjectMetadata",
+                        "apiVersion": "meta.k8s.io/v1",
+                        "metadata": meta,
+                    },
+                }
+            )
+        return {
+            "kind": "Table",
+            "apiVersion": "meta.k8s.io/v1",
+            "metadata": {"resourceVersion": str(self.last_rv)},
+            "columnDefinitions": defs,
+            "rows": rows,
+        }
+
     # ---------------------------------------------------------------- reads
     def _matches(self, request: rendering.Request, key: Key, obj: Mapping[str, Any]) -> bool:
         if key[0] != request.resource:
@@ -328,6 +373,8 @@ class ShijimEmulator(k8s.KubernetesEmulator):
             obj = self.store.get((request.resource, request.namespace, request.name or ""))
             if obj is None:
                 raise k8s.KubernetesObjectNotFoundError()
+            if self._wants_table(request):
+                return self._table(request.resource.plural, [obj])  # type: ignore[union-attr]
             return copy.deepcopy(obj)
 
     async def _serve_list(self, request: rendering.Request) -> Any:
@@ -339,6 +386,8 @@ class ShijimEmulator(k8s.KubernetesEmulator):
             items = [
                 copy.deepcopy(o) for k_, o in self.store.items() if self._matches(request, k_, o)
             ]
+            if self._wants_table(request):
+                return self._table(request.resource.plural or "", items)
             return {
                 "apiVersion": self._gv(request.resource),
                 "kind": f"{info.kind}List",  # gap 3

@@ -158,6 +158,12 @@ def test_kill_switch_engaged_only_when_every_shard_acknowledged(
         lambda: (k8s.get("tradingshards", NAME) or {}).get("status", {}).get("readyShards") == 2
     )
     wait_for(lambda: (c := condition(k8s, "Ready")) and c["status"] == "True")
+    wait_for(lambda: k8s.get("tradingshards", NAME)["status"]["phase"] == "Running")  # type: ignore[index]
+    # The printer columns point at what the operator writes (the emulator renders them from the
+    # CRD as the API server does).
+    table = k8s.kubectl("get", "tshard").splitlines()
+    assert table[0].split() == ["NAME", "SHARDS", "READY", "KILL", "PHASE", "AGE"]
+    assert table[1].split()[:5] == [NAME, "2", "2", "false", "Running"]
 
     # Shard 1's pod goes away first: the switch must not report engaged for it.
     pods[1].stop()
@@ -174,10 +180,12 @@ def test_kill_switch_engaged_only_when_every_shard_acknowledged(
     assert entry["tradingState"] == "HALTED"
     waiting = wait_for(
         lambda: (
-            (c := condition(k8s, "KillSwitchEngaged")) and c["reason"] == "WaitingForShards" and c
+            (c := condition(k8s, "KillSwitchEngaged"))
+            and c["message"] == "not yet acknowledged by shards 1"
+            and c
         )
     )
-    assert waiting["status"] == "False" and waiting["message"].endswith("shards 1")
+    assert waiting["status"] == "False" and waiting["reason"] == "WaitingForShards"
     proc = subprocess.run(
         [str(ROOT / ".venv/bin/kubectl"), "wait", "--for=condition=KillSwitchEngaged",
          f"tradingshard/{NAME}", "--timeout=1s"],
@@ -194,6 +202,10 @@ def test_kill_switch_engaged_only_when_every_shard_acknowledged(
     live = [pods[0], pods[2]]  # pods[1] is the stopped one
     assert all(w.state_machine.state is TradingState.HALTED for w in live)
     wait_for(lambda: k8s.get("tradingshards", NAME)["status"]["phase"] == "Halted")  # type: ignore[index]
+    assert k8s.kubectl("get", "tradingshard", NAME).splitlines()[1].split()[3:5] == [
+        "true",
+        "Halted",
+    ]
 
     # The kill switch changes no child (no pod restart, no config change).
     after = children(k8s)
