@@ -224,6 +224,16 @@ def compute_status(
     return {"phase": phase, "readyShards": len(fresh), "conditions": conditions}
 
 
+def departed_shards(spec: Mapping[str, Any], status: Mapping[str, Any] | None) -> list[str]:
+    """Report keys of shards that no longer exist after a scale-down (id >= spec.shards). The
+    operator may remove these: no live pod writes them, so the writers still never collide."""
+    shards = spec.get("shards")
+    entries = (status or {}).get("shards")
+    if not isinstance(shards, int) or isinstance(shards, bool) or not isinstance(entries, Mapping):
+        return []
+    return sorted(k for k in entries if not (str(k).isdigit() and int(k) < shards))
+
+
 def status_changed(current: Mapping[str, Any] | None, computed: Mapping[str, Any]) -> bool:
     current = current or {}
     return any(current.get(k) != v for k, v in computed.items())

@@ -94,6 +94,9 @@ def _refresh(body: kopf.Body, patch: kopf.Patch) -> None:
     )
     if conditions.status_changed(status, computed):
         patch.status.update(computed)
+    departed = conditions.departed_shards(dict(body.get("spec", {})), status)
+    if departed and not checked[1]:  # only for a valid spec: its shard count is the truth
+        patch.status["shards"] = dict.fromkeys(departed)  # merge patch: null removes the key
 
 
 @kopf.on.event(GROUP, VERSION, PLURAL)

@@ -302,3 +302,10 @@ def test_children_validate_against_the_kubernetes_schemas(storage: str | None) -
     for child in builders.build_children(OWNER, checked(spec, {"broker", "ch"})):
         for version in ("1.28.0", kubernetes_validate.latest_version()):
             kubernetes_validate.validate(child.body, version, strict=True)
+
+
+def test_departed_shards_after_scale_down() -> None:
+    status = {"shards": {"0": {}, "1": {}, "2": {}, "junk": {}}}
+    assert conditions.departed_shards({"shards": 2}, status) == ["2", "junk"]
+    assert conditions.departed_shards({"shards": 3}, {"shards": {"0": {}}}) == []
+    assert conditions.departed_shards({"shards": "x"}, status) == []  # invalid: keep everything

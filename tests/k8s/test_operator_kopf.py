@@ -464,3 +464,20 @@ def test_a_child_name_taken_by_a_foreign_object_is_never_taken_over(
     # Once the foreign object is gone, the retry creates the real children.
     k8s.kubectl("delete", "configmap", f"{NAME}-config")
     wait_for(lambda: all(children(k8s).values()), 15)
+
+
+def test_scale_down_patches_the_statefulset_and_drops_departed_reports(
+    k8s: EmulatorThread, operator: OperatorProcess, pods: list[TradingShardWatcher]
+) -> None:
+    apply_and_wait(k8s)
+    start_pod(k8s, pods, 0)
+    start_pod(k8s, pods, 1)
+    wait_for(lambda: shard_entry(k8s, 0) and shard_entry(k8s, 1))
+    k8s.kubectl("patch", "tradingshard", NAME, "--type", "merge", "-p", '{"spec":{"shards":1}}')
+    wait_for(lambda: k8s.get("statefulsets", NAME)["spec"]["replicas"] == 1)  # type: ignore[index]
+    pods[1].stop()  # the StatefulSet controller would remove pod 1 now
+    wait_for(lambda: shard_entry(k8s, 1) is None, 15)
+    assert shard_entry(k8s, 0) is not None
+    cm = k8s.get("configmaps", f"{NAME}-config")
+    assert cm is not None and "total: 1" in cm["data"]["config.yaml"]
+    wait_for(lambda: k8s.get("tradingshards", NAME)["status"]["readyShards"] == 1)  # type: ignore[index]
