@@ -66,6 +66,7 @@ class CodeBook:
     last_trade: float = math.nan
     microprice: float = math.nan
     imbalance: float = 0.0
+    last_ofi: float = 0.0  # the OFI the strategy last saw (for snapshots)
 
     def take_signals(self) -> SignalSnapshot:
         b, a = self.best_bid, self.best_ask
@@ -78,6 +79,7 @@ class CodeBook:
             last_trade=self.last_trade,
             trade_flow=self.trade_flow,
         )
+        self.last_ofi = self.ofi
         self.ofi = 0.0
         self.trade_flow = 0.0
         return snap

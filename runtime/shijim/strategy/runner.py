@@ -405,6 +405,7 @@ class StrategyRunner:
                 b.imbalance,
                 b.last_trade,
                 b.exch_ts,
+                b.last_ofi,
             )
             for code, b in self.books.books.items()
             if b.has_book

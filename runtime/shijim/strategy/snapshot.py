@@ -24,6 +24,7 @@ class BookTop:
     imbalance: float
     last_trade: float
     exch_ts: int
+    ofi: float = 0.0  # folded MLOFI the strategy last saw
 
 
 @dataclass(frozen=True, slots=True)
