@@ -73,8 +73,10 @@ def _value(text: str, series: str) -> float:
 def test_sim_run_trades_prints_the_summary_and_serves_metrics(tmp_path: Path) -> None:
     port = _free_port()
     out = tmp_path / "summary.json"
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text("metrics: {bind: 127.0.0.1}\n")  # tests serve on loopback only
     proc = _start(
-        "--feed", "sim", "--duration", "3", "--seed", "1",
+        "--config", str(cfg), "--feed", "sim", "--duration", "3", "--seed", "1",
         "--metrics-port", str(port), "--summary-json", str(out),
     )  # fmt: skip
     text = _scrape(port, time.monotonic() + 10, 'shijim_orders_total{shard="0"}')
