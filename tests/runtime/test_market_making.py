@@ -58,7 +58,8 @@ def test_places_then_amends_only_after_interval_and_distance() -> None:
     later = _view(bid=110.0, ask=114.0, micro=112.0, ts=2_000_000)
     acts = mm.on_market(later, _ctx(orders))
     assert acts == [Amend("o0", 111.0), Amend("o1", 113.0)]
-    assert mm.on_market(later, _ctx(orders, state=TradingState.REDUCING)) == ()
+    assert mm.on_market(later, _ctx(orders, state=TradingState.HALTED)) == ()
+    assert mm.on_market(later, _ctx(orders, state=TradingState.REDUCING)) == ()  # flat
     # At max inventory the bid is cancelled.
     capped = _view(bid=110.0, ask=114.0, micro=112.0, ts=9_000_000)
     assert Cancel("o0") in mm.on_market(capped, _ctx(orders, pos=3))
@@ -73,3 +74,10 @@ def test_quotes_snap_to_the_twse_ladder_around_1000() -> None:
     # Short 2 lots skews the quotes up, across the 1000 bound: the ask must be a multiple of 5.
     assert q.ask is not None and q.ask >= 1000.0 and q.ask % 5 == 0
     assert q.bid is not None and q.bid <= 999.0
+
+
+def test_reducing_quotes_only_the_side_that_reduces() -> None:
+    mm = MarketMaking(MarketMakingParams(quote_qty=3), lambda code, px: 1.0)
+    acts = mm.on_market(_view(), _ctx(pos=2, state=TradingState.REDUCING))
+    assert len(acts) == 1 and isinstance(acts[0], Place)
+    assert acts[0].intent.side is Side.SELL and acts[0].intent.qty == 2  # never beyond flat

@@ -154,16 +154,24 @@ class MarketMaking:
         self._quotes: dict[str, CodeQuotes] = {}
 
     def on_market(self, view: MarketView, ctx: StrategyContext) -> Sequence[StrategyAction]:
-        if ctx.state is not TradingState.ACTIVE:
-            return ()  # REDUCING/HALTED: the gateway owns cancels; we stop quoting
+        state = ctx.state
+        if state is TradingState.HALTED:
+            return ()  # the gateway has cancelled everything and refuses new orders
         if not (view.best_bid > 0 and view.best_ask > view.best_bid):
             return ()
         position = ctx.positions.get(view.code, 0)
+        qty = self.params.quote_qty
+        if state is TradingState.REDUCING:
+            if position == 0:
+                return ()  # nothing to reduce; any quote would add exposure
+            qty = min(qty, abs(position))
         tick = self._tick_of(view.code, view.best_bid)
         code = view.code
         want = desired_quotes(view, position, tick, self.params, lambda px: self._tick_of(code, px))
+        if state is TradingState.REDUCING:
+            # Only the side that brings the position toward zero.
+            want = Quotes(None, want.ask) if position > 0 else Quotes(want.bid, None)
         q = self._quotes.setdefault(view.code, CodeQuotes())
-        qty = self.params.quote_qty
         ts = view.exch_ts
         p = self.params
         return [
