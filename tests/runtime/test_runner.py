@@ -248,3 +248,41 @@ def test_writer_restart_resets_books() -> None:
     finally:
         writer.close()
         shijim_core.ring_unlink(name)
+
+
+class _RecordingGateway(RiskAwareGateway):
+    """The real gateway, also noting the order in which the venue gets market data."""
+
+    calls: list[tuple[str, int]]
+
+    def on_bidask(self, code, ts, bid_px, bid_qty, ask_px, ask_qty):
+        self.calls.append(("book", ts))
+        super().on_bidask(code, ts, bid_px, bid_qty, ask_px, ask_qty)
+
+    def on_trade(self, code, ts, price, volume):
+        self.calls.append(("trade", ts))
+        super().on_trade(code, ts, price, volume)
+
+
+def test_the_venue_sees_books_and_trades_in_sequence_order(ring) -> None:
+    writer, reader = ring
+    gw = _RecordingGateway(
+        PaperExchange(),
+        InstrumentTable({CODE: Instrument.future(CODE, 200.0)}),
+        RiskLimits(max_price_pct=None),
+    )
+    gw.calls = []
+    mm = MarketMaking(MarketMakingParams(min_requote_ms=0.0), lambda c, p: 1.0)
+    runner = StrategyRunner(reader, mm, gw, batch=64)
+    _book(writer, 0, 20000.0, [5] * 5, [5] * 5)
+    runner.step()  # quotes at 20000 / 20002: the code now has working orders
+    gw.calls.clear()
+    _book(writer, 1, 20000.0, [5] * 5, [5] * 5)  # exch 1 ms
+    writer.publish_tick(CODE, T0 + 1_500_000, T0, 20000.0, 2, 2, 2, False)
+    _book(writer, 2, 20000.0, [3] * 5, [5] * 5)  # exch 2 ms: the trade's effect
+    runner.step()
+    assert gw.calls == [
+        ("book", T0 + 1_000_000),
+        ("trade", T0 + 1_500_000),
+        ("book", T0 + 2_000_000),
+    ]

@@ -194,20 +194,39 @@ class StrategyRunner:
         touched: dict[str, None] = {}
         # list() copies in one C call: kill-switch threads may cancel (mutate) meanwhile.
         working_codes = {o.code for o in list(self.gateway.working_orders().values())}
+        # The venue must see books and trades in sequence order (a trade at our price and the
+        # book that shows its effect must not be counted twice by the queue model): with both
+        # kinds in the batch, venue inputs are collected and replayed sorted by seq.
+        venue: list[tuple[Any, ...]] | None = [] if len(ticks) and len(bidasks) else None
         if len(bidasks):
             c.bidasks += len(bidasks)
-            self._apply_bidasks(bidasks, touched, working_codes)
+            self._apply_bidasks(bidasks, touched, working_codes, venue)
         if len(ticks):
             c.ticks += len(ticks)
-            self._apply_ticks(ticks, touched, working_codes)
+            self._apply_ticks(ticks, touched, working_codes, venue)
+        if venue:
+            self._feed_venue(venue)
         state = self.gateway.state
         for code in touched:
             self._decide(code, state)
         return n + others
 
     # -- market data -------------------------------------------------------------------------
+    def _feed_venue(self, items: list[tuple[Any, ...]]) -> None:
+        items.sort(key=lambda it: it[0])
+        gw = self.gateway
+        for it in items:
+            if it[1] == 0:
+                gw.on_bidask(it[2], it[3], it[4], it[5], it[6], it[7])
+            else:
+                gw.on_trade(it[2], it[3], it[4], it[5])
+
     def _apply_bidasks(
-        self, rows: np.ndarray, touched: dict[str, None], working_codes: set[str]
+        self,
+        rows: np.ndarray,
+        touched: dict[str, None],
+        working_codes: set[str],
+        venue: list[tuple[Any, ...]] | None,
     ) -> None:
         gw = self.gateway
         books = self.books
@@ -219,12 +238,16 @@ class StrategyRunner:
             exch = rows["exch_ts"].tolist()
             local = rows["local_ts"].tolist()
             cbp, cbq, cap, caq = rows["bid_px"], rows["bid_qty"], rows["ask_px"], rows["ask_qty"]
+            seqs = rows["seq"].tolist() if venue is not None else None
             for i, raw in enumerate(codes):
                 code = _code(raw)
                 bp, bq, ap, aq = cbp[i], cbq[i], cap[i], caq[i]
                 if books.apply_bidask_row(code, bp, bq, ap, aq, exch[i], local[i]):
                     touched[code] = None
-                    gw.on_bidask(code, exch[i], bp, bq, ap, aq)
+                    if seqs is None:
+                        gw.on_bidask(code, exch[i], bp, bq, ap, aq)
+                    else:
+                        venue.append((seqs[i], 0, code, exch[i], bp, bq, ap, aq))  # type: ignore[union-attr]
             return
         for code, idx in _groups(rows["code"]):
             r = rows[idx]
@@ -240,11 +263,19 @@ class StrategyRunner:
                 usable = (
                     [len(exch) - 1] if usable_books(bp[-1:], bq[-1:], ap[-1:], aq[-1:])[0] else []
                 )
-            for i in usable:
-                gw.on_bidask(code, exch[i], bp[i], bq[i], ap[i], aq[i])
+            if venue is None:
+                for i in usable:
+                    gw.on_bidask(code, exch[i], bp[i], bq[i], ap[i], aq[i])
+            else:
+                seq = r["seq"].tolist()
+                venue.extend((seq[i], 0, code, exch[i], bp[i], bq[i], ap[i], aq[i]) for i in usable)
 
     def _apply_ticks(
-        self, rows: np.ndarray, touched: dict[str, None], working_codes: set[str]
+        self,
+        rows: np.ndarray,
+        touched: dict[str, None],
+        working_codes: set[str],
+        venue: list[tuple[Any, ...]] | None,
     ) -> None:
         # Simulated trades (trial matching before the open) are not trades: no signal, no fill.
         sim = rows["simtrade"].astype(bool)
@@ -276,8 +307,12 @@ class StrategyRunner:
             px = price.tolist()
             vol = volume.tolist()
             feed = range(len(px)) if code in working_codes else (len(px) - 1,)
-            for i in feed:
-                gw.on_trade(code, exch[i], px[i], vol[i])
+            if venue is None:
+                for i in feed:
+                    gw.on_trade(code, exch[i], px[i], vol[i])
+            else:
+                seq = r["seq"].tolist()
+                venue.extend((seq[i], 1, code, exch[i], px[i], vol[i]) for i in feed)
 
     def _check_gaps(self, batch: Any) -> None:
         lost = batch.lost
