@@ -82,6 +82,9 @@ class KubernetesConfig:
 
 @dataclass(frozen=True)
 class RingConfig:
+    # "" = shijim-<tradingshard|local>-s<shard>-<pid> (unique); set a fixed name when another
+    # process (dashboard, recorder) must attach by a known name.
+    name: str = ""
     slots: int = 65536
     batch: int = 4096  # max messages per read
 

@@ -112,7 +112,10 @@ def instruments_for(codes: list[str]) -> InstrumentTable:
 
 
 def ring_name(cfg: RuntimeConfig) -> str:
-    """Unique per process and shard: two runtimes on one host never share a ring by accident."""
+    """Unique per process and shard: two runtimes on one host never share a ring by accident
+    (the ring also refuses a second writer). ``ring.name`` overrides it."""
+    if cfg.ring.name:
+        return cfg.ring.name
     base = cfg.shard.tradingshard or "local"
     return f"shijim-{base}-s{cfg.shard.id}-{os.getpid()}"
 
