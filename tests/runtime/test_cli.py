@@ -202,3 +202,10 @@ def test_shioaji_feed_without_keys_is_a_config_error(capsys) -> None:
     # Only one key: refused before any login attempt, and the key is never echoed.
     assert main(["run", "--feed", "shioaji"], env={"SHIOAJI_API_KEY": "abc123secret"}) == 1
     assert "abc123secret" not in capsys.readouterr().err
+
+
+def test_a_bad_ring_name_is_a_config_error(tmp_path: Path, capsys) -> None:
+    f = tmp_path / "c.yaml"
+    f.write_text('ring: {name: "bad/name"}\n')
+    assert main(["run", "--config", str(f), "--duration", "1"], env={}) == 2
+    assert "ring.name: bad ring name" in capsys.readouterr().err

@@ -142,7 +142,10 @@ def build_feed(
     session: Any = None,
     sim_clock: VirtualClock | None = None,
 ) -> FeedSetup:
-    writer, reader, close_ring = open_ring(ring, cfg.ring.slots)
+    try:
+        writer, reader, close_ring = open_ring(ring, cfg.ring.slots)
+    except ValueError as exc:  # a bad name or slot count, as the ring reports it
+        raise ConfigError("ring.name" if cfg.ring.name else "ring.slots", str(exc)) from None
     try:
         ingestor = Ingestor(writer, universe=codes, metrics=metrics)
         if kind == "sim":
