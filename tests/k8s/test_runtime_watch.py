@@ -388,3 +388,53 @@ def test_server_errors_count_as_unreachable(k8s: EmulatorThread) -> None:
         assert KillSwitchSource.API_GRACE in w.state_machine.demands()
     finally:
         w.stop()
+
+
+def test_kill_switch_latency_distribution(k8s: EmulatorThread) -> None:
+    """10 engage/release pairs by direct API patches (no kubectl process start in the figure): the time from
+    the patch to HALTED in the state machine and to the acknowledgement in status."""
+    import statistics
+    import urllib.request
+
+    k8s.kubectl("apply", "-f", str(EXAMPLE))
+    w = make_watcher(k8s)
+    halted: list[float] = []
+    w.state_machine.subscribe(
+        lambda ch: ch.new is TradingState.HALTED and halted.append(time.monotonic())
+    )
+    w.start()
+    url = f"http://127.0.0.1:{k8s.port}/apis/shijim.io/v1alpha1/namespaces/default/tradingshards/{NAME}"
+    to_halt: list[float] = []
+    to_ack: list[float] = []
+    try:
+        wait_for(lambda: shard_entry(k8s), 5)
+        for i in range(20):
+            engage = i % 2 == 0
+            body = json.dumps({"spec": {"killSwitch": engage}}).encode()
+            req = urllib.request.Request(
+                url, body, method="PATCH", headers={"Content-Type": "application/merge-patch+json"}
+            )
+            halted.clear()
+            t0 = time.monotonic()
+            urllib.request.urlopen(req, timeout=5).read()
+            want = "HALTED" if engage else "ACTIVE"
+            wait_for(
+                lambda want=want, engage=engage: (
+                    (e := shard_entry(k8s))
+                    and e["tradingState"] == want
+                    and e["killSwitchAcknowledged"] is engage
+                ),
+                1.0,
+                0.0005,
+            )
+            if engage:
+                to_ack.append(time.monotonic() - t0)
+                to_halt.append(halted[0] - t0)
+    finally:
+        w.stop()
+    for label, xs in (("patch -> HALTED", to_halt), ("patch -> acknowledged", to_ack)):
+        print(
+            f"\n{label}: median {statistics.median(xs) * 1e3:.1f} ms, "
+            f"max {max(xs) * 1e3:.1f} ms (n={len(xs)})"
+        )
+    assert max(to_ack) <= 1.0
