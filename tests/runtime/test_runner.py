@@ -286,3 +286,20 @@ def test_the_venue_sees_books_and_trades_in_sequence_order(ring) -> None:
         ("trade", T0 + 1_500_000),
         ("book", T0 + 2_000_000),
     ]
+
+
+def test_session_close_cancels_the_code_and_restarts_its_book(ring) -> None:
+    writer, reader = ring
+    runner, gw, _ = _runner(reader)
+    runner.strategy = rec = _Recording()
+    _book(writer, 0, 20000.0, [5] * 5, [5] * 5)
+    runner.step()
+    assert len(gw.working_orders()) == 2
+    writer.publish_event("session_state", T0 + 5, T0, code=CODE, session_state="CLOSED")
+    runner.step()
+    assert gw.working_orders() == {} and runner.counters.session_closes == 1
+    # Next session: its first book is not compared with the last book of the previous one.
+    writer.publish_event("session_state", T0 + 6, T0, code=CODE, session_state="OPEN")
+    _book(writer, 9, 20050.0, [5] * 5, [5] * 5)
+    runner.step()
+    assert rec.ofi[-1] == 0.0

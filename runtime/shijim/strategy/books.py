@@ -176,6 +176,15 @@ class BookTable:
         b.local_ts = local_ts
         return True
 
+    def reset_code(self, code: str) -> None:
+        """Forget one code's book (its session opened or closed, or its feed had a gap)."""
+        b = self.books.get(code)
+        if b is not None:
+            b.has_book = False
+            b.stream_primed = False
+            b.ofi = 0.0
+            b.trade_flow = 0.0
+
     def _drop(self, cause: str, n: int) -> None:
         self.dropped[cause] = self.dropped.get(cause, 0) + n
 

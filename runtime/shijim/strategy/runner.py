@@ -25,6 +25,7 @@ from typing import Any, Protocol
 
 import numpy as np
 
+import shijim_core
 from shijim.domain import Fill, Order, OrderUpdate
 from shijim.metrics import ShardMetrics
 from shijim.risk.state import TradingState
@@ -88,6 +89,7 @@ class RunnerCounters:
     filled_qty: int = 0
     order_updates: int = 0
     strategy_errors: int = 0
+    session_closes: int = 0
     tick_to_order_ns: list[int] = field(default_factory=list)
 
 
@@ -111,6 +113,14 @@ class _Positions(Mapping[str, int]):
 
 
 LAG_EXPORT_NS = 50_000_000
+# Codes of the SBE SystemEvent enums, looked up by name so they cannot drift from the core.
+_EVENTS = {name: code for code, name in shijim_core.EVENT_NAMES.items()}
+_SESSIONS = {name: code for code, name in shijim_core.SESSION_STATE_NAMES.items()}
+EVENT_SESSION_STATE = _EVENTS["session_state"]
+EVENT_FEED_GAP = _EVENTS["feed_gap"]
+EVENT_RECONNECT = _EVENTS["reconnect"]
+SESSION_OPEN = _SESSIONS["OPEN"]
+SESSION_CLOSED = _SESSIONS["CLOSED"]
 SMALL_BATCH = 8  # rows of one type at or below which books are updated row by row
 _CODE_CACHE: dict[Any, str] = {}
 
@@ -189,6 +199,8 @@ class StrategyRunner:
         n = len(ticks) + len(bidasks)
         others = len(batch.snapshots) + len(batch.events)
         c.other_messages += others
+        if len(batch.events):
+            self._apply_events(batch.events)
         if n == 0:
             return others
         touched: dict[str, None] = {}
@@ -313,6 +325,33 @@ class StrategyRunner:
             else:
                 seq = r["seq"].tolist()
                 venue.extend((seq[i], 1, code, exch[i], px[i], vol[i]) for i in feed)
+
+    def _apply_events(self, rows: np.ndarray) -> None:
+        """Session and feed events. A session that opens or closes, or a feed gap, starts the
+        code's book afresh (MLOFI never compares books across a gap); at a close the code's
+        working orders are cancelled (a ROD order must not outlive its session unattended)."""
+        for ev, state, raw in zip(
+            rows["event"].tolist(),
+            rows["session_state"].tolist(),
+            rows["code"].tolist(),
+            strict=True,
+        ):
+            code = _code(raw)
+            if ev == EVENT_SESSION_STATE and state in (SESSION_OPEN, SESSION_CLOSED):
+                if code:
+                    self.books.reset_code(code)
+                else:
+                    self.books.reset()
+                if state == SESSION_CLOSED:
+                    self.counters.session_closes += 1
+                    for o in list(self.gateway.working_orders().values()):
+                        if not code or o.code == code:
+                            self.gateway.cancel(o.order_id)
+            elif ev in (EVENT_FEED_GAP, EVENT_RECONNECT):
+                if code:
+                    self.books.reset_code(code)
+                else:
+                    self.books.reset()
 
     def _check_gaps(self, batch: Any) -> None:
         lost = batch.lost
