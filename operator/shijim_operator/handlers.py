@@ -43,6 +43,18 @@ def _now() -> datetime.datetime:
     return datetime.datetime.now(tz=datetime.UTC)
 
 
+class _QuietRoutineHandlers(logging.Filter):
+    """Status refreshes run on every pod heartbeat: their success lines would flood the log."""
+
+    ROUTINE = ("'refresh_status' succeeded", "'heartbeat_check' succeeded")
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.levelno > logging.INFO:
+            return True
+        message = record.getMessage()
+        return not any(r in message for r in self.ROUTINE)
+
+
 @kopf.on.startup()
 def configure(settings: kopf.OperatorSettings, **_: Any) -> None:
     # The operator serves named namespaces or the cluster; it never needs to list Namespaces.
@@ -53,6 +65,7 @@ def configure(settings: kopf.OperatorSettings, **_: Any) -> None:
     # Kubernetes Events only for warnings (invalid specs, drain timeouts): fewer API writes.
     settings.posting.level = logging.WARNING
     settings.watching.server_timeout = 300
+    logging.getLogger("kopf.objects").addFilter(_QuietRoutineHandlers())
     api()
 
 

@@ -20,6 +20,7 @@ from shijim_operator import builders
 from shijim_operator.spec import ShardSpec, read_spec
 
 MERGE_PATCH = "application/merge-patch+json"
+METADATA_ONLY = "application/json;as=PartialObjectMetadata;g=meta.k8s.io;v=v1"
 
 
 def make_api_client() -> kubernetes.client.ApiClient:
@@ -50,8 +51,10 @@ def existing_secrets(
     found: set[str] = set()
     for name in names:
         try:
-            # Only metadata is used; the keys themselves are never read into memory we log.
-            core.read_namespaced_secret(name, namespace, _preload_content=False).release_conn()
+            # Metadata only: the API server sends no secret values to the operator at all.
+            core.read_namespaced_secret(
+                name, namespace, _preload_content=False, _headers={"Accept": METADATA_ONLY}
+            ).release_conn()
             found.add(name)
         except ApiException as exc:
             if exc.status == 404:

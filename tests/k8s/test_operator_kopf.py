@@ -146,6 +146,9 @@ def test_apply_creates_children_with_the_right_content(
     status = k8s.get("tradingshards", NAME)["status"]  # type: ignore[index]
     assert status["observedGeneration"] == 1
     assert status["phase"] == "Pending"  # no pod has reported yet
+    log = operator.log()
+    assert "Handler 'reconcile_shard' succeeded" in log
+    assert "'refresh_status' succeeded" not in log  # routine refreshes do not flood the log
 
 
 def test_kill_switch_engaged_only_when_every_shard_acknowledged(
