@@ -93,3 +93,19 @@ def test_risk_section_maps_onto_the_gateway_limits() -> None:
     assert lim.rate_actions == 100 and lim.rate_window_s == 10.0
     assert 0 < lim.cancel_reserve < lim.rate_actions
     assert lim.max_daily_loss == 7000.0
+
+
+def test_startup_jitter_is_validated_and_spreads_logins() -> None:
+    from shijim.universe import JitterMode, ShardSpec, startup_jitter_seconds
+
+    cfg = parse_config({"shard": {"startup_jitter_seconds": 30, "startup_jitter_mode": "shard"}})
+    assert cfg.shard.startup_jitter_seconds == 30.0
+    assert _err({"shard": {"startup_jitter_seconds": -1}}).startswith(
+        "shard.startup_jitter_seconds: must be a finite number >= 0"
+    )
+    assert _err({"shard": {"startup_jitter_mode": "sometimes"}}).startswith(
+        "shard.startup_jitter_mode"
+    )
+    # Four pods of one deployment log in 0, 7.5, 15 and 22.5 s after start.
+    waits = [startup_jitter_seconds(ShardSpec(k, 4), 30.0, JitterMode.SHARD) for k in range(4)]
+    assert waits == [0.0, 7.5, 15.0, 22.5]

@@ -45,6 +45,12 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--tradingshard", metavar="NAME", help="watch this TradingShard (k8s)")
     run.add_argument("--shard-id", type=int, metavar="N")
     run.add_argument("--total-shards", type=int, metavar="N")
+    run.add_argument(
+        "--startup-jitter-seconds",
+        type=float,
+        metavar="S",
+        help="wait up to S seconds before the broker login (shard k of N waits k/N of S)",
+    )
     run.add_argument("--kill-file", metavar="PATH", help="kill switch while this file exists")
     run.add_argument("--summary-json", metavar="FILE", help="also write the summary as JSON")
     run.add_argument("--log-level", default="INFO", help="DEBUG, INFO, WARNING, ...")
@@ -98,6 +104,7 @@ def effective_config(args: argparse.Namespace, env: Mapping[str, str]) -> Runtim
             "tradingshard": args.tradingshard or env.get("SHIJIM_TRADINGSHARD") or None,
             "namespace": env.get("POD_NAMESPACE") or None,
             "pod_name": pod_name,
+            "startup_jitter_seconds": args.startup_jitter_seconds,
         },
         "feed": {
             "kind": feed_kind,

@@ -26,6 +26,10 @@ class ShardConfig:
     tradingshard: str = ""  # the TradingShard to watch ("" = no Kubernetes watch)
     namespace: str = "default"
     pod_name: str = ""
+    # Wait before the broker login, spreading the logins of many pods (Shioaji: 5 connections
+    # per person ID, 1000 logins a day; docs/sharding.md). "shard": shard k of N waits k/N of it.
+    startup_jitter_seconds: float = 0.0
+    startup_jitter_mode: Literal["shard", "random"] = "shard"
 
 
 @dataclass(frozen=True)
@@ -118,6 +122,12 @@ def check_ranges(cfg: RuntimeConfig) -> None:
             raise ConfigError(path, msg)
 
     need(cfg.shard.total >= 1, "shard.total", f"must be >= 1, got {cfg.shard.total}")
+    jitter = cfg.shard.startup_jitter_seconds
+    need(
+        0 <= jitter < float("inf"),  # also false for NaN
+        "shard.startup_jitter_seconds",
+        f"must be a finite number >= 0, got {jitter}",
+    )
     need(
         0 <= cfg.shard.id < cfg.shard.total,
         "shard.id",

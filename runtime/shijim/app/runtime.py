@@ -35,7 +35,7 @@ from shijim.risk.gateway import InstrumentTable, RiskAwareGateway
 from shijim.risk.rules import RiskLimits
 from shijim.risk.state import KillSwitchSource, TradingState, TradingStateMachine
 from shijim.strategy.runner import StrategyRunner
-from shijim.universe import ShardSpec
+from shijim.universe import JitterMode, ShardSpec, wait_startup_jitter
 
 log = logging.getLogger(__name__)
 
@@ -134,6 +134,9 @@ def compose(cfg: RuntimeConfig, env: Mapping[str, str]) -> Shard:
     if kind == "shioaji":
         from shijim.app.feeds import shioaji_order_adapter, shioaji_session
 
+        wait_startup_jitter(
+            spec, cfg.shard.startup_jitter_seconds, JitterMode(cfg.shard.startup_jitter_mode)
+        )
         session = shioaji_session(cfg, env)
         adapter: Any = shioaji_order_adapter(session, instruments.get)
     else:
