@@ -38,10 +38,18 @@ PYEOF
     "$VENV/bin/pip" install -q -r "$VENV/.requirements.txt"
     "$VENV/bin/pip" install -q --no-deps -e operator/
     echo "$deps_hash" > "$stamp"
+    rm -f "$VENV/.shijim-installed"
 fi
 
 # Build the Rust core in release mode into target/ (cached by cargo) and install it editable:
 # runtime/ stays live on sys.path, the extension lands in runtime/shijim_core/.
 echo "setup: building shijim_core (maturin develop --release)"
-VIRTUAL_ENV="$PWD/$VENV" "$VENV/bin/maturin" develop --release --quiet
+# The first build installs the package (editable); later ones only rebuild the extension in place.
+installed="$VENV/.shijim-installed"
+if [ -f "$installed" ]; then
+    VIRTUAL_ENV="$PWD/$VENV" "$VENV/bin/maturin" develop --release --quiet --skip-install
+else
+    VIRTUAL_ENV="$PWD/$VENV" "$VENV/bin/maturin" develop --release --quiet
+    touch "$installed"
+fi
 "$VENV/bin/python" -c "import shijim_core, shijim; print('setup: shijim_core', shijim_core.__version__, 'ok')"
