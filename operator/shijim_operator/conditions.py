@@ -93,6 +93,23 @@ def unacknowledged_shards(
     return missing
 
 
+def live_unacknowledged(
+    status: Mapping[str, Any] | None,
+    generation: int | None,
+    now: datetime.datetime,
+    stale_after: float = HEARTBEAT_STALE_SECONDS,
+) -> list[int]:
+    """Shards with a live pod (fresh heartbeat) that has not yet halted and acknowledged: what
+    deletion waits for. A pod that is gone cannot acknowledge and is not waited for."""
+    waiting = []
+    for i, r in sorted(shard_reports(status).items()):
+        if r.last_heartbeat is None or (now - r.last_heartbeat).total_seconds() > stale_after:
+            continue
+        if unacknowledged_shards(1, generation, {0: r}):
+            waiting.append(i)
+    return waiting
+
+
 def _shard_count(spec: Mapping[str, Any], reports: Mapping[int, ShardReport]) -> int:
     shards = spec.get("shards", 1)
     if isinstance(shards, int) and not isinstance(shards, bool) and shards >= 1:

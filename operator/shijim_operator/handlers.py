@@ -83,7 +83,9 @@ def reconcile_shard(
     with _checked_lock:
         _checked[str(meta.get("uid"))] = (meta.get("generation"), result.problems)
     if result.problems:
-        logger.warning("invalid spec, children left as they were: %s", "; ".join(result.problems))
+        message = "invalid spec, children left as they were: " + "; ".join(result.problems)
+        logger.warning(message)
+        kopf.warn(body, reason="InvalidSpec", message=message)  # kubectl describe shows it
     else:
         changed = [a for a in result.actions if not a.startswith("unchanged")]
         if changed:
@@ -134,7 +136,9 @@ def heartbeat_check(body: kopf.Body, patch: kopf.Patch, **_: Any) -> None:
 
 
 @kopf.on.delete(GROUP, VERSION, PLURAL)
-def drain_on_delete(name: str, namespace: str, spec: kopf.Spec, logger: Any, **_: Any) -> None:
+def drain_on_delete(
+    body: kopf.Body, name: str, namespace: str, spec: kopf.Spec, logger: Any, **_: Any
+) -> None:
     """Every live pod sees the deletionTimestamp and halts; wait (bounded) for their
     acknowledgements before the finalizer goes and the children are garbage-collected."""
     timeout = spec.get("shutdownTimeoutSeconds", 30)
@@ -142,31 +146,21 @@ def drain_on_delete(name: str, namespace: str, spec: kopf.Spec, logger: Any, **_
     deadline = time.monotonic() + timeout
     waiting: list[int] = []
     while True:
-        body = reconcile.read_tradingshard(api(), namespace, name)
-        if body is None:
+        fresh = reconcile.read_tradingshard(api(), namespace, name)
+        if fresh is None:
             return
-        reports = conditions.shard_reports(body.get("status"))
-        now = _now()
-        live = {
-            i: r
-            for i, r in reports.items()
-            if r.last_heartbeat is not None
-            and (now - r.last_heartbeat).total_seconds() <= conditions.HEARTBEAT_STALE_SECONDS
-        }
-        generation = body.get("metadata", {}).get("generation")
-        waiting = [
-            i
-            for i in conditions.unacknowledged_shards(max(live, default=-1) + 1, generation, live)
-            if i in live
-        ]
+        waiting = conditions.live_unacknowledged(
+            fresh.get("status"), fresh.get("metadata", {}).get("generation"), _now()
+        )
         if not waiting:
             logger.info("all live shards halted; deleting children")
             return
         if time.monotonic() >= deadline:
             break
         time.sleep(DRAIN_POLL_SECONDS)
-    logger.warning(
-        "shards %s did not acknowledge the kill switch within %ss; deleting anyway",
-        ",".join(map(str, waiting)),
-        timeout,
+    message = (
+        f"shards {','.join(map(str, waiting))} did not acknowledge the kill switch within "
+        f"{timeout}s; deleting anyway"
     )
+    logger.warning(message)
+    kopf.warn(body, reason="DrainTimeout", message=message)

@@ -309,3 +309,16 @@ def test_departed_shards_after_scale_down() -> None:
     assert conditions.departed_shards({"shards": 2}, status) == ["2", "junk"]
     assert conditions.departed_shards({"shards": 3}, {"shards": {"0": {}}}) == []
     assert conditions.departed_shards({"shards": "x"}, status) == []  # invalid: keep everything
+
+
+def test_deletion_waits_only_for_live_unacknowledged_shards() -> None:
+    status = {
+        "shards": {
+            "0": report("HALTED", True, 4),
+            "1": report("ACTIVE", False, 4),
+            "2": report("ACTIVE", False, 4, age=60),  # pod gone: nothing to wait for
+            "3": report("HALTED", True, 3),  # acknowledged an older generation
+        }
+    }
+    assert conditions.live_unacknowledged(status, 4, NOW) == [1, 3]
+    assert conditions.live_unacknowledged({}, 4, NOW) == []

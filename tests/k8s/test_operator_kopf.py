@@ -239,6 +239,14 @@ def test_invalid_spec_reports_and_leaves_children_untouched(
     assert "spec.universe.codes[1]: duplicate code 'TXFL6'" in invalid["message"]
     assert "spec.shards: 5 shards but only 2 codes" in invalid["message"]
     wait_for(lambda: k8s.get("tradingshards", NAME)["status"]["phase"] == "Invalid")  # type: ignore[index]
+    # ... and a Warning event on the TradingShard says why (kubectl describe shows it).
+    event = wait_for(
+        lambda: next(
+            (e for e in k8s.list("events") if "duplicate code" in e.get("message", "")), None
+        )
+    )
+    assert event["type"] == "Warning"
+    assert event["involvedObject"]["name"] == NAME
 
     # A missing broker Secret is reported too.
     patch = {
@@ -484,3 +492,34 @@ def test_scale_down_patches_the_statefulset_and_drops_departed_reports(
     cm = k8s.get("configmaps", f"{NAME}-config")
     assert cm is not None and "total: 1" in cm["data"]["config.yaml"]
     wait_for(lambda: k8s.get("tradingshards", NAME)["status"]["readyShards"] == 1)  # type: ignore[index]
+
+
+def test_delete_is_bounded_when_a_pod_never_acknowledges(
+    k8s: EmulatorThread, operator: OperatorProcess
+) -> None:
+    apply_and_wait(k8s)
+    k8s.kubectl(
+        "patch",
+        "tradingshard",
+        NAME,
+        "--type",
+        "merge",
+        "-p",
+        '{"spec":{"shutdownTimeoutSeconds":1}}',
+    )
+    # A stuck pod: heartbeating, never halting.
+    beat = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+    stuck = {"pod": f"{NAME}-0", "tradingState": "ACTIVE", "killSwitchAcknowledged": False,
+             "observedGeneration": 2, "lastHeartbeat": beat}  # fmt: skip
+    k8s.kubectl(
+        "patch", "tradingshard", NAME, "--subresource", "status", "--type", "merge",
+        "-p", json.dumps({"status": {"shards": {"0": stuck}}}),
+    )  # fmt: skip
+    t0 = time.monotonic()
+    k8s.kubectl("delete", "tradingshard", NAME, "--timeout=20s")
+    took = time.monotonic() - t0
+    assert 1.0 <= took < 10.0, took
+    assert k8s.get("tradingshards", NAME) is None
+    event = next(e for e in k8s.list("events") if e.get("reason") == "DrainTimeout")
+    assert event["type"] == "Warning"
+    assert event["message"].startswith("shards 0 did not acknowledge the kill switch within 1s")
