@@ -1,5 +1,5 @@
-"""Fixtures for the Kubernetes tests: the API emulator, the real Kopf operator as a subprocess,
-in-process runtime watchers, and a bounded polling helper."""
+"""Fixtures for the Kubernetes tests: the API emulator (tests/k8s/emulator.py) on its own thread
+and the real Kopf operator as a subprocess against it."""
 
 from __future__ import annotations
 
