@@ -194,6 +194,18 @@ def cell(x: object) -> str:
     return str(x).replace("|", "\\|").replace("\n", " ")
 
 
+# Fields every result line has; anything else (percentiles, rates, counts) goes to "more".
+_STANDARD = {"bench", "unit", "median", "samples", "baseline", "ratio", "target", "pass", "source"}
+
+
+def extra_fields(r: dict) -> str:
+    parts = [f"samples {r['samples']}"] if isinstance(r.get("samples"), int) else []
+    for k, v in r.items():
+        if k not in _STANDARD and v is not None:
+            parts.append(f"{k} {fmt_num(v) if isinstance(v, int | float) else v}")
+    return ", ".join(parts) or "-"
+
+
 def render_markdown(doc: dict) -> str:
     m = doc["machine"]
     lines = [
@@ -212,8 +224,8 @@ def render_markdown(doc: dict) -> str:
         lines.append(f"- Subset: only {', '.join(doc['only'])} (run `make bench` for all)")
     lines += [
         "",
-        "| bench | median | unit | baseline | baseline median | ratio | target | pass |",
-        "|---|---:|---|---|---:|---:|---|---|",
+        "| bench | median | unit | baseline | baseline median | ratio | target | pass | more |",
+        "|---|---:|---|---|---:|---:|---|---|---|",
     ]
     for r in doc["results"]:
         base = r.get("baseline") if isinstance(r.get("baseline"), dict) else {}
@@ -229,6 +241,7 @@ def render_markdown(doc: dict) -> str:
                     fmt_num(r.get("ratio")),
                     cell(r.get("target") or "-"),
                     fmt_pass(r.get("pass")),
+                    cell(extra_fields(r)),
                 ]
             )
             + " |"

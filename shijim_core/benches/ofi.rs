@@ -8,8 +8,12 @@
 //! - `ofi.mlofi.l5.stream`: `MlofiStream::update_into`, one book per call, in ns per book,
 //!   baseline: the batch kernel's ns per book.
 
+mod harness;
+
 use std::hint::black_box;
 use std::time::Instant;
+
+use harness::{median, Figure};
 
 use shijim_core::ofi::{mlofi_into, Books, MlofiStream};
 
@@ -52,11 +56,6 @@ fn books(n: usize, seed: u64) -> Data {
     d
 }
 
-fn median(mut v: Vec<f64>) -> f64 {
-    v.sort_by(f64::total_cmp);
-    v[v.len() / 2]
-}
-
 /// Median over `SAMPLES` of the seconds one call of `f` takes (each sample runs it `reps` times).
 fn time_per_call(reps: usize, mut f: impl FnMut()) -> f64 {
     f(); // warm caches and page in the output
@@ -89,17 +88,21 @@ fn line(
     bench: &str,
     unit: &str,
     median: f64,
-    base_name: &str,
-    base: f64,
-    target: &str,
-    pass: &str,
+    baseline: (&str, f64),
+    target: Option<&str>,
+    pass: Option<bool>,
 ) {
-    println!(
-        "{{\"bench\": \"{bench}\", \"unit\": \"{unit}\", \"median\": {median:.3}, \"p99\": null, \
-         \"samples\": {SAMPLES}, \"baseline\": {{\"name\": \"{base_name}\", \"median\": {base:.3}}}, \
-         \"ratio\": {:.3}, \"target\": {target}, \"pass\": {pass}}}",
-        median / base
-    );
+    Figure {
+        bench,
+        unit,
+        median,
+        samples: SAMPLES,
+        baseline,
+        target,
+        pass,
+        extra: &[],
+    }
+    .print();
 }
 
 fn batch(n: usize, reps: usize) -> (f64, f64) {
@@ -126,15 +129,16 @@ fn batch(n: usize, reps: usize) -> (f64, f64) {
 
 fn main() {
     let (mlofi_rate, read_rate) = batch(4096, 200);
-    let pass = if mlofi_rate >= 50.0 { "true" } else { "false" };
     line(
         "ofi.mlofi.l5.batch",
         "M books/s",
         mlofi_rate,
-        "reading the same input arrays (XOR of all values)",
-        read_rate,
-        "\">= 50 M books/s\"",
-        pass,
+        (
+            "reading the same input arrays (XOR of all values)",
+            read_rate,
+        ),
+        Some(">= 50 M books/s"),
+        Some(mlofi_rate >= 50.0),
     );
 
     let (large_rate, large_read) = batch(262_144, 3);
@@ -142,10 +146,12 @@ fn main() {
         "ofi.mlofi.l5.batch_large",
         "M books/s",
         large_rate,
-        "reading the same input arrays (XOR of all values)",
-        large_read,
-        "null",
-        "null",
+        (
+            "reading the same input arrays (XOR of all values)",
+            large_read,
+        ),
+        None,
+        None,
     );
 
     let n = 4096;
@@ -176,14 +182,12 @@ fn main() {
     });
     let stream_ns = per_batch / n as f64 * 1e9;
     let batch_ns = 1e3 / mlofi_rate;
-    let pass = if stream_ns <= 50.0 { "true" } else { "false" };
     line(
         "ofi.mlofi.l5.stream",
         "ns/book",
         stream_ns,
-        "batch kernel, ns per book",
-        batch_ns,
-        "\"<= 50 ns\"",
-        pass,
+        ("batch kernel, ns per book", batch_ns),
+        Some("<= 50 ns"),
+        Some(stream_ns <= 50.0),
     );
 }

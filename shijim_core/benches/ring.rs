@@ -11,21 +11,16 @@
 //! RING_BENCH_LAT_GAP_NS (100000: the writer sleeps between messages),
 //! RING_BENCH_PIN=1 (pin writer to CPU 0, reader to CPU 1), RING_BENCH_RT=1 (SCHED_FIFO for both).
 
+mod harness;
+
 use std::hint::black_box;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
-use std::time::Instant;
 
+use harness::{env_usize, measure, sample_bidask, Figure};
 use shijim_core::ring::{Next, RingReader, RingWriter, Start, MAX_PAYLOAD};
-use shijim_core::sbe::{encode, BidAsk, Code, Message, Price, MAX_MESSAGE_LEN};
-
-fn env_usize(name: &str, default: usize) -> usize {
-    std::env::var(name)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
+use shijim_core::sbe::{encode, Message, MAX_MESSAGE_LEN};
 
 fn now_ns() -> u64 {
     let mut ts = libc::timespec {
@@ -59,53 +54,19 @@ fn pin(cpu: usize) {
     }
 }
 
-/// Median ns per operation over `batches` batches of `iters` calls of `op`.
-fn measure(batches: usize, iters: usize, mut op: impl FnMut(u64)) -> f64 {
-    for i in 0..iters as u64 {
-        op(i); // warm-up (also faults in every page of the ring)
-    }
-    let mut per_op: Vec<f64> = (0..batches)
-        .map(|_| {
-            let start = Instant::now();
-            for i in 0..iters as u64 {
-                op(i);
-            }
-            start.elapsed().as_nanos() as f64 / iters as f64
-        })
-        .collect();
-    per_op.sort_by(|a, b| a.total_cmp(b));
-    per_op[per_op.len() / 2]
-}
-
 fn report_throughput(bench: &str, median: f64, samples: usize, baseline: (&str, f64)) {
     // Target: >= 30 M messages/s, i.e. <= 33.3 ns per message.
-    let target = 1e9 / 30e6;
-    println!(
-        "{{\"bench\": \"{bench}\", \"unit\": \"ns/msg\", \"median\": {median:.2}, \"p99\": null, \
-         \"samples\": {samples}, \"baseline\": {{\"name\": \"{}\", \"median\": {:.2}}}, \
-         \"ratio\": {:.2}, \"target\": \"<= 33.3 ns (>= 30 M msg/s)\", \
-         \"msg_per_s\": {:.0}, \"pass\": {}}}",
-        baseline.0,
-        baseline.1,
-        median / baseline.1,
-        1e9 / median,
-        median <= target
-    );
-}
-
-fn sample() -> BidAsk {
-    let px = |s: &str| Price::parse_decimal(s).unwrap_or_default();
-    BidAsk {
-        seq: 0,
-        exch_ts: 1_732_000_000_123_456_789,
-        local_ts: 1_732_000_000_123_999_000,
-        code: Code::new("TXFL4").unwrap_or_default(),
-        bid_price: ["22013", "22012", "22011", "22010", "22009"].map(px),
-        bid_volume: [3, 5, 8, 13, 21],
-        ask_price: ["22014", "22015", "22016", "22017", "22018"].map(px),
-        ask_volume: [2, 4, 6, 8, 10],
-        simtrade: false,
+    Figure {
+        bench,
+        unit: "ns/msg",
+        median,
+        samples,
+        baseline,
+        target: Some("<= 33.3 ns (>= 30 M msg/s)"),
+        pass: Some(median <= 1e9 / 30e6),
+        extra: &[("msg_per_s", 1e9 / median)],
     }
+    .print();
 }
 
 fn bench_path(tag: &str) -> PathBuf {
@@ -127,7 +88,7 @@ fn throughput() {
         return;
     };
 
-    let mut msg = Message::BidAsk(sample());
+    let mut msg = Message::BidAsk(sample_bidask());
     let ring_bidask = measure(batches, iters, |i| {
         msg.set_seq(w.next_seq());
         if let Message::BidAsk(m) = &mut msg {
@@ -136,7 +97,7 @@ fn throughput() {
         let r = w.publish_with(|slot| encode(&msg, slot));
         black_box(r.is_ok());
     });
-    let mut msg = Message::BidAsk(sample());
+    let mut msg = Message::BidAsk(sample_bidask());
     let mut vec: Vec<[u8; 256]> = Vec::with_capacity(1 << 16);
     let vec_bidask = measure(batches, iters, |i| {
         if vec.len() == 1 << 16 {
@@ -323,14 +284,23 @@ fn latency() {
         eprintln!("latency run failed");
         return;
     };
-    println!(
-        "{{\"bench\": \"ring.latency.cross_process\", \"unit\": \"ns\", \"median\": {p50}, \
-         \"p99\": {p99}, \"p99_9\": {p999}, \"min\": {min}, \"p10\": {p10}, \"samples\": {n}, \
-         \"baseline\": {{\"name\": \"pipe one-way (same pacing)\", \"median\": {b50}, \"p99\": {b99}}}, \
-         \"ratio\": {:.3}, \"target\": \"p50 <= 1000 ns, p99 <= 10000 ns\", \"pass\": {}}}",
-        p50 as f64 / b50.max(1) as f64,
-        p50 <= 1_000 && p99 <= 10_000
-    );
+    Figure {
+        bench: "ring.latency.cross_process",
+        unit: "ns",
+        median: p50 as f64,
+        samples: n as usize,
+        baseline: ("pipe one-way (same pacing)", b50.max(1) as f64),
+        target: Some("p50 <= 1000 ns, p99 <= 10000 ns"),
+        pass: Some(p50 <= 1_000 && p99 <= 10_000),
+        extra: &[
+            ("p99", p99 as f64),
+            ("p99_9", p999 as f64),
+            ("min", min as f64),
+            ("p10", p10 as f64),
+            ("baseline_p99", b99 as f64),
+        ],
+    }
+    .print();
 }
 
 fn main() {

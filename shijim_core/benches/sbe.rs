@@ -2,73 +2,26 @@
 //! ring-slot-sized buffer, each beside baselines measured in the same run. One JSON object per
 //! line (docs/CONTRACTS-WIP.md). Run: `cargo bench --bench sbe` (SBE_BENCH_BATCHES, _ITERS).
 
+mod harness;
+
 use std::hint::black_box;
-use std::time::Instant;
 
-use shijim_core::sbe::{decode, encode, BidAsk, Code, Message, Price, MAX_MESSAGE_LEN};
+use harness::{env_usize, measure, sample_bidask, Figure};
+use shijim_core::sbe::{decode, encode, BidAsk, Message, MAX_MESSAGE_LEN};
 
-fn env_usize(name: &str, default: usize) -> usize {
-    std::env::var(name)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
-
-/// Median ns per operation over `batches` batches of `iters` calls of `op`.
-fn measure(batches: usize, iters: usize, mut op: impl FnMut(u64)) -> f64 {
-    for i in 0..iters as u64 {
-        op(i); // warm-up
+/// One codec figure: ns per message against a same-run baseline, target <= 30 ns.
+fn report(bench: &str, median: f64, samples: usize, baseline: (&str, f64)) {
+    Figure {
+        bench,
+        unit: "ns/msg",
+        median,
+        samples,
+        baseline,
+        target: Some("<= 30 ns"),
+        pass: Some(median <= 30.0),
+        extra: &[],
     }
-    let mut per_op: Vec<f64> = (0..batches)
-        .map(|_| {
-            let start = Instant::now();
-            for i in 0..iters as u64 {
-                op(i);
-            }
-            start.elapsed().as_nanos() as f64 / iters as f64
-        })
-        .collect();
-    per_op.sort_by(|a, b| a.total_cmp(b));
-    per_op[per_op.len() / 2]
-}
-
-fn report(bench: &str, median: f64, samples: usize, baseline: (&str, f64), target: f64) {
-    println!(
-        "{{\"bench\": \"{bench}\", \"unit\": \"ns/msg\", \"median\": {median:.2}, \"p99\": null, \
-         \"samples\": {samples}, \"baseline\": {{\"name\": \"{}\", \"median\": {:.2}}}, \
-         \"ratio\": {:.2}, \"target\": \"<= {target} ns\", \"pass\": {}}}",
-        baseline.0,
-        baseline.1,
-        median / baseline.1,
-        median <= target
-    );
-}
-
-fn sample() -> BidAsk {
-    let px = |s: &str| Price::parse_decimal(s).unwrap_or_default();
-    BidAsk {
-        seq: 1,
-        exch_ts: 1_732_000_000_123_456_789,
-        local_ts: 1_732_000_000_123_999_000,
-        code: Code::new("TXFL4").unwrap_or_default(),
-        bid_price: [
-            px("22013"),
-            px("22012"),
-            px("22011"),
-            px("22010"),
-            px("22009"),
-        ],
-        bid_volume: [3, 5, 8, 13, 21],
-        ask_price: [
-            px("22014"),
-            px("22015"),
-            px("22016"),
-            px("22017"),
-            px("22018"),
-        ],
-        ask_volume: [2, 4, 6, 8, 10],
-        simtrade: false,
-    }
+    .print();
 }
 
 /// The obvious hand-written alternative: a growable Vec, one field at a time.
@@ -96,7 +49,7 @@ fn naive_serialize(m: &BidAsk, out: &mut Vec<u8>) {
 fn main() {
     let batches = env_usize("SBE_BENCH_BATCHES", 51);
     let iters = env_usize("SBE_BENCH_ITERS", 200_000);
-    let msg = sample();
+    let msg = sample_bidask();
     let mut slot = [0u8; 256];
     let len = match encode(&Message::BidAsk(msg), &mut slot) {
         Ok(n) => n,
@@ -134,14 +87,12 @@ fn main() {
         encode_ns,
         batches,
         (&memcpy_name, memcpy_ns),
-        30.0,
     );
     report(
         "sbe.encode.bidask.vs_naive",
         encode_ns,
         batches,
         ("naive field-by-field Vec serialisation", naive_ns),
-        30.0,
     );
 
     // Decode: full validation (header, enums, code text) into a Message value.
@@ -159,6 +110,5 @@ fn main() {
         decode_ns,
         batches,
         (&memcpy_name, memcpy_out_ns),
-        30.0,
     );
 }
