@@ -23,6 +23,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+from figure import emit
 from shijim.bus import BIDASK_DTYPE, Ingestor
 from shijim.events import BidAskRecord, write_records
 from shijim.gateway.replay import ReplayFeed, ReplayPace
@@ -32,17 +33,6 @@ from shijim.gateway.sim_market import SimulatedMarket, default_instruments
 import shijim_core as sc
 
 START = 1_767_574_800_000_000_000  # Monday 09:00 Asia/Taipei
-
-
-def emit(bench: str, unit: str, median: float, samples: int, baseline: tuple[str, float],
-         target: str | None, passed: bool | None, higher_is_better: bool) -> None:  # fmt: skip
-    name, base = baseline
-    ratio = (base / median if higher_is_better else median / base) if base and median else None
-    print(json.dumps({
-        "bench": bench, "unit": unit, "median": round(median, 2), "p99": None,
-        "samples": samples, "baseline": {"name": name, "median": round(base, 2)},
-        "ratio": None if ratio is None else round(ratio, 2), "target": target, "pass": passed,
-    }), flush=True)  # fmt: skip
 
 
 class Ring:
@@ -92,10 +82,10 @@ def bench_sim(repeats: int, events: int) -> None:
     med = statistics.median(rates)
     emit("feeds.sim.end_to_end", "events/s", med, repeats,
          ("RingWriter.publish_bidasks of pre-built rows", statistics.median(base_rates)),
-         ">= 100000 events/s", med >= 100_000, True)  # fmt: skip
+         ">= 100000 events/s", med >= 100_000, higher_is_better=True)  # fmt: skip
     emit("feeds.sim.generate", "events/s", statistics.median(gen_rates), repeats,
          ("RingWriter.publish_bidasks of pre-built rows", statistics.median(base_rates)),
-         None, None, True)  # fmt: skip
+         None, None, higher_is_better=True)  # fmt: skip
 
 
 def bench_shioaji(repeats: int, n: int) -> None:
@@ -134,7 +124,7 @@ def bench_shioaji(repeats: int, n: int) -> None:
         ring.close()
     baseline = ("read the quote object's fields only", statistics.median(base))
     emit("feeds.shioaji.bidask_callback", "ns/quote", statistics.median(per), repeats,
-         baseline, None, None, False)  # fmt: skip
+         baseline, None, None)  # fmt: skip
 
 
 def bench_replay(repeats: int, n: int) -> None:
@@ -164,7 +154,8 @@ def bench_replay(repeats: int, n: int) -> None:
                 json.loads(line)
             base.append(len(lines) / (time.perf_counter() - t0))
     emit("feeds.replay.fast", "lines/s", statistics.median(rates), repeats,
-         ("json.loads of the same lines", statistics.median(base)), None, None, True)  # fmt: skip
+         ("json.loads of the same lines", statistics.median(base)), None, None,
+         higher_is_better=True)  # fmt: skip
 
 
 def main(argv: list[str] | None = None) -> int:

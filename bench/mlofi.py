@@ -14,12 +14,8 @@ timed side by side in this process. Prints one JSON line per figure (docs/CONTRA
 
 from __future__ import annotations
 
-import json
-import statistics
-import time
-from collections.abc import Callable
-
 import numpy as np
+from figure import emit, median_seconds
 
 import shijim_core
 
@@ -58,46 +54,6 @@ def books(n: int, seed: int = 42) -> tuple[np.ndarray, np.ndarray, np.ndarray, n
     return bid_px, bid_qty, ask_px, ask_qty
 
 
-def median_seconds(fn: Callable[[], object], samples: int = SAMPLES, reps: int = 1) -> float:
-    """Median over `samples` of the seconds one call takes (each sample makes `reps` calls)."""
-    fn()  # warm up
-    times = []
-    for _ in range(samples):
-        t = time.perf_counter()
-        for _ in range(reps):
-            fn()
-        times.append((time.perf_counter() - t) / reps)
-    return statistics.median(times)
-
-
-def emit(
-    bench: str,
-    unit: str,
-    median: float,
-    base_name: str,
-    base: float,
-    target: str | None,
-    ok: bool | None,
-    samples: int = SAMPLES,
-) -> None:
-    print(
-        json.dumps(
-            {
-                "bench": bench,
-                "unit": unit,
-                "median": round(median, 3),
-                "p99": None,
-                "samples": samples,
-                "baseline": {"name": base_name, "median": round(base, 3)},
-                "ratio": round(median / base, 3),
-                "target": target,
-                "pass": ok,
-            }
-        ),
-        flush=True,
-    )
-
-
 def main() -> None:
     for n_books, reps, has_target in BATCHES:
         arrays = books(n_books, seed=n_books)
@@ -112,11 +68,10 @@ def main() -> None:
             f"ofi.mlofi.l5.py_batch_{label}",
             "M books/s",
             core_rate,
-            "vectorised numpy, same formula and arrays",
-            base_rate,
+            samples,
+            ("vectorised numpy, same formula and arrays", base_rate),
             ">= 10x numpy" if has_target else None,
             core_rate >= 10 * base_rate if has_target else None,
-            samples,
         )
 
     bp, bq, ap, aq = books(5000)
@@ -142,11 +97,10 @@ def main() -> None:
         "ofi.mlofi.l5.py_stream",
         "ns/book",
         s_ns,
-        "numpy formula on one book's rows",
-        np_ns,
-        None,
-        None,
         7,
+        ("numpy formula on one book's rows", np_ns),
+        None,
+        None,
     )
 
 

@@ -16,7 +16,6 @@ docs/CONTRACTS-WIP.md). Run: `.venv/bin/python bench/ring_python.py [--quick]`.
 from __future__ import annotations
 
 import argparse
-import json
 import multiprocessing as mp
 import os
 import statistics
@@ -25,6 +24,7 @@ from collections.abc import Callable
 from typing import Any
 
 import numpy as np
+from figure import emit
 
 import shijim_core as sc
 
@@ -37,36 +37,6 @@ def median_ns_per_op(run: Callable[[int], None], n: int, repeats: int) -> float:
         run(n)
         samples.append((time.perf_counter_ns() - t0) / n)
     return statistics.median(samples)
-
-
-def emit(
-    bench: str,
-    unit: str,
-    median: float,
-    samples: int,
-    baseline: tuple[str, float],
-    target: str | None,
-    passed: bool | None,
-    **extra: Any,
-) -> None:
-    name, base = baseline
-    print(
-        json.dumps(
-            {
-                "bench": bench,
-                "unit": unit,
-                "median": round(median, 2),
-                "p99": extra.pop("p99", None),
-                "samples": samples,
-                "baseline": {"name": name, "median": round(base, 2)},
-                "ratio": round(median / base, 2) if base else None,
-                "target": target,
-                "pass": passed,
-                **extra,
-            }
-        ),
-        flush=True,
-    )
 
 
 SLOTS = 1 << 16

@@ -66,8 +66,12 @@ def rust_bench_names(cargo_toml: str) -> list[str]:
     return [b["name"] for b in data.get("bench", []) if isinstance(b.get("name"), str)]
 
 
+# Modules of bench/ that are not benchmarks: this runner and the shared figure printer.
+NOT_BENCHES = {"run.py", "figure.py"}
+
+
 def python_bench_names(bench_dir: Path) -> list[str]:
-    return sorted(p.stem for p in bench_dir.glob("*.py") if p.name != "run.py")
+    return sorted(p.stem for p in bench_dir.glob("*.py") if p.name not in NOT_BENCHES)
 
 
 def discover(python: str) -> list[BenchTarget]:
