@@ -9,7 +9,9 @@
 //!
 //! Env: RING_BENCH_BATCHES, RING_BENCH_ITERS, RING_BENCH_LAT_SAMPLES (50000),
 //! RING_BENCH_LAT_GAP_NS (100000: the writer sleeps between messages),
-//! RING_BENCH_PIN=1 (pin writer to CPU 0, reader to CPU 1), RING_BENCH_RT=1 (SCHED_FIFO for both).
+//! RING_BENCH_PIN (default 1 on machines with >= 2 CPUs: writer on CPU 0, reader on CPU 1, as a
+//! trading host isolates its spinning readers; 0 lets the scheduler place them),
+//! RING_BENCH_RT=1 (SCHED_FIFO for both).
 
 mod harness;
 
@@ -43,7 +45,10 @@ fn pin(cpu: usize) {
             eprintln!("RING_BENCH_RT: {}", std::io::Error::last_os_error());
         }
     }
-    if std::env::var("RING_BENCH_PIN").as_deref() != Ok("1") {
+    let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let pin_default = if cpus >= 2 { "1" } else { "0" };
+    let pin = std::env::var("RING_BENCH_PIN").unwrap_or_else(|_| pin_default.to_string());
+    if pin != "1" {
         return;
     }
     // SAFETY: a zeroed cpu_set_t is valid; CPU_SET/sched_setaffinity only touch that set.
