@@ -151,6 +151,57 @@ def book_batch_causes(
     return out
 
 
+def tick_row_cause(price: float, volume: int) -> int:
+    """``tick_batch_causes`` of one row (Python numbers): the small-batch path, no numpy."""
+    if price != price:  # NaN
+        return _NAN_CODE
+    if not 0.0 < price < math.inf:
+        return _NONPOS_CODE
+    if volume < 0:
+        return _VOLUME_CODE
+    return 0
+
+
+def _unordered_row(px: list[float], qty: list[int], descending: bool) -> bool:
+    prev_empty = px[0] == 0 and qty[0] == 0
+    prev = px[0]
+    for j in range(1, len(px)):
+        p = px[j]
+        empty = p == 0 and qty[j] == 0
+        if not empty:
+            if prev_empty:  # a level after an empty one
+                return True
+            if (p - prev >= 0) if descending else (p - prev <= 0):
+                return True
+        prev_empty, prev = empty, p
+    return False
+
+
+def book_row_cause(
+    bid_px: list[float], bid_qty: list[int], ask_px: list[float], ask_qty: list[int], simtrade: bool
+) -> int:
+    """``book_batch_causes`` of one row given as Python lists, with the same precedence (NaN,
+    volume, non-positive price, unordered, crossed): the small-batch path, no numpy."""
+    for p in bid_px:
+        if p != p:
+            return _NAN_CODE
+    for p in ask_px:
+        if p != p:
+            return _NAN_CODE
+    if min(bid_qty) < 0 or min(ask_qty) < 0:
+        return _VOLUME_CODE
+    for px, qty in ((bid_px, bid_qty), (ask_px, ask_qty)):
+        for p, q in zip(px, qty, strict=True):
+            if (not (p == 0 and q == 0) and not p > 0) or p == math.inf or p == -math.inf:
+                return _NONPOS_CODE
+    if _unordered_row(bid_px, bid_qty, True) or _unordered_row(ask_px, ask_qty, False):
+        return _UNORDERED_CODE
+    bb, ba = bid_px[0], ask_px[0]
+    if not simtrade and bb > 0 and ba > 0 and bb >= ba:
+        return _CROSSED_CODE
+    return 0
+
+
 BATCH_CAUSES: tuple[BadInputCause, ...] = (
     BadInputCause.NAN_PRICE,
     BadInputCause.NONPOSITIVE_PRICE,
@@ -161,6 +212,11 @@ BATCH_CAUSES: tuple[BadInputCause, ...] = (
     BadInputCause.UNKNOWN_CODE,
 )
 _BATCH_INDEX = {c: i + 1 for i, c in enumerate(BATCH_CAUSES)}
+_NAN_CODE = _BATCH_INDEX[BadInputCause.NAN_PRICE]
+_NONPOS_CODE = _BATCH_INDEX[BadInputCause.NONPOSITIVE_PRICE]
+_VOLUME_CODE = _BATCH_INDEX[BadInputCause.BAD_VOLUME]
+_UNORDERED_CODE = _BATCH_INDEX[BadInputCause.UNORDERED_BOOK]
+_CROSSED_CODE = _BATCH_INDEX[BadInputCause.CROSSED_BOOK]
 
 
 def batch_cause_code(cause: BadInputCause) -> int:
