@@ -16,7 +16,7 @@ import time
 import pytest
 from emulator import EXAMPLE, ROOT, EmulatorThread, wait_for
 from shijim.governance.k8s import TradingShardWatcher, read_demand, shard_identity
-from shijim.governance.k8s_api import ApiConfigError, kubeconfig_endpoint
+from shijim.governance.k8s_api import ApiConfigError, ApiEndpoint, kubeconfig_endpoint
 from shijim.risk.state import KillSwitchSource, TradingState, TradingStateMachine
 
 NAME = "sim-demo"
@@ -162,8 +162,8 @@ def test_missing_tradingshard_halts(k8s: EmulatorThread) -> None:
     w = make_watcher(k8s, name="does-not-exist")
     w.start()
     try:
-        wait_for(lambda: w.state_machine.state is TradingState.HALTED, 3)
-        assert "not found" in w.state_machine.demands()[KillSwitchSource.CRD][1]
+        wait_for(lambda: "not found" in w.state_machine.demands()[KillSwitchSource.CRD][1], 3)
+        assert w.state_machine.state is TradingState.HALTED
     finally:
         w.stop()
 
@@ -384,15 +384,15 @@ def test_server_errors_count_as_unreachable(k8s: EmulatorThread) -> None:
     w.start()
     try:
         # The watch is open and quiet, the heartbeats fail: no successful exchange for 1 s.
-        wait_for(lambda: w.state_machine.state is TradingState.HALTED, 3)
-        assert KillSwitchSource.API_GRACE in w.state_machine.demands()
+        wait_for(lambda: KillSwitchSource.API_GRACE in w.state_machine.demands(), 3)
+        assert w.state_machine.state is TradingState.HALTED
     finally:
         w.stop()
 
 
 def test_kill_switch_latency_distribution(k8s: EmulatorThread) -> None:
-    """10 engage/release pairs by direct API patches (no kubectl process start in the figure): the time from
-    the patch to HALTED in the state machine and to the acknowledgement in status."""
+    """10 engage/release pairs by direct API patches (no kubectl process start in the figure):
+    the time from the patch to HALTED in the state machine and to the acknowledgement."""
     import statistics
     import urllib.request
 
@@ -438,3 +438,32 @@ def test_kill_switch_latency_distribution(k8s: EmulatorThread) -> None:
             f"max {max(xs) * 1e3:.1f} ms (n={len(xs)})"
         )
     assert max(to_ack) <= 1.0
+
+
+def test_no_trading_before_the_switch_was_read(k8s: EmulatorThread) -> None:
+    k8s.kubectl("apply", "-f", str(EXAMPLE))
+    set_kill(k8s, True)
+    w = make_watcher(k8s)
+    seen: list[TradingState] = []
+    w.state_machine.subscribe(lambda ch: seen.append(ch.new))
+    w.start()
+    try:
+        assert w.state_machine.state is TradingState.HALTED  # before any network round trip
+        entry = wait_for(lambda: (e := shard_entry(k8s)) and e["killSwitchAcknowledged"] and e, 3)
+        assert entry["tradingState"] == "HALTED"
+        assert TradingState.ACTIVE not in seen  # never a moment of trading
+    finally:
+        w.stop()
+
+    # An API server that cannot be reached at start: the pod never trades.
+    dead = TradingShardWatcher(
+        TradingStateMachine(), NAME, "default", 0, f"{NAME}-0", grace_seconds=0.5,
+        endpoint=ApiEndpoint(server="http://127.0.0.1:9"),  # nothing listens there
+    )  # fmt: skip
+    dead.start()
+    try:
+        assert dead.state_machine.state is TradingState.HALTED
+        wait_for(lambda: KillSwitchSource.API_GRACE in dead.state_machine.demands(), 3)
+        assert dead.state_machine.state is TradingState.HALTED
+    finally:
+        dead.stop()

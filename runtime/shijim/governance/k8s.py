@@ -1,6 +1,8 @@
 """The runtime watches its own TradingShard: the CRD-level kill switch works with the operator down.
 
 `TradingShardWatcher` runs three daemon threads, never on the trading path:
+  * until the first GET succeeded the CRD demand holds the pod HALTED (a pod restarting while
+    the switch is on never sends an order);
   * the watch thread GETs the TradingShard, then WATCHes it (reconnecting with backoff, re-listing
     after a closed or expired watch). spec.killSwitch true, or a deletionTimestamp, engages the
     CRD demand on the TradingStateMachine (HALTED, working orders cancelled by the state machine's
@@ -217,6 +219,7 @@ class TradingShardWatcher:
         self._client: ApiClient | None = None
         self._stop = threading.Event()
         self._wake = threading.Event()
+        self._first_read = threading.Event()
         self._lock = threading.Lock()
         self._last_contact = time.monotonic()
         self._reachable: bool | None = None
@@ -239,6 +242,11 @@ class TradingShardWatcher:
             self._endpoint = endpoint_from_environment()
         self._client = ApiClient(self._endpoint)
         self._last_contact = time.monotonic()
+        # No trading before the switch has been read once: a pod that (re)starts while the
+        # switch is on must not send a single order. The first successful GET releases this.
+        self.state_machine.engage(
+            KillSwitchSource.CRD, f"TradingShard {self.namespace}/{self.name} not read yet"
+        )
         self.state_machine.subscribe(self._on_state_change)
         loops = (
             (self._watch_loop, "watch"),
@@ -253,6 +261,7 @@ class TradingShardWatcher:
     def stop(self, timeout: float = 5.0) -> None:
         self._stop.set()
         self._wake.set()
+        self._first_read.set()
         if self._client is not None:
             self._client.abort_stream()
         for t in self._threads:
@@ -286,9 +295,7 @@ class TradingShardWatcher:
                 if self._grace_engaged:
                     return
                 self._grace_engaged = True
-            reason = (
-                f"Kubernetes API unreachable for {silent:.1f}s > grace {self.grace_seconds:.0f}s"
-            )
+            reason = f"Kubernetes API unreachable for {silent:.1f}s > grace {self.grace_seconds:g}s"
             log.error("%s: trading state -> %s", reason, self.grace_policy.name)
             self.state_machine.demand(KillSwitchSource.API_GRACE, self.grace_policy, reason)
 
@@ -366,10 +373,12 @@ class TradingShardWatcher:
         self._contact(True)
         if resp.status == 404:
             self._apply_missing()
+            self._first_read.set()
             self._release_grace()
             self._sleep(1.0)
             return
         demand = self._apply(resp.body)
+        self._first_read.set()
         self._release_grace()
         query = urllib.parse.urlencode(
             {
@@ -445,6 +454,8 @@ class TradingShardWatcher:
         return True
 
     def _report_loop(self) -> None:
+        # The first report carries what the TradingShard says, not the start-up hold.
+        self._first_read.wait(self.heartbeat_seconds)
         next_beat = 0.0
         retry = REPORT_RETRY_SECONDS
         while not self._stop.is_set():
