@@ -1,7 +1,8 @@
 """Kopf handlers: thin wrappers over reconcile.py (I/O) and conditions.py (pure).
 
 Writes to the TradingShard itself go only to the operator's status fields (phase, readyShards,
-observedGeneration, conditions) through Kopf's patch; `status.shards` belongs to the pods.
+observedGeneration, conditions) through Kopf's patch; `status.shards` belongs to the pods (the
+operator only removes entries of shards that no longer exist after a scale-down).
 """
 
 from __future__ import annotations
