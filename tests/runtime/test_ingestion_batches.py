@@ -26,9 +26,12 @@ SPECIALS = np.array([0.0, -1.0, np.nan, np.inf, -np.inf, 100.0, 101.0, 99.0, 102
 
 def test_row_causes_match_the_vectorised_causes() -> None:
     rng = np.random.default_rng(11)
+    clean = 0
     for _ in range(3000):
         n = 4
-        noisy = rng.random((4, n, 5)) < 0.3
+        # Per row: clean (the fast path), lightly or heavily damaged.
+        rate = rng.choice(np.array([0.0, 0.05, 0.3]), (1, n, 1))
+        noisy = rng.random((4, n, 5)) < rate
         bp = np.where(noisy[0], rng.choice(SPECIALS, (n, 5)), 100.0 - np.arange(5))
         ap = np.where(noisy[1], rng.choice(SPECIALS, (n, 5)), 101.0 + np.arange(5))
         bq = np.where(noisy[2], rng.integers(-1, 2, (n, 5)), rng.integers(0, 5, (n, 5)))
@@ -41,11 +44,13 @@ def test_row_causes_match_the_vectorised_causes() -> None:
             for i in range(n)
         ]
         assert got == want
+        clean += want.count(0)
         px = rng.choice(SPECIALS, n)
         vol = rng.integers(-2, 3, n)
         assert [tick_row_cause(float(p), int(v)) for p, v in zip(px, vol, strict=True)] == (
             tick_batch_causes(px, vol).tolist()
         )
+    assert 2000 < clean < 10000  # both the usual book and every kind of damage were covered
 
 
 def _inputs(seed: int, n: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

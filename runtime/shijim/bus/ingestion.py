@@ -490,7 +490,7 @@ class Ingestor:
                 kinds = kinds[keep]
                 ticks, bidasks = ticks[t_ok], bidasks[b_ok]
             for arr in (ticks, bidasks):
-                if arr.size and (arr["local_ts"] == 0).any():
+                if arr.size and not arr["local_ts"].all():
                     arr["local_ts"][arr["local_ts"] == 0] = self.clock_ns()
             runs = _runs_small(kinds.tolist()) if small else _runs(kinds)
             rejected = self._publish_runs(ticks, bidasks, runs, source)

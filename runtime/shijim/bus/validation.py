@@ -182,6 +182,19 @@ def book_row_cause(
 ) -> int:
     """``book_batch_causes`` of one row given as Python lists, with the same precedence (NaN,
     volume, non-positive price, unordered, crossed): the small-batch path, no numpy."""
+    if len(bid_px) == 5 and len(ask_px) == 5:
+        # The usual book: 5 strictly ordered, finite, positive levels a side (NaN fails every
+        # comparison), no negative volume, not crossed.
+        b0, b1, b2, b3, b4 = bid_px
+        a0, a1, a2, a3, a4 = ask_px
+        if (
+            math.inf > b0 > b1 > b2 > b3 > b4 > 0
+            and 0 < a0 < a1 < a2 < a3 < a4 < math.inf
+            and (b0 < a0 or simtrade)
+            and min(bid_qty) >= 0
+            and min(ask_qty) >= 0
+        ):
+            return 0
     for p in bid_px:
         if p != p:
             return _NAN_CODE
