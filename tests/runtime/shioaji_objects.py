@@ -156,3 +156,31 @@ def bidask_stk(
         "diff_ask_vol": [0] * 5, "suspend": suspend, "simtrade": simtrade,
     }  # fmt: skip
     return sj.BidAskSTKv1.from_msgpack(_pack(BIDASK_STK_FIELDS, v, overrides))
+
+
+def real_signature_checked(cls: type) -> type:
+    """Class decorator for doubles of the logged-in ``sj.Shioaji`` client (the one thing that
+    cannot run here: login needs the broker). Every public method whose name ``sj.Shioaji`` also
+    has first binds its arguments against the REAL 1.7.9 signature, so a keyword the real client
+    does not take (or a missing argument) fails the test instead of passing silently."""
+    import functools
+    import inspect
+
+    for name, fn in list(vars(cls).items()):
+        real = getattr(sj.Shioaji, name, None)
+        if name.startswith("_") or not callable(fn) or real is None:
+            continue
+        signature = inspect.signature(real)
+
+        def checked(self: Any, *args: Any, __fn: Any = fn, __sig: Any = signature,
+                    __name: str = name, **kwargs: Any) -> Any:  # fmt: skip
+            try:
+                __sig.bind(self, *args, **kwargs)
+            except TypeError as exc:
+                raise AssertionError(
+                    f"sj.Shioaji.{__name}{__sig} rejects this call: {exc}"
+                ) from None
+            return __fn(self, *args, **kwargs)
+
+        setattr(cls, name, functools.wraps(fn)(checked))
+    return cls

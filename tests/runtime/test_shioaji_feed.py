@@ -43,12 +43,16 @@ WHEN_NS = 1_795_483_800_123_456_000  # 2026-11-24 01:30:00.123456 UTC
 LOCAL_NS = WHEN_NS + 1_500_000  # received 1.5 ms later
 
 
+@so.real_signature_checked
 class FakeShioajiClient:
     """Double of ``sj.Shioaji`` (the only fake: login needs the broker's network)."""
 
-    def __init__(self, simulation: bool, fail_login: bool = False) -> None:
+    def __init__(self, simulation: bool, fail_login: bool = False, ca_ok: bool = True) -> None:
         self.simulation = simulation
         self.fail_login = fail_login
+        self.ca_ok = ca_ok
+        self.ca_calls: list[tuple[str, str, str | None]] = []
+        self.contracts_fetched = False
         self.callbacks: dict[str, Any] = {}
         self.subscribed: list[tuple[str, Any]] = []
         self.unsubscribed: list[tuple[str, Any]] = []
@@ -68,6 +72,14 @@ class FakeShioajiClient:
         if self.fail_login:
             raise sj.ShioajiConnectionError("cannot reach the broker")
         return [self.stock_account, self.futopt_account]
+
+    def fetch_contracts(self, contract_download: bool = False, **kw: Any) -> Any:
+        self.contracts_fetched = True
+        return self.Contracts
+
+    def activate_ca(self, ca_path: str, ca_passwd: str, person_id: str | None = None) -> bool:
+        self.ca_calls.append((ca_path, ca_passwd, person_id))
+        return self.ca_ok
 
     def logout(self) -> bool:
         self.logged_out = True
@@ -334,3 +346,44 @@ def test_session_login_failure_names_no_key() -> None:
         session.login(ShioajiCredentials("AKEY-123", "SKEY-456"))
     assert "KEY-" not in str(exc.value) and "production" in str(exc.value)
     assert not session.logged_in
+
+
+def test_production_login_needs_a_ca_and_activates_it() -> None:
+    env = {"SHIOAJI_API_KEY": "k" * 8, "SHIOAJI_SECRET_KEY": "s" * 8}
+    clients: list[FakeShioajiClient] = []
+
+    def factory(simulation: bool, ca_ok: bool = True) -> FakeShioajiClient:
+        clients.append(FakeShioajiClient(simulation, ca_ok=ca_ok))
+        return clients[-1]
+
+    # Production without a CA: refused before any connection is made (orders would all fail).
+    with pytest.raises(ShioajiLoginError, match="SHIOAJI_CA_PATH") as info:
+        ShioajiSession(simulation=False, client_factory=factory).login(
+            ShioajiCredentials.from_env(env)
+        )
+    assert not clients and "k" * 8 not in str(info.value)
+
+    env |= {
+        "SHIOAJI_CA_PATH": "/secrets/ca.pfx",
+        "SHIOAJI_CA_PASSWORD": "pw",
+        "SHIOAJI_PERSON_ID": "A1",
+    }
+    creds = ShioajiCredentials.from_env(env)
+    assert "pw" not in repr(creds) and "/secrets" not in repr(creds)
+    session = ShioajiSession(simulation=False, client_factory=factory)
+    session.login(creds)
+    assert clients[-1].contracts_fetched
+    assert clients[-1].ca_calls == [("/secrets/ca.pfx", "pw", "A1")]
+
+    # A refused CA: the half-made session is logged out (it holds one of 5 connections).
+    bad = ShioajiSession(simulation=False, client_factory=lambda sim: factory(sim, ca_ok=False))
+    with pytest.raises(ShioajiLoginError, match="CA activation refused"):
+        bad.login(creds)
+    assert clients[-1].logged_out and not bad.logged_in
+
+    # Simulation needs no CA.
+    sim = ShioajiSession(simulation=True, client_factory=factory)
+    sim.login(
+        ShioajiCredentials.from_env({k: env[k] for k in ("SHIOAJI_API_KEY", "SHIOAJI_SECRET_KEY")})
+    )
+    assert sim.logged_in and clients[-1].ca_calls == []

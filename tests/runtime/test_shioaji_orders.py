@@ -12,6 +12,7 @@ from typing import Any
 
 import pytest
 import shioaji as sj
+import shioaji_objects as so
 from shijim.domain import Fill, Instrument, OrderIntent, OrderStatus, OrderUpdate, Side, TimeInForce
 from shijim.execution.shioaji_orders import ShioajiOrderAdapter
 from shijim.risk.gateway import InstrumentTable, RiskAwareGateway
@@ -43,6 +44,7 @@ INSTRUMENTS = InstrumentTable(
 )
 
 
+@so.real_signature_checked
 class FakeApi:
     """Minimal stand-in for a logged-in ``sj.Shioaji``; records the real objects it gets."""
 

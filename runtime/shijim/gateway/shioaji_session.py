@@ -19,6 +19,11 @@ log = logging.getLogger(__name__)
 
 ENV_API_KEY = "SHIOAJI_API_KEY"
 ENV_SECRET_KEY = "SHIOAJI_SECRET_KEY"  # noqa: S105 (a variable name, not a secret)
+# Production orders must be signed with the person's CA certificate (a .pfx file mounted from a
+# Secret). Simulation needs none. Names match what the operator renders from the TradingShard.
+ENV_CA_PATH = "SHIOAJI_CA_PATH"
+ENV_CA_PASSWORD = "SHIOAJI_CA_PASSWORD"  # noqa: S105 (a variable name, not a secret)
+ENV_PERSON_ID = "SHIOAJI_PERSON_ID"
 
 
 class ShioajiLoginError(RuntimeError):
@@ -29,9 +34,16 @@ class ShioajiLoginError(RuntimeError):
 class ShioajiCredentials:
     api_key: str = field(repr=False)
     secret_key: str = field(repr=False)
+    ca_path: str = field(default="", repr=False)
+    ca_password: str = field(default="", repr=False)
+    person_id: str = field(default="", repr=False)
 
     def __repr__(self) -> str:
-        return "ShioajiCredentials(api_key=<hidden>, secret_key=<hidden>)"
+        return "ShioajiCredentials(api_key=<hidden>, secret_key=<hidden>, ca=<hidden>)"
+
+    @property
+    def has_ca(self) -> bool:
+        return bool(self.ca_path and self.ca_password)
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> ShioajiCredentials | None:
@@ -43,7 +55,13 @@ class ShioajiCredentials:
         missing = [n for n, v in ((ENV_API_KEY, key), (ENV_SECRET_KEY, secret)) if not v]
         if missing:
             raise ShioajiLoginError(f"environment: {', '.join(missing)} not set")
-        return cls(api_key=key, secret_key=secret)
+        return cls(
+            api_key=key,
+            secret_key=secret,
+            ca_path=e.get(ENV_CA_PATH, ""),
+            ca_password=e.get(ENV_CA_PASSWORD, ""),
+            person_id=e.get(ENV_PERSON_ID, ""),
+        )
 
 
 def _default_client_factory(simulation: bool) -> Any:
@@ -82,20 +100,41 @@ class ShioajiSession:
         with self._lock:
             if self.api is not None:
                 return self.accounts
+            mode = "simulation" if self.simulation else "production"
+            if not self.simulation and not credentials.has_ca:
+                # Production orders are refused by the broker without an activated CA: fail at
+                # start, not at the first order.
+                raise ShioajiLoginError(
+                    f"production trading needs {ENV_CA_PATH} and {ENV_CA_PASSWORD}"
+                    f" (and {ENV_PERSON_ID}) set; use --simulation for the simulation environment"
+                )
             api = self._client_factory(self.simulation)
             try:
+                # shioaji 1.7.9: login(api_key, secret_key, subscribe_trade, receive_window,
+                # force_refresh); contracts are fetched explicitly so lookups never race them.
                 accounts = api.login(
                     api_key=credentials.api_key,
                     secret_key=credentials.secret_key,
-                    fetch_contract=True,
                     subscribe_trade=True,
                 )
+                api.fetch_contracts(contract_download=True)
+                if credentials.has_ca:
+                    activated = api.activate_ca(
+                        ca_path=credentials.ca_path,
+                        ca_passwd=credentials.ca_password,
+                        person_id=credentials.person_id or None,
+                    )
+                    if not activated:
+                        raise ShioajiLoginError(f"CA activation refused ({mode})")
+            except ShioajiLoginError:
+                _abandon(api)
+                raise
             except Exception as exc:
+                _abandon(api)
                 # The exception text is the broker's; it does not contain our keys, but we
                 # still only keep its type and message.
                 raise ShioajiLoginError(
-                    f"Shioaji login failed ({'simulation' if self.simulation else 'production'}):"
-                    f" {type(exc).__name__}: {exc}"
+                    f"Shioaji login failed ({mode}): {type(exc).__name__}: {exc}"
                 ) from None
             self.api = api
             self.accounts = list(accounts or [])
@@ -127,6 +166,14 @@ class ShioajiSession:
                 log.warning("Shioaji logout failed: %s", type(exc).__name__)
             self.api = None
             self.accounts = []
+
+
+def _abandon(api: Any) -> None:
+    """Log out a half-set-up client: each live login holds one of the person ID's 5 connections."""
+    try:
+        api.logout()
+    except Exception as exc:  # not logged in, or the network is gone: nothing more to free
+        log.debug("logout after a failed login: %s", type(exc).__name__)
 
 
 def _lookup(group: Any, code: str) -> Any | None:
