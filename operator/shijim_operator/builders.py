@@ -31,6 +31,8 @@ POD_INDEX_LABEL = "apps.kubernetes.io/pod-index"
 CONFIG_KEY = "config.yaml"
 CONFIG_DIR = "/etc/shijim"
 DATA_DIR = "/var/lib/shijim"
+CA_DIR = "/etc/shijim/ca"
+CA_FILE = "ca.pfx"
 RUNTIME_UID = 10001
 DEFAULT_SERVICE_ACCOUNT = "shijim-runtime"
 
@@ -200,6 +202,8 @@ def runtime_env(owner: Owner, spec: ShardSpec) -> list[dict[str, Any]]:
             env.append(_secret_env("SHIOAJI_CA_PASSWORD", b.name, b.ca_password_key))
         if b.person_id_key:
             env.append(_secret_env("SHIOAJI_PERSON_ID", b.name, b.person_id_key))
+        if b.ca_file_key:
+            env.append({"name": "SHIOAJI_CA_PATH", "value": f"{CA_DIR}/{CA_FILE}"})
     if spec.clickhouse_enabled and spec.clickhouse_dsn is not None:
         d = spec.clickhouse_dsn
         env.append(_secret_env("SHIJIM_CLICKHOUSE_DSN", d.name, d.key))
@@ -227,6 +231,25 @@ def build_statefulset(
         claims.append({"metadata": {"name": "data"}, "spec": claim_spec})
     else:
         volumes.append({"name": "data", "emptyDir": {}})
+    mounts: list[dict[str, Any]] = [
+        {"name": "config", "mountPath": CONFIG_DIR, "readOnly": True},
+        {"name": "tmp", "mountPath": "/tmp"},  # noqa: S108 - an emptyDir, not the host's /tmp
+        {"name": "shm", "mountPath": "/dev/shm"},  # noqa: S108 - a memory emptyDir
+        {"name": "data", "mountPath": DATA_DIR},
+    ]
+    if spec.broker is not None and spec.broker.ca_file_key:
+        # Only the certificate's key of the broker Secret, owner-read-only.
+        volumes.append(
+            {
+                "name": "ca",
+                "secret": {
+                    "secretName": spec.broker.name,
+                    "items": [{"key": spec.broker.ca_file_key, "path": CA_FILE}],
+                    "defaultMode": 0o400,
+                },
+            }
+        )
+        mounts.append({"name": "ca", "mountPath": CA_DIR, "readOnly": True})
     container = {
         "name": "runtime",
         "image": spec.image,
@@ -250,12 +273,7 @@ def build_statefulset(
             "privileged": False,
             "capabilities": {"drop": ["ALL"]},
         },
-        "volumeMounts": [
-            {"name": "config", "mountPath": CONFIG_DIR, "readOnly": True},
-            {"name": "tmp", "mountPath": "/tmp"},  # noqa: S108 - an emptyDir, not the host's /tmp
-            {"name": "shm", "mountPath": "/dev/shm"},  # noqa: S108 - a memory emptyDir
-            {"name": "data", "mountPath": DATA_DIR},
-        ],
+        "volumeMounts": mounts,
     }
     sts: dict[str, Any] = {
         "apiVersion": "apps/v1",

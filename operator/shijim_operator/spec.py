@@ -43,6 +43,8 @@ class BrokerSecret:
     secret_key_key: str = "secret-key"  # noqa: S105 - the name of a key, not a secret
     ca_password_key: str | None = None
     person_id_key: str | None = None
+    # Key holding the CA certificate file (.pfx bytes): mounted read-only, never an env value.
+    ca_file_key: str | None = None
 
 
 @dataclass(frozen=True)
@@ -253,11 +255,23 @@ def read_spec(
             secret_key_key=r.string("brokerSecretRef.secretKeyKey", "secret-key"),
             ca_password_key=r.string("brokerSecretRef.caPasswordKey"),
             person_id_key=r.string("brokerSecretRef.personIdKey"),
+            ca_file_key=r.string("brokerSecretRef.caFileKey"),
         )
     if feed == "shioaji" and broker is None:
         r.problems.append(SpecProblem("brokerSecretRef", "required when feed is shioaji"))
     if not simulation and broker is None:
         r.problems.append(SpecProblem("brokerSecretRef", "required when simulation is false"))
+    if not simulation and broker is not None and feed == "shioaji":
+        # Production orders are signed with the person's CA; the runtime refuses to start
+        # without it, so say so here instead of crash-looping pods.
+        for key, value in (
+            ("caFileKey", broker.ca_file_key),
+            ("caPasswordKey", broker.ca_password_key),
+        ):
+            if not value:
+                r.problems.append(
+                    SpecProblem(f"brokerSecretRef.{key}", "required for production orders (CA)")
+                )
 
     replay_path = r.string("replay.path", "")
     if feed == "replay" and not replay_path:

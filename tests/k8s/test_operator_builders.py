@@ -39,6 +39,10 @@ def checked(spec: dict[str, Any] | None = None, secrets: set[str] | None = None)
         ({"feed": "replay"}, "spec.replay.path: required when feed is replay"),
         ({"feed": "shioaji"}, "spec.brokerSecretRef: required when feed is shioaji"),
         ({"simulation": False}, "spec.brokerSecretRef: required when simulation is false"),
+        (
+            {"simulation": False, "feed": "shioaji", "brokerSecretRef": {"name": "broker"}},
+            "spec.brokerSecretRef.caFileKey: required for production orders (CA)",
+        ),
         ({"image": ""}, "spec.image: expected a non-empty string"),
         ({"killSwitch": "yes"}, "spec.killSwitch: expected true or false"),
         ({"risk": {"maxOrderQuantity": 0}}, "spec.risk.maxOrderQuantity: must be in"),
@@ -152,7 +156,7 @@ def test_secrets_only_as_references() -> None:
     spec.update(
         feed="shioaji",
         simulation=False,
-        brokerSecretRef={"name": "broker", "caPasswordKey": "ca-pass"},
+        brokerSecretRef={"name": "broker", "caPasswordKey": "ca-pass", "caFileKey": "ca.pfx"},
         clickhouse={"enabled": True, "dsnSecretRef": {"name": "ch"}},
     )
     sts = builders.build_statefulset(OWNER, checked(spec, {"broker", "ch"}))
@@ -163,10 +167,22 @@ def test_secrets_only_as_references() -> None:
     }
     assert env["SHIOAJI_SECRET_KEY"]["valueFrom"]["secretKeyRef"]["key"] == "secret-key"
     assert env["SHIOAJI_CA_PASSWORD"]["valueFrom"]["secretKeyRef"]["key"] == "ca-pass"
-    assert env["SHIJIM_CLICKHOUSE_DSN"]["valueFrom"]["secretKeyRef"] == {"name": "ch", "key": "dsn"}
-    assert all(
-        "value" not in e for n, e in env.items() if n.startswith(("SHIOAJI", "SHIJIM_CLICK"))
+    # The certificate is a read-only file from the Secret, never an env value.
+    assert env["SHIOAJI_CA_PATH"] == {"name": "SHIOAJI_CA_PATH", "value": "/etc/shijim/ca/ca.pfx"}
+    pod = sts["spec"]["template"]["spec"]
+    ca = next(v for v in pod["volumes"] if v["name"] == "ca")
+    assert ca["secret"] == {
+        "secretName": "broker",
+        "items": [{"key": "ca.pfx", "path": "ca.pfx"}],
+        "defaultMode": 0o400,
+    }
+    assert {"name": "ca", "mountPath": "/etc/shijim/ca", "readOnly": True} in (
+        pod["containers"][0]["volumeMounts"]
     )
+    assert env["SHIJIM_CLICKHOUSE_DSN"]["valueFrom"]["secretKeyRef"] == {"name": "ch", "key": "dsn"}
+    secrets = {n: e for n, e in env.items() if n.startswith(("SHIOAJI", "SHIJIM_CLICK"))}
+    del secrets["SHIOAJI_CA_PATH"]  # a file path inside the pod, not a secret
+    assert secrets and all("value" not in e for e in secrets.values())
     cm = builders.build_config_map(OWNER, checked(spec, {"broker", "ch"}))
     assert "broker" not in json.dumps(cm) and "dsn" not in json.dumps(cm)
 
