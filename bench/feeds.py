@@ -1,4 +1,4 @@
-"""Feed speed (JSON lines, docs/CONTRACTS-WIP.md). Run: `.venv/bin/python bench/feeds.py [--quick]`.
+"""Feed speed (JSON lines, docs/contracts.md). Run: `.venv/bin/python bench/feeds.py [--quick]`.
 
 - feeds.sim.end_to_end: simulated market at fast pace -> Ingestor (checks) -> real ring, in
   events/s; baseline: `RingWriter.publish_bidasks` of the same number of pre-built book rows

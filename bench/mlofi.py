@@ -1,5 +1,5 @@
 """MLOFI from Python: shijim_core.mlofi against a vectorised numpy version of the same formula,
-timed side by side in this process. Prints one JSON line per figure (docs/CONTRACTS-WIP.md).
+timed side by side in this process. Prints one JSON line per figure (docs/contracts.md).
 
     .venv/bin/python bench/mlofi.py
 

@@ -1,5 +1,5 @@
 """Ring speed from Python, each figure beside a baseline measured in the same run (JSON lines,
-docs/CONTRACTS-WIP.md). Run: `.venv/bin/python bench/ring_python.py [--quick]`.
+docs/contracts.md). Run: `.venv/bin/python bench/ring_python.py [--quick]`.
 
 - ring.py.publish_bidask: one `RingWriter.publish_bidask` call per quote (lists of 5 floats, as
   the ingestion path passes them), baseline: a no-op PyO3 call (`RingWriter.next_seq`) and an

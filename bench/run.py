@@ -5,7 +5,7 @@
 Runs `cargo bench -p shijim_core --bench <name>` for each [[bench]] in shijim_core/Cargo.toml
 and `<this python> bench/<name>.py` for every other bench/*.py, one after another (parallel runs
 would disturb each other's timings). Every stdout line that is a JSON object with a "bench" key
-is a result (docs/CONTRACTS-WIP.md); other lines are ignored. Prints the combined document on
+is a result (docs/contracts.md); other lines are ignored. Prints the combined document on
 stdout, writes it to --out and regenerates --doc (docs/benchmarks.md).
 
 Exit status: 0 when every bench ran and printed results; 1 when any failed (crash, timeout or

@@ -1,5 +1,5 @@
 //! MLOFI throughput (`cargo bench -p shijim_core --bench ofi`). Prints one JSON line per figure
-//! (docs/CONTRACTS-WIP.md); each figure sits beside a baseline measured in the same run.
+//! (docs/contracts.md); each figure sits beside a baseline measured in the same run.
 //!
 //! - `ofi.mlofi.l5.batch`: 5-level MLOFI over 4096-book batches (a ring read's worth, in cache),
 //!   baseline: reading the same four input arrays once (the least any kernel must do).

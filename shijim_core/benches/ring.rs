@@ -1,5 +1,5 @@
 //! Ring speed, each figure beside a baseline measured in the same run (JSON lines,
-//! docs/CONTRACTS-WIP.md). Run: `cargo bench --bench ring`.
+//! docs/contracts.md). Run: `cargo bench --bench ring`.
 //!
 //! - ring.publish.bidask: SBE BidAsk encoded straight into a slot (65536-slot ring, 16 MiB),
 //!   baseline: the same encode into a stack buffer pushed onto a Vec (no shared memory).

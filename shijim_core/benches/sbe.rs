@@ -1,6 +1,6 @@
 //! SBE codec speed: encode and decode of a BidAsk (the largest, most frequent message) into a
 //! ring-slot-sized buffer, each beside baselines measured in the same run. One JSON object per
-//! line (docs/CONTRACTS-WIP.md). Run: `cargo bench --bench sbe` (SBE_BENCH_BATCHES, _ITERS).
+//! line (docs/contracts.md). Run: `cargo bench --bench sbe` (SBE_BENCH_BATCHES, _ITERS).
 
 mod harness;
 

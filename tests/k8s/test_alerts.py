@@ -19,7 +19,7 @@ RULES_FILE = ROOT / "charts" / "shijim" / "files" / "shijim-alerts.rules.yaml"
 PROMTOOL_DIR = Path(__file__).resolve().parent / "promtool"
 ALERTS_DOC = ROOT / "docs" / "alerts.md"
 
-# docs/CONTRACTS-WIP.md "Metric names": the only series the alerts may use.
+# docs/contracts.md "Metric names": the only series the alerts may use.
 DOCUMENTED_METRICS = {
     "shijim_md_events_total",
     "shijim_md_last_event_timestamp_seconds",

@@ -1,7 +1,7 @@
 """numpy record layouts of batched market data (``publish_ticks`` / ``publish_bidasks``).
 
 The ring's own ``shijim_core.TICK_DTYPE`` / ``BIDASK_DTYPE`` are used when the compiled core
-exports them; the fallbacks below have the field names and types of docs/CONTRACTS-WIP.md so
+exports them; the fallbacks below have the field names and types of docs/contracts.md so
 that batch producers (the simulator) can be built and tested on their own.
 """
 
