@@ -29,6 +29,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
+
 from shijim.domain import (
     ExecutionEvent,
     Fill,
@@ -84,6 +86,9 @@ class _Resting:
 
 
 def _as_list(values: Any) -> list[Any]:
+    """A private, mutable copy (the venue consumes displayed liquidity in place)."""
+    if type(values) is np.ndarray:
+        return values.tolist()  # type: ignore[no-any-return]
     tolist = getattr(values, "tolist", None)
     return tolist() if tolist is not None else list(values)
 
@@ -204,11 +209,26 @@ class PaperExchange:
         book.ask_qty = aq = _as_list(ask_qty)
         book.ts = ts
         # A level with a NaN/inf/non-positive price or quantity is unusable: treat it as empty, so
-        # bad input can never become a fill.
-        for px, qty in ((bp, bq), (ap, aq)):
-            for i, p in enumerate(px):
-                if not (0.0 < p < math.inf) or not qty[i] > 0:
-                    qty[i] = 0
+        # bad input can never become a fill. Fast path: a NaN anywhere makes the sum NaN (and so
+        # does +inf with -inf), after which min/max bound every level.
+        total = sum(bp) + sum(ap) + sum(bq) + sum(aq)
+        if not (
+            bp
+            and ap
+            and bq
+            and aq
+            and total == total
+            and min(bp) > 0.0
+            and min(ap) > 0.0
+            and max(bp) < math.inf
+            and max(ap) < math.inf
+            and min(bq) > 0
+            and min(aq) > 0
+        ):
+            for px, qty in ((bp, bq), (ap, aq)):
+                for i, p in enumerate(px):
+                    if not (0.0 < p < math.inf) or not qty[i] > 0:
+                        qty[i] = 0
         resting = self._resting.get(code)
         if resting:
             for r in list(resting):
@@ -250,13 +270,14 @@ class PaperExchange:
                     self._finish_cancel(order, ts)
                     return
             for i, (p, q) in enumerate(zip(levels_px, levels_qty, strict=False)):
-                if order.remaining == 0:
-                    break
                 if q <= 0:  # consumed earlier in this snapshot, or padding
                     continue
                 if sign * (p - limit) > _EPS:
+                    break  # the first live level does not cross: nothing further does
+                rem = order.remaining
+                if rem == 0:
                     break
-                take = min(order.remaining, int(q))
+                take = min(rem, int(q))
                 levels_qty[i] = q - take
                 self._fill(order, take, p, ts)
         if order.remaining == 0:
@@ -271,14 +292,18 @@ class PaperExchange:
             else:
                 own_px, own_qty = book.ask_px, book.ask_qty
             displayed = _level_qty(own_px, own_qty, order.price, order.side) or 0
-        ours_ahead = sum(
-            r.order.remaining
-            for r in self._resting.get(order.code, ())
-            if r.order.side is order.side and abs(r.order.price - order.price) < _EPS
-        )
-        self._resting.setdefault(order.code, []).append(
-            _Resting(order, displayed + ours_ahead, displayed)
-        )
+        resting = self._resting.get(order.code)
+        if resting is None:
+            resting = self._resting[order.code] = []
+        ours_ahead = 0
+        if resting:
+            side, price = order.side, order.price
+            ours_ahead = sum(
+                r.order.remaining
+                for r in resting
+                if r.order.side is side and abs(r.order.price - price) < _EPS
+            )
+        resting.append(_Resting(order, displayed + ours_ahead, displayed))
 
     def _requeue(self, r: _Resting, book: _Book, ts: int) -> None:
         o = r.order

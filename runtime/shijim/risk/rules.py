@@ -135,7 +135,7 @@ def check_new_order(
     if state is TradingState.HALTED:
         return Rejection(RejectReason.HALTED, "trading state is HALTED")
     qty = intent.qty
-    if not valid_qty(qty):
+    if type(qty) is not int or qty <= 0:  # valid_qty inlined (tick-to-order path)
         return Rejection(RejectReason.INVALID_QTY, f"qty {qty!r}: must be an integer > 0")
     if instrument is None:
         return Rejection(RejectReason.UNKNOWN_CODE, f"code {intent.code!r}: not configured")
@@ -149,8 +149,13 @@ def check_new_order(
     bad_price = check_price(intent.price, instrument, reference, limits)
     if bad_price is not None:
         return bad_price
-    same_side = working_buy if side is Side.BUY else working_sell
-    reducing = is_reducing(side, qty, net, same_side)
+    # is_reducing inlined (tick-to-order path).
+    if side is Side.BUY:
+        same_side = working_buy
+        reducing = net < 0 and same_side + qty <= -net
+    else:
+        same_side = working_sell
+        reducing = net > 0 and same_side + qty <= net
     if state is TradingState.REDUCING and not reducing:
         return Rejection(
             RejectReason.REDUCING_ONLY,

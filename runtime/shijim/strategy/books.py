@@ -134,13 +134,29 @@ class BookTable:
         if not (b0 > 0 and a0 > b0 and a0 < math.inf) or min(bql) < 0 or min(aql) < 0:
             self._drop("unusable_book", 1)  # NaN fails every comparison above
             return False
-        depth = 0
-        for bp_, ap_ in zip(bl, al, strict=False):
-            if bp_ > 0 and ap_ > 0:
-                depth += 1
-            else:
-                break
-        b = self.book(code)
+        if (
+            len(bl) == LEVELS
+            and len(al) == LEVELS
+            and bl[1] > 0
+            and al[1] > 0
+            and bl[2] > 0
+            and al[2] > 0
+            and bl[3] > 0
+            and al[3] > 0
+            and bl[4] > 0
+            and al[4] > 0
+        ):
+            depth = LEVELS  # the usual full book (level 0 checked above)
+        else:
+            depth = 0
+            for bp_, ap_ in zip(bl, al, strict=False):
+                if bp_ > 0 and ap_ > 0:
+                    depth += 1
+                else:
+                    break
+        b = self.books.get(code)
+        if b is None:
+            b = self.book(code)
         stream = b.stream
         if b.has_book:
             d = min(depth, b.depth)

@@ -204,24 +204,28 @@ class StrategyRunner:
         if n == 0:
             return others
         touched: dict[str, None] = {}
-        # list() copies in one C call: kill-switch threads may cancel (mutate) meanwhile.
-        working_codes = {o.code for o in list(self.gateway.working_orders().values())}
         # The venue must see books and trades in sequence order (a trade at our price and the
         # book that shows its effect must not be counted twice by the queue model): with both
         # kinds in the batch, venue inputs are collected and replayed sorted by seq.
         venue: list[tuple[Any, ...]] | None = [] if len(ticks) and len(bidasks) else None
         if len(bidasks):
             c.bidasks += len(bidasks)
-            self._apply_bidasks(bidasks, touched, working_codes, venue)
+            self._apply_bidasks(bidasks, touched, venue)
         if len(ticks):
             c.ticks += len(ticks)
-            self._apply_ticks(ticks, touched, working_codes, venue)
+            self._apply_ticks(ticks, touched, venue)
         if venue:
             self._feed_venue(venue)
-        state = self.gateway.state
+        # One context per batch: positions and working orders are live views, the trading
+        # state is the one every decision of this batch is made in.
+        ctx = self.context()
         for code in touched:
-            self._decide(code, state)
+            self._decide(code, ctx)
         return n + others
+
+    def _working_codes(self) -> set[str]:
+        # list() copies in one C call: kill-switch threads may cancel (mutate) meanwhile.
+        return {o.code for o in list(self.gateway.working_orders().values())}
 
     # -- market data -------------------------------------------------------------------------
     def _feed_venue(self, items: list[tuple[Any, ...]]) -> None:
@@ -237,7 +241,6 @@ class StrategyRunner:
         self,
         rows: np.ndarray,
         touched: dict[str, None],
-        working_codes: set[str],
         venue: list[tuple[Any, ...]] | None,
     ) -> None:
         gw = self.gateway
@@ -261,6 +264,7 @@ class StrategyRunner:
                     else:
                         venue.append((seqs[i], 0, code, exch[i], bp, bq, ap, aq))  # type: ignore[union-attr]
             return
+        working_codes = self._working_codes()
         for code, idx in _groups(rows["code"]):
             r = rows[idx]
             bp, bq, ap, aq = r["bid_px"], r["bid_qty"], r["ask_px"], r["ask_qty"]
@@ -286,7 +290,6 @@ class StrategyRunner:
         self,
         rows: np.ndarray,
         touched: dict[str, None],
-        working_codes: set[str],
         venue: list[tuple[Any, ...]] | None,
     ) -> None:
         # Simulated trades (trial matching before the open) are not trades: no signal, no fill.
@@ -301,6 +304,7 @@ class StrategyRunner:
             )
             rows = rows[ok]
         gw = self.gateway
+        working_codes = self._working_codes()
         for code, idx in _groups(rows["code"]):
             r = rows[idx]
             price = r["price"]
@@ -381,9 +385,9 @@ class StrategyRunner:
             self._positions, gw.working_orders(), gw.state if state is None else state
         )
 
-    def _decide(self, code: str, state: TradingState) -> None:
-        b = self.books.book(code)
-        if not b.has_book:
+    def _decide(self, code: str, ctx: StrategyContext) -> None:
+        b = self.books.books.get(code)
+        if b is None or not b.has_book:
             return
         view = MarketView(
             code,
@@ -396,7 +400,7 @@ class StrategyRunner:
             b.take_signals(),
         )
         try:
-            actions = self.strategy.on_market(view, self.context(state))
+            actions = self.strategy.on_market(view, ctx)
         except Exception:  # a strategy bug must not take the shard down: no orders from it
             self._strategy_failed(f"on_market:{code}")
             return
