@@ -254,6 +254,30 @@ class BookTable:
         b.local_ts = local_ts
         return True
 
+    def apply_trade_rows(
+        self,
+        code: str,
+        prices: list[float],
+        volumes: list[int],
+        tick_types: list[int],
+        exch_ts: int,
+        local_ts: int,
+    ) -> None:
+        """``apply_trades`` for a few rows given as Python lists (the small-batch path)."""
+        b = self.books.get(code)
+        if b is None:
+            b = self.book(code)
+        flow = 0.0
+        for v, t in zip(volumes, tick_types, strict=True):
+            if t == 1:
+                flow += v
+            elif t == 2:
+                flow -= v
+        b.trade_flow += flow
+        b.last_trade = float(prices[-1])
+        b.exch_ts = max(b.exch_ts, exch_ts)
+        b.local_ts = max(b.local_ts, local_ts)
+
     def apply_trades(
         self, code: str, price: F64, volume: F64, tick_type: F64, exch_ts: int, local_ts: int
     ) -> None:
