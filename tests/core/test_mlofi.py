@@ -211,8 +211,9 @@ def test_large_batch_equals_small_batches() -> None:
     assert np.array_equal(whole[7:], parts[1][1:])
 
 
-def test_numpy_benchmark_baseline_computes_the_same(books) -> None:
+def test_numpy_benchmark_baseline_computes_the_same(books, monkeypatch) -> None:
     # bench/mlofi.py times a vectorised numpy version beside the core: it must be the same formula.
+    monkeypatch.syspath_prepend(str(BENCH.parent))  # as when run as a script: bench/ on sys.path
     spec = importlib.util.spec_from_file_location("bench_mlofi", BENCH)
     assert spec and spec.loader
     bench = importlib.util.module_from_spec(spec)
