@@ -87,7 +87,10 @@ class _Resting:
 
 def _as_list(values: Any) -> list[Any]:
     """A private, mutable copy (the venue consumes displayed liquidity in place)."""
-    if type(values) is np.ndarray:
+    t = type(values)
+    if t is list:
+        return values.copy()  # type: ignore[no-any-return]
+    if t is np.ndarray:
         return values.tolist()  # type: ignore[no-any-return]
     tolist = getattr(values, "tolist", None)
     return tolist() if tolist is not None else list(values)
@@ -142,22 +145,19 @@ class PaperExchange:
         qty, price = intent.qty, intent.price
         if type(qty) is not int or qty <= 0 or not math.isfinite(price) or price <= 0:
             return Rejection(RejectReason.ADAPTER, f"paper: bad qty {qty!r} or price {price!r}")
-        book = self._books.get(intent.code)
+        code = intent.code
+        book = self._books.get(code)
         ts = book.ts if book is not None else 0
+        oid = f"{self._prefix}{next(self._ids)}"
+        submitted = OrderStatus.SUBMITTED
+        # Positional: keyword arguments cost measurably on the tick-to-order path.
+        # (order_id, code, side, qty, price, tif, status, filled, cancelled, created, updated, tag)
         order = Order(
-            f"{self._prefix}{next(self._ids)}",
-            intent.code,
-            intent.side,
-            qty,
-            price,
-            intent.tif,
-            OrderStatus.SUBMITTED,
-            created_ns=ts,
-            updated_ns=ts,
-            tag=intent.tag,
+            oid, code, intent.side, qty, price, intent.tif, submitted, 0, 0, ts, ts, intent.tag
         )
-        self.events.append(OrderUpdate.of(order, ts))
-        self._working[order.order_id] = order
+        # OrderUpdate.of(order, ts) of the order just built.
+        self.events.append(OrderUpdate(oid, code, submitted, qty, 0, 0, price, ts, ""))
+        self._working[oid] = order
         self._enter(order, book, ts)
         return order
 

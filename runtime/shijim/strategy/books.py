@@ -123,13 +123,16 @@ class BookTable:
         ask_qty: F64,
         exch_ts: int,
         local_ts: int,
+        as_lists: tuple[list[float], list[float], list[float], list[float]] | None = None,
     ) -> bool:
         """One book (1-D rows of L levels): the latency path for small batches, scalar checks
-        and a preallocated previous/current pair instead of per-batch numpy temporaries."""
-        bl = bid_px.tolist()
-        al = ask_px.tolist()
-        bql = bid_qty.tolist()
-        aql = ask_qty.tolist()
+        and a preallocated previous/current pair instead of per-batch numpy temporaries.
+        ``as_lists``: the same four rows already as Python lists (read only), if the caller has
+        them."""
+        if as_lists is None:
+            bl, bql, al, aql = bid_px.tolist(), bid_qty.tolist(), ask_px.tolist(), ask_qty.tolist()
+        else:
+            bl, bql, al, aql = as_lists
         b0, a0 = bl[0], al[0]
         if not (b0 > 0 and a0 > b0 and a0 < math.inf) or min(bql) < 0 or min(aql) < 0:
             self._drop("unusable_book", 1)  # NaN fails every comparison above
