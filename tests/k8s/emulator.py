@@ -567,5 +567,12 @@ class EmulatorThread:
             raise AssertionError(f"kubectl {' '.join(args)} failed: {proc.stderr}{proc.stdout}")
         return proc.stdout
 
+    def merge_patch(
+        self, name: str, patch: str | dict[str, Any], kind: str = "tradingshard"
+    ) -> str:
+        """`kubectl patch KIND NAME --type merge -p PATCH`, as users flip the kill switch."""
+        body = patch if isinstance(patch, str) else json.dumps(patch)
+        return self.kubectl("patch", kind, name, "--type", "merge", "-p", body)
+
     def kubectl_json(self, *args: str) -> Any:
         return json.loads(self.kubectl(*args, "-o", "json"))

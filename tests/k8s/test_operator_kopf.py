@@ -171,9 +171,7 @@ def test_kill_switch_engaged_only_when_every_shard_acknowledged(
     # Shard 1's pod goes away first: the switch must not report engaged for it.
     pods[1].stop()
     t0 = time.monotonic()
-    k8s.kubectl(
-        "patch", "tradingshard", NAME, "--type", "merge", "-p", '{"spec":{"killSwitch":true}}'
-    )
+    k8s.merge_patch(NAME, '{"spec":{"killSwitch":true}}')
     entry = wait_for(
         lambda: (e := shard_entry(k8s, 0)) and e["killSwitchAcknowledged"] and e, 2, 0.002
     )
@@ -218,9 +216,7 @@ def test_kill_switch_engaged_only_when_every_shard_acknowledged(
         assert rv == obj["metadata"]["resourceVersion"], plural
 
     # Back to false: every live pod resumes and the condition drops.
-    k8s.kubectl(
-        "patch", "tradingshard", NAME, "--type", "merge", "-p", '{"spec":{"killSwitch":false}}'
-    )
+    k8s.merge_patch(NAME, '{"spec":{"killSwitch":false}}')
     wait_for(lambda: all(w.state_machine.state is TradingState.ACTIVE for w in live), 2)
     wait_for(lambda: (c := condition(k8s, "KillSwitchEngaged")) and c["status"] == "False")
     wait_for(lambda: shard_entry(k8s, 0)["tradingState"] == "ACTIVE")  # type: ignore[index]
@@ -234,7 +230,7 @@ def test_invalid_spec_reports_and_leaves_children_untouched(
 
     # Duplicate codes and more shards than codes: the schema cannot reject these.
     patch = {"spec": {"shards": 5, "universe": {"codes": ["TXFL6", "TXFL6", "2330"]}}}
-    k8s.kubectl("patch", "tradingshard", NAME, "--type", "merge", "-p", json.dumps(patch))
+    k8s.merge_patch(NAME, json.dumps(patch))
     invalid = wait_for(lambda: (c := condition(k8s, "InvalidSpec")) and c["status"] == "True" and c)
     assert "spec.universe.codes[1]: duplicate code 'TXFL6'" in invalid["message"]
     assert "spec.shards: 5 shards but only 2 codes" in invalid["message"]
@@ -257,7 +253,7 @@ def test_invalid_spec_reports_and_leaves_children_untouched(
             "brokerSecretRef": {"name": "no-such-secret"},
         }
     }
-    k8s.kubectl("patch", "tradingshard", NAME, "--type", "merge", "-p", json.dumps(patch))
+    k8s.merge_patch(NAME, json.dumps(patch))
     wait_for(lambda: (c := condition(k8s, "InvalidSpec")) and "no-such-secret" in c["message"], 10)
     assert "Secret 'no-such-secret' not found" in condition(k8s, "InvalidSpec")["message"]  # type: ignore[index]
     for plural, obj in children(k8s).items():
@@ -277,15 +273,7 @@ def test_invalid_spec_reports_and_leaves_children_untouched(
         )
     )
     k8s.kubectl("apply", "-f", str(secret))
-    k8s.kubectl(
-        "patch",
-        "tradingshard",
-        NAME,
-        "--type",
-        "merge",
-        "-p",
-        '{"spec":{"image":"ghcr.io/shijim/shijim:0.1.1"}}',
-    )
+    k8s.merge_patch(NAME, '{"spec":{"image":"ghcr.io/shijim/shijim:0.1.1"}}')
     wait_for(lambda: (c := condition(k8s, "InvalidSpec")) and c["status"] == "False", 10)
     sts = wait_for(
         lambda: (
@@ -408,9 +396,7 @@ def test_real_runtime_pods_from_the_rendered_config(
 
         wait_for(running, 30)
         t0 = time.monotonic()
-        k8s.kubectl(
-            "patch", "tradingshard", NAME, "--type", "merge", "-p", '{"spec":{"killSwitch":true}}'
-        )
+        k8s.merge_patch(NAME, '{"spec":{"killSwitch":true}}')
         latencies = {}
         while len(latencies) < 2 and time.monotonic() - t0 < 3:
             for i in (0, 1):
@@ -426,9 +412,7 @@ def test_real_runtime_pods_from_the_rendered_config(
         )
         assert "condition met" in out
 
-        k8s.kubectl(
-            "patch", "tradingshard", NAME, "--type", "merge", "-p", '{"spec":{"killSwitch":false}}'
-        )
+        k8s.merge_patch(NAME, '{"spec":{"killSwitch":false}}')
         wait_for(
             lambda: all(
                 (shard_entry(k8s, i) or {}).get("tradingState") == "ACTIVE" for i in (0, 1)
@@ -484,7 +468,7 @@ def test_scale_down_patches_the_statefulset_and_drops_departed_reports(
     start_pod(k8s, pods, 0)
     start_pod(k8s, pods, 1)
     wait_for(lambda: shard_entry(k8s, 0) and shard_entry(k8s, 1))
-    k8s.kubectl("patch", "tradingshard", NAME, "--type", "merge", "-p", '{"spec":{"shards":1}}')
+    k8s.merge_patch(NAME, '{"spec":{"shards":1}}')
     wait_for(lambda: k8s.get("statefulsets", NAME)["spec"]["replicas"] == 1)  # type: ignore[index]
     pods[1].stop()  # the StatefulSet controller would remove pod 1 now
     wait_for(lambda: shard_entry(k8s, 1) is None, 15)
@@ -498,15 +482,7 @@ def test_delete_is_bounded_when_a_pod_never_acknowledges(
     k8s: EmulatorThread, operator: OperatorProcess
 ) -> None:
     apply_and_wait(k8s)
-    k8s.kubectl(
-        "patch",
-        "tradingshard",
-        NAME,
-        "--type",
-        "merge",
-        "-p",
-        '{"spec":{"shutdownTimeoutSeconds":1}}',
-    )
+    k8s.merge_patch(NAME, '{"spec":{"shutdownTimeoutSeconds":1}}')
     # A stuck pod: heartbeating, never halting.
     beat = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
     stuck = {"pod": f"{NAME}-0", "tradingState": "ACTIVE", "killSwitchAcknowledged": False,

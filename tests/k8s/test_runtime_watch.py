@@ -41,15 +41,7 @@ def shard_entry(k8s: EmulatorThread, shard_id: int = 0) -> dict | None:
 
 
 def set_kill(k8s: EmulatorThread, value: object) -> None:
-    k8s.kubectl(
-        "patch",
-        "tradingshard",
-        NAME,
-        "--type",
-        "merge",
-        "-p",
-        json.dumps({"spec": {"killSwitch": value}}),
-    )
+    k8s.merge_patch(NAME, json.dumps({"spec": {"killSwitch": value}}))
 
 
 def test_kill_switch_halts_and_acknowledges_within_one_second(k8s: EmulatorThread) -> None:
@@ -170,10 +162,7 @@ def test_missing_tradingshard_halts(k8s: EmulatorThread) -> None:
 
 def test_deletion_halts_and_acknowledges(k8s: EmulatorThread) -> None:
     k8s.kubectl("apply", "-f", str(EXAMPLE))
-    k8s.kubectl(
-        "patch", "tradingshard", NAME, "--type", "merge",
-        "-p", '{"metadata":{"finalizers":["test/hold"]}}',
-    )  # fmt: skip
+    k8s.merge_patch(NAME, '{"metadata":{"finalizers":["test/hold"]}}')  # fmt: skip
     w = make_watcher(k8s)
     w.start()
     try:
@@ -190,10 +179,7 @@ def test_api_unreachable_beyond_grace_applies_policy_then_recovers(tmp_path: pat
     k8s = EmulatorThread(tmp_path).start()
     port = k8s.port
     k8s.kubectl("apply", "-f", str(EXAMPLE))
-    k8s.kubectl(
-        "patch", "tradingshard", NAME, "--type", "merge",
-        "-p", '{"spec":{"apiServer":{"gracePeriodSeconds":1,"policy":"REDUCING"}}}',
-    )  # fmt: skip
+    k8s.merge_patch(NAME, {"spec": {"apiServer": {"gracePeriodSeconds": 1, "policy": "REDUCING"}}})
     seen: list[bool] = []
     w = make_watcher(k8s, grace_seconds=30.0, heartbeat_seconds=0.2, on_reachability=seen.append)
     w.start()
@@ -374,10 +360,7 @@ def test_server_errors_count_as_unreachable(k8s: EmulatorThread) -> None:
     """An API server that answers only errors (here: every status patch 503) is as good as
     unreachable: the grace policy applies although the TCP connections work."""
     k8s.kubectl("apply", "-f", str(EXAMPLE))
-    k8s.kubectl(
-        "patch", "tradingshard", NAME, "--type", "merge",
-        "-p", '{"spec":{"apiServer":{"gracePeriodSeconds":1}}}',
-    )  # fmt: skip
+    k8s.merge_patch(NAME, '{"spec":{"apiServer":{"gracePeriodSeconds":1}}}')  # fmt: skip
     assert k8s.emulator is not None
     k8s.emulator.fail_status_patches = 10**6
     w = make_watcher(k8s, grace_seconds=1.0, heartbeat_seconds=0.2, watch_timeout_seconds=30)
