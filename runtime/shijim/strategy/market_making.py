@@ -165,19 +165,26 @@ class MarketMaking:
             if position == 0:
                 return ()  # nothing to reduce; any quote would add exposure
             qty = min(qty, abs(position))
-        tick = self._tick_of(view.code, view.best_bid)
         code = view.code
-        want = desired_quotes(view, position, tick, self.params, lambda px: self._tick_of(code, px))
+        tick_of = self._tick_of
+        tick = tick_of(code, view.best_bid)
+        want = desired_quotes(view, position, tick, self.params, lambda px: tick_of(code, px))
         if state is TradingState.REDUCING:
             # Only the side that brings the position toward zero.
             want = Quotes(None, want.ask) if position > 0 else Quotes(want.bid, None)
-        q = self._quotes.setdefault(view.code, CodeQuotes())
+        q = self._quotes.get(code)
+        if q is None:
+            q = self._quotes[code] = CodeQuotes()
         ts = view.exch_ts
         p = self.params
-        return [
-            *_slot_actions(view.code, Side.BUY, want.bid, q.bid, ctx.working, ts, tick, p, qty),
-            *_slot_actions(view.code, Side.SELL, want.ask, q.ask, ctx.working, ts, tick, p, qty),
-        ]
+        working = ctx.working
+        buy = _slot_actions(code, Side.BUY, want.bid, q.bid, working, ts, tick, p, qty)
+        sell = _slot_actions(code, Side.SELL, want.ask, q.ask, working, ts, tick, p, qty)
+        if not buy:
+            return sell
+        if sell:
+            buy.extend(sell)
+        return buy
 
     def on_placed(self, tag: str, order: Order | None) -> None:
         _, code, side = tag.split(":")
