@@ -237,3 +237,17 @@ def test_nan_or_bad_levels_never_fill() -> None:
     r = place(px, Side.SELL, 1, 104.0)
     px.on_trade(CODE, 5, float("inf"), 1)
     assert fills(px) == [] and r.remaining == 1
+
+
+@pytest.mark.parametrize("bad", [float("nan"), float("inf"), 0.0, -1.0])
+def test_one_bad_deep_level_of_a_full_book_never_fills(bad: float) -> None:
+    # Full 5-level books take the venue's one-comparison check; one bad level must still be
+    # emptied (numpy rows, as the runner passes them).
+    px = PaperExchange()
+    asks = np.array([101.0, 102.0, 103.0, bad, 105.0])
+    bids = np.array([100.0, 99.0, 98.0, 97.0, 96.0])
+    qty = np.array([1, 1, 1, 1, 1])
+    px.on_bidask(CODE, 1, bids, qty, asks, qty)
+    o = place(px, Side.BUY, 5, 105.0)
+    got = [(f.price, f.qty) for f in fills(px)]
+    assert got == [(101.0, 1), (102.0, 1), (103.0, 1), (105.0, 1)] and o.remaining == 1

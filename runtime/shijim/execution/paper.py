@@ -44,6 +44,7 @@ from shijim.domain import (
 from shijim.risk.rules import Rejection, RejectReason
 
 _EPS = 1e-9
+_INF = math.inf
 
 
 @dataclass(frozen=True, slots=True)
@@ -209,22 +210,38 @@ class PaperExchange:
         book.ask_qty = aq = _as_list(ask_qty)
         book.ts = ts
         # A level with a NaN/inf/non-positive price or quantity is unusable: treat it as empty, so
-        # bad input can never become a fill. Fast path: a NaN anywhere makes the sum NaN (and so
-        # does +inf with -inf), after which min/max bound every level.
-        total = sum(bp) + sum(ap) + sum(bq) + sum(aq)
-        if not (
-            bp
-            and ap
-            and bq
-            and aq
-            and total == total
-            and min(bp) > 0.0
-            and min(ap) > 0.0
-            and max(bp) < math.inf
-            and max(ap) < math.inf
-            and min(bq) > 0
-            and min(aq) > 0
-        ):
+        # bad input can never become a fill. The usual 5-level book is checked in one chained
+        # comparison (the same condition per level as the loop; NaN fails it).
+        if len(bp) == 5 and len(ap) == 5 and len(bq) == 5 and len(aq) == 5:
+            b0, b1, b2, b3, b4 = bp
+            a0, a1, a2, a3, a4 = ap
+            q0, q1, q2, q3, q4 = bq
+            r0, r1, r2, r3, r4 = aq
+            clean = (
+                0.0 < b0 < _INF
+                and 0.0 < b1 < _INF
+                and 0.0 < b2 < _INF
+                and 0.0 < b3 < _INF
+                and 0.0 < b4 < _INF
+                and 0.0 < a0 < _INF
+                and 0.0 < a1 < _INF
+                and 0.0 < a2 < _INF
+                and 0.0 < a3 < _INF
+                and 0.0 < a4 < _INF
+                and q0 > 0
+                and q1 > 0
+                and q2 > 0
+                and q3 > 0
+                and q4 > 0
+                and r0 > 0
+                and r1 > 0
+                and r2 > 0
+                and r3 > 0
+                and r4 > 0
+            )
+        else:
+            clean = False
+        if not clean:
             for px, qty in ((bp, bq), (ap, aq)):
                 for i, p in enumerate(px):
                     if not (0.0 < p < math.inf) or not qty[i] > 0:
