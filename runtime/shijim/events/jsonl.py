@@ -4,6 +4,13 @@ Canonical line (docs/formats.md): keys in the documented order, no spaces, price
 decimal numbers in their shortest form, ASCII only, '\\n' terminated. Reading the canonical
 line and writing it again gives the same bytes, which is what makes JSONL -> SBE -> JSONL
 checkable byte for byte.
+
+Two readers, one set of rules. Plain lines (what the recorder writes) are parsed and validated in
+the core (`shijim_core.JsonlRecords`, Rust), many lines per call; any line outside that fast
+path (string escapes, exponents, prices as strings, and every bad line) goes to the reference
+reader below (`json` + `record_from_dict`), which accepts it or names the file, line and field.
+The fast path never accepts a line the reference reader refuses, and builds the same record
+(tests/core/test_events_fast.py checks both on random and broken lines).
 """
 
 from __future__ import annotations
@@ -13,19 +20,41 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
+import shijim_core
 from shijim.events.record import (
     HEAD_FIELDS,
     PAYLOAD_FIELDS,
+    BidAskRecord,
+    EventKind,
+    EventRecord,
     MarketRecord,
     RecordError,
     RecordType,
+    SessionState,
+    SnapshotRecord,
+    TickRecord,
+    TickType,
+    TradingStateName,
     price_text,
     record_from_dict,
 )
 
 OnBadLine = Callable[[RecordError], None]
+# Fast path: (data, pos, last) -> (result, position it stopped at, lines consumed).
+FastLines = Callable[[bytes, int, bool], tuple[Any, int, int]]
+
+READ_CHUNK = 1 << 20
+
+FAST_RECORDS = shijim_core.JsonlRecords(
+    TickRecord,
+    BidAskRecord,
+    SnapshotRecord,
+    EventRecord,
+    tuple(TickType),
+    {m.value: m for kind in (EventKind, SessionState, TradingStateName) for m in kind},
+)
 
 
 def _reject_constant(name: str) -> Any:
@@ -43,6 +72,18 @@ def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
 
 def parse_line(line: str | bytes, *, source: str = "<jsonl>", line_no: int = 0) -> MarketRecord:
     """One JSONL line -> validated record. Floats are parsed as Decimal, never as binary."""
+    raw = line if isinstance(line, bytes) else line.encode("ascii") if line.isascii() else None
+    if raw is not None:
+        record = FAST_RECORDS.parse_line(raw)
+        if record is not None:
+            return record  # type: ignore[no-any-return]
+    return parse_line_reference(line, source=source, line_no=line_no)
+
+
+def parse_line_reference(
+    line: str | bytes, *, source: str = "<jsonl>", line_no: int = 0
+) -> MarketRecord:
+    """`parse_line` by the reference reader alone (json + record_from_dict): the rules."""
     try:
         text = line.decode("utf-8") if isinstance(line, bytes) else line
         obj = json.loads(
@@ -166,11 +207,58 @@ def iter_records(
             on_bad(exc)
 
 
+@dataclass(frozen=True, slots=True)
+class SlowLine:
+    """A line the fast path left to the reference reader (never a blank one)."""
+
+    line_no: int
+    line: bytes
+
+
+def scan_lines(f: IO[bytes], fast: FastLines) -> Iterator[Any]:
+    """Runs `fast` over a binary JSONL stream read in chunks: yields each of its results and,
+    in order between them, every line it stopped at as a `SlowLine` (line numbers from 1,
+    blank lines counted, lines split at b"\n" as iterating the file would)."""
+    data = b""
+    line_no = 0
+    last = False
+    while not last:
+        chunk = f.read(READ_CHUNK)
+        last = not chunk
+        data += chunk  # the unfinished line of the previous chunk, then this chunk
+        pos = 0
+        while True:
+            result, pos, lines = fast(data, pos, last)
+            line_no += lines
+            yield result
+            end = data.find(b"\n", pos) + 1
+            if not end:
+                if not (last and pos < len(data)):
+                    break  # the rest of the line is in the next chunk
+                end = len(data)
+            line_no += 1
+            yield SlowLine(line_no, data[pos:end])
+            pos = end
+        data = data[pos:]
+
+
 def read_records(path: str | Path, *, on_bad: OnBadLine | None = None) -> Iterator[MarketRecord]:
-    """Records of one raw JSONL file, streamed (files of a trading day can be large)."""
+    """Records of one raw JSONL file, streamed (files of a trading day can be large). A bad
+    line raises RecordError naming file, line and field, or, with `on_bad`, is passed to it
+    and dropped; blank lines are skipped."""
     p = Path(path)
+    source = str(p)
     with p.open("rb") as f:
-        yield from iter_records(f, source=str(p), on_bad=on_bad)
+        for item in scan_lines(f, FAST_RECORDS.read_lines):
+            if not isinstance(item, SlowLine):
+                yield from item
+                continue
+            try:
+                yield parse_line_reference(item.line, source=source, line_no=item.line_no)
+            except RecordError as exc:
+                if on_bad is None:
+                    raise
+                on_bad(exc)
 
 
 def write_records(path: str | Path, records: Iterable[MarketRecord]) -> int:

@@ -10,8 +10,9 @@ use pyo3::create_exception;
 use pyo3::exceptions::{PyException, PyTypeError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::sync::PyOnceLock;
-use pyo3::types::{PyBool, PyBytes, PyDict, PyFloat, PyInt, PyList};
+use pyo3::types::{PyBool, PyDict, PyFloat, PyInt, PyList};
 
+use super::sbe::{message_to_record, record_to_message};
 use crate::ring::{
     self, Next, PublishError, RingError as CoreError, RingReader as CoreReader,
     RingWriter as CoreWriter, Start, MAX_PAYLOAD,
@@ -678,15 +679,15 @@ impl RingWriter {
     fn publish_record(&mut self, py: Python<'_>, record: &Bound<'_, PyAny>) -> PyResult<u64> {
         let rec = record
             .cast::<PyDict>()
-            .map_err(|_| PyTypeError::new_err("publish_record: expected a dict record"))?
-            .copy()?;
-        if !rec.contains("seq")? {
+            .map_err(|_| PyTypeError::new_err("publish_record: expected a dict record"))?;
+        let msg = if rec.contains("seq")? {
+            record_to_message(rec)
+        } else {
+            let rec = rec.copy()?;
             rec.set_item("seq", 0)?;
+            record_to_message(&rec)
         }
-        let encoded = sbe_fn(py, &SBE_ENCODE, "sbe_encode")?.call1((rec,))?;
-        let bytes = encoded.cast::<PyBytes>().map_err(PyErr::from)?;
-        let (msg, _) = sbe::decode(bytes.as_bytes())
-            .map_err(|e| PyValueError::new_err(format!("publish_record: {e}")))?;
+        .map_err(|e| e.into_py(py, None))?;
         self.publish_msg(msg)
     }
 
@@ -856,23 +857,6 @@ fn publish_rows<T>(
     Ok(last)
 }
 
-static SBE_ENCODE: PyOnceLock<Py<PyAny>> = PyOnceLock::new();
-static SBE_DECODE: PyOnceLock<Py<PyAny>> = PyOnceLock::new();
-
-/// The SBE bindings' record mapping, reached through the module (it is private to them).
-fn sbe_fn<'py>(
-    py: Python<'py>,
-    cell: &'static PyOnceLock<Py<PyAny>>,
-    name: &str,
-) -> PyResult<Bound<'py, PyAny>> {
-    cell.get_or_try_init(py, || {
-        py.import("shijim_core._shijim_core")?
-            .getattr(name)
-            .map(Bound::unbind)
-    })
-    .map(|f| f.bind(py).clone())
-}
-
 /// One read of a ring: numpy arrays per message type plus loss and restart reporting.
 #[pyclass(module = "shijim_core._shijim_core", get_all)]
 pub struct RingBatch {
@@ -960,7 +944,7 @@ fn rows_array<T: Element>(py: Python<'_>, rows: Vec<T>, empty: &Py<PyAny>) -> Py
 #[allow(clippy::large_enum_variant)]
 enum Step {
     /// seq, payload length (the payload is in `buf`), decoded message.
-    Msg(u64, usize, Message),
+    Msg(u64, Message),
     Empty,
     Lost(u64),
     Restart(u64),
@@ -971,7 +955,7 @@ impl RingReader {
     fn step(&mut self) -> Step {
         match self.inner.try_next(&mut self.buf) {
             Next::Message { seq, len } => match sbe::decode(&self.buf[..len]) {
-                Ok((msg, _)) => Step::Msg(seq, len, msg),
+                Ok((msg, _)) => Step::Msg(seq, msg),
                 Err(_) => {
                     self.bad_total += 1;
                     Step::Bad
@@ -1040,7 +1024,7 @@ impl RingReader {
         let mut epoch = 0;
         while n < max_messages {
             match self.step() {
-                Step::Msg(seq, _, msg) => {
+                Step::Msg(seq, msg) => {
                     if n == 0 {
                         epoch = self.inner.epoch();
                     }
@@ -1098,14 +1082,11 @@ impl RingReader {
         max_messages: usize,
     ) -> PyResult<Bound<'py, PyList>> {
         let out = PyList::empty(py);
-        let decode = sbe_fn(py, &SBE_DECODE, "sbe_decode")?;
         let mut n = 0;
         while n < max_messages {
             match self.step() {
-                Step::Msg(seq, len, _) => {
-                    let payload = PyBytes::new(py, &self.buf[..len]);
-                    let (rec, _used): (Bound<'py, PyDict>, usize) =
-                        decode.call1((payload,))?.extract()?;
+                Step::Msg(seq, msg) => {
+                    let rec = message_to_record(py, &msg)?;
                     rec.set_item("seq", seq)?;
                     out.append(rec)?;
                     n += 1;

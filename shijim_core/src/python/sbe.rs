@@ -2,14 +2,18 @@
 //! All layout and validation lives in the plain Rust codec; this file only maps Python values.
 
 use std::borrow::Cow;
+use std::collections::HashMap;
+use std::sync::Mutex;
 
 use pyo3::buffer::PyBuffer;
 use pyo3::create_exception;
 use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
 use pyo3::sync::PyOnceLock;
-use pyo3::types::{PyBool, PyBytes, PyDict, PyFloat, PyInt, PyList, PyString, PyType};
+use pyo3::types::{PyBool, PyBytes, PyDict, PyFloat, PyInt, PyList, PyString, PyTuple, PyType};
+use pyo3::IntoPyObjectExt;
 
+use crate::sbe::jsonl;
 use crate::sbe::{
     decode, decode_frame, encode, encode_frame, BidAsk, Code, EventKind, FrameIter, Message, Price,
     Reason, SbeError as CoreError, SessionState, Snapshot, SystemEvent, Tick, TickType,
@@ -41,7 +45,7 @@ fn from_core(py: Python<'_>, e: &CoreError) -> PyErr {
 }
 
 /// A record field that could not be turned into a message.
-struct FieldError {
+pub(super) struct FieldError {
     field: String,
     detail: String,
 }
@@ -54,7 +58,7 @@ impl FieldError {
         }
     }
 
-    fn into_py(self, py: Python<'_>, record_index: Option<usize>) -> PyErr {
+    pub(super) fn into_py(self, py: Python<'_>, record_index: Option<usize>) -> PyErr {
         let reason = format!("field {:?}: {}", self.field, self.detail);
         let message = match record_index {
             Some(i) => format!("cannot encode record {i}: {reason}"),
@@ -199,7 +203,7 @@ where
     Ok(out)
 }
 
-fn record_to_message(rec: &Bound<'_, PyAny>) -> FieldResult<Message> {
+pub(super) fn record_to_message(rec: &Bound<'_, PyAny>) -> FieldResult<Message> {
     let rec = rec.cast::<PyDict>().map_err(|_| {
         FieldError::new(
             "(record)",
@@ -305,7 +309,10 @@ fn name_obj<'py>(py: Python<'py>, name: &'static str) -> Bound<'py, PyAny> {
     }
 }
 
-fn message_to_record<'py>(py: Python<'py>, msg: &Message) -> PyResult<Bound<'py, PyDict>> {
+pub(super) fn message_to_record<'py>(
+    py: Python<'py>,
+    msg: &Message,
+) -> PyResult<Bound<'py, PyDict>> {
     let d = PyDict::new(py);
     let (kind, seq, exch_ts, local_ts, code) = match msg {
         Message::Tick(m) => ("tick", m.seq, m.exch_ts, m.local_ts, m.code),
@@ -461,6 +468,284 @@ fn sbe_decode_frame<'py>(
     Ok((message_to_record(py, &msg)?, used))
 }
 
+/// Builds the `shijim.events` record objects of fast-path JSONL lines (`crate::sbe::jsonl`).
+/// Holds the record classes and enum members it was given, so this crate does not import the
+/// Python package; lines outside the fast path come back as "not handled" for the Python reader.
+#[pyclass(module = "shijim_core._shijim_core", frozen)]
+struct JsonlRecords {
+    tick: Py<PyAny>,
+    bidask: Py<PyAny>,
+    snapshot: Py<PyAny>,
+    event: Py<PyAny>,
+    /// TickType members by value (0, 1, 2).
+    tick_types: Py<PyTuple>,
+    /// Enum members (EventKind, SessionState, TradingStateName) by their JSONL value.
+    names: Py<PyDict>,
+    /// Decimal prices and code strings already built: market data repeats a few price levels
+    /// and codes, and both are immutable in Python, so records may share them.
+    cache: Mutex<Shared>,
+}
+
+/// Entries kept per map before it is emptied (bounds memory on adversarial input).
+const CACHE_MAX: usize = 1 << 16;
+
+#[derive(Default)]
+struct Shared {
+    prices: HashMap<i64, Py<PyAny>>,
+    codes: HashMap<Code, Py<PyAny>>,
+}
+
+impl Shared {
+    fn price<'py>(&mut self, py: Python<'py>, p: Price) -> PyResult<Bound<'py, PyAny>> {
+        if let Some(d) = self.prices.get(&p.mantissa()) {
+            return Ok(d.bind(py).clone());
+        }
+        let d = price_obj(py, p)?;
+        if self.prices.len() >= CACHE_MAX {
+            self.prices.clear();
+        }
+        self.prices.insert(p.mantissa(), d.clone().unbind());
+        Ok(d)
+    }
+
+    fn prices<'py>(
+        &mut self,
+        py: Python<'py>,
+        ps: &[Price; LEVELS],
+    ) -> PyResult<Bound<'py, PyTuple>> {
+        let items = ps
+            .iter()
+            .map(|&p| self.price(py, p))
+            .collect::<PyResult<Vec<_>>>()?;
+        PyTuple::new(py, items)
+    }
+
+    fn code<'py>(&mut self, py: Python<'py>, code: Code) -> Bound<'py, PyAny> {
+        if let Some(s) = self.codes.get(&code) {
+            return s.bind(py).clone();
+        }
+        let s = PyString::new(py, code.as_str()).into_any();
+        if self.codes.len() >= CACHE_MAX {
+            self.codes.clear();
+        }
+        self.codes.insert(code, s.clone().unbind());
+        s
+    }
+}
+
+impl JsonlRecords {
+    fn name<'py>(&self, py: Python<'py>, name: &str) -> PyResult<Bound<'py, PyAny>> {
+        if name.is_empty() {
+            return Ok(py.None().into_bound(py));
+        }
+        self.names
+            .bind(py)
+            .get_item(name)?
+            .ok_or_else(|| PyValueError::new_err(format!("JsonlRecords: no member {name:?}")))
+    }
+
+    fn record<'py>(&self, py: Python<'py>, msg: &Message) -> PyResult<Bound<'py, PyAny>> {
+        // Poisoned only if a panic happened while holding it; the maps are still consistent.
+        let mut guard = self.cache.lock().unwrap_or_else(|e| e.into_inner());
+        let cache = &mut *guard;
+        match msg {
+            Message::Tick(m) => {
+                let tick_type = self.tick_types.bind(py).get_item(m.tick_type as usize)?;
+                let args = (
+                    cache.code(py, m.code),
+                    m.exch_ts,
+                    m.local_ts,
+                    m.seq,
+                    cache.price(py, m.price)?,
+                    m.volume,
+                    m.total_volume,
+                    tick_type,
+                    m.simtrade,
+                );
+                self.tick.bind(py).call1(args)
+            }
+            Message::BidAsk(m) => {
+                let args = (
+                    cache.code(py, m.code),
+                    m.exch_ts,
+                    m.local_ts,
+                    m.seq,
+                    cache.prices(py, &m.bid_price)?,
+                    PyTuple::new(py, m.bid_volume)?,
+                    cache.prices(py, &m.ask_price)?,
+                    PyTuple::new(py, m.ask_volume)?,
+                    m.simtrade,
+                );
+                self.bidask.bind(py).call1(args)
+            }
+            Message::Snapshot(m) => {
+                let args = PyTuple::new(
+                    py,
+                    [
+                        cache.code(py, m.code),
+                        m.exch_ts.into_bound_py_any(py)?,
+                        m.local_ts.into_bound_py_any(py)?,
+                        m.seq.into_bound_py_any(py)?,
+                        cache.price(py, m.open)?,
+                        cache.price(py, m.high)?,
+                        cache.price(py, m.low)?,
+                        cache.price(py, m.close)?,
+                        m.volume.into_bound_py_any(py)?,
+                        m.total_volume.into_bound_py_any(py)?,
+                        cache.price(py, m.bid_price)?,
+                        m.bid_volume.into_bound_py_any(py)?,
+                        cache.price(py, m.ask_price)?,
+                        m.ask_volume.into_bound_py_any(py)?,
+                    ],
+                )?;
+                self.snapshot.bind(py).call1(args)
+            }
+            Message::SystemEvent(m) => {
+                let args = (
+                    cache.code(py, m.code),
+                    m.exch_ts,
+                    m.local_ts,
+                    m.seq,
+                    self.name(py, m.kind.record_name())?,
+                    self.name(py, m.session_state.record_name())?,
+                    self.name(py, m.trading_state.record_name())?,
+                    m.count,
+                    m.reason.as_str(),
+                );
+                self.event.bind(py).call1(args)
+            }
+        }
+    }
+}
+
+/// The complete lines at the start of `data` (each with its '\n'); with `last`, a final line
+/// without '\n' too.
+fn next_line(data: &[u8], pos: usize, last: bool) -> Option<usize> {
+    let rest = data.get(pos..)?;
+    match rest.iter().position(|&b| b == b'\n') {
+        Some(i) => Some(pos + i + 1),
+        None if last && !rest.is_empty() => Some(data.len()),
+        None => None,
+    }
+}
+
+#[pymethods]
+impl JsonlRecords {
+    #[new]
+    fn new(
+        tick: Py<PyAny>,
+        bidask: Py<PyAny>,
+        snapshot: Py<PyAny>,
+        event: Py<PyAny>,
+        tick_types: Py<PyTuple>,
+        names: Py<PyDict>,
+    ) -> JsonlRecords {
+        JsonlRecords {
+            tick,
+            bidask,
+            snapshot,
+            event,
+            tick_types,
+            names,
+            cache: Mutex::default(),
+        }
+    }
+
+    /// The record of one line, or None when the line is outside the fast path (the caller's
+    /// reference reader then accepts it or names the bad field).
+    fn parse_line<'py>(&self, py: Python<'py>, line: &[u8]) -> PyResult<Option<Bound<'py, PyAny>>> {
+        match jsonl::parse_line(line) {
+            Some(msg) => self.record(py, &msg).map(Some),
+            None => Ok(None),
+        }
+    }
+
+    /// Records of the lines of `data` from `pos` on, up to the first line outside the fast
+    /// path: (records, position of that line or of the unread rest, lines consumed, blank
+    /// lines included). `last`: `data` ends the input, so a final line needs no '\n'.
+    #[pyo3(signature = (data, pos = 0, last = false))]
+    fn read_lines<'py>(
+        &self,
+        py: Python<'py>,
+        data: &[u8],
+        pos: usize,
+        last: bool,
+    ) -> PyResult<(Bound<'py, PyList>, usize, usize)> {
+        let out = PyList::empty(py);
+        let mut pos = pos;
+        let mut lines = 0;
+        while let Some(end) = next_line(data, pos, last) {
+            let line = &data[pos..end];
+            if !jsonl::is_blank(line) {
+                match jsonl::parse_line(line) {
+                    Some(msg) => out.append(self.record(py, &msg)?)?,
+                    None => break,
+                }
+            }
+            pos = end;
+            lines += 1;
+        }
+        Ok((out, pos, lines))
+    }
+}
+
+/// JSONL -> SOFH-framed SBE for the lines of `data` from `pos` on, up to the first line
+/// outside the JSONL fast path: (frames, position of that line or of the unread rest, lines
+/// consumed (blank ones included), records encoded).
+#[pyfunction]
+#[pyo3(signature = (data, pos = 0, last = false))]
+fn sbe_encode_jsonl<'py>(
+    py: Python<'py>,
+    data: &[u8],
+    pos: usize,
+    last: bool,
+) -> PyResult<(Bound<'py, PyBytes>, usize, usize, usize)> {
+    let mut out = Vec::with_capacity(data.len() / 2);
+    let mut frame = [0u8; SOFH_LEN + MAX_MESSAGE_LEN];
+    let (mut pos, mut lines, mut records) = (pos, 0, 0);
+    while let Some(end) = next_line(data, pos, last) {
+        let line = &data[pos..end];
+        if !jsonl::is_blank(line) {
+            let Some(msg) = jsonl::parse_line(line) else {
+                break;
+            };
+            let n = encode_frame(&msg, &mut frame).map_err(|e| from_core(py, &e))?;
+            out.extend_from_slice(&frame[..n]);
+            records += 1;
+        }
+        pos = end;
+        lines += 1;
+    }
+    Ok((PyBytes::new(py, &out), pos, lines, records))
+}
+
+/// SOFH-framed SBE -> canonical JSONL lines for the frames of `data` from `pos` on, up to the
+/// first frame that is incomplete, bad, or not a valid record: (JSONL bytes, position of that
+/// frame, records). The caller's reference decoder judges that frame.
+#[pyfunction]
+#[pyo3(signature = (data, pos = 0))]
+fn sbe_decode_jsonl<'py>(
+    py: Python<'py>,
+    data: &[u8],
+    pos: usize,
+) -> PyResult<(Bound<'py, PyBytes>, usize, usize)> {
+    let mut out = Vec::with_capacity(data.len() * 2);
+    let (mut pos, mut records) = (pos, 0);
+    while let Some(rest) = data.get(pos..) {
+        let Ok((msg, used)) = decode_frame(rest) else {
+            break;
+        };
+        if !jsonl::is_record(&msg) {
+            break;
+        }
+        jsonl::write_line(&msg, &mut out);
+        out.push(b'\n');
+        pos += used;
+        records += 1;
+    }
+    Ok((PyBytes::new(py, &out), pos, records))
+}
+
 pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     let py = m.py();
     m.add("SbeError", py.get_type::<SbeError>())?;
@@ -475,5 +760,8 @@ pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(sbe_encode_stream, m)?)?;
     m.add_function(wrap_pyfunction!(sbe_decode_stream, m)?)?;
     m.add_function(wrap_pyfunction!(sbe_decode_frame, m)?)?;
+    m.add_function(wrap_pyfunction!(sbe_encode_jsonl, m)?)?;
+    m.add_function(wrap_pyfunction!(sbe_decode_jsonl, m)?)?;
+    m.add_class::<JsonlRecords>()?;
     Ok(())
 }

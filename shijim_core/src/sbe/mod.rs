@@ -5,6 +5,7 @@
 //! our bytes with decoders that read only the XML. Messages are fixed-size, so `encode`
 //! writes header and body straight into a caller's buffer (a ring slot) with no allocation.
 
+pub mod jsonl;
 mod message;
 mod price;
 mod sofh;
