@@ -270,13 +270,14 @@ class PaperExchange:
     # -- internals ---------------------------------------------------------------------------
     def _enter(self, order: Order, book: _Book | None, ts: int) -> None:
         """Match a new (or re-priced) order against the book, then rest or cancel the rest."""
+        buy = order.side is Side.BUY
+        limit = order.price
         if book is not None:
             # sign * (level price - our price) <= 0 means the level crosses our limit.
-            if order.side is Side.BUY:
+            if buy:
                 levels_px, levels_qty, sign = book.ask_px, book.ask_qty, 1.0
             else:
                 levels_px, levels_qty, sign = book.bid_px, book.bid_qty, -1.0
-            limit = order.price
             if order.tif is TimeInForce.FOK:
                 avail = sum(
                     q
@@ -297,30 +298,32 @@ class PaperExchange:
                 take = min(rem, int(q))
                 levels_qty[i] = q - take
                 self._fill(order, take, p, ts)
-        if order.remaining == 0:
+        # Order.remaining inlined (it is never negative here).
+        if order.qty - order.filled_qty - order.cancelled_qty <= 0:
             return
         if order.tif is not TimeInForce.ROD:
             self._finish_cancel(order, ts)
             return
         displayed = 0
         if book is not None:
-            if order.side is Side.BUY:
-                own_px, own_qty = book.bid_px, book.bid_qty
+            if buy:
+                displayed = _level_qty(book.bid_px, book.bid_qty, limit, order.side) or 0
             else:
-                own_px, own_qty = book.ask_px, book.ask_qty
-            displayed = _level_qty(own_px, own_qty, order.price, order.side) or 0
-        resting = self._resting.get(order.code)
+                displayed = _level_qty(book.ask_px, book.ask_qty, limit, order.side) or 0
+        code = order.code
+        resting = self._resting.get(code)
         if resting is None:
-            resting = self._resting[order.code] = []
-        ours_ahead = 0
+            resting = self._resting[code] = []
         if resting:
-            side, price = order.side, order.price
-            ours_ahead = sum(
+            side = order.side
+            displayed_ahead = displayed + sum(
                 r.order.remaining
                 for r in resting
-                if r.order.side is side and abs(r.order.price - price) < _EPS
+                if r.order.side is side and abs(r.order.price - limit) < _EPS
             )
-        resting.append(_Resting(order, displayed + ours_ahead, displayed))
+        else:
+            displayed_ahead = displayed
+        resting.append(_Resting(order, displayed_ahead, displayed))
 
     def _requeue(self, r: _Resting, book: _Book, ts: int) -> None:
         o = r.order

@@ -142,7 +142,7 @@ class RiskAwareGateway:
             positions = self.positions
             rej = check_new_order(
                 intent,
-                self.instruments.get(code),
+                self.instruments._by_code.get(code),  # InstrumentTable.get, one call less
                 self.references.get(code),
                 positions.net(code),
                 wb,
