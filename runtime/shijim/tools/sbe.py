@@ -8,6 +8,11 @@ the line (JSONL) or byte offset (SBE), the field and the reason; exit status 1, 
 file is left behind. With --skip-bad, bad lines/frames are dropped, counted and reported on
 stderr, and the run succeeds. A broken frame header (wrong encoding type, impossible length)
 cannot be skipped: without a trustworthy length the next frame cannot be found.
+
+Plain lines and well-formed frames are converted in the core, many per call
+(`shijim_core.sbe_encode_jsonl` / `sbe_decode_jsonl`); every other line or frame goes through
+the reference path (`shijim.events` reader, `sbe_decode` + `record_from_dict`), which gives the
+same bytes for what it accepts and the error message for what it refuses.
 """
 
 from __future__ import annotations
@@ -17,7 +22,7 @@ import os
 import struct
 import sys
 import tempfile
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -28,14 +33,13 @@ from shijim.events import (
     MarketRecord,
     RecordError,
     format_record,
-    iter_records,
     record_from_dict,
     record_to_dict,
 )
+from shijim.events.jsonl import SlowLine, parse_line_reference, scan_lines
 
 SOFH = struct.Struct(">IH")
 SBE_LE_ENCODING = 0x5BE0
-_ENCODE_BATCH = 4096
 _READ_CHUNK = 1 << 22
 
 
@@ -69,39 +73,42 @@ def _atomic_output(path: Path, mode: str) -> Iterator[IO[str] | IO[bytes]]:
         raise
 
 
-def _batches(records: Iterable[MarketRecord]) -> Iterator[list[MarketRecord]]:
-    batch: list[MarketRecord] = []
-    for record in records:
-        batch.append(record)
-        if len(batch) == _ENCODE_BATCH:
-            yield batch
-            batch = []
-    if batch:
-        yield batch
+def _encode_lines(data: bytes, pos: int, last: bool) -> tuple[tuple[bytes, int], int, int]:
+    frames, pos, lines, records = shijim_core.sbe_encode_jsonl(data, pos, last)
+    return (frames, records), pos, lines
 
 
 def encode_file(src: Path, dst: Path, *, skip_bad: bool) -> tuple[int, Dropped]:
-    """JSONL -> SBE. Every line is validated (record_from_dict) before it is encoded."""
+    """JSONL -> SBE. Every line is validated (the record rules of `shijim.events`) before it
+    is encoded."""
     dropped = Dropped()
-
-    def on_bad(error: RecordError) -> None:
-        dropped.add(str(error))
-
+    name = str(src)
     written = 0
     try:
         with src.open("rb") as f, _atomic_output(dst, "wb") as out:
-            records = iter_records(f, source=str(src), on_bad=on_bad if skip_bad else None)
-            for batch in _batches(records):
-                frames = shijim_core.sbe_encode_stream([record_to_dict(r) for r in batch])
-                out.write(frames)  # type: ignore[arg-type]
-                written += len(batch)
+            for item in scan_lines(f, _encode_lines):
+                if isinstance(item, SlowLine):
+                    try:
+                        record = parse_line_reference(item.line, source=name, line_no=item.line_no)
+                    except RecordError as exc:
+                        if not skip_bad:
+                            raise
+                        dropped.add(str(exc))
+                        continue
+                    out.write(shijim_core.sbe_encode_stream([record_to_dict(record)]))  # type: ignore[arg-type]
+                    written += 1
+                else:
+                    frames, records = item
+                    out.write(frames)  # type: ignore[arg-type]
+                    written += records
     except RecordError as exc:
         raise ConversionError(str(exc)) from None
     return written, dropped
 
 
-def iter_frames(src: Path, dropped: Dropped | None) -> Iterator[MarketRecord]:
-    """Records of a SOFH-framed SBE file, in file order, read in chunks."""
+def iter_jsonl(src: Path, dropped: Dropped | None) -> Iterator[str]:
+    """Canonical JSONL text of a SOFH-framed SBE file's records, in file order, read in chunks:
+    runs of frames converted in the core, and each frame it stops at judged one by one."""
     name = str(src)
     base = 0  # file offset of data[0]
     data = b""
@@ -112,7 +119,12 @@ def iter_frames(src: Path, dropped: Dropped | None) -> Iterator[MarketRecord]:
             eof = not chunk
             data += chunk
             pos = 0
-            while pos + SOFH.size <= len(data):
+            while True:
+                text, pos, n = shijim_core.sbe_decode_jsonl(data, pos)
+                if n:
+                    yield text.decode("ascii")
+                if pos + SOFH.size > len(data):
+                    break
                 length, encoding = SOFH.unpack_from(data, pos)
                 at = base + pos
                 if encoding != SBE_LE_ENCODING:
@@ -135,7 +147,7 @@ def iter_frames(src: Path, dropped: Dropped | None) -> Iterator[MarketRecord]:
                     break  # the rest of this frame is in the next chunk
                 record = _decode_one(name, data, pos, length, base, dropped)
                 if record is not None:
-                    yield record
+                    yield format_record(record) + "\n"
                 pos += length
             data = data[pos:]
             base += pos
@@ -174,9 +186,9 @@ def _decode_one(
 def decode_file(src: Path, out: IO[str], *, skip_bad: bool) -> tuple[int, Dropped]:
     dropped = Dropped()
     n = 0
-    for record in iter_frames(src, dropped if skip_bad else None):
-        out.write(format_record(record) + "\n")
-        n += 1
+    for text in iter_jsonl(src, dropped if skip_bad else None):
+        out.write(text)
+        n += text.count("\n")
     return n, dropped
 
 
