@@ -70,14 +70,16 @@ class CodeBook:
 
     def take_signals(self) -> SignalSnapshot:
         b, a = self.best_bid, self.best_ask
+        # Positional (one per decision): ofi, microprice, mid, spread, imbalance, last_trade,
+        # trade_flow.
         snap = SignalSnapshot(
-            ofi=self.ofi,
-            microprice=self.microprice,
-            mid=(b + a) * 0.5,
-            spread=a - b,
-            imbalance=self.imbalance,
-            last_trade=self.last_trade,
-            trade_flow=self.trade_flow,
+            self.ofi,
+            self.microprice,
+            (b + a) * 0.5,
+            a - b,
+            self.imbalance,
+            self.last_trade,
+            self.trade_flow,
         )
         self.last_ofi = self.ofi
         self.ofi = 0.0
@@ -162,7 +164,7 @@ class BookTable:
             b = self.book(code)
         stream = b.stream
         if b.has_book:
-            d = min(depth, b.depth)
+            d = depth if depth < b.depth else b.depth
             e = None
             if d == LEVELS and b.stream_primed and stream is not None:
                 e = stream.update(bid_px, bid_qty, ask_px, ask_qty)
