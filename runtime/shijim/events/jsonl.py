@@ -18,7 +18,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
-from decimal import Decimal
+from decimal import Decimal, DecimalException
 from pathlib import Path
 from typing import IO, Any
 
@@ -94,6 +94,12 @@ def parse_line_reference(
         )
     except (ValueError, RecursionError) as exc:  # JSONDecodeError and UnicodeError included
         raise RecordError(source, line_no, "(line)", f"not valid JSON: {exc}") from None
+    except (
+        DecimalException
+    ):  # an exponent beyond what Decimal can hold, e.g. 1E99999999999999999999
+        raise RecordError(
+            source, line_no, "(line)", "a number is beyond the decimal range"
+        ) from None
     if not isinstance(obj, dict):
         raise RecordError(source, line_no, "(line)", "not a JSON object")
     return record_from_dict(obj, source=source, line_no=line_no)
