@@ -1,4 +1,4 @@
-"""Runtime benchmarks (JSON lines, docs/CONTRACTS-WIP.md), each beside a same-run baseline.
+"""Runtime benchmarks (JSON lines, docs/contracts.md), each beside a same-run baseline.
 
 runtime.tick_to_order   one BidAsk published into the shard's ring (local_ts stamped just before
                         the publish) -> StrategyRunner batch read, books + MLOFI + signals ->

@@ -73,7 +73,7 @@ def _runs_small(kinds: list[int]) -> list[tuple[int, int]]:
 
 
 class RingPublisher(Protocol):
-    """What ingestion needs of ``shijim_core.RingWriter`` (docs/CONTRACTS-WIP.md)."""
+    """What ingestion needs of ``shijim_core.RingWriter`` (docs/contracts.md)."""
 
     def publish_tick(
         self,
