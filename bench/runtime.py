@@ -17,7 +17,6 @@ runtime.throughput      events/s the runner processes (4 codes, L5 books + trade
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
 import threading
@@ -28,6 +27,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "runtime"))
 
+from figure import emit
 from shijim.domain import Instrument, OrderIntent, Side
 from shijim.execution.paper import PaperExchange
 from shijim.metrics import ShardMetrics
@@ -87,22 +87,6 @@ def _close(name: str, w) -> None:
     shijim_core.ring_unlink(name)
 
 
-def _emit(bench, unit, median, p99, samples, baseline_name, baseline, target, ok, **extra):
-    out = {
-        "bench": bench,
-        "unit": unit,
-        "median": round(median, 3),
-        "p99": None if p99 is None else round(p99, 3),
-        "samples": samples,
-        "baseline": {"name": baseline_name, "median": round(baseline, 3)},
-        "ratio": round(median / baseline, 2) if baseline else None,
-        "target": target,
-        "pass": bool(ok),
-    }
-    out.update(extra)
-    print(json.dumps(out), flush=True)
-
-
 def bench_tick_to_order(n: int) -> None:
     name, w, r = _ring("t2o", 4096)
     bids = [20000.0 - k for k in range(5)]
@@ -131,16 +115,18 @@ def bench_tick_to_order(n: int) -> None:
     finally:
         _close(name, w)
     p50, p99 = np.percentile(samples, [50, 99])
-    _emit(
+    emit(
         "runtime.tick_to_order",
         "us",
         float(p50),
-        float(p99),
         len(samples),
-        "ring publish+read of the same event, no processing",
-        float(np.median(base[n // 10 :]) / 1e3),
+        (
+            "ring publish+read of the same event, no processing",
+            float(np.median(base[n // 10 :]) / 1e3),
+        ),
         "p50 <= 20 us, p99 <= 100 us",
-        p50 <= 20 and p99 <= 100,
+        bool(p50 <= 20 and p99 <= 100),
+        p99=round(float(p99), 3),
     )
 
 
@@ -234,16 +220,14 @@ def bench_throughput(n: int, rate: float) -> None:
     lost = runner.counters.lost
     _close(name, w)
     eps = got / secs
-    _emit(
+    emit(
         "runtime.throughput",
         "events/s",
         eps,
-        None,
         got,
-        "bare RingReader drain of the same stream",
-        base_n / base_s,
+        ("bare RingReader drain of the same stream", base_n / base_s),
         f">= 100000 events/s offered at {rate:.0f}/s, lost == 0",
-        eps >= 100_000 * 0.98 and lost == 0 and rate >= 100_000,
+        bool(eps >= 100_000 * 0.98 and lost == 0 and rate >= 100_000),
         lost=lost,
         baseline_lost=base_lost,
         offered_rate=rate,
@@ -286,16 +270,14 @@ def bench_capacity(n: int) -> None:
     eps_cpu = got / max(time.thread_time() - c0, 1e-9)
     lost = runner.counters.lost
     _close(name, w)
-    _emit(
+    emit(
         "runtime.capacity",
         "events/s",
         eps,
-        None,
         got,
-        "bare RingReader drain of the same ring content",
-        base,
+        ("bare RingReader drain of the same ring content", base),
         ">= 100000 events/s",
-        eps >= 100_000 and lost == 0,
+        bool(eps >= 100_000 and lost == 0),
         lost=lost,
         events_per_cpu_second=round(eps_cpu),
     )
