@@ -87,7 +87,8 @@ class ShardMetrics:
         self._pnl = gauge("shijim_pnl", "Realised + marked-to-market PnL (TWD)")
         self._tick_to_order = Histogram(
             "shijim_tick_to_order_seconds",
-            "From event publish to the execution adapter accepting the order",
+            "From the triggering event's local receive stamp (at or before its ring publish) to"
+            " the execution adapter accepting the order",
             s,
             buckets=TICK_TO_ORDER_BUCKETS,
             registry=r,
