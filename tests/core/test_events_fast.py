@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import os
 import random
+import threading
 from decimal import Decimal
 from pathlib import Path
 
@@ -227,6 +228,9 @@ def test_lines_outside_the_fast_path_are_still_read() -> None:
         assert FAST_RECORDS.parse_line(line.encode()) is None or line == TICK.replace(",", ", ")
         _same(parse_line(line), want)
         _same(parse_line(line.encode()), want)
+    # Other byte buffers still go to the reference reader, as before the fast path.
+    _same(parse_line(bytearray(TICK.encode())), want)  # type: ignore[arg-type]
+    _same(parse_line(TICK + "\n"), want)
 
 
 def _file_lines(rng: random.Random, n: int) -> list[str]:
@@ -381,3 +385,23 @@ def test_ring_publish_record_maps_directly_and_keeps_its_errors() -> None:
         assert w.publish_record(tick) == len(records)  # seq optional: the writer assigns it
     finally:
         shijim_core.ring_unlink(name)
+
+
+def test_concurrent_readers_share_the_cache_without_blocking() -> None:
+    rng = random.Random(13)
+    records = [random_record(rng) for _ in range(300)]
+    data = "".join(format_record(r) + "\n" for r in records if "\\" not in format_record(r))
+    want = FAST_RECORDS.read_lines(data.encode(), 0, True)[0]
+    results: list[list[MarketRecord]] = []
+
+    def read() -> None:
+        for _ in range(20):
+            results.append(FAST_RECORDS.read_lines(data.encode(), 0, True)[0])
+
+    threads = [threading.Thread(target=read) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=60)
+        assert not t.is_alive()
+    assert len(results) == 80 and all(r == want for r in results)

@@ -72,7 +72,11 @@ def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
 
 def parse_line(line: str | bytes, *, source: str = "<jsonl>", line_no: int = 0) -> MarketRecord:
     """One JSONL line -> validated record. Floats are parsed as Decimal, never as binary."""
-    raw = line if isinstance(line, bytes) else line.encode("ascii") if line.isascii() else None
+    raw: bytes | None = None
+    if isinstance(line, bytes):
+        raw = line
+    elif isinstance(line, str) and line.isascii():
+        raw = line.encode("ascii")
     if raw is not None:
         record = FAST_RECORDS.parse_line(raw)
         if record is not None:

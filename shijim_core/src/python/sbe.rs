@@ -545,9 +545,15 @@ impl JsonlRecords {
     }
 
     fn record<'py>(&self, py: Python<'py>, msg: &Message) -> PyResult<Bound<'py, PyAny>> {
-        // Poisoned only if a panic happened while holding it; the maps are still consistent.
-        let mut guard = self.cache.lock().unwrap_or_else(|e| e.into_inner());
-        let cache = &mut *guard;
+        // try_lock, never lock: building a record runs Python code (the class), so another
+        // thread may run this while we hold the cache; blocking it while it holds the GIL
+        // would deadlock. A thread that finds the cache busy builds its values uncached.
+        let mut guard = self.cache.try_lock();
+        let mut uncached = Shared::default();
+        let cache = match guard.as_mut() {
+            Ok(g) => &mut **g,
+            Err(_) => &mut uncached,
+        };
         match msg {
             Message::Tick(m) => {
                 let tick_type = self.tick_types.bind(py).get_item(m.tick_type as usize)?;
