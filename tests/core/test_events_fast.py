@@ -307,15 +307,31 @@ def test_read_lines_reports_where_it_stopped() -> None:
 
 def test_sbe_jsonl_paths_equal_the_record_mapping() -> None:
     rng = random.Random(3)
-    records = [random_record(rng) for _ in range(2000)]
-    text = "".join(format_record(r) + "\n" for r in records).encode()
-    stream = shijim_core.sbe_encode_stream([record_to_dict(r) for r in records])
-    frames, pos, lines, n = shijim_core.sbe_encode_jsonl(text, 0, True)
-    # Lines with escapes stop the fast encoder; up to there it is the reference's stream.
-    assert frames == stream[: len(frames)]
-    assert n == lines == text[:pos].count(b"\n")
+    records = [random_record(rng) for _ in range(4000)]
+    # Lines with escapes (a '"' or '\\' in a code) are left to the reference; see below.
+    plain = [r for r in records if "\\" not in format_record(r)]
+    assert len(plain) > 1000
+    text = "".join(format_record(r) + "\n" for r in plain).encode()
+    stream = shijim_core.sbe_encode_stream([record_to_dict(r) for r in plain])
+    assert shijim_core.sbe_encode_jsonl(text, 0, True) == (
+        stream,
+        len(text),
+        len(plain),
+        len(plain),
+    )
     back, end, m = shijim_core.sbe_decode_jsonl(stream)
-    assert (back, end, m) == (text, len(stream), len(records))
+    assert (back, end, m) == (text, len(stream), len(plain))
+    # Every record, escapes included, decodes to its canonical line.
+    stream = shijim_core.sbe_encode_stream([record_to_dict(r) for r in records])
+    back, end, m = shijim_core.sbe_decode_jsonl(stream)
+    assert back == "".join(format_record(r) + "\n" for r in records).encode()
+    assert (end, m) == (len(stream), len(records))
+    # The encoder stops at the first line with an escape, just after the frames before it.
+    first = next(i for i, r in enumerate(records) if "\\" in format_record(r))
+    text = "".join(format_record(r) + "\n" for r in records).encode()
+    frames, pos, lines, n = shijim_core.sbe_encode_jsonl(text, 0, True)
+    assert n == lines == first and text[:pos].count(b"\n") == first
+    assert frames == shijim_core.sbe_encode_stream([record_to_dict(r) for r in records[:first]])
 
 
 def test_sbe_decode_jsonl_stops_at_frames_the_reference_must_judge() -> None:
