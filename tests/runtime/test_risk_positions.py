@@ -71,3 +71,27 @@ def test_unknown_code_is_an_error_naming_it() -> None:
     pk = PositionKeeper(instrument_for)
     with pytest.raises(ValueError, match="ZZZ"):
         pk.apply_fill(fill("ZZZ", Side.BUY, 1, 1.0))
+
+
+def test_realised_pnl_is_exact_over_many_fractional_round_trips() -> None:
+    from fractions import Fraction
+
+    # Odd-lot shares (multiplier 1) on the 0.05 / 0.01 ladder: prices binary floats cannot hold.
+    pk = PositionKeeper(instrument_for)
+    code = "2884"
+    for _ in range(1000):
+        pk.apply_fill(fill(code, Side.BUY, 3, 27.15))
+        pk.apply_fill(fill(code, Side.BUY, 2, 27.2))
+        pk.apply_fill(fill(code, Side.SELL, 4, 27.25))
+        pk.apply_fill(fill(code, Side.SELL, 1, 27.1))
+    # Per cycle: cost 3*27.15 + 2*27.2 = 135.85; proceeds 4*27.25 + 27.1 = 136.1 -> 0.25.
+    mult = Fraction(round(instrument_for(code).multiplier * 1_000_000), 1_000_000)
+    assert pk.realised_pnl_exact == Fraction(1000 * 25, 100) * mult
+    assert pk.net(code) == 0 and pk.position(code).avg_price == 0.0
+    # A partial close at a non-representable average realises the exact fraction.
+    pk.apply_fill(fill(code, Side.BUY, 1, 10.01))
+    pk.apply_fill(fill(code, Side.BUY, 2, 10.02))
+    before = pk.realised_pnl_exact
+    pk.apply_fill(fill(code, Side.SELL, 1, 10.03))
+    avg = (Fraction(1001, 100) + 2 * Fraction(1002, 100)) / 3
+    assert pk.realised_pnl_exact - before == (Fraction(1003, 100) - avg) * mult

@@ -6,28 +6,45 @@ accounting: a fill that adds to a position moves the average price, a fill that 
 realises ``(fill price - average) x closed qty x multiplier`` (sign by side), a fill that flips
 the position closes the old one and opens the remainder at the fill price. Fees reduce realised
 PnL. Not thread-safe: the risk gateway owns it and calls it under its lock.
+
+Realised PnL and the cost basis are exact: prices are decimals with at most 6 places (the wire
+invariant, docs/formats.md), so each fill price is taken as the exact fraction round(p * 1e6) / 1e6
+and the arithmetic is done in fractions (fills are rare: the cost is irrelevant). A day of round
+trips realises exactly what the prices say, never 1e-10 off. Marks (unrealised PnL, updated on
+every book) stay in floats: they are estimates anyway.
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Callable
+from fractions import Fraction
 
 from shijim.domain import Fill, Instrument, Position
 
 InstrumentLookup = Callable[[str], Instrument]
 
 
+_MICRO = 1_000_000
+_ZERO = Fraction(0)
+
+
+def exact(value: float) -> Fraction:
+    """A price or TWD amount as the exact decimal it stands for (at most 6 places)."""
+    return Fraction(round(value * _MICRO), _MICRO)
+
+
 class _Book:
-    __slots__ = ("avg", "fees", "mark", "mult", "net", "realised", "unrealised")
+    __slots__ = ("avg", "cost", "fees", "mark", "mult", "net", "realised", "unrealised")
 
     def __init__(self, mult: float) -> None:
-        self.mult = mult
+        self.mult = exact(mult)
         self.net = 0
-        self.avg = 0.0
-        self.realised = 0.0
+        self.cost = _ZERO  # exact entry cost (price x qty) of the open position
+        self.avg = 0.0  # float(cost / |net|), for marking on the hot path
+        self.realised = _ZERO
         self.unrealised = 0.0
-        self.fees = 0.0
+        self.fees = _ZERO
         self.mark = math.nan
 
 
@@ -35,7 +52,7 @@ class PositionKeeper:
     def __init__(self, instruments: InstrumentLookup) -> None:
         self._instruments = instruments
         self._books: dict[str, _Book] = {}
-        self._realised = 0.0
+        self._realised = _ZERO
         self._unrealised = 0.0
         self._gross = 0
 
@@ -58,6 +75,10 @@ class PositionKeeper:
 
     @property
     def realised_pnl(self) -> float:
+        return float(self._realised)
+
+    @property
+    def realised_pnl_exact(self) -> Fraction:
         return self._realised
 
     @property
@@ -66,7 +87,7 @@ class PositionKeeper:
 
     @property
     def total_pnl(self) -> float:
-        return self._realised + self._unrealised
+        return float(self._realised) + self._unrealised
 
     def codes(self) -> list[str]:
         return list(self._books)
@@ -75,7 +96,7 @@ class PositionKeeper:
         b = self._books.get(code)
         if b is None:
             return Position(code, 0, 0.0, 0.0)
-        return Position(code, b.net, b.avg, b.realised, b.unrealised, b.mark, b.fees)
+        return Position(code, b.net, b.avg, float(b.realised), b.unrealised, b.mark, float(b.fees))
 
     def snapshot(self) -> dict[str, Position]:
         return {code: self.position(code) for code in self._books}
@@ -86,26 +107,31 @@ class PositionKeeper:
         b = self._book(fill.code)
         signed = int(fill.side) * fill.qty
         old_net = b.net
-        realised = -fill.fee
+        price = exact(fill.price)
+        fee = exact(fill.fee)
+        realised = -fee
         if old_net == 0 or (old_net > 0) == (signed > 0):
             new_net = old_net + signed
-            b.avg = (b.avg * abs(old_net) + fill.price * abs(signed)) / abs(new_net)
+            b.cost += price * abs(signed)
         else:
             closed = min(abs(signed), abs(old_net))
             direction = 1 if old_net > 0 else -1
-            realised += (fill.price - b.avg) * closed * direction * b.mult
+            entry = b.cost * closed / abs(old_net)  # average cost of the closed units
+            realised += (price * closed - entry) * direction * b.mult
+            b.cost -= entry
             new_net = old_net + signed
-            if new_net == 0:
-                b.avg = 0.0
-            elif (new_net > 0) != (old_net > 0):
-                b.avg = fill.price  # flipped: the remainder opened at this price
+            if (new_net > 0) != (old_net > 0) and new_net != 0:
+                b.cost = price * abs(new_net)  # flipped: the remainder opened at this price
+        b.avg = float(b.cost / abs(new_net)) if new_net else 0.0
+        if not new_net:
+            b.cost = _ZERO
         b.net = new_net
         b.realised += realised
-        b.fees += fill.fee
+        b.fees += fee
         self._realised += realised
         self._gross += abs(new_net) - abs(old_net)
         self._remark(b)
-        return realised
+        return float(realised)
 
     def mark(self, code: str, price: float) -> None:
         """Mark ``code`` at ``price`` (the reference price: mid, else last trade)."""
@@ -120,20 +146,21 @@ class PositionKeeper:
         b = self._book(code)
         self._gross += abs(net) - abs(b.net)
         b.net = net
-        b.avg = avg_price if net else 0.0
+        b.cost = exact(avg_price) * abs(net) if net else _ZERO
+        b.avg = float(b.cost / abs(net)) if net else 0.0
         self._remark(b)
 
     def _remark(self, b: _Book) -> None:
         if b.net == 0 or math.isnan(b.mark):
             new = 0.0
         else:
-            new = (b.mark - b.avg) * b.net * b.mult
+            new = (b.mark - b.avg) * b.net * float(b.mult)
         self._unrealised += new - b.unrealised
         b.unrealised = new
 
     def reset_day(self) -> None:
         """New trading day: realised PnL and fees restart at 0; open positions carry over."""
-        self._realised = 0.0
+        self._realised = _ZERO
         for b in self._books.values():
-            b.realised = 0.0
-            b.fees = 0.0
+            b.realised = _ZERO
+            b.fees = _ZERO
