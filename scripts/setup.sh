@@ -11,8 +11,10 @@ VENV=${VENV:-.venv}
 if ! command -v promtool >/dev/null 2>&1; then
     echo "setup: installing promtool (Debian package prometheus)"
     export DEBIAN_FRONTEND=noninteractive
-    apt-get update -qq
-    apt-get install -y -qq --no-install-recommends prometheus >/dev/null
+    sudo=""
+    if [ "$(id -u)" -ne 0 ] && command -v sudo >/dev/null 2>&1; then sudo="sudo"; fi
+    $sudo apt-get update -qq
+    $sudo apt-get install -y -qq --no-install-recommends prometheus >/dev/null
 fi
 
 if [ ! -x "$VENV/bin/python" ]; then
