@@ -52,6 +52,8 @@ _UNKNOWN_CODE = batch_cause_code(BadInputCause.UNKNOWN_CODE)
 _TIME_BACKWARDS = batch_cause_code(BadInputCause.TIME_BACKWARDS)
 
 PriceLike = float | int | Decimal | str
+# (kind, row index in that kind's batch array) -> where the row came from, for the bad-input log.
+RowPlace = Callable[[str, int], str]
 
 
 def _runs(kinds: np.ndarray) -> list[tuple[int, int]]:
@@ -449,7 +451,12 @@ class Ingestor:
         return self._publish_batch("bidask", arr, causes, source)
 
     def interleaved(
-        self, ticks: np.ndarray, bidasks: np.ndarray, kinds: np.ndarray, source: str = "batch"
+        self,
+        ticks: np.ndarray,
+        bidasks: np.ndarray,
+        kinds: np.ndarray,
+        source: str = "batch",
+        where: RowPlace | None = None,
     ) -> int:
         """Publish ticks and books in one given order (the throughput path of the simulator).
 
@@ -457,6 +464,8 @@ class Ingestor:
         publication order and ``kinds`` interleaves them, e.g. each trade just before the book
         it changed. Checks run once over each whole array; the ring gets one call per run of
         same-kind rows (contiguous slices, no copies). Returns how many rows were published.
+        ``where(kind, row)`` ("tick"/"bidask", index in its array) names the input of a dropped
+        row in the log (e.g. file:line for replay); by default "<source> <kind> row <i>".
         """
         if ticks.dtype != TICK_DTYPE:
             ticks = ticks.astype(TICK_DTYPE)
@@ -497,7 +506,7 @@ class Ingestor:
         if not clean:
             for causes, arr in ((tc, "tick"), (bc, "bidask")):
                 if (causes != 0).any():
-                    self._batch_report_causes(causes, f"{source} {arr}")
+                    self._batch_report_causes(causes, f"{source} {arr}", arr, where)
         if ticks.size:
             self._published("tick", int(ticks["local_ts"][-1]), int(ticks.size))
         if bidasks.size:
@@ -574,8 +583,12 @@ class Ingestor:
             else:
                 last_ts[key] = ts
 
-    def _batch_report_causes(self, causes: np.ndarray, source: str) -> None:
+    def _batch_report_causes(
+        self, causes: np.ndarray, source: str, kind: str = "", where: RowPlace | None = None
+    ) -> None:
         for code_i in np.unique(causes[causes != 0]):
             rows = np.flatnonzero(causes == code_i)
             cause = BATCH_CAUSES[int(code_i) - 1]
-            self.bad.report(cause, f"{source} row {int(rows[0])}", "(row)", "", n=int(rows.size))
+            first = int(rows[0])
+            place = f"{source} row {first}" if where is None else where(kind, first)
+            self.bad.report(cause, place, "(row)", "", n=int(rows.size))

@@ -7,21 +7,33 @@ read with the canonical reader (``shijim.events``): a bad line is counted
 file and line, and dropped. Pace ``realtime`` keeps the recorded spacing of exchange times
 (times ``speed``; gaps longer than ``max_gap_s``, e.g. between sessions, are shortened to it);
 pace ``fast`` publishes as fast as lines can be read.
+
+Pace ``fast`` reads rows, not records (``shijim.events.rows``): the core turns runs of plain tick
+and book lines into numpy rows and ``Ingestor.interleaved`` checks and publishes them a batch
+at a time, with the same causes as the per-record path; a row it drops is logged with its
+file:line. Snapshots, events and lines the reference reader took are published one by one at
+their place. Files of a directory are merged in the order ``heapq.merge`` gives the per-record
+path (see ``merge_batches``).
 """
 
 from __future__ import annotations
 
+import functools
 import heapq
 import itertools
 import logging
 import time
 from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
+
+import numpy as np
 
 from shijim.bus.ingestion import Ingestor
 from shijim.bus.validation import BadInputCause
 from shijim.events import MarketRecord, RecordError, read_records
+from shijim.events.rows import BIDASK, RECORD, TICK, RowBatch, read_row_batches
 from shijim.gateway.feed import run_feed_for
 from shijim.metrics import ShardMetrics
 
@@ -50,6 +62,113 @@ def replay_files(path: str | Path, codes: Iterable[str] | None = None) -> list[P
     return files
 
 
+@dataclass(frozen=True, slots=True)
+class Entries:
+    """Entries to publish in this order: rows and records of one or more files."""
+
+    ticks: np.ndarray
+    books: np.ndarray
+    kinds: np.ndarray  # TICK, BIDASK or RECORD per entry
+    lines: np.ndarray  # file line per entry
+    files: np.ndarray  # file index per entry
+    records: list[MarketRecord]
+
+    @classmethod
+    def of(cls, batch: RowBatch, k: int) -> Entries:
+        return cls(
+            batch.ticks,
+            batch.books,
+            batch.kinds,
+            batch.lines,
+            np.full(batch.kinds.size, k, dtype=np.int64),
+            batch.records,
+        )
+
+
+def _cut(e: Entries, at: int) -> tuple[Entries, Entries]:
+    """The first `at` entries and the rest."""
+    head = e.kinds[:at]
+    t = int(np.count_nonzero(head == TICK))
+    b = int(np.count_nonzero(head == BIDASK))
+    r = at - t - b
+    first = Entries(
+        e.ticks[:t], e.books[:b], head, e.lines[:at], e.files[:at], e.records[:r]
+    )  # fmt: skip
+    rest = Entries(
+        e.ticks[t:], e.books[b:], e.kinds[at:], e.lines[at:], e.files[at:], e.records[r:]
+    )  # fmt: skip
+    return first, rest
+
+
+def _ordered(parts: list[tuple[Entries, np.ndarray]]) -> Entries:
+    """Entries of several files (each part in its file's order) sorted by (key, file index),
+    stable, so each file keeps its own order."""
+    kinds = np.concatenate([e.kinds for e, _ in parts])
+    keys = np.concatenate([key for _, key in parts])
+    files = np.concatenate([e.files for e, _ in parts])
+    order = np.lexsort((files, keys))
+    ticks = np.concatenate([e.ticks for e, _ in parts])
+    books = np.concatenate([e.books for e, _ in parts])
+    records = [r for e, _ in parts for r in e.records]
+    k = kinds[order]
+    pick = {}
+    for kind in (TICK, BIDASK, RECORD):
+        index = np.cumsum(kinds == kind) - 1  # entry -> its row in the concatenated array
+        pick[kind] = index[order][k == kind]
+    lines = np.concatenate([e.lines for e, _ in parts])
+    return Entries(
+        ticks[pick[TICK]],
+        books[pick[BIDASK]],
+        k,
+        lines[order],
+        files[order],
+        [records[i] for i in pick[RECORD].tolist()],
+    )
+
+
+def merge_batches(streams: list[Iterator[RowBatch]]) -> Iterator[Entries]:
+    """Entries of several files merged as ``heapq.merge`` merges their records by
+    (exch_ts, file index): an entry of a file is published after every earlier entry of its
+    file, so its merge key is the newest exch_ts of its file so far (its own, unless the file
+    went back in time); entries are sorted by (that key, file index), stable. A batch of
+    entries is released once every file still open has read past it."""
+    pending: list[Entries | None] = [None] * len(streams)
+    keys: list[np.ndarray] = [np.empty(0, np.int64)] * len(streams)
+    newest = [np.iinfo(np.int64).min] * len(streams)
+    open_ = [True] * len(streams)
+    while True:
+        for k, stream in enumerate(streams):
+            if open_[k] and (pending[k] is None or not pending[k].kinds.size):  # type: ignore[union-attr]
+                batch = next(stream, None)
+                if batch is None:
+                    open_[k] = False
+                    continue
+                key = np.maximum.accumulate(np.maximum(batch.exch_ts, newest[k]))
+                newest[k] = int(key[-1])
+                pending[k], keys[k] = Entries.of(batch, k), key
+        live = [(int(keys[k][-1]), k) for k in range(len(streams)) if open_[k]]
+        mark = min(live) if live else None
+        parts: list[tuple[Entries, np.ndarray]] = []
+        for k, e in enumerate(pending):
+            if e is None or not e.kinds.size:
+                continue
+            if mark is None:
+                at = e.kinds.size
+            else:
+                # (key, k) <= mark: entries with later keys wait for the other files.
+                at = int(
+                    np.searchsorted(keys[k], mark[0], side="right" if k <= mark[1] else "left")
+                )
+            if at:
+                first, pending[k] = _cut(e, at)
+                parts.append((first, keys[k][:at]))
+                keys[k] = keys[k][at:]
+        if parts:
+            yield parts[0][0] if len(parts) == 1 else _ordered(parts)
+        elif mark is None:
+            return
+
+
 class ReplayFeed:
     name = "replay"
 
@@ -62,6 +181,7 @@ class ReplayFeed:
         keep_local_ts: bool = False,
         max_gap_s: float = 5.0,
         batch: int = 4096,
+        by_rows: bool = True,
         monotonic: Callable[[], float] = time.monotonic,
         metrics: ShardMetrics | None = None,
     ) -> None:
@@ -75,6 +195,11 @@ class ReplayFeed:
         self.keep_local_ts = keep_local_ts
         self.max_gap_ns = int(max_gap_s * NS)
         self.batch = batch
+        # Pace fast publishes rows (see the module doc); False: record by record, as realtime.
+        self.by_rows = by_rows
+        self._entries: Iterator[Entries] | None = None
+        self._held: Entries | None = None  # the rest of entries cut at `batch`
+        self._sources = [str(f) for f in self.files]
         self.monotonic = monotonic
         self.metrics = metrics
         self.ingestor: Ingestor | None = None
@@ -107,9 +232,19 @@ class ReplayFeed:
         for rec in read_records(path, on_bad=self._on_bad):
             yield rec, src
 
+    def _batches(self, path: Path) -> Iterator[RowBatch]:
+        return read_row_batches(
+            path, on_bad=self._on_bad, limit=self.batch, keep_local_ts=self.keep_local_ts
+        )
+
     def start(self, ingestor: Ingestor) -> None:
         self.ingestor = ingestor
-        if len(self.files) == 1:
+        if self.pace is ReplayPace.FAST and self.by_rows:
+            if len(self.files) == 1:
+                self._entries = (Entries.of(b, 0) for b in self._batches(self.files[0]))
+            else:
+                self._entries = merge_batches([self._batches(f) for f in self.files])
+        elif len(self.files) == 1:
             self._records = self._single(self.files[0])  # nothing to merge
         else:
             streams = [self._stream(k, f) for k, f in enumerate(self.files)]
@@ -184,9 +319,62 @@ class ReplayFeed:
             self._set_connected(False)
         return n
 
+    def _place(self, e: Entries, kind: str, row: int, *, t0: int, b0: int) -> str:
+        """file:line of row `row` of kind `kind` in the run starting at tick t0 / book b0."""
+        at = np.flatnonzero(e.kinds == (TICK if kind == "tick" else BIDASK))
+        i = int(at[row + (t0 if kind == "tick" else b0)])
+        return f"{self._sources[int(e.files[i])]}:{int(e.lines[i])}"
+
+    def _publish_entries(self, ingestor: Ingestor, e: Entries) -> int:
+        """Rows through ``interleaved`` in runs between records; records one by one."""
+        n = t0 = b0 = r0 = start = 0
+        kinds = e.kinds
+        stops = np.flatnonzero(kinds == RECORD).tolist() if e.records else []
+        for stop in [*stops, kinds.size]:
+            if stop > start:
+                run = kinds[start:stop]
+                t1 = t0 + int(np.count_nonzero(run == TICK))
+                b1 = b0 + (stop - start) - (t1 - t0)
+                where = functools.partial(self._place, e, t0=t0, b0=b0)
+                src = self._sources[int(e.files[start])]
+                n += ingestor.interleaved(e.ticks[t0:t1], e.books[b0:b1], run, src, where)
+                t0, b0 = t1, b1
+            if stop < kinds.size:
+                rec = e.records[r0]
+                r0 += 1
+                src = self._sources[int(e.files[stop])]
+                if ingestor.record(rec, src, keep_local_ts=self.keep_local_ts) is not None:
+                    n += 1
+            start = stop + 1
+        return n
+
+    def _poll_rows(self, ingestor: Ingestor) -> int:
+        """Up to `batch` entries, as the per-record path takes up to `batch` records a poll
+        (what a consumer sees between polls stays the same)."""
+        assert self._entries is not None
+        n = taken = 0
+        while taken < self.batch:
+            e, self._held = self._held, None
+            if e is None:
+                e = next(self._entries, None)
+            if e is None:
+                self._done = True
+                self._set_connected(False)
+                break
+            if taken + e.kinds.size > self.batch:
+                e, self._held = _cut(e, self.batch - taken)
+            taken += int(e.kinds.size)
+            n += self._publish_entries(ingestor, e)
+        self.read += taken
+        return n
+
     def poll(self) -> int:
         if self.ingestor is None or self.finished:
             return 0
+        if self._entries is not None:
+            n = self._poll_rows(self.ingestor)
+            self.published += n
+            return n
         if self.pace is ReplayPace.FAST and self._next is None:
             n = self._poll_fast(self.ingestor)
             self.published += n

@@ -13,6 +13,9 @@ use pyo3::sync::PyOnceLock;
 use pyo3::types::{PyBool, PyBytes, PyDict, PyFloat, PyInt, PyList, PyString, PyTuple, PyType};
 use pyo3::IntoPyObjectExt;
 
+use numpy::PyArray1;
+
+use super::ring::{BidAskRow, TickRow};
 use crate::sbe::jsonl;
 use crate::sbe::{
     decode, decode_frame, encode, encode_frame, BidAsk, Code, EventKind, FrameIter, Message, Price,
@@ -693,7 +696,111 @@ impl JsonlRecords {
         }
         Ok((out, pos, lines))
     }
+
+    /// The lines of `data` from `pos` on as ring rows, up to the first line outside the fast
+    /// path or `limit` entries: (ticks TICK_DTYPE, books BIDASK_DTYPE, kinds u8 (1 tick, 2
+    /// book, 3 other record), line of each entry (int64, 1 = the first line read here),
+    /// exch_ts of each entry (int64), other records (snapshots and events, as records), position
+    /// of the first line not read, lines consumed (blank ones included)). Prices become the
+    /// nearest float of the exact decimal, as `float(Decimal)` does; `local_ts` is 0 unless
+    /// `keep_local_ts` (then the recorded one). No Python object per tick or book line.
+    #[pyo3(signature = (data, pos = 0, last = false, limit = 4096, keep_local_ts = false))]
+    #[allow(clippy::too_many_arguments, clippy::type_complexity)]
+    fn read_rows<'py>(
+        &self,
+        py: Python<'py>,
+        data: &[u8],
+        pos: usize,
+        last: bool,
+        limit: usize,
+        keep_local_ts: bool,
+    ) -> PyResult<(
+        Bound<'py, PyArray1<TickRow>>,
+        Bound<'py, PyArray1<BidAskRow>>,
+        Bound<'py, PyArray1<u8>>,
+        Bound<'py, PyArray1<i64>>,
+        Bound<'py, PyArray1<i64>>,
+        Bound<'py, PyList>,
+        usize,
+        usize,
+    )> {
+        let (mut ticks, mut books) = (Vec::new(), Vec::new());
+        let (mut kinds, mut line_of, mut ts_of) = (Vec::new(), Vec::new(), Vec::new());
+        let others = PyList::empty(py);
+        let (mut pos, mut lines) = (pos, 0usize);
+        let px = |ps: &[Price; LEVELS]| ps.map(Price::to_f64);
+        while kinds.len() < limit {
+            let Some(end) = next_line(data, pos, last) else {
+                break;
+            };
+            let line = &data[pos..end];
+            if !jsonl::is_blank(line) {
+                let Some(msg) = jsonl::parse_line(line) else {
+                    break;
+                };
+                let lts = |recorded: i64| if keep_local_ts { recorded } else { 0 };
+                let (kind, exch_ts) = match &msg {
+                    Message::Tick(m) => {
+                        ticks.push(TickRow {
+                            seq: 0,
+                            exch_ts: m.exch_ts,
+                            local_ts: lts(m.local_ts),
+                            code: *m.code.as_bytes(),
+                            price: m.price.to_f64(),
+                            volume: m.volume,
+                            total_volume: m.total_volume,
+                            tick_type: m.tick_type as u8,
+                            simtrade: u8::from(m.simtrade),
+                        });
+                        (ROW_TICK, m.exch_ts)
+                    }
+                    Message::BidAsk(m) => {
+                        books.push(BidAskRow {
+                            seq: 0,
+                            exch_ts: m.exch_ts,
+                            local_ts: lts(m.local_ts),
+                            code: *m.code.as_bytes(),
+                            bid_px: px(&m.bid_price),
+                            bid_qty: m.bid_volume,
+                            ask_px: px(&m.ask_price),
+                            ask_qty: m.ask_volume,
+                            simtrade: u8::from(m.simtrade),
+                        });
+                        (ROW_BIDASK, m.exch_ts)
+                    }
+                    Message::Snapshot(m) => {
+                        others.append(self.record(py, &msg)?)?;
+                        (ROW_RECORD, m.exch_ts)
+                    }
+                    Message::SystemEvent(m) => {
+                        others.append(self.record(py, &msg)?)?;
+                        (ROW_RECORD, m.exch_ts)
+                    }
+                };
+                kinds.push(kind);
+                line_of.push(i64::try_from(lines + 1).unwrap_or(i64::MAX));
+                ts_of.push(exch_ts);
+            }
+            pos = end;
+            lines += 1;
+        }
+        Ok((
+            PyArray1::from_vec(py, ticks),
+            PyArray1::from_vec(py, books),
+            PyArray1::from_vec(py, kinds),
+            PyArray1::from_vec(py, line_of),
+            PyArray1::from_vec(py, ts_of),
+            others,
+            pos,
+            lines,
+        ))
+    }
 }
+
+/// Kinds of `JsonlRecords.read_rows` entries, in line order.
+const ROW_TICK: u8 = 1;
+const ROW_BIDASK: u8 = 2;
+const ROW_RECORD: u8 = 3;
 
 /// JSONL -> SOFH-framed SBE for the lines of `data` from `pos` on, up to the first line
 /// outside the JSONL fast path: (frames, position of that line or of the unread rest, lines
