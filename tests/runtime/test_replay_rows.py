@@ -158,20 +158,22 @@ def test_bad_lines_inside_a_batch(
     lines[39] = format_record(tick("TXFL6", T0))  # line 40: time goes backwards
     lines[44] = format_record(tick("OTHER", T0 + 44 * S))  # line 45: not in this shard
     lines[49] = format_record(tick("TXFL6", T0 + 49 * S, price="0"))  # line 50: bad price
+    lines[54] = lines[54].replace('"total_volume":1', '"total_volume":-1')  # line 55
     f.write_text("\n".join(lines) + "\n")
     with caplog.at_level(logging.WARNING):
         recs, bad, n = replay(f, by_rows=True, batch=batch, universe={"TXFL6"})
-    assert n == 55
+    assert n == 54
     assert bad == {
         "bad_json": 1, "malformed": 1, "time_backwards": 1, "unknown_code": 1,
-        "nonpositive_price": 1,
+        "nonpositive_price": 1, "bad_volume": 1,
     }  # fmt: skip
     msgs = [r.getMessage() for r in caplog.records]
-    assert len(msgs) == 5  # once per cause
+    assert len(msgs) == 6  # once per cause
     for line_no, cause in [(25, "bad_json"), (30, "malformed"), (40, "time_backwards"),
-                           (45, "unknown_code"), (50, "nonpositive_price")]:  # fmt: skip
+                           (45, "unknown_code"), (50, "nonpositive_price"),
+                           (55, "bad_volume")]:  # fmt: skip
         assert any(f"{f}:{line_no}" in m and f"({cause})" in m for m in msgs), (line_no, msgs)
-    dropped = {24, 29, 39, 44, 49}
+    dropped = {24, 29, 39, 44, 49, 54}
     assert [r["exch_ts"] for r in recs] == [T0 + i * S for i in range(60) if i not in dropped]
     assert all(r["local_ts"] == 7 for r in recs)
     # The per-record path drops the same lines for the same causes.
@@ -264,8 +266,12 @@ def test_directory_merge_matches_heap_merge(tmp_path: Path, seed: int) -> None:
                 line = format_record(tick(code, ts - 3 * S))  # back in time
             elif r < 0.95:
                 line = format_record(tick(code, ts)).replace('"code":"', '"code":"\\u0020')
-            elif r < 0.97:
+            elif r < 0.96:
                 line = format_record(tick(code, ts)).replace('"volume":1', '"volume":0')
+            elif r < 0.97:
+                bad = rng.choice(['"volume":-1,', '"total_volume":-1', '"price":-1'])
+                key = bad.partition(":")[0]
+                line = format_record(tick(code, ts, "1")).replace(key + ":1", bad.rstrip(","), 1)
             else:
                 line = "{bad"
             lines.append(line)
