@@ -37,6 +37,7 @@ from shijim.events.record import (
     record_from_dict,
     record_to_dict,
 )
+from shijim.events.rows import RowBatch, read_row_batches
 
 __all__ = [
     "CODE_LEN",
@@ -50,6 +51,7 @@ __all__ = [
     "MarketRecord",
     "RecordError",
     "RecordType",
+    "RowBatch",
     "SessionState",
     "SnapshotRecord",
     "TickRecord",
@@ -63,6 +65,7 @@ __all__ = [
     "price_text",
     "raw_file_name",
     "read_records",
+    "read_row_batches",
     "record_from_dict",
     "record_to_dict",
     "write_records",
