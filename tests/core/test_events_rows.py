@@ -1,0 +1,106 @@
+"""`JsonlRecords.read_rows` / `read_row_batches` against the reference reader: every entry is
+the reference record (as a ring row for ticks and books, prices as `float(Decimal)`), in line
+order with its line number, and every bad line is reported with the reference's message."""
+
+from __future__ import annotations
+
+import random
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import pytest
+from shijim.events import (
+    BidAskRecord,
+    MarketRecord,
+    RecordError,
+    TickRecord,
+    TickType,
+    read_row_batches,
+    write_records,
+)
+from shijim.events import rows as rows_module
+from test_events_fast import _file_lines, _reference_read, _same
+
+
+def _entries(path: Path, limit: int, keep: bool) -> tuple[list[tuple[int, Any]], list[str]]:
+    """(line, tick row | book row | record) per entry, and the bad lines' messages."""
+    errors: list[RecordError] = []
+    out: list[tuple[int, Any]] = []
+    for b in read_row_batches(path, on_bad=errors.append, limit=limit, keep_local_ts=keep):
+        assert 1 <= len(b) <= limit
+        t = k = r = 0
+        entries = zip(b.kinds.tolist(), b.lines.tolist(), b.exch_ts.tolist(), strict=True)
+        for kind, line, ts in entries:
+            if kind == 1:
+                row, t = b.ticks[t], t + 1
+            elif kind == 2:
+                row, k = b.books[k], k + 1
+            else:
+                row, r = b.records[r], r + 1
+            assert int(row["exch_ts"] if kind != 3 else row.exch_ts) == ts
+            out.append((line, row))
+        assert (t, k, r) == (b.ticks.size, b.books.size, len(b.records))
+    return out, [str(e) for e in errors]
+
+
+def _check_row(row: Any, rec: MarketRecord, keep: bool) -> None:
+    assert row["code"].decode() == rec.code
+    assert int(row["exch_ts"]) == rec.exch_ts
+    assert int(row["local_ts"]) == (rec.local_ts if keep else 0)
+    assert bool(row["simtrade"]) == rec.simtrade
+    if isinstance(rec, TickRecord):
+        assert float(row["price"]) == float(rec.price)  # what Ingestor.tick publishes
+        assert (int(row["volume"]), int(row["total_volume"])) == (rec.volume, rec.total_volume)
+        assert int(row["tick_type"]) == int(rec.tick_type)
+    else:
+        assert isinstance(rec, BidAskRecord)
+        assert row["bid_px"].tolist() == [float(p) for p in rec.bid_price]
+        assert row["ask_px"].tolist() == [float(p) for p in rec.ask_price]
+        assert tuple(row["bid_qty"].tolist()) == rec.bid_volume
+        assert tuple(row["ask_qty"].tolist()) == rec.ask_volume
+
+
+@pytest.mark.parametrize("chunk", [1, 64, 1 << 20])
+@pytest.mark.parametrize("limit", [1, 5, 4096])
+@pytest.mark.parametrize("keep", [False, True])
+def test_row_batches_equal_the_reference_reader(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, chunk: int, limit: int, keep: bool
+) -> None:
+    monkeypatch.setattr(rows_module, "READ_CHUNK", chunk)
+    rng = random.Random(chunk * 31 + limit)
+    lines = _file_lines(rng, 300)
+    lines += [f"{lines[0]}" if lines[0].strip() else "{}"]  # a final line without '\n'
+    path = tmp_path / "20260105_TXFL6.jsonl"
+    path.write_bytes("\n".join(lines).encode())
+    got, errors = _entries(path, limit, keep)
+    want, want_errors = _reference_read(path)
+    assert errors == want_errors
+    assert len(got) == len(want)
+    with path.open("rb") as f:
+        numbered = [n for n, line in enumerate(f, start=1) if line.strip()]
+    good_lines = [n for n in numbered if not any(f":{n}:" in e for e in want_errors)]
+    assert [line for line, _ in got] == good_lines
+    for (_line, row), rec in zip(got, want, strict=True):
+        if hasattr(row, "dtype"):  # a ring row
+            _check_row(row, rec, keep)
+        else:
+            _same(row, rec)
+
+
+def test_huge_prices_are_the_nearest_float_of_the_decimal(tmp_path: Path) -> None:
+    """Mantissas beyond 2**53 must not be rounded twice (int -> float, then / 1e6)."""
+    rng = random.Random(5)
+    recs = []
+    for i in range(300):
+        m = rng.randint(2**53, 2**63 - 1) * rng.choice([1, -1])
+        p = Decimal(m).scaleb(-6)
+        recs.append(TickRecord("TXFL6", i, i, 0, p, 1, 1, TickType.BUY, False))
+        recs.append(BidAskRecord("TXFL6", i, i, 0, (p,) * 5, (1,) * 5, (-p,) * 5, (1,) * 5, True))
+    path = tmp_path / "x.jsonl"
+    write_records(path, recs)
+    got, errors = _entries(path, 4096, True)
+    assert not errors and len(got) == len(recs)
+    for (_line, row), rec in zip(got, recs, strict=True):
+        assert hasattr(row, "dtype")
+        _check_row(row, rec, True)
