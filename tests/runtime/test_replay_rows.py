@@ -282,3 +282,17 @@ def test_directory_merge_matches_heap_merge(tmp_path: Path, seed: int) -> None:
     new, new_bad, _ = replay(tmp_path, True, batch)
     old, old_bad, _ = replay(tmp_path, False, batch)
     assert new == old and new_bad == old_bad
+
+
+@pytest.mark.parametrize("batch", [4096, 4])
+def test_kept_local_ts_of_zero_stays_as_recorded(tmp_path: Path, batch: int) -> None:
+    f = tmp_path / "20261124_TXFL6.jsonl"
+    recs = [tick("TXFL6", T0 + i * S) for i in range(40)] + [book("TXFL6", T0 + 40 * S)]
+    lines = [format_record(r) for r in recs]
+    for i in (3, 40):
+        lines[i] = lines[i].replace(f'"local_ts":{recs[i].local_ts}', '"local_ts":0')
+    f.write_text("\n".join(lines) + "\n")
+    new, _, _ = replay(f, True, batch, keep=True)
+    old, _, _ = replay(f, False, batch, keep=True)
+    assert new == old
+    assert [r["local_ts"] for r in new if r["local_ts"] == 0] == [0, 0]

@@ -459,6 +459,7 @@ class Ingestor:
         kinds: np.ndarray,
         source: str = "batch",
         where: RowPlace | None = None,
+        stamp_local_ts: bool = True,
     ) -> int:
         """Publish ticks and books in one given order (the throughput path of the simulator).
 
@@ -468,6 +469,8 @@ class Ingestor:
         same-kind rows (contiguous slices, no copies). Returns how many rows were published.
         ``where(kind, row)`` ("tick"/"bidask", index in its array) names the input of a dropped
         row in the log (e.g. file:line for replay); by default "<source> <kind> row <i>".
+        Rows with ``local_ts`` 0 are stamped now unless ``stamp_local_ts`` is False (a replay
+        keeping recorded stamps publishes them as recorded, as ``record`` does).
         """
         if ticks.dtype != TICK_DTYPE:
             ticks = ticks.astype(TICK_DTYPE)
@@ -505,7 +508,7 @@ class Ingestor:
                 keep[kinds == 2] = b_ok
                 kinds = kinds[keep]
                 ticks, bidasks = ticks[t_ok], bidasks[b_ok]
-            for arr in (ticks, bidasks):
+            for arr in (ticks, bidasks) if stamp_local_ts else ():
                 if arr.size and not arr["local_ts"].all():
                     arr["local_ts"][arr["local_ts"] == 0] = self.clock_ns()
             runs = _runs_small(kinds.tolist()) if small else _runs(kinds)

@@ -337,7 +337,9 @@ class ReplayFeed:
                 b1 = b0 + (stop - start) - (t1 - t0)
                 where = functools.partial(self._place, e, t0=t0, b0=b0)
                 src = self._sources[int(e.files[start])]
-                n += ingestor.interleaved(e.ticks[t0:t1], e.books[b0:b1], run, src, where)
+                n += ingestor.interleaved(
+                    e.ticks[t0:t1], e.books[b0:b1], run, src, where, not self.keep_local_ts
+                )
                 t0, b0 = t1, b1
             if stop < kinds.size:
                 rec = e.records[r0]
