@@ -728,7 +728,7 @@ impl JsonlRecords {
         let (mut kinds, mut line_of, mut ts_of) = (Vec::new(), Vec::new(), Vec::new());
         let others = PyList::empty(py);
         let (mut pos, mut lines) = (pos, 0usize);
-        let px = |ps: &[Price; LEVELS]| ps.map(price_f64);
+        let px = |ps: &[Price; LEVELS]| ps.map(Price::to_f64);
         while kinds.len() < limit {
             let Some(end) = next_line(data, pos, last) else {
                 break;
@@ -746,7 +746,7 @@ impl JsonlRecords {
                             exch_ts: m.exch_ts,
                             local_ts: lts(m.local_ts),
                             code: *m.code.as_bytes(),
-                            price: price_f64(m.price),
+                            price: m.price.to_f64(),
                             volume: m.volume,
                             total_volume: m.total_volume,
                             tick_type: m.tick_type as u8,
@@ -801,18 +801,6 @@ impl JsonlRecords {
 const ROW_TICK: u8 = 1;
 const ROW_BIDASK: u8 = 2;
 const ROW_RECORD: u8 = 3;
-
-/// The nearest float of the exact decimal price, as Python's `float(Decimal)` (what the
-/// per-record ingestion publishes). `mantissa / 1e6` is that only while the mantissa is exact
-/// in an f64; beyond 2**53 it would round twice, so the decimal text is parsed instead.
-fn price_f64(p: Price) -> f64 {
-    const EXACT: i64 = 1 << 53;
-    if (-EXACT..=EXACT).contains(&p.mantissa()) {
-        p.to_f64()
-    } else {
-        p.to_decimal_string().parse().unwrap_or_else(|_| p.to_f64())
-    }
-}
 
 /// JSONL -> SOFH-framed SBE for the lines of `data` from `pos` on, up to the first line
 /// outside the JSONL fast path: (frames, position of that line or of the unread rest, lines

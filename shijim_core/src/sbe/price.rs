@@ -58,9 +58,18 @@ impl Price {
         self.0
     }
 
-    /// Nearest binary float; for display and numpy only, never for the wire.
+    /// Nearest binary float (correctly rounded); for display and numpy only, never the wire.
     pub fn to_f64(self) -> f64 {
-        self.0 as f64 / PRICE_SCALE as f64
+        // Below 2^53 the mantissa converts exactly, so the one division rounds once. Above it
+        // the conversion would round first, then the division again: parse the decimal text.
+        const EXACT: i64 = 1 << 53;
+        if (-EXACT..=EXACT).contains(&self.0) {
+            self.0 as f64 / PRICE_SCALE as f64
+        } else {
+            self.to_decimal_string()
+                .parse()
+                .unwrap_or(self.0 as f64 / PRICE_SCALE as f64)
+        }
     }
 
     /// Parses a decimal text exactly: `[+-]digits[.digits][(e|E)[+-]digits]`.
@@ -241,5 +250,22 @@ mod tests {
                 "{s:?}"
             );
         }
+    }
+
+    #[test]
+    fn to_f64_is_correctly_rounded_even_beyond_2_pow_53() {
+        // float(Decimal(text)) semantics: the nearest f64 of the exact decimal, for small and
+        // huge mantissas alike (a two-step conversion would round twice above 2^53).
+        let mut x: u64 = 0x9E37_79B9_7F4A_7C15;
+        for _ in 0..20_000 {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            let m = (x >> 1) as i64 * if x & 1 == 0 { 1 } else { -1 };
+            let p = Price(m);
+            let want: f64 = p.to_decimal_string().parse().unwrap_or(f64::NAN);
+            assert_eq!(p.to_f64(), want, "mantissa {m}");
+        }
+        assert_eq!(Price(17_525_500_000).to_f64(), 17525.5);
     }
 }
