@@ -209,3 +209,23 @@ def test_a_bad_ring_name_is_a_config_error(tmp_path: Path, capsys) -> None:
     f.write_text('ring: {name: "bad/name"}\n')
     assert main(["run", "--config", str(f), "--duration", "1"], env={}) == 2
     assert "ring.name: bad ring name" in capsys.readouterr().err
+
+
+def test_cpu_pinning_is_checked_before_start_and_applied_to_the_trading_thread(
+    tmp_path: Path, capsys
+) -> None:
+    import os
+
+    allowed = sorted(os.sched_getaffinity(0))
+    missing = max(allowed) + 1
+    assert main(["run", "--cpu", str(missing), "--duration", "1"], env={}) == 2
+    assert f"run.cpu: CPU {missing} is not available to this process" in capsys.readouterr().err
+    assert main(["run", "--cpu", "-1"], env={}) == 2
+    assert "run.cpu: must be a CPU number >= 0, got -1" in capsys.readouterr().err
+    # A real run pinned to the last allowed CPU trades as usual and says where it ran.
+    cpu = allowed[-1]
+    proc = _start("--feed", "sim", "--duration", "1.5", "--seed", "3", "--cpu", str(cpu))
+    out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 0, err
+    assert f"trading thread pinned to CPU {cpu}" in err
+    assert "orders" in out

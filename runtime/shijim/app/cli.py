@@ -52,6 +52,7 @@ def _parser() -> argparse.ArgumentParser:
         help="wait up to S seconds before the broker login (shard k of N waits k/N of S)",
     )
     run.add_argument("--kill-file", metavar="PATH", help="kill switch while this file exists")
+    run.add_argument("--cpu", type=int, metavar="N", help="pin the trading thread to CPU N")
     run.add_argument("--summary-json", metavar="FILE", help="also write the summary as JSON")
     run.add_argument("--log-level", default="INFO", help="DEBUG, INFO, WARNING, ...")
     run.add_argument(
@@ -119,6 +120,7 @@ def effective_config(args: argparse.Namespace, env: Mapping[str, str]) -> Runtim
             "duration": args.duration,
             "kill_file": args.kill_file,
             "summary_json": args.summary_json,
+            "cpu": args.cpu,
         },
     }
     cfg = with_overrides(cfg, **sections)

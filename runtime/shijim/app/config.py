@@ -98,6 +98,9 @@ class RunConfig:
     duration: float | None = None  # seconds; None = until SIGTERM/SIGINT
     kill_file: str = ""  # presence of this file engages the kill switch ("" = off)
     summary_json: str = ""  # also write the run summary as JSON here ("" = off)
+    # Pin the trading thread to this CPU (None = let the scheduler move it), as a trading host
+    # that isolates a core for it does; side threads (metrics, watchers) stay unpinned.
+    cpu: int | None = None
 
 
 @dataclass(frozen=True)
@@ -168,6 +171,8 @@ def check_ranges(cfg: RuntimeConfig) -> None:
         f"must be a power of two >= 1024, got {cfg.ring.slots}",
     )
     need(cfg.ring.batch >= 1, "ring.batch", f"must be >= 1, got {cfg.ring.batch}")
+    cpu = cfg.run.cpu
+    need(cpu is None or cpu >= 0, "run.cpu", f"must be a CPU number >= 0, got {cpu}")
     need(
         cfg.run.duration is None or cfg.run.duration > 0,
         "run.duration",

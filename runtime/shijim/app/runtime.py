@@ -193,6 +193,8 @@ def run(cfg: RuntimeConfig, env: Mapping[str, str]) -> int:
         stop.set()
 
     try:
+        if cfg.run.cpu is not None:
+            check_cpu(cfg.run.cpu)  # before any login or ring: a bad CPU fails fast
         shard = compose(cfg, env)
     except ConfigError as exc:
         print(f"shijim: configuration error: {exc}", file=sys.stderr, flush=True)
@@ -222,6 +224,8 @@ def run(cfg: RuntimeConfig, env: Mapping[str, str]) -> int:
             shard.feed_setup.kind,
             shard.feed_setup.ring_name,
         )
+        if cfg.run.cpu is not None:
+            pin_trading_thread(cfg.run.cpu)
         try:
             ended = trade_loop(shard, stop, cfg.run.duration, started)
         except Exception:
@@ -243,6 +247,22 @@ def run(cfg: RuntimeConfig, env: Mapping[str, str]) -> int:
         shard.close()
         for s, h in previous.items():
             signal.signal(s, h)
+
+
+def check_cpu(cpu: int) -> None:
+    allowed = os.sched_getaffinity(0)
+    if cpu not in allowed:
+        raise ConfigError(
+            "run.cpu", f"CPU {cpu} is not available to this process (allowed: {sorted(allowed)})"
+        )
+
+
+def pin_trading_thread(cpu: int) -> None:
+    """Pin the calling (trading) thread to ``cpu``. Threads started before keep their own
+    affinity, so the metrics server and watchers never compete for the pinned CPU's time."""
+    check_cpu(cpu)
+    os.sched_setaffinity(0, {cpu})
+    log.info("trading thread pinned to CPU %d", cpu)
 
 
 def trade_loop(shard: Shard, stop: threading.Event, duration: float | None, started: float) -> str:
