@@ -473,6 +473,9 @@ class EmulatorThread:
         self._ready = threading.Event()
         self._stop: asyncio.Event | None = None
         self._main: asyncio.Task[Any] | None = None
+        self._server: kmock.Server | None = None
+        # When the API stopped answering (monotonic); set by stop(), for timing assertions.
+        self.unreachable_at: float | None = None
         self._thread = threading.Thread(target=self._run, name="k8s-emulator", daemon=True)
         self.kubeconfig = workdir / "kubeconfig"
         self.cachedir = workdir / "kubecache"
@@ -513,15 +516,34 @@ class EmulatorThread:
         server_ = kmock.Server(emulator, host="127.0.0.1", port=self.port or None)
         async with emulator, server_ as server:
             self.emulator = emulator
+            self._server = server
             self.port = server.port
             self._ready.set()
             await self._stop.wait()
 
     def stop(self) -> None:
-        """Stop at once, like an API server that goes away: open watches are cut."""
+        """Stop at once, like an API server that goes away: open watches are cut.
+
+        The listening socket is closed and every connection aborted before the orderly
+        cleanup, so `unreachable_at` is the moment clients lose the API, however long
+        aiohttp's graceful shutdown then takes.
+        """
         if self._stop is not None and self._thread.is_alive():
+            asyncio.run_coroutine_threadsafe(self._cut_off(), self.loop).result(5)
             asyncio.run_coroutine_threadsafe(self._shutdown(), self.loop)
         self._thread.join(10)
+
+    async def _cut_off(self) -> None:
+        assert self._server is not None
+        runner = self._server.server.runner
+        if runner is not None:
+            for site in runner.sites:
+                await site.stop()
+            if runner.server is not None:
+                for handler in runner.server.connections:
+                    if handler.transport is not None:
+                        handler.transport.abort()
+        self.unreachable_at = time.monotonic()
 
     async def _shutdown(self) -> None:
         for task in asyncio.all_tasks():
