@@ -3,7 +3,8 @@
 The API server already enforces the CRD's OpenAPI schema. This module re-checks types anyway
 (an old CRD, a test emulator, a hand-edited object must never crash the operator) and adds the
 rules a schema cannot express: duplicate codes, more shards than codes, a replay feed without a
-path, real trading without broker keys, a referenced Secret that does not exist. Every problem
+path, real trading without broker keys, a referenced Secret that does not exist, an unknown
+strategy or a parameter it would refuse (strategies.py). Every problem
 names the field; the operator reports them in condition InvalidSpec and leaves running pods alone.
 """
 
@@ -14,6 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from shijim_operator.sharding import empty_shards
+from shijim_operator.strategies import strategy_problems
 
 FEEDS = ("sim", "shioaji", "replay")
 GRACE_POLICIES = ("REDUCING", "HALTED")
@@ -246,6 +248,9 @@ def read_spec(
     simulation = r.boolean("simulation", True)
     strategy_name = r.string("strategy.name", required=True)
     parameters = r.mapping("strategy.parameters")
+    if strategy_name:
+        for path, message in strategy_problems(strategy_name, parameters):
+            r.problems.append(SpecProblem(path, message))
 
     broker: BrokerSecret | None = None
     if r._get("brokerSecretRef") is not None:

@@ -244,9 +244,21 @@ def test_invalid_spec_reports_and_leaves_children_untouched(
     assert event["type"] == "Warning"
     assert event["involvedObject"]["name"] == NAME
 
+    # A strategy parameter the runtime would refuse: InvalidSpec, not crash-looping pods.
+    patch = {"spec": {"strategy": {"parameters": {"quote_qty": 0, "spread": 2}}}}
+    k8s.merge_patch(NAME, json.dumps(patch))
+    invalid = wait_for(
+        lambda: (c := condition(k8s, "InvalidSpec")) and "quote_qty" in c["message"] and c
+    )
+    assert "spec.strategy.parameters.quote_qty: must be >= 1, got 0" in invalid["message"]
+    assert "spec.strategy.parameters.spread: unknown parameter" in invalid["message"]
+    for plural, obj in children(k8s).items():
+        assert obj == before[plural], plural
+
     # A missing broker Secret is reported too.
     patch = {
         "spec": {
+            "strategy": {"parameters": {"quote_qty": None, "spread": None}},
             "shards": 2,
             "universe": {"codes": ["TXFL6", "2330"]},
             "feed": "shioaji",

@@ -109,3 +109,33 @@ def test_startup_jitter_is_validated_and_spreads_logins() -> None:
     # Four pods of one deployment log in 0, 7.5, 15 and 22.5 s after start.
     waits = [startup_jitter_seconds(ShardSpec(k, 4), 30.0, JitterMode.SHARD) for k in range(4)]
     assert waits == [0.0, 7.5, 15.0, 22.5]
+
+
+@pytest.mark.parametrize(
+    ("name", "params", "expected"),
+    [
+        ("market_making", {"quote_qty": 0}, "strategy.params.quote_qty: must be >= 1, got 0"),
+        ("ofi_momentum", {"threshold": 0.0}, "strategy.params.threshold: must be > 0, got 0.0"),
+        ("ofi_momentum", {"levels": 9}, "strategy.params.levels: must be <= 5, got 9"),
+    ],
+)
+def test_strategy_bounds_name_the_field(name: str, params: dict, expected: str) -> None:
+    from shijim.app.strategies import check_strategy_config
+
+    cfg = parse_config({"strategy": {"name": name, "params": params}})
+    with pytest.raises(ConfigError) as info:
+        check_strategy_config(cfg)
+    assert str(info.value) == expected
+
+
+def test_json_schema_refuses_what_it_cannot_express() -> None:
+    import dataclasses
+
+    from shijim.app.schema import json_schema
+
+    @dataclasses.dataclass
+    class Nested:
+        codes: tuple[str, ...] = ()
+
+    with pytest.raises(TypeError, match=r"Nested\.codes"):
+        json_schema(Nested)

@@ -303,3 +303,13 @@ def test_session_close_cancels_the_code_and_restarts_its_book(ring) -> None:
     _book(writer, 9, 20050.0, [5] * 5, [5] * 5)
     runner.step()
     assert rec.ofi[-1] == 0.0
+
+
+def test_the_strategy_sets_the_ofi_depth_of_the_books(ring) -> None:
+    from shijim.strategy.ofi_momentum import OfiMomentum, OfiMomentumParams
+
+    _, reader = ring
+    runner, gw, _ = _runner(reader)
+    assert runner.books.levels == 5  # market making: no depth of its own
+    ofi = OfiMomentum(OfiMomentumParams(levels=2), lambda c, p: 1.0)
+    assert StrategyRunner(reader, ofi, gw, batch=64).books.levels == 2

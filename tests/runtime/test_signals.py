@@ -88,3 +88,35 @@ def test_fold_levels_and_urgency_sign() -> None:
     w2 = SignalWeights(ofi=0.0, microprice=1.0, imbalance=0.0)
     at_ask = SignalSnapshot(microprice=101.0, mid=100.5, spread=1.0)
     assert fused_urgency(at_ask, +1, w2) == 1.0
+
+
+def test_fold_levels_can_stop_at_a_depth() -> None:
+    rows = np.array([[2.0, 4.0, 8.0]])
+    assert fold_levels(rows, 0.5, 1)[0] == 2.0
+    assert fold_levels(rows, 0.5, 2)[0] == 4.0
+
+
+def _books(n: int, seed: int) -> tuple[np.ndarray, ...]:
+    rng = np.random.default_rng(seed)
+    mid = 100.0 + np.cumsum(rng.integers(-1, 2, n)).astype(np.float64)
+    steps = np.arange(5, dtype=np.float64)
+    bid_px = mid[:, None] - 1 - steps
+    ask_px = mid[:, None] + 1 + steps
+    bid_qty = rng.integers(1, 30, (n, 5)).astype(np.float64)
+    ask_qty = rng.integers(1, 30, (n, 5)).astype(np.float64)
+    return bid_px, bid_qty, ask_px, ask_qty
+
+
+def test_book_table_folds_only_the_configured_levels() -> None:
+    from shijim.strategy.books import BookTable
+
+    books = _books(40, 3)
+    e = mlofi_reference(*books)
+    for levels in (1, 3, 5):
+        expected = float((e[:, :levels] * 0.5 ** np.arange(levels)).sum())
+        batch, rows = BookTable(levels=levels), BookTable(levels=levels)
+        batch.apply_bidasks("X", *books, 1, 1)  # the batch (numpy) path
+        for i in range(len(books[0])):  # the per-row (streaming) path
+            rows.apply_bidask_row("X", *(b[i] for b in books), i, i)
+        assert math.isclose(batch.book("X").take_signals().ofi, expected, abs_tol=1e-9)
+        assert math.isclose(rows.book("X").take_signals().ofi, expected, abs_tol=1e-9)

@@ -3,6 +3,10 @@
 A small reader driven by dataclass type hints: unknown keys and wrong types are errors naming the
 field path (``risk.max_position.TXFL5: expected integer, got "ten"``). Used for the runtime config
 and for each strategy's parameters, so one rule set applies everywhere.
+
+Numeric bounds live in the dataclass field's metadata (``field(default=1, metadata={"ge": 1})``;
+keys ``ge``, ``gt``, ``le``), so a params class states its own ranges without importing this
+module, and ``json_schema`` can export them for the operator to check before any pod starts.
 """
 
 from __future__ import annotations
@@ -58,12 +62,69 @@ def read_dataclass(cls: type[T], data: object, path: str = "") -> T:
             known = ", ".join(sorted(fields))
             raise ConfigError(_join(path, key), f"unknown key (known: {known})")
         kwargs[key] = read_value(hints[key], value, _join(path, key))
+        check_bounds(fields[key], kwargs[key], _join(path, key))
     for name, f in fields.items():
         if name in kwargs:
             continue
         if f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING:
             raise ConfigError(_join(path, name), "required key is missing")
     return cls(**kwargs)
+
+
+BOUND_KEYS = ("ge", "gt", "le")
+
+
+def check_bounds(f: dataclasses.Field[Any], value: object, path: str) -> None:
+    """Enforce the field's ``ge``/``gt``/``le`` metadata on a number that passed its type."""
+    if not isinstance(value, int | float) or isinstance(value, bool):
+        return
+    ge, gt, le = (f.metadata.get(k) for k in BOUND_KEYS)
+    if ge is not None and value < ge:
+        raise ConfigError(path, f"must be >= {ge}, got {_show(value)}")
+    if gt is not None and value <= gt:
+        raise ConfigError(path, f"must be > {gt}, got {_show(value)}")
+    if le is not None and value > le:
+        raise ConfigError(path, f"must be <= {le}, got {_show(value)}")
+
+
+_JSON_TYPES = {bool: "boolean", int: "integer", float: "number", str: "string"}
+
+
+def json_schema(cls: type) -> dict[str, Any]:
+    """The JSON Schema (the OpenAPI subset Kubernetes uses) of a flat dataclass of scalars:
+    types, defaults, bounds, no unknown keys. What ``read_dataclass`` accepts, as data."""
+    hints = get_type_hints(cls)
+    properties: dict[str, Any] = {}
+    required: list[str] = []
+    for f in dataclasses.fields(cls):  # type: ignore[arg-type]
+        tp = hints[f.name]
+        if get_origin(tp) is Literal:
+            prop: dict[str, Any] = {"enum": list(get_args(tp))}
+        elif tp in _JSON_TYPES:
+            prop = {"type": _JSON_TYPES[tp]}
+        else:
+            raise TypeError(f"{cls.__name__}.{f.name}: no JSON schema for {tp!r}")
+        if f.default is not dataclasses.MISSING:
+            prop["default"] = f.default
+        else:
+            required.append(f.name)
+        ge, gt, le = (f.metadata.get(k) for k in BOUND_KEYS)
+        if ge is not None:
+            prop["minimum"] = ge
+        if gt is not None:  # OpenAPI 3.0 spelling, as in a CRD schema
+            prop["minimum"] = gt
+            prop["exclusiveMinimum"] = True
+        if le is not None:
+            prop["maximum"] = le
+        properties[f.name] = prop
+    schema: dict[str, Any] = {
+        "type": "object",
+        "additionalProperties": False,
+        "properties": properties,
+    }
+    if required:
+        schema["required"] = required
+    return schema
 
 
 def read_value(tp: Any, value: object, path: str) -> Any:

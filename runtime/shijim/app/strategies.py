@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from shijim.app.config import RuntimeConfig
-from shijim.app.schema import ConfigError, read_dataclass
+from shijim.app.schema import ConfigError, json_schema, read_dataclass
 from shijim.strategy.base import Strategy
 from shijim.strategy.market_making import MarketMaking, MarketMakingParams
 from shijim.strategy.ofi_momentum import OfiMomentum, OfiMomentumParams
@@ -38,7 +38,15 @@ def strategy_params(cfg: RuntimeConfig) -> Any:
 
 
 def check_strategy_config(cfg: RuntimeConfig) -> None:
-    strategy_params(cfg)
+    """Every field's type and bounds, and the rules across fields that only the constructor
+    knows (building a strategy is pure: no orders, no I/O)."""
+    build_strategy(cfg, lambda _code, _price: 1.0)
+
+
+def parameter_schemas() -> dict[str, dict[str, Any]]:
+    """Each strategy's parameter schema (types, defaults, bounds): exported for the operator,
+    which checks a TradingShard's strategy before any pod runs it."""
+    return {name: json_schema(spec.params) for name, spec in sorted(STRATEGIES.items())}
 
 
 def build_strategy(cfg: RuntimeConfig, tick_of: TickOf) -> Strategy:

@@ -58,6 +58,9 @@ StrategyAction = Place | Amend | Cancel
 
 
 class Strategy(Protocol):
+    """A strategy may also set ``signal_levels: int`` (1..5): the book levels its OFI signal
+    folds (the runner's default is all five)."""
+
     name: str
 
     def on_market(self, view: MarketView, ctx: StrategyContext) -> Sequence[StrategyAction]: ...

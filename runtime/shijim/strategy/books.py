@@ -90,13 +90,18 @@ class CodeBook:
 class BookTable:
     """Books of every code this runner has seen."""
 
-    def __init__(self, mlofi: MlofiFn | None = None, level_decay: float = 0.5) -> None:
+    def __init__(
+        self, mlofi: MlofiFn | None = None, level_decay: float = 0.5, levels: int = LEVELS
+    ) -> None:
+        if not 1 <= levels <= LEVELS:
+            raise ValueError(f"levels: must be in [1, {LEVELS}], got {levels}")
         self.books: dict[str, CodeBook] = {}
         self._mlofi = mlofi or core_mlofi()
         # Tests may pass the numpy reference; the per-row stream then stays off.
         self._new_stream = _stream_factory() if mlofi is None else None
         self._decay = level_decay
-        self._level_weights = [level_decay**m for m in range(LEVELS)]
+        self.levels = levels  # the OFI folds levels 1..levels; microprice/imbalance are unchanged
+        self._level_weights = [level_decay**m if m < levels else 0.0 for m in range(LEVELS)]
         self.dropped: dict[str, int] = {}  # cause -> rows
 
     def book(self, code: str) -> CodeBook:
@@ -242,7 +247,7 @@ class BookTable:
             depth = populated_depth(bp, ap)
             if depth > 0:
                 e = self._mlofi(bp, bq, ap, aq, depth)
-                b.ofi += float(fold_levels(e, self._decay).sum())
+                b.ofi += float(fold_levels(e, self._decay, self.levels).sum())
         b.stream_primed = False  # re-primed by the next full-depth row
         last_b, last_a = float(bid_px[-1, 0]), float(ask_px[-1, 0])
         qb, qa = float(bid_qty[-1, 0]), float(ask_qty[-1, 0])

@@ -33,13 +33,14 @@ from shijim.strategy.base import (
 
 @dataclass(frozen=True)
 class MarketMakingParams:
-    quote_qty: int = 1
-    half_spread_ticks: float = 1.0
-    skew_ticks_per_lot: float = 0.5
-    max_inventory: int = 3
-    requote_ticks: int = 1
+    # Bounds are field metadata: checked when the config is read, and exported to the operator.
+    quote_qty: int = field(default=1, metadata={"ge": 1})
+    half_spread_ticks: float = field(default=1.0, metadata={"ge": 0})
+    skew_ticks_per_lot: float = field(default=0.5, metadata={"ge": 0})
+    max_inventory: int = field(default=3, metadata={"ge": 0})
+    requote_ticks: int = field(default=1, metadata={"ge": 1})
     # 4 codes x 2 sides x 1/s = 8 actions/s: well inside the broker's 25/s (risk: 20/s).
-    min_requote_ms: float = 1000.0
+    min_requote_ms: float = field(default=1000.0, metadata={"ge": 0})
 
 
 @dataclass(frozen=True, slots=True)
@@ -145,10 +146,6 @@ class MarketMaking:
     name = "market_making"
 
     def __init__(self, params: MarketMakingParams, tick_of: Callable[[str, float], float]) -> None:
-        if params.quote_qty <= 0:
-            raise ValueError(f"strategy.params.quote_qty: must be > 0, got {params.quote_qty}")
-        if params.half_spread_ticks < 0 or params.max_inventory < 0:
-            raise ValueError("strategy.params: half_spread_ticks and max_inventory must be >= 0")
         self.params = params
         self._tick_of = tick_of
         self._quotes: dict[str, CodeQuotes] = {}

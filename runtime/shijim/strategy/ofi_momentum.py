@@ -40,18 +40,19 @@ from shijim.strategy.signals import SignalWeights, fused_urgency
 
 @dataclass(frozen=True)
 class OfiMomentumParams:
-    levels: int = 5
-    threshold: float = 0.6
-    qty: int = 1
-    max_position: int = 2
-    limit_ticks: int = 3
-    max_chase_ticks: int = 3
-    min_reprice_ms: float = 50.0
-    parent_timeout_ms: float = 2000.0
-    w_ofi: float = 0.5
-    w_microprice: float = 0.3
-    w_imbalance: float = 0.2
-    ofi_scale: float = 20.0
+    # Bounds are field metadata: checked when the config is read, and exported to the operator.
+    levels: int = field(default=5, metadata={"ge": 1, "le": 5})  # book levels in the OFI signal
+    threshold: float = field(default=0.6, metadata={"gt": 0, "le": 1})  # the signal is in [-1, 1]
+    qty: int = field(default=1, metadata={"ge": 1})
+    max_position: int = field(default=2, metadata={"ge": 1})
+    limit_ticks: int = field(default=3, metadata={"ge": 0})
+    max_chase_ticks: int = field(default=3, metadata={"ge": 0})
+    min_reprice_ms: float = field(default=50.0, metadata={"ge": 0})
+    parent_timeout_ms: float = field(default=2000.0, metadata={"gt": 0})
+    w_ofi: float = field(default=0.5, metadata={"ge": 0})
+    w_microprice: float = field(default=0.3, metadata={"ge": 0})
+    w_imbalance: float = field(default=0.2, metadata={"ge": 0})
+    ofi_scale: float = field(default=20.0, metadata={"gt": 0})
 
 
 @dataclass(slots=True)
@@ -71,8 +72,10 @@ class OfiMomentum:
     name = "ofi_momentum"
 
     def __init__(self, params: OfiMomentumParams, tick_of: Callable[[str, float], float]) -> None:
-        if params.qty <= 0 or params.threshold <= 0:
-            raise ValueError("strategy.params: qty and threshold must be > 0")
+        if params.w_ofi + params.w_microprice + params.w_imbalance <= 0:
+            # A rule across fields: the operator checks fields one by one, the runtime this too.
+            raise ValueError("strategy.params: w_ofi + w_microprice + w_imbalance must be > 0")
+        self.signal_levels = params.levels
         self.params = params
         self._tick_of = tick_of
         self._weights = SignalWeights(

@@ -37,7 +37,7 @@ from shijim.strategy.base import (
     Strategy,
     StrategyContext,
 )
-from shijim.strategy.books import BookTable
+from shijim.strategy.books import LEVELS, BookTable
 from shijim.strategy.signals import usable_books
 from shijim.strategy.snapshot import BookTop, SystemSnapshot
 
@@ -167,7 +167,8 @@ class StrategyRunner:
         self.metrics = metrics
         self.batch = batch
         self.reader_name = reader_name
-        self.books = books or BookTable()
+        # A strategy may say how many book levels its OFI signal folds (`signal_levels`).
+        self.books = books or BookTable(levels=getattr(strategy, "signal_levels", LEVELS))
         self.on_snapshot = on_snapshot
         self._snapshot_interval_ns = int(snapshot_interval_s * 1e9)
         self._last_snapshot_ns = 0

@@ -125,9 +125,12 @@ class SignalSnapshot(NamedTuple):
     trade_flow: float = 0.0  # signed real-trade volume (buyer +, seller -) since last look
 
 
-def fold_levels(mlofi_rows: F64, decay: float) -> F64:
-    """MLOFI (N, L) -> one OFI per row: sum_m decay**m * e^m (level 1 weight 1)."""
+def fold_levels(mlofi_rows: F64, decay: float, levels: int | None = None) -> F64:
+    """MLOFI (N, L) -> one OFI per row: sum_m decay**m * e^m (level 1 weight 1), over the first
+    ``levels`` levels only (None: all)."""
     weights = decay ** np.arange(mlofi_rows.shape[1], dtype=np.float64)
+    if levels is not None:
+        weights[levels:] = 0.0
     return mlofi_rows @ weights
 
 

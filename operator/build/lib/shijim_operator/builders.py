@@ -1,0 +1,344 @@
+"""Pure builders of a TradingShard's children: ConfigMap, headless Service, StatefulSet, PDB.
+
+No I/O: each function maps (owner identity, checked spec) to a plain Kubernetes object, so the
+whole desired state is testable without a cluster. Every child carries an owner reference to the
+TradingShard and the hash of its own desired content (`shijim.io/desired-hash`): the reconciler
+writes a child only when that hash changes, so an operator restart or a kill-switch toggle writes
+nothing, and server-side defaulting never causes a patch loop.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import yaml
+
+from shijim_operator.spec import ShardSpec
+
+GROUP = "shijim.io"
+VERSION = "v1alpha1"
+KIND = "TradingShard"
+PLURAL = "tradingshards"
+
+HASH_ANNOTATION = "shijim.io/desired-hash"
+CONFIG_HASH_ANNOTATION = "shijim.io/config-hash"
+INSTANCE_LABEL = "shijim.io/tradingshard"
+POD_INDEX_LABEL = "apps.kubernetes.io/pod-index"
+CONFIG_KEY = "config.yaml"
+CONFIG_DIR = "/etc/shijim"
+DATA_DIR = "/var/lib/shijim"
+CA_DIR = "/etc/shijim/ca"
+CA_FILE = "ca.pfx"
+RUNTIME_UID = 10001
+DEFAULT_SERVICE_ACCOUNT = "shijim-runtime"
+
+
+@dataclass(frozen=True)
+class Owner:
+    """Identity of the TradingShard that owns the children."""
+
+    name: str
+    namespace: str
+    uid: str
+
+    def reference(self) -> dict[str, Any]:
+        return {
+            "apiVersion": f"{GROUP}/{VERSION}",
+            "kind": KIND,
+            "name": self.name,
+            "uid": self.uid,
+            "controller": True,
+            "blockOwnerDeletion": True,
+        }
+
+
+def content_hash(obj: Mapping[str, Any]) -> str:
+    return hashlib.sha256(json.dumps(obj, sort_keys=True).encode()).hexdigest()[:16]
+
+
+def labels(owner: Owner) -> dict[str, str]:
+    return {
+        "app.kubernetes.io/name": "shijim",
+        "app.kubernetes.io/instance": owner.name,
+        "app.kubernetes.io/component": "runtime",
+        "app.kubernetes.io/managed-by": "shijim-operator",
+        INSTANCE_LABEL: owner.name,
+    }
+
+
+def selector(owner: Owner) -> dict[str, str]:
+    return {INSTANCE_LABEL: owner.name, "app.kubernetes.io/component": "runtime"}
+
+
+def config_map_name(owner: Owner) -> str:
+    return f"{owner.name}-config"
+
+
+def _finish(obj: dict[str, Any], owner: Owner) -> dict[str, Any]:
+    """Add owner reference and the desired-content hash (computed before it is added)."""
+    meta = obj["metadata"]
+    meta["namespace"] = owner.namespace
+    meta["labels"] = labels(owner)
+    meta["ownerReferences"] = [owner.reference()]
+    meta["annotations"] = {HASH_ANNOTATION: content_hash(obj)}
+    return obj
+
+
+def runtime_config(owner: Owner, spec: ShardSpec) -> dict[str, Any]:
+    """The runtime's config file (shijim.app.config.RuntimeConfig). Per-pod identity (shard id,
+    pod name) comes from the environment; the kill switch is not here: the pods watch it live."""
+    risk = spec.risk
+    return {
+        "shard": {"total": spec.shards, "tradingshard": owner.name, "namespace": owner.namespace},
+        "universe": {"codes": list(spec.codes)},
+        "feed": {
+            "kind": spec.feed,
+            "simulation": spec.simulation,
+            "replay_path": spec.replay_path,
+            "pace": spec.replay_pace,
+            "seed": spec.seed,
+        },
+        "strategy": {"name": spec.strategy_name, "params": dict(spec.strategy_parameters)},
+        "risk": {
+            "max_order_qty": risk.max_order_quantity,
+            "default_max_position": risk.max_position,
+            "max_position": dict(risk.max_position_per_code),
+            "max_gross_position": risk.max_gross_position,
+            "max_price_deviation_ticks": risk.max_price_deviation_ticks,
+            "max_price_deviation_pct": risk.max_price_deviation_pct,
+            "max_working_orders": risk.max_working_orders,
+            "order_actions_per_10s": risk.order_actions_per_10s,
+            "max_daily_loss": risk.daily_loss_limit,
+        },
+        "metrics": {"port": spec.metrics_port},
+        "kubernetes": {
+            "grace_seconds": float(spec.grace_seconds),
+            "grace_policy": spec.grace_policy,
+        },
+    }
+
+
+def build_config_map(owner: Owner, spec: ShardSpec) -> dict[str, Any]:
+    text = yaml.safe_dump(runtime_config(owner, spec), sort_keys=True)
+    return _finish(
+        {
+            "apiVersion": "v1",
+            "kind": "ConfigMap",
+            "metadata": {"name": config_map_name(owner)},
+            "data": {CONFIG_KEY: text},
+        },
+        owner,
+    )
+
+
+def build_service(owner: Owner, spec: ShardSpec) -> dict[str, Any]:
+    return _finish(
+        {
+            "apiVersion": "v1",
+            "kind": "Service",
+            "metadata": {"name": owner.name},
+            "spec": {
+                "clusterIP": "None",  # headless: stable per-pod DNS for the StatefulSet
+                "publishNotReadyAddresses": True,  # scrape metrics of pods that are not ready
+                "selector": selector(owner),
+                "ports": [
+                    {
+                        "name": "metrics",
+                        "port": spec.metrics_port,
+                        "targetPort": "metrics",
+                        "protocol": "TCP",
+                    }
+                ],
+            },
+        },
+        owner,
+    )
+
+
+def build_pdb(owner: Owner, spec: ShardSpec) -> dict[str, Any]:
+    # One shard at a time may be evicted voluntarily (node drains): never the whole strategy.
+    return _finish(
+        {
+            "apiVersion": "policy/v1",
+            "kind": "PodDisruptionBudget",
+            "metadata": {"name": owner.name},
+            "spec": {"maxUnavailable": 1, "selector": {"matchLabels": selector(owner)}},
+        },
+        owner,
+    )
+
+
+def _secret_env(name: str, secret: str, key: str, optional: bool = False) -> dict[str, Any]:
+    ref: dict[str, Any] = {"name": secret, "key": key}
+    if optional:
+        ref["optional"] = True
+    return {"name": name, "valueFrom": {"secretKeyRef": ref}}
+
+
+def _field_env(name: str, path: str) -> dict[str, Any]:
+    return {"name": name, "valueFrom": {"fieldRef": {"fieldPath": path}}}
+
+
+def runtime_env(owner: Owner, spec: ShardSpec) -> list[dict[str, Any]]:
+    env: list[dict[str, Any]] = [
+        {"name": "SHIJIM_TRADINGSHARD", "value": owner.name},
+        _field_env("POD_NAMESPACE", "metadata.namespace"),
+        _field_env("POD_NAME", "metadata.name"),
+        # Kubernetes >= 1.28 labels StatefulSet pods with their ordinal; empty on older
+        # clusters, where the runtime takes the ordinal from the pod name (docs/kubernetes.md).
+        _field_env("SHARD_ID", f"metadata.labels['{POD_INDEX_LABEL}']"),
+        {"name": "TOTAL_SHARDS", "value": str(spec.shards)},
+        {"name": "PYTHONUNBUFFERED", "value": "1"},
+    ]
+    if spec.broker is not None:
+        b = spec.broker
+        env.append(_secret_env("SHIOAJI_API_KEY", b.name, b.api_key_key))
+        env.append(_secret_env("SHIOAJI_SECRET_KEY", b.name, b.secret_key_key))
+        if b.ca_password_key:
+            env.append(_secret_env("SHIOAJI_CA_PASSWORD", b.name, b.ca_password_key))
+        if b.person_id_key:
+            env.append(_secret_env("SHIOAJI_PERSON_ID", b.name, b.person_id_key))
+        if b.ca_file_key:
+            env.append({"name": "SHIOAJI_CA_PATH", "value": f"{CA_DIR}/{CA_FILE}"})
+    if spec.clickhouse_enabled and spec.clickhouse_dsn is not None:
+        d = spec.clickhouse_dsn
+        env.append(_secret_env("SHIJIM_CLICKHOUSE_DSN", d.name, d.key))
+    return env
+
+
+def build_statefulset(
+    owner: Owner, spec: ShardSpec, service_account: str = DEFAULT_SERVICE_ACCOUNT
+) -> dict[str, Any]:
+    config_hash = content_hash(build_config_map(owner, spec)["data"])
+    volumes: list[dict[str, Any]] = [
+        {"name": "config", "configMap": {"name": config_map_name(owner)}},
+        {"name": "tmp", "emptyDir": {"sizeLimit": "256Mi"}},
+        # The shared-memory ring lives in /dev/shm: 65536 slots x 256 B = 16 MiB per shard.
+        {"name": "shm", "emptyDir": {"medium": "Memory", "sizeLimit": "256Mi"}},
+    ]
+    claims: list[dict[str, Any]] = []
+    if spec.storage_size:
+        claim_spec: dict[str, Any] = {
+            "accessModes": ["ReadWriteOnce"],
+            "resources": {"requests": {"storage": spec.storage_size}},
+        }
+        if spec.storage_class:
+            claim_spec["storageClassName"] = spec.storage_class
+        claims.append({"metadata": {"name": "data"}, "spec": claim_spec})
+    else:
+        volumes.append({"name": "data", "emptyDir": {}})
+    mounts: list[dict[str, Any]] = [
+        {"name": "config", "mountPath": CONFIG_DIR, "readOnly": True},
+        {"name": "tmp", "mountPath": "/tmp"},  # noqa: S108 - an emptyDir, not the host's /tmp
+        {"name": "shm", "mountPath": "/dev/shm"},  # noqa: S108 - a memory emptyDir
+        {"name": "data", "mountPath": DATA_DIR},
+    ]
+    if spec.broker is not None and spec.broker.ca_file_key:
+        # Only the certificate's key of the broker Secret, owner-read-only.
+        volumes.append(
+            {
+                "name": "ca",
+                "secret": {
+                    "secretName": spec.broker.name,
+                    "items": [{"key": spec.broker.ca_file_key, "path": CA_FILE}],
+                    "defaultMode": 0o400,
+                },
+            }
+        )
+        mounts.append({"name": "ca", "mountPath": CA_DIR, "readOnly": True})
+    container = {
+        "name": "runtime",
+        "image": spec.image,
+        "imagePullPolicy": spec.image_pull_policy,
+        "command": ["python", "-m", "shijim", "run"],
+        "args": ["--config", f"{CONFIG_DIR}/{CONFIG_KEY}", "--tradingshard", owner.name],
+        "env": runtime_env(owner, spec),
+        "ports": [{"name": "metrics", "containerPort": spec.metrics_port, "protocol": "TCP"}],
+        "readinessProbe": {
+            "tcpSocket": {"port": "metrics"},
+            "periodSeconds": 5,
+            "failureThreshold": 3,
+        },
+        "resources": dict(spec.resources),
+        "securityContext": {
+            "runAsNonRoot": True,
+            "runAsUser": RUNTIME_UID,
+            "runAsGroup": RUNTIME_UID,
+            "allowPrivilegeEscalation": False,
+            "readOnlyRootFilesystem": True,
+            "privileged": False,
+            "capabilities": {"drop": ["ALL"]},
+        },
+        "volumeMounts": mounts,
+    }
+    sts: dict[str, Any] = {
+        "apiVersion": "apps/v1",
+        "kind": "StatefulSet",
+        "metadata": {"name": owner.name},
+        "spec": {
+            "replicas": spec.shards,
+            "serviceName": owner.name,
+            # A StatefulSet, not a Deployment: a shard's pod is replaced only after the old one
+            # is gone, so two pods never trade the same shard. Parallel: shards are independent.
+            "podManagementPolicy": "Parallel",
+            "updateStrategy": {"type": "RollingUpdate"},
+            "selector": {"matchLabels": selector(owner)},
+            "template": {
+                "metadata": {
+                    "labels": labels(owner),
+                    # A config change rolls the pods (one at a time) so they load the new file.
+                    "annotations": {CONFIG_HASH_ANNOTATION: config_hash},
+                },
+                "spec": {
+                    "serviceAccountName": service_account,
+                    "automountServiceAccountToken": True,  # the pod watches its TradingShard
+                    "terminationGracePeriodSeconds": spec.shutdown_timeout_seconds,
+                    "securityContext": {
+                        "runAsNonRoot": True,
+                        "runAsUser": RUNTIME_UID,
+                        "runAsGroup": RUNTIME_UID,
+                        "fsGroup": RUNTIME_UID,
+                        "seccompProfile": {"type": "RuntimeDefault"},
+                    },
+                    "containers": [container],
+                    "volumes": volumes,
+                },
+            },
+        },
+    }
+    if claims:
+        sts["spec"]["volumeClaimTemplates"] = claims
+    return _finish(sts, owner)
+
+
+@dataclass(frozen=True)
+class Child:
+    """One desired child object and where it lives in the API."""
+
+    api_version: str
+    plural: str
+    body: dict[str, Any]
+
+    @property
+    def name(self) -> str:
+        return str(self.body["metadata"]["name"])
+
+    @property
+    def desired_hash(self) -> str:
+        return str(self.body["metadata"]["annotations"][HASH_ANNOTATION])
+
+
+def build_children(
+    owner: Owner, spec: ShardSpec, service_account: str = DEFAULT_SERVICE_ACCOUNT
+) -> list[Child]:
+    """Every child, in the order they should be written (config before the pods that read it)."""
+    return [
+        Child("v1", "configmaps", build_config_map(owner, spec)),
+        Child("v1", "services", build_service(owner, spec)),
+        Child("apps/v1", "statefulsets", build_statefulset(owner, spec, service_account)),
+        Child("policy/v1", "poddisruptionbudgets", build_pdb(owner, spec)),
+    ]

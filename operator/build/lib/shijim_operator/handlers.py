@@ -1,0 +1,167 @@
+"""Kopf handlers: thin wrappers over reconcile.py (I/O) and conditions.py (pure).
+
+Writes to the TradingShard itself go only to the operator's status fields (phase, readyShards,
+observedGeneration, conditions) through Kopf's patch; `status.shards` belongs to the pods (the
+operator only removes entries of shards that no longer exist after a scale-down).
+"""
+
+from __future__ import annotations
+
+import datetime
+import logging
+import threading
+import time
+from typing import Any
+
+import kopf
+
+from shijim_operator import conditions, reconcile
+from shijim_operator.builders import GROUP, PLURAL, VERSION
+
+FINALIZER = "shijim.io/kill-switch"
+DRAIN_POLL_SECONDS = 0.2
+
+_api_lock = threading.Lock()
+_api: Any = None
+
+# The last spec check per TradingShard uid: (generation, problems). Only the reconcile handler
+# checks a spec (it may read Secrets); status refreshes reuse its verdict for that generation and
+# write nothing for a generation not yet checked (e.g. a stale event), so a refresh can never
+# overwrite a newer InvalidSpec verdict.
+_checked_lock = threading.Lock()
+_checked: dict[str, tuple[Any, list[str]]] = {}
+
+
+def api() -> Any:
+    global _api
+    with _api_lock:
+        if _api is None:
+            _api = reconcile.make_api_client()
+        return _api
+
+
+def _now() -> datetime.datetime:
+    return datetime.datetime.now(tz=datetime.UTC)
+
+
+class _QuietRoutineHandlers(logging.Filter):
+    """Status refreshes run on every pod heartbeat: their success lines would flood the log."""
+
+    ROUTINE = ("'refresh_status' succeeded", "'heartbeat_check' succeeded")
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.levelno > logging.INFO:
+            return True
+        message = record.getMessage()
+        return not any(r in message for r in self.ROUTINE)
+
+
+@kopf.on.startup()
+def configure(settings: kopf.OperatorSettings, **_: Any) -> None:
+    # The operator serves named namespaces or the cluster; it never needs to list Namespaces.
+    settings.scanning.disabled = True
+    settings.persistence.finalizer = FINALIZER
+    settings.persistence.progress_storage = kopf.AnnotationsProgressStorage()
+    settings.persistence.diffbase_storage = kopf.AnnotationsDiffBaseStorage()
+    # Kubernetes Events only for warnings (invalid specs, drain timeouts): fewer API writes.
+    settings.posting.level = logging.WARNING
+    settings.watching.server_timeout = 300
+    logging.getLogger("kopf.objects").addFilter(_QuietRoutineHandlers())
+    api()
+
+
+@kopf.on.resume(GROUP, VERSION, PLURAL)
+@kopf.on.create(GROUP, VERSION, PLURAL)
+@kopf.on.update(GROUP, VERSION, PLURAL)
+def reconcile_shard(
+    body: kopf.Body, meta: kopf.Meta, status: kopf.Status, patch: kopf.Patch, logger: Any, **_: Any
+) -> None:
+    try:
+        result = reconcile.reconcile(api(), body)
+    except reconcile.ChildConflict as exc:
+        # Retried: a leftover of a deleted namesake disappears once garbage-collected.
+        raise kopf.TemporaryError(f"cannot reconcile: {exc}", delay=5) from None
+    with _checked_lock:
+        _checked[str(meta.get("uid"))] = (meta.get("generation"), result.problems)
+    if result.problems:
+        message = "invalid spec, children left as they were: " + "; ".join(result.problems)
+        logger.warning(message)
+        kopf.warn(body, reason="InvalidSpec", message=message)  # kubectl describe shows it
+    else:
+        changed = [a for a in result.actions if not a.startswith("unchanged")]
+        if changed:
+            logger.info("reconciled: %s", ", ".join(changed))
+    computed = conditions.compute_status(
+        dict(body.get("spec", {})), dict(meta), dict(status), result.problems, _now()
+    )
+    patch.status.update(computed)
+    patch.status["observedGeneration"] = meta.get("generation")
+
+
+def _refresh(body: kopf.Body, patch: kopf.Patch) -> None:
+    meta = dict(body.get("metadata", {}))
+    with _checked_lock:
+        checked = _checked.get(str(meta.get("uid")))
+    if checked is None or checked[0] != meta.get("generation"):
+        return  # this generation is not checked yet: the reconcile handler writes its status
+    status = dict(body.get("status", {}))
+    computed = conditions.compute_status(
+        dict(body.get("spec", {})), meta, status, checked[1], _now()
+    )
+    if conditions.status_changed(status, computed):
+        patch.status.update(computed)
+    departed = conditions.departed_shards(dict(body.get("spec", {})), status)
+    if departed and not checked[1]:  # only for a valid spec: its shard count is the truth
+        patch.status["shards"] = dict.fromkeys(departed)  # merge patch: null removes the key
+
+
+@kopf.on.event(GROUP, VERSION, PLURAL)
+def refresh_status(event: kopf.RawEvent, body: kopf.Body, patch: kopf.Patch, **_: Any) -> None:
+    """Pods' acknowledgements and heartbeats arrive as status changes: recompute conditions."""
+    meta = body.get("metadata", {})
+    if event.get("type") == "DELETED":
+        with _checked_lock:
+            _checked.pop(str(meta.get("uid")), None)
+        return
+    if FINALIZER not in (meta.get("finalizers") or []) and not meta.get("deletionTimestamp"):
+        # Kopf adds the finalizer in this cycle: a second write now would make it handle a
+        # stale version and postpone the create handler. The next event brings the status.
+        return
+    _refresh(body, patch)
+
+
+@kopf.timer(GROUP, VERSION, PLURAL, interval=5.0, initial_delay=5.0)
+def heartbeat_check(body: kopf.Body, patch: kopf.Patch, **_: Any) -> None:
+    """A dead pod sends nothing: only the clock turns its heartbeat stale."""
+    _refresh(body, patch)
+
+
+@kopf.on.delete(GROUP, VERSION, PLURAL)
+def drain_on_delete(
+    body: kopf.Body, name: str, namespace: str, spec: kopf.Spec, logger: Any, **_: Any
+) -> None:
+    """Every live pod sees the deletionTimestamp and halts; wait (bounded) for their
+    acknowledgements before the finalizer goes and the children are garbage-collected."""
+    timeout = spec.get("shutdownTimeoutSeconds", 30)
+    timeout = timeout if isinstance(timeout, int) and 1 <= timeout <= 600 else 30
+    deadline = time.monotonic() + timeout
+    waiting: list[int] = []
+    while True:
+        fresh = reconcile.read_tradingshard(api(), namespace, name)
+        if fresh is None:
+            return
+        waiting = conditions.live_unacknowledged(
+            fresh.get("status"), fresh.get("metadata", {}).get("generation"), _now()
+        )
+        if not waiting:
+            logger.info("all live shards halted; deleting children")
+            return
+        if time.monotonic() >= deadline:
+            break
+        time.sleep(DRAIN_POLL_SECONDS)
+    message = (
+        f"shards {','.join(map(str, waiting))} did not acknowledge the kill switch within "
+        f"{timeout}s; deleting anyway"
+    )
+    logger.warning(message)
+    kopf.warn(body, reason="DrainTimeout", message=message)

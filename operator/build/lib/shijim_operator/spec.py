@@ -1,0 +1,361 @@
+"""Reading and checking a TradingShard spec (pure).
+
+The API server already enforces the CRD's OpenAPI schema. This module re-checks types anyway
+(an old CRD, a test emulator, a hand-edited object must never crash the operator) and adds the
+rules a schema cannot express: duplicate codes, more shards than codes, a replay feed without a
+path, real trading without broker keys, a referenced Secret that does not exist, an unknown
+strategy or a parameter it would refuse (strategies.py). Every problem
+names the field; the operator reports them in condition InvalidSpec and leaves running pods alone.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from shijim_operator.sharding import empty_shards
+from shijim_operator.strategies import strategy_problems
+
+FEEDS = ("sim", "shioaji", "replay")
+GRACE_POLICIES = ("REDUCING", "HALTED")
+PACES = ("realtime", "fast")
+MAX_SHARDS = 64
+
+
+@dataclass(frozen=True)
+class SpecProblem:
+    field: str
+    message: str
+
+    def __str__(self) -> str:
+        return f"spec.{self.field}: {self.message}"
+
+
+@dataclass(frozen=True)
+class SecretKeyRef:
+    name: str
+    key: str
+
+
+@dataclass(frozen=True)
+class BrokerSecret:
+    name: str
+    api_key_key: str = "api-key"
+    secret_key_key: str = "secret-key"  # noqa: S105 - the name of a key, not a secret
+    ca_password_key: str | None = None
+    person_id_key: str | None = None
+    # Key holding the CA certificate file (.pfx bytes): mounted read-only, never an env value.
+    ca_file_key: str | None = None
+
+
+@dataclass(frozen=True)
+class RiskLimits:
+    max_order_quantity: int = 2
+    max_position: int = 4
+    max_position_per_code: Mapping[str, int] = field(default_factory=dict)
+    max_gross_position: int = 20
+    max_price_deviation_ticks: int = 20
+    max_price_deviation_pct: float = 2.0
+    max_working_orders: int = 20
+    order_actions_per_10s: int = 200
+    daily_loss_limit: float = 50_000.0
+
+
+@dataclass(frozen=True)
+class ShardSpec:
+    """A checked spec; only built when there are no problems."""
+
+    image: str
+    shards: int
+    codes: tuple[str, ...]
+    feed: str
+    strategy_name: str
+    strategy_parameters: Mapping[str, Any]
+    image_pull_policy: str = "IfNotPresent"
+    simulation: bool = True
+    seed: int = 7
+    replay_path: str = ""
+    replay_pace: str = "realtime"
+    broker: BrokerSecret | None = None
+    risk: RiskLimits = field(default_factory=RiskLimits)
+    kill_switch: bool = False
+    recorder_enabled: bool = True
+    raw_dir: str = "/var/lib/shijim/raw"
+    fallback_dir: str = "/var/lib/shijim/fallback"
+    storage_size: str | None = None
+    storage_class: str | None = None
+    clickhouse_enabled: bool = False
+    clickhouse_dsn: SecretKeyRef | None = None
+    clickhouse_database: str = "shijim"
+    resources: Mapping[str, Any] = field(default_factory=dict)
+    metrics_port: int = 9100
+    grace_seconds: int = 30
+    grace_policy: str = "HALTED"
+    shutdown_timeout_seconds: int = 30
+
+    def secret_names(self) -> set[str]:
+        names = set()
+        if self.broker is not None:
+            names.add(self.broker.name)
+        if self.clickhouse_enabled and self.clickhouse_dsn is not None:
+            names.add(self.clickhouse_dsn.name)
+        return names
+
+
+class _Reader:
+    """Typed field access that records a problem instead of raising."""
+
+    def __init__(self, spec: object) -> None:
+        self.problems: list[SpecProblem] = []
+        self.root = spec if isinstance(spec, Mapping) else {}
+        if not isinstance(spec, Mapping):
+            self.problems.append(SpecProblem("", "expected a mapping"))
+
+    def _get(self, path: str) -> Any:
+        node: Any = self.root
+        for part in path.split("."):
+            if not isinstance(node, Mapping):
+                return None
+            node = node.get(part)
+        return node
+
+    def mapping(self, path: str) -> Mapping[str, Any]:
+        value = self._get(path)
+        if value is None:
+            return {}
+        if not isinstance(value, Mapping):
+            self.problems.append(SpecProblem(path, f"expected a mapping, got {value!r}"))
+            return {}
+        return value
+
+    def string(self, path: str, default: str | None = None, *, required: bool = False) -> Any:
+        value = self._get(path)
+        if value is None:
+            if required:
+                self.problems.append(SpecProblem(path, "required field is missing"))
+            return default
+        if not isinstance(value, str) or (required and not value):
+            self.problems.append(SpecProblem(path, f"expected a non-empty string, got {value!r}"))
+            return default
+        return value
+
+    def choice(self, path: str, allowed: tuple[str, ...], default: str | None) -> Any:
+        value = self.string(path, default, required=default is None)
+        if value is not None and value not in allowed:
+            self.problems.append(
+                SpecProblem(path, f"expected one of {list(allowed)}, got {value!r}")
+            )
+            return default
+        return value
+
+    def boolean(self, path: str, default: bool) -> bool:
+        value = self._get(path)
+        if value is None:
+            return default
+        if not isinstance(value, bool):
+            self.problems.append(SpecProblem(path, f"expected true or false, got {value!r}"))
+            return default
+        return value
+
+    def integer(self, path: str, default: int, lo: int, hi: int | None = None) -> int:
+        value = self._get(path)
+        if value is None:
+            return default
+        if isinstance(value, bool) or not isinstance(value, int):
+            self.problems.append(SpecProblem(path, f"expected an integer, got {value!r}"))
+            return default
+        if value < lo or (hi is not None and value > hi):
+            bound = f"[{lo}, {hi}]" if hi is not None else f">= {lo}"
+            self.problems.append(SpecProblem(path, f"must be in {bound}, got {value}"))
+            return default
+        return value
+
+    def positive(self, path: str, default: float) -> float:
+        value = self._get(path)
+        if value is None:
+            return default
+        if isinstance(value, bool) or not isinstance(value, int | float) or not value > 0:
+            self.problems.append(SpecProblem(path, f"expected a number > 0, got {value!r}"))
+            return default
+        if value == float("inf"):
+            self.problems.append(SpecProblem(path, "must be finite"))
+            return default
+        return float(value)
+
+
+def _codes(r: _Reader) -> tuple[str, ...]:
+    raw = r._get("universe.codes")
+    if raw is None:
+        r.problems.append(SpecProblem("universe.codes", "required field is missing"))
+        return ()
+    if not isinstance(raw, list) or not raw:
+        r.problems.append(SpecProblem("universe.codes", f"expected a non-empty list, got {raw!r}"))
+        return ()
+    codes: list[str] = []
+    seen: dict[str, int] = {}
+    for i, code in enumerate(raw):
+        if not isinstance(code, str) or not code.strip():
+            r.problems.append(SpecProblem(f"universe.codes[{i}]", f"expected a code, got {code!r}"))
+            continue
+        if code in seen:
+            r.problems.append(
+                SpecProblem(
+                    f"universe.codes[{i}]", f"duplicate code {code!r} (first at [{seen[code]}])"
+                )
+            )
+            continue
+        seen[code] = i
+        codes.append(code)
+    return tuple(codes)
+
+
+def _risk(r: _Reader) -> RiskLimits:
+    per_code_raw = r.mapping("risk.maxPositionPerCode")
+    per_code: dict[str, int] = {}
+    for code, limit in per_code_raw.items():
+        if isinstance(limit, bool) or not isinstance(limit, int) or limit < 0:
+            r.problems.append(
+                SpecProblem(
+                    f"risk.maxPositionPerCode.{code}", f"expected an integer >= 0, got {limit!r}"
+                )
+            )
+            continue
+        per_code[str(code)] = limit
+    return RiskLimits(
+        max_order_quantity=r.integer("risk.maxOrderQuantity", 2, 1),
+        max_position=r.integer("risk.maxPosition", 4, 1),
+        max_position_per_code=per_code,
+        max_gross_position=r.integer("risk.maxGrossPosition", 20, 1),
+        max_price_deviation_ticks=r.integer("risk.maxPriceDeviationTicks", 20, 1),
+        max_price_deviation_pct=r.positive("risk.maxPriceDeviationPct", 2.0),
+        max_working_orders=r.integer("risk.maxWorkingOrders", 20, 1),
+        order_actions_per_10s=r.integer("risk.orderActionsPer10s", 200, 1),
+        daily_loss_limit=r.positive("risk.dailyLossLimit", 50_000.0),
+    )
+
+
+def read_spec(
+    spec: object, existing_secrets: Collection[str] | None = None
+) -> tuple[ShardSpec | None, list[SpecProblem]]:
+    """Check `spec`; return (ShardSpec, []) or (None, problems). `existing_secrets` is the set of
+    Secret names present in the namespace (None: not checked)."""
+    r = _Reader(spec)
+    image = r.string("image", required=True)
+    shards = r.integer("shards", 1, 1, MAX_SHARDS)
+    codes = _codes(r)
+    feed = r.choice("feed", FEEDS, None)
+    simulation = r.boolean("simulation", True)
+    strategy_name = r.string("strategy.name", required=True)
+    parameters = r.mapping("strategy.parameters")
+    if strategy_name:
+        for path, message in strategy_problems(strategy_name, parameters):
+            r.problems.append(SpecProblem(path, message))
+
+    broker: BrokerSecret | None = None
+    if r._get("brokerSecretRef") is not None:
+        broker = BrokerSecret(
+            name=r.string("brokerSecretRef.name", required=True) or "",
+            api_key_key=r.string("brokerSecretRef.apiKeyKey", "api-key"),
+            secret_key_key=r.string("brokerSecretRef.secretKeyKey", "secret-key"),
+            ca_password_key=r.string("brokerSecretRef.caPasswordKey"),
+            person_id_key=r.string("brokerSecretRef.personIdKey"),
+            ca_file_key=r.string("brokerSecretRef.caFileKey"),
+        )
+    if feed == "shioaji" and broker is None:
+        r.problems.append(SpecProblem("brokerSecretRef", "required when feed is shioaji"))
+    if not simulation and broker is None:
+        r.problems.append(SpecProblem("brokerSecretRef", "required when simulation is false"))
+    if not simulation and broker is not None and feed == "shioaji":
+        # Production orders are signed with the person's CA; the runtime refuses to start
+        # without it, so say so here instead of crash-looping pods.
+        for key, value in (
+            ("caFileKey", broker.ca_file_key),
+            ("caPasswordKey", broker.ca_password_key),
+        ):
+            if not value:
+                r.problems.append(
+                    SpecProblem(f"brokerSecretRef.{key}", "required for production orders (CA)")
+                )
+
+    replay_path = r.string("replay.path", "")
+    if feed == "replay" and not replay_path:
+        r.problems.append(SpecProblem("replay.path", "required when feed is replay"))
+
+    if codes and shards > len(codes):
+        r.problems.append(
+            SpecProblem(
+                "shards", f"{shards} shards but only {len(codes)} codes: a shard would be empty"
+            )
+        )
+    elif codes:
+        empty = empty_shards(codes, shards)
+        if empty:
+            r.problems.append(
+                SpecProblem(
+                    "shards",
+                    f"shards {','.join(map(str, empty))} of {shards} would own no code of "
+                    "universe.codes (rendezvous hashing): use fewer shards or more codes",
+                )
+            )
+
+    ch_enabled = r.boolean("clickhouse.enabled", False)
+    ch_dsn: SecretKeyRef | None = None
+    if r._get("clickhouse.dsnSecretRef") is not None:
+        ch_dsn = SecretKeyRef(
+            name=r.string("clickhouse.dsnSecretRef.name", required=True) or "",
+            key=r.string("clickhouse.dsnSecretRef.key", "dsn"),
+        )
+    if ch_enabled and ch_dsn is None:
+        r.problems.append(
+            SpecProblem("clickhouse.dsnSecretRef", "required when clickhouse is enabled")
+        )
+
+    resources = r.mapping("resources")
+    for part, value in resources.items():
+        if part not in ("limits", "requests") or not isinstance(value, Mapping):
+            r.problems.append(SpecProblem(f"resources.{part}", "expected limits/requests mappings"))
+
+    shard_spec = ShardSpec(
+        image=image or "",
+        shards=shards,
+        codes=codes,
+        feed=feed or "sim",
+        strategy_name=strategy_name or "",
+        strategy_parameters=dict(parameters),
+        image_pull_policy=r.choice(
+            "imagePullPolicy", ("Always", "IfNotPresent", "Never"), "IfNotPresent"
+        ),
+        simulation=simulation,
+        seed=r.integer("sim.seed", 7, 0, 2**32 - 1),
+        replay_path=replay_path or "",
+        replay_pace=r.choice("replay.pace", PACES, "realtime"),
+        broker=broker,
+        risk=_risk(r),
+        kill_switch=r.boolean("killSwitch", False),
+        recorder_enabled=r.boolean("recorder.enabled", True),
+        raw_dir=r.string("recorder.rawDir", "/var/lib/shijim/raw"),
+        fallback_dir=r.string("recorder.fallbackDir", "/var/lib/shijim/fallback"),
+        storage_size=r.string("recorder.storageSize"),
+        storage_class=r.string("recorder.storageClassName"),
+        clickhouse_enabled=ch_enabled,
+        clickhouse_dsn=ch_dsn,
+        clickhouse_database=r.string("clickhouse.database", "shijim"),
+        resources=dict(resources),
+        metrics_port=r.integer("metrics.port", 9100, 1024, 65535),
+        grace_seconds=r.integer("apiServer.gracePeriodSeconds", 30, 1, 3600),
+        grace_policy=r.choice("apiServer.policy", GRACE_POLICIES, "HALTED"),
+        shutdown_timeout_seconds=r.integer("shutdownTimeoutSeconds", 30, 1, 600),
+    )
+    if existing_secrets is not None:
+        for name in sorted(shard_spec.secret_names()):
+            if name and name not in existing_secrets:
+                where = (
+                    "brokerSecretRef.name"
+                    if shard_spec.broker is not None and shard_spec.broker.name == name
+                    else "clickhouse.dsnSecretRef.name"
+                )
+                r.problems.append(SpecProblem(where, f"Secret {name!r} not found in the namespace"))
+    if r.problems:
+        return None, r.problems
+    return shard_spec, []
