@@ -86,6 +86,14 @@ class CodeBook:
         self.trade_flow = 0.0
         return snap
 
+    def forget(self) -> None:
+        """Drop the book and what accumulated on it: the next book starts a fresh MLOFI sequence
+        instead of being compared with a stale one."""
+        self.has_book = False
+        self.stream_primed = False
+        self.ofi = 0.0
+        self.trade_flow = 0.0
+
 
 class BookTable:
     """Books of every code this runner has seen."""
@@ -113,13 +121,9 @@ class BookTable:
         return b
 
     def reset(self) -> None:
-        """Forget every book (lapped reader / writer restart): the next book of each code starts a
-        fresh MLOFI sequence instead of being compared with a stale one."""
+        """Forget every book (lapped reader / writer restart)."""
         for b in self.books.values():
-            b.has_book = False
-            b.stream_primed = False
-            b.ofi = 0.0
-            b.trade_flow = 0.0
+            b.forget()
 
     def apply_bidask_row(
         self,
@@ -206,10 +210,7 @@ class BookTable:
         """Forget one code's book (its session opened or closed, or its feed had a gap)."""
         b = self.books.get(code)
         if b is not None:
-            b.has_book = False
-            b.stream_primed = False
-            b.ofi = 0.0
-            b.trade_flow = 0.0
+            b.forget()
 
     def _drop(self, cause: str, n: int) -> None:
         self.dropped[cause] = self.dropped.get(cause, 0) + n
