@@ -7,7 +7,7 @@ use std::sync::atomic::{fence, Ordering};
 use super::error::RingError;
 use super::layout::*;
 use super::shm::{self, Region};
-use super::writer::validate;
+use super::writer::validate_header;
 
 /// Where a new reader starts.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -84,19 +84,14 @@ impl RingReader {
         let meta = file.metadata().map_err(shm::io_err(path, "stat"))?;
         let file_id = (meta.dev(), meta.ino());
         let size = meta.size();
-        if size < HEADER_LEN as u64 {
-            if size == 0 {
-                return Err(RingError::NotInitialised {
-                    path: path.to_path_buf(),
-                });
-            }
-            return Err(RingError::Foreign {
+        if size == 0 {
+            return Err(RingError::NotInitialised {
                 path: path.to_path_buf(),
-                reason: format!("file is {size} bytes, smaller than the {HEADER_LEN}-byte header"),
             });
         }
+        // Region::map refuses a file smaller than the header (Foreign).
         let region = Region::map(file, path.to_path_buf(), false)?;
-        let slots = validate(&region, size)?;
+        let slots = validate_header(&region, size)?;
         let mut reader = RingReader {
             region,
             mask: slots - 1,

@@ -409,6 +409,19 @@ fn corrupted_or_foreign_headers_are_errors() {
 
     std::fs::write(&ring.0, b"hello").unwrap();
     assert!(matches!(reopen(), Err(RingError::Foreign { .. })));
+    // Reader and writer refuse a file shorter than the header the same way.
+    for err in [
+        reopen().unwrap_err(),
+        RingWriter::open_path(&ring.0, 8, true)
+            .map(|_| ())
+            .unwrap_err(),
+    ] {
+        assert!(
+            err.to_string()
+                .contains("file is 5 bytes, smaller than the 4096-byte header"),
+            "{err}"
+        );
+    }
     std::fs::write(&ring.0, b"").unwrap();
     assert!(matches!(reopen(), Err(RingError::NotInitialised { .. })));
     std::fs::write(&ring.0, vec![0u8; HEADER_LEN + 3 * SLOT_SIZE]).unwrap();

@@ -17,11 +17,6 @@ pub struct RingWriter {
     epoch: u64,
 }
 
-/// Header of a file a writer is about to take over.
-struct Existing {
-    slots: u64,
-}
-
 impl RingWriter {
     /// Attach as the writer of ring `name`. With `create`, a missing file is created with `slots`
     /// slots; an existing ring is taken over (its writer must be gone) if it has `slots` slots.
@@ -59,19 +54,14 @@ impl RingWriter {
             let region = Region::map(file, path.to_path_buf(), true)?;
             return Ok(Self::initialise(region, slots));
         }
-        if size < HEADER_LEN as u64 {
-            return Err(RingError::Foreign {
-                path: path.to_path_buf(),
-                reason: format!("file is {size} bytes, smaller than the {HEADER_LEN}-byte header"),
-            });
-        }
+        // Region::map refuses a file smaller than the header (Foreign).
         let region = Region::map(file, path.to_path_buf(), true)?;
-        let existing = validate_header(&region, size)?;
-        if existing.slots != slots {
+        let existing_slots = validate_header(&region, size)?;
+        if existing_slots != slots {
             return Err(RingError::Geometry {
                 path: path.to_path_buf(),
                 field: "slot_count",
-                found: existing.slots,
+                found: existing_slots,
                 expected: slots,
             });
         }
@@ -293,7 +283,8 @@ fn header_never_written(file: &std::fs::File, path: &Path, size: u64) -> Result<
 }
 
 /// Check a header written by some process: magic, version, geometry, and the file size.
-fn validate_header(region: &Region, size: u64) -> Result<Existing, RingError> {
+/// Returns its slot count.
+pub(crate) fn validate_header(region: &Region, size: u64) -> Result<u64, RingError> {
     let path = || region.path.clone();
     let magic = region.u64_at(OFF_MAGIC).load(Ordering::Acquire);
     if magic == 0 {
@@ -350,9 +341,5 @@ fn validate_header(region: &Region, size: u64) -> Result<Existing, RingError> {
             expected,
         });
     }
-    Ok(Existing { slots })
-}
-
-pub(crate) fn validate(region: &Region, size: u64) -> Result<u64, RingError> {
-    validate_header(region, size).map(|e| e.slots)
+    Ok(slots)
 }
