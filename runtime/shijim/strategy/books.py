@@ -146,7 +146,7 @@ class BookTable:
             bl, bql, al, aql = as_lists
         b0, a0 = bl[0], al[0]
         if not (b0 > 0 and a0 > b0 and a0 < math.inf) or min(bql) < 0 or min(aql) < 0:
-            self._drop("unusable_book", 1)  # NaN fails every comparison above
+            self.count_dropped("unusable_book", 1)  # NaN fails every comparison above
             return False
         if (
             len(bl) == LEVELS
@@ -212,7 +212,8 @@ class BookTable:
         if b is not None:
             b.forget()
 
-    def _drop(self, cause: str, n: int) -> None:
+    def count_dropped(self, cause: str, n: int) -> None:
+        """``n`` rows no signal may use, by cause (reported in the run summary)."""
         self.dropped[cause] = self.dropped.get(cause, 0) + n
 
     def apply_bidasks(
@@ -228,7 +229,7 @@ class BookTable:
         """Rows (N, L) of one code in sequence order. Returns True if the book changed."""
         ok = usable_books(bid_px, bid_qty, ask_px, ask_qty)
         if not ok.all():
-            self._drop("unusable_book", int((~ok).sum()))
+            self.count_dropped("unusable_book", int((~ok).sum()))
             if not ok.any():
                 return False
             bid_px, bid_qty, ask_px, ask_qty = bid_px[ok], bid_qty[ok], ask_px[ok], ask_qty[ok]

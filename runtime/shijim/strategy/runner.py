@@ -307,9 +307,7 @@ class StrategyRunner:
             rows = rows[~sim]
         ok = np.isfinite(rows["price"]) & (rows["price"] > 0) & (rows["volume"] > 0)
         if not ok.all():
-            self.books.dropped["bad_trade"] = self.books.dropped.get("bad_trade", 0) + int(
-                (~ok).sum()
-            )
+            self.books.count_dropped("bad_trade", int((~ok).sum()))
             rows = rows[ok]
         gw = self.gateway
         working_codes = self._working_codes()
@@ -368,7 +366,7 @@ class StrategyRunner:
         if simtrades:
             self.counters.simtrades += simtrades
         if bad:
-            self.books.dropped["bad_trade"] = self.books.dropped.get("bad_trade", 0) + bad
+            self.books.count_dropped("bad_trade", bad)
         if not by_code:
             return
         exch = rows["exch_ts"].tolist()
@@ -409,22 +407,19 @@ class StrategyRunner:
             rows["code"].tolist(),
             strict=True,
         ):
+            session_edge = ev == EVENT_SESSION_STATE and state in (SESSION_OPEN, SESSION_CLOSED)
+            if not (session_edge or ev in (EVENT_FEED_GAP, EVENT_RECONNECT)):
+                continue
             code = _code(raw)
-            if ev == EVENT_SESSION_STATE and state in (SESSION_OPEN, SESSION_CLOSED):
-                if code:
-                    self.books.reset_code(code)
-                else:
-                    self.books.reset()
-                if state == SESSION_CLOSED:
-                    self.counters.session_closes += 1
-                    for o in list(self.gateway.working_orders().values()):
-                        if not code or o.code == code:
-                            self.gateway.cancel(o.order_id)
-            elif ev in (EVENT_FEED_GAP, EVENT_RECONNECT):
-                if code:
-                    self.books.reset_code(code)
-                else:
-                    self.books.reset()
+            if code:
+                self.books.reset_code(code)
+            else:
+                self.books.reset()  # an event without a code is about the whole feed
+            if session_edge and state == SESSION_CLOSED:
+                self.counters.session_closes += 1
+                for o in list(self.gateway.working_orders().values()):
+                    if not code or o.code == code:
+                        self.gateway.cancel(o.order_id)
 
     def _check_gaps(self, batch: Any) -> None:
         lost = batch.lost
