@@ -23,6 +23,14 @@ impl TestRing {
         let _ = std::fs::remove_file(&path);
         TestRing(path)
     }
+
+    fn writer(&self, slots: u64) -> RingWriter {
+        RingWriter::open_path(&self.0, slots, true).unwrap()
+    }
+
+    fn reader(&self, start: Start) -> RingReader {
+        RingReader::open_path(&self.0, start).unwrap()
+    }
 }
 
 impl Drop for TestRing {
@@ -40,6 +48,13 @@ fn payload_for(seq: u64) -> Vec<u8> {
         v.push((seq as u8).wrapping_mul(31).wrapping_add(i as u8));
     }
     v
+}
+
+/// Publish `payload_for(seq)` for every seq, in order.
+fn publish_seqs(w: &mut RingWriter, seqs: impl IntoIterator<Item = u64>) {
+    for seq in seqs {
+        w.publish(&payload_for(seq)).unwrap();
+    }
 }
 
 fn check_payload(seq: u64, bytes: &[u8]) {
@@ -74,8 +89,8 @@ fn drain(reader: &mut RingReader) -> (Vec<u64>, u64, u64) {
 #[test]
 fn publish_and_read_in_order_across_wrap_around() {
     let ring = TestRing::new("wrap");
-    let mut w = RingWriter::open_path(&ring.0, 8, true).unwrap();
-    let mut r = RingReader::open_path(&ring.0, Start::Latest).unwrap();
+    let mut w = ring.writer(8);
+    let mut r = ring.reader(Start::Latest);
     let mut all = Vec::new();
     for round in 0..10u64 {
         for i in 0..5 {
@@ -95,11 +110,9 @@ fn publish_and_read_in_order_across_wrap_around() {
 #[test]
 fn lapped_reader_reports_exact_loss_and_resyncs() {
     let ring = TestRing::new("lap");
-    let mut w = RingWriter::open_path(&ring.0, 16, true).unwrap();
-    let mut r = RingReader::open_path(&ring.0, Start::Latest).unwrap();
-    for seq in 0..1000 {
-        w.publish(&payload_for(seq)).unwrap();
-    }
+    let mut w = ring.writer(16);
+    let mut r = ring.reader(Start::Latest);
+    publish_seqs(&mut w, 0..1000);
     let (got, lost, _) = drain(&mut r);
     assert_eq!(got.len() as u64 + lost, 1000);
     assert_eq!(r.lost_total(), lost);
@@ -115,16 +128,12 @@ fn lapped_reader_reports_exact_loss_and_resyncs() {
 #[test]
 fn oldest_start_reads_what_is_still_in_the_ring() {
     let ring = TestRing::new("oldest");
-    let mut w = RingWriter::open_path(&ring.0, 8, true).unwrap();
-    for seq in 0..5 {
-        w.publish(&payload_for(seq)).unwrap();
-    }
-    let mut r = RingReader::open_path(&ring.0, Start::Oldest).unwrap();
+    let mut w = ring.writer(8);
+    publish_seqs(&mut w, 0..5);
+    let mut r = ring.reader(Start::Oldest);
     assert_eq!(drain(&mut r), (vec![0, 1, 2, 3, 4], 0, 0));
-    for seq in 5..20 {
-        w.publish(&payload_for(seq)).unwrap();
-    }
-    let mut r2 = RingReader::open_path(&ring.0, Start::Oldest).unwrap();
+    publish_seqs(&mut w, 5..20);
+    let mut r2 = ring.reader(Start::Oldest);
     assert_eq!(drain(&mut r2).0, (12..20).collect::<Vec<_>>());
 }
 
@@ -132,12 +141,10 @@ fn oldest_start_reads_what_is_still_in_the_ring() {
 fn concurrent_writer_never_yields_a_torn_message() {
     let ring = TestRing::new("torn");
     let total: u64 = 400_000;
-    let mut w = RingWriter::open_path(&ring.0, 16, true).unwrap();
-    let mut r = RingReader::open_path(&ring.0, Start::Latest).unwrap();
+    let mut w = ring.writer(16);
+    let mut r = ring.reader(Start::Latest);
     let writer = std::thread::spawn(move || {
-        for seq in 0..total {
-            w.publish(&payload_for(seq)).unwrap();
-        }
+        publish_seqs(&mut w, 0..total);
         w
     });
     let mut buf = [0u8; MAX_PAYLOAD];
@@ -168,7 +175,7 @@ fn concurrent_writer_never_yields_a_torn_message() {
 #[test]
 fn second_writer_is_refused_while_the_first_lives() {
     let ring = TestRing::new("twowriters");
-    let w = RingWriter::open_path(&ring.0, 8, true).unwrap();
+    let w = ring.writer(8);
     match RingWriter::open_path(&ring.0, 8, true) {
         Err(RingError::WriterExists { pid, .. }) => assert_eq!(pid, std::process::id()),
         other => panic!("expected WriterExists, got {:?}", other.map(|_| ())),
@@ -180,25 +187,19 @@ fn second_writer_is_refused_while_the_first_lives() {
 #[test]
 fn writer_restart_is_reported_with_exact_loss_and_seq_continues() {
     let ring = TestRing::new("restart");
-    let mut w = RingWriter::open_path(&ring.0, 8, true).unwrap();
-    let mut r = RingReader::open_path(&ring.0, Start::Latest).unwrap();
-    for seq in 0..3 {
-        w.publish(&payload_for(seq)).unwrap();
-    }
+    let mut w = ring.writer(8);
+    let mut r = ring.reader(Start::Latest);
+    publish_seqs(&mut w, 0..3);
     assert_eq!(drain(&mut r).0, vec![0, 1, 2]);
-    for seq in 3..6 {
-        w.publish(&payload_for(seq)).unwrap();
-    }
+    publish_seqs(&mut w, 3..6);
     assert_eq!(w.epoch(), 1);
     drop(w);
     assert!(r.writer_closed());
-    let mut w2 = RingWriter::open_path(&ring.0, 8, true).unwrap();
+    let mut w2 = ring.writer(8);
     assert_eq!(w2.epoch(), 2);
     assert_eq!(w2.next_seq(), 6);
     assert!(!r.writer_closed());
-    for seq in 6..8 {
-        w2.publish(&payload_for(seq)).unwrap();
-    }
+    publish_seqs(&mut w2, 6..8);
     // The old writer's unread messages still in the ring come first, then the restart.
     let mut buf = [0u8; MAX_PAYLOAD];
     for seq in 3..6 {
@@ -213,20 +214,14 @@ fn writer_restart_is_reported_with_exact_loss_and_seq_continues() {
 #[test]
 fn old_messages_overwritten_by_a_new_writer_are_counted_exactly() {
     let ring = TestRing::new("restartlap");
-    let mut w = RingWriter::open_path(&ring.0, 8, true).unwrap();
-    let mut r = RingReader::open_path(&ring.0, Start::Latest).unwrap();
-    for seq in 0..3 {
-        w.publish(&payload_for(seq)).unwrap();
-    }
+    let mut w = ring.writer(8);
+    let mut r = ring.reader(Start::Latest);
+    publish_seqs(&mut w, 0..3);
     assert_eq!(drain(&mut r).0, vec![0, 1, 2]);
-    for seq in 3..6 {
-        w.publish(&payload_for(seq)).unwrap();
-    }
+    publish_seqs(&mut w, 3..6);
     drop(w);
-    let mut w2 = RingWriter::open_path(&ring.0, 8, true).unwrap();
-    for seq in 6..20 {
-        w2.publish(&payload_for(seq)).unwrap();
-    }
+    let mut w2 = ring.writer(8);
+    publish_seqs(&mut w2, 6..20);
     let mut buf = [0u8; MAX_PAYLOAD];
     // Old 3..6 were overwritten: lost 3 with the restart; then the new writer lapped us too.
     assert_eq!(r.try_next(&mut buf), Next::Restarted { lost: 3, epoch: 2 });
@@ -240,15 +235,14 @@ fn old_messages_overwritten_by_a_new_writer_are_counted_exactly() {
 #[test]
 fn two_takeovers_between_reads_deliver_every_writer_in_turn() {
     let ring = TestRing::new("tworestarts");
-    let mut w = RingWriter::open_path(&ring.0, 64, true).unwrap();
-    let mut r = RingReader::open_path(&ring.0, Start::Latest).unwrap();
-    w.publish(&payload_for(0)).unwrap();
-    w.publish(&payload_for(1)).unwrap();
+    let mut w = ring.writer(64);
+    let mut r = ring.reader(Start::Latest);
+    publish_seqs(&mut w, 0..2);
     drop(w);
-    let mut w2 = RingWriter::open_path(&ring.0, 64, true).unwrap();
+    let mut w2 = ring.writer(64);
     w2.publish(&payload_for(2)).unwrap();
     drop(w2);
-    let mut w3 = RingWriter::open_path(&ring.0, 64, true).unwrap();
+    let mut w3 = ring.writer(64);
     w3.publish(&payload_for(3)).unwrap();
     let mut buf = [0u8; MAX_PAYLOAD];
     let mut seen = Vec::new();
@@ -270,12 +264,12 @@ fn two_takeovers_between_reads_deliver_every_writer_in_turn() {
 #[test]
 fn more_takeovers_than_the_history_holds_count_the_rest_as_lost() {
     let ring = TestRing::new("manyrestarts");
-    let mut w = RingWriter::open_path(&ring.0, 64, true).unwrap();
-    let mut r = RingReader::open_path(&ring.0, Start::Latest).unwrap();
+    let mut w = ring.writer(64);
+    let mut r = ring.reader(Start::Latest);
     w.publish(&payload_for(0)).unwrap();
     drop(w);
     for seq in 1..=HISTORY_LEN + 1 {
-        let mut w = RingWriter::open_path(&ring.0, 64, true).unwrap();
+        let mut w = ring.writer(64);
         w.publish(&payload_for(seq)).unwrap();
     }
     let mut buf = [0u8; MAX_PAYLOAD];
@@ -294,8 +288,8 @@ fn more_takeovers_than_the_history_holds_count_the_rest_as_lost() {
 #[test]
 fn writer_dying_mid_slot_is_skipped_and_not_counted_as_lost() {
     let ring = TestRing::new("midslot");
-    let mut w = RingWriter::open_path(&ring.0, 8, true).unwrap();
-    let mut r = RingReader::open_path(&ring.0, Start::Latest).unwrap();
+    let mut w = ring.writer(8);
+    let mut r = ring.reader(Start::Latest);
     w.publish(&payload_for(0)).unwrap();
     // The encoder fails after scribbling: the slot stays "being written" (as if the writer died).
     let err = w.publish_with(|slot| {
@@ -306,7 +300,7 @@ fn writer_dying_mid_slot_is_skipped_and_not_counted_as_lost() {
     let (got, lost, _) = drain(&mut r);
     assert_eq!((got, lost), (vec![0], 0));
     drop(w);
-    let mut w2 = RingWriter::open_path(&ring.0, 8, true).unwrap();
+    let mut w2 = ring.writer(8);
     assert_eq!(
         w2.next_seq(),
         2,
@@ -320,8 +314,8 @@ fn writer_dying_mid_slot_is_skipped_and_not_counted_as_lost() {
 #[test]
 fn failed_encode_reuses_the_seq() {
     let ring = TestRing::new("reuse");
-    let mut w = RingWriter::open_path(&ring.0, 8, true).unwrap();
-    let mut r = RingReader::open_path(&ring.0, Start::Latest).unwrap();
+    let mut w = ring.writer(8);
+    let mut r = ring.reader(Start::Latest);
     assert!(w.publish_with(|_| Err::<usize, ()>(())).is_err());
     assert!(matches!(
         w.publish_with(|_| Ok::<usize, ()>(MAX_PAYLOAD + 1)),
@@ -344,7 +338,7 @@ fn write_bytes(path: &std::path::Path, off: u64, bytes: &[u8]) {
 #[test]
 fn corrupted_or_foreign_headers_are_errors() {
     let ring = TestRing::new("corrupt");
-    drop(RingWriter::open_path(&ring.0, 8, true).unwrap());
+    drop(ring.writer(8));
 
     let reopen = || RingReader::open_path(&ring.0, Start::Latest).map(|_| ());
     assert!(reopen().is_ok());
@@ -434,10 +428,9 @@ fn corrupted_or_foreign_headers_are_errors() {
 #[test]
 fn corrupted_slot_word_is_skipped_and_counted() {
     let ring = TestRing::new("badslot");
-    let mut w = RingWriter::open_path(&ring.0, 8, true).unwrap();
-    let mut r = RingReader::open_path(&ring.0, Start::Latest).unwrap();
-    w.publish(&payload_for(0)).unwrap();
-    w.publish(&payload_for(1)).unwrap();
+    let mut w = ring.writer(8);
+    let mut r = ring.reader(Start::Latest);
+    publish_seqs(&mut w, 0..2);
     write_bytes(
         &ring.0,
         HEADER_LEN as u64,
@@ -486,12 +479,12 @@ fn bad_names_and_slot_counts_are_refused() {
 #[test]
 fn reader_notices_its_file_was_replaced() {
     let ring = TestRing::new("replaced");
-    drop(RingWriter::open_path(&ring.0, 8, true).unwrap());
-    let r = RingReader::open_path(&ring.0, Start::Latest).unwrap();
+    drop(ring.writer(8));
+    let r = ring.reader(Start::Latest);
     assert!(!r.file_replaced());
     std::fs::remove_file(&ring.0).unwrap();
     assert!(r.file_replaced());
-    drop(RingWriter::open_path(&ring.0, 8, true).unwrap());
+    drop(ring.writer(8));
     assert!(r.file_replaced());
     assert!(!RingReader::open_path(&ring.0, Start::Latest)
         .unwrap()
