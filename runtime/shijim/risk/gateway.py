@@ -278,13 +278,7 @@ class RiskAwareGateway:
         self._pump()
         # Orders found at the venue while halted (or reducing) get the same treatment as those
         # working at the moment of the transition.
-        state = self.state_machine.state
-        if state is TradingState.HALTED:
-            for oid in list(self._adapter.working_orders()):
-                self._cancel(oid)
-        elif state is TradingState.REDUCING:
-            for oid in self._exposure_increasing_orders():
-                self._cancel(oid)
+        self._enforce(self.state_machine.state)
 
     # -- market data (reference prices, marks, and the paper venue) ---------------------------
     def on_bidask(
@@ -450,12 +444,17 @@ class RiskAwareGateway:
         with self._lock:
             if self._metrics is not None:
                 self._metrics.trading_state(int(change.new))
-            if change.new is TradingState.HALTED:
-                for oid in list(self._adapter.working_orders()):
-                    self._cancel(oid)
-            elif change.new is TradingState.REDUCING:
-                for oid in self._exposure_increasing_orders():
-                    self._cancel(oid)
+            self._enforce(change.new)
+
+    def _enforce(self, state: TradingState) -> None:
+        """Cancel the working orders ``state`` does not allow: all when HALTED, those that could
+        increase exposure when REDUCING."""
+        if state is TradingState.HALTED:
+            for oid in list(self._adapter.working_orders()):
+                self._cancel(oid)
+        elif state is TradingState.REDUCING:
+            for oid in self._exposure_increasing_orders():
+                self._cancel(oid)
 
     def _exposure_increasing_orders(self) -> list[str]:
         """Working orders that are not reducing, judged per code and side with every working
