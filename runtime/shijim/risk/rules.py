@@ -76,11 +76,6 @@ class RiskLimits:
             raise ValueError(f"RiskLimits.rate_window_s: must be > 0, got {self.rate_window_s}")
 
 
-def valid_qty(qty: object) -> bool:
-    # bool is an int subclass; True must not become a 1-lot order.
-    return type(qty) is int and qty > 0
-
-
 def is_reducing(side: Side, qty: int, net: int, working_same_side: int) -> bool:
     """True if the order (and every working order on its side) can only shrink |net|."""
     if side is Side.SELL:
@@ -135,7 +130,7 @@ def check_new_order(
     if state is TradingState.HALTED:
         return Rejection(RejectReason.HALTED, "trading state is HALTED")
     qty = intent.qty
-    if type(qty) is not int or qty <= 0:  # valid_qty inlined (tick-to-order path)
+    if type(qty) is not int or qty <= 0:  # type(), not isinstance: True is no 1-lot order
         return Rejection(RejectReason.INVALID_QTY, f"qty {qty!r}: must be an integer > 0")
     if instrument is None:
         return Rejection(RejectReason.UNKNOWN_CODE, f"code {intent.code!r}: not configured")
