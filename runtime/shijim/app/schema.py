@@ -58,11 +58,12 @@ def read_dataclass(cls: type[T], data: object, path: str = "") -> T:
     fields = {f.name: f for f in dataclasses.fields(cls)}  # type: ignore[arg-type]
     kwargs: dict[str, Any] = {}
     for key, value in data.items():
+        where = _join(path, key)
         if not isinstance(key, str) or key not in fields:
             known = ", ".join(sorted(fields))
-            raise ConfigError(_join(path, key), f"unknown key (known: {known})")
-        kwargs[key] = read_value(hints[key], value, _join(path, key))
-        check_bounds(fields[key], kwargs[key], _join(path, key))
+            raise ConfigError(where, f"unknown key (known: {known})")
+        kwargs[key] = read_value(hints[key], value, where)
+        check_bounds(fields[key], kwargs[key], where)
     for name, f in fields.items():
         if name in kwargs:
             continue
@@ -200,9 +201,7 @@ def read_value(tp: Any, value: object, path: str) -> Any:
 
 
 def _name(tp: Any) -> str:
-    return {int: "integer", float: "number", str: "string", bool: "boolean"}.get(
-        tp, getattr(tp, "__name__", str(tp))
-    )
+    return _JSON_TYPES.get(tp, getattr(tp, "__name__", str(tp)))
 
 
 def to_plain(obj: object) -> object:
