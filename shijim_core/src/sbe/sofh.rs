@@ -10,22 +10,12 @@ pub const SBE_LE_ENCODING_TYPE: u16 = 0x5BE0;
 
 /// Writes one framed message at the start of `buf`; returns the bytes written.
 pub fn encode_frame(msg: &Message, buf: &mut [u8]) -> Result<usize, SbeError> {
+    // Too small for the header or for the message: either way, the whole frame is reported.
     let available = buf.len();
-    let body = buf.get_mut(SOFH_LEN..).ok_or(SbeError::new(
-        0,
-        SbeErrorKind::BufferTooSmall {
-            needed: SOFH_LEN + msg.encoded_len(),
-            available,
-        },
-    ))?;
+    let too_small = move || SbeError::buffer_too_small(SOFH_LEN + msg.encoded_len(), available);
+    let body = buf.get_mut(SOFH_LEN..).ok_or_else(too_small)?;
     let n = encode(msg, body).map_err(|e| match e.kind {
-        SbeErrorKind::BufferTooSmall { .. } => SbeError::new(
-            0,
-            SbeErrorKind::BufferTooSmall {
-                needed: SOFH_LEN + msg.encoded_len(),
-                available,
-            },
-        ),
+        SbeErrorKind::BufferTooSmall { .. } => too_small(),
         _ => e.shifted(SOFH_LEN),
     })?;
     let total = SOFH_LEN + n;
@@ -38,13 +28,7 @@ pub fn encode_frame(msg: &Message, buf: &mut [u8]) -> Result<usize, SbeError> {
 /// complete and carries SBE 1.0 little-endian. Errors are offset from the start of `buf`.
 pub fn frame_len(buf: &[u8]) -> Result<usize, SbeError> {
     if buf.len() < SOFH_LEN {
-        return Err(SbeError::new(
-            buf.len(),
-            SbeErrorKind::Truncated {
-                needed: SOFH_LEN,
-                available: buf.len(),
-            },
-        ));
+        return Err(SbeError::truncated(SOFH_LEN, buf.len()));
     }
     let total = u32::from_be_bytes([buf[0], buf[1], buf[2], buf[3]]) as usize;
     let encoding = u16::from_be_bytes([buf[4], buf[5]]);
@@ -67,13 +51,7 @@ pub fn frame_len(buf: &[u8]) -> Result<usize, SbeError> {
         ));
     }
     if buf.len() < total {
-        return Err(SbeError::new(
-            buf.len(),
-            SbeErrorKind::Truncated {
-                needed: total,
-                available: buf.len(),
-            },
-        ));
+        return Err(SbeError::truncated(total, buf.len()));
     }
     Ok(total)
 }

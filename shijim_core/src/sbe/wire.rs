@@ -75,6 +75,19 @@ impl SbeError {
         }
     }
 
+    /// The input ends after `available` bytes, `needed` were required; the offset is where
+    /// it ends.
+    #[inline]
+    pub(crate) fn truncated(needed: usize, available: usize) -> SbeError {
+        SbeError::new(available, SbeErrorKind::Truncated { needed, available })
+    }
+
+    /// The output buffer has `available` bytes, the message needs `needed`.
+    #[inline]
+    pub(crate) fn buffer_too_small(needed: usize, available: usize) -> SbeError {
+        SbeError::new(0, SbeErrorKind::BufferTooSmall { needed, available })
+    }
+
     fn field(offset: usize, field: &'static str, detail: impl Into<String>) -> SbeError {
         SbeError::new(
             offset,
@@ -200,6 +213,19 @@ fn get_text<const N: usize, const M: usize>(
     FixedText::<N>::from_wire(raw).map_err(|e| SbeError::field(at, field, e.to_string()))
 }
 
+/// A uint8 enum field: its value, or an error naming the field and the enum type.
+#[inline(always)]
+fn get_enum<T, const N: usize>(
+    b: &[u8; N],
+    at: usize,
+    field: &'static str,
+    type_name: &str,
+    from_u8: impl Fn(u8) -> Option<T>,
+) -> Result<T, SbeError> {
+    from_u8(b[at])
+        .ok_or_else(|| SbeError::field(at, field, format!("value {} is not in {type_name}", b[at])))
+}
+
 #[inline(always)]
 fn get_bool<const N: usize>(b: &[u8; N], at: usize, field: &'static str) -> Result<bool, SbeError> {
     match b[at] {
@@ -217,13 +243,7 @@ fn block<const N: usize>(buf: &mut [u8]) -> Result<&mut [u8; N], SbeError> {
     let available = buf.len();
     buf.get_mut(..N)
         .and_then(|s| <&mut [u8; N]>::try_from(s).ok())
-        .ok_or(SbeError::new(
-            0,
-            SbeErrorKind::BufferTooSmall {
-                needed: N,
-                available,
-            },
-        ))
+        .ok_or(SbeError::buffer_too_small(N, available))
 }
 
 const TICK_LEN: usize = HEADER_LEN + TICK_BLOCK;
@@ -342,34 +362,19 @@ fn encode_event(m: &SystemEvent, b: &mut [u8; EVENT_LEN]) -> Result<usize, SbeEr
 
 #[inline(always)]
 fn fixed<const N: usize>(buf: &[u8]) -> Result<&[u8; N], SbeError> {
-    let available = buf.len();
     buf.get(..N)
         .and_then(|s| <&[u8; N]>::try_from(s).ok())
-        .ok_or(SbeError::new(
-            available,
-            SbeErrorKind::Truncated {
-                needed: N,
-                available,
-            },
-        ))
+        .ok_or(SbeError::truncated(N, buf.len()))
 }
 
 /// Decodes one message from the start of `buf`; returns it and the bytes it occupied.
 /// Refuses (with the offset) anything this schema version did not write.
 pub fn decode(buf: &[u8]) -> Result<(Message, usize), SbeError> {
-    if buf.len() < HEADER_LEN {
-        return Err(SbeError::new(
-            buf.len(),
-            SbeErrorKind::Truncated {
-                needed: HEADER_LEN,
-                available: buf.len(),
-            },
-        ));
-    }
-    let block_length = get_u16(buf, 0);
-    let template_id = get_u16(buf, 2);
-    let schema_id = get_u16(buf, 4);
-    let version = get_u16(buf, 6);
+    let header = fixed::<HEADER_LEN>(buf)?;
+    let block_length = get_u16(header, 0);
+    let template_id = get_u16(header, 2);
+    let schema_id = get_u16(header, 4);
+    let version = get_u16(header, 6);
     if schema_id != SCHEMA_ID {
         return Err(SbeError::new(
             4,
@@ -426,13 +431,6 @@ fn common<const N: usize>(b: &[u8; N]) -> Result<(u64, i64, i64, Code), SbeError
 #[inline]
 fn decode_tick(b: &[u8; TICK_LEN]) -> Result<Tick, SbeError> {
     let (seq, exch_ts, local_ts, code) = common(b)?;
-    let tick_type = TickType::from_u8(b[TICK_TYPE]).ok_or_else(|| {
-        SbeError::field(
-            TICK_TYPE,
-            "tickType",
-            format!("value {} is not in TickType", b[TICK_TYPE]),
-        )
-    })?;
     Ok(Tick {
         seq,
         exch_ts,
@@ -441,7 +439,7 @@ fn decode_tick(b: &[u8; TICK_LEN]) -> Result<Tick, SbeError> {
         price: Price(get_i64(b, TICK_PRICE)),
         volume: get_i64(b, TICK_VOLUME),
         total_volume: get_i64(b, TICK_TOTAL_VOLUME),
-        tick_type,
+        tick_type: get_enum(b, TICK_TYPE, "tickType", "TickType", TickType::from_u8)?,
         simtrade: get_bool(b, TICK_SIMTRADE, "simtrade")?,
     })
 }
@@ -486,27 +484,21 @@ fn decode_snapshot(b: &[u8; SNAPSHOT_LEN]) -> Result<Snapshot, SbeError> {
 
 fn decode_event(b: &[u8; EVENT_LEN]) -> Result<SystemEvent, SbeError> {
     let (seq, exch_ts, local_ts, code) = common(b)?;
-    let kind = EventKind::from_u8(b[EV_KIND]).ok_or_else(|| {
-        SbeError::field(
-            EV_KIND,
-            "kind",
-            format!("value {} is not in EventKind", b[EV_KIND]),
-        )
-    })?;
-    let session_state = SessionState::from_u8(b[EV_SESSION]).ok_or_else(|| {
-        SbeError::field(
-            EV_SESSION,
-            "sessionState",
-            format!("value {} is not in SessionState", b[EV_SESSION]),
-        )
-    })?;
-    let trading_state = TradingState::from_u8(b[EV_TRADING]).ok_or_else(|| {
-        SbeError::field(
-            EV_TRADING,
-            "tradingState",
-            format!("value {} is not in TradingState", b[EV_TRADING]),
-        )
-    })?;
+    let kind = get_enum(b, EV_KIND, "kind", "EventKind", EventKind::from_u8)?;
+    let session_state = get_enum(
+        b,
+        EV_SESSION,
+        "sessionState",
+        "SessionState",
+        SessionState::from_u8,
+    )?;
+    let trading_state = get_enum(
+        b,
+        EV_TRADING,
+        "tradingState",
+        "TradingState",
+        TradingState::from_u8,
+    )?;
     let reason: Reason = get_text(b, EV_REASON, "reason")?;
     let m = SystemEvent {
         seq,
