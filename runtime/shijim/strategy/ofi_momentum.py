@@ -63,11 +63,6 @@ class _Working:
     pending: bool = False
 
 
-@dataclass(slots=True)
-class _Parents:
-    by_code: dict[str, _Working] = field(default_factory=dict)
-
-
 class OfiMomentum:
     name = "ofi_momentum"
 
@@ -81,9 +76,11 @@ class OfiMomentum:
         self._weights = SignalWeights(
             params.w_ofi, params.w_microprice, params.w_imbalance, params.ofi_scale
         )
-        self._parents = _Parents()
+        self._parents: dict[str, _Working] = {}  # one parent per code at a time
 
-    def _to_actions(self, code: str, w: _Working, acts: Sequence[ChaseAction]) -> list:
+    def _to_actions(
+        self, code: str, w: _Working, acts: Sequence[ChaseAction]
+    ) -> list[StrategyAction]:
         out: list[StrategyAction] = []
         side = w.engine.state.parent.side
         for a in acts:
@@ -95,14 +92,14 @@ class OfiMomentum:
             elif isinstance(a, CancelChild) and w.child_id is not None:
                 out.append(Cancel(w.child_id))
         if w.engine.state.done and not w.engine.state.working:
-            self._parents.by_code.pop(code, None)
+            self._parents.pop(code, None)
         return out
 
     def on_market(self, view: MarketView, ctx: StrategyContext) -> Sequence[StrategyAction]:
         p = self.params
         if not (view.best_bid > 0 and view.best_ask > view.best_bid):
             return ()
-        w = self._parents.by_code.get(view.code)
+        w = self._parents.get(view.code)
         if w is not None:
             if ctx.state is not TradingState.ACTIVE or (
                 view.exch_ts - w.started_ns > p.parent_timeout_ms * 1e6
@@ -130,25 +127,25 @@ class OfiMomentum:
             weights=self._weights,
         )
         w = _Working(SmartChasingEngine(parent, chase), view.exch_ts)
-        self._parents.by_code[view.code] = w
+        self._parents[view.code] = w
         ev = MarketEvent(view.exch_ts, view.best_bid, view.best_ask, view.signals)
         return self._to_actions(view.code, w, w.engine.on_event(ev))
 
     def on_placed(self, tag: str, order: Order | None) -> None:
         code = tag.split(":", 1)[1]
-        w = self._parents.by_code.get(code)
+        w = self._parents.get(code)
         if w is None:
             return
         w.pending = False
         if order is None:
             w.engine.on_event(ChildGone(w.started_ns))
             w.engine.cancel()
-            self._parents.by_code.pop(code, None)
+            self._parents.pop(code, None)
         else:
             w.child_id = order.order_id
 
     def _find(self, order_id: str) -> tuple[str, _Working] | None:
-        for code, w in self._parents.by_code.items():
+        for code, w in self._parents.items():
             if w.child_id == order_id:
                 return code, w
         return None
@@ -171,5 +168,5 @@ class OfiMomentum:
         w.engine.on_event(ChildGone(update.ts_ns))
         if not w.engine.state.done:
             w.engine.cancel()  # the child ended without a fill: give the parent up
-        self._parents.by_code.pop(code, None)
+        self._parents.pop(code, None)
         return ()
