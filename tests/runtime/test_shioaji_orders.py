@@ -44,6 +44,40 @@ INSTRUMENTS = InstrumentTable(
 )
 
 
+def trade_of(
+    contract: Any,
+    trade_id: str,
+    *,
+    seqno: str,
+    ordno: str,
+    action: Any,
+    price: float,
+    quantity: int,
+    status: Any,
+    deal_quantity: int = 0,
+    deals: list[Any] | None = None,
+) -> SimpleNamespace:
+    """Trade-shaped, as ``place_order`` and ``list_trades`` return it (``sj.Trade`` cannot be
+    constructed offline)."""
+    return SimpleNamespace(
+        contract=contract,
+        order=SimpleNamespace(
+            id=trade_id,
+            seqno=seqno,
+            ordno=ordno,
+            action=action,
+            price=price,
+            quantity=quantity,
+        ),
+        status=SimpleNamespace(
+            status=status,
+            deal_quantity=deal_quantity,
+            cancel_quantity=0,
+            deals=[] if deals is None else deals,
+        ),
+    )
+
+
 @so.real_signature_checked
 class FakeApi:
     """Minimal stand-in for a logged-in ``sj.Shioaji``; records the real objects it gets."""
@@ -67,19 +101,15 @@ class FakeApi:
             self.fail_next = False
             raise sj.ShioajiConnectionError("offline")
         n = len(self.placed) + 1
-        trade = SimpleNamespace(
-            contract=contract,
-            order=SimpleNamespace(
-                id=f"tid{n}",
-                seqno=f"{n:06d}",
-                ordno="",
-                action=order.action,
-                price=order.price,
-                quantity=order.quantity,
-            ),
-            status=SimpleNamespace(
-                status=sj.OrderStatus.PendingSubmit, deal_quantity=0, cancel_quantity=0, deals=[]
-            ),
+        trade = trade_of(
+            contract,
+            f"tid{n}",
+            seqno=f"{n:06d}",
+            ordno="",
+            action=order.action,
+            price=order.price,
+            quantity=order.quantity,
+            status=sj.OrderStatus.PendingSubmit,
         )
         self.placed.append((contract, order, trade))
         return trade
@@ -371,34 +401,30 @@ def test_bad_order_event_and_unknown_state() -> None:
 def test_reconcile_adopts_working_orders_and_reads_positions() -> None:
     api = FakeApi()
     deal = SimpleNamespace(seq="5", price=20000.0, quantity=1, ts=1764000000.0)
+    txf = CONTRACTS["TXFL5"]
     api.trades = [
-        SimpleNamespace(
-            contract=CONTRACTS["TXFL5"],
-            order=SimpleNamespace(
-                id="old1",
-                seqno="000009",
-                ordno="kA1",
-                action=sj.Action.Sell,
-                price=20050.0,
-                quantity=3,
-            ),
-            status=SimpleNamespace(
-                status=sj.OrderStatus.PartFilled, deal_quantity=1, cancel_quantity=0, deals=[deal]
-            ),
+        trade_of(
+            txf,
+            "old1",
+            seqno="000009",
+            ordno="kA1",
+            action=sj.Action.Sell,
+            price=20050.0,
+            quantity=3,
+            status=sj.OrderStatus.PartFilled,
+            deal_quantity=1,
+            deals=[deal],
         ),
-        SimpleNamespace(
-            contract=CONTRACTS["TXFL5"],
-            order=SimpleNamespace(
-                id="old2",
-                seqno="000010",
-                ordno="kA2",
-                action=sj.Action.Buy,
-                price=1.0,
-                quantity=1,
-            ),
-            status=SimpleNamespace(
-                status=sj.OrderStatus.Filled, deal_quantity=1, cancel_quantity=0, deals=[]
-            ),
+        trade_of(
+            txf,
+            "old2",
+            seqno="000010",
+            ordno="kA2",
+            action=sj.Action.Buy,
+            price=1.0,
+            quantity=1,
+            status=sj.OrderStatus.Filled,
+            deal_quantity=1,
         ),
     ]
     # FuturePosition cannot be built offline: same attributes.
@@ -477,19 +503,15 @@ def test_cancel_goes_out_even_if_the_ack_never_comes() -> None:
 def test_orders_found_at_reconcile_while_halted_are_cancelled() -> None:
     api = FakeApi()
     api.trades = [
-        SimpleNamespace(
-            contract=CONTRACTS["TXFL5"],
-            order=SimpleNamespace(
-                id="old9",
-                seqno="000019",
-                ordno="kB9",
-                action=sj.Action.Buy,
-                price=19000.0,
-                quantity=1,
-            ),
-            status=SimpleNamespace(
-                status=sj.OrderStatus.Submitted, deal_quantity=0, cancel_quantity=0, deals=[]
-            ),
+        trade_of(
+            CONTRACTS["TXFL5"],
+            "old9",
+            seqno="000019",
+            ordno="kB9",
+            action=sj.Action.Buy,
+            price=19000.0,
+            quantity=1,
+            status=sj.OrderStatus.Submitted,
         )
     ]
     adapter = ShioajiOrderAdapter(api, CONTRACTS.get, INSTRUMENTS.get, FUT_ACCOUNT, None)
