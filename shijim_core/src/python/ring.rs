@@ -447,8 +447,41 @@ fn bidask_from_row(r: &BidAskRow) -> Result<Message, (&'static str, String)> {
 // ---------------------------------------------------------------------------------------------
 // Messages -> rows
 
-fn code_bytes(c: &Code) -> [u8; 16] {
-    *c.as_bytes()
+impl TickRow {
+    /// The row of trade `m` with the ring's `seq` (also the JSONL fast path's, seq 0).
+    #[inline(always)]
+    pub(super) fn new(seq: u64, m: &Tick) -> TickRow {
+        TickRow {
+            seq,
+            exch_ts: m.exch_ts,
+            local_ts: m.local_ts,
+            code: *m.code.as_bytes(),
+            price: m.price.to_f64(),
+            volume: m.volume,
+            total_volume: m.total_volume,
+            tick_type: m.tick_type as u8,
+            simtrade: m.simtrade as u8,
+        }
+    }
+}
+
+impl BidAskRow {
+    /// The row of book `m` with the ring's `seq` (also the JSONL fast path's, seq 0).
+    #[inline(always)]
+    pub(super) fn new(seq: u64, m: &BidAsk) -> BidAskRow {
+        let px = |ps: &[Price; LEVELS]| ps.map(Price::to_f64);
+        BidAskRow {
+            seq,
+            exch_ts: m.exch_ts,
+            local_ts: m.local_ts,
+            code: *m.code.as_bytes(),
+            bid_px: px(&m.bid_price),
+            bid_qty: m.bid_volume,
+            ask_px: px(&m.ask_price),
+            ask_qty: m.ask_volume,
+            simtrade: m.simtrade as u8,
+        }
+    }
 }
 
 /// Rows of one batch, by message type.
@@ -462,35 +495,14 @@ struct Rows {
 
 impl Rows {
     fn push(&mut self, seq: u64, msg: &Message) {
-        let px = |ps: &[Price; LEVELS]| ps.map(Price::to_f64);
         match msg {
-            Message::Tick(m) => self.ticks.push(TickRow {
-                seq,
-                exch_ts: m.exch_ts,
-                local_ts: m.local_ts,
-                code: code_bytes(&m.code),
-                price: m.price.to_f64(),
-                volume: m.volume,
-                total_volume: m.total_volume,
-                tick_type: m.tick_type as u8,
-                simtrade: m.simtrade as u8,
-            }),
-            Message::BidAsk(m) => self.bidasks.push(BidAskRow {
-                seq,
-                exch_ts: m.exch_ts,
-                local_ts: m.local_ts,
-                code: code_bytes(&m.code),
-                bid_px: px(&m.bid_price),
-                bid_qty: m.bid_volume,
-                ask_px: px(&m.ask_price),
-                ask_qty: m.ask_volume,
-                simtrade: m.simtrade as u8,
-            }),
+            Message::Tick(m) => self.ticks.push(TickRow::new(seq, m)),
+            Message::BidAsk(m) => self.bidasks.push(BidAskRow::new(seq, m)),
             Message::Snapshot(m) => self.snapshots.push(SnapshotRow {
                 seq,
                 exch_ts: m.exch_ts,
                 local_ts: m.local_ts,
-                code: code_bytes(&m.code),
+                code: *m.code.as_bytes(),
                 open: m.open.to_f64(),
                 high: m.high.to_f64(),
                 low: m.low.to_f64(),
@@ -506,7 +518,7 @@ impl Rows {
                 seq,
                 exch_ts: m.exch_ts,
                 local_ts: m.local_ts,
-                code: code_bytes(&m.code),
+                code: *m.code.as_bytes(),
                 count: m.count,
                 event: m.kind as u8,
                 session_state: m.session_state as u8,
@@ -546,6 +558,24 @@ impl RingWriter {
         msg.set_seq(w.next_seq());
         w.publish_with(|slot| sbe::encode(&msg, slot))
             .map_err(publish_err)
+    }
+
+    /// `publish_ticks` / `publish_bidasks`: a 1-D `dtype_name` array, rows turned into messages
+    /// by `to_msg`; `call` names the method in errors.
+    fn publish_array<T: Element>(
+        &mut self,
+        arr: &Bound<'_, PyAny>,
+        call: &str,
+        dtype_name: &str,
+        to_msg: fn(&T) -> Result<Message, (&'static str, String)>,
+    ) -> PyResult<Option<u64>> {
+        let rows = as_rows::<T>(arr, call, dtype_name)?;
+        let rows = rows.readonly();
+        let slice = contiguous(&rows, call)?;
+        let mut scratch = std::mem::take(&mut self.scratch);
+        let res = publish_rows(self.writer()?, &mut scratch, slice, call, to_msg);
+        self.scratch = scratch;
+        res
     }
 }
 
@@ -694,36 +724,12 @@ impl RingWriter {
     /// Publish a TICK_DTYPE array (seq column ignored); all rows are checked before any is
     /// published. Returns the last seq (None for an empty array).
     fn publish_ticks(&mut self, arr: &Bound<'_, PyAny>) -> PyResult<Option<u64>> {
-        let rows = as_rows::<TickRow>(arr, "publish_ticks", "TICK_DTYPE")?;
-        let rows = rows.readonly();
-        let slice = contiguous(&rows, "publish_ticks")?;
-        let mut scratch = std::mem::take(&mut self.scratch);
-        let res = publish_rows(
-            self.writer()?,
-            &mut scratch,
-            slice,
-            "publish_ticks",
-            tick_from_row,
-        );
-        self.scratch = scratch;
-        res
+        self.publish_array(arr, "publish_ticks", "TICK_DTYPE", tick_from_row)
     }
 
     /// Publish a BIDASK_DTYPE array; same rules as `publish_ticks`.
     fn publish_bidasks(&mut self, arr: &Bound<'_, PyAny>) -> PyResult<Option<u64>> {
-        let rows = as_rows::<BidAskRow>(arr, "publish_bidasks", "BIDASK_DTYPE")?;
-        let rows = rows.readonly();
-        let slice = contiguous(&rows, "publish_bidasks")?;
-        let mut scratch = std::mem::take(&mut self.scratch);
-        let res = publish_rows(
-            self.writer()?,
-            &mut scratch,
-            slice,
-            "publish_bidasks",
-            bidask_from_row,
-        );
-        self.scratch = scratch;
-        res
+        self.publish_array(arr, "publish_bidasks", "BIDASK_DTYPE", bidask_from_row)
     }
 
     /// Publish raw payload bytes (tools and tests; readers expect one SBE message per slot and

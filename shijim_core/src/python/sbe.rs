@@ -728,7 +728,6 @@ impl JsonlRecords {
         let (mut kinds, mut line_of, mut ts_of) = (Vec::new(), Vec::new(), Vec::new());
         let others = PyList::empty(py);
         let (mut pos, mut lines) = (pos, 0usize);
-        let px = |ps: &[Price; LEVELS]| ps.map(Price::to_f64);
         while kinds.len() < limit {
             let Some(end) = next_line(data, pos, last) else {
                 break;
@@ -742,29 +741,15 @@ impl JsonlRecords {
                 let (kind, exch_ts) = match &msg {
                     Message::Tick(m) => {
                         ticks.push(TickRow {
-                            seq: 0,
-                            exch_ts: m.exch_ts,
                             local_ts: lts(m.local_ts),
-                            code: *m.code.as_bytes(),
-                            price: m.price.to_f64(),
-                            volume: m.volume,
-                            total_volume: m.total_volume,
-                            tick_type: m.tick_type as u8,
-                            simtrade: u8::from(m.simtrade),
+                            ..TickRow::new(0, m)
                         });
                         (ROW_TICK, m.exch_ts)
                     }
                     Message::BidAsk(m) => {
                         books.push(BidAskRow {
-                            seq: 0,
-                            exch_ts: m.exch_ts,
                             local_ts: lts(m.local_ts),
-                            code: *m.code.as_bytes(),
-                            bid_px: px(&m.bid_price),
-                            bid_qty: m.bid_volume,
-                            ask_px: px(&m.ask_price),
-                            ask_qty: m.ask_volume,
-                            simtrade: u8::from(m.simtrade),
+                            ..BidAskRow::new(0, m)
                         });
                         (ROW_BIDASK, m.exch_ts)
                     }
