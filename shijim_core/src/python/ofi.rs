@@ -304,14 +304,6 @@ struct PyMlofiStream {
     inner: ofi::MlofiStream,
 }
 
-fn side_1d<'py>(
-    obj: &Bound<'py, PyAny>,
-    name: &str,
-    price: bool,
-) -> PyResult<(Bound<'py, PyUntypedArray>, Kind)> {
-    as_array(obj, name, 1, price)
-}
-
 #[pymethods]
 impl PyMlofiStream {
     #[new]
@@ -342,10 +334,10 @@ impl PyMlofiStream {
         ask_px: &Bound<'py, PyAny>,
         ask_qty: &Bound<'py, PyAny>,
     ) -> PyResult<Bound<'py, PyArray1<f64>>> {
-        let (bp, _) = side_1d(bid_px, "bid_px", true)?;
-        let (bq, bq_kind) = side_1d(bid_qty, "bid_qty", false)?;
-        let (ap, _) = side_1d(ask_px, "ask_px", true)?;
-        let (aq, aq_kind) = side_1d(ask_qty, "ask_qty", false)?;
+        let (bp, _) = as_array(bid_px, "bid_px", 1, true)?;
+        let (bq, bq_kind) = as_array(bid_qty, "bid_qty", 1, false)?;
+        let (ap, _) = as_array(ask_px, "ask_px", 1, true)?;
+        let (aq, aq_kind) = as_array(ask_qty, "ask_qty", 1, false)?;
         let bp = readonly::<f64, numpy::Ix1>(&bp, "bid_px")?;
         let ap = readonly::<f64, numpy::Ix1>(&ap, "ask_px")?;
         let (bp, ap) = (logical(bp.as_array()), logical(ap.as_array()));
