@@ -552,15 +552,13 @@ class StrategyRunner:
             for code, b in self.books.books.items()
             if b.has_book
         }
-        keeper = gw.positions
-        positions = {code: int(keeper.net(code)) for code in keeper.codes()}
         c = self.counters
         return SystemSnapshot(
             ts_ns=self._clock(),
             state=gw.state,
             books=tops,
-            positions=positions,
-            pnl=float(getattr(keeper, "total_pnl", math.nan)),
+            positions=dict(self._positions),  # a copy of the live view the strategy reads
+            pnl=float(getattr(gw.positions, "total_pnl", math.nan)),
             working_orders=tuple(gw.working_orders().values()),
             counters={
                 "ticks": c.ticks,
