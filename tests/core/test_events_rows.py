@@ -19,7 +19,7 @@ from shijim.events import (
     read_row_batches,
     write_records,
 )
-from shijim.events import rows as rows_module
+from shijim.events import jsonl as jsonl_module
 from test_events_fast import _file_lines, _reference_read, _same
 
 
@@ -67,7 +67,7 @@ def _check_row(row: Any, rec: MarketRecord, keep: bool) -> None:
 def test_row_batches_equal_the_reference_reader(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, chunk: int, limit: int, keep: bool
 ) -> None:
-    monkeypatch.setattr(rows_module, "READ_CHUNK", chunk)
+    monkeypatch.setattr(jsonl_module, "READ_CHUNK", chunk)
     rng = random.Random(chunk * 31 + limit)
     lines = _file_lines(rng, 300)
     lines += [f"{lines[0]}" if lines[0].strip() else "{}"]  # a final line without '\n'

@@ -225,10 +225,22 @@ class SlowLine:
     line: bytes
 
 
-def scan_lines(f: IO[bytes], fast: FastLines) -> Iterator[Any]:
-    """Runs `fast` over a binary JSONL stream read in chunks: yields each of its results and,
-    in order between them, every line it stopped at as a `SlowLine` (line numbers from 1,
-    blank lines counted, lines split at b"\n" as iterating the file would)."""
+@dataclass(frozen=True, slots=True)
+class FastRun:
+    """One result of the fast path, over the lines after the first `lines_before` of the file."""
+
+    lines_before: int
+    result: Any
+
+
+def scan_lines(
+    f: IO[bytes], fast: FastLines, *, full: Callable[[Any], bool] | None = None
+) -> Iterator[FastRun | SlowLine]:
+    """Runs `fast` over a binary JSONL stream read in chunks: yields each of its results as a
+    `FastRun` and, in order between them, every line it stopped at as a `SlowLine` (line
+    numbers from 1, blank lines counted, lines split at b"\n" as iterating the file would).
+    `full(result)` true: `fast` stopped at a limit of its own (a batch size), not at a line it
+    leaves alone, so it goes on from there."""
     data = b""
     line_no = 0
     last = False
@@ -239,8 +251,10 @@ def scan_lines(f: IO[bytes], fast: FastLines) -> Iterator[Any]:
         pos = 0
         while True:
             result, pos, lines = fast(data, pos, last)
+            yield FastRun(line_no, result)
             line_no += lines
-            yield result
+            if full is not None and full(result):
+                continue
             end = data.find(b"\n", pos) + 1
             if not end:
                 if not (last and pos < len(data)):
@@ -260,8 +274,8 @@ def read_records(path: str | Path, *, on_bad: OnBadLine | None = None) -> Iterat
     source = str(p)
     with p.open("rb") as f:
         for item in scan_lines(f, FAST_RECORDS.read_lines):
-            if not isinstance(item, SlowLine):
-                yield from item
+            if isinstance(item, FastRun):
+                yield from item.result
                 continue
             try:
                 yield parse_line_reference(item.line, source=source, line_no=item.line_no)

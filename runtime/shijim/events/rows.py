@@ -13,11 +13,18 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
 import shijim_core
-from shijim.events.jsonl import FAST_RECORDS, READ_CHUNK, OnBadLine, parse_line_reference
+from shijim.events.jsonl import (
+    FAST_RECORDS,
+    FastRun,
+    OnBadLine,
+    parse_line_reference,
+    scan_lines,
+)
 from shijim.events.record import MarketRecord, RecordError
 
 TICK = 1  # kinds: the next row of `ticks`
@@ -72,38 +79,29 @@ def read_row_batches(
     p = Path(path)
     source = str(p)
     read_rows = FAST_RECORDS.read_rows
+
+    def rows(data: bytes, pos: int, last: bool) -> tuple[tuple[Any, ...], int, int]:
+        ticks, books, kinds, lines, ts, records, pos, n = read_rows(
+            data, pos, last, limit, keep_local_ts
+        )
+        return (ticks, books, kinds, lines, ts, records), pos, n
+
+    def at_limit(batch: tuple[Any, ...]) -> bool:
+        return bool(batch[2].size >= limit)  # kinds: as many entries as a batch may hold
+
     with p.open("rb") as f:
-        data = b""
-        line_no = 0
-        last = False
-        while not last:
-            chunk = f.read(READ_CHUNK)
-            last = not chunk
-            data += chunk  # the unfinished line of the previous chunk, then this chunk
-            pos = 0
-            while True:
-                ticks, books, kinds, lines, ts, records, pos, n = read_rows(
-                    data, pos, last, limit, keep_local_ts
-                )
+        for item in scan_lines(f, rows, full=at_limit):
+            if isinstance(item, FastRun):
+                ticks, books, kinds, lines, ts, records = item.result
                 if kinds.size:
-                    lines += line_no
+                    lines += item.lines_before  # the core counts from the first line it read
                     yield RowBatch(source, ticks, books, kinds, lines, ts, records)
-                line_no += n
-                if kinds.size >= limit:
-                    continue  # stopped at the limit, not at a line it leaves alone
-                end = data.find(b"\n", pos) + 1
-                if not end:
-                    if not (last and pos < len(data)):
-                        break  # the rest of the line is in the next chunk
-                    end = len(data)
-                line_no += 1
-                try:
-                    rec = parse_line_reference(data[pos:end], source=source, line_no=line_no)
-                except RecordError as exc:
-                    if on_bad is None:
-                        raise
-                    on_bad(exc)
-                else:
-                    yield RowBatch.of_record(source, rec, line_no)
-                pos = end
-            data = data[pos:]
+                continue
+            try:
+                rec = parse_line_reference(item.line, source=source, line_no=item.line_no)
+            except RecordError as exc:
+                if on_bad is None:
+                    raise
+                on_bad(exc)
+            else:
+                yield RowBatch.of_record(source, rec, item.line_no)

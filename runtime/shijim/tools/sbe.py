@@ -36,7 +36,7 @@ from shijim.events import (
     record_from_dict,
     record_to_dict,
 )
-from shijim.events.jsonl import SlowLine, parse_line_reference, scan_lines
+from shijim.events.jsonl import FastRun, parse_line_reference, scan_lines
 
 SOFH = struct.Struct(">IH")
 SBE_LE_ENCODING = 0x5BE0
@@ -87,20 +87,20 @@ def encode_file(src: Path, dst: Path, *, skip_bad: bool) -> tuple[int, Dropped]:
     try:
         with src.open("rb") as f, _atomic_output(dst, "wb") as out:
             for item in scan_lines(f, _encode_lines):
-                if isinstance(item, SlowLine):
-                    try:
-                        record = parse_line_reference(item.line, source=name, line_no=item.line_no)
-                    except RecordError as exc:
-                        if not skip_bad:
-                            raise
-                        dropped.add(str(exc))
-                        continue
-                    out.write(shijim_core.sbe_encode_stream([record_to_dict(record)]))  # type: ignore[arg-type]
-                    written += 1
-                else:
-                    frames, records = item
+                if isinstance(item, FastRun):
+                    frames, records = item.result
                     out.write(frames)  # type: ignore[arg-type]
                     written += records
+                    continue
+                try:
+                    record = parse_line_reference(item.line, source=name, line_no=item.line_no)
+                except RecordError as exc:
+                    if not skip_bad:
+                        raise
+                    dropped.add(str(exc))
+                    continue
+                out.write(shijim_core.sbe_encode_stream([record_to_dict(record)]))  # type: ignore[arg-type]
+                written += 1
     except RecordError as exc:
         raise ConversionError(str(exc)) from None
     return written, dropped
