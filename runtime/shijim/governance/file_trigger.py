@@ -26,7 +26,7 @@ class FileTrigger:
         self.state = state
         self.path = Path(path)
         self.interval_s = interval_s
-        self._current: tuple[int, float] | None = None  # (level, mtime) last applied
+        self._current: tuple[TradingState, float] | None = None  # (level, mtime) last applied
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
@@ -49,12 +49,12 @@ class FileTrigger:
         except OSError as exc:
             # Cannot tell (permissions, I/O error): keep the last decision, say why.
             log.error("kill-switch file %s: %s", self.path, exc)
-            return TradingState(self._current[0]) if self._current else TradingState.ACTIVE
+            return self._current[0] if self._current else TradingState.ACTIVE
         if self._current is not None and self._current[1] == mtime:
-            level = TradingState(self._current[0])
+            level = self._current[0]
         else:
             level = self._read_level()
-            self._current = (int(level), mtime)
+            self._current = (level, mtime)
         # Re-assert while the file exists, even after an admin "resume all": the file is a
         # standing order; remove it to resume.
         held = self.state.demands().get(KillSwitchSource.FILE)
