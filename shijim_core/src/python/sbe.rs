@@ -638,6 +638,49 @@ fn next_line(data: &[u8], pos: usize, last: bool) -> Option<usize> {
     }
 }
 
+/// The messages of the JSONL lines of `data` from `pos` on, blank lines skipped; ends at the
+/// unread rest or before the first line outside the fast path (left unread for the reference
+/// reader). `pos` is then where reading stopped, `lines` the lines consumed (blank included).
+struct FastLines<'a> {
+    data: &'a [u8],
+    last: bool,
+    pos: usize,
+    lines: usize,
+}
+
+impl<'a> FastLines<'a> {
+    fn new(data: &'a [u8], pos: usize, last: bool) -> FastLines<'a> {
+        FastLines {
+            data,
+            last,
+            pos,
+            lines: 0,
+        }
+    }
+}
+
+impl Iterator for FastLines<'_> {
+    type Item = Message;
+
+    #[inline]
+    fn next(&mut self) -> Option<Message> {
+        loop {
+            let end = next_line(self.data, self.pos, self.last)?;
+            let line = &self.data[self.pos..end];
+            if jsonl::is_blank(line) {
+                self.pos = end;
+                self.lines += 1;
+                continue;
+            }
+            // A line outside the fast path stays unread, for the reference reader.
+            let msg = jsonl::parse_line(line)?;
+            self.pos = end;
+            self.lines += 1;
+            return Some(msg);
+        }
+    }
+}
+
 #[pymethods]
 impl JsonlRecords {
     #[new]
@@ -681,20 +724,11 @@ impl JsonlRecords {
         last: bool,
     ) -> PyResult<(Bound<'py, PyList>, usize, usize)> {
         let out = PyList::empty(py);
-        let mut pos = pos;
-        let mut lines = 0;
-        while let Some(end) = next_line(data, pos, last) {
-            let line = &data[pos..end];
-            if !jsonl::is_blank(line) {
-                match jsonl::parse_line(line) {
-                    Some(msg) => out.append(self.record(py, &msg)?)?,
-                    None => break,
-                }
-            }
-            pos = end;
-            lines += 1;
+        let mut it = FastLines::new(data, pos, last);
+        for msg in it.by_ref() {
+            out.append(self.record(py, &msg)?)?;
         }
-        Ok((out, pos, lines))
+        Ok((out, it.pos, it.lines))
     }
 
     /// The lines of `data` from `pos` on as ring rows, up to the first line outside the fast
@@ -727,47 +761,40 @@ impl JsonlRecords {
         let (mut ticks, mut books) = (Vec::new(), Vec::new());
         let (mut kinds, mut line_of, mut ts_of) = (Vec::new(), Vec::new(), Vec::new());
         let others = PyList::empty(py);
-        let (mut pos, mut lines) = (pos, 0usize);
+        let lts = |recorded: i64| if keep_local_ts { recorded } else { 0 };
+        let mut it = FastLines::new(data, pos, last);
         while kinds.len() < limit {
-            let Some(end) = next_line(data, pos, last) else {
+            let Some(msg) = it.next() else {
                 break;
             };
-            let line = &data[pos..end];
-            if !jsonl::is_blank(line) {
-                let Some(msg) = jsonl::parse_line(line) else {
-                    break;
-                };
-                let lts = |recorded: i64| if keep_local_ts { recorded } else { 0 };
-                let (kind, exch_ts) = match &msg {
-                    Message::Tick(m) => {
-                        ticks.push(TickRow {
-                            local_ts: lts(m.local_ts),
-                            ..TickRow::new(0, m)
-                        });
-                        (ROW_TICK, m.exch_ts)
-                    }
-                    Message::BidAsk(m) => {
-                        books.push(BidAskRow {
-                            local_ts: lts(m.local_ts),
-                            ..BidAskRow::new(0, m)
-                        });
-                        (ROW_BIDASK, m.exch_ts)
-                    }
-                    Message::Snapshot(m) => {
-                        others.append(self.record(py, &msg)?)?;
-                        (ROW_RECORD, m.exch_ts)
-                    }
-                    Message::SystemEvent(m) => {
-                        others.append(self.record(py, &msg)?)?;
-                        (ROW_RECORD, m.exch_ts)
-                    }
-                };
-                kinds.push(kind);
-                line_of.push(i64::try_from(lines + 1).unwrap_or(i64::MAX));
-                ts_of.push(exch_ts);
-            }
-            pos = end;
-            lines += 1;
+            let (kind, exch_ts) = match &msg {
+                Message::Tick(m) => {
+                    ticks.push(TickRow {
+                        local_ts: lts(m.local_ts),
+                        ..TickRow::new(0, m)
+                    });
+                    (ROW_TICK, m.exch_ts)
+                }
+                Message::BidAsk(m) => {
+                    books.push(BidAskRow {
+                        local_ts: lts(m.local_ts),
+                        ..BidAskRow::new(0, m)
+                    });
+                    (ROW_BIDASK, m.exch_ts)
+                }
+                Message::Snapshot(m) => {
+                    others.append(self.record(py, &msg)?)?;
+                    (ROW_RECORD, m.exch_ts)
+                }
+                Message::SystemEvent(m) => {
+                    others.append(self.record(py, &msg)?)?;
+                    (ROW_RECORD, m.exch_ts)
+                }
+            };
+            kinds.push(kind);
+            // 1-based: `it.lines` already counts this line.
+            line_of.push(i64::try_from(it.lines).unwrap_or(i64::MAX));
+            ts_of.push(exch_ts);
         }
         Ok((
             PyArray1::from_vec(py, ticks),
@@ -776,8 +803,8 @@ impl JsonlRecords {
             PyArray1::from_vec(py, line_of),
             PyArray1::from_vec(py, ts_of),
             others,
-            pos,
-            lines,
+            it.pos,
+            it.lines,
         ))
     }
 }
@@ -800,21 +827,14 @@ fn sbe_encode_jsonl<'py>(
 ) -> PyResult<(Bound<'py, PyBytes>, usize, usize, usize)> {
     let mut out = Vec::with_capacity(data.len() / 2);
     let mut frame = [0u8; SOFH_LEN + MAX_MESSAGE_LEN];
-    let (mut pos, mut lines, mut records) = (pos, 0, 0);
-    while let Some(end) = next_line(data, pos, last) {
-        let line = &data[pos..end];
-        if !jsonl::is_blank(line) {
-            let Some(msg) = jsonl::parse_line(line) else {
-                break;
-            };
-            let n = encode_frame(&msg, &mut frame).map_err(|e| from_core(py, &e))?;
-            out.extend_from_slice(&frame[..n]);
-            records += 1;
-        }
-        pos = end;
-        lines += 1;
+    let mut records = 0;
+    let mut it = FastLines::new(data, pos, last);
+    for msg in it.by_ref() {
+        let n = encode_frame(&msg, &mut frame).map_err(|e| from_core(py, &e))?;
+        out.extend_from_slice(&frame[..n]);
+        records += 1;
     }
-    Ok((PyBytes::new(py, &out), pos, lines, records))
+    Ok((PyBytes::new(py, &out), it.pos, it.lines, records))
 }
 
 /// SOFH-framed SBE -> canonical JSONL lines for the frames of `data` from `pos` on, up to the
