@@ -99,13 +99,9 @@ class ShardMetrics:
         self._k8s_reachable = gauge(
             "shijim_k8s_api_reachable", "1 while the Kubernetes API server answers the watcher"
         )
+        # Binding also creates each series labelled by shard only, at 0: they exist from the
+        # start (alerts on absent series are fragile).
         self._bind()
-        # Series that should exist from the start (alerts on absent series are fragile).
-        for g in (self._feed_connected, self._feed_degraded, self._kill, self._state, self._pnl):
-            g.labels(self.shard).set(0)
-        self._orders.labels(self.shard)
-        self._fills.labels(self.shard)
-        self._recorder_fallback.labels(self.shard).set(0)
 
     # -- HTTP ---------------------------------------------------------------------------------
     def serve(self, port: int, bind: str = "0.0.0.0") -> WSGIServer:  # noqa: S104
