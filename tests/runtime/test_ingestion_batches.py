@@ -47,9 +47,10 @@ def test_row_causes_match_the_vectorised_causes() -> None:
         clean += want.count(0)
         px = rng.choice(SPECIALS, n)
         vol = rng.integers(-2, 3, n)
-        assert [tick_row_cause(float(p), int(v)) for p, v in zip(px, vol, strict=True)] == (
-            tick_batch_causes(px, vol).tolist()
-        )
+        total = rng.integers(-2, 3, n)
+        assert [
+            tick_row_cause(float(p), int(v), int(t)) for p, v, t in zip(px, vol, total, strict=True)
+        ] == tick_batch_causes(px, vol, total).tolist()
     assert 2000 < clean < 10000  # both the usual book and every kind of damage were covered
 
 

@@ -50,7 +50,6 @@ SMALL_BATCH = 32
 _TS_MIN = np.iinfo(np.int64).min
 _UNKNOWN_CODE = batch_cause_code(BadInputCause.UNKNOWN_CODE)
 _TIME_BACKWARDS = batch_cause_code(BadInputCause.TIME_BACKWARDS)
-_BAD_VOLUME = batch_cause_code(BadInputCause.BAD_VOLUME)
 
 PriceLike = float | int | Decimal | str
 # (kind, row index in that kind's batch array) -> where the row came from, for the bad-input log.
@@ -439,8 +438,7 @@ class Ingestor:
         """Publish a TICK_DTYPE batch; returns how many rows were published."""
         if arr.dtype != TICK_DTYPE:
             arr = arr.astype(TICK_DTYPE)  # by field name (e.g. a packed copy of the dtype)
-        causes = tick_batch_causes(arr["price"], arr["volume"])
-        causes[(arr["total_volume"] < 0) & (causes == 0)] = _BAD_VOLUME
+        causes = tick_batch_causes(arr["price"], arr["volume"], arr["total_volume"])
         return self._publish_batch("tick", arr, causes, source)
 
     def bidasks(self, arr: np.ndarray, source: str = "batch") -> int:
@@ -477,15 +475,10 @@ class Ingestor:
         if bidasks.dtype != BIDASK_DTYPE:
             bidasks = bidasks.astype(BIDASK_DTYPE)
         small = ticks.size + bidasks.size <= SMALL_BATCH
-        # A negative total_volume is bad as in ``tick`` (checked after price and volume).
         if small:
             tc, bc = self._small_causes(ticks, bidasks)
-            for i, total in enumerate(ticks["total_volume"].tolist()):
-                if total < 0 and not tc[i]:
-                    tc[i] = _BAD_VOLUME
         else:
-            tc = tick_batch_causes(ticks["price"], ticks["volume"])
-            tc[(ticks["total_volume"] < 0) & (tc == 0)] = _BAD_VOLUME
+            tc = tick_batch_causes(ticks["price"], ticks["volume"], ticks["total_volume"])
             bc = book_batch_causes(
                 bidasks["bid_px"], bidasks["bid_qty"], bidasks["ask_px"], bidasks["ask_qty"],
                 bidasks["simtrade"],
@@ -556,8 +549,13 @@ class Ingestor:
     @staticmethod
     def _small_causes(ticks: np.ndarray, bidasks: np.ndarray) -> tuple[list[int], list[int]]:
         tc = [
-            tick_row_cause(p, v)
-            for p, v in zip(ticks["price"].tolist(), ticks["volume"].tolist(), strict=True)
+            tick_row_cause(p, v, t)
+            for p, v, t in zip(
+                ticks["price"].tolist(),
+                ticks["volume"].tolist(),
+                ticks["total_volume"].tolist(),
+                strict=True,
+            )
         ]
         bc = [
             book_row_cause(bp, bq, ap, aq, st)

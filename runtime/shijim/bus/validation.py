@@ -107,10 +107,13 @@ def book_problem(
 # -- vectorised versions for batches (simulator, bulk replay) ---------------------------------
 
 
-def tick_batch_causes(price: np.ndarray, volume: np.ndarray) -> np.ndarray:
-    """Per row: 0 good, else the index+1 of the cause in ``BATCH_CAUSES``."""
+def tick_batch_causes(
+    price: np.ndarray, volume: np.ndarray, total_volume: np.ndarray
+) -> np.ndarray:
+    """Vectorised ``tick_problem``: per row 0 good, else the index+1 of the cause in
+    ``BATCH_CAUSES`` (later assignments win: NaN, then price, then volume)."""
     out = np.zeros(price.shape[0], dtype=np.int8)
-    out[volume < 0] = _BATCH_INDEX[BadInputCause.BAD_VOLUME]
+    out[(volume < 0) | (total_volume < 0)] = _BATCH_INDEX[BadInputCause.BAD_VOLUME]
     out[~(price > 0) | np.isinf(price)] = _BATCH_INDEX[BadInputCause.NONPOSITIVE_PRICE]
     out[np.isnan(price)] = _BATCH_INDEX[BadInputCause.NAN_PRICE]
     return out
@@ -151,13 +154,13 @@ def book_batch_causes(
     return out
 
 
-def tick_row_cause(price: float, volume: int) -> int:
+def tick_row_cause(price: float, volume: int, total_volume: int) -> int:
     """``tick_batch_causes`` of one row (Python numbers): the small-batch path, no numpy."""
     if price != price:  # NaN
         return _NAN_CODE
     if not 0.0 < price < math.inf:
         return _NONPOS_CODE
-    if volume < 0:
+    if volume < 0 or total_volume < 0:
         return _VOLUME_CODE
     return 0
 
