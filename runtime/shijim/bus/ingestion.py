@@ -153,11 +153,6 @@ class BadInputLog:
         self.report(p.cause, source, p.field, p.detail)
 
 
-def _to_float(value: PriceLike) -> float:
-    # Decimal -> float is exact enough: the ring stores round(price * 1e6) (PRICE_EXPONENT -6).
-    return float(value)
-
-
 class Ingestor:
     """Checks and publishes market data of one shard into its ring writer."""
 
@@ -229,7 +224,8 @@ class Ingestor:
         """Publish one trade; returns its ring seq, or None if it was dropped."""
         lts = self.clock_ns() if local_ts is None else local_ts
         try:
-            fprice = _to_float(price)
+            # Decimal -> float is exact enough: the ring stores round(price * 1e6) (exponent -6).
+            fprice = float(price)
             volume, total_volume, tick_type = int(volume), int(total_volume), int(tick_type)
         except (ValueError, TypeError, ArithmeticError) as exc:
             self.bad.report(BadInputCause.MALFORMED, source, "price/volume", f"{exc}")
@@ -268,8 +264,8 @@ class Ingestor:
         """Publish one five-level book; returns its ring seq, or None if it was dropped."""
         lts = self.clock_ns() if local_ts is None else local_ts
         try:
-            fb = [_to_float(x) for x in bid_px]
-            fa = [_to_float(x) for x in ask_px]
+            fb = list(map(float, bid_px))  # exact enough, as in ``tick``
+            fa = list(map(float, ask_px))
             bid_qty = [int(v) for v in bid_qty]
             ask_qty = [int(v) for v in ask_qty]
         except (ValueError, TypeError, ArithmeticError) as exc:
@@ -379,35 +375,39 @@ class Ingestor:
         codes = arr["code"]
         if self._universe_bytes is not None:
             unknown = ~np.isin(codes, self._universe_bytes)
-            causes[unknown & (causes == 0)] = batch_cause_code(BadInputCause.UNKNOWN_CODE)
+            causes[unknown & (causes == 0)] = _UNKNOWN_CODE
         ts = arr["exch_ts"]
-        back = batch_cause_code(BadInputCause.TIME_BACKWARDS)
         for raw in np.unique(codes):
             idx = np.flatnonzero(codes == raw)
             code = raw.decode()
-            last = self._last_ts.get((kind, code), np.iinfo(np.int64).min)
+            last = self._last_ts.get((kind, code), _TS_MIN)
             good = causes[idx] == 0
             # A row goes backwards if it is older than the newest earlier good row.
-            prev_max = np.maximum.accumulate(np.where(good, ts[idx], np.iinfo(np.int64).min))
+            prev_max = np.maximum.accumulate(np.where(good, ts[idx], _TS_MIN))
             prev_max = np.concatenate(([last], np.maximum(prev_max[:-1], last)))
             bad_rows = good & (ts[idx] < prev_max)
-            causes[idx[bad_rows]] = back
+            causes[idx[bad_rows]] = _TIME_BACKWARDS
             ok = idx[causes[idx] == 0]
             if ok.size:
                 self._last_ts[(kind, code)] = max(last, int(ts[ok].max()))
 
-    def _batch_report(self, causes: np.ndarray, arr: np.ndarray, source: str) -> None:
+    def _batch_report(
+        self,
+        causes: np.ndarray,
+        source: str,
+        *,
+        codes: np.ndarray | None = None,
+        kind: str = "",
+        where: RowPlace | None = None,
+    ) -> None:
+        """One report per cause: how many rows, and the first one's place (and code if given)."""
         for code_i in np.unique(causes[causes != 0]):
             rows = np.flatnonzero(causes == code_i)
             cause = BATCH_CAUSES[int(code_i) - 1]
             first = int(rows[0])
-            self.bad.report(
-                cause,
-                f"{source} row {first}",
-                "(row)",
-                f"code {arr['code'][first].decode(errors='replace')}",
-                n=int(rows.size),
-            )
+            place = f"{source} row {first}" if where is None else where(kind, first)
+            detail = "" if codes is None else f"code {codes[first].decode(errors='replace')}"
+            self.bad.report(cause, place, "(row)", detail, n=int(rows.size))
 
     def _publish_batch(self, kind: str, arr: np.ndarray, causes: np.ndarray, source: str) -> int:
         with self._lock:
@@ -429,7 +429,7 @@ class Ingestor:
                     )
                     out = out[:0]
         if not good.all():
-            self._batch_report(causes, arr, source)
+            self._batch_report(causes, source, codes=arr["code"])
         if out.size:
             self._published(kind, int(out["local_ts"][-1]), int(out.size))
         return int(out.size)
@@ -507,9 +507,9 @@ class Ingestor:
             runs = _runs_small(kinds.tolist()) if small else _runs(kinds)
             rejected = self._publish_runs(ticks, bidasks, runs, source)
         if not clean:
-            for causes, arr in ((tc, "tick"), (bc, "bidask")):
+            for causes, kind in ((tc, "tick"), (bc, "bidask")):
                 if (causes != 0).any():
-                    self._batch_report_causes(causes, f"{source} {arr}", arr, where)
+                    self._batch_report(causes, f"{source} {kind}", kind=kind, where=where)
         if ticks.size:
             self._published("tick", int(ticks["local_ts"][-1]), int(ticks.size))
         if bidasks.size:
@@ -590,13 +590,3 @@ class Ingestor:
                 causes[i] = _TIME_BACKWARDS
             else:
                 last_ts[key] = ts
-
-    def _batch_report_causes(
-        self, causes: np.ndarray, source: str, kind: str = "", where: RowPlace | None = None
-    ) -> None:
-        for code_i in np.unique(causes[causes != 0]):
-            rows = np.flatnonzero(causes == code_i)
-            cause = BATCH_CAUSES[int(code_i) - 1]
-            first = int(rows[0])
-            place = f"{source} row {first}" if where is None else where(kind, first)
-            self.bad.report(cause, place, "(row)", "", n=int(rows.size))
