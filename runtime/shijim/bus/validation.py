@@ -85,10 +85,13 @@ def book_problem(
     ask_qty: Sequence[int],
     simtrade: bool,
 ) -> Problem | None:
-    for name, seq in (("bid_price", bid_px), ("bid_volume", bid_qty)):
-        if len(seq) != 5:
-            return Problem(BadInputCause.MISSING_FIELD, name, f"expected 5 levels, got {len(seq)}")
-    for name, seq in (("ask_price", ask_px), ("ask_volume", ask_qty)):
+    level_fields = (
+        ("bid_price", bid_px),
+        ("bid_volume", bid_qty),
+        ("ask_price", ask_px),
+        ("ask_volume", ask_qty),
+    )
+    for name, seq in level_fields:
         if len(seq) != 5:
             return Problem(BadInputCause.MISSING_FIELD, name, f"expected 5 levels, got {len(seq)}")
     p = _side_problem(bid_px, bid_qty, "bid", descending=True)

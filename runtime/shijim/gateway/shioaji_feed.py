@@ -182,6 +182,7 @@ class ShioajiMarketData:
         self.session = session
         self.codes = list(dict.fromkeys(codes))
         self.config = config or ShioajiFeedConfig()
+        self._max_skew_ns = int(self.config.max_clock_skew_s * 1e9)  # once, not per quote
         self.metrics = metrics
         self.clock_ns = clock_ns
         self.monotonic = monotonic
@@ -325,8 +326,7 @@ class ShioajiMarketData:
             return None
 
     def _plausible(self, exch_ts: int, local_ts: int, code: str, what: str) -> bool:
-        skew_ns = int(self.config.max_clock_skew_s * 1e9)
-        if abs(exch_ts - local_ts) <= skew_ns:
+        if abs(exch_ts - local_ts) <= self._max_skew_ns:
             return True
         assert self.ingestor is not None
         self.ingestor.bad.report(
