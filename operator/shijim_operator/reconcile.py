@@ -17,7 +17,7 @@ import kubernetes
 from kubernetes.client.rest import ApiException
 
 from shijim_operator import builders
-from shijim_operator.spec import ShardSpec, read_spec
+from shijim_operator.spec import ShardSpec, read_spec, secret_problems
 
 MERGE_PATCH = "application/merge-patch+json"
 METADATA_ONLY = "application/json;as=PartialObjectMetadata;g=meta.k8s.io;v=v1"
@@ -120,13 +120,12 @@ def apply_child(api: kubernetes.client.ApiClient, child: builders.Child, namespa
 def reconcile(api: kubernetes.client.ApiClient, body: Mapping[str, Any]) -> ReconcileResult:
     meta = body.get("metadata", {})
     namespace = str(meta.get("namespace", "default"))
-    raw_spec = body.get("spec", {})
-    precheck, problems = read_spec(raw_spec)
-    secrets: set[str] | None = None
-    if precheck is not None and precheck.secret_names():
-        secrets = existing_secrets(api, namespace, precheck.secret_names())
-    spec, problems = read_spec(raw_spec, secrets) if precheck is not None else (None, problems)
-    if spec is None:
+    spec, problems = read_spec(body.get("spec", {}))
+    if spec is not None and spec.secret_names():
+        found = existing_secrets(api, namespace, spec.secret_names())
+        if found is not None:  # None: the operator may not read Secrets, so they go unchecked
+            problems = secret_problems(spec, found)
+    if spec is None or problems:
         return ReconcileResult(None, [str(p) for p in problems])
     owner = builders.Owner(str(meta["name"]), namespace, str(meta["uid"]))
     service_account = os.environ.get(

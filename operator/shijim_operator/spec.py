@@ -348,14 +348,22 @@ def read_spec(
         shutdown_timeout_seconds=r.integer("shutdownTimeoutSeconds", 30, 1, 600),
     )
     if existing_secrets is not None:
-        for name in sorted(shard_spec.secret_names()):
-            if name and name not in existing_secrets:
-                where = (
-                    "brokerSecretRef.name"
-                    if shard_spec.broker is not None and shard_spec.broker.name == name
-                    else "clickhouse.dsnSecretRef.name"
-                )
-                r.problems.append(SpecProblem(where, f"Secret {name!r} not found in the namespace"))
+        r.problems += secret_problems(shard_spec, existing_secrets)
     if r.problems:
         return None, r.problems
     return shard_spec, []
+
+
+def secret_problems(spec: ShardSpec, existing_secrets: Collection[str]) -> list[SpecProblem]:
+    """The Secrets `spec` references that are not in `existing_secrets` (names present in the
+    namespace). Apart from read_spec so the operator looks Secrets up only for a valid spec."""
+    problems: list[SpecProblem] = []
+    for name in sorted(spec.secret_names()):
+        if name and name not in existing_secrets:
+            where = (
+                "brokerSecretRef.name"
+                if spec.broker is not None and spec.broker.name == name
+                else "clickhouse.dsnSecretRef.name"
+            )
+            problems.append(SpecProblem(where, f"Secret {name!r} not found in the namespace"))
+    return problems
