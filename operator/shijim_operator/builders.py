@@ -319,7 +319,6 @@ def build_statefulset(
 class Child:
     """One desired child object and where it lives in the API."""
 
-    api_version: str
     plural: str
     body: dict[str, Any]
 
@@ -337,8 +336,8 @@ def build_children(
 ) -> list[Child]:
     """Every child, in the order they should be written (config before the pods that read it)."""
     return [
-        Child("v1", "configmaps", build_config_map(owner, spec)),
-        Child("v1", "services", build_service(owner, spec)),
-        Child("apps/v1", "statefulsets", build_statefulset(owner, spec, service_account)),
-        Child("policy/v1", "poddisruptionbudgets", build_pdb(owner, spec)),
+        Child("configmaps", build_config_map(owner, spec)),
+        Child("services", build_service(owner, spec)),
+        Child("statefulsets", build_statefulset(owner, spec, service_account)),
+        Child("poddisruptionbudgets", build_pdb(owner, spec)),
     ]
