@@ -49,6 +49,10 @@ def format_time(value: datetime.datetime) -> str:
     return value.astimezone(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
+def _generation(value: object) -> int | None:
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
+
+
 def shard_reports(status: Mapping[str, Any] | None) -> dict[int, ShardReport]:
     """Reports by shard id; malformed entries are skipped (they count as missing)."""
     shards = (status or {}).get("shards")
@@ -58,13 +62,12 @@ def shard_reports(status: Mapping[str, Any] | None) -> dict[int, ShardReport]:
     for key, entry in shards.items():
         if not isinstance(entry, Mapping) or not str(key).isdigit():
             continue
-        gen = entry.get("observedGeneration")
         out[int(key)] = ShardReport(
             shard_id=int(key),
             pod=str(entry.get("pod", "")),
             trading_state=str(entry.get("tradingState", "")),
             acknowledged=entry.get("killSwitchAcknowledged") is True,
-            observed_generation=gen if isinstance(gen, int) and not isinstance(gen, bool) else None,
+            observed_generation=_generation(entry.get("observedGeneration")),
             last_heartbeat=parse_time(entry.get("lastHeartbeat")),
         )
     return out
@@ -76,21 +79,19 @@ def kill_switch_demanded(spec: Mapping[str, Any], meta: Mapping[str, Any]) -> bo
     return switch is not False or bool(meta.get("deletionTimestamp"))
 
 
+def _halted_and_acknowledged(r: ShardReport | None, generation: int | None) -> bool:
+    return (
+        r is not None
+        and r.acknowledged
+        and r.trading_state == "HALTED"
+        and (generation is None or r.observed_generation == generation)
+    )
+
+
 def unacknowledged_shards(
     shards: int, generation: int | None, reports: Mapping[int, ShardReport]
 ) -> list[int]:
-    missing = []
-    for i in range(shards):
-        r = reports.get(i)
-        ok = (
-            r is not None
-            and r.acknowledged
-            and r.trading_state == "HALTED"
-            and (generation is None or r.observed_generation == generation)
-        )
-        if not ok:
-            missing.append(i)
-    return missing
+    return [i for i in range(shards) if not _halted_and_acknowledged(reports.get(i), generation)]
 
 
 def live_unacknowledged(
@@ -105,7 +106,7 @@ def live_unacknowledged(
     for i, r in sorted(shard_reports(status).items()):
         if r.last_heartbeat is None or (now - r.last_heartbeat).total_seconds() > stale_after:
             continue
-        if unacknowledged_shards(1, generation, {0: r}):
+        if not _halted_and_acknowledged(r, generation):
             waiting.append(i)
     return waiting
 
@@ -159,8 +160,7 @@ def compute_status(
     status = status or {}
     reports = shard_reports(status)
     shards = _shard_count(spec, reports)
-    gen = meta.get("generation")
-    generation = gen if isinstance(gen, int) and not isinstance(gen, bool) else None
+    generation = _generation(meta.get("generation"))
     old_conditions: dict[str, Mapping[str, Any]] = {}
     for c in status.get("conditions") or []:
         if isinstance(c, Mapping) and isinstance(c.get("type"), str):
