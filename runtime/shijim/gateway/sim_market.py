@@ -170,9 +170,10 @@ class SimulatedMarket:
         self.chunk_ns = int(chunk_seconds * NS)
         seeds = np.random.SeedSequence(seed).spawn(len(instruments))
         self._rngs = [np.random.Generator(np.random.PCG64(s)) for s in seeds]
+        # Ladder index of each reference price, looked up once (every chunk needs it).
+        self._refs = [ins.ladder.index_of(ins.reference) for ins in self.instruments]
         self._states: list[_State] = []
-        for ins, rng in zip(self.instruments, self._rngs, strict=True):
-            ref = ins.ladder.index_of(ins.reference)
+        for ins, rng, ref in zip(self.instruments, self._rngs, self._refs, strict=True):
             self._states.append(
                 _State(
                     x=0.0,
@@ -216,21 +217,18 @@ class SimulatedMarket:
                     sessions.append((a, ins.code, "PRE_OPEN"))
                     st.in_pre_open = True
                     st.total_volume = 0  # a new trading session's volume starts here
-                n = int(rng.poisson(ins.rate * ins.pre_open_rate * (b - a) / NS))
-                if n:
-                    offs = np.sort(rng.random(n) * (b - a)).astype(np.int64)
-                    parts.append(self._trial_events(k, ins, rng, st, a + offs))
+                t = _arrivals(rng, ins.rate * ins.pre_open_rate, a, b)
+                if t.size:
+                    parts.append(self._trial_events(k, ins, rng, st, t))
             for a, b in open_intervals(ins.market, t0, t1):
                 st.in_pre_open = False
                 if st.session_close < 0:  # a new session begins in this window
                     sessions.append((a, ins.code, "OPEN"))
                     st.total_volume = 0
                     st.session_close = _session_close(ins.market, a)
-                n = int(rng.poisson(ins.rate * (b - a) / NS))
-                if n:
-                    # Integer offsets: float64 cannot hold epoch nanoseconds exactly.
-                    offs = np.sort(rng.random(n) * (b - a)).astype(np.int64)
-                    parts.append(self._events(k, ins, rng, st, a + offs))
+                t = _arrivals(rng, ins.rate, a, b)
+                if t.size:
+                    parts.append(self._events(k, ins, rng, st, t))
             if st.session_close >= 0 and t0 < st.session_close <= t1:
                 sessions.append((st.session_close, ins.code, "CLOSED"))
                 st.session_close = -1
@@ -243,7 +241,7 @@ class SimulatedMarket:
         and publishes a simtrade trade (tick_type 0, the indicative volume; total_volume does
         not move) and a simtrade book around it. Never real trades (docs/feeds.md)."""
         n = t.size
-        ref = ins.ladder.index_of(ins.reference)
+        ref = self._refs[k]
         x = self._mid_path(ins, rng, st, t)
         lo, hi = LEVELS, len(ins.ladder) - LEVELS - 4
         ind = np.clip(np.rint(ref + x).astype(np.int64), lo, hi)
@@ -338,7 +336,7 @@ class SimulatedMarket:
     def _events(self, k: int, ins: SimInstrument, rng: np.random.Generator, st: _State,
                 t: np.ndarray) -> tuple[int, np.ndarray, np.ndarray, np.ndarray]:  # fmt: skip
         n = t.size
-        ref = ins.ladder.index_of(ins.reference)
+        ref = self._refs[k]
         x = self._mid_path(ins, rng, st, t)
         # Spread: piecewise constant, redrawn at a few arrivals.
         change = rng.random(n) < ins.p_spread_change
@@ -426,6 +424,15 @@ class SimulatedMarket:
         if ti.size:
             st.total_volume = int(ticks["total_volume"][-1])
         return k, ticks, books, ti
+
+
+def _arrivals(rng: np.random.Generator, rate: float, a: int, b: int) -> np.ndarray:
+    """Sorted arrival times (ns) of a Poisson process of ``rate`` per second on [a, b)."""
+    n = int(rng.poisson(rate * (b - a) / NS))
+    if not n:
+        return np.empty(0, dtype=np.int64)
+    # Integer offsets: float64 cannot hold epoch nanoseconds exactly.
+    return a + np.sort(rng.random(n) * (b - a)).astype(np.int64)
 
 
 def _session_close(market: Market, t: int) -> int:
