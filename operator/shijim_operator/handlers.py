@@ -104,13 +104,12 @@ def _refresh(body: kopf.Body, patch: kopf.Patch) -> None:
         checked = _checked.get(str(meta.get("uid")))
     if checked is None or checked[0] != meta.get("generation"):
         return  # this generation is not checked yet: the reconcile handler writes its status
+    spec = dict(body.get("spec", {}))
     status = dict(body.get("status", {}))
-    computed = conditions.compute_status(
-        dict(body.get("spec", {})), meta, status, checked[1], _now()
-    )
+    computed = conditions.compute_status(spec, meta, status, checked[1], _now())
     if conditions.status_changed(status, computed):
         patch.status.update(computed)
-    departed = conditions.departed_shards(dict(body.get("spec", {})), status)
+    departed = conditions.departed_shards(spec, status)
     if departed and not checked[1]:  # only for a valid spec: its shard count is the truth
         patch.status["shards"] = dict.fromkeys(departed)  # merge patch: null removes the key
 
