@@ -29,6 +29,7 @@ class RecordError(ValueError):
     def __init__(self, source: str, line_no: int, field: str, reason: str) -> None:
         where = f"{source}:{line_no}" if line_no else source
         super().__init__(f"{where}: field {field!r}: {reason}")
+        self.where = where  # "file:line", or the source alone
         self.source = source
         self.line_no = line_no
         self.field = field

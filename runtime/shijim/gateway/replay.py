@@ -219,8 +219,7 @@ class ReplayFeed:
             if error.reason.startswith(("not valid JSON", "not a JSON object"))
             else BadInputCause.MALFORMED
         )
-        where = f"{error.source}:{error.line_no}" if error.line_no else error.source
-        self.ingestor.bad.report(cause, where, error.field, error.reason)
+        self.ingestor.bad.report(cause, error.where, error.field, error.reason)
 
     def _stream(self, k: int, path: Path) -> Iterator[tuple[int, int, MarketRecord, str]]:
         src = str(path)
