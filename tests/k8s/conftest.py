@@ -14,6 +14,7 @@ import pytest
 sys.path.insert(0, str(pathlib.Path(__file__).parent))
 
 from emulator import ROOT, EmulatorThread
+from processes import stop_process
 
 KOPF = ROOT / ".venv" / "bin" / "kopf"
 
@@ -50,12 +51,7 @@ class OperatorProcess:
 
     def stop(self) -> None:
         if self.proc is not None and self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(5)
+            stop_process(self.proc)
         self.proc = None
 
     def log(self) -> str:

@@ -6,7 +6,6 @@ subprocess), a few seconds."""
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import sys
 import urllib.error
@@ -18,14 +17,9 @@ import helm_python
 import pytest
 import yaml
 from emulator import ROOT, EmulatorThread, wait_for
+from processes import free_port, stop_process
 
 pytestmark = pytest.mark.slow
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def rendered_operator_container(values: dict[str, Any]) -> dict[str, Any]:
@@ -91,12 +85,7 @@ def test_rendered_operator_command_runs_and_reconciles(k8s: EmulatorThread, tmp_
             pod = sts["spec"]["template"]["spec"]
             assert pod["serviceAccountName"] == env["SHIJIM_RUNTIME_SERVICE_ACCOUNT"]
         finally:
-            proc.terminate()
-            try:
-                proc.wait(10)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait(5)
+            stop_process(proc)
     # --log-format=json: every operator log line is a JSON object.
     lines = [line for line in log_path.read_text(errors="replace").splitlines() if line.strip()]
     assert lines and all(line.lstrip().startswith("{") for line in lines), lines[:5]

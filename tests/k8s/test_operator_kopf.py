@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import pathlib
-import socket
 import subprocess
 import sys
 import time
@@ -15,6 +14,7 @@ from typing import TYPE_CHECKING
 import pytest
 import yaml
 from emulator import EXAMPLE, ROOT, EmulatorThread, wait_for
+from processes import free_port, stop_process
 from shijim.governance.k8s import TradingShardWatcher
 from shijim.governance.k8s_api import kubeconfig_endpoint
 from shijim.risk.state import TradingState, TradingStateMachine
@@ -385,10 +385,7 @@ def test_real_runtime_pods_from_the_rendered_config(
         )
         args = [str(a) for a in container["args"]]
         args[args.index("/etc/shijim/config.yaml")] = str(config)
-        # Pods have their own network namespace; two local processes need two metrics ports.
-        with socket.socket() as s:
-            s.bind(("127.0.0.1", 0))
-            port = s.getsockname()[1]
+        port = free_port()  # two local processes need two metrics ports
         log = (tmp_path / f"runtime-{shard_id}.log").open("wb")
         cmd = [sys.executable, "-m", "shijim", "run", *args, "--duration", "60"]
         cmd += ["--metrics-port", str(port)]
@@ -439,11 +436,7 @@ def test_real_runtime_pods_from_the_rendered_config(
         assert logs().count("by crd: TradingShard sim-demo: being deleted") == 2
     finally:
         for p, log in procs:
-            p.terminate()
-            try:
-                p.wait(10)
-            except subprocess.TimeoutExpired:
-                p.kill()
+            stop_process(p)
             log.close()
 
 

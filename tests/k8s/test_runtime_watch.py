@@ -15,6 +15,7 @@ import time
 
 import pytest
 from emulator import EXAMPLE, ROOT, EmulatorThread, wait_for
+from processes import stop_process
 from shijim.governance.k8s import TradingShardWatcher, read_demand, shard_identity
 from shijim.governance.k8s_api import ApiConfigError, ApiEndpoint, kubeconfig_endpoint
 from shijim.risk.state import KillSwitchSource, TradingState, TradingStateMachine
@@ -335,11 +336,7 @@ def test_real_runtime_process_halts_on_kill_switch(
         set_kill(k8s, False)
         wait_for(lambda: (e := shard_entry(k8s)) and e["tradingState"] == "ACTIVE", 3)
     finally:
-        proc.terminate()
-        try:
-            proc.wait(10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
+        stop_process(proc)
         log.close()
         if os.environ.get("SHIJIM_TEST_SHOW_LOGS"):
             print((tmp_path / "runtime.log").read_text())
