@@ -77,6 +77,13 @@ def apply_and_wait(k8s: EmulatorThread) -> dict[str, dict | None]:
     return wait_for(lambda: all((c := children(k8s)).values()) and c, 15)
 
 
+def apply_with_both_pods_reporting(k8s: EmulatorThread, pods: list[TradingShardWatcher]) -> None:
+    apply_and_wait(k8s)
+    start_pod(k8s, pods, 0)
+    start_pod(k8s, pods, 1)
+    wait_for(lambda: shard_entry(k8s, 0) and shard_entry(k8s, 1))
+
+
 def test_apply_creates_children_with_the_right_content(
     k8s: EmulatorThread, operator: OperatorProcess
 ) -> None:
@@ -335,10 +342,7 @@ def test_operator_restart_changes_nothing(k8s: EmulatorThread, operator: Operato
 def test_delete_halts_every_pod_before_children_go(
     k8s: EmulatorThread, operator: OperatorProcess, pods: list[TradingShardWatcher]
 ) -> None:
-    apply_and_wait(k8s)
-    start_pod(k8s, pods, 0)
-    start_pod(k8s, pods, 1)
-    wait_for(lambda: shard_entry(k8s, 0) and shard_entry(k8s, 1))
+    apply_with_both_pods_reporting(k8s, pods)
     halted_at: dict[int, float] = {}
     for w in pods:
         w.state_machine.subscribe(
@@ -469,10 +473,7 @@ def test_a_child_name_taken_by_a_foreign_object_is_never_taken_over(
 def test_scale_down_patches_the_statefulset_and_drops_departed_reports(
     k8s: EmulatorThread, operator: OperatorProcess, pods: list[TradingShardWatcher]
 ) -> None:
-    apply_and_wait(k8s)
-    start_pod(k8s, pods, 0)
-    start_pod(k8s, pods, 1)
-    wait_for(lambda: shard_entry(k8s, 0) and shard_entry(k8s, 1))
+    apply_with_both_pods_reporting(k8s, pods)
     k8s.merge_patch(NAME, '{"spec":{"shards":1}}')
     wait_for(lambda: k8s.get("statefulsets", NAME)["spec"]["replicas"] == 1)  # type: ignore[index]
     pods[1].stop()  # the StatefulSet controller would remove pod 1 now
