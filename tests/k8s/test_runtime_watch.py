@@ -176,8 +176,9 @@ def test_deletion_halts_and_acknowledges(k8s: EmulatorThread) -> None:
         w.stop()
 
 
-def test_api_unreachable_beyond_grace_applies_policy_then_recovers(tmp_path: pathlib.Path) -> None:
-    k8s = EmulatorThread(tmp_path).start()
+def test_api_unreachable_beyond_grace_applies_policy_then_recovers(
+    k8s: EmulatorThread, tmp_path: pathlib.Path
+) -> None:
     port = k8s.port
     k8s.kubectl("apply", "-f", str(EXAMPLE))
     k8s.merge_patch(NAME, {"spec": {"apiServer": {"gracePeriodSeconds": 1, "policy": "REDUCING"}}})
@@ -191,7 +192,7 @@ def test_api_unreachable_beyond_grace_applies_policy_then_recovers(tmp_path: pat
     k8s2: EmulatorThread | None = None
     try:
         wait_for(lambda: w.grace_seconds == 1.0 and w.api_reachable, 3)  # read from the spec
-        k8s.stop()
+        k8s.stop()  # the API goes away (stopping it again at teardown does nothing)
         assert k8s.unreachable_at is not None
         gone = k8s.unreachable_at
         if time.monotonic() - gone < 0.6:
