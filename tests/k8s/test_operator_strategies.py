@@ -118,6 +118,6 @@ def test_the_example_and_every_default_pass_both() -> None:
 def test_probe_pairs_agree_too() -> None:
     # Two parameters at once, to catch a checker that stops at the first problem only on one side.
     keys = ("quote_qty", "max_inventory", "requote_ticks")
-    for a, b in itertools.product((0, 1, -1), repeat=2):
-        params = {keys[0]: a, keys[1]: b}
+    for values in itertools.product((0, 1, -1), repeat=len(keys)):
+        params = dict(zip(keys, values, strict=True))
         assert operator_accepts("market_making", params) == runtime_accepts("market_making", params)
