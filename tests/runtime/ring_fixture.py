@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from itertools import count
 from typing import Any
@@ -25,8 +26,9 @@ class Ring:
         return list(self.reader.read_records(max_messages))
 
 
-@pytest.fixture
-def ring() -> Iterator[Ring]:
+@contextmanager
+def fresh_ring() -> Iterator[Ring]:
+    """A new ring with a name unique to this process, unlinked on exit."""
     name = f"h4test-{os.getpid()}-{next(_ids)}"
     shijim_core.ring_unlink(name)
     writer = shijim_core.RingWriter(name, slots=1 << 16, create=True)
@@ -36,3 +38,16 @@ def ring() -> Iterator[Ring]:
     finally:
         writer.close()
         shijim_core.ring_unlink(name)
+
+
+def records_of(fill: Callable[[Any], object]) -> list[dict[str, Any]]:
+    """What a fresh ring holds after ``fill(writer)``."""
+    with fresh_ring() as r:
+        fill(r.writer)
+        return r.records()
+
+
+@pytest.fixture
+def ring() -> Iterator[Ring]:
+    with fresh_ring() as r:
+        yield r

@@ -7,7 +7,7 @@ from decimal import Decimal
 from pathlib import Path
 
 import pytest
-from ring_fixture import Ring, ring  # noqa: F401  (pytest fixture)
+from ring_fixture import Ring, records_of, ring  # noqa: F401  (pytest fixture)
 from shijim.bus import Ingestor
 from shijim.events import BidAskRecord, TickRecord, TickType, format_record, write_records
 from shijim.gateway.replay import ReplayFeed, ReplayPace, replay_files
@@ -159,26 +159,13 @@ def test_sim_recorded_then_replayed_gives_the_same_ring(tmp_path: Path) -> None:
     from shijim.gateway.sim_feed import LocalClock, Pace, SimFeed
     from shijim.gateway.sim_market import SimulatedMarket, default_instruments
 
-    import shijim_core
-
-    def ring_records(name: str, fill) -> list[dict]:
-        shijim_core.ring_unlink(name)
-        writer = shijim_core.RingWriter(name, slots=1 << 16, create=True)
-        reader = shijim_core.RingReader(name, start="oldest")
-        try:
-            fill(writer)
-            return list(reader.read_records(1 << 16))
-        finally:
-            writer.close()
-            shijim_core.ring_unlink(name)
-
     def from_sim(writer) -> None:
         m = SimulatedMarket(default_instruments(0.2), 21, T0)
         feed = SimFeed(m, Pace.FAST, local_clock=LocalClock.EXCHANGE, max_sim_seconds=2)
         feed.start(Ingestor(writer, universe=m.codes))
         feed.run_for()
 
-    original = ring_records(f"h4-sim-{id(tmp_path)}", from_sim)
+    original = records_of(from_sim)
     assert len(original) > 500
     by_code: dict[str, list] = {}
     for rec in original:
@@ -191,7 +178,7 @@ def test_sim_recorded_then_replayed_gives_the_same_ring(tmp_path: Path) -> None:
         feed.start(Ingestor(writer, universe=list(by_code)))
         feed.run_for()
 
-    replayed = ring_records(f"h4-replay-{id(tmp_path)}", from_replay)
+    replayed = records_of(from_replay)
 
     def per_code(recs: list[dict]) -> dict[str, list[dict]]:
         out: dict[str, list[dict]] = {}

@@ -4,15 +4,14 @@ per-record path: the same ring, the same bad-input counts, bad lines named by fi
 from __future__ import annotations
 
 import logging
-import os
 import random
 from collections.abc import Iterator
 from decimal import Decimal
-from itertools import count
 from pathlib import Path
 from typing import Any
 
 import pytest
+from ring_fixture import records_of
 from shijim.bus import Ingestor
 from shijim.events import (
     BidAskRecord,
@@ -33,11 +32,8 @@ from shijim.events import (
 from shijim.events.rows import BIDASK, RECORD, TICK, read_row_batches
 from shijim.gateway.replay import ReplayFeed, ReplayPace
 
-import shijim_core
-
 T0 = 1_795_482_000_000_000_000
 S = 1_000_000_000
-_ids = count()
 
 
 def tick(code: str, ts: int, price: str = "23000.5", vol: int = 1) -> TickRecord:
@@ -64,19 +60,6 @@ def snapshot(code: str, ts: int) -> SnapshotRecord:
     )
 
 
-def ring_of(fill: Any) -> list[dict[str, Any]]:
-    name = f"h11rows-{os.getpid()}-{next(_ids)}"
-    shijim_core.ring_unlink(name)
-    writer = shijim_core.RingWriter(name, slots=1 << 16, create=True)
-    reader = shijim_core.RingReader(name, start="oldest")
-    try:
-        fill(writer)
-        return list(reader.read_records(1 << 16))
-    finally:
-        writer.close()
-        shijim_core.ring_unlink(name)
-
-
 def replay(
     path: Path, by_rows: bool, batch: int = 4096, universe: Any = None, keep: bool = False
 ) -> tuple[list[dict[str, Any]], dict[str, int], int]:
@@ -90,7 +73,7 @@ def replay(
         assert feed.finished
         out["bad"] = dict(ing.bad.counts)
 
-    recs = ring_of(fill)
+    recs = records_of(fill)
     assert out["n"] == len(recs)
     return recs, out["bad"], out["n"]
 
@@ -194,7 +177,7 @@ def sim_records() -> list[dict[str, Any]]:
         feed.start(Ingestor(writer, universe=m.codes))
         feed.run_for()
 
-    recs = ring_of(from_sim)
+    recs = records_of(from_sim)
     assert len(recs) > 500
     return recs
 
