@@ -84,6 +84,11 @@ class ShardMetrics:
         self._kill = gauge("shijim_kill_switch_engaged", "1 while the trading state is HALTED")
         self._state = gauge("shijim_trading_state", "Trading state: 0 ACTIVE, 1 REDUCING, 2 HALTED")
         self._position = gauge("shijim_position", "Net position in lots/shares", ("code",))
+        self._code_state = gauge(
+            "shijim_code_trading_state",
+            "Per-code hold: 0 ACTIVE, 1 REDUCING, 2 HALTED (bad data, resharding; docs/risk.md)",
+            ("code",),
+        )
         self._pnl = gauge("shijim_pnl", "Realised + marked-to-market PnL (TWD)")
         self._tick_to_order = Histogram(
             "shijim_tick_to_order_seconds",
@@ -170,6 +175,9 @@ class ShardMetrics:
     def trading_state(self, state: int) -> None:
         self._c_state.set(state)
         self._c_kill.set(1 if state == 2 else 0)
+
+    def code_trading_state(self, code: str, state: int) -> None:
+        self._child(self._code_state, "code_state", code).set(state)
 
     def position(self, code: str, qty: float) -> None:
         self._child(self._position, "position", code).set(qty)

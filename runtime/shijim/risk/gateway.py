@@ -10,6 +10,8 @@ positions and PnL from the adapter's fills, and turns trading-state changes into
   fit are retried on each ``poll()``), every new order and amend is rejected; cancels still go.
 - REDUCING: working orders that could increase exposure are cancelled; only reducing orders pass.
 - realised + marked PnL at or below ``-max_daily_loss`` engages KillSwitchSource.LOSS_LIMIT.
+- a per-code hold (``hold_code``: bad data, resharding) applies the same two rules to one code
+  only: HALTED cancels that code's working orders and refuses its new orders (CODE_HELD).
 
 Thread safety: one re-entrant lock around every entry point. The strategy thread calls place /
 poll / on_bidask; kill-switch sources call the state machine from their own threads, and the
@@ -37,6 +39,7 @@ from shijim.domain import (
 )
 from shijim.execution.adapter import ExecutionAdapter
 from shijim.metrics import ShardMetrics
+from shijim.risk.code_gate import CodeGate, CodeHold
 from shijim.risk.positions import PositionKeeper
 from shijim.risk.rate_limit import ActionBucket
 from shijim.risk.reference import ReferencePrices
@@ -67,6 +70,9 @@ class InstrumentTable:
     def get(self, code: str) -> Instrument | None:
         return self._by_code.get(code)
 
+    def codes(self) -> list[str]:
+        return list(self._by_code)
+
     def require(self, code: str) -> Instrument:
         inst = self._by_code.get(code)
         if inst is None:
@@ -88,6 +94,7 @@ class RiskAwareGateway:
         self.instruments = instruments
         self.limits = limits or RiskLimits()
         self.state_machine = state or TradingStateMachine()
+        self.code_gate = CodeGate()
         self._metrics = metrics
         self._clock = clock
         self._lock = RLock()
@@ -113,6 +120,8 @@ class RiskAwareGateway:
         self.state_machine.subscribe(self._on_state_change)
         if metrics is not None:
             metrics.trading_state(int(self.state_machine.state))
+            for code in instruments.codes():
+                metrics.code_trading_state(code, int(TradingState.ACTIVE))
 
     # -- the adapter interface ---------------------------------------------------------------
     @property
@@ -152,6 +161,7 @@ class RiskAwareGateway:
                 positions.total_pnl,
                 self.limits,
                 self.state_machine.state,
+                self.code_gate.get(code),
             )
             if rej is None and not self.bucket.try_take(self._clock()):
                 rej = Rejection(RejectReason.RATE_LIMIT, "order-action rate limit reached")
@@ -180,6 +190,8 @@ class RiskAwareGateway:
                 rej = Rejection(RejectReason.UNKNOWN_ORDER, f"order {order_id!r}: not working")
             elif state is TradingState.HALTED:
                 rej = Rejection(RejectReason.HALTED, "trading state is HALTED")
+            elif self.code_gate.state(order.code) is TradingState.HALTED:
+                rej = Rejection(RejectReason.CODE_HELD, f"{order.code}: held, no amends")
             elif qty is not None and not (type(qty) is int and 0 < qty < order.remaining):
                 rej = Rejection(
                     RejectReason.INVALID_QTY,
@@ -215,6 +227,33 @@ class RiskAwareGateway:
 
     def pump(self) -> None:
         self.poll()
+
+    # -- per-code holds ----------------------------------------------------------------------
+    def hold_code(self, code: str, hold: CodeHold, state: TradingState, reason: str) -> None:
+        """Stop trading ``code`` for ``hold``'s reason: HALTED cancels its working orders and
+        refuses new ones; REDUCING lets only reducing orders through. Idempotent."""
+        with self._lock:
+            if self.code_gate.hold(code, hold, state, reason):
+                self._code_state_changed(code, f"{hold.value}: {reason}")
+
+    def release_code(self, code: str, hold: CodeHold) -> None:
+        """Release ``hold``'s demand on ``code`` (other holds on it stay)."""
+        with self._lock:
+            if self.code_gate.release(code, hold):
+                self._code_state_changed(code, f"{hold.value} released")
+
+    def code_state(self, code: str) -> TradingState:
+        """What may be done in ``code`` now: the shard's state or the code's hold, whichever is
+        more restrictive."""
+        with self._lock:
+            return max(self.state_machine.state, self.code_gate.state(code))
+
+    def _code_state_changed(self, code: str, why: str) -> None:
+        state = self.code_gate.state(code)
+        log.warning("code %s trading state -> %s (%s)", code, state.name, why)
+        if self._metrics is not None:
+            self._metrics.code_trading_state(code, int(state))
+        self._enforce(state, code)
 
     def poll(self) -> int:
         """Apply venue events, retry deferred cancels, check the loss limit. Returns how many
@@ -277,8 +316,10 @@ class RiskAwareGateway:
                     self._metrics.position(p.code, p.net)
         self._pump()
         # Orders found at the venue while halted (or reducing) get the same treatment as those
-        # working at the moment of the transition.
+        # working at the moment of the transition; so do orders in held codes.
         self._enforce(self.state_machine.state)
+        for code in self.code_gate.held_codes():
+            self._enforce(self.code_gate.state(code), code)
 
     # -- market data (reference prices, marks, and the paper venue) ---------------------------
     def on_bidask(
@@ -329,10 +370,17 @@ class RiskAwareGateway:
                 }
                 for code, p in self.positions.snapshot().items()
             }
+            gate = self.code_gate
+            code_holds = {
+                code: {h.value: {"state": st.name, "reason": why} for h, (st, why) in held.items()}
+                for code in gate.held_codes()
+                if (held := gate.holds(code))
+            }
             return {
                 "state": self.state_machine.state.name,
                 "kill_switch_engaged": self.state_machine.kill_switch_engaged,
                 "demands": demands,
+                "code_holds": code_holds,
                 "positions": positions,
                 "pnl": {
                     "realised": self.positions.realised_pnl,
@@ -446,22 +494,24 @@ class RiskAwareGateway:
                 self._metrics.trading_state(int(change.new))
             self._enforce(change.new)
 
-    def _enforce(self, state: TradingState) -> None:
-        """Cancel the working orders ``state`` does not allow: all when HALTED, those that could
-        increase exposure when REDUCING."""
+    def _enforce(self, state: TradingState, code: str | None = None) -> None:
+        """Cancel the working orders ``state`` does not allow (of ``code`` only, if given): all
+        when HALTED, those that could increase exposure when REDUCING."""
         if state is TradingState.HALTED:
-            for oid in list(self._adapter.working_orders()):
-                self._cancel(oid)
+            for oid, o in list(self._adapter.working_orders().items()):
+                if code is None or o.code == code:
+                    self._cancel(oid)
         elif state is TradingState.REDUCING:
-            for oid in self._exposure_increasing_orders():
+            for oid in self._exposure_increasing_orders(code):
                 self._cancel(oid)
 
-    def _exposure_increasing_orders(self) -> list[str]:
-        """Working orders that are not reducing, judged per code and side with every working
-        order on that side counted (the worst case if they all fill)."""
+    def _exposure_increasing_orders(self, code: str | None = None) -> list[str]:
+        """Working orders (of ``code`` only, if given) that are not reducing, judged per code and
+        side with every working order on that side counted (the worst case if they all fill)."""
         by_key: dict[tuple[str, Side], list[Order]] = {}
         for o in self._adapter.working_orders().values():
-            by_key.setdefault((o.code, o.side), []).append(o)
+            if code is None or o.code == code:
+                by_key.setdefault((o.code, o.side), []).append(o)
         doomed: list[str] = []
         for (code, side), orders in by_key.items():
             total = sum(o.remaining for o in orders)

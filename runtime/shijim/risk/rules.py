@@ -15,11 +15,13 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from shijim.domain import Instrument, OrderIntent, Side
+from shijim.risk.code_gate import CodeHoldState
 from shijim.risk.state import TradingState
 
 
 class RejectReason(enum.Enum):
     HALTED = "halted"
+    CODE_HELD = "code_held"  # this code is held (bad data, resharding); others may trade
     REDUCING_ONLY = "reducing_only"
     INVALID_QTY = "invalid_qty"
     INVALID_PRICE = "invalid_price"
@@ -124,11 +126,19 @@ def check_new_order(
     pnl: float,
     limits: RiskLimits,
     state: TradingState,
+    code_hold: CodeHoldState | None = None,
 ) -> Rejection | None:
     """Decide one new order. ``working_buy``/``working_sell``: remaining quantity of this code's
-    working orders per side; ``gross``: current sum of |net| over all codes."""
+    working orders per side; ``gross``: current sum of |net| over all codes; ``code_hold``: the
+    code's own hold (shijim.risk.code_gate), None when nothing holds it."""
     if state is TradingState.HALTED:
         return Rejection(RejectReason.HALTED, "trading state is HALTED")
+    if code_hold is not None:
+        if code_hold.state is TradingState.HALTED:
+            return Rejection(
+                RejectReason.CODE_HELD, f"{intent.code}: held, no new orders ({code_hold.reason})"
+            )
+        state = max(state, code_hold.state)  # REDUCING for this code only
     qty = intent.qty
     if type(qty) is not int or qty <= 0:  # type(), not isinstance: True is no 1-lot order
         return Rejection(RejectReason.INVALID_QTY, f"qty {qty!r}: must be an integer > 0")
