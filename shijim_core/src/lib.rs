@@ -2,11 +2,13 @@
 //!
 //! - [`sbe`]: the SBE 1.0 codec for `schema/shijim.xml` and SOFH framing.
 //! - [`ring`]: the single-writer, many-reader shared-memory ring buffer.
+//! - [`engine`]: per-code books and signals, the paper venue (matching, latency, fees), marks.
 //! - [`ofi`]: order-flow imbalance (OFI) and multi-level OFI (MLOFI).
 //!
 //! Everything here is plain Rust, tested with `cargo test`. The PyO3 bindings live in one
 //! module (`python`), compiled only with the `python` feature that maturin enables.
 
+pub mod engine;
 pub mod ofi;
 pub mod ring;
 pub mod sbe;

@@ -1,0 +1,6 @@
+//! The per-event engine: per-code L5 books and their incremental signals, the paper venue's
+//! matching with its latency model and fees, and position/PnL marks. One path per event: ring
+//! rows in (already validated once at ingestion), due decisions out (an explicit decision
+//! policy); Python keeps the decisions (strategies, risk) and calls this through thin bindings.
+
+pub mod types;
