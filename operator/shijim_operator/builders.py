@@ -1,4 +1,5 @@
-"""Pure builders of a TradingShard's children: ConfigMap, headless Service, StatefulSet, PDB.
+"""Pure builders of a TradingShard's children: the pods' ServiceAccount, Role and RoleBinding,
+ConfigMap, headless Service, StatefulSet, PDB.
 
 No I/O: each function maps (owner identity, checked spec) to a plain Kubernetes object, so the
 whole desired state is testable without a cluster. Every child carries an owner reference to the
@@ -34,7 +35,7 @@ DATA_DIR = "/var/lib/shijim"
 CA_DIR = "/etc/shijim/ca"
 CA_FILE = "ca.pfx"
 RUNTIME_UID = 10001
-DEFAULT_SERVICE_ACCOUNT = "shijim-runtime"
+RBAC_GROUP = "rbac.authorization.k8s.io"
 
 
 @dataclass(frozen=True)
@@ -159,6 +160,65 @@ def build_service(owner: Owner, spec: ShardSpec) -> dict[str, Any]:
     )
 
 
+def runtime_account_name(owner: Owner) -> str:
+    """The ServiceAccount, Role and RoleBinding of this TradingShard's pods (one name)."""
+    return f"{owner.name}-runtime"
+
+
+def runtime_rules(owner: Owner) -> list[dict[str, Any]]:
+    """What this TradingShard's pods may do: read (GET, and WATCH with the field selector
+    metadata.name, which Kubernetes authorizes against resourceNames) their own TradingShard and
+    merge-patch its status. Nothing on any other TradingShard, so one compromised pod cannot fake
+    another deployment's killSwitchAcknowledged. The operator holds each of these verbs itself
+    (RBAC escalation prevention lets it grant only what it has)."""
+    names = [owner.name]
+    return [
+        {"apiGroups": [GROUP], "resources": [PLURAL], "verbs": ["get", "watch"],
+         "resourceNames": names},
+        {"apiGroups": [GROUP], "resources": [f"{PLURAL}/status"], "verbs": ["patch"],
+         "resourceNames": names},
+    ]  # fmt: skip
+
+
+def build_service_account(owner: Owner, spec: ShardSpec) -> dict[str, Any]:
+    return _finish(
+        {
+            "apiVersion": "v1",
+            "kind": "ServiceAccount",
+            "metadata": {"name": runtime_account_name(owner)},
+            # Mounted by the pod spec, which needs it; nothing else of this account is used.
+            "automountServiceAccountToken": False,
+        },
+        owner,
+    )
+
+
+def build_role(owner: Owner, spec: ShardSpec) -> dict[str, Any]:
+    return _finish(
+        {
+            "apiVersion": f"{RBAC_GROUP}/v1",
+            "kind": "Role",
+            "metadata": {"name": runtime_account_name(owner)},
+            "rules": runtime_rules(owner),
+        },
+        owner,
+    )
+
+
+def build_role_binding(owner: Owner, spec: ShardSpec) -> dict[str, Any]:
+    name = runtime_account_name(owner)
+    return _finish(
+        {
+            "apiVersion": f"{RBAC_GROUP}/v1",
+            "kind": "RoleBinding",
+            "metadata": {"name": name},
+            "roleRef": {"apiGroup": RBAC_GROUP, "kind": "Role", "name": name},
+            "subjects": [{"kind": "ServiceAccount", "name": name, "namespace": owner.namespace}],
+        },
+        owner,
+    )
+
+
 def build_pdb(owner: Owner, spec: ShardSpec) -> dict[str, Any]:
     # One shard at a time may be evicted voluntarily (node drains): never the whole strategy.
     return _finish(
@@ -193,6 +253,9 @@ def runtime_env(owner: Owner, spec: ShardSpec) -> list[dict[str, Any]]:
         _field_env("SHARD_ID", f"metadata.labels['{POD_INDEX_LABEL}']"),
         {"name": "TOTAL_SHARDS", "value": str(spec.shards)},
         {"name": "PYTHONUNBUFFERED", "value": "1"},
+        # /metrics, /livez and /readyz listen on the pod IP only (the runtime binds loopback
+        # when unset): reachable by the kubelet's probes and Prometheus, not on 0.0.0.0.
+        _field_env("SHIJIM_METRICS_BIND", "status.podIP"),
     ]
     if spec.broker is not None:
         b = spec.broker
@@ -210,9 +273,38 @@ def runtime_env(owner: Owner, spec: ShardSpec) -> list[dict[str, Any]]:
     return env
 
 
-def build_statefulset(
-    owner: Owner, spec: ShardSpec, service_account: str = DEFAULT_SERVICE_ACCOUNT
-) -> dict[str, Any]:
+# Seconds a pod may take from start to its first trading-loop heartbeat: the startup jitter
+# before the broker login, the login and the contract download (docs/kubernetes.md#probes).
+STARTUP_BUDGET_SECONDS = 300
+STARTUP_PERIOD_SECONDS = 5
+
+
+def runtime_probes() -> dict[str, Any]:
+    """Kubelet probes on the runtime's metrics listener (no token, no data in the answers).
+
+    liveness: the trading loop's heartbeat is fresh; a stuck trading thread restarts the pod
+    (within ~30 s). It starts only after the startup probe passed once, so a slow start (jitter,
+    broker login) is never killed. readiness: trading or deliberately halted, with fresh data.
+    """
+
+    def get(path: str, period: int, failures: int) -> dict[str, Any]:
+        return {
+            "httpGet": {"path": path, "port": "metrics"},
+            "periodSeconds": period,
+            "timeoutSeconds": 2,
+            "failureThreshold": failures,
+        }
+
+    return {
+        "startupProbe": get(
+            "/livez", STARTUP_PERIOD_SECONDS, STARTUP_BUDGET_SECONDS // STARTUP_PERIOD_SECONDS
+        ),
+        "livenessProbe": get("/livez", 10, 3),
+        "readinessProbe": get("/readyz", 5, 2),
+    }
+
+
+def build_statefulset(owner: Owner, spec: ShardSpec) -> dict[str, Any]:
     config_hash = content_hash(build_config_map(owner, spec)["data"])
     volumes: list[dict[str, Any]] = [
         {"name": "config", "configMap": {"name": config_map_name(owner)}},
@@ -238,7 +330,10 @@ def build_statefulset(
         {"name": "data", "mountPath": DATA_DIR},
     ]
     if spec.broker is not None and spec.broker.ca_file_key:
-        # Only the certificate's key of the broker Secret, owner-read-only.
+        # Only the certificate's key of the broker Secret, owner-read-only. Optional: a missing
+        # Secret then fails the container's env (CreateContainerConfigError, which the operator
+        # reports as InvalidSpec) instead of hiding in mount events; the runtime refuses
+        # production orders without the CA file anyway.
         volumes.append(
             {
                 "name": "ca",
@@ -246,6 +341,7 @@ def build_statefulset(
                     "secretName": spec.broker.name,
                     "items": [{"key": spec.broker.ca_file_key, "path": CA_FILE}],
                     "defaultMode": 0o400,
+                    "optional": True,
                 },
             }
         )
@@ -258,11 +354,7 @@ def build_statefulset(
         "args": ["--config", f"{CONFIG_DIR}/{CONFIG_KEY}", "--tradingshard", owner.name],
         "env": runtime_env(owner, spec),
         "ports": [{"name": "metrics", "containerPort": spec.metrics_port, "protocol": "TCP"}],
-        "readinessProbe": {
-            "tcpSocket": {"port": "metrics"},
-            "periodSeconds": 5,
-            "failureThreshold": 3,
-        },
+        **runtime_probes(),
         "resources": dict(spec.resources),
         "securityContext": {
             "runAsNonRoot": True,
@@ -294,7 +386,7 @@ def build_statefulset(
                     "annotations": {CONFIG_HASH_ANNOTATION: config_hash},
                 },
                 "spec": {
-                    "serviceAccountName": service_account,
+                    "serviceAccountName": runtime_account_name(owner),
                     "automountServiceAccountToken": True,  # the pod watches its TradingShard
                     "terminationGracePeriodSeconds": spec.shutdown_timeout_seconds,
                     "securityContext": {
@@ -331,13 +423,15 @@ class Child:
         return str(self.body["metadata"]["annotations"][HASH_ANNOTATION])
 
 
-def build_children(
-    owner: Owner, spec: ShardSpec, service_account: str = DEFAULT_SERVICE_ACCOUNT
-) -> list[Child]:
-    """Every child, in the order they should be written (config before the pods that read it)."""
+def build_children(owner: Owner, spec: ShardSpec) -> list[Child]:
+    """Every child, in the order they should be written (the pods' account and config before
+    the pods that use them)."""
     return [
+        Child("serviceaccounts", build_service_account(owner, spec)),
+        Child("roles", build_role(owner, spec)),
+        Child("rolebindings", build_role_binding(owner, spec)),
         Child("configmaps", build_config_map(owner, spec)),
         Child("services", build_service(owner, spec)),
-        Child("statefulsets", build_statefulset(owner, spec, service_account)),
+        Child("statefulsets", build_statefulset(owner, spec)),
         Child("poddisruptionbudgets", build_pdb(owner, spec)),
     ]

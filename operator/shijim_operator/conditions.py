@@ -3,8 +3,8 @@
 Status has two writers with disjoint fields, so they never overwrite each other:
   * each runtime pod merge-patches only `status.shards.<its SHARD_ID>` (pod, tradingState,
     killSwitchAcknowledged, observedGeneration, lastHeartbeat);
-  * the operator writes only `phase`, `readyShards`, `observedGeneration` and `conditions`,
-    computed here from what the pods reported.
+  * the operator writes only `phase`, `readyShards`, `observedGeneration`, `conditions` and
+    `sharding` (resharding.py), computed here from what the pods reported.
 
 KillSwitchEngaged is True only when the kill switch is demanded (spec.killSwitch, or the resource
 is being deleted) and EVERY shard 0..shards-1 reported tradingState HALTED with
@@ -22,7 +22,7 @@ from typing import Any
 # The runtime heartbeats every 5 s (governance/k8s.py); three missed beats make a shard stale.
 HEARTBEAT_STALE_SECONDS = 15.0
 
-CONDITION_TYPES = ("Ready", "KillSwitchEngaged", "Degraded", "InvalidSpec")
+CONDITION_TYPES = ("Ready", "KillSwitchEngaged", "Degraded", "InvalidSpec", "Resharding")
 
 
 @dataclass(frozen=True)
@@ -152,14 +152,17 @@ def compute_status(
     problems: Sequence[str] | None,
     now: datetime.datetime,
     stale_after: float = HEARTBEAT_STALE_SECONDS,
+    running: int | None = None,
 ) -> dict[str, Any]:
     """The operator's part of the status: phase, readyShards, conditions.
 
     `problems`: the InvalidSpec reasons from the last check (empty: valid; None: not checked
-    now, keep the previous InvalidSpec condition)."""
+    now, keep the previous InvalidSpec condition). `running`: the shard count the children are
+    rendered for (during a resharding transition not yet `spec.shards`, resharding.py); the
+    Resharding condition mirrors `status.sharding`."""
     status = status or {}
     reports = shard_reports(status)
-    shards = _shard_count(spec, reports)
+    shards = running if running is not None else _shard_count(spec, reports)
     generation = _generation(meta.get("generation"))
     old_conditions: dict[str, Mapping[str, Any]] = {}
     for c in status.get("conditions") or []:
@@ -237,14 +240,34 @@ def compute_status(
         _condition(
             old_conditions, "InvalidSpec", invalid, invalid_reason, invalid_message, now, generation
         ),
+        _resharding_condition(old_conditions, status.get("sharding"), now, generation),
     ]
     return {"phase": phase, "readyShards": len(fresh), "conditions": conditions}
 
 
-def departed_shards(spec: Mapping[str, Any], status: Mapping[str, Any] | None) -> list[str]:
-    """Report keys of shards that no longer exist after a scale-down (id >= spec.shards). The
+def _resharding_condition(
+    old: Mapping[str, Mapping[str, Any]],
+    sharding: object,
+    now: datetime.datetime,
+    generation: int | None,
+) -> dict[str, Any]:
+    """True while a resharding transition runs; reason = its phase (Releasing, Rolling)."""
+    published = sharding if isinstance(sharding, Mapping) else {}
+    phase = published.get("phase")
+    moving = phase in ("Releasing", "Rolling")
+    reason = str(phase) if moving else "Stable"
+    return _condition(
+        old, "Resharding", moving, reason, str(published.get("message", "")), now, generation
+    )
+
+
+def departed_shards(
+    spec: Mapping[str, Any], status: Mapping[str, Any] | None, keep: int | None = None
+) -> list[str]:
+    """Report keys of shards that no longer exist after a scale-down (id >= spec.shards, or
+    >= `keep`: during a resharding transition the larger layout's pods may still run). The
     operator may remove these: no live pod writes them, so the writers still never collide."""
-    shards = spec.get("shards")
+    shards = keep if keep is not None else spec.get("shards")
     entries = (status or {}).get("shards")
     if not isinstance(shards, int) or isinstance(shards, bool) or not isinstance(entries, Mapping):
         return []

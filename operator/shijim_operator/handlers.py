@@ -1,8 +1,8 @@
 """Kopf handlers: thin wrappers over reconcile.py (I/O) and conditions.py (pure).
 
 Writes to the TradingShard itself go only to the operator's status fields (phase, readyShards,
-observedGeneration, conditions) through Kopf's patch; `status.shards` belongs to the pods (the
-operator only removes entries of shards that no longer exist after a scale-down).
+observedGeneration, conditions, sharding) through Kopf's patch; `status.shards` belongs to the
+pods (the operator only removes entries of shards that no longer exist after a scale-down).
 """
 
 from __future__ import annotations
@@ -15,8 +15,9 @@ from typing import Any
 
 import kopf
 
-from shijim_operator import conditions, reconcile
+from shijim_operator import conditions, reconcile, resharding
 from shijim_operator.builders import GROUP, PLURAL, VERSION
+from shijim_operator.spec import ShardSpec, read_spec
 
 FINALIZER = "shijim.io/kill-switch"
 DRAIN_POLL_SECONDS = 0.2
@@ -30,6 +31,15 @@ _api: Any = None
 # overwrite a newer InvalidSpec verdict.
 _checked_lock = threading.Lock()
 _checked: dict[str, tuple[Any, list[str]]] = {}
+# Per TradingShard uid: what its pods show (a referenced Secret or key the kubelet could not
+# find), re-read by the timer and added to the spec's verdict in every status computation. The
+# operator never reads Secrets itself (docs/decisions.md).
+_pod_problems: dict[str, list[str]] = {}
+
+
+def _problems(uid: str, spec_problems: list[str]) -> list[str]:
+    with _checked_lock:
+        return spec_problems + _pod_problems.get(uid, [])
 
 
 def api() -> Any:
@@ -91,14 +101,57 @@ def reconcile_shard(
         changed = [a for a in result.actions if not a.startswith("unchanged")]
         if changed:
             logger.info("reconciled: %s", ", ".join(changed))
+    problems = _problems(str(meta.get("uid")), result.problems)
+    current = dict(status)
+    if result.plan is not None:
+        _publish(result.plan, current, patch, logger)
+    spec = dict(body.get("spec", {}))
+    running = _running(body, current)
     computed = conditions.compute_status(
-        dict(body.get("spec", {})), dict(meta), dict(status), result.problems, _now()
+        spec, dict(meta), current, problems, _now(), running=running
     )
     patch.status.update(computed)
     patch.status["observedGeneration"] = meta.get("generation")
 
 
-def _refresh(body: kopf.Body, patch: kopf.Patch) -> None:
+def _running(body: kopf.Body, status: dict[str, Any]) -> int | None:
+    """Shards the children are rendered for (not spec.shards during a resharding transition)."""
+    shards = body.get("spec", {}).get("shards", 1)
+    if not isinstance(shards, int) or isinstance(shards, bool):
+        return None
+    return resharding.running_shards(status.get("sharding"), shards)
+
+
+def _publish(plan: resharding.Plan, status: dict[str, Any], patch: kopf.Patch, logger: Any) -> None:
+    """Write `status.sharding` when it changed; `status` (a copy) gets the new value so the
+    conditions computed next see it."""
+    sharding = plan.status()
+    if resharding.sharding_changed(status.get("sharding"), sharding):
+        patch.status["sharding"] = sharding
+        before = status.get("sharding") if isinstance(status.get("sharding"), dict) else {}
+        if before.get("phase") != plan.phase or before.get("layouts") != sharding["layouts"]:
+            logger.info("resharding: %s", sharding["message"])
+    status["sharding"] = sharding
+
+
+def _advance_resharding(
+    body: kopf.Body, spec: ShardSpec, status: dict[str, Any], patch: kopf.Patch, logger: Any
+) -> None:
+    """Move a resharding transition on (pods' acknowledgements, the StatefulSet rolling). The
+    children change only when the phase becomes Rolling: then they are rendered at the new
+    layout first, and Rolling is published after (a failed write is retried on the next event;
+    the acknowledgements still hold)."""
+    plan = reconcile.plan_sharding(api(), body, spec)
+    published = resharding.read_sharding(status.get("sharding"))
+    if published is None or published.render != plan.render:
+        actions = reconcile.apply_children(api(), body, spec, plan.render)
+        changed = [a for a in actions if not a.startswith("unchanged")]
+        if changed:
+            logger.info("resharding: %s", ", ".join(changed))
+    _publish(plan, status, patch, logger)
+
+
+def _refresh(body: kopf.Body, patch: kopf.Patch, logger: Any) -> None:
     meta = dict(body.get("metadata", {}))
     with _checked_lock:
         checked = _checked.get(str(meta.get("uid")))
@@ -106,33 +159,59 @@ def _refresh(body: kopf.Body, patch: kopf.Patch) -> None:
         return  # this generation is not checked yet: the reconcile handler writes its status
     spec = dict(body.get("spec", {}))
     status = dict(body.get("status", {}))
-    computed = conditions.compute_status(spec, meta, status, checked[1], _now())
+    problems = _problems(str(meta.get("uid")), checked[1])
+    valid, _ = read_spec(spec) if not checked[1] else (None, [])
+    if valid is not None and not meta.get("deletionTimestamp"):
+        _advance_resharding(body, valid, status, patch, logger)
+    computed = conditions.compute_status(
+        spec, meta, status, problems, _now(), running=_running(body, status)
+    )
     if conditions.status_changed(status, computed):
         patch.status.update(computed)
-    departed = conditions.departed_shards(spec, status)
-    if departed and not checked[1]:  # only for a valid spec: its shard count is the truth
+    if valid is None:
+        return  # only for a valid spec: its shard count is the truth
+    # During a transition the larger layout's pods may still run and report.
+    keep = resharding.reporting_shards(status.get("sharding"), valid.shards)
+    departed = conditions.departed_shards(spec, status, keep)
+    if departed:
         patch.status["shards"] = dict.fromkeys(departed)  # merge patch: null removes the key
 
 
 @kopf.on.event(GROUP, VERSION, PLURAL)
-def refresh_status(event: kopf.RawEvent, body: kopf.Body, patch: kopf.Patch, **_: Any) -> None:
+def refresh_status(
+    event: kopf.RawEvent, body: kopf.Body, patch: kopf.Patch, logger: Any, **_: Any
+) -> None:
     """Pods' acknowledgements and heartbeats arrive as status changes: recompute conditions."""
     meta = body.get("metadata", {})
     if event.get("type") == "DELETED":
         with _checked_lock:
             _checked.pop(str(meta.get("uid")), None)
+            _pod_problems.pop(str(meta.get("uid")), None)
         return
     if FINALIZER not in (meta.get("finalizers") or []) and not meta.get("deletionTimestamp"):
         # Kopf adds the finalizer in this cycle: a second write now would make it handle a
         # stale version and postpone the create handler. The next event brings the status.
         return
-    _refresh(body, patch)
+    _refresh(body, patch, logger)
 
 
 @kopf.timer(GROUP, VERSION, PLURAL, interval=5.0, initial_delay=5.0)
-def heartbeat_check(body: kopf.Body, patch: kopf.Patch, **_: Any) -> None:
-    """A dead pod sends nothing: only the clock turns its heartbeat stale."""
-    _refresh(body, patch)
+def heartbeat_check(body: kopf.Body, patch: kopf.Patch, logger: Any, **_: Any) -> None:
+    """A dead pod sends nothing: only the clock turns its heartbeat stale. A pod that cannot
+    start reports nothing either: its status (a missing Secret) is read here."""
+    uid = str(body.get("metadata", {}).get("uid"))
+    with _checked_lock:
+        before = _pod_problems.get(uid, [])
+    try:
+        found = reconcile.pod_problems(api(), body)
+    except Exception as exc:  # never let it stop the heartbeat check below: keep the last
+        logging.getLogger(__name__).warning("reading the pods' status failed: %s", exc)
+        found = before
+    with _checked_lock:
+        _pod_problems[uid] = found
+    if found and found != before:
+        kopf.warn(body, reason="InvalidSpec", message="; ".join(found))
+    _refresh(body, patch, logger)
 
 
 @kopf.on.delete(GROUP, VERSION, PLURAL)

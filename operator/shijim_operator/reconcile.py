@@ -1,26 +1,31 @@
-"""The I/O edge of the operator: read Secrets' existence, write children, read the TradingShard.
+"""The I/O edge of the operator: write children, read the TradingShard and its pods' status.
 
 One idempotent path serves create, update and resume: build the desired children (pure, in
 builders.py), then for each child create it if absent, patch it if its `shijim.io/desired-hash`
 differs, and otherwise write nothing. An invalid spec writes no child at all, so running pods keep
-running as they were.
+running as they were. The operator never reads Secrets: a referenced Secret (or key) that does
+not exist shows in the pods' status, which `pod_problems` turns into InvalidSpec
+(docs/decisions.md).
 """
 
 from __future__ import annotations
 
-import os
-from collections.abc import Iterable, Mapping
+import dataclasses
+import datetime
+import json
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 import kubernetes
 from kubernetes.client.rest import ApiException
 
-from shijim_operator import builders
+from shijim_operator import builders, resharding
+from shijim_operator.conditions import HEARTBEAT_STALE_SECONDS
+from shijim_operator.sharding import Layout
 from shijim_operator.spec import ShardSpec, read_spec, secret_problems
 
 MERGE_PATCH = "application/merge-patch+json"
-METADATA_ONLY = "application/json;as=PartialObjectMetadata;g=meta.k8s.io;v=v1"
 
 
 def make_api_client() -> kubernetes.client.ApiClient:
@@ -41,35 +46,51 @@ class ReconcileResult:
     spec: ShardSpec | None
     problems: list[str]
     actions: list[str] = field(default_factory=list)
+    plan: resharding.Plan | None = None  # status.sharding to publish (valid specs only)
 
 
-def existing_secrets(
-    api: kubernetes.client.ApiClient, namespace: str, names: Iterable[str]
-) -> set[str] | None:
-    """Which of `names` exist. None if the operator may not read Secrets (then not checked)."""
-    core = kubernetes.client.CoreV1Api(api)
-    found: set[str] = set()
-    for name in names:
-        try:
-            # Metadata only: the API server sends no secret values to the operator at all.
-            core.read_namespaced_secret(
-                name, namespace, _preload_content=False, _headers={"Accept": METADATA_ONLY}
-            ).release_conn()
-            found.add(name)
-        except ApiException as exc:
-            if exc.status == 404:
-                continue
-            if exc.status == 403:
-                return None
-            raise
-    return found
+def pod_problems(api: kubernetes.client.ApiClient, body: Mapping[str, Any]) -> list[str]:
+    """InvalidSpec reasons the TradingShard's pods show: a referenced Secret or key the kubelet
+    could not find. Reads pods (status only matters), never Secrets."""
+    spec, problems = read_spec(body.get("spec", {}))
+    if spec is None or problems or not spec.secret_names():
+        return []
+    meta = body.get("metadata", {})
+    owner = builders.Owner(str(meta["name"]), str(meta.get("namespace", "default")), "")
+    selector = ",".join(f"{k}={v}" for k, v in builders.selector(owner).items())
+    # Raw JSON, not the client's models: a pod status the models refuse must not hide the rest.
+    resp = kubernetes.client.CoreV1Api(api).list_namespaced_pod(
+        owner.namespace, label_selector=selector, _preload_content=False
+    )
+    try:
+        items = json.loads(resp.data).get("items") or []
+    finally:
+        resp.release_conn()
+    pods = [pod for pod in items if isinstance(pod, Mapping)]
+    return [str(p) for p in secret_problems(spec, pods)]
 
 
 def _ops(api: kubernetes.client.ApiClient, plural: str) -> tuple[Any, Any, Any]:
     core = kubernetes.client.CoreV1Api(api)
     apps = kubernetes.client.AppsV1Api(api)
     policy = kubernetes.client.PolicyV1Api(api)
+    rbac = kubernetes.client.RbacAuthorizationV1Api(api)
     return {
+        "serviceaccounts": (
+            core.read_namespaced_service_account,
+            core.create_namespaced_service_account,
+            core.patch_namespaced_service_account,
+        ),
+        "roles": (
+            rbac.read_namespaced_role,
+            rbac.create_namespaced_role,
+            rbac.patch_namespaced_role,
+        ),
+        "rolebindings": (
+            rbac.read_namespaced_role_binding,
+            rbac.create_namespaced_role_binding,
+            rbac.patch_namespaced_role_binding,
+        ),
         "configmaps": (
             core.read_namespaced_config_map,
             core.create_namespaced_config_map,
@@ -118,23 +139,63 @@ def apply_child(api: kubernetes.client.ApiClient, child: builders.Child, namespa
 
 
 def reconcile(api: kubernetes.client.ApiClient, body: Mapping[str, Any]) -> ReconcileResult:
-    meta = body.get("metadata", {})
-    namespace = str(meta.get("namespace", "default"))
     spec, problems = read_spec(body.get("spec", {}))
-    if spec is not None and spec.secret_names():
-        found = existing_secrets(api, namespace, spec.secret_names())
-        if found is not None:  # None: the operator may not read Secrets, so they go unchecked
-            problems = secret_problems(spec, found)
     if spec is None or problems:
         return ReconcileResult(None, [str(p) for p in problems])
-    owner = builders.Owner(str(meta["name"]), namespace, str(meta["uid"]))
-    service_account = os.environ.get(
-        "SHIJIM_RUNTIME_SERVICE_ACCOUNT", builders.DEFAULT_SERVICE_ACCOUNT
-    )
-    result = ReconcileResult(spec, [])
-    for child in builders.build_children(owner, spec, service_account):
-        result.actions.append(apply_child(api, child, namespace))
+    planned = plan_sharding(api, body, spec)
+    result = ReconcileResult(spec, [], plan=planned)
+    result.actions = apply_children(api, body, spec, planned.render)
     return result
+
+
+def plan_sharding(
+    api: kubernetes.client.ApiClient,
+    body: Mapping[str, Any],
+    spec: ShardSpec,
+    now: datetime.datetime | None = None,
+) -> resharding.Plan:
+    """The resharding decision (resharding.py); reads the StatefulSet only while it rolls."""
+    meta = body.get("metadata", {})
+    status = body.get("status") or {}
+    current = status.get("sharding")
+    published = resharding.read_sharding(current)
+    sts = None
+    if published is not None and published.phase == resharding.ROLLING:
+        sts = read_statefulset(api, str(meta.get("namespace", "default")), str(meta["name"]))
+    return resharding.plan(
+        Layout.of(spec.shards, spec.codes),
+        current,
+        status.get("shards"),
+        sts,
+        now or datetime.datetime.now(tz=datetime.UTC),
+        HEARTBEAT_STALE_SECONDS,
+    )
+
+
+def apply_children(
+    api: kubernetes.client.ApiClient, body: Mapping[str, Any], spec: ShardSpec, layout: Layout
+) -> list[str]:
+    """Write the children for `spec` rendered at `layout`: shard count and universe come from
+    the layout resharding allows to run (the spec's own, except during a transition)."""
+    meta = body.get("metadata", {})
+    namespace = str(meta.get("namespace", "default"))
+    owner = builders.Owner(str(meta["name"]), namespace, str(meta["uid"]))
+    rendered = dataclasses.replace(
+        spec, shards=layout.shards, codes=layout.order or tuple(sorted(layout.codes))
+    )
+    return [apply_child(api, c, namespace) for c in builders.build_children(owner, rendered)]
+
+
+def read_statefulset(
+    api: kubernetes.client.ApiClient, namespace: str, name: str
+) -> dict[str, Any] | None:
+    try:
+        sts = kubernetes.client.AppsV1Api(api).read_namespaced_stateful_set(name, namespace)
+    except ApiException as exc:
+        if exc.status == 404:
+            return None
+        raise
+    return dict(api.sanitize_for_serialization(sts))
 
 
 def read_tradingshard(

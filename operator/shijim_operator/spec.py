@@ -3,17 +3,20 @@
 The API server already enforces the CRD's OpenAPI schema. This module re-checks types anyway
 (an old CRD, a test emulator, a hand-edited object must never crash the operator) and adds the
 rules a schema cannot express: duplicate codes, more shards than codes, a replay feed without a
-path, real trading without broker keys, a referenced Secret that does not exist, an unknown
-strategy or a parameter it would refuse (strategies.py). Every problem
-names the field; the operator reports them in condition InvalidSpec and leaves running pods alone.
+path, real trading without broker keys, a universe code the runtime would refuse (codes.py),
+an unknown strategy or a parameter it would refuse (strategies.py). Every problem names the
+field; the operator reports them in condition InvalidSpec and leaves running pods alone. A
+referenced Secret that does not exist is found from the pods' status (`secret_problems`).
 """
 
 from __future__ import annotations
 
-from collections.abc import Collection, Mapping
+import re
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from shijim_operator.codes import code_problem, simulation_problem
 from shijim_operator.sharding import empty_shards
 from shijim_operator.strategies import strategy_problems
 
@@ -184,7 +187,7 @@ class _Reader:
         return float(value)
 
 
-def _codes(r: _Reader) -> tuple[str, ...]:
+def _codes(r: _Reader, feed: str | None) -> tuple[str, ...]:
     raw = r._get("universe.codes")
     if raw is None:
         r.problems.append(SpecProblem("universe.codes", "required field is missing"))
@@ -195,8 +198,10 @@ def _codes(r: _Reader) -> tuple[str, ...]:
     codes: list[str] = []
     seen: dict[str, int] = {}
     for i, code in enumerate(raw):
-        if not isinstance(code, str) or not code.strip():
-            r.problems.append(SpecProblem(f"universe.codes[{i}]", f"expected a code, got {code!r}"))
+        # The runtime's own admission rules (codes.py): what it would refuse at start.
+        problem = code_problem(code) or (simulation_problem(code) if feed == "sim" else None)
+        if problem is not None:
+            r.problems.append(SpecProblem(f"universe.codes[{i}]", problem))
             continue
         if code in seen:
             r.problems.append(
@@ -235,16 +240,13 @@ def _risk(r: _Reader) -> RiskLimits:
     )
 
 
-def read_spec(
-    spec: object, existing_secrets: Collection[str] | None = None
-) -> tuple[ShardSpec | None, list[SpecProblem]]:
-    """Check `spec`; return (ShardSpec, []) or (None, problems). `existing_secrets` is the set of
-    Secret names present in the namespace (None: not checked)."""
+def read_spec(spec: object) -> tuple[ShardSpec | None, list[SpecProblem]]:
+    """Check `spec`; return (ShardSpec, []) or (None, problems)."""
     r = _Reader(spec)
     image = r.string("image", required=True)
     shards = r.integer("shards", 1, 1, MAX_SHARDS)
-    codes = _codes(r)
     feed = r.choice("feed", FEEDS, None)
+    codes = _codes(r, feed)
     simulation = r.boolean("simulation", True)
     strategy_name = r.string("strategy.name", required=True)
     parameters = r.mapping("strategy.parameters")
@@ -347,23 +349,65 @@ def read_spec(
         grace_policy=r.choice("apiServer.policy", GRACE_POLICIES, "HALTED"),
         shutdown_timeout_seconds=r.integer("shutdownTimeoutSeconds", 30, 1, 600),
     )
-    if existing_secrets is not None:
-        r.problems += secret_problems(shard_spec, existing_secrets)
     if r.problems:
         return None, r.problems
     return shard_spec, []
 
 
-def secret_problems(spec: ShardSpec, existing_secrets: Collection[str]) -> list[SpecProblem]:
-    """The Secrets `spec` references that are not in `existing_secrets` (names present in the
-    namespace). Apart from read_spec so the operator looks Secrets up only for a valid spec."""
-    problems: list[SpecProblem] = []
-    for name in sorted(spec.secret_names()):
-        if name and name not in existing_secrets:
-            where = (
-                "brokerSecretRef.name"
-                if spec.broker is not None and spec.broker.name == name
-                else "clickhouse.dsnSecretRef.name"
-            )
-            problems.append(SpecProblem(where, f"Secret {name!r} not found in the namespace"))
-    return problems
+# What the kubelet writes into a container's waiting state when the pod's environment names a
+# Secret, or a key of one, that does not exist: the container never starts (no order at risk).
+CONFIG_ERROR_REASON = "CreateContainerConfigError"
+_MISSING_SECRET = re.compile(r'secret "(?P<name>[^"]+)" not found')
+_MISSING_KEY = re.compile(r"couldn't find key (?P<key>\S+) in Secret [^/\s]+/(?P<name>\S+)")
+
+
+def _secret_fields(spec: ShardSpec) -> tuple[dict[str, str], dict[tuple[str, str], str]]:
+    """The spec fields naming each referenced Secret, and each (Secret, key)."""
+    names: dict[str, str] = {}
+    keys: dict[tuple[str, str], str] = {}
+    if spec.clickhouse_enabled and spec.clickhouse_dsn is not None:
+        d = spec.clickhouse_dsn
+        names[d.name] = "clickhouse.dsnSecretRef.name"
+        keys[(d.name, d.key)] = "clickhouse.dsnSecretRef.key"
+    if spec.broker is not None:
+        b = spec.broker
+        names[b.name] = "brokerSecretRef.name"
+        for field_name, key in (
+            ("apiKeyKey", b.api_key_key),
+            ("secretKeyKey", b.secret_key_key),
+            ("caPasswordKey", b.ca_password_key),
+            ("personIdKey", b.person_id_key),
+            ("caFileKey", b.ca_file_key),
+        ):
+            if key:
+                keys[(b.name, key)] = f"brokerSecretRef.{field_name}"
+    return names, keys
+
+
+def secret_problems(spec: ShardSpec, pods: Iterable[Mapping[str, Any]]) -> list[SpecProblem]:
+    """The referenced Secrets (or keys) that the kubelet reported missing in the status of the
+    TradingShard's pods (plain Pod objects). The operator never reads Secrets itself
+    (docs/decisions.md); one problem per field, naming the first pod that showed it."""
+    names, keys = _secret_fields(spec)
+    found: dict[str, SpecProblem] = {}
+    for pod in pods:
+        pod_name = (pod.get("metadata") or {}).get("name", "?")
+        status = pod.get("status") or {}
+        for cs in (status.get("initContainerStatuses") or []) + (
+            status.get("containerStatuses") or []
+        ):
+            waiting = ((cs or {}).get("state") or {}).get("waiting") or {}
+            if waiting.get("reason") != CONFIG_ERROR_REASON:
+                continue
+            message = str(waiting.get("message", ""))
+            where = f"(pod {pod_name}: {CONFIG_ERROR_REASON}: {message})"
+            if (m := _MISSING_SECRET.search(message)) and m["name"] in names:
+                field_path = names[m["name"]]
+                problem = f"Secret {m['name']!r} not found in the namespace {where}"
+            elif (m := _MISSING_KEY.search(message)) and (m["name"], m["key"]) in keys:
+                field_path = keys[(m["name"], m["key"])]
+                problem = f"key {m['key']!r} not found in Secret {m['name']!r} {where}"
+            else:
+                continue
+            found.setdefault(field_path, SpecProblem(field_path, problem))
+    return [found[k] for k in sorted(found)]

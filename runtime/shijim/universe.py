@@ -13,6 +13,7 @@ import hashlib
 import logging
 import os
 import random
+import re
 import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
@@ -25,6 +26,18 @@ ENV_SHARD_ID = "SHARD_ID"
 ENV_TOTAL_SHARDS = "TOTAL_SHARDS"
 # Shioaji: at most 5 connections per person ID; more shards than that cannot log in at once.
 SHIOAJI_MAX_CONNECTIONS = 5
+# What an instrument code looks like (TAIFEX and TWSE codes: upper-case letters and digits). One
+# rule for the runtime's config check, the CRD's schema pattern and the operator (exported by
+# ``python -m shijim.tools.universe_rules``; tests keep all three equal).
+CODE_PATTERN = "^[A-Z0-9]{1,16}$"
+_CODE = re.compile(CODE_PATTERN)
+
+
+def code_problem(code: object) -> str | None:
+    """Why ``code`` is not an instrument code, or None when it is one."""
+    if not isinstance(code, str) or _CODE.fullmatch(code) is None:
+        return f"{code!r} is not an instrument code (expected {CODE_PATTERN})"
+    return None
 
 
 class ShardConfigError(ValueError):
@@ -53,6 +66,37 @@ def shard_of(code: str, total_shards: int) -> int:
 def assign(codes: Iterable[str], total_shards: int) -> dict[str, int]:
     """Shard of every code (duplicates collapse)."""
     return {code: shard_of(code, total_shards) for code in codes}
+
+
+def universe_digest(codes: Iterable[str]) -> str:
+    """A short fixed name of a universe (a set of codes): order and duplicates do not matter."""
+    joined = "\n".join(sorted(set(codes)))
+    return hashlib.blake2b(joined.encode(), digest_size=8).hexdigest()
+
+
+@dataclass(frozen=True)
+class Layout:
+    """One split of a universe: ``shards`` pods over ``codes``. During a resharding transition
+    two layouts may have running pods (docs/sharding.md)."""
+
+    shards: int
+    codes: frozenset[str]
+
+    @property
+    def universe(self) -> str:
+        return universe_digest(self.codes)
+
+
+def may_trade(code: str, shard_id: int, own: Layout, layouts: Iterable[Layout]) -> bool:
+    """The ownership rule: a pod (shard ``shard_id``, running with layout ``own``) may trade
+    ``code`` iff its own layout is one of ``layouts`` and ``code`` belongs to shard ``shard_id``
+    under EVERY one of them. With one layout that is plain rendezvous hashing; with two (a
+    transition) a code that moves belongs to nobody, and a code that stays belongs to the same
+    ordinal, of which a StatefulSet runs at most one pod: no code ever has two trading pods."""
+    current = list(layouts)
+    if own not in current:
+        return False
+    return all(code in lay.codes and shard_of(code, lay.shards) == shard_id for lay in current)
 
 
 def _check_total(total_shards: object, field: str) -> int:

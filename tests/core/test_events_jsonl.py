@@ -105,8 +105,11 @@ def _bad(line: str) -> RecordError:
         ("22013.5", "1.00000000000000000000000000000001", "price", "more than 6 decimals"),
         ("22013.5", "9223372036854.775808", "price", "out of range"),
         ("22013.5", "1e400", "price", "out of range"),
-        ("22013.5", '"abc"', "price", "not a decimal number"),
-        ("22013.5", "true", "price", "expected a decimal price"),
+        ("22013.5", '"abc"', "price", "expected a number, got str"),
+        # Prices are JSON numbers: text that reads as a number is refused too (docs/formats.md).
+        ("22013.5", '"23001"', "price", "expected a number, got str '23001'"),
+        ("22013.5", '"2.3e4"', "price", "expected a number, got str '2.3e4'"),
+        ("22013.5", "true", "price", "expected a number, got bool"),
         ('"TXFL4"', '""', "code", "must not be empty"),
         ('"TXFL4"', '"TXFL4-TXFL4-TXFL4"', "code", "longer than 16"),
         ('"TXFL4"', '"\\u53f0"', "code", "not printable ASCII"),

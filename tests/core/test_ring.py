@@ -3,7 +3,11 @@ restart reporting, and clear errors. Multi-process behaviour: test_ring_multipro
 
 from __future__ import annotations
 
+import json
 import os
+import struct
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -284,6 +288,133 @@ def test_payloads_that_are_not_sbe_are_counted_and_dropped(name: str) -> None:
     assert (b.bad, len(b), r.bad_total) == (1, 1, 1)
     with pytest.raises(sc.RingError, match="does not fit"):
         w.publish_bytes(bytes(249))
+
+
+def test_payload_that_is_not_sbe_names_the_ring_and_slot(name: str) -> None:
+    w = sc.RingWriter(name, slots=8)
+    r = sc.RingReader(name)
+    assert r.last_bad is None
+    w.publish_bytes(b"x" * 5)
+    w.publish_bytes(b"y" * 7)
+    assert r.read().bad == 2
+    assert r.last_bad.startswith(f"ring {sc.ring_path(name)}: slot 1 (seq 1): 7-byte payload")
+
+
+# Slot words (docs/ring.md): ((seq + 1) << 8) | len, len 0xFF = being written.
+def _word(seq: int, len_code: int) -> bytes:
+    return struct.pack("=Q", ((seq + 1) << 8) | len_code)
+
+
+# Runs in a child interpreter so that a reader spinning while holding the GIL (the bug: the
+# whole runtime froze) fails the test on its timeout instead of hanging the suite. A second
+# thread beats while the main thread reads: it must keep running.
+_READ_CORRUPTED = """
+import json, sys, threading, time
+import shijim_core as sc
+beats = 0
+stop = False
+def beat():
+    global beats
+    while not stop:
+        beats += 1
+        time.sleep(0.001)
+t = threading.Thread(target=beat)
+t.start()
+r = sc.RingReader(sys.argv[1], start="oldest")
+t0 = time.monotonic()
+first = r.read(16)
+recs = r.read_records(16)
+slowest = time.monotonic() - t0
+deadline = time.monotonic() + 0.3
+calls = 0
+while time.monotonic() < deadline:
+    t1 = time.monotonic()
+    r.read(4096)
+    slowest = max(slowest, time.monotonic() - t1)
+    calls += 1
+stop = True
+t.join()
+print(json.dumps({"bad": first.bad, "lost": first.lost, "n": len(first), "records": len(recs),
+                  "bad_total": r.bad_total, "last_bad": r.last_bad, "beats": beats,
+                  "calls": calls, "slowest": slowest}))
+"""
+
+
+@pytest.mark.parametrize(
+    "corrupt",
+    [
+        pytest.param(lambda i: _word(5, 250), id="length-code-no-writer-writes"),
+        pytest.param(lambda i: _word(i + 8 * (1 << 40), 20), id="seq-from-the-future"),
+        pytest.param(lambda i: _word(i + 1, 20), id="seq-of-another-slot"),
+        pytest.param(lambda i: _word(i + 8 * 1000, 0xFF), id="being-written-far-ahead"),
+        pytest.param(lambda i: _word(i, 0xFF), id="being-written-forever"),
+    ],
+)
+def test_corrupted_slot_words_never_hang_a_read(name: str, corrupt: object) -> None:
+    w = sc.RingWriter(name, slots=8)
+    for i in range(3):
+        w.publish_tick("TXFL4", i, i, 1.0, 1, 1)
+    path = Path(sc.ring_path(name))
+    with path.open("r+b") as f:  # valid header; every slot word replaced
+        for i in range(8):
+            f.seek(4096 + 256 * i)
+            f.write(corrupt(i))  # type: ignore[operator]
+    proc = subprocess.run(
+        [sys.executable, "-c", _READ_CORRUPTED, name],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert proc.returncode == 0, proc.stderr
+    out = json.loads(proc.stdout)
+    # Seqs 0..2 were published: each is a counted skip, nothing counts as a loss, no message.
+    assert (out["n"], out["records"], out["lost"]) == (0, 0, 0), out
+    assert out["bad_total"] == 3, out
+    assert out["last_bad"].startswith(f"ring {path}: slot 2 (seq 2) holds word"), out
+    # Every call returned at once and the other thread kept running throughout.
+    assert out["slowest"] < 0.05 and out["calls"] > 10 and out["beats"] > 10, out
+    w.close()
+
+
+def test_another_thread_runs_while_a_reader_waits_for_its_ring(name: str) -> None:
+    beats = 0
+    stop = threading.Event()
+
+    def beat() -> None:
+        nonlocal beats
+        while not stop.is_set():
+            beats += 1
+            time.sleep(0.001)
+
+    t = threading.Thread(target=beat)
+    t.start()
+    try:
+        with pytest.raises(sc.RingError, match="open for reading"):
+            sc.RingReader(name, wait=0.3)
+    finally:
+        stop.set()
+        t.join()
+    assert beats > 50
+
+
+def test_writer_state_tells_a_quiet_writer_from_a_closed_one(name: str) -> None:
+    w = sc.RingWriter(name, slots=8)
+    r = sc.RingReader(name)
+    # Nothing published: a quiet market, but the writer is there.
+    assert [r.writer_state() for _ in range(3)] == ["alive"] * 3
+    assert len(r.read()) == 0
+    w.close()
+    assert r.writer_state() == "closed"
+    # Probing never takes the writer's lock: a new writer gets in while readers probe.
+    w2 = sc.RingWriter(name, slots=8)
+    assert r.writer_state() == "alive"
+    w2.close()
+    # A writer that died without closing: the lock went with it, the header still says open.
+    path = Path(sc.ring_path(name))
+    data = bytearray(path.read_bytes())
+    data[60:64] = (1).to_bytes(4, sys.byteorder)
+    path.write_bytes(bytes(data))
+    assert r.writer_state() == "gone"
 
 
 def test_attach_errors_are_clear(name: str, tmp_path: Path) -> None:

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import multiprocessing as mp
 import os
+import signal
 import time
 from dataclasses import dataclass
 from typing import Any
@@ -192,3 +193,51 @@ def test_reader_in_another_process_sees_a_writer_restart(ring_name: str) -> None
     assert rep.lost == 0 and rep.bad_rows == 0 and rep.out_of_order == 0, rep
     # Created by this test (epoch 1), then two writer processes: epochs 2 and 3.
     assert rep.restarts == 2 and rep.epochs == [2, 3], rep
+
+
+def write_then_idle(name: str, ready: Any, close: Any) -> None:
+    """A writer of a quiet market: one message, then nothing until told to close."""
+    w = sc.RingWriter(name, slots=64, create=True)
+    w.publish_tick("TXFL4", 1, 1, 1.0, 1, 1)
+    ready.set()
+    close.wait(60)
+    w.close()
+
+
+# docs/ring.md, "Writer liveness": a killed writer shows "gone" as soon as the kernel has closed
+# its files; the bound this test holds it to.
+WRITER_GONE_WITHIN_S = 1.0
+
+
+def test_reader_tells_a_killed_writer_from_a_quiet_one_within_the_bound(ring_name: str) -> None:
+    ready, close = CTX.Event(), CTX.Event()
+    quiet = CTX.Process(target=write_then_idle, args=(ring_name, ready, close), daemon=True)
+    quiet.start()
+    assert ready.wait(60), "writer did not start"
+    r = sc.RingReader(ring_name, start="oldest")
+    assert len(r.read()) == 1
+    # A quiet market: nothing more arrives for a while, and the writer is reported alive.
+    deadline = time.monotonic() + 0.5
+    while time.monotonic() < deadline:
+        assert len(r.read()) == 0 and r.writer_state() == "alive"
+        time.sleep(0.01)
+    close.set()
+    quiet.join(30)
+    assert r.writer_state() == "closed"
+
+    ready, never = CTX.Event(), CTX.Event()  # kept referenced until the child has unpickled them
+    doomed = CTX.Process(target=write_then_idle, args=(ring_name, ready, never), daemon=True)
+    doomed.start()
+    assert ready.wait(60), "writer did not start"
+    assert r.writer_state() == "alive"
+    assert doomed.pid is not None
+    os.kill(doomed.pid, signal.SIGKILL)
+    killed = time.monotonic()
+    while r.writer_state() != "gone":
+        assert time.monotonic() - killed < WRITER_GONE_WITHIN_S, "killed writer still alive"
+        time.sleep(0.001)
+    doomed.join(10)
+    # The reader itself is unharmed: it reads the dead writer's message and then nothing.
+    b = r.read()
+    assert (len(b), b.restarted, b.bad) == (1, True, 0)
+    assert len(r.read()) == 0 and r.writer_state() == "gone"

@@ -102,6 +102,8 @@ class ShijimEmulator(k8s.KubernetesEmulator):
         self.rv = itertools.count(1000)
         self.last_rv = 1000
         self.writes: list[tuple[str, str, str | None, str]] = []  # (verb, plural, ns, name)
+        # Called on the emulator's loop with (plural, object) after every write: keep it quick.
+        self.observers: list[Callable[[str, dict[str, Any]], None]] = []
         self.fail_status_patches = 0  # fault injection: answer the next N status patches with 503
         self.fallback["get /openapi/v3"] << self._serve_openapi_root
         self.fallback["get", re.compile(r"/openapi/v3/.+")] << (self._serve_openapi_gv)
@@ -230,6 +232,8 @@ class ShijimEmulator(k8s.KubernetesEmulator):
                     request.name or result.get("metadata", {}).get("name", ""),
                 )
             )
+            for observe in self.observers:
+                observe(request.resource.plural or "", result)
             return await rendering.Response(payload=result)(request)
         return await super(k8s.KubernetesEmulator, self)._handle(request)
 

@@ -38,6 +38,7 @@ DOCUMENTED_METRICS = {
     "shijim_tick_to_order_seconds_count",
     "shijim_tick_to_order_seconds_sum",
     "shijim_md_bad_input_total",
+    "shijim_md_code_held",
     "shijim_feed_degraded",
     "shijim_recorder_fallback_active",
     "shijim_k8s_api_reachable",

@@ -23,14 +23,16 @@ RULES_FILE = CHART / "files" / "shijim-alerts.rules.yaml"
 # The oldest Kubernetes the chart supports (Chart.yaml kubeVersion) and the newest schemas shipped.
 KUBE_VERSIONS = ("1.27", kubernetes_validate.latest_version())
 PROMETHEUS_OPERATOR_KINDS = {"PrometheusRule", "PodMonitor", "ServiceMonitor"}
+KINDS = {"ClusterRole", "ClusterRoleBinding", "Deployment", "ServiceAccount"}
 
 ALL_MONITORING = {
     "monitoring": {
         "prometheusRule": {"enabled": True, "labels": {"release": "kube-prometheus-stack"}},
         "podMonitor": {"enabled": True},
-        "serviceMonitor": {"enabled": True},
     }
 }
+# The ServiceMonitor instead of the PodMonitor: the two are exclusive (values.schema.json).
+SERVICE_MONITORING = {"monitoring": {"serviceMonitor": {"enabled": True}}}
 NAMESPACED = {"operator": {"watchNamespaces": ["desk-a", "desk-b"]}}
 CUSTOMISED = {
     "fullnameOverride": "alpha",
@@ -55,12 +57,13 @@ CUSTOMISED = {
         "podAnnotations": {"example.com/team": "desk"},
         "serviceAccount": {"name": "ops", "annotations": {"example.com/role": "x"}},
     },
-    "runtime": {"namespaces": ["live"], "serviceAccount": {"name": "trader"}},
+    "runtime": {"namespaces": ["live"]},
 }
 VALUE_SETS = {
     "default": {},
     "namespaced": NAMESPACED,
     "monitoring": ALL_MONITORING,
+    "service-monitoring": SERVICE_MONITORING,
     "namespaced+monitoring": {**NAMESPACED, **ALL_MONITORING},
     "customised": CUSTOMISED,
 }
@@ -246,17 +249,8 @@ MONITORING_SCHEMAS = {
 def test_default_render_installs_operator_and_rbac_only(chart: Any) -> None:
     docs = manifests(render(chart, {}))
     kinds = sorted(d["kind"] for d in docs)
-    assert kinds == sorted(
-        [
-            "ClusterRole",
-            "ClusterRoleBinding",
-            "Deployment",
-            "Role",
-            "RoleBinding",
-            "ServiceAccount",
-            "ServiceAccount",
-        ]
-    )
+    # No runtime account: the operator creates one per TradingShard (test_rbac_is_least_privilege).
+    assert kinds == sorted(["ClusterRole", "ClusterRoleBinding", "Deployment", "ServiceAccount"])
     assert not PROMETHEUS_OPERATOR_KINDS & set(kinds), "monitoring must be off by default"
 
 
@@ -296,11 +290,13 @@ def test_schema_validation_catches_a_broken_manifest() -> None:
 
 def test_monitoring_kinds_render_when_enabled(chart: Any) -> None:
     docs = manifests(render(chart, ALL_MONITORING))
-    assert {d["kind"] for d in docs} >= PROMETHEUS_OPERATOR_KINDS
+    assert {d["kind"] for d in docs} == {*PROMETHEUS_OPERATOR_KINDS, *KINDS} - {"ServiceMonitor"}
     (rule,) = of_kind(docs, "PrometheusRule")
     assert rule["metadata"]["labels"]["release"] == "kube-prometheus-stack"
+    with_service_monitor = manifests(render(chart, SERVICE_MONITORING))
+    assert not of_kind(with_service_monitor, "PodMonitor")
     for kind in ("PodMonitor", "ServiceMonitor"):
-        (monitor,) = of_kind(docs, kind)
+        (monitor,) = of_kind(docs + with_service_monitor, kind)
         endpoints = monitor["spec"].get("podMetricsEndpoints") or monitor["spec"]["endpoints"]
         (endpoint,) = endpoints
         assert endpoint["port"] == "metrics"
@@ -347,9 +343,7 @@ def test_operator_watches_all_namespaces_with_a_cluster_role(chart: Any) -> None
     assert not [a for a in container["args"] if a.startswith("--namespace")]
     names = {d["metadata"]["name"] for d in of_kind(docs, "ClusterRole")}
     assert names == {"trading-shijim-operator"}
-    # The runtime's Role lands in the release namespace.
-    (role,) = of_kind(docs, "Role")
-    assert role["metadata"]["namespace"] == "trading"
+    assert not of_kind(docs, "Role")  # the runtime's Roles are the operator's, per TradingShard
 
 
 def test_operator_watches_listed_namespaces_with_roles(chart: Any) -> None:
@@ -363,21 +357,15 @@ def test_operator_watches_listed_namespaces_with_roles(chart: Any) -> None:
     # Nothing cluster-wide when the operator is namespaced.
     assert not of_kind(docs, "ClusterRole") and not of_kind(docs, "ClusterRoleBinding")
     roles = {(r["metadata"]["namespace"], r["metadata"]["name"]) for r in of_kind(docs, "Role")}
-    assert roles == {
-        ("desk-a", "shijim-operator"),
-        ("desk-b", "shijim-operator"),
-        ("desk-a", "shijim-runtime"),
-        ("desk-b", "shijim-runtime"),
-    }
+    assert roles == {("desk-a", "shijim-operator"), ("desk-b", "shijim-operator")}
     for binding in of_kind(docs, "RoleBinding"):
         assert binding["roleRef"]["kind"] == "Role"
         (subject,) = binding["subjects"]
-        if binding["metadata"]["name"] == "shijim-operator":
-            assert subject == {
-                "kind": "ServiceAccount",
-                "name": "shijim-operator",
-                "namespace": "trading",
-            }
+        assert subject == {
+            "kind": "ServiceAccount",
+            "name": "shijim-operator",
+            "namespace": "trading",
+        }
 
 
 def _rules_by_resource(rules: list[dict[str, Any]]) -> dict[str, set[str]]:
@@ -397,36 +385,45 @@ def test_rbac_is_least_privilege(chart: Any) -> None:
             for resource, verbs in granted.items():
                 assert "*" not in resource and "*" not in verbs, f"wildcard in {resource}"
                 assert not verbs & {"escalate", "bind", "impersonate"}, resource
-            # Secrets: get by name only (never list/watch, which would expose every value).
-            assert granted.get("/secrets", {"get"}) == {"get"}
-            assert "/pods/exec" not in granted
-    docs = manifests(render(chart, {}))
-    runtime_roles = [r for r in of_kind(docs, "Role") if r["metadata"]["name"] == "shijim-runtime"]
-    (runtime_role,) = runtime_roles
-    # Exactly what the runtime's watcher uses (operator/rbac/runtime-role.yaml is the list).
-    assert _rules_by_resource(runtime_role["rules"]) == {
-        "shijim.io/tradingshards": {"get", "watch"},
-        "shijim.io/tradingshards/status": {"patch"},
-    }
-    documented = yaml.safe_load((ROOT / "operator" / "rbac" / "runtime-role.yaml").read_text())
-    assert _rules_by_resource(runtime_role["rules"]) == _rules_by_resource(documented["rules"])
-    (binding,) = of_kind(docs, "RoleBinding")
-    assert binding["subjects"] == [
-        {"kind": "ServiceAccount", "name": "shijim-runtime", "namespace": "trading"}
-    ]
+            # No Secret access at all: a missing Secret shows in the pods' status instead.
+            assert "/secrets" not in granted, role["metadata"]["name"]
+            assert "/pods/exec" not in granted and "/pods/log" not in granted
+            assert granted["/pods"] == {"list"}
+    # Cluster-wide (the default) the operator's rules are the documented ones.
+    (cluster_role,) = of_kind(manifests(render(chart, {})), "ClusterRole")
+    documented = yaml.safe_load((ROOT / "operator" / "rbac" / "operator-role.yaml").read_text())
+    assert _rules_by_resource(cluster_role["rules"]) == _rules_by_resource(documented["rules"])
 
 
-def test_operator_tells_the_runtime_service_account(chart: Any) -> None:
+@pytest.mark.parametrize("name", ["default", "namespaced"])
+def test_operator_holds_every_permission_it_grants_the_runtime(chart: Any, name: str) -> None:
+    """RBAC escalation prevention: creating the per-TradingShard Role and binding it is allowed
+    only if the operator holds each of its rules itself (it has no `bind` or `escalate`)."""
+    from shijim_operator import builders
+
+    owner = builders.Owner("sim-demo", "desk-a", "uid-1")
+    docs = manifests(render(chart, VALUE_SETS[name]))
+    (role,) = of_kind(docs, "ClusterRole") or of_kind(docs, "Role")[:1]
+    granted = _rules_by_resource(role["rules"])
+    for rule in builders.runtime_rules(owner):
+        for group in rule["apiGroups"]:
+            for resource in rule["resources"]:
+                assert set(rule["verbs"]) <= granted.get(f"{group}/{resource}", set()), resource
+    for resource in ("/serviceaccounts", "rbac.authorization.k8s.io/roles",
+                     "rbac.authorization.k8s.io/rolebindings"):  # fmt: skip
+        assert granted[resource] == {"get", "create", "patch"}
+
+
+def test_operator_is_no_longer_told_a_shared_runtime_account(chart: Any) -> None:
     docs = manifests(render(chart, CUSTOMISED))
     (container,) = operator_deployment(docs)["spec"]["template"]["spec"]["containers"]
-    env = {e["name"]: e for e in container["env"]}
-    assert env["SHIJIM_RUNTIME_SERVICE_ACCOUNT"]["value"] == "trader"
+    assert "SHIJIM_RUNTIME_SERVICE_ACCOUNT" not in {e["name"] for e in container["env"]}
     accounts = {
         (a["metadata"]["namespace"], a["metadata"]["name"])
         for a in docs
         if a["kind"] == "ServiceAccount"
     }
-    assert accounts == {("trading", "ops"), ("live", "trader")}
+    assert accounts == {("trading", "ops")}  # the operator's; runtime accounts are per TradingShard
 
 
 # -- security ---
@@ -452,7 +449,7 @@ def test_every_pod_spec_is_locked_down(chart: Any, name: str) -> None:
             assert not ctx.get("privileged"), container["name"]
             assert "add" not in ctx["capabilities"], container["name"]
             assert container["resources"]["requests"] and container["resources"]["limits"]
-            assert container["livenessProbe"]
+            assert container["livenessProbe"] and container["readinessProbe"]
 
 
 SECRETISH = ("key", "secret", "token", "password", "passwd", "dsn", "credential")
@@ -490,7 +487,11 @@ BAD_VALUES = {
     "literal secret env": {"operator": {"extraEnv": [{"name": "API_KEY", "value": "hunter2"}]}},
     "monitor flag type": {"monitoring": {"podMonitor": {"enabled": "yes"}}},
     "scrape interval": {"monitoring": {"interval": "15 seconds"}},
-    "empty runtime SA": {"runtime": {"serviceAccount": {"name": ""}}},
+    "runtime SA (now per TradingShard)": {"runtime": {"serviceAccount": {"name": "x"}}},
+    # Exclusive: both would scrape every runtime pod twice.
+    "both monitors": {
+        "monitoring": {"podMonitor": {"enabled": True}, "serviceMonitor": {"enabled": True}}
+    },
     "selector removed": {"monitoring": {"runtimeSelector": None}},
 }
 
@@ -520,6 +521,13 @@ def test_notes_explain_the_kill_switch_and_secrets(chart: Any) -> None:
     notes = render(chart, {})["shijim/templates/NOTES.txt"]
     assert "kubectl patch tradingshard" in notes
     assert "kubectl wait --for=condition=KillSwitchEngaged" in notes
+    # ... and a check that holds with the operator down (run with the real kubectl in
+    # tests/k8s/test_kill_switch_check.py).
+    assert (
+        "kubectl wait tradingshard/<name> --for=jsonpath="
+        "'{.status.shards.0.killSwitchAcknowledged}'=true" in notes
+    )
+    assert "shared" not in notes and "shijim-runtime" not in notes  # no shared runtime account
     assert "create secret generic shioaji-keys" in notes and "$SHIOAJI_API_KEY" in notes
     assert "Monitoring is off" in notes
     assert "Monitoring is off" not in render(chart, ALL_MONITORING)["shijim/templates/NOTES.txt"]
@@ -558,6 +566,9 @@ CLIENT_RESOURCES = {
     "pod_disruption_budget": "policy/poddisruptionbudgets",
     "custom_object": "shijim.io/tradingshards",
     "custom_object_status": "shijim.io/tradingshards/status",
+    "service_account": "/serviceaccounts",
+    "role": "rbac.authorization.k8s.io/roles",
+    "role_binding": "rbac.authorization.k8s.io/rolebindings",
 }
 
 
@@ -574,6 +585,8 @@ def test_operator_role_covers_every_api_call_the_operator_makes(chart: Any) -> N
             )
         )
     assert calls, "no Kubernetes client calls found in the operator: update this scan"
+    # The operator never touches a Secret (a missing one shows in the pods' status).
+    assert not [c for c in calls if c[1] == "secret"], calls
     (cluster_role,) = of_kind(manifests(render(chart, {})), "ClusterRole")
     granted = _rules_by_resource(cluster_role["rules"])
     # Kopf itself: list/watch the resource, patch annotations/finalizers/status, post events.
@@ -591,9 +604,9 @@ def test_operator_role_covers_every_api_call_the_operator_makes(chart: Any) -> N
     assert missing == [], f"operator RBAC lacks {missing}"
 
 
-def test_monitors_and_runtime_account_match_what_the_operator_builds(chart: Any) -> None:
+def test_monitors_match_what_the_operator_builds(chart: Any) -> None:
     """Contract with the operator's pure builders: the monitors select the labels and port the
-    operator puts on runtime pods and Services, and the pods run as the chart's runtime account."""
+    operator puts on runtime pods and Services."""
     from shijim_operator import builders
     from shijim_operator.spec import read_spec
 
@@ -602,16 +615,11 @@ def test_monitors_and_runtime_account_match_what_the_operator_builds(chart: Any)
     assert shard_spec is not None, problems
     owner = builders.Owner(name=example["metadata"]["name"], namespace="trading", uid="uid-1")
     docs = manifests(render(chart, ALL_MONITORING))
-    (container,) = operator_deployment(docs)["spec"]["template"]["spec"]["containers"]
-    env = {e["name"]: e.get("value") for e in container["env"]}
-    children = {
-        c.body["kind"]: c.body
-        for c in builders.build_children(owner, shard_spec, env["SHIJIM_RUNTIME_SERVICE_ACCOUNT"])
-    }
+    children = {c.body["kind"]: c.body for c in builders.build_children(owner, shard_spec)}
     pod = children["StatefulSet"]["spec"]["template"]
     service = children["Service"]
     (pod_monitor,) = of_kind(docs, "PodMonitor")
-    (service_monitor,) = of_kind(docs, "ServiceMonitor")
+    (service_monitor,) = of_kind(manifests(render(chart, SERVICE_MONITORING)), "ServiceMonitor")
     wanted = pod_monitor["spec"]["selector"]["matchLabels"]
     assert wanted.items() <= pod["metadata"]["labels"].items()
     # The monitors relabel this pod label to `tradingshard` (the broker-rate alert's grouping).
@@ -623,12 +631,6 @@ def test_monitors_and_runtime_account_match_what_the_operator_builds(chart: Any)
     (runtime_container,) = pod["spec"]["containers"]
     assert port in {p["name"] for p in runtime_container["ports"]}
     assert port in {p["name"] for p in service["spec"]["ports"]}
-    runtime_accounts = {
-        d["metadata"]["name"]
-        for d in of_kind(docs, "ServiceAccount")
-        if "runtime" in d["metadata"]["labels"]["app.kubernetes.io/component"]
-    }
-    assert pod["spec"]["serviceAccountName"] in runtime_accounts
 
 
 def test_values_schema_is_valid_and_accepts_the_defaults() -> None:

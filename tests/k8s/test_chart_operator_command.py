@@ -63,6 +63,8 @@ def test_rendered_operator_command_runs_and_reconciles(k8s: EmulatorThread, tmp_
     env["PYTHONPATH"] = os.pathsep.join([str(ROOT / "operator"), str(ROOT / "runtime")])
     probe = container["livenessProbe"]["httpGet"]
     assert probe["port"] == "health"
+    # Readiness too: the Deployment is Ready only once kopf serves its health endpoint.
+    assert container["readinessProbe"]["httpGet"] == probe
     (health_port,) = [p["containerPort"] for p in container["ports"] if p["name"] == "health"]
     assert health_port == port
     url = f"http://127.0.0.1:{port}{probe['path']}"
@@ -83,7 +85,9 @@ def test_rendered_operator_command_runs_and_reconciles(k8s: EmulatorThread, tmp_
             sts = wait_for(lambda: k8s.get("statefulsets", name), timeout=30)
             assert sts, log_path.read_text(errors="replace")
             pod = sts["spec"]["template"]["spec"]
-            assert pod["serviceAccountName"] == env["SHIJIM_RUNTIME_SERVICE_ACCOUNT"]
+            # The pods' own account, created by the operator next to them.
+            assert pod["serviceAccountName"] == f"{name}-runtime"
+            assert k8s.get("serviceaccounts", f"{name}-runtime")
         finally:
             stop_process(proc)
     # --log-format=json: every operator log line is a JSON object.

@@ -8,9 +8,9 @@ from typing import Any
 
 import pytest
 import yaml
-from emulator import EXAMPLE
+from emulator import EXAMPLE, ROOT
 from shijim_operator import builders, conditions
-from shijim_operator.spec import read_spec
+from shijim_operator.spec import read_spec, secret_problems
 
 OWNER = builders.Owner("sim-demo", "trading", "uid-1")
 NOW = datetime.datetime(2026, 11, 24, 1, 0, 0, tzinfo=datetime.UTC)
@@ -20,8 +20,8 @@ def example_spec() -> dict[str, Any]:
     return yaml.safe_load(EXAMPLE.read_text())["spec"]  # a fresh object per call
 
 
-def checked(spec: dict[str, Any] | None = None, secrets: set[str] | None = None):  # type: ignore[no-untyped-def]
-    result, problems = read_spec(spec if spec is not None else example_spec(), secrets)
+def checked(spec: dict[str, Any] | None = None):  # type: ignore[no-untyped-def]
+    result, problems = read_spec(spec if spec is not None else example_spec())
     assert result is not None, problems
     return result
 
@@ -31,7 +31,11 @@ def checked(spec: dict[str, Any] | None = None, secrets: set[str] | None = None)
     ("change", "expected"),
     [
         ({"universe": {"codes": ["TXFL6", "2330", "TXFL6"]}}, "spec.universe.codes[2]: duplicate"),
-        ({"shards": 5}, "spec.shards: 5 shards but only 4 codes"),
+        ({"shards": 23}, "spec.shards: 23 shards but only 22 codes"),
+        (
+            {"universe": {"codes": ["TXFL6", "2330", "txf l6"]}},
+            "spec.universe.codes[2]: 'txf l6' is not an instrument code",
+        ),
         ({"shards": 0}, "spec.shards: must be in [1, 64], got 0"),
         ({"shards": "2"}, "spec.shards: expected an integer"),
         ({"feed": "tcp"}, "spec.feed: expected one of ['sim', 'shioaji', 'replay']"),
@@ -61,16 +65,44 @@ def test_spec_problems_name_the_field(change: dict[str, Any], expected: str) -> 
     assert any(str(p).startswith(expected) for p in problems), [str(p) for p in problems]
 
 
-def test_missing_secret_is_a_problem_only_when_checked() -> None:
+def waiting_pod(name: str, reason: str, message: str) -> dict[str, Any]:
+    """A Pod as the kubelet leaves it when it cannot start the container."""
+    waiting = {"reason": reason, "message": message}
+    return {
+        "metadata": {"name": name},
+        "status": {"containerStatuses": [{"name": "runtime", "state": {"waiting": waiting}}]},
+    }
+
+
+def test_missing_secret_or_key_is_read_from_the_pods_status() -> None:
     spec = example_spec()
-    spec.update(feed="shioaji", brokerSecretRef={"name": "broker"})
-    assert read_spec(spec)[0] is not None  # not checked (no Secret list given)
-    result, problems = read_spec(spec, existing_secrets=set())
-    assert result is None
-    assert [str(p) for p in problems] == [
-        "spec.brokerSecretRef.name: Secret 'broker' not found in the namespace"
+    spec.update(
+        feed="shioaji",
+        brokerSecretRef={"name": "broker", "caPasswordKey": "ca-pass"},
+        clickhouse={"enabled": True, "dsnSecretRef": {"name": "ch", "key": "url"}},
+    )
+    shard_spec = checked(spec)  # a Secret is never looked up while checking the spec
+    error = "CreateContainerConfigError"
+    pods = [
+        waiting_pod("sim-demo-0", error, 'secret "broker" not found'),
+        waiting_pod("sim-demo-1", error, 'secret "broker" not found'),
+        waiting_pod("sim-demo-1", error, "couldn't find key url in Secret trading/ch"),
+        # Not this spec's: another Secret, another reason, a running container.
+        waiting_pod("sim-demo-1", error, 'secret "someone-else" not found'),
+        waiting_pod("sim-demo-1", "ImagePullBackOff", 'secret "broker" not found'),
+        {"metadata": {"name": "x"}, "status": {"containerStatuses": [{"state": {"running": {}}}]}},
+        {"metadata": {"name": "y"}},  # no status yet
     ]
-    assert read_spec(spec, existing_secrets={"broker"})[0] is not None
+    assert [str(p) for p in secret_problems(shard_spec, pods)] == [
+        "spec.brokerSecretRef.name: Secret 'broker' not found in the namespace (pod sim-demo-0: "
+        'CreateContainerConfigError: secret "broker" not found)',
+        "spec.clickhouse.dsnSecretRef.key: key 'url' not found in Secret 'ch' (pod sim-demo-1: "
+        "CreateContainerConfigError: couldn't find key url in Secret trading/ch)",
+    ]
+    key_pod = waiting_pod("p", error, "couldn't find key ca-pass in Secret trading/broker")
+    (problem,) = secret_problems(shard_spec, [key_pod])
+    assert problem.field == "brokerSecretRef.caPasswordKey"
+    assert secret_problems(shard_spec, pods[3:]) == []
 
 
 def test_garbage_spec_never_raises() -> None:
@@ -83,6 +115,9 @@ def test_garbage_spec_never_raises() -> None:
 def test_children_are_owned_labelled_and_hashed() -> None:
     kids = builders.build_children(OWNER, checked())
     assert [c.plural for c in kids] == [
+        "serviceaccounts",
+        "roles",
+        "rolebindings",
         "configmaps",
         "services",
         "statefulsets",
@@ -123,7 +158,7 @@ def test_pod_security_and_volumes() -> None:
     pod = sts["spec"]["template"]["spec"]
     assert pod["securityContext"]["runAsNonRoot"] is True
     assert pod["securityContext"]["seccompProfile"] == {"type": "RuntimeDefault"}
-    assert pod["serviceAccountName"] == "shijim-runtime"
+    assert pod["serviceAccountName"] == "sim-demo-runtime"
     (c,) = pod["containers"]
     assert c["securityContext"]["readOnlyRootFilesystem"] is True
     assert c["securityContext"]["allowPrivilegeEscalation"] is False
@@ -138,6 +173,53 @@ def test_pod_security_and_volumes() -> None:
     vols = {v["name"]: v for v in pod["volumes"]}
     assert vols["shm"]["emptyDir"]["medium"] == "Memory"
     assert "volumeClaimTemplates" not in sts["spec"]
+
+
+def test_runtime_probes_use_the_trading_loop_endpoints() -> None:
+    sts = builders.build_statefulset(OWNER, checked())
+    (c,) = sts["spec"]["template"]["spec"]["containers"]
+    # Liveness: the trading loop's heartbeat; readiness: trading or deliberately halted with
+    # fresh data (no longer just "the TCP port is open").
+    assert c["livenessProbe"]["httpGet"] == {"path": "/livez", "port": "metrics"}
+    assert c["readinessProbe"]["httpGet"] == {"path": "/readyz", "port": "metrics"}
+    assert "tcpSocket" not in c["readinessProbe"]
+    startup = c["startupProbe"]
+    assert startup["httpGet"] == {"path": "/livez", "port": "metrics"}
+    # The startup probe covers the broker login and its jitter before liveness can kill a pod.
+    assert startup["periodSeconds"] * startup["failureThreshold"] >= 300
+    live = c["livenessProbe"]
+    assert live["periodSeconds"] * live["failureThreshold"] <= 60  # a stuck loop restarts soon
+    assert {p["name"] for p in c["ports"]} == {"metrics"}
+    env = {e["name"]: e for e in c["env"]}
+    # /metrics, /livez and /readyz on the pod IP only (the runtime binds loopback without it).
+    assert env["SHIJIM_METRICS_BIND"]["valueFrom"] == {"fieldRef": {"fieldPath": "status.podIP"}}
+
+
+def test_each_tradingshard_gets_its_own_account_limited_to_itself() -> None:
+    kids = {c.plural: c.body for c in builders.build_children(OWNER, checked())}
+    account, role, binding = kids["serviceaccounts"], kids["roles"], kids["rolebindings"]
+    name = "sim-demo-runtime"
+    assert account["metadata"]["name"] == role["metadata"]["name"] == name
+    assert kids["statefulsets"]["spec"]["template"]["spec"]["serviceAccountName"] == name
+    assert binding["roleRef"] == {
+        "apiGroup": "rbac.authorization.k8s.io",
+        "kind": "Role",
+        "name": name,
+    }
+    assert binding["subjects"] == [{"kind": "ServiceAccount", "name": name, "namespace": "trading"}]
+    # Only its own TradingShard: every rule names it, nothing lists, nothing else is granted.
+    assert role["rules"] == [
+        {"apiGroups": ["shijim.io"], "resources": ["tradingshards"], "verbs": ["get", "watch"],
+         "resourceNames": ["sim-demo"]},
+        {"apiGroups": ["shijim.io"], "resources": ["tradingshards/status"], "verbs": ["patch"],
+         "resourceNames": ["sim-demo"]},
+    ]  # fmt: skip
+    other = builders.build_role(builders.Owner("other", "trading", "uid-2"), checked())
+    assert {n for r in other["rules"] for n in r["resourceNames"]} == {"other"}
+    # operator/rbac/runtime-role.yaml documents the same rules.
+    documented = yaml.safe_load((ROOT / "operator" / "rbac" / "runtime-role.yaml").read_text())
+    text = json.dumps(documented["rules"]).replace("<tradingshard>", "sim-demo")
+    assert json.loads(text) == role["rules"]
 
 
 def test_storage_size_gives_a_claim_per_pod() -> None:
@@ -158,7 +240,7 @@ def test_secrets_only_as_references() -> None:
         brokerSecretRef={"name": "broker", "caPasswordKey": "ca-pass", "caFileKey": "ca.pfx"},
         clickhouse={"enabled": True, "dsnSecretRef": {"name": "ch"}},
     )
-    sts = builders.build_statefulset(OWNER, checked(spec, {"broker", "ch"}))
+    sts = builders.build_statefulset(OWNER, checked(spec))
     env = {e["name"]: e for e in sts["spec"]["template"]["spec"]["containers"][0]["env"]}
     assert env["SHIOAJI_API_KEY"] == {
         "name": "SHIOAJI_API_KEY",
@@ -174,6 +256,7 @@ def test_secrets_only_as_references() -> None:
         "secretName": "broker",
         "items": [{"key": "ca.pfx", "path": "ca.pfx"}],
         "defaultMode": 0o400,
+        "optional": True,  # a missing Secret fails the env instead (CreateContainerConfigError)
     }
     assert {"name": "ca", "mountPath": "/etc/shijim/ca", "readOnly": True} in (
         pod["containers"][0]["volumeMounts"]
@@ -182,7 +265,7 @@ def test_secrets_only_as_references() -> None:
     secrets = {n: e for n, e in env.items() if n.startswith(("SHIOAJI", "SHIJIM_CLICK"))}
     del secrets["SHIOAJI_CA_PATH"]  # a file path inside the pod, not a secret
     assert secrets and all("value" not in e for e in secrets.values())
-    cm = builders.build_config_map(OWNER, checked(spec, {"broker", "ch"}))
+    cm = builders.build_config_map(OWNER, checked(spec))
     assert "broker" not in json.dumps(cm) and "dsn" not in json.dumps(cm)
 
 
@@ -314,7 +397,7 @@ def test_children_validate_against_the_kubernetes_schemas(storage: str | None) -
     spec["clickhouse"] = {"enabled": True, "dsnSecretRef": {"name": "ch"}}
     if storage:
         spec["recorder"] = {"storageSize": storage}
-    for child in builders.build_children(OWNER, checked(spec, {"broker", "ch"})):
+    for child in builders.build_children(OWNER, checked(spec)):
         for version in ("1.28.0", kubernetes_validate.latest_version()):
             kubernetes_validate.validate(child.body, version, strict=True)
 

@@ -26,6 +26,9 @@ pytestmark = pytest.mark.slow  # a Kopf subprocess per test
 
 NAME = "sim-demo"
 CHILDREN = (
+    ("serviceaccounts", f"{NAME}-runtime"),
+    ("roles", f"{NAME}-runtime"),
+    ("rolebindings", f"{NAME}-runtime"),
     ("configmaps", f"{NAME}-config"),
     ("services", NAME),
     ("statefulsets", NAME),
@@ -134,7 +137,8 @@ def test_apply_creates_children_with_the_right_content(
     assert cm is not None
     cfg = parse_config(yaml.safe_load(cm["data"]["config.yaml"]))
     assert cfg.shard.total == 2 and cfg.shard.tradingshard == NAME
-    assert cfg.universe.codes == ("TXFL6", "MXFL6", "2330", "2317")
+    example = yaml.safe_load(EXAMPLE.read_text())
+    assert cfg.universe.codes == tuple(example["spec"]["universe"]["codes"])
     assert cfg.feed.kind == "sim" and cfg.risk.max_order_qty == 2
 
     svc = made["services"]
@@ -262,10 +266,65 @@ def test_invalid_spec_reports_and_leaves_children_untouched(
     for plural, obj in children(k8s).items():
         assert obj == before[plural], plural
 
-    # A missing broker Secret is reported too.
+    # A code the simulated feed does not know: InvalidSpec naming its position (the runtime's
+    # own rule, universe_rules.json), not pods that exit at start in a crash loop.
     patch = {
         "spec": {
             "strategy": {"parameters": {"quote_qty": None, "spread": None}},
+            "shards": 2,
+            "universe": {"codes": ["TXFL6", "MXFL6", "2330", "2317", "2207"]},
+        }
+    }
+    k8s.merge_patch(NAME, json.dumps(patch))
+    invalid = wait_for(
+        lambda: (c := condition(k8s, "InvalidSpec")) and "2207" in c["message"] and c
+    )
+    assert invalid["status"] == "True"
+    assert invalid["message"].startswith("spec.universe.codes[4]: '2207' is not simulated")
+    for plural, obj in children(k8s).items():
+        assert obj == before[plural], plural
+
+
+def pod_waiting(k8s: EmulatorThread, pod: str, waiting: dict | None) -> None:
+    """What the kubelet does (the emulator has none): a runtime pod of the StatefulSet, its
+    container waiting (`waiting`) or running (None)."""
+    manifest = k8s.workdir / f"{pod}.yaml"
+    labels = {"shijim.io/tradingshard": NAME, "app.kubernetes.io/component": "runtime"}
+    manifest.write_text(
+        yaml.safe_dump(
+            {
+                "apiVersion": "v1",
+                "kind": "Pod",
+                "metadata": {"name": pod, "namespace": "default", "labels": labels},
+                "spec": {"containers": [{"name": "runtime", "image": "x"}]},
+            }
+        )
+    )
+    k8s.kubectl("apply", "-f", str(manifest))
+    state = {"waiting": waiting} if waiting else {"running": {"startedAt": "2026-01-05T01:00:00Z"}}
+    status = {
+        "phase": "Pending" if waiting else "Running",
+        "containerStatuses": [
+            {"name": "runtime", "ready": False, "restartCount": 0, "image": "x", "imageID": "",
+             "started": not waiting, "state": state}
+        ],
+    }  # fmt: skip
+    k8s.kubectl(
+        "patch", "pod", pod, "--subresource", "status", "--type", "merge",
+        "-p", json.dumps({"status": status}),
+    )  # fmt: skip
+
+
+def test_missing_secret_surfaces_from_the_pods_status(
+    k8s: EmulatorThread, operator: OperatorProcess
+) -> None:
+    """The operator may not read Secrets. A TradingShard referencing one that does not exist
+    gets its children; the kubelet cannot start the pods (CreateContainerConfigError) and the
+    operator reads that from the pods' status: InvalidSpec naming the field."""
+    apply_and_wait(k8s)
+    wait_for(lambda: (c := condition(k8s, "InvalidSpec")) and c["status"] == "False")
+    patch = {
+        "spec": {
             "shards": 2,
             "universe": {"codes": ["TXFL6", "2330"]},
             "feed": "shioaji",
@@ -273,13 +332,42 @@ def test_invalid_spec_reports_and_leaves_children_untouched(
         }
     }
     k8s.merge_patch(NAME, json.dumps(patch))
-    wait_for(lambda: (c := condition(k8s, "InvalidSpec")) and "no-such-secret" in c["message"], 10)
-    assert "Secret 'no-such-secret' not found" in condition(k8s, "InvalidSpec")["message"]  # type: ignore[index]
-    for plural, obj in children(k8s).items():
-        assert obj == before[plural], plural  # running pods keep running as they were
+    sts = wait_for(
+        lambda: (
+            (s := k8s.get("statefulsets", NAME))
+            and "SHIOAJI_API_KEY" in str(s["spec"]["template"]["spec"]["containers"][0]["env"])
+            and s
+        )
+    )
+    env = {e["name"]: e for e in sts["spec"]["template"]["spec"]["containers"][0]["env"]}
+    assert env["SHIOAJI_API_KEY"]["valueFrom"]["secretKeyRef"] == {
+        "name": "no-such-secret",
+        "key": "api-key",
+    }
+    assert not (condition(k8s, "InvalidSpec") or {}).get("status") == "True"
+    pod_waiting(k8s, f"{NAME}-1", None)
+    pod_waiting(
+        k8s,
+        f"{NAME}-0",
+        {"reason": "CreateContainerConfigError", "message": 'secret "no-such-secret" not found'},
+    )
+    invalid = wait_for(
+        lambda: (c := condition(k8s, "InvalidSpec")) and c["status"] == "True" and c, 15
+    )
+    assert invalid["message"].startswith(
+        "spec.brokerSecretRef.name: Secret 'no-such-secret' not found in the namespace "
+        f"(pod {NAME}-0: CreateContainerConfigError"
+    )
+    wait_for(lambda: k8s.get("tradingshards", NAME)["status"]["phase"] == "Invalid")  # type: ignore[index]
+    event = wait_for(
+        lambda: next(
+            (e for e in k8s.list("events") if "no-such-secret" in e.get("message", "")), None
+        )
+    )
+    assert event["type"] == "Warning" and event["reason"] == "InvalidSpec"
 
-    # The Secret appears (a manifest, as kubectl sends JSON for those): the spec becomes valid
-    # and the children follow, with the keys only as secretKeyRef.
+    # The Secret appears (a manifest, as kubectl sends JSON for those); the kubelet starts the
+    # container; the condition clears. The operator never read the Secret.
     secret = k8s.workdir / "secret.yaml"
     secret.write_text(
         yaml.safe_dump(
@@ -292,23 +380,43 @@ def test_invalid_spec_reports_and_leaves_children_untouched(
         )
     )
     k8s.kubectl("apply", "-f", str(secret))
-    k8s.merge_patch(NAME, '{"spec":{"image":"ghcr.io/shijim/shijim:0.1.1"}}')
-    wait_for(lambda: (c := condition(k8s, "InvalidSpec")) and c["status"] == "False", 10)
-    sts = wait_for(
-        lambda: (
-            (s := k8s.get("statefulsets", NAME))
-            and s["spec"]["template"]["spec"]["containers"][0]["image"].endswith("0.1.1")
-            and s
-        )
-    )
-    env = {e["name"]: e for e in sts["spec"]["template"]["spec"]["containers"][0]["env"]}
-    assert env["SHIOAJI_API_KEY"]["valueFrom"]["secretKeyRef"] == {
-        "name": "no-such-secret",
-        "key": "api-key",
-    }
+    pod_waiting(k8s, f"{NAME}-0", None)
+    wait_for(lambda: (c := condition(k8s, "InvalidSpec")) and c["status"] == "False", 15)
     everything = json.dumps([k8s.list(p) for p in ("configmaps", "statefulsets", "tradingshards")])
     assert "k-123" not in everything and "s-456" not in everything
     assert "k-123" not in operator.log() and "s-456" not in operator.log()
+
+
+def test_two_tradingshards_get_accounts_limited_to_themselves(
+    k8s: EmulatorThread, operator: OperatorProcess
+) -> None:
+    """Each TradingShard's pods run as its own ServiceAccount, whose Role names only that
+    TradingShard: one compromised pod cannot patch another deployment's status."""
+    apply_and_wait(k8s)
+    other = yaml.safe_load(EXAMPLE.read_text())
+    other["metadata"]["name"] = "sim-other"
+    manifest = k8s.workdir / "other.yaml"
+    manifest.write_text(yaml.safe_dump(other))
+    k8s.kubectl("apply", "-f", str(manifest))
+    wait_for(lambda: k8s.get("statefulsets", "sim-other"), 15)
+    for name in (NAME, "sim-other"):
+        owner_uid = k8s.get("tradingshards", name)["metadata"]["uid"]  # type: ignore[index]
+        account = k8s.get("serviceaccounts", f"{name}-runtime")
+        role = k8s.get("roles", f"{name}-runtime")
+        binding = k8s.get("rolebindings", f"{name}-runtime")
+        sts = k8s.get("statefulsets", name)
+        assert account and role and binding and sts
+        for obj in (account, role, binding):
+            assert obj["metadata"]["ownerReferences"][0]["uid"] == owner_uid  # gone with it
+        assert {n for rule in role["rules"] for n in rule["resourceNames"]} == {name}
+        assert binding["subjects"] == [
+            {"kind": "ServiceAccount", "name": f"{name}-runtime", "namespace": "default"}
+        ]
+        assert binding["roleRef"]["name"] == f"{name}-runtime"
+        assert sts["spec"]["template"]["spec"]["serviceAccountName"] == f"{name}-runtime"
+    # kubectl sees them as a user would.
+    roles = k8s.kubectl_json("get", "roles")["items"]
+    assert sorted(r["metadata"]["name"] for r in roles) == [f"{NAME}-runtime", "sim-other-runtime"]
 
 
 def test_operator_restart_changes_nothing(k8s: EmulatorThread, operator: OperatorProcess) -> None:
@@ -470,18 +578,42 @@ def test_a_child_name_taken_by_a_foreign_object_is_never_taken_over(
     wait_for(lambda: all(children(k8s).values()), 15)
 
 
-def test_scale_down_patches_the_statefulset_and_drops_departed_reports(
+def test_scale_down_waits_for_the_pods_to_release_and_can_be_taken_back(
     k8s: EmulatorThread, operator: OperatorProcess, pods: list[TradingShardWatcher]
 ) -> None:
-    apply_with_both_pods_reporting(k8s, pods)
+    """These stand-in pods never acknowledge a resharding (no CodeOwnership): the transition
+    stays in Releasing, names them, and never touches the StatefulSet or the ConfigMap
+    (docs/sharding.md; tests/k8s/test_resharding.py runs it to the end with real runtimes)."""
+    before = apply_and_wait(k8s)
+    start_pod(k8s, pods, 0)
+    start_pod(k8s, pods, 1)
+    wait_for(lambda: shard_entry(k8s, 0) and shard_entry(k8s, 1))
     k8s.merge_patch(NAME, '{"spec":{"shards":1}}')
-    wait_for(lambda: k8s.get("statefulsets", NAME)["spec"]["replicas"] == 1)  # type: ignore[index]
-    pods[1].stop()  # the StatefulSet controller would remove pod 1 now
-    wait_for(lambda: shard_entry(k8s, 1) is None, 15)
-    assert shard_entry(k8s, 0) is not None
-    cm = k8s.get("configmaps", f"{NAME}-config")
-    assert cm is not None and "total: 1" in cm["data"]["config.yaml"]
-    wait_for(lambda: k8s.get("tradingshards", NAME)["status"]["readyShards"] == 1)  # type: ignore[index]
+    resharding = wait_for(
+        lambda: (c := condition(k8s, "Resharding")) and c["status"] == "True" and c
+    )
+    assert resharding["reason"] == "Releasing"
+    assert resharding["message"] == "2 -> 1: releasing (shards 0,1 pending)"
+    time.sleep(1.5)  # heartbeats and timer refreshes come and go
+    assert condition(k8s, "Resharding")["reason"] == "Releasing"  # type: ignore[index]
+    for plural in ("statefulsets", "configmaps"):
+        obj = before[plural]
+        assert obj is not None and k8s.get(plural, obj["metadata"]["name"]) == obj, plural
+    assert shard_entry(k8s, 1) is not None  # shard 1 still runs: its report stays
+    # The kill switch works in the middle of it, and waits for both running shards.
+    k8s.merge_patch(NAME, '{"spec":{"killSwitch":true}}')
+    out = k8s.kubectl(
+        "wait", "--for=condition=KillSwitchEngaged", f"tradingshard/{NAME}", "--timeout=10s"
+    )
+    assert "condition met" in out
+    assert all(w.state_machine.state is TradingState.HALTED for w in pods)
+    assert shard_entry(k8s, 1)["killSwitchAcknowledged"] is True  # type: ignore[index]
+    k8s.merge_patch(NAME, '{"spec":{"killSwitch":false}}')
+    # Back to 2 before anything rolled: the transition is cancelled.
+    k8s.merge_patch(NAME, '{"spec":{"shards":2}}')
+    wait_for(lambda: (c := condition(k8s, "Resharding")) and c["status"] == "False")
+    sharding = k8s.get("tradingshards", NAME)["status"]["sharding"]  # type: ignore[index]
+    assert sharding["phase"] == "Stable" and [x["shards"] for x in sharding["layouts"]] == [2]
 
 
 def test_delete_is_bounded_when_a_pod_never_acknowledges(

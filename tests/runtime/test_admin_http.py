@@ -1,17 +1,22 @@
-"""Admin HTTP kill switch over real HTTP on 127.0.0.1 (ephemeral port)."""
+"""Admin HTTP kill switch over real HTTP on 127.0.0.1 (ephemeral port), including hostile
+clients over raw sockets: malformed framing, deep JSON, idle and slow connections."""
 
 from __future__ import annotations
 
 import http.client
 import json
 import logging
+import socket
+import time
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
+from idle_connections import hold_idle_connections
 from shijim.domain import Instrument, OrderIntent, Side
 from shijim.execution.paper import PaperExchange
 from shijim.governance.admin import ENV_TOKEN, AdminServer
+from shijim.governance.listener import Bounds
 from shijim.risk.gateway import InstrumentTable, RiskAwareGateway
 from shijim.risk.state import KillSwitchSource, TradingState, TradingStateMachine
 
@@ -124,3 +129,141 @@ def test_no_token_means_no_server() -> None:
     server = AdminServer.from_env(sm, port=0, env={ENV_TOKEN: TOKEN})
     assert server is not None
     server.stop()
+
+
+# -- hostile clients over raw sockets (issue 7) ------------------------------------------------
+def raw(server: AdminServer, data: bytes, shut_write: bool = False) -> bytes:
+    """Send ``data`` as is and return everything the server answers before it closes."""
+    with socket.create_connection(server.address, timeout=10) as s:
+        s.sendall(data)
+        if shut_write:
+            s.shutdown(socket.SHUT_WR)
+        out = b""
+        while chunk := s.recv(65536):
+            out += chunk
+    return out
+
+
+def engage_request(headers: str, body: bytes = b"") -> bytes:
+    head = f"POST /kill-switch/engage HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {TOKEN}\r\n"
+    return (head + headers + "\r\n").encode() + body
+
+
+def engage_body(body: bytes) -> bytes:
+    return engage_request(f"Content-Length: {len(body)}\r\n", body)
+
+
+NESTED = b"[" * 2000 + b"]" * 2000
+MALFORMED = {
+    "non-numeric length": (engage_request("Content-Length: abc\r\n", b"{}"), "Content-Length"),
+    "negative length": (engage_request("Content-Length: -5\r\n"), "Content-Length"),
+    "exponent length": (engage_request("Content-Length: 1e1\r\n", b"{}"), "Content-Length"),
+    "conflicting lengths": (
+        engage_request("Content-Length: 2\r\nContent-Length: 3\r\n", b"{}"),
+        "conflicting",
+    ),
+    "chunked": (
+        engage_request("Transfer-Encoding: chunked\r\n", b"2\r\n{}\r\n0\r\n\r\n"),
+        "Transfer-Encoding",
+    ),
+    "body without length": (engage_request("", b'{"state": "HALTED"}'), "Content-Length"),
+    "nested 2000 deep": (engage_body(NESTED), "nested deeper than 4 levels at byte 4"),
+    "nested value": (engage_body(b'{"reason": [[[[["x"]]]]]}'), "nested deeper"),
+    "non-string reason": (engage_body(b'{"reason": 5}'), "reason: expected a string"),
+    "unknown key": (engage_body(b'{"stat": "HALTED"}'), "unknown key 'stat'"),
+    "bad json": (engage_body(b'{"reason"'), "line 1 column 10"),
+    "not utf-8": (engage_body(b'"\xff\xfe"'), "utf-8"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(MALFORMED))
+def test_malformed_requests_get_400_and_change_nothing(
+    setup: Any, case: str, capfd: pytest.CaptureFixture[str], caplog: pytest.LogCaptureFixture
+) -> None:
+    server, sm, _ = setup
+    request, named = MALFORMED[case]
+    with caplog.at_level(logging.DEBUG):
+        answer = raw(server, request)
+    status_line, _, rest = answer.partition(b"\r\n")
+    assert status_line.startswith(b"HTTP/1.0 400 "), answer[:200]
+    doc = json.loads(rest.split(b"\r\n\r\n", 1)[1])
+    assert named.lower() in doc["error"].lower(), doc
+    assert sm.state is TradingState.ACTIVE and sm.demands() == {}
+    err = capfd.readouterr().err
+    assert "Traceback" not in err and "Traceback" not in caplog.text
+    assert TOKEN not in err + caplog.text
+
+
+def test_a_body_shorter_than_declared_is_400(setup: Any) -> None:
+    server, sm, _ = setup
+    answer = raw(server, engage_request("Content-Length: 100\r\n", b'{"reason"'), shut_write=True)
+    assert answer.startswith(b"HTTP/1.0 400 ") and b"9 of 100 bytes" in answer
+    assert sm.demands() == {}
+
+
+def test_a_body_over_the_limit_is_413(setup: Any) -> None:
+    server, sm, _ = setup
+    answer = raw(server, engage_request("Content-Length: 5000\r\n", b"x" * 5000))
+    assert answer.startswith(b"HTTP/1.0 413 ")
+    assert sm.demands() == {}
+
+
+def test_a_good_engage_still_works_over_a_raw_socket(setup: Any) -> None:
+    server, sm, _ = setup
+    answer = raw(server, engage_body(b'{"reason": "drill", "state": "REDUCING"}'))
+    assert answer.startswith(b"HTTP/1.0 200 ")
+    assert sm.demands()[KillSwitchSource.ADMIN] == (TradingState.REDUCING, "drill")
+    # No Content-Length and no body (curl -X POST): the default engage.
+    sm.release(KillSwitchSource.ADMIN)
+    assert raw(server, engage_request("")).startswith(b"HTTP/1.0 200 ")
+    assert sm.state is TradingState.HALTED
+
+
+def small_bounds_admin(sm: TradingStateMachine) -> AdminServer:
+    server = AdminServer(
+        sm, TOKEN, bounds=Bounds(max_handlers=8, idle_seconds=0.5, deadline_seconds=1.5)
+    )
+    server.start()
+    return server
+
+
+def test_300_idle_connections_are_bounded_in_threads_and_closed_after_the_timeout(
+    capfd: pytest.CaptureFixture[str],
+) -> None:
+    sm = TradingStateMachine()
+    server = small_bounds_admin(sm)
+    try:
+        hold_idle_connections(server.address, bounds=server._httpd.bounds)
+        # Still serving afterwards.
+        assert raw(server, engage_request("")).startswith(b"HTTP/1.0 200 ")
+    finally:
+        server.stop()
+    assert "Traceback" not in capfd.readouterr().err
+
+
+def test_a_slow_client_is_cut_at_the_deadline() -> None:
+    sm = TradingStateMachine()
+    server = small_bounds_admin(sm)
+    try:
+        with socket.create_connection(server.address, timeout=10) as s:
+            t0 = time.monotonic()
+            request = engage_request("Content-Length: 0\r\n")
+            closed = False
+            for b in request:  # one byte every 0.2 s: never idle for 0.5 s
+                try:
+                    s.send(bytes([b]))
+                except OSError:
+                    closed = True
+                    break
+                time.sleep(0.2)
+                if time.monotonic() - t0 > 4:
+                    break
+            s.settimeout(5)
+            try:
+                closed = closed or s.recv(100) == b""
+            except OSError:
+                closed = True
+            assert closed and time.monotonic() - t0 < 3.5
+        assert sm.demands() == {}
+    finally:
+        server.stop()

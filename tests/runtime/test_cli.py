@@ -178,8 +178,8 @@ def test_replay_feed_runs_to_the_end_and_counts_bad_lines(tmp_path: Path, capsys
                 {
                     "type": "bidask", "code": "TXFL6", "exch_ts": t0 + i * 10**7,
                     "local_ts": t0 + i * 10**7, "seq": i,
-                    "bid_price": [str(b - k) for k in range(5)], "bid_volume": [5] * 5,
-                    "ask_price": [str(b + 1 + k) for k in range(5)], "ask_volume": [5] * 5,
+                    "bid_price": [b - k for k in range(5)], "bid_volume": [5] * 5,
+                    "ask_price": [b + 1 + k for k in range(5)], "ask_volume": [5] * 5,
                     "simtrade": False,
                 }
             )
@@ -221,7 +221,7 @@ def test_cpu_pinning_is_checked_before_start_and_applied_to_the_trading_thread(
     assert main(["run", "--cpu", str(missing), "--duration", "1"], env={}) == 2
     assert f"run.cpu: CPU {missing} is not available to this process" in capsys.readouterr().err
     assert main(["run", "--cpu", "-1"], env={}) == 2
-    assert "run.cpu: must be a CPU number >= 0, got -1" in capsys.readouterr().err
+    assert "--cpu: expected an integer >= 0, got -1" in capsys.readouterr().err
     # A real run pinned to the last allowed CPU trades as usual and says where it ran.
     cpu = allowed[-1]
     proc = _start("--feed", "sim", "--duration", "1.5", "--seed", "3", "--cpu", str(cpu))
@@ -229,3 +229,57 @@ def test_cpu_pinning_is_checked_before_start_and_applied_to_the_trading_thread(
     assert proc.returncode == 0, err
     assert f"trading thread pinned to CPU {cpu}" in err
     assert "orders" in out
+
+
+def _run_cli(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "shijim", "run", *args],
+        cwd=ROOT,
+        env=_env(),
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--seed", "-5"], "--seed: expected an integer >= 0, got -5"),
+        (["--seed=abc"], "--seed: expected an integer >= 0, got abc"),
+        (["--shard-id", "-1"], "--shard-id: expected an integer >= 0, got -1"),
+        (["--total-shards", "0"], "--total-shards: expected an integer >= 1, got 0"),
+        (
+            ["--metrics-port", "70000"],
+            "--metrics-port: expected an integer in [0, 65535], got 70000",
+        ),
+        (["--admin-port", "-1"], "--admin-port: expected an integer in [0, 65535], got -1"),
+        (["--cpu", "-3"], "--cpu: expected an integer >= 0, got -3"),
+        (["--duration", "-1"], "--duration: expected a number > 0, got -1"),
+        (["--duration", "nan"], "--duration: expected a number > 0, got nan"),
+        (
+            ["--startup-jitter-seconds", "inf"],
+            "--startup-jitter-seconds: expected a finite number >= 0, got inf",
+        ),
+    ],
+)
+def test_every_numeric_flag_names_itself_when_out_of_range(args: list[str], message: str) -> None:
+    p = _run_cli("--feed", "sim", *args)
+    assert p.returncode == 2, p.stderr
+    assert message in p.stderr
+    assert "Traceback" not in p.stderr
+
+
+def test_a_non_utf8_config_file_is_one_line_naming_the_file_and_the_byte(tmp_path: Path) -> None:
+    f = tmp_path / "latin1.yaml"
+    f.write_bytes("feed:\n  kind: sim\n# café\n".encode("latin-1"))
+    p = _run_cli("--config", str(f))
+    assert p.returncode == 2, p.stderr
+    assert p.stderr == (
+        f"shijim: configuration error: <root>: {f}: not UTF-8: byte 0xe9 at byte offset 23"
+        " (line 3, byte 6 of the line)\n"
+    )
+    f.write_text("feed: {kind: sim, seed: -5}\n")  # the same bound from the file
+    p = _run_cli("--config", str(f))
+    assert p.returncode == 2 and "Traceback" not in p.stderr
+    assert f"feed.seed: must be >= 0, got -5 (in {f})" in p.stderr

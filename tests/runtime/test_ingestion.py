@@ -123,9 +123,10 @@ def test_bad_input_logged_once_per_cause(ring: Ring, caplog: pytest.LogCaptureFi
         for _ in range(5):
             ing.tick("Z", 1, 1, 1, 1, 0, False, source="unit test")
             ing.tick("A", 1, 0, 1, 1, 0, False, source="unit test")
-    msgs = [r.getMessage() for r in caplog.records]
+    msgs = [r.getMessage() for r in caplog.records if "dropped" in r.getMessage()]
     assert len(msgs) == 2
     assert "unknown_code" in msgs[0] and "unit test" in msgs[0] and "field code" in msgs[0]
+    assert "'Z'" in msgs[0]  # the unknown code is named
     assert ing.bad.counts == {"unknown_code": 5, "nonpositive_price": 5}
 
 
@@ -135,7 +136,8 @@ def test_events_and_records(ring: Ring) -> None:  # noqa: F811
     line = ('{"type":"tick","code":"TXFL6","exch_ts":7,"local_ts":3,"seq":9,"price":23000.5,'
             '"volume":1,"total_volume":8,"tick_type":2,"simtrade":false}')  # fmt: skip
     ing.record(parse_line(line), "file.jsonl:1")
-    ing.record(parse_line(line.replace('"exch_ts":7', '"exch_ts":8')), "f:2", keep_local_ts=True)
+    line2 = line.replace('"exch_ts":7', '"exch_ts":8').replace('"seq":9', '"seq":10')
+    ing.record(parse_line(line2), "f:2", keep_local_ts=True)
     ev, t1, t2 = ring.records()
     assert ev["event"] == "reconnect" and ev["count"] == 2 and ev["reason"] == "broker session up"
     assert t1["price"] == Decimal("23000.5") and t1["local_ts"] == _clock() and t1["seq"] == 1
@@ -171,7 +173,7 @@ def test_batches_drop_only_bad_rows(ring: Ring) -> None:  # noqa: F811
     assert _metric(m, 'shijim_md_events_total{shard="3",type="tick"}') == 3
     assert recs[0]["local_ts"] == _clock()
     # Next batch continues the per-code clock: A at 11 is fine, A at 10 is backwards.
-    assert ing.ticks(_tick_batch(["A", "A"], [11, 10], [1.0, 1.0])) == 1
+    assert ing.ticks(_tick_batch(["A", "A"], [11, 10], [2.0, 1.0])) == 1
     assert ing.bad.counts["time_backwards"] == 2
 
 

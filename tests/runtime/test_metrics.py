@@ -6,8 +6,12 @@ import re
 import urllib.request
 from pathlib import Path
 
+import pytest
 from prometheus_client import generate_latest
-from shijim.metrics import ShardMetrics
+from shijim.bus.validation import BadInputCause
+from shijim.events.record import RecordType
+from shijim.metrics import OrderAction, ShardMetrics
+from shijim.risk.rules import RejectReason
 
 DOC = Path(__file__).resolve().parents[2] / "docs" / "metrics.md"
 
@@ -53,8 +57,9 @@ def test_every_series_has_the_shard_label_and_is_documented() -> None:
 
 def test_serve_answers_over_http() -> None:
     m = ShardMetrics("0")
-    server = m.serve(0, "127.0.0.1")
+    server = m.serve(0)
     try:
+        assert server.server_address[0] == "127.0.0.1"  # loopback unless told (issue 7, item 10)
         port = server.server_port
         with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as r:
             body = r.read().decode()
@@ -62,3 +67,45 @@ def test_serve_answers_over_http() -> None:
     finally:
         server.shutdown()
         server.server_close()
+
+
+# Every label value the runtime knows, from the enums that define it (issue 7, item 11).
+KNOWN_LABELS = {
+    "shijim_md_events_total": ("type", RecordType),
+    "shijim_md_bad_input_total": ("cause", BadInputCause),
+    "shijim_order_actions_total": ("action", OrderAction),
+    "shijim_risk_rejects_total": ("reason", RejectReason),
+}
+
+
+@pytest.mark.parametrize("name", sorted(KNOWN_LABELS))
+def test_every_known_label_value_has_a_series_at_zero_from_the_start(name: str) -> None:
+    m = ShardMetrics(1)
+    label, enum = KNOWN_LABELS[name]
+    for member in enum:
+        value = m.registry.get_sample_value(name, {"shard": "1", label: member.value})
+        assert value == 0.0, f"{name}{{{label}={member.value!r}}}: {value}"
+
+
+def test_a_declared_ring_reader_has_lag_and_lost_series_at_zero() -> None:
+    m = ShardMetrics(0)
+    m.declare_reader("strategy")
+    labels = {"shard": "0", "reader": "strategy"}
+    assert m.registry.get_sample_value("shijim_ring_lost_messages_total", labels) == 0.0
+    assert m.registry.get_sample_value("shijim_ring_lag_messages", labels) == 0.0
+    m.ring_reader("strategy", 10, 3)  # the first loss moves the existing series 0 -> 3
+    assert m.registry.get_sample_value("shijim_ring_lost_messages_total", labels) == 3.0
+
+
+def test_timestamp_and_watcher_gauges_appear_with_their_first_value() -> None:
+    """A 0 would mean "last event in 1970" (ShijimMarketDataMissing could never fire, the
+    staleness alert fired instead) and "API unreachable" on a runtime that has no watcher."""
+    m = ShardMetrics(0)
+    get = m.registry.get_sample_value
+    assert get("shijim_md_last_event_timestamp_seconds", {"shard": "0"}) is None
+    assert get("shijim_k8s_api_reachable", {"shard": "0"}) is None
+    m.md_event("tick", 1_700_000_000_000_000_000)
+    m.k8s_api_reachable(False)
+    assert get("shijim_md_last_event_timestamp_seconds", {"shard": "0"}) == 1.7e9
+    assert get("shijim_k8s_api_reachable", {"shard": "0"}) == 0.0
+    assert m.last_event_ns == 1_700_000_000_000_000_000 and m.k8s_reachable is False

@@ -15,6 +15,7 @@ from shijim.metrics import ShardMetrics
 
 T0 = 1_795_482_000_000_000_000  # 2026-11-24 09:00 Asia/Taipei
 S = 1_000_000_000
+NOW = T0 + 86_400 * S  # replayed the day after it was recorded
 
 
 def tick(code: str, ts: int, price: str = "23000", vol: int = 1, total: int = 1) -> TickRecord:
@@ -44,7 +45,7 @@ def day(tmp_path: Path) -> Path:
 
 def test_directory_merged_by_time(ring: Ring, day: Path) -> None:  # noqa: F811
     m = ShardMetrics(0)
-    ing = Ingestor(ring.writer, universe={"TXFL6", "2330"}, clock_ns=lambda: 7)
+    ing = Ingestor(ring.writer, universe={"TXFL6", "2330"}, clock_ns=lambda: NOW)
     feed = ReplayFeed(day, ReplayPace.FAST, metrics=m)
     feed.start(ing)
     assert m.registry.get_sample_value("shijim_feed_connected", {"shard": "0"}) == 1
@@ -55,7 +56,7 @@ def test_directory_merged_by_time(ring: Ring, day: Path) -> None:  # noqa: F811
         ("TXFL6", 0), ("2330", S), ("TXFL6", 2 * S), ("2330", 3 * S), ("TXFL6", 4 * S),
     ]  # fmt: skip
     assert [r["seq"] for r in recs] == [0, 1, 2, 3, 4]
-    assert all(r["local_ts"] == 7 for r in recs)  # stamped at (re)ingestion
+    assert all(r["local_ts"] == NOW for r in recs)  # stamped at (re)ingestion
     assert recs[1]["bid_price"][0] == Decimal("100") and recs[0]["price"] == Decimal("23000")
 
 

@@ -34,6 +34,7 @@ from shijim.gateway.replay import ReplayFeed, ReplayPace
 
 T0 = 1_795_482_000_000_000_000
 S = 1_000_000_000
+NOW = T0 + 86_400 * S  # replayed the day after it was recorded
 
 
 def tick(code: str, ts: int, price: str = "23000.5", vol: int = 1) -> TickRecord:
@@ -66,7 +67,7 @@ def replay(
     out: dict[str, Any] = {}
 
     def fill(writer: Any) -> None:
-        ing = Ingestor(writer, universe=universe, clock_ns=lambda: 7)
+        ing = Ingestor(writer, universe=universe, clock_ns=lambda: NOW)
         feed = ReplayFeed(path, ReplayPace.FAST, batch=batch, by_rows=by_rows, keep_local_ts=keep)
         feed.start(ing)
         out["n"] = feed.run_for()
@@ -158,7 +159,7 @@ def test_bad_lines_inside_a_batch(
         assert any(f"{f}:{line_no}" in m and f"({cause})" in m for m in msgs), (line_no, msgs)
     dropped = {24, 29, 39, 44, 49, 54}
     assert [r["exch_ts"] for r in recs] == [T0 + i * S for i in range(60) if i not in dropped]
-    assert all(r["local_ts"] == 7 for r in recs)
+    assert all(r["local_ts"] == NOW for r in recs)
     # The per-record path drops the same lines for the same causes.
     old, old_bad, _ = replay(f, by_rows=False, universe={"TXFL6"})
     assert old == recs and old_bad == bad

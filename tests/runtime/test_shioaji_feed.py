@@ -18,7 +18,7 @@ import pytest
 import shioaji as sj
 import shioaji_objects as so
 from prometheus_client import generate_latest
-from ring_fixture import Ring, ring  # noqa: F401  (pytest fixture)
+from ring_fixture import Ring, fresh_ring, ring  # noqa: F401  (pytest fixture)
 from shijim.bus import Ingestor
 from shijim.gateway.shioaji_feed import (
     EVENT_DOWN,
@@ -224,7 +224,7 @@ def test_malformed_objects_are_dropped_and_the_thread_survives(
     assert _metric(m, 'shijim_md_bad_input_total{cause="malformed",shard="0"}') == 4
     warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
     assert len(warnings) == 1  # once per cause
-    assert "field volume" in warnings[0] and "shioaji tick TXFL6" in warnings[0]
+    assert "field volume" in warnings[0] and "shioaji tick #1 TXFL6" in warnings[0]
     assert "PanicException" in warnings[0]
     (rec,) = ring.records()
     assert rec["price"] == Decimal("23002")
@@ -387,3 +387,87 @@ def test_production_login_needs_a_ca_and_activates_it() -> None:
         ShioajiCredentials.from_env({k: env[k] for k in ("SHIOAJI_API_KEY", "SHIOAJI_SECRET_KEY")})
     )
     assert sim.logged_in and clients[-1].ca_calls == []
+
+
+# -- admission (issue 7): outliers are what is dropped; bad data holds the code ----------------
+
+
+def _bidasks(n: int, start_us: int = 0) -> list[Any]:
+    return [so.bidask_fop("TXFL6", when=WHEN + dt.timedelta(microseconds=start_us + i))
+            for i in range(n)]  # fmt: skip
+
+
+def test_one_future_quote_is_dropped_not_the_quotes_after_it(ring: Ring) -> None:  # noqa: F811
+    _, client, ing, m, _ = _feed(ring, CODES)
+    on_bidask = client.callbacks["set_on_bidask_fop_v1_callback"]
+    on_bidask(so.bidask_fop("TXFL6", when=WHEN + dt.timedelta(minutes=5)))  # the outlier
+    for q in _bidasks(180, start_us=1):
+        on_bidask(q)
+    # Before: +300 s was within the 600 s skew, admitted, and the 180 good quotes after it were
+    # all time_backwards against it.
+    assert ing.bad.counts == {"future_timestamp": 1}
+    recs = ring.records()
+    assert [r["type"] for r in recs] == ["bidask"] * 180
+    assert _metric(m, 'shijim_md_bad_input_total{cause="future_timestamp",shard="0"}') == 1
+    assert _metric(m, 'shijim_md_code_held{code="TXFL6",shard="0"}') == 0
+
+
+def test_the_future_bound_is_tight_and_configurable(ring: Ring) -> None:  # noqa: F811
+    _, client, ing, _, _ = _feed(ring, CODES)
+    on_bidask = client.callbacks["set_on_bidask_fop_v1_callback"]
+    # Local receive time is WHEN + 1.5 ms: 2 s ahead of it is the default limit.
+    on_bidask(so.bidask_fop("TXFL6", when=WHEN + dt.timedelta(seconds=2, milliseconds=1)))
+    on_bidask(so.bidask_fop("TXFL6", when=WHEN + dt.timedelta(seconds=2, milliseconds=2)))
+    assert ing.bad.counts == {"future_timestamp": 1}
+    with fresh_ring() as other:
+        _, client, ing, _, _ = _feed(other, CODES, ShioajiFeedConfig(max_ahead_s=10.0))
+        client.callbacks["set_on_bidask_fop_v1_callback"](
+            so.bidask_fop("TXFL6", when=WHEN + dt.timedelta(seconds=9))
+        )
+        assert ing.bad.counts == {}
+
+
+def test_a_code_whose_quotes_keep_being_dropped_is_held_until_good_data(ring: Ring) -> None:  # noqa: F811
+    _, client, _, m, _ = _feed(ring, CODES)
+    on_bidask = client.callbacks["set_on_bidask_fop_v1_callback"]
+    on_bidask(_bidasks(1)[0])
+    for k in range(5):  # five in a row from a broken clock: the code's book is frozen
+        on_bidask(so.bidask_fop("TXFL6", when=WHEN + dt.timedelta(minutes=5 + k)))
+    assert _metric(m, 'shijim_md_code_held{code="TXFL6",shard="0"}') == 1
+    on_bidask(_bidasks(1, start_us=10)[0])  # good data again
+    recs = ring.records()
+    assert [(r["type"], r.get("trading_state"), r["code"]) for r in recs] == [
+        ("bidask", None, "TXFL6"),
+        ("event", "HALTED", "TXFL6"),
+        ("event", "ACTIVE", "TXFL6"),
+        ("bidask", None, "TXFL6"),
+    ]
+    assert recs[1]["reason"] == "data: future_timestamp"
+    assert _metric(m, 'shijim_md_code_held{code="TXFL6",shard="0"}') == 0
+    assert _metric(m, 'shijim_md_code_held{code="2330",shard="0"}') == 0  # exists from start
+
+
+def test_bad_quotes_are_named_by_number_field_and_reason(
+    ring: Ring,  # noqa: F811
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    _, client, ing, _, _ = _feed(ring, CODES)
+    on_bidask = client.callbacks["set_on_bidask_fop_v1_callback"]
+    on_tick = client.callbacks["set_on_tick_fop_v1_callback"]
+    with caplog.at_level(logging.WARNING):
+        on_bidask(_bidasks(1)[0])
+        # An empty level in the middle of the bids (before: admitted, uncounted).
+        on_bidask(so.bidask_fop("TXFL6", when=WHEN + dt.timedelta(microseconds=1),
+                                bid_price=("23000", "0", "22998", "22997", "22996"),
+                                bid_volume=(5, 0, 7, 8, 9)))  # fmt: skip
+        on_tick(so.tick_fop("TXFL6", volume=2**63))  # beyond int64 (before: field "(ring)")
+        on_tick(so.tick_fop("MXFL6"))
+        on_tick(so.tick_fop("TXFL6"))
+        on_tick(so.tick_fop("TXFL6"))  # the same trade again
+    msgs = [r.getMessage() for r in caplog.records]
+    assert ing.bad.counts == {"unordered_book": 1, "bad_volume": 1, "duplicate": 1}
+    assert any("shioaji bidask #2 TXFL6: field bid_price[2]: price 22998.0 after an empty level"
+               in s for s in msgs), msgs  # fmt: skip
+    assert any("shioaji tick #1 TXFL6: field volume: volume 9223372036854775808 is beyond int64"
+               in s for s in msgs), msgs  # fmt: skip
+    assert any("shioaji tick #4 TXFL6: field (content)" in s for s in msgs), msgs

@@ -55,7 +55,7 @@ app.kubernetes.io/component: operator
 {{- if not .Values.operator.watchNamespaces }}true{{- end }}
 {{- end }}
 
-{{/* Namespaces that get the runtime ServiceAccount/Role/RoleBinding, as a JSON list. */}}
+{{/* Namespaces where runtime pods run, as a JSON list (the monitors' namespaceSelector). */}}
 {{- define "shijim.runtimeNamespaces" -}}
 {{- $ns := .Values.runtime.namespaces }}
 {{- if not $ns }}{{- $ns = .Values.operator.watchNamespaces }}{{- end }}

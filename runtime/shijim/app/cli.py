@@ -1,8 +1,9 @@
 """``python -m shijim run``: parse flags and environment over the config file, then run.
 
 Precedence: command-line flags > environment (SHARD_ID, TOTAL_SHARDS, SHIJIM_TRADINGSHARD,
-POD_NAMESPACE, POD_NAME) > ``--config`` file > defaults. Exit codes: 0 clean stop (duration
-reached, SIGTERM/SIGINT), 2 bad configuration or arguments, 1 an unexpected failure.
+POD_NAMESPACE, POD_NAME, SHIJIM_METRICS_BIND) > ``--config`` file > defaults. Exit codes: 0 clean
+stop (duration reached, SIGTERM/SIGINT), 2 bad configuration or arguments, 1 an unexpected
+failure.
 """
 
 from __future__ import annotations
@@ -11,18 +12,62 @@ import argparse
 import dataclasses
 import logging
 import logging.handlers
+import math
 import os
 import queue
 import sys
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
-from shijim.app.config import RuntimeConfig, load_config, parse_config, with_overrides
+from shijim.app.config import (
+    RuntimeConfig,
+    bind_problem,
+    load_config,
+    parse_config,
+    with_overrides,
+)
 from shijim.app.schema import ConfigError
 
 EXIT_OK = 0
 EXIT_FAILURE = 1
 EXIT_BAD_CONFIG = 2
+ENV_METRICS_BIND = "SHIJIM_METRICS_BIND"  # the operator renders it from the pod IP
+
+
+def _int_flag(low: int, high: int | None = None) -> Callable[[str], int]:
+    """An argparse type: an integer in range, else ``--flag: expected ..., got RAW`` (exit 2)."""
+    want = f"an integer >= {low}" if high is None else f"an integer in [{low}, {high}]"
+
+    def parse(raw: str) -> int:
+        try:
+            value = int(raw)
+        except ValueError:
+            value = None
+        if value is None or value < low or (high is not None and value > high):
+            raise argparse.ArgumentTypeError(f"expected {want}, got {raw}")
+        return value
+
+    return parse
+
+
+def _seconds_flag(zero_ok: bool) -> Callable[[str], float]:
+    """An argparse type: seconds > 0 (``--duration``; inf = no limit) or finite >= 0."""
+    want = "a finite number >= 0" if zero_ok else "a number > 0"
+
+    def parse(raw: str) -> float:
+        try:
+            value = float(raw)
+        except ValueError:
+            value = math.nan
+        ok = (0 <= value < math.inf) if zero_ok else value > 0  # both false for NaN
+        if not ok:
+            raise argparse.ArgumentTypeError(f"expected {want}, got {raw}")
+        return value
+
+    return parse
+
+
+_PORT = _int_flag(0, 65535)
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -36,23 +81,27 @@ def _parser() -> argparse.ArgumentParser:
         help="market data (default: shioaji if SHIOAJI_API_KEY is set, else sim)",
     )
     run.add_argument("--simulation", action="store_true", default=None, help="Shioaji simulation")
-    run.add_argument("--duration", type=float, metavar="S", help="stop after S seconds")
-    run.add_argument("--seed", type=int, metavar="N", help="simulator seed")
+    run.add_argument(
+        "--duration", type=_seconds_flag(False), metavar="S", help="stop after S seconds"
+    )
+    run.add_argument("--seed", type=_int_flag(0), metavar="N", help="simulator seed")
     run.add_argument("--pace", choices=("realtime", "fast"), help="sim/replay pace")
     run.add_argument("--strategy", metavar="NAME", help="strategy name (docs/strategy.md)")
-    run.add_argument("--metrics-port", type=int, metavar="P", help="Prometheus /metrics port")
-    run.add_argument("--admin-port", type=int, metavar="P", help="admin HTTP port (127.0.0.1)")
+    run.add_argument("--metrics-port", type=_PORT, metavar="P", help="Prometheus /metrics port")
+    run.add_argument("--admin-port", type=_PORT, metavar="P", help="admin HTTP port (127.0.0.1)")
     run.add_argument("--tradingshard", metavar="NAME", help="watch this TradingShard (k8s)")
-    run.add_argument("--shard-id", type=int, metavar="N")
-    run.add_argument("--total-shards", type=int, metavar="N")
+    run.add_argument("--shard-id", type=_int_flag(0), metavar="N")
+    run.add_argument("--total-shards", type=_int_flag(1), metavar="N")
     run.add_argument(
         "--startup-jitter-seconds",
-        type=float,
+        type=_seconds_flag(True),
         metavar="S",
         help="wait up to S seconds before the broker login (shard k of N waits k/N of S)",
     )
     run.add_argument("--kill-file", metavar="PATH", help="kill switch while this file exists")
-    run.add_argument("--cpu", type=int, metavar="N", help="pin the trading thread to CPU N")
+    run.add_argument(
+        "--cpu", type=_int_flag(0), metavar="N", help="pin the trading thread to CPU N"
+    )
     run.add_argument("--summary-json", metavar="FILE", help="also write the summary as JSON")
     run.add_argument("--log-level", default="INFO", help="DEBUG, INFO, WARNING, ...")
     run.add_argument(
@@ -69,6 +118,14 @@ def _env_int(env: Mapping[str, str], name: str) -> int | None:
         return int(raw)
     except ValueError:
         raise ConfigError(f"env {name}", f'expected integer, got "{raw}"') from None
+
+
+def _env_bind(env: Mapping[str, str], name: str) -> str | None:
+    raw = env.get(name) or None
+    problem = None if raw is None else bind_problem(raw)
+    if problem is not None:
+        raise ConfigError(f"env {name}", problem)
+    return raw
 
 
 def _pod_ordinal(pod_name: str) -> int | None:
@@ -114,7 +171,7 @@ def effective_config(args: argparse.Namespace, env: Mapping[str, str]) -> Runtim
             "seed": args.seed,
             "pace": args.pace,
         },
-        "metrics": {"port": args.metrics_port},
+        "metrics": {"port": args.metrics_port, "bind": _env_bind(env, ENV_METRICS_BIND)},
         "admin": {"port": args.admin_port},
         "run": {
             "duration": args.duration,
@@ -133,7 +190,10 @@ def effective_config(args: argparse.Namespace, env: Mapping[str, str]) -> Runtim
 
 
 def main(argv: Sequence[str] | None = None, env: Mapping[str, str] | None = None) -> int:
-    args = _parser().parse_args(argv)
+    try:
+        args = _parser().parse_args(argv)
+    except SystemExit as exc:  # a bad flag (argparse printed it) or --help
+        return EXIT_BAD_CONFIG if exc.code else EXIT_OK
     env = os.environ if env is None else env
     root = logging.getLogger()
     saved = (list(root.handlers), root.level)

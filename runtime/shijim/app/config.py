@@ -8,6 +8,7 @@ token from SHIJIM_ADMIN_TOKEN.
 from __future__ import annotations
 
 import dataclasses
+import ipaddress
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -17,6 +18,7 @@ from typing import Any, Literal
 import yaml
 
 from shijim.app.schema import ConfigError, read_dataclass
+from shijim.universe import code_problem
 
 
 @dataclass(frozen=True)
@@ -69,7 +71,26 @@ class RiskConfig:
 @dataclass(frozen=True)
 class MetricsConfig:
     port: int | None = None  # None: no HTTP endpoint (metrics still counted)
-    bind: str = "0.0.0.0"  # noqa: S104 - Prometheus scrapes the pod IP
+    # Loopback unless told: the series show positions and PnL. On Kubernetes the pod renders
+    # SHIJIM_METRICS_BIND from its pod IP (downward API), which Prometheus scrapes.
+    bind: str = "127.0.0.1"
+
+
+@dataclass(frozen=True)
+class HealthConfig:
+    """Bounds of /livez and /readyz (served on the metrics port; shijim.app.health)."""
+
+    liveness_seconds: float = 10.0  # trading-loop heartbeat older than this: /livez 503
+    stale_data_seconds: float = 60.0  # no market data this long in session: /readyz 503
+
+
+def bind_problem(value: str) -> str | None:
+    """A listen address must be an IP literal (a pod IP, 127.0.0.1, 0.0.0.0, ::)."""
+    try:
+        ipaddress.ip_address(value)
+    except ValueError:
+        return f'expected an IP address, got "{value}"'
+    return None
 
 
 @dataclass(frozen=True)
@@ -111,6 +132,7 @@ class RuntimeConfig:
     strategy: StrategyConfig = field(default_factory=StrategyConfig)
     risk: RiskConfig = field(default_factory=RiskConfig)
     metrics: MetricsConfig = field(default_factory=MetricsConfig)
+    health: HealthConfig = field(default_factory=HealthConfig)
     admin: AdminConfig = field(default_factory=AdminConfig)
     kubernetes: KubernetesConfig = field(default_factory=KubernetesConfig)
     ring: RingConfig = field(default_factory=RingConfig)
@@ -139,9 +161,11 @@ def check_ranges(cfg: RuntimeConfig) -> None:
     need(len(cfg.universe.codes) > 0, "universe.codes", "must list at least one code")
     seen: set[str] = set()
     for i, code in enumerate(cfg.universe.codes):
-        need(bool(code.strip()), f"universe.codes[{i}]", "empty code")
+        problem = code_problem(code)  # the rule the operator applies too (shijim.universe)
+        need(problem is None, f"universe.codes[{i}]", problem or "")
         need(code not in seen, f"universe.codes[{i}]", f'duplicate code "{code}"')
         seen.add(code)
+    need(cfg.feed.seed >= 0, "feed.seed", f"must be >= 0, got {cfg.feed.seed}")
     need(
         cfg.feed.kind != "replay" or bool(cfg.feed.replay_path),
         "feed.replay_path",
@@ -149,6 +173,11 @@ def check_ranges(cfg: RuntimeConfig) -> None:
     )
     for port_path, port in (("metrics.port", cfg.metrics.port), ("admin.port", cfg.admin.port)):
         need(port is None or 0 <= port <= 65535, port_path, f"must be in [0, 65535], got {port}")
+    bind = bind_problem(cfg.metrics.bind)
+    need(bind is None, "metrics.bind", bind or "")
+    for name in ("liveness_seconds", "stale_data_seconds"):
+        value = getattr(cfg.health, name)
+        need(value > 0, f"health.{name}", f"must be > 0, got {value}")
     r = cfg.risk
     for name in (
         "max_order_qty",
@@ -190,9 +219,19 @@ def parse_config(data: object, source: str = "<config>") -> RuntimeConfig:
 def load_config(path: str | Path) -> RuntimeConfig:
     p = Path(path)
     try:
-        text = p.read_text(encoding="utf-8")
+        raw = p.read_bytes()
     except OSError as exc:
         raise ConfigError("", f"cannot read config file {p}: {exc.strerror}") from exc
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = raw.count(b"\n", 0, exc.start) + 1
+        column = exc.start - (raw.rfind(b"\n", 0, exc.start) + 1) + 1
+        raise ConfigError(
+            "",
+            f"{p}: not UTF-8: byte 0x{raw[exc.start]:02x} at byte offset {exc.start}"
+            f" (line {line}, byte {column} of the line)",
+        ) from None
     try:
         data = yaml.safe_load(text)
     except yaml.YAMLError as exc:

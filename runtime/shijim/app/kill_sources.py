@@ -47,7 +47,18 @@ def start_all(shard: Shard, env: Mapping[str, str]) -> None:
     if cfg.shard.tradingshard:
         from shijim.governance.k8s import TradingShardWatcher
         from shijim.governance.k8s_api import endpoint_from_environment
+        from shijim.governance.ownership import CodeOwnership
+        from shijim.universe import Layout
 
+        # Resharding: the codes this pod may trade follow the TradingShard's status.sharding.
+        ownership = CodeOwnership(
+            shard.gateway,
+            cfg.shard.id,
+            Layout(cfg.shard.total, frozenset(cfg.universe.codes)),
+            shard.codes,
+            broker_positions=shard.feed_setup.kind == "shioaji",
+            metrics=shard.metrics,
+        )
         watcher = TradingShardWatcher(
             state,
             cfg.shard.tradingshard,
@@ -58,6 +69,7 @@ def start_all(shard: Shard, env: Mapping[str, str]) -> None:
             cfg.kubernetes.grace_policy,
             endpoint=endpoint_from_environment(env),
             metrics=shard.metrics,
+            ownership=ownership,
         )
         watcher.start()
         shard.closers.append(watcher.stop)

@@ -24,6 +24,7 @@ from typing import Any
 
 from shijim.app.config import RuntimeConfig
 from shijim.app.feeds import FeedSetup, VirtualClock, build_feed, resolve_feed_kind
+from shijim.app.health import Heartbeat, ShardHealth, market_of
 from shijim.app.schema import ConfigError
 from shijim.app.strategies import build_strategy
 from shijim.app.summary import LatencyStats, RunSummary
@@ -73,6 +74,7 @@ class Shard:
     notes: list[str] = field(default_factory=list)
     working_at_stop: int = 0
     day_roll: DayRoll = field(default_factory=DayRoll)
+    heartbeat: Heartbeat = field(default_factory=Heartbeat)  # the trading loop's, for /livez
     closers: list[Callable[[], None]] = field(default_factory=list)
 
     def close(self) -> None:
@@ -161,6 +163,7 @@ def compose(cfg: RuntimeConfig, env: Mapping[str, str]) -> Shard:
     runner = StrategyRunner(
         feed_setup.reader, strategy, gateway, metrics, batch=cfg.ring.batch, reader_name="strategy"
     )
+    metrics.declare_reader(runner.reader_name)  # lag and lost series at 0 before any loss
     shard = Shard(cfg, spec, codes, metrics, state, gateway, runner, feed_setup, event_clock)
     shard.closers.append(feed_setup.close)
     if session is not None:
@@ -176,9 +179,23 @@ def _start_side_services(shard: Shard, env: Mapping[str, str]) -> None:
     without a kill switch that the operator believes exists is worse than not running."""
     cfg = shard.cfg
     if cfg.metrics.port is not None:
-        server = shard.metrics.serve(cfg.metrics.port, cfg.metrics.bind)
-        log.info("metrics on http://%s:%d/metrics", cfg.metrics.bind, server.server_port)
-        shard.closers.append(server.shutdown)
+        live = shard.feed_setup.kind == "shioaji"  # sim and replay data flow at any wall time
+        health = ShardHealth(
+            shard.heartbeat,
+            shard.state,
+            shard.metrics,
+            cfg.health,
+            markets=frozenset(map(market_of, shard.codes)) if live else None,
+            watching=bool(cfg.shard.tradingshard),
+        )
+        server = shard.metrics.serve(cfg.metrics.port, cfg.metrics.bind, health.probes())
+        log.info(
+            "metrics on http://%s:%d/metrics (probes /livez, /readyz)",
+            cfg.metrics.bind,
+            server.server_port,
+        )
+        shard.closers.append(server.server_close)
+        shard.closers.append(server.shutdown)  # closers run last first
     from shijim.app import kill_sources
 
     kill_sources.start_all(shard, env)
@@ -274,7 +291,9 @@ def trade_loop(shard: Shard, stop: threading.Event, duration: float | None, star
     clock = shard.event_clock
     books = runner.books.books
     deadline = None if duration is None else started + duration
+    beat, monotonic_ns = shard.heartbeat, time.monotonic_ns
     while not stop.is_set():
+        beat.at_ns = monotonic_ns()
         published = feed.poll()
         got = runner.step()
         while got:  # drain what is there: the ring never waits for us
@@ -305,7 +324,9 @@ def sim_loop(shard: Shard, stop: threading.Event, duration: float | None, starte
     books = runner.books.books
     realtime = shard.cfg.feed.pace == "realtime"
     steps = 0
+    beat, monotonic_ns = shard.heartbeat, time.monotonic_ns
     while not stop.is_set():
+        beat.at_ns = monotonic_ns()
         steps += 1
         vclock.t = steps * SIM_SLICE_S
         if realtime:

@@ -7,7 +7,7 @@ checkable byte for byte.
 
 Two readers, one set of rules. Plain lines (what the recorder writes) are parsed and validated in
 the core (`shijim_core.JsonlRecords`, Rust), many lines per call; any line outside that fast
-path (string escapes, exponents, prices as strings, and every bad line) goes to the reference
+path (string escapes, exponents, and every bad line) goes to the reference
 reader below (`json` + `record_from_dict`), which accepts it or names the file, line and field.
 The fast path never accepts a line the reference reader refuses, and builds the same record
 (tests/core/test_events_fast.py checks both on random and broken lines).

@@ -210,8 +210,9 @@ def _int(where: _Where, field: str, value: Any, lo: int, hi: int) -> int:
 
 
 def _price(where: _Where, field: str, value: Any) -> Decimal:
-    if isinstance(value, bool) or not isinstance(value, int | Decimal | float | str):
-        raise where.error(field, f"expected a decimal price, got {type(value).__name__}")
+    # A number, never text: "23001" or "2.3e4" in a price field is a writer's bug (docs/formats.md).
+    if isinstance(value, bool) or not isinstance(value, int | Decimal | float):
+        raise where.error(field, f"expected a number, got {type(value).__name__} {value!r:.40}")
     try:
         # float via repr: the shortest text that reads back as the same float.
         d = Decimal(repr(value)) if isinstance(value, float) else Decimal(value)

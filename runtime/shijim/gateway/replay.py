@@ -4,16 +4,20 @@ PATH is one ``.jsonl`` file or a directory of ``<trading day>_<code>.jsonl`` fil
 recorder's layout); the files are merged by exchange time (ties keep file-name order). Lines are
 read with the canonical reader (``shijim.events``): a bad line is counted
 (``shijim_md_bad_input_total{cause="bad_json"|"malformed"}``), logged once per cause with its
-file and line, and dropped. Pace ``realtime`` keeps the recorded spacing of exchange times
-(times ``speed``; gaps longer than ``max_gap_s``, e.g. between sessions, are shortened to it);
-pace ``fast`` publishes as fast as lines can be read.
+file and line, and dropped. Every good line then meets the ingestor's one set of rules (the
+live feed's: clock, time order, duplicates, book shape); a line it drops is logged with its
+file:line too.
 
-Pace ``fast`` reads rows, not records (``shijim.events.rows``): the core turns runs of plain tick
-and book lines into numpy rows and ``Ingestor.interleaved`` checks and publishes them a batch
-at a time, with the same causes as the per-record path; a row it drops is logged with its
-file:line. Snapshots, events and lines the reference reader took are published one by one at
-their place. Files of a directory are merged in the order ``heapq.merge`` gives the per-record
-path (see ``merge_batches``).
+Both paces read rows, not records (``shijim.events.rows``): the core turns runs of plain tick
+and book lines into numpy rows; snapshots, events and lines the reference reader took are
+records at their place. Pace ``fast`` publishes as fast as lines can be read, a batch at a
+time through ``Ingestor.interleaved``. Pace ``realtime`` keeps the recorded spacing of exchange
+times (times ``speed``; gaps longer than ``max_gap_s``, e.g. between sessions, are shortened to
+it), one entry at a time; an entry the ingestor would drop is dropped at once and never sets the
+pace (validated before paced: one line dated 2100 cannot stall or rush the replay). Both paces
+admit the same entries with the same drop counts. Files of a directory are merged in the order
+``heapq.merge`` gives the per-record path (see ``merge_batches``); ``by_rows=False`` keeps that
+per-record path for pace fast (the reference the row path is checked against).
 """
 
 from __future__ import annotations
@@ -31,7 +35,7 @@ from pathlib import Path
 import numpy as np
 
 from shijim.bus.ingestion import Ingestor
-from shijim.bus.validation import BadInputCause
+from shijim.bus.validation import BadInputCause, ClockCheck
 from shijim.events import MarketRecord, RecordError, read_records
 from shijim.events.rows import BIDASK, RECORD, TICK, RowBatch, read_row_batches
 from shijim.gateway.feed import run_feed_for
@@ -71,6 +75,7 @@ class Entries:
     kinds: np.ndarray  # TICK, BIDASK or RECORD per entry
     lines: np.ndarray  # file line per entry
     files: np.ndarray  # file index per entry
+    exch_ts: np.ndarray  # exchange time per entry
     records: list[MarketRecord]
 
     @classmethod
@@ -81,6 +86,7 @@ class Entries:
             batch.kinds,
             batch.lines,
             np.full(batch.kinds.size, k, dtype=np.int64),
+            batch.exch_ts,
             batch.records,
         )
 
@@ -92,10 +98,11 @@ def _cut(e: Entries, at: int) -> tuple[Entries, Entries]:
     b = int(np.count_nonzero(head == BIDASK))
     r = at - t - b
     first = Entries(
-        e.ticks[:t], e.books[:b], head, e.lines[:at], e.files[:at], e.records[:r]
+        e.ticks[:t], e.books[:b], head, e.lines[:at], e.files[:at], e.exch_ts[:at], e.records[:r]
     )  # fmt: skip
     rest = Entries(
-        e.ticks[t:], e.books[b:], e.kinds[at:], e.lines[at:], e.files[at:], e.records[r:]
+        e.ticks[t:], e.books[b:], e.kinds[at:], e.lines[at:], e.files[at:], e.exch_ts[at:],
+        e.records[r:],
     )  # fmt: skip
     return first, rest
 
@@ -116,12 +123,14 @@ def _ordered(parts: list[tuple[Entries, np.ndarray]]) -> Entries:
         index = np.cumsum(kinds == kind) - 1  # entry -> its row in the concatenated array
         pick[kind] = index[order][k == kind]
     lines = np.concatenate([e.lines for e, _ in parts])
+    exch_ts = np.concatenate([e.exch_ts for e, _ in parts])
     return Entries(
         ticks[pick[TICK]],
         books[pick[BIDASK]],
         k,
         lines[order],
         files[order],
+        exch_ts[order],
         [records[i] for i in pick[RECORD].tolist()],
     )
 
@@ -184,9 +193,15 @@ class ReplayFeed:
         by_rows: bool = True,
         monotonic: Callable[[], float] = time.monotonic,
         metrics: ShardMetrics | None = None,
+        max_ahead_s: float = 2.0,
     ) -> None:
         if not speed > 0:
             raise ValueError(f"speed: expected > 0, got {speed!r}")
+        if not max_ahead_s >= 0:
+            raise ValueError(f"max_ahead_s: expected >= 0, got {max_ahead_s!r}")
+        # A recorded line's exchange time may be at most this far ahead of its recorded receive
+        # time (now when it has none): the rule of the live feed it was recorded from.
+        self.clock_check = ClockCheck(max_ahead_ns=int(max_ahead_s * NS))
         self.files = replay_files(path, codes)
         if not self.files:
             raise FileNotFoundError(f"replay: no .jsonl files for this shard under {path}")
@@ -204,7 +219,9 @@ class ReplayFeed:
         self.metrics = metrics
         self.ingestor: Ingestor | None = None
         self._records: Iterator[tuple[MarketRecord, str]] | None = None
-        self._next: tuple[MarketRecord, str, float] | None = None
+        # Realtime: the next entry (screened and, if it will be admitted, scheduled).
+        self._head: Entries | None = None
+        self._due: float | None = None
         self._anchor: tuple[float, int] | None = None  # (wall, exch_ts) at the anchor
         self._last_ts: int | None = None
         self._done = False
@@ -232,13 +249,14 @@ class ReplayFeed:
             yield rec, src
 
     def _batches(self, path: Path) -> Iterator[RowBatch]:
-        return read_row_batches(
-            path, on_bad=self._on_bad, limit=self.batch, keep_local_ts=self.keep_local_ts
-        )
+        # Rows keep the recorded local_ts: the receive time their exchange time is checked
+        # against; they are stamped at publication unless ``keep_local_ts``.
+        return read_row_batches(path, on_bad=self._on_bad, limit=self.batch, keep_local_ts=True)
 
     def start(self, ingestor: Ingestor) -> None:
         self.ingestor = ingestor
-        if self.pace is ReplayPace.FAST and self.by_rows:
+        ingestor.set_clock_check(self.clock_check)
+        if self.pace is ReplayPace.REALTIME or self.by_rows:
             if len(self.files) == 1:
                 self._entries = (Entries.of(b, 0) for b in self._batches(self.files[0]))
             else:
@@ -269,21 +287,6 @@ class ReplayFeed:
 
     def run_for(self, seconds: float | None = None, max_events: int | None = None) -> int:
         return run_feed_for(self, seconds, max_events)
-
-    def _take(self) -> tuple[MarketRecord, str, float] | None:
-        """The next record, its source and the wall time at which it is due."""
-        if self._next is not None:
-            item, self._next = self._next, None
-            return item
-        assert self._records is not None
-        try:
-            rec, src = next(self._records)
-        except StopIteration:
-            self._done = True
-            self._set_connected(False)
-            return None
-        self.read += 1
-        return rec, src, self._schedule(rec.exch_ts)
 
     def _schedule(self, ts: int) -> float:
         if self.pace is ReplayPace.FAST:
@@ -336,14 +339,15 @@ class ReplayFeed:
                 b1 = b0 + (stop - start) - (t1 - t0)
                 where = functools.partial(self._place, e, t0=t0, b0=b0)
                 src = self._sources[int(e.files[start])]
+                keep = self.keep_local_ts
                 n += ingestor.interleaved(
-                    e.ticks[t0:t1], e.books[b0:b1], run, src, where, not self.keep_local_ts
+                    e.ticks[t0:t1], e.books[b0:b1], run, src, where, False, restamp=not keep
                 )
                 t0, b0 = t1, b1
             if stop < kinds.size:
                 rec = e.records[r0]
                 r0 += 1
-                src = self._sources[int(e.files[stop])]
+                src = f"{self._sources[int(e.files[stop])]}:{int(e.lines[stop])}"
                 if ingestor.record(rec, src, keep_local_ts=self.keep_local_ts) is not None:
                     n += 1
             start = stop + 1
@@ -369,27 +373,51 @@ class ReplayFeed:
         self.read += taken
         return n
 
+    def _admissible(self, ingestor: Ingestor, one: Entries) -> bool:
+        """Whether the ingestor would admit this one entry now (nothing counted yet)."""
+        kind = int(one.kinds[0])
+        if kind == TICK:
+            return ingestor.row_problem("tick", one.ticks, 0) is None
+        if kind == BIDASK:
+            return ingestor.row_problem("bidask", one.books, 0) is None
+        return ingestor.record_problem(one.records[0]) is None
+
+    def _poll_realtime(self, ingestor: Ingestor) -> int:
+        """Entries one by one at their recorded spacing. An entry the ingestor will drop is
+        published (so counted and dropped) at once: it never sets the pace, so one outlier
+        cannot make the replay sleep or skip (validated before paced)."""
+        assert self._entries is not None
+        n = taken = 0
+        while taken < self.batch:
+            if self._head is None:
+                e, self._held = self._held, None
+                if e is None:
+                    e = next(self._entries, None)
+                if e is None:
+                    self._done = True
+                    self._set_connected(False)
+                    break
+                self._head, rest = _cut(e, 1)
+                self._held = rest if rest.kinds.size else None
+                self._due = None
+                if self._admissible(ingestor, self._head):
+                    self._due = self._schedule(int(self._head.exch_ts[0]))
+            if self._due is not None and self._due > self.monotonic():
+                break
+            n += self._publish_entries(ingestor, self._head)
+            self._head = None
+            taken += 1
+        self.read += taken
+        return n
+
     def poll(self) -> int:
         if self.ingestor is None or self.finished:
             return 0
-        if self._entries is not None:
+        if self.pace is ReplayPace.REALTIME:
+            n = self._poll_realtime(self.ingestor)
+        elif self._entries is not None:
             n = self._poll_rows(self.ingestor)
-            self.published += n
-            return n
-        if self.pace is ReplayPace.FAST and self._next is None:
+        else:
             n = self._poll_fast(self.ingestor)
-            self.published += n
-            return n
-        n = 0
-        for _ in range(self.batch):
-            item = self._take()
-            if item is None:
-                break
-            rec, src, due = item
-            if self.pace is ReplayPace.REALTIME and due > self.monotonic():
-                self._next = item
-                break
-            if self.ingestor.record(rec, src, keep_local_ts=self.keep_local_ts) is not None:
-                n += 1
         self.published += n
         return n

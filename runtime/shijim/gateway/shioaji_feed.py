@@ -14,6 +14,7 @@ broker's event thread) and a ``reconnect`` event is published; down longer than
 
 from __future__ import annotations
 
+import itertools
 import logging
 import threading
 import time
@@ -23,7 +24,7 @@ from enum import Enum
 from typing import Any
 
 from shijim.bus.ingestion import Ingestor
-from shijim.bus.validation import BadInputCause
+from shijim.bus.validation import BadInputCause, ClockCheck
 from shijim.gateway.feed import run_feed_for
 from shijim.gateway.shioaji_session import ShioajiSession
 from shijim.gateway.taipei_time import taipei_naive_to_utc_ns
@@ -93,9 +94,14 @@ class ShioajiFeedConfig:
     max_subscriptions: int = MAX_SUBSCRIPTIONS
     # Down longer than this: degraded state and shijim_feed_degraded = 1.
     degrade_after_s: float = 30.0
-    # Exchange time further than this from the local clock: bad timestamp (Shioaji turns an
-    # unreadable date into 2000-01-01 and an unreadable time into 00:00:00 silently).
+    # Exchange time further than this BEHIND the local receive clock: bad timestamp (Shioaji
+    # turns an unreadable date into 2000-01-01 and an unreadable time into 00:00:00 silently).
     max_clock_skew_s: float = 600.0
+    # Exchange time further than this AHEAD of the local receive clock: future_timestamp. A
+    # quote cannot be received before it happened, so only clock error (NTP keeps it to ms) and
+    # a broken timestamp get here; 2 s leaves room for a poorly synced host and still bounds
+    # how long one outlier that passes can hold the code's later quotes back (docs/feeds.md).
+    max_ahead_s: float = 2.0
 
 
 def _is_broker_panic(exc: BaseException) -> bool:
@@ -182,7 +188,12 @@ class ShioajiMarketData:
         self.session = session
         self.codes = list(dict.fromkeys(codes))
         self.config = config or ShioajiFeedConfig()
-        self._max_skew_ns = int(self.config.max_clock_skew_s * 1e9)  # once, not per quote
+        self.clock_check = ClockCheck(
+            max_ahead_ns=int(self.config.max_ahead_s * 1e9),
+            max_behind_ns=int(self.config.max_clock_skew_s * 1e9),
+        )
+        # Quotes received per kind: the position a bad-input message names ("tick #12").
+        self._received = {"tick": itertools.count(1), "bidask": itertools.count(1)}
         self.metrics = metrics
         self.clock_ns = clock_ns
         self.monotonic = monotonic
@@ -203,6 +214,7 @@ class ShioajiMarketData:
         if not self.session.logged_in:
             raise RuntimeError("ShioajiMarketData.start: the session is not logged in")
         self.ingestor = ingestor
+        ingestor.set_clock_check(self.clock_check)
         api = self.session.api
         # Callbacks after login, before subscribe (Shioaji rejects them before login).
         api.set_on_tick_fop_v1_callback(self.on_tick)
@@ -308,7 +320,7 @@ class ShioajiMarketData:
 
     # -- broker callbacks (Shioaji threads) -----------------------------------------------
     def _guarded_read(
-        self, reader: Callable[[FieldReader], Any], obj: Any, what: str
+        self, reader: Callable[[FieldReader], Any], obj: Any, what: str, n: int
     ) -> Any | None:
         assert self.ingestor is not None
         fields = FieldReader(obj)
@@ -319,31 +331,20 @@ class ShioajiMarketData:
                 raise
             self.ingestor.bad.report(
                 BadInputCause.MALFORMED,
-                f"shioaji {what} {_code_of(obj)}",
+                f"shioaji {what} #{n} {_code_of(obj)}",
                 fields.field,
                 f"{type(exc).__name__}: {str(exc)[:120]}",
             )
             return None
-
-    def _plausible(self, exch_ts: int, local_ts: int, code: str, what: str) -> bool:
-        if abs(exch_ts - local_ts) <= self._max_skew_ns:
-            return True
-        assert self.ingestor is not None
-        self.ingestor.bad.report(
-            BadInputCause.BAD_TIMESTAMP,
-            f"shioaji {what} {code}",
-            "datetime",
-            f"exchange time {exch_ts} ns is {(exch_ts - local_ts) / 1e9:.0f} s from local time",
-        )
-        return False
 
     def on_tick(self, *args: Any) -> None:
         """TickFOPv1 / TickSTKv1 callback (``fn(tick)`` or legacy ``fn(exchange, tick)``)."""
         local_ts = self.clock_ns()
         if self.ingestor is None or not args:
             return
-        f = self._guarded_read(read_tick, args[-1], "tick")
-        if f is None or not self._plausible(f.exch_ts, local_ts, f.code, "tick"):
+        n = next(self._received["tick"])
+        f = self._guarded_read(read_tick, args[-1], "tick", n)
+        if f is None:
             return
         self.ingestor.tick(
             f.code,
@@ -354,7 +355,7 @@ class ShioajiMarketData:
             f.tick_type,
             f.simtrade,
             local_ts=local_ts,
-            source=f"shioaji tick {f.code}",
+            source=f"shioaji tick #{n} {f.code}",
         )
 
     def on_bidask(self, *args: Any) -> None:
@@ -362,8 +363,9 @@ class ShioajiMarketData:
         local_ts = self.clock_ns()
         if self.ingestor is None or not args:
             return
-        f = self._guarded_read(read_bidask, args[-1], "bidask")
-        if f is None or not self._plausible(f.exch_ts, local_ts, f.code, "bidask"):
+        n = next(self._received["bidask"])
+        f = self._guarded_read(read_bidask, args[-1], "bidask", n)
+        if f is None:
             return
         self.ingestor.bidask(
             f.code,
@@ -374,7 +376,7 @@ class ShioajiMarketData:
             f.ask_qty,
             f.simtrade,
             local_ts=local_ts,
-            source=f"shioaji bidask {f.code}",
+            source=f"shioaji bidask #{n} {f.code}",
         )
 
     def on_event(self, resp_code: int, event_code: int, info: str, event: str) -> None:

@@ -2,8 +2,11 @@
 
 ``ShioajiSession`` is the only place that constructs ``sj.Shioaji`` and calls ``login``. Keys come
 from the environment (SHIOAJI_API_KEY / SHIOAJI_SECRET_KEY) and are never logged or stored
-beyond the login call. ``simulation=True`` selects Shioaji's simulation environment
-(``--simulation``); it still needs the network.
+beyond the login call. Before the real SDK is imported, everything it writes (stderr from native
+code, its log) is routed through ``shijim.gateway.broker_output`` so no fragment of a key leaves
+the process; the broker's error text in ``ShioajiLoginError`` is redacted the same way.
+``simulation=True`` selects Shioaji's simulation environment (``--simulation``); it still needs
+the network.
 """
 
 from __future__ import annotations
@@ -14,6 +17,8 @@ import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
+
+from shijim.gateway.broker_output import SecretRedactor, guard_broker_output
 
 log = logging.getLogger(__name__)
 
@@ -42,6 +47,11 @@ class ShioajiCredentials:
         return "ShioajiCredentials(api_key=<hidden>, secret_key=<hidden>, ca=<hidden>)"
 
     @property
+    def secrets(self) -> tuple[str, ...]:
+        """Every value no output may show a fragment of (the CA path is not one)."""
+        return (self.api_key, self.secret_key, self.ca_password, self.person_id)
+
+    @property
     def has_ca(self) -> bool:
         return bool(self.ca_path and self.ca_password)
 
@@ -64,19 +74,24 @@ class ShioajiCredentials:
         )
 
 
-def _default_client_factory(simulation: bool) -> Any:
+def _sdk_client(simulation: bool, credentials: ShioajiCredentials) -> Any:
+    """The real ``sj.Shioaji``, its output filtered first (shioaji fixes its log at import)."""
+    guard_broker_output(credentials.secrets)
     import shioaji as sj
 
     return sj.Shioaji(simulation=simulation)
 
 
 class ShioajiSession:
-    """One broker login: ``api`` (the ``sj.Shioaji`` client) and its accounts."""
+    """One broker login: ``api`` (the ``sj.Shioaji`` client) and its accounts.
+
+    ``client_factory`` replaces the real SDK (tests); only the real one gets the output filter.
+    """
 
     def __init__(
         self,
         simulation: bool = False,
-        client_factory: Callable[[bool], Any] = _default_client_factory,
+        client_factory: Callable[[bool], Any] | None = None,
     ) -> None:
         self.simulation = simulation
         self._client_factory = client_factory
@@ -108,7 +123,10 @@ class ShioajiSession:
                     f"production trading needs {ENV_CA_PATH} and {ENV_CA_PASSWORD}"
                     f" (and {ENV_PERSON_ID}) set; use --simulation for the simulation environment"
                 )
-            api = self._client_factory(self.simulation)
+            if self._client_factory is None:
+                api = _sdk_client(self.simulation, credentials)
+            else:
+                api = self._client_factory(self.simulation)
             try:
                 # shioaji 1.7.9: login(api_key, secret_key, subscribe_trade, receive_window,
                 # force_refresh); contracts are fetched explicitly so lookups never race them.
@@ -131,10 +149,11 @@ class ShioajiSession:
                 raise
             except Exception as exc:
                 _abandon(api)
-                # The exception text is the broker's; it does not contain our keys, but we
-                # still only keep its type and message.
+                # The exception text is the broker's: a base58 error names a character of the
+                # secret key and its position, so it is redacted like the SDK's output.
+                detail = SecretRedactor.of(credentials.secrets).redact(str(exc))
                 raise ShioajiLoginError(
-                    f"Shioaji login failed ({mode}): {type(exc).__name__}: {exc}"
+                    f"Shioaji login failed ({mode}): {type(exc).__name__}: {detail}"
                 ) from None
             self.api = api
             self.accounts = list(accounts or [])

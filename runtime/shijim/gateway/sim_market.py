@@ -61,7 +61,9 @@ class SimInstrument:
 
 
 def default_instruments(rate_scale: float = 1.0) -> list[SimInstrument]:
-    """TXF and MXF (front month, 1-point tick) and a few TWSE stocks across the tick ladder."""
+    """TXF and MXF (three months each, 1-point tick) and 16 TWSE stocks across every band of
+    the tick ladder. The runtime's sim feed simulates exactly these codes; the operator gets the
+    list through ``python -m shijim.tools.universe_rules`` (operator/.../universe_rules.json)."""
     fut = PriceLadder.uniform("1", "60000")
     stk = PriceLadder.twse_stock()
     r = rate_scale
@@ -107,6 +109,49 @@ def default_instruments(rate_scale: float = 1.0) -> list[SimInstrument]:
             0.4,
             depth=(400, 600, 700, 700, 700),
             mean_size=30,
+        ),
+        # Added after the six above (appended, so their seeded streams stay as they were): the
+        # next TXF/MXF months and liquid TWSE stocks across every band of the tick ladder, so a
+        # universe splits over several shards on the sim feed (examples/shard.yaml). Thinner
+        # books than the front month; pre-open interest at 10 % of the rate, so each still
+        # shows trial matching in a short pre-open.
+        *(
+            SimInstrument(
+                code, Market.TAIFEX, fut, "23000", rate * r, 1.7, depth=depth, pre_open_rate=0.1
+            )
+            for code, rate, depth in (
+                ("TXFA7", 60, (4, 6, 8, 8, 8)),
+                ("TXFB7", 40, (3, 4, 5, 5, 5)),
+                ("MXFA7", 50, (3, 5, 6, 6, 6)),
+                ("MXFB7", 40, (2, 3, 4, 4, 4)),
+            )
+        ),
+        *(
+            SimInstrument(
+                code,
+                Market.TWSE,
+                stk,
+                ref,
+                rate * r,
+                sigma,
+                depth=depth,
+                mean_size=size,
+                pre_open_rate=0.1,
+            )
+            for code, ref, rate, sigma, depth, size in (
+                ("2454", "1250", 80, 0.3, (20, 30, 35, 35, 35), 3),
+                ("2308", "650", 60, 0.3, (30, 45, 50, 50, 50), 3),
+                ("2603", "205.5", 60, 0.3, (60, 90, 100, 100, 100), 6),
+                ("3711", "165", 50, 0.3, (60, 90, 100, 100, 100), 5),
+                ("2412", "125.5", 40, 0.15, (80, 120, 150, 150, 150), 5),
+                ("2881", "88.6", 50, 0.3, (100, 150, 180, 180, 180), 8),
+                ("2882", "66.3", 50, 0.3, (100, 150, 180, 180, 180), 8),
+                ("2303", "45.85", 60, 0.3, (200, 300, 350, 350, 350), 15),
+                ("1301", "42.1", 40, 0.3, (150, 220, 250, 250, 250), 10),
+                ("2886", "41.8", 40, 0.2, (200, 300, 350, 350, 350), 10),
+                ("2891", "41.25", 60, 0.2, (300, 450, 500, 500, 500), 20),
+                ("2002", "21.35", 50, 0.2, (400, 600, 700, 700, 700), 25),
+            )
         ),
     ]
 

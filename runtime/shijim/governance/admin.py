@@ -12,6 +12,13 @@ environment variable ``SHIJIM_ADMIN_TOKEN``, is compared in constant time and ne
 No token configured => no admin server: ``AdminServer.from_env`` returns None (and says so in the
 log); constructing one with an empty token raises. An unauthenticated kill switch would let
 anything on the host (or the pod network) stop or resume trading. Binds 127.0.0.1 by default.
+
+The listener is bounded (``shijim.governance.listener``): a few handler threads, a socket
+timeout and a deadline per connection. A request whose framing is wrong (a non-numeric,
+negative or conflicting ``Content-Length``, ``Transfer-Encoding``, a body without
+``Content-Length``, a body shorter than declared) gets 400 and changes nothing; a body over
+``MAX_BODY`` gets 413; an engage body nested deeper than ``MAX_DEPTH`` or with an unknown key or
+a non-string value gets 400 naming it. No traceback reaches stderr: errors are one log line.
 """
 
 from __future__ import annotations
@@ -22,17 +29,103 @@ import logging
 import os
 import threading
 from collections.abc import Callable, Mapping
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from dataclasses import dataclass
+from http.server import BaseHTTPRequestHandler
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
+from shijim.governance.listener import BoundedHTTPServer, Bounds, one_line
 from shijim.risk.state import KillSwitchSource, TradingState, TradingStateMachine
 
 log = logging.getLogger(__name__)
 
 ENV_TOKEN = "SHIJIM_ADMIN_TOKEN"  # noqa: S105 - the variable name, not a secret
 MAX_BODY = 4096
+MAX_DEPTH = 4  # the engage body is one flat object; deeper is an attack, not a request
+ENGAGE_KEYS = ("reason", "state")
 Summary = Callable[[], Mapping[str, Any]]
+
+
+class RequestError(Exception):
+    """A request refused before routing: (HTTP status, one-line message for the client)."""
+
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
+
+
+def declared_length(content_length: list[str], transfer_encoding: str | None) -> int | None:
+    """The body length a request declares (None: no Content-Length header)."""
+    if transfer_encoding is not None:
+        raise RequestError(400, "Transfer-Encoding is not supported: send Content-Length")
+    if not content_length:
+        return None
+    values = {v.strip() for v in content_length}
+    if len(values) > 1:
+        raise RequestError(400, f"Content-Length: conflicting values {sorted(values)!r}"[:200])
+    raw = values.pop()
+    if not (raw.isascii() and raw.isdigit()):
+        raise RequestError(
+            400, f"Content-Length: expected a non-negative integer, got {raw[:20]!r}"
+        )
+    length = int(raw)
+    if length > MAX_BODY:
+        raise RequestError(413, f"body over {MAX_BODY} bytes (Content-Length {raw[:20]})")
+    return length
+
+
+def json_depth_problem(body: bytes, limit: int = MAX_DEPTH) -> str | None:
+    """Checked before parsing, so a deeply nested body never reaches the recursive parser."""
+    depth = 0
+    in_string = escaped = False
+    for i, b in enumerate(body):
+        if in_string:
+            if escaped:
+                escaped = False
+            elif b == 0x5C:  # backslash
+                escaped = True
+            elif b == 0x22:
+                in_string = False
+        elif b == 0x22:
+            in_string = True
+        elif b in (0x5B, 0x7B):  # [ {
+            depth += 1
+            if depth > limit:
+                return f"JSON nested deeper than {limit} levels at byte {i}"
+        elif b in (0x5D, 0x7D):
+            depth -= 1
+    return None
+
+
+@dataclass(frozen=True)
+class EngageRequest:
+    level: TradingState
+    reason: str
+
+
+def read_engage(body: bytes) -> EngageRequest:
+    """The engage body: empty, or a JSON object with optional string ``reason`` and ``state``
+    (REDUCING or HALTED). Raises ValueError naming the problem."""
+    if not body.strip():
+        return EngageRequest(TradingState.HALTED, "admin HTTP")
+    problem = json_depth_problem(body)
+    if problem is not None:
+        raise ValueError(problem)
+    doc = json.loads(body)  # JSONDecodeError (a ValueError) names line, column and byte
+    if not isinstance(doc, dict):
+        raise ValueError("body must be a JSON object")
+    for key, value in doc.items():
+        if key not in ENGAGE_KEYS:
+            raise ValueError(f"unknown key {key[:40]!r} (known: {', '.join(ENGAGE_KEYS)})")
+        if not isinstance(value, str):
+            raise ValueError(f"{key}: expected a string, got {type(value).__name__}")
+    name = doc.get("state", "HALTED").upper()
+    if name not in ("REDUCING", "HALTED"):
+        if name == "ACTIVE":
+            raise ValueError("state: use /kill-switch/resume to go ACTIVE")
+        raise ValueError(f"state: expected REDUCING or HALTED, got {name[:20]!r}")
+    return EngageRequest(TradingState[name], doc.get("reason", "admin HTTP")[:200])
 
 
 def state_only_summary(state: TradingStateMachine) -> Summary:
@@ -57,14 +150,16 @@ class AdminServer:
         summary: Summary | None = None,
         host: str = "127.0.0.1",
         port: int = 0,
+        bounds: Bounds | None = None,
     ) -> None:
         if not token:
             raise ValueError(f"AdminServer: empty token (set {ENV_TOKEN})")
         self.state = state
         self._token = token.encode()
         self._summary = summary or state_only_summary(state)
-        self._httpd = ThreadingHTTPServer((host, port), self._handler_class())
-        self._httpd.daemon_threads = True
+        self._httpd = BoundedHTTPServer(
+            (host, port), self._handler_class(), bounds or Bounds(), "admin HTTP"
+        )
         self._thread: threading.Thread | None = None
 
     @classmethod
@@ -125,16 +220,10 @@ class AdminServer:
             return 200, dict(self._summary())
         if route == ("POST", "/kill-switch/engage"):
             try:
-                doc = json.loads(body) if body.strip() else {}
-                if not isinstance(doc, dict):
-                    raise ValueError("body must be a JSON object")
-                reason = str(doc.get("reason", "admin HTTP"))[:200]
-                level = TradingState[str(doc.get("state", "HALTED")).upper()]
-                if level is TradingState.ACTIVE:
-                    raise ValueError("state: use /kill-switch/resume to go ACTIVE")
-            except (ValueError, KeyError) as exc:
-                return 400, {"error": f"engage body: {exc}"}
-            self.state.demand(KillSwitchSource.ADMIN, level, reason)
+                engage = read_engage(body)
+            except ValueError as exc:  # also UnicodeDecodeError, JSONDecodeError
+                return 400, {"error": f"engage body: {one_line(str(exc))}"}
+            self.state.demand(KillSwitchSource.ADMIN, engage.level, engage.reason)
             return 200, {"state": self.state.state.name}
         if route == ("POST", "/kill-switch/resume"):
             if parse_qs(url.query).get("all") == ["1"]:
@@ -153,18 +242,65 @@ class AdminServer:
             sys_version = ""
 
             def _serve(self) -> None:
-                length = int(self.headers.get("Content-Length") or 0)
-                if length > MAX_BODY:
-                    status, doc = 413, {"error": f"body over {MAX_BODY} bytes"}
-                else:
-                    body = self.rfile.read(length) if length > 0 else b""
-                    try:
-                        status, doc = server.handle(
-                            self.command, self.path, self.headers.get("Authorization"), body
-                        )
-                    except Exception as exc:
-                        log.exception("admin request failed")
-                        status, doc = 500, {"error": type(exc).__name__}
+                try:
+                    body = self._body()
+                except RequestError as exc:
+                    self.close_connection = True
+                    self._reply(exc.status, {"error": exc.message})
+                    self._drain()  # unread bytes at close would reset the connection
+                    return
+                try:
+                    status, doc = server.handle(
+                        self.command, self.path, self.headers.get("Authorization"), body
+                    )
+                except Exception as exc:
+                    log.error(
+                        "admin %s %s failed: %s: %s",
+                        self.command,
+                        urlsplit(self.path).path,
+                        type(exc).__name__,
+                        one_line(str(exc)),
+                    )
+                    status, doc = 500, {"error": type(exc).__name__}
+                self._reply(status, doc)
+
+            def _body(self) -> bytes:
+                length = declared_length(
+                    self.headers.get_all("Content-Length") or [],
+                    self.headers.get("Transfer-Encoding"),
+                )
+                if length is None:
+                    if self._nonblocking(lambda: self.rfile.peek(1)):
+                        raise RequestError(400, "body without Content-Length")
+                    return b""
+                try:
+                    body = self.rfile.read(length) if length else b""
+                except TimeoutError:
+                    body = b""
+                if len(body) < length:
+                    raise RequestError(
+                        400, f"body ended after {len(body)} of {length} bytes (Content-Length)"
+                    )
+                return body
+
+            def _nonblocking(self, read: Callable[[], bytes | None]) -> bytes:
+                # What the client has already sent, without waiting for more.
+                sock = self.connection
+                timeout = sock.gettimeout()
+                sock.settimeout(0.0)
+                try:
+                    return read() or b""
+                except OSError:
+                    return b""
+                finally:
+                    sock.settimeout(timeout)
+
+            def _drain(self) -> None:
+                for _ in range(16):
+                    if not self._nonblocking(lambda: self.rfile.read1(MAX_BODY)):
+                        return
+
+            def _reply(self, status: int, doc: Mapping[str, Any]) -> None:
                 payload = json.dumps(doc).encode()
                 self.send_response(status)
                 if status == 401:
@@ -179,14 +315,20 @@ class AdminServer:
             do_PUT = _serve
             do_DELETE = _serve
 
-            def log_message(self, format: str, *args: Any) -> None:
+            def log_request(self, code: int | str = "-", size: int | str = "-") -> None:
                 # Never log headers (the token); the path without its query string only.
                 log.info(
                     "admin %s %s from %s -> %s",
                     self.command,
-                    urlsplit(self.path).path,
+                    urlsplit(getattr(self, "path", "")).path[:200],
                     self.client_address[0],
-                    args[1] if len(args) > 1 else "",
+                    getattr(code, "value", code),
+                )
+
+            def log_message(self, format: str, *args: Any) -> None:
+                # http.server's own errors (bad request line, timeouts): one line, no headers.
+                log.warning(
+                    "admin HTTP: %s (from %s)", one_line(format % args), self.client_address[0]
                 )
 
         return Handler

@@ -8,8 +8,10 @@
     CRD demand on the TradingStateMachine (HALTED, working orders cancelled by the state machine's
     listeners); false releases only the CRD demand (other sources keep theirs).
   * the report thread merge-patches `status.shards.<SHARD_ID>` (pod, tradingState,
-    killSwitchAcknowledged, observedGeneration, lastHeartbeat) at once on every change and as a
-    heartbeat;
+    killSwitchAcknowledged, observedGeneration, lastHeartbeat, and with a `CodeOwnership` the
+    resharding fields layout, layouts, released) at once on every change and as a heartbeat;
+  * with a `CodeOwnership` (governance/ownership.py) every read of the TradingShard also applies
+    `status.sharding`: codes this pod may not trade under every running layout are held.
   * the grace thread applies the API-grace policy: no successful exchange with the API server
     (an error status counts as none) for longer than grace_seconds demands REDUCING or HALTED
     (KillSwitchSource.API_GRACE). The demand is released only after a fresh GET of the
@@ -31,7 +33,7 @@ import urllib.parse
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from shijim.governance.k8s_api import (
     SA_DIR,
@@ -41,6 +43,9 @@ from shijim.governance.k8s_api import (
     endpoint_from_environment,
 )
 from shijim.risk.state import KillSwitchSource, StateChange, TradingState, TradingStateMachine
+
+if TYPE_CHECKING:
+    from shijim.governance.ownership import CodeOwnership
 
 log = logging.getLogger("shijim.governance.k8s")
 
@@ -191,6 +196,7 @@ class TradingShardWatcher:
         endpoint: ApiEndpoint | None = None,
         metrics: ReachabilityGauge | None = None,
         on_reachability: Callable[[bool], None] | None = None,
+        ownership: CodeOwnership | None = None,
         heartbeat_seconds: float = 5.0,
         watch_timeout_seconds: int = 30,
         request_timeout_seconds: float = 5.0,
@@ -216,6 +222,7 @@ class TradingShardWatcher:
         self._endpoint = endpoint
         self._metrics = metrics
         self._on_reachability = on_reachability
+        self._ownership = ownership
         self._client: ApiClient | None = None
         self._stop = threading.Event()
         self._wake = threading.Event()
@@ -247,6 +254,8 @@ class TradingShardWatcher:
         self.state_machine.engage(
             KillSwitchSource.CRD, f"TradingShard {self.namespace}/{self.name} not read yet"
         )
+        if self._ownership is not None:  # and no code is this pod's before status.sharding is read
+            self._ownership.hold_all(f"TradingShard {self.namespace}/{self.name} not read yet")
         self.state_machine.subscribe(self._on_state_change)
         loops = (
             (self._watch_loop, "watch"),
@@ -324,6 +333,10 @@ class TradingShardWatcher:
             self._demanded = demand.kill
             if demand.generation is not None:
                 self._generation = demand.generation
+        # Resharding holds before the CRD demand is released: the first read never lets a code
+        # trade that the published layouts give to nobody (or to another pod).
+        if self._ownership is not None and isinstance(obj, Mapping):
+            changed = self._ownership.apply(obj.get("status")) or changed
         if demand.kill:
             self.state_machine.engage(KillSwitchSource.CRD, demand.reason)
         else:
@@ -425,6 +438,8 @@ class TradingShardWatcher:
         }
         if generation is not None:
             entry["observedGeneration"] = generation
+        if self._ownership is not None:
+            entry.update(self._ownership.report())
         return entry
 
     def _report(self) -> bool:
@@ -468,6 +483,10 @@ class TradingShardWatcher:
                 if self._report():
                     retry = REPORT_RETRY_SECONDS
                     next_beat = time.monotonic() + self.heartbeat_seconds
+                    if self._ownership is not None and self._ownership.settling():
+                        # Released codes still have working orders: report again as soon as
+                        # their cancels are confirmed, the operator waits for exactly that.
+                        next_beat = time.monotonic() + REPORT_RETRY_SECONDS
                 else:
                     # An acknowledgement must not wait for the next heartbeat.
                     next_beat = time.monotonic() + retry

@@ -8,11 +8,18 @@ global registry, so tests can build isolated registries.
 
 from __future__ import annotations
 
+import threading
+from collections.abc import Callable, Iterable, Mapping
+from enum import StrEnum
 from typing import Any
-from wsgiref.simple_server import WSGIServer
 
 import prometheus_client
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+
+from shijim.governance.listener import BoundedWSGIServer, Bounds
+
+# A probe answers (healthy, one-line reason); served as 200 or 503 text/plain.
+Probe = Callable[[], tuple[bool, str]]
 
 # `_created` series double every counter/histogram and no alert uses them.
 prometheus_client.disable_created_metrics()
@@ -34,6 +41,14 @@ TICK_TO_ORDER_BUCKETS = (
     0.1,
     1.0,
 )
+
+
+class OrderAction(StrEnum):
+    """The ``action`` label of ``shijim_order_actions_total`` (what the risk gateway sends)."""
+
+    PLACE = "place"
+    AMEND = "amend"
+    CANCEL = "cancel"
 
 
 class ShardMetrics:
@@ -61,6 +76,11 @@ class ShardMetrics:
             "shijim_md_last_event_timestamp_seconds",
             "Local receive time of the last ingested event (Unix seconds; staleness alerts)",
         )
+        self._md_code_held = gauge(
+            "shijim_md_code_held",
+            "1 while a code is not traded because its market data is being dropped",
+            ("code",),
+        )
         self._feed_connected = gauge("shijim_feed_connected", "1 while the feed is connected")
         self._feed_degraded = gauge(
             "shijim_feed_degraded", "1 while the feed has been down longer than its grace time"
@@ -84,6 +104,11 @@ class ShardMetrics:
         self._kill = gauge("shijim_kill_switch_engaged", "1 while the trading state is HALTED")
         self._state = gauge("shijim_trading_state", "Trading state: 0 ACTIVE, 1 REDUCING, 2 HALTED")
         self._position = gauge("shijim_position", "Net position in lots/shares", ("code",))
+        self._code_owned = gauge(
+            "shijim_code_owned",
+            "1 while this shard may trade the code under every running layout (resharding)",
+            ("code",),
+        )
         self._code_state = gauge(
             "shijim_code_trading_state",
             "Per-code hold: 0 ACTIVE, 1 REDUCING, 2 HALTED (bad data, resharding; docs/risk.md)",
@@ -107,20 +132,74 @@ class ShardMetrics:
         # Binding also creates each series labelled by shard only, at 0: they exist from the
         # start (alerts on absent series are fragile).
         self._bind()
+        self._create_known_series()
+        # Plain stores read by the health probes (shijim.app.health), never by the hot path.
+        self.last_event_ns = 0  # local receive time of the newest ingested event (wall ns)
+        self.k8s_reachable: bool | None = None  # None: no TradingShard watcher (yet)
 
     # -- HTTP ---------------------------------------------------------------------------------
-    def serve(self, port: int, bind: str = "0.0.0.0") -> WSGIServer:  # noqa: S104
-        """Serve /metrics on its own daemon thread (the trading path never waits on a scrape).
-        Port 0 picks a free port: read it from ``server.server_port``."""
-        server, _thread = prometheus_client.start_http_server(port, bind, registry=self.registry)
+    def serve(
+        self,
+        port: int,
+        bind: str = "127.0.0.1",
+        probes: Mapping[str, Probe] | None = None,
+        bounds: Bounds | None = None,
+    ) -> BoundedWSGIServer:
+        """Serve /metrics, and each probe path (``/livez``, ``/readyz``), on its own daemon
+        thread (the trading path never waits on a scrape). Loopback by default: the series show
+        positions and PnL (docs/metrics.md). Port 0 picks a free port: read it from
+        ``server.server_port``; stop with ``shutdown()`` then ``server_close()``."""
+        server = BoundedWSGIServer((bind, port), bounds or Bounds(), "metrics listener")
+        server.set_app(self._wsgi_app(dict(probes or {})))
+        threading.Thread(
+            target=server.serve_forever,
+            kwargs={"poll_interval": 0.1},
+            name="shijim-metrics-http",
+            daemon=True,
+        ).start()
         return server
+
+    def _wsgi_app(self, probes: dict[str, Probe]) -> Callable[..., Iterable[bytes]]:
+        metrics_app = prometheus_client.make_wsgi_app(self.registry)
+
+        def app(environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
+            path = environ.get("PATH_INFO", "")
+            if environ.get("REQUEST_METHOD") not in ("GET", "HEAD"):
+                status, body = "405 Method Not Allowed", f"{path}: GET only"
+            elif path == "/metrics":
+                return metrics_app(environ, start_response)  # type: ignore[no-any-return]
+            elif path in probes:
+                try:
+                    ok, reason = probes[path]()
+                except Exception as exc:  # a probe that fails says so; no traceback
+                    ok, reason = False, f"probe failed: {type(exc).__name__}"
+                status = "200 OK" if ok else "503 Service Unavailable"
+                body = reason
+            else:
+                status, body = "404 Not Found", f"no such path {path[:100]!r}"
+            payload = (body + "\n").encode()
+            start_response(
+                status,
+                [
+                    ("Content-Type", "text/plain; charset=utf-8"),
+                    ("Content-Length", str(len(payload))),
+                    ("Cache-Control", "no-store"),
+                ],
+            )
+            return [payload]
+
+        return app
 
     # -- bound children ------------------------------------------------------------------------
     # ``labels()`` costs a few µs (argument checks, a lock, a dict lookup); the hot paths call
     # these methods per batch or per order, so each child is resolved once and kept.
     def _bind(self) -> None:
         sh = self.shard
-        self._c_md_last_ts = self._md_last_ts.labels(sh)
+        # No series before the first event / the first word of a TradingShard watcher: a 0
+        # would read as "last event in 1970" and "API unreachable" on a runtime without a
+        # watcher (ShijimMarketDataMissing and ShijimKubernetesApiUnreachable rely on this).
+        self._c_md_last_ts: Any = None
+        self._c_k8s: Any = None
         self._c_feed_connected = self._feed_connected.labels(sh)
         self._c_feed_degraded = self._feed_degraded.labels(sh)
         self._c_orders = self._orders.labels(sh)
@@ -130,8 +209,31 @@ class ShardMetrics:
         self._c_pnl = self._pnl.labels(sh)
         self._c_t2o = self._tick_to_order.labels(sh)
         self._c_recorder = self._recorder_fallback.labels(sh)
-        self._c_k8s = self._k8s_reachable.labels(sh)
         self._children: dict[tuple[str, str], Any] = {}
+
+    def _create_known_series(self) -> None:
+        """Every label value the runtime knows, at 0 from the start, taken from the enums that
+        define them: ``increase()``/``rate()`` see a first loss or reject only if its series
+        existed before (docs/alerts.md). Codes and ring readers are declared by the runtime."""
+        # Imported here: shijim.bus imports this module.
+        from shijim.bus.validation import BadInputCause
+        from shijim.events.record import RecordType
+        from shijim.risk.rules import RejectReason
+
+        labelled: tuple[tuple[Any, str, Iterable[Any]], ...] = (
+            (self._md_events, "md", RecordType),
+            (self._md_bad, "bad", BadInputCause),
+            (self._order_actions, "action", OrderAction),
+            (self._rejects, "reject", RejectReason),
+        )
+        for metric, name, values in labelled:
+            for value in values:
+                self._child(metric, name, value.value)
+
+    def declare_reader(self, reader: str) -> None:
+        """A ring reader's lag and lost series, at 0 before its first read."""
+        self._child(self._ring_lag, "lag", reader)
+        self._child(self._ring_lost, "lost", reader)
 
     def _child(self, metric: Any, name: str, label: str) -> Any:
         key = (name, label)
@@ -143,10 +245,16 @@ class ShardMetrics:
     # -- market data -------------------------------------------------------------------------
     def md_event(self, kind: str, local_ts_ns: int, n: int = 1) -> None:
         self._child(self._md_events, "md", kind).inc(n)
+        if self._c_md_last_ts is None:
+            self._c_md_last_ts = self._md_last_ts.labels(self.shard)
         self._c_md_last_ts.set(local_ts_ns / 1e9)
+        self.last_event_ns = local_ts_ns
 
     def md_bad_input(self, cause: str) -> None:
         self._child(self._md_bad, "bad", cause).inc()
+
+    def md_code_held(self, code: str, held: bool) -> None:
+        self._child(self._md_code_held, "md_held", code).set(1 if held else 0)
 
     def feed_connected(self, connected: bool) -> None:
         self._c_feed_connected.set(1 if connected else 0)
@@ -182,6 +290,9 @@ class ShardMetrics:
     def position(self, code: str, qty: float) -> None:
         self._child(self._position, "position", code).set(qty)
 
+    def code_owned(self, code: str, owned: bool) -> None:
+        self._child(self._code_owned, "owned", code).set(1 if owned else 0)
+
     def pnl(self, value: float) -> None:
         self._c_pnl.set(value)
 
@@ -192,4 +303,7 @@ class ShardMetrics:
         self._c_recorder.set(1 if active else 0)
 
     def k8s_api_reachable(self, reachable: bool) -> None:
+        if self._c_k8s is None:
+            self._c_k8s = self._k8s_reachable.labels(self.shard)
         self._c_k8s.set(1 if reachable else 0)
+        self.k8s_reachable = reachable

@@ -248,6 +248,20 @@ class RiskAwareGateway:
         with self._lock:
             return max(self.state_machine.state, self.code_gate.state(code))
 
+    def code_exposure(self, code: str) -> tuple[int, float, int]:
+        """``code``'s net position, average price and working-order count, read consistently
+        from another thread (the resharding report, docs/sharding.md)."""
+        with self._lock:
+            working = sum(1 for o in self._adapter.working_orders().values() if o.code == code)
+            p = self.positions.position(code)
+            return p.net_qty, p.avg_price, working
+
+    def take_over(self, report: Any) -> None:
+        """Apply positions handed over by a code's previous owner (resharding on a venue without
+        broker positions, i.e. paper): ``report.positions`` as ``reconcile`` returns them."""
+        with self._lock:
+            self._apply_reconcile(report)
+
     def _code_state_changed(self, code: str, why: str) -> None:
         state = self.code_gate.state(code)
         log.warning("code %s trading state -> %s (%s)", code, state.name, why)

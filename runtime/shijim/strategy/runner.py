@@ -28,6 +28,7 @@ import numpy as np
 import shijim_core
 from shijim.domain import Fill, Order, OrderUpdate
 from shijim.metrics import ShardMetrics
+from shijim.risk.code_gate import CodeHold
 from shijim.risk.state import TradingState
 from shijim.strategy.base import (
     Amend,
@@ -70,6 +71,8 @@ class OrderGateway(Protocol):
         self, code: str, ts: int, bid_px: Any, bid_qty: Any, ask_px: Any, ask_qty: Any
     ) -> None: ...
     def on_trade(self, code: str, ts: int, price: float, volume: int) -> None: ...
+    def hold_code(self, code: str, hold: CodeHold, state: TradingState, reason: str) -> None: ...
+    def release_code(self, code: str, hold: CodeHold) -> None: ...
 
 
 @dataclass(slots=True)
@@ -119,6 +122,8 @@ _SESSIONS = {name: code for code, name in shijim_core.SESSION_STATE_NAMES.items(
 EVENT_SESSION_STATE = _EVENTS["session_state"]
 EVENT_FEED_GAP = _EVENTS["feed_gap"]
 EVENT_RECONNECT = _EVENTS["reconnect"]
+EVENT_TRADING_STATE = _EVENTS["trading_state"]
+TRADING_STATE_NAMES: dict[int, str] = shijim_core.TRADING_STATE_NAMES
 SESSION_OPEN = _SESSIONS["OPEN"]
 SESSION_CLOSED = _SESSIONS["CLOSED"]
 SMALL_BATCH = 8  # rows of one type at or below which books are updated row by row
@@ -401,12 +406,17 @@ class StrategyRunner:
         """Session and feed events. A session that opens or closes, or a feed gap, starts the
         code's book afresh (MLOFI never compares books across a gap); at a close the code's
         working orders are cancelled (a ROD order must not outlive its session unattended)."""
-        for ev, state, raw in zip(
+        for ev, state, raw, trading, reason in zip(
             rows["event"].tolist(),
             rows["session_state"].tolist(),
             rows["code"].tolist(),
+            rows["trading_state"].tolist(),
+            rows["reason"].tolist(),
             strict=True,
         ):
+            if ev == EVENT_TRADING_STATE:
+                self._data_hold(_code(raw), TRADING_STATE_NAMES.get(trading, ""), reason)
+                continue
             session_edge = ev == EVENT_SESSION_STATE and state in (SESSION_OPEN, SESSION_CLOSED)
             if not (session_edge or ev in (EVENT_FEED_GAP, EVENT_RECONNECT)):
                 continue
@@ -420,6 +430,20 @@ class StrategyRunner:
                 for o in list(self.gateway.working_orders().values()):
                     if not code or o.code == code:
                         self.gateway.cancel(o.order_id)
+
+    def _data_hold(self, code: str, state: str, reason: bytes) -> None:
+        """A per-code trading_state event: ingestion holds a code whose market data is being
+        dropped (HALTED: its working orders are cancelled, new ones refused) and releases it
+        when good data returns (ACTIVE). Either way its book starts afresh. Shard-wide state
+        events (no code) are the kill switch's business, not the ring's."""
+        if not code or state not in TradingState.__members__:
+            return
+        self.books.reset_code(code)
+        if state == TradingState.ACTIVE.name:
+            self.gateway.release_code(code, CodeHold.DATA)
+        else:
+            why = reason.decode("ascii", "replace").rstrip("\x00 ")
+            self.gateway.hold_code(code, CodeHold.DATA, TradingState[state], why)
 
     def _check_gaps(self, batch: Any) -> None:
         lost = batch.lost

@@ -15,7 +15,7 @@ use pyo3::types::{PyBool, PyDict, PyFloat, PyInt, PyList};
 use super::sbe::{message_to_record, record_to_message};
 use crate::ring::{
     self, Next, PublishError, RingError as CoreError, RingReader as CoreReader,
-    RingWriter as CoreWriter, Start, MAX_PAYLOAD,
+    RingWriter as CoreWriter, Start, WriterState, MAX_PAYLOAD,
 };
 use crate::sbe::{
     self, BidAsk, Code, EventKind, Message, Price, Reason, SbeError, SessionState, SystemEvent,
@@ -300,7 +300,7 @@ fn row_err(call: &str, row: usize, field: &str, detail: String) -> PyErr {
 
 /// A price given as float, int, Decimal or decimal str (Shioaji hands out Decimals).
 /// Floats take the fast path; anything else goes through its exact decimal text.
-fn price_any(v: &Bound<'_, PyAny>) -> Result<Price, String> {
+pub(super) fn price_any(v: &Bound<'_, PyAny>) -> Result<Price, String> {
     if let Ok(f) = v.cast::<PyFloat>() {
         return price_from_f64(f.value());
     }
@@ -920,6 +920,8 @@ pub struct RingReader {
     name: String,
     buf: [u8; MAX_PAYLOAD],
     bad_total: u64,
+    /// What the last skipped slot held, naming the ring file, the slot and the seq.
+    last_bad: Option<String>,
     /// Loss/restart seen while finishing the previous batch, reported with the next one.
     pending_lost: u64,
     pending_restart: bool,
@@ -958,20 +960,42 @@ enum Step {
 }
 
 impl RingReader {
+    /// The plain reader, for the engine (`python::engine`) to read through.
+    pub(super) fn core_mut(&mut self) -> &mut CoreReader {
+        &mut self.inner
+    }
+
     fn step(&mut self) -> Step {
         match self.inner.try_next(&mut self.buf) {
             Next::Message { seq, len } => match sbe::decode(&self.buf[..len]) {
                 Ok((msg, _)) => Step::Msg(seq, msg),
-                Err(_) => {
+                Err(e) => {
                     self.bad_total += 1;
+                    self.last_bad = Some(format!(
+                        "ring {}: slot {} (seq {seq}): {len}-byte payload is not an SBE message: \
+                         {e}; skipped",
+                        self.inner.path().display(),
+                        seq & (self.inner.slots() - 1),
+                    ));
                     Step::Bad
                 }
             },
             Next::Empty => Step::Empty,
             Next::Lapped { lost } => Step::Lost(lost),
             Next::Restarted { lost, .. } => Step::Restart(lost),
-            Next::Corrupt { .. } => Step::Bad,
+            Next::Corrupt { .. } => {
+                self.last_bad = self.inner.last_corrupt().map(|e| e.to_string());
+                Step::Bad
+            }
         }
+    }
+
+    /// Steps that deliver no message allowed in one call: a ring's worth. The core reader never
+    /// moves past the write cursor on garbage, so this is never reached in practice; it bounds
+    /// a call holding the GIL even on a file something keeps scribbling on. The rest waits for
+    /// the next call.
+    fn skip_budget(&self) -> u64 {
+        self.inner.slots()
     }
 }
 
@@ -1011,6 +1035,7 @@ impl RingReader {
             name: name.to_string(),
             buf: [0; MAX_PAYLOAD],
             bad_total: 0,
+            last_bad: None,
             pending_lost: 0,
             pending_restart: false,
             empty: None,
@@ -1028,7 +1053,8 @@ impl RingReader {
         let bad_before = self.bad_total + self.inner.corrupt_total();
         let mut n = 0;
         let mut epoch = 0;
-        while n < max_messages {
+        let mut skips_left = self.skip_budget();
+        while n < max_messages && skips_left > 0 {
             match self.step() {
                 Step::Msg(seq, msg) => {
                     if n == 0 {
@@ -1036,6 +1062,7 @@ impl RingReader {
                     }
                     rows.push(seq, &msg);
                     n += 1;
+                    continue;
                 }
                 Step::Empty => break,
                 Step::Lost(k) => lost += k,
@@ -1050,6 +1077,7 @@ impl RingReader {
                 }
                 Step::Bad => {}
             }
+            skips_left -= 1;
         }
         let empty = self.empty.get_or_insert_with(|| {
             [
@@ -1089,7 +1117,8 @@ impl RingReader {
     ) -> PyResult<Bound<'py, PyList>> {
         let out = PyList::empty(py);
         let mut n = 0;
-        while n < max_messages {
+        let mut skips_left = self.skip_budget();
+        while n < max_messages && skips_left > 0 {
             match self.step() {
                 Step::Msg(seq, msg) => {
                     let rec = message_to_record(py, &msg)?;
@@ -1099,7 +1128,7 @@ impl RingReader {
                 }
                 Step::Restart(_) if n > 0 => break,
                 Step::Empty => break,
-                Step::Lost(_) | Step::Restart(_) | Step::Bad => {}
+                Step::Lost(_) | Step::Restart(_) | Step::Bad => skips_left -= 1,
             }
         }
         self.pending_lost = 0;
@@ -1152,6 +1181,25 @@ impl RingReader {
     #[getter]
     fn writer_closed(&self) -> bool {
         self.inner.writer_closed()
+    }
+
+    /// "alive" (a process holds the writer lock, even if it publishes nothing), "closed" (the
+    /// last writer closed the ring) or "gone" (it died without closing). One syscall that only
+    /// tests the writer's lock; a killed writer shows "gone" as soon as the kernel has closed
+    /// its files. Poll it when idle (docs/ring.md, "Writer liveness").
+    fn writer_state(&self) -> PyResult<&'static str> {
+        Ok(match self.inner.writer_state().map_err(ring_err)? {
+            WriterState::Alive => "alive",
+            WriterState::Closed => "closed",
+            WriterState::Gone => "gone",
+        })
+    }
+
+    /// The last slot skipped as bad (`bad_total`), naming the ring file, the slot, the seq and
+    /// why; None if none was.
+    #[getter]
+    fn last_bad(&self) -> Option<String> {
+        self.last_bad.clone()
     }
 
     #[getter]

@@ -733,7 +733,8 @@ impl JsonlRecords {
 
     /// The lines of `data` from `pos` on as ring rows, up to the first line outside the fast
     /// path or `limit` entries: (ticks TICK_DTYPE, books BIDASK_DTYPE, kinds u8 (1 tick, 2
-    /// book, 3 other record), line of each entry (int64, 1 = the first line read here),
+    /// book, 3 other record; rows keep the recorded `seq`), line of each entry (int64, 1 = the
+    /// first line read here),
     /// exch_ts of each entry (int64), other records (snapshots and events, as records), position
     /// of the first line not read, lines consumed (blank ones included)). Prices become the
     /// nearest float of the exact decimal, as `float(Decimal)` does; `local_ts` is 0 unless
@@ -769,16 +770,18 @@ impl JsonlRecords {
             };
             let (kind, exch_ts) = match &msg {
                 Message::Tick(m) => {
+                    // The recorded seq (the ring assigns its own at publish): for the
+                    // duplicate check.
                     ticks.push(TickRow {
                         local_ts: lts(m.local_ts),
-                        ..TickRow::new(0, m)
+                        ..TickRow::new(m.seq, m)
                     });
                     (ROW_TICK, m.exch_ts)
                 }
                 Message::BidAsk(m) => {
                     books.push(BidAskRow {
                         local_ts: lts(m.local_ts),
-                        ..BidAskRow::new(0, m)
+                        ..BidAskRow::new(m.seq, m)
                     });
                     (ROW_BIDASK, m.exch_ts)
                 }

@@ -41,6 +41,45 @@ pub enum RingError {
     SeqExhausted,
     /// The writer was closed.
     Closed { path: PathBuf },
+    /// A slot holds a word no writer leaves there; the reader skipped it (and counted it).
+    CorruptSlot {
+        path: PathBuf,
+        slot: u64,
+        seq: u64,
+        word: u64,
+        fault: SlotFault,
+    },
+}
+
+/// Why a reader judged a slot corrupted. Every verdict is exact: the writer never leaves a slot
+/// in any of these states (docs/ring.md, "What the reader concludes").
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SlotFault {
+    /// The word's length code is one no writer writes.
+    BadLength,
+    /// The word's seq `found` belongs to another slot (`found & (slots - 1)` differs).
+    WrongSlot { found: u64 },
+    /// The word's seq `found` is above the write cursor: no writer has reached it.
+    AheadOfWriter { found: u64, cursor: u64 },
+    /// The write cursor is past the expected seq, yet the slot does not hold it or a later lap.
+    Missing { cursor: u64 },
+}
+
+impl fmt::Display for SlotFault {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            SlotFault::BadLength => write!(f, "length code is not one a writer writes"),
+            SlotFault::WrongSlot { found } => write!(f, "seq {found} belongs to another slot"),
+            SlotFault::AheadOfWriter { found, cursor } => write!(
+                f,
+                "seq {found} is ahead of the writer (write_cursor {cursor})"
+            ),
+            SlotFault::Missing { cursor } => write!(
+                f,
+                "the writer is past it (write_cursor {cursor}) but the slot does not hold it"
+            ),
+        }
+    }
 }
 
 impl fmt::Display for RingError {
@@ -96,6 +135,17 @@ impl fmt::Display for RingError {
             }
             RingError::SeqExhausted => write!(f, "ring sequence space (56 bits) exhausted"),
             RingError::Closed { path } => write!(f, "ring {}: writer is closed", path.display()),
+            RingError::CorruptSlot {
+                path,
+                slot,
+                seq,
+                word,
+                fault,
+            } => write!(
+                f,
+                "ring {}: slot {slot} (seq {seq}) holds word {word:#018x}: {fault}; skipped",
+                path.display()
+            ),
         }
     }
 }

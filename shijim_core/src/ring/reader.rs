@@ -4,7 +4,7 @@ use std::os::unix::fs::MetadataExt;
 use std::path::Path;
 use std::sync::atomic::{fence, Ordering};
 
-use super::error::RingError;
+use super::error::{RingError, SlotFault};
 use super::layout::*;
 use super::shm::{self, Region};
 use super::writer::validate_header;
@@ -31,9 +31,41 @@ pub enum Next {
     /// A new writer took the ring over (`epoch`); `lost` messages of the old writer(s) were not
     /// read. The reader continues with the new writer's messages.
     Restarted { lost: u64, epoch: u64 },
-    /// The slot of `seq` holds a word no writer produces (corrupted memory); it was skipped.
+    /// The slot of `seq` holds a word no writer leaves there (corrupted memory); it was
+    /// skipped and counted. `RingReader::last_corrupt` says which slot and why.
     Corrupt { seq: u64 },
 }
+
+/// Whether anyone still writes the ring: tells a dead writer from a quiet market.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WriterState {
+    /// A process holds the writer lock (it may be quiet: no message is not no writer).
+    Alive,
+    /// No writer: the last one closed the ring cleanly.
+    Closed,
+    /// No writer: the last one died without closing (crash, kill -9) or never finished opening.
+    Gone,
+}
+
+/// The last slot a reader skipped as corrupted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CorruptSlot {
+    pub slot: u64,
+    /// The seq the reader expected in that slot.
+    pub seq: u64,
+    pub word: u64,
+    pub fault: SlotFault,
+}
+
+/// An empty poll checks the write cursor for a stalled slot once every this many empty polls
+/// (a power of two): the cursor's cache line is written by every publish, and reading it on
+/// every poll of a spinning reader would add a cross-core miss to the latency path.
+const STALL_CHECK_EVERY: u64 = 64;
+
+/// A consistent read of the epoch fields is retried at most this often. A real writer bumps the
+/// epoch once per takeover (milliseconds apart); more changes in a row than this mean a file
+/// being scribbled on, and the last read is used rather than spinning.
+const EPOCH_READ_TRIES: u32 = 64;
 
 /// A reader of a ring. Maps the file read-only: a reader cannot disturb the writer or others.
 pub struct RingReader {
@@ -46,6 +78,9 @@ pub struct RingReader {
     lost_total: u64,
     restarts: u64,
     corrupt_total: u64,
+    last_corrupt: Option<CorruptSlot>,
+    /// Empty polls so far (drives the periodic stall check).
+    empty_polls: u64,
     /// A lapped reader resumes this many messages after the oldest one still in the ring, so
     /// that it is not lapped again at once.
     margin: u64,
@@ -102,6 +137,8 @@ impl RingReader {
             lost_total: 0,
             restarts: 0,
             corrupt_total: 0,
+            last_corrupt: None,
+            empty_polls: 0,
             margin: (slots / 16).max(1),
             boundary: None,
             file_id,
@@ -123,13 +160,18 @@ impl RingReader {
     }
 
     fn epoch_info(&self) -> EpochInfo {
+        let mut tries = 0;
         loop {
             let epoch = self.region.u64_at(OFF_EPOCH).load(Ordering::Acquire);
             let start = self.region.u64_at(OFF_EPOCH_START).load(Ordering::Relaxed);
             let skipped = self.region.u64_at(OFF_SKIPPED).load(Ordering::Relaxed);
             let prev_end = self.region.u64_at(OFF_PREV_END).load(Ordering::Relaxed);
             fence(Ordering::Acquire);
-            if self.region.u64_at(OFF_EPOCH).load(Ordering::Relaxed) == epoch {
+            tries += 1;
+            // Bounded (EPOCH_READ_TRIES): never spin on a header something keeps rewriting.
+            if self.region.u64_at(OFF_EPOCH).load(Ordering::Relaxed) == epoch
+                || tries >= EPOCH_READ_TRIES
+            {
                 return EpochInfo {
                     epoch,
                     start,
@@ -214,13 +256,11 @@ impl RingReader {
                 Next::Message { seq, len }
             }
             SlotState::Committed { seq, .. } | SlotState::Writing { seq } if seq > self.pos => {
-                self.lapped()
+                self.overwritten(index, word, seq)
             }
             SlotState::Corrupt { .. } => {
-                let seq = self.pos;
-                self.pos += 1;
-                self.corrupt_total += 1;
-                Next::Corrupt { seq }
+                let cursor = self.cursor();
+                self.skip_corrupt(index, word, SlotFault::BadLength, cursor)
             }
             _ => {
                 // Not written yet (empty, older lap, or being written). A new writer may have
@@ -232,9 +272,82 @@ impl RingReader {
                     // The old writer is gone and never completed `pos`.
                     return self.switch_epoch();
                 }
+                self.empty_polls = self.empty_polls.wrapping_add(1);
+                if self.empty_polls % STALL_CHECK_EVERY == 0 {
+                    return self.check_stalled(index);
+                }
                 Next::Empty
             }
         }
+    }
+
+    /// The slot holds `seq` > pos. Lapped, if a writer can have written it; otherwise corrupt.
+    #[cold]
+    fn overwritten(&mut self, index: usize, word: u64, seq: u64) -> Next {
+        // Loaded after the word: the writer stores the cursor at `seq` before it marks the slot
+        // for `seq` (both Release), so seeing the word means seeing a cursor >= seq.
+        let cursor = self.cursor();
+        if (seq.wrapping_sub(self.pos)) & self.mask != 0 {
+            return self.skip_corrupt(index, word, SlotFault::WrongSlot { found: seq }, cursor);
+        }
+        if seq > cursor {
+            let fault = SlotFault::AheadOfWriter { found: seq, cursor };
+            return self.skip_corrupt(index, word, fault, cursor);
+        }
+        self.lapped()
+    }
+
+    /// Every STALL_CHECK_EVERY empty polls: is `pos` empty although the writer is past it?
+    #[cold]
+    fn check_stalled(&mut self, index: usize) -> Next {
+        let cursor = self.cursor();
+        if self.pos >= cursor {
+            // Not published yet (or its writer died mid-slot: `writer_state` tells).
+            return Next::Empty;
+        }
+        // cursor > pos (Acquire): the commit of `pos` happened before, so the slot now holds
+        // `pos` or a later lap, unless it is corrupted or a new writer skipped `pos`.
+        let word = self
+            .region
+            .u64_at(HEADER_LEN + index * SLOT_SIZE)
+            .load(Ordering::Acquire);
+        match decode_word(word) {
+            // Committed meanwhile, or a later lap (or garbage the next poll judges): not stalled.
+            SlotState::Committed { seq, .. } if seq >= self.pos => Next::Empty,
+            SlotState::Writing { seq } if seq > self.pos => Next::Empty,
+            SlotState::Corrupt { .. } => {
+                self.skip_corrupt(index, word, SlotFault::BadLength, cursor)
+            }
+            // Empty, an older lap, or still "being written" although the writer is past it.
+            _ => self.skip_corrupt(index, word, SlotFault::Missing { cursor }, cursor),
+        }
+    }
+
+    /// Skip slot `index` (seq `pos`) as corrupted once the writer is past it; before that the
+    /// writer will overwrite it, so it reads as `Empty`. Never moves the reader past the cursor,
+    /// so a ring full of garbage costs at most one step per published seq, not a spin.
+    fn skip_corrupt(&mut self, index: usize, word: u64, fault: SlotFault, cursor: u64) -> Next {
+        // A new writer (the cursor is published after the epoch) explains what the old one
+        // left unwritten: report the restart, never a corruption.
+        if self.writer_changed() {
+            self.learn_boundary();
+        }
+        if self.boundary.is_some_and(|b| self.pos >= b.end) {
+            return self.switch_epoch();
+        }
+        if self.pos >= cursor {
+            return Next::Empty;
+        }
+        let seq = self.pos;
+        self.last_corrupt = Some(CorruptSlot {
+            slot: index as u64,
+            seq,
+            word,
+            fault,
+        });
+        self.pos += 1;
+        self.corrupt_total += 1;
+        Next::Corrupt { seq }
     }
 
     #[inline(always)]
@@ -315,6 +428,34 @@ impl RingReader {
 
     pub fn corrupt_total(&self) -> u64 {
         self.corrupt_total
+    }
+
+    /// The last slot skipped as corrupted, as an error naming the ring file, the slot, the seq
+    /// and the reason (for logs; the skip itself is counted in `corrupt_total`).
+    pub fn last_corrupt(&self) -> Option<RingError> {
+        self.last_corrupt.map(|c| RingError::CorruptSlot {
+            path: self.region.path.clone(),
+            slot: c.slot,
+            seq: c.seq,
+            word: c.word,
+            fault: c.fault,
+        })
+    }
+
+    /// Whether a writer is attached, tested on the writer's lock (one syscall, never blocks and
+    /// never takes the lock). A writer killed in any way releases it when the kernel closes its
+    /// files, so `Gone` shows on the first call after the process is torn down: a dead writer
+    /// is told from a quiet market without any timeout. Poll it when idle, not per message.
+    pub fn writer_state(&self) -> Result<WriterState, RingError> {
+        if self.region.writer_lock_held()? {
+            return Ok(WriterState::Alive);
+        }
+        // The writer marks the header before its fd (and lock) goes away.
+        Ok(if self.writer_closed() {
+            WriterState::Closed
+        } else {
+            WriterState::Gone
+        })
     }
 
     /// The epoch (writer generation) this reader follows.

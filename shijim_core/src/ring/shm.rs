@@ -67,6 +67,20 @@ pub(crate) fn io_err<'a>(
     }
 }
 
+/// The writer lock's range: the whole file. An open-file-description (OFD) record lock, not
+/// `flock`, because another process can *test* it (F_OFD_GETLK) without ever holding it: a
+/// reader's liveness probe can never block a writer that is starting, nor be blocked by one.
+fn whole_file(kind: libc::c_int) -> libc::flock {
+    // SAFETY: `flock` is a plain C struct of integers; all-zero is a valid value of it
+    // (l_pid must be 0 for OFD locks).
+    let mut fl: libc::flock = unsafe { std::mem::zeroed() };
+    fl.l_type = kind as libc::c_short;
+    fl.l_whence = libc::SEEK_SET as libc::c_short;
+    fl.l_start = 0;
+    fl.l_len = 0; // to the end of the file, however it grows
+    fl
+}
+
 /// Open (optionally create) the file for the writer and take the exclusive writer lock.
 /// The returned flag is false if another process holds the lock.
 pub(crate) fn open_for_writer(path: &Path, create: bool) -> Result<(File, bool), RingError> {
@@ -77,16 +91,20 @@ pub(crate) fn open_for_writer(path: &Path, create: bool) -> Result<(File, bool),
         .mode(0o644)
         .open(path)
         .map_err(io_err(path, "open for writing"))?;
-    // SAFETY: flock on a file descriptor we own; no memory is touched.
-    let rc = unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) };
+    let mut fl = whole_file(libc::F_WRLCK);
+    // SAFETY: fcntl on a file descriptor we own with a valid, initialised `flock`; no memory
+    // of ours but `fl` is touched. F_OFD_SETLK never waits. The lock belongs to this open file
+    // description: it conflicts with any other open of the file (this process included) and
+    // is released when the description is closed, however the process ends.
+    let rc = unsafe { libc::fcntl(file.as_raw_fd(), libc::F_OFD_SETLK, &mut fl) };
     if rc != 0 {
         let err = std::io::Error::last_os_error();
-        if err.raw_os_error() == Some(libc::EWOULDBLOCK) {
+        if matches!(err.raw_os_error(), Some(libc::EAGAIN) | Some(libc::EACCES)) {
             return Ok((file, false));
         }
         return Err(RingError::Io {
             path: path.to_path_buf(),
-            op: "flock",
+            op: "fcntl(F_OFD_SETLK) writer lock",
             source: err,
         });
     }
@@ -103,8 +121,8 @@ pub(crate) struct Region {
     map: MmapRaw,
     len: usize,
     pub(crate) path: PathBuf,
-    // Keeps the fd (and with it the writer's flock) alive as long as the mapping.
-    _file: File,
+    // Keeps the fd (and with it the writer's lock) alive as long as the mapping.
+    file: File,
 }
 
 impl Region {
@@ -127,8 +145,26 @@ impl Region {
             map,
             len,
             path,
-            _file: file,
+            file,
         })
+    }
+
+    /// True while some writer holds the ring's writer lock. Tests the lock (F_OFD_GETLK) and
+    /// never takes it, so it cannot block or delay a writer that is starting; one syscall.
+    pub(crate) fn writer_lock_held(&self) -> Result<bool, RingError> {
+        // Ask whether a read lock could be placed: only a writer's write lock conflicts.
+        let mut fl = whole_file(libc::F_RDLCK);
+        // SAFETY: fcntl on the fd this region owns with a valid `flock` it fills in; F_OFD_GETLK
+        // only reports, it places no lock and never waits (works on a read-only fd).
+        let rc = unsafe { libc::fcntl(self.file.as_raw_fd(), libc::F_OFD_GETLK, &mut fl) };
+        if rc != 0 {
+            return Err(RingError::Io {
+                path: self.path.clone(),
+                op: "fcntl(F_OFD_GETLK) writer probe",
+                source: std::io::Error::last_os_error(),
+            });
+        }
+        Ok(fl.l_type != libc::F_UNLCK as libc::c_short)
     }
 
     pub(crate) fn len(&self) -> usize {

@@ -490,3 +490,215 @@ fn reader_notices_its_file_was_replaced() {
         .unwrap()
         .file_replaced());
 }
+
+/// Slot word of message `seq` as a writer commits it (for building corrupted files).
+fn committed_word(seq: u64, len: u64) -> u64 {
+    ((seq + 1) << 8) | len
+}
+
+fn write_slot_word(path: &std::path::Path, slot: u64, word: u64) {
+    write_bytes(
+        path,
+        HEADER_LEN as u64 + slot * SLOT_SIZE as u64,
+        &word.to_ne_bytes(),
+    );
+}
+
+/// Poll at most `bound` times; the outcomes up to and including the first `Empty`, or `None` if
+/// the reader never got there (the old reader spun on such slots forever).
+fn poll_until_empty(r: &mut RingReader, bound: usize) -> Option<Vec<Next>> {
+    let mut buf = [0u8; MAX_PAYLOAD];
+    let mut out = Vec::new();
+    for _ in 0..bound {
+        let next = r.try_next(&mut buf);
+        out.push(next);
+        if next == Next::Empty {
+            return Some(out);
+        }
+    }
+    None
+}
+
+#[test]
+fn a_ring_of_corrupted_words_is_skipped_up_to_the_cursor_not_spun_on() {
+    let ring = TestRing::new("allbad");
+    let mut w = ring.writer(8);
+    publish_seqs(&mut w, 0..3);
+    // Every slot: a length code no writer writes (the whole ring, also past the cursor).
+    for slot in 0..8 {
+        write_slot_word(&ring.0, slot, (5 << 8) | 250);
+    }
+    let mut r = ring.reader(Start::Oldest);
+    let steps = poll_until_empty(&mut r, 100).expect("reader spun on corrupted slots");
+    // Seqs 0..3 were published: those three are skipped and counted; beyond the cursor the
+    // slots read as Empty (the writer will overwrite them), so the reader never passes it.
+    assert_eq!(
+        steps,
+        vec![
+            Next::Corrupt { seq: 0 },
+            Next::Corrupt { seq: 1 },
+            Next::Corrupt { seq: 2 },
+            Next::Empty
+        ]
+    );
+    assert_eq!((r.corrupt_total(), r.lost_total(), r.position()), (3, 0, 3));
+    let err = r.last_corrupt().unwrap().to_string();
+    assert!(
+        err.contains(&ring.0.display().to_string())
+            && err.contains("slot 2 (seq 2)")
+            && err.contains("length code"),
+        "{err}"
+    );
+    // Polling on stays bounded and quiet; the writer overwrites the slots and reading resumes.
+    for _ in 0..1000 {
+        assert_eq!(r.try_next(&mut [0u8; MAX_PAYLOAD]), Next::Empty);
+    }
+    publish_seqs(&mut w, 3..6);
+    assert_eq!(drain(&mut r), (vec![3, 4, 5], 0, 0));
+    assert_eq!(r.corrupt_total(), 3);
+}
+
+#[test]
+fn seqs_from_the_future_or_another_slot_are_corrupt_not_a_loss() {
+    let ring = TestRing::new("future");
+    let mut w = ring.writer(8);
+    publish_seqs(&mut w, 0..4);
+    // Slot 1: a committed seq of this slot's residue far above the cursor (a "lap" that no
+    // writer made); slot 2: a seq that belongs to slot 3; slot 3: "being written" far ahead.
+    write_slot_word(&ring.0, 1, committed_word(1 + 8 * (1 << 40), 16));
+    write_slot_word(&ring.0, 2, committed_word(11, 16));
+    write_slot_word(&ring.0, 3, ((8 * 1000 + 3 + 1) << 8) | 0xFF);
+    let mut r = ring.reader(Start::Oldest);
+    let steps = poll_until_empty(&mut r, 100).expect("reader spun on future seqs");
+    assert_eq!(
+        steps,
+        vec![
+            Next::Message {
+                seq: 0,
+                len: payload_for(0).len()
+            },
+            Next::Corrupt { seq: 1 },
+            Next::Corrupt { seq: 2 },
+            Next::Corrupt { seq: 3 },
+            Next::Empty
+        ]
+    );
+    // Nothing was counted as lost: the old reader "lapped" to seq 2^43 and reported that loss.
+    assert_eq!((r.lost_total(), r.corrupt_total(), r.position()), (0, 3, 4));
+    let err = r.last_corrupt().unwrap().to_string();
+    assert!(
+        err.contains("slot 3 (seq 3)") && err.contains("ahead of the writer (write_cursor 4)"),
+        "{err}"
+    );
+    r = ring.reader(Start::Oldest);
+    let mut buf = [0u8; MAX_PAYLOAD];
+    assert!(matches!(r.try_next(&mut buf), Next::Message { seq: 0, .. }));
+    assert_eq!(r.try_next(&mut buf), Next::Corrupt { seq: 1 });
+    assert_eq!(r.try_next(&mut buf), Next::Corrupt { seq: 2 });
+    let err = r.last_corrupt().unwrap().to_string();
+    assert!(err.contains("seq 11 belongs to another slot"), "{err}");
+    // A real lap is still a lap, counted exactly.
+    publish_seqs(&mut w, 4..40);
+    let (got, lost, _) = drain(&mut r);
+    assert_eq!(got.len() as u64 + lost, 40 - 3);
+    assert_eq!(r.corrupt_total(), 2);
+}
+
+#[test]
+fn a_slot_stuck_being_written_behind_the_cursor_is_skipped_within_a_bounded_number_of_polls() {
+    let ring = TestRing::new("stuck");
+    let mut w = ring.writer(8);
+    let mut r = ring.reader(Start::Latest);
+    publish_seqs(&mut w, 0..3);
+    // Seq 1's slot shows "being written" forever, although the writer published up to 2.
+    write_slot_word(&ring.0, 1, (2 << 8) | 0xFF);
+    let mut buf = [0u8; MAX_PAYLOAD];
+    assert!(matches!(r.try_next(&mut buf), Next::Message { seq: 0, .. }));
+    let steps = poll_until_empty(&mut r, 10).unwrap();
+    assert_eq!(steps, vec![Next::Empty]);
+    // The old reader answered Empty forever: stuck at seq 1 while the writer moved on.
+    let mut polls = 0;
+    let skipped = loop {
+        polls += 1;
+        assert!(polls <= 2 * 64, "stuck slot never skipped");
+        match r.try_next(&mut buf) {
+            Next::Empty => continue,
+            other => break other,
+        }
+    };
+    assert_eq!(skipped, Next::Corrupt { seq: 1 });
+    assert!(matches!(r.try_next(&mut buf), Next::Message { seq: 2, .. }));
+    let err = r.last_corrupt().unwrap().to_string();
+    assert!(
+        err.contains("slot 1 (seq 1)") && err.contains("write_cursor 3"),
+        "{err}"
+    );
+}
+
+#[test]
+fn a_writer_dead_mid_slot_is_empty_not_corrupt_and_reported_gone() {
+    let ring = TestRing::new("deadmid");
+    let mut w = ring.writer(8);
+    let mut r = ring.reader(Start::Latest);
+    publish_seqs(&mut w, 0..2);
+    assert!(w.publish_with(|_| Err::<usize, ()>(())).is_err()); // slot of seq 2: "being written"
+    drop(w);
+    // The crash: the lock went with the process, the header still says "open".
+    write_bytes(&ring.0, OFF_WRITER_STATE as u64, &WRITER_OPEN.to_ne_bytes());
+    let (got, lost, _) = drain(&mut r);
+    assert_eq!((got, lost), (vec![0, 1], 0));
+    for _ in 0..1000 {
+        assert_eq!(r.try_next(&mut [0u8; MAX_PAYLOAD]), Next::Empty);
+    }
+    assert_eq!(r.corrupt_total(), 0);
+    assert_eq!(r.writer_state().unwrap(), WriterState::Gone);
+}
+
+#[test]
+fn writer_state_tells_alive_closed_and_gone_without_taking_the_lock() {
+    let ring = TestRing::new("alive");
+    let w = ring.writer(8);
+    let r = ring.reader(Start::Latest);
+    // A quiet writer (nothing published) is alive; probing never takes its lock.
+    for _ in 0..3 {
+        assert_eq!(r.writer_state().unwrap(), WriterState::Alive);
+    }
+    assert!(matches!(
+        RingWriter::open_path(&ring.0, 8, true).map(|_| ()),
+        Err(RingError::WriterExists { .. })
+    ));
+    drop(w);
+    assert_eq!(r.writer_state().unwrap(), WriterState::Closed);
+    // A writer starting while readers probe gets in (the probe only tests the lock).
+    let w2 = ring.writer(8);
+    assert_eq!(r.writer_state().unwrap(), WriterState::Alive);
+    drop(w2);
+    write_bytes(&ring.0, OFF_WRITER_STATE as u64, &WRITER_OPEN.to_ne_bytes());
+    assert_eq!(r.writer_state().unwrap(), WriterState::Gone);
+}
+
+#[test]
+fn a_takeover_above_a_dead_writers_unfinished_slot_is_a_restart_not_corruption() {
+    let ring = TestRing::new("takeover-stall");
+    let mut w = ring.writer(8);
+    let mut r = ring.reader(Start::Latest);
+    publish_seqs(&mut w, 0..2);
+    assert!(w.publish_with(|_| Err::<usize, ()>(())).is_err());
+    drain(&mut r);
+    drop(w);
+    let mut w2 = ring.writer(8);
+    publish_seqs(&mut w2, 3..4);
+    // Many polls, so the periodic stall check runs too: seq 2 is the dead writer's, not corrupt.
+    let mut buf = [0u8; MAX_PAYLOAD];
+    let mut seen = Vec::new();
+    for _ in 0..200 {
+        match r.try_next(&mut buf) {
+            Next::Empty => {}
+            other => seen.push(other),
+        }
+    }
+    assert_eq!(seen.len(), 2, "{seen:?}");
+    assert!(matches!(seen[0], Next::Restarted { lost: 0, epoch: 2 }));
+    assert!(matches!(seen[1], Next::Message { seq: 3, .. }));
+    assert_eq!(r.corrupt_total(), 0);
+}

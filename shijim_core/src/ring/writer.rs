@@ -7,8 +7,9 @@ use super::error::{PublishError, RingError};
 use super::layout::*;
 use super::shm::{self, Region};
 
-/// The only writer of a ring. Holds an exclusive `flock` on the ring file for its lifetime, so a
-/// second writer is refused while this one lives; the lock dies with the process.
+/// The only writer of a ring. Holds an exclusive lock on the ring file (an OFD record lock, see
+/// `shm::open_for_writer`) for its lifetime, so a second writer is refused while this one lives
+/// and readers can tell a live writer from a dead one; the lock dies with the process.
 pub struct RingWriter {
     region: Region,
     mask: u64,
@@ -149,11 +150,14 @@ impl RingWriter {
         region
             .u32_at(OFF_WRITER_STATE)
             .store(WRITER_OPEN, Ordering::Relaxed);
-        region.u64_at(OFF_CURSOR).store(start, Ordering::Relaxed);
         record_history(&region, epoch, start, max_committed_end, skipped_total);
-        // Epoch last with Release: a reader that sees the new epoch (Acquire) sees its start and
+        // Epoch with Release: a reader that sees the new epoch (Acquire) sees its start and
         // skipped count; every slot this writer commits later is Release-ordered after it.
         region.u64_at(OFF_EPOCH).store(epoch, Ordering::Release);
+        // Cursor after the epoch, with Release: a reader that sees this writer's cursor also sees
+        // its epoch, so it never mistakes the seqs the old writer left unpublished (below
+        // `start`) for corrupted slots (reader: `check_stalled`).
+        region.u64_at(OFF_CURSOR).store(start, Ordering::Release);
         RingWriter {
             region,
             mask: slots - 1,
@@ -183,10 +187,13 @@ impl RingWriter {
         // Seqlock write side: mark the slot busy, then a Release fence so no payload store below
         // can become visible before the busy mark (a reader that sees any new payload byte and
         // then fences Acquire is guaranteed to see the busy mark or a later word on re-check).
-        word.store(word_writing(seq), Ordering::Relaxed);
+        // The busy mark itself is a Release store (a plain store on x86-64, like Relaxed): a
+        // reader that sees it also sees the cursor at `seq`, so "a seq ahead of the cursor" is
+        // always corruption, never a race (reader: `overwritten`).
+        word.store(word_writing(seq), Ordering::Release);
         fence(Ordering::Release);
         // SAFETY: `slot` is the start of a 256-byte slot inside the mapping (index < slots); the
-        // payload area is the 248 bytes after the word. Only this writer (holding the flock) ever
+        // payload area is the 248 bytes after the word. Only this writer (holding the lock) ever
         // writes it. Readers may concurrently read these bytes with relaxed atomic u64 loads; any
         // copy that overlaps this write is discarded by their re-check of the slot word. This is
         // the seqlock pattern; Rust has no "atomic memcpy" yet (RFC 3301), and on the targets we
@@ -253,7 +260,8 @@ impl RingWriter {
 
 impl Drop for RingWriter {
     fn drop(&mut self) {
-        // Diagnostics only; the flock (released when the fd closes) is what admits a new writer.
+        // Tells readers "closed" from "gone" (`RingReader::writer_state`); the lock (released when
+        // the fd closes, right after this) is what admits a new writer.
         self.region
             .u32_at(OFF_WRITER_STATE)
             .store(WRITER_CLOSED, Ordering::Release);
