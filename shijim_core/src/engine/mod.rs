@@ -3,4 +3,13 @@
 //! rows in (already validated once at ingestion), due decisions out (an explicit decision
 //! policy); Python keeps the decisions (strategies, risk) and calls this through thin bindings.
 
+pub mod account;
+pub mod book;
+pub mod codes;
+pub mod driver;
+pub mod fees;
+pub mod latency;
+pub mod policy;
+pub mod signals;
 pub mod types;
+pub mod venue;

@@ -3,6 +3,7 @@
 
 use pyo3::prelude::*;
 
+mod engine;
 mod ofi;
 mod ring;
 mod sbe;
@@ -13,5 +14,6 @@ fn _shijim_core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     sbe::register(m)?;
     ring::register(m)?;
     ofi::register(m)?;
+    engine::register(m)?;
     Ok(())
 }

@@ -1,0 +1,542 @@
+//! Positions, PnL marks, fees and adverse-selection markouts, fed by fills (paper or live).
+//!
+//! - **Position** per code: net lots, average open price, realised PnL. The open cost and the
+//!   realised PnL are kept in exact integer units (price mantissa x lots, `i128`): adding to a
+//!   position is exact; closing part of a position opened at several prices removes
+//!   `cost * closed / net` (integer division), off by under one mantissa unit (10^-6 of a
+//!   point) per partial close; a flat position has cost exactly 0. TWD = units / 10^6 x
+//!   multiplier.
+//! - **Unrealised** = `(mid * net - cost) * multiplier` at the last mid ([`Account::on_mid`]);
+//!   0 before the code's first mid. **Net PnL** = realised + unrealised - fees.
+//! - **Markouts** (adverse selection): for every fill and each horizon h in 1 s, 5 s, 30 s of
+//!   event time, `markout = sign * (mid(t_fill + h) - fill_price) * qty * multiplier` TWD,
+//!   sign +1 for a buy and -1 for a sell: negative means the market moved against the fill.
+//!   `mid(t)` is the code's last mid at or before `t`: a fill is completed by the first
+//!   [`Account::on_mid`]/[`Account::advance`] call with a time after `t_fill + h`. Kept per
+//!   horizon: fills completed, lots, sum (TWD), mean per lot (price units); fills whose horizon
+//!   was not reached yet are `pending`. Memory is bounded: each horizon holds at most
+//!   [`MARKOUT_CAP`] pending fills; beyond that the oldest pending fill is dropped (counted).
+
+use std::collections::VecDeque;
+use std::fmt;
+
+use super::types::{CodeId, Nanos, Price, Side, PRICE_SCALE};
+
+/// Markout horizons: 1 s, 5 s, 30 s.
+pub const HORIZONS: [Nanos; 3] = [1_000_000_000, 5_000_000_000, 30_000_000_000];
+/// Pending fills kept per horizon (32 bytes each: 2 MB per horizon at most).
+pub const MARKOUT_CAP: usize = 65_536;
+/// Codes are dense indexes below this (as in the venue).
+pub const MAX_CODES: usize = 65_536;
+
+/// A fill or mark the account refused (counted, nothing changed).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum AccountError {
+    UnknownCode { code: CodeId },
+    BadQty { qty: i64 },
+    BadPrice { price: Price },
+    BadFee { fee: f64 },
+    BadMid { mid: f64 },
+    BadMultiplier { multiplier: f64 },
+    TooManyCodes { code: CodeId },
+}
+
+impl fmt::Display for AccountError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match *self {
+            AccountError::UnknownCode { code } => {
+                write!(
+                    f,
+                    "fill.code = {code}: no instrument with this code id was added"
+                )
+            }
+            AccountError::BadQty { qty } => write!(f, "fill.qty = {qty}: must be > 0"),
+            AccountError::BadPrice { price } => write!(f, "fill.price = {price}: must be > 0"),
+            AccountError::BadFee { fee } => write!(f, "fill.fee = {fee}: must be finite"),
+            AccountError::BadMid { mid } => write!(f, "mid = {mid}: must be finite and > 0"),
+            AccountError::BadMultiplier { multiplier } => {
+                write!(f, "multiplier = {multiplier}: must be finite and > 0")
+            }
+            AccountError::TooManyCodes { code } => {
+                write!(f, "instrument code id {code}: must be < {MAX_CODES}")
+            }
+        }
+    }
+}
+
+impl std::error::Error for AccountError {}
+
+/// One code's position, in TWD except `net` (lots) and the prices.
+#[derive(Debug, Clone, Copy, PartialEq, Default)]
+pub struct PositionView {
+    pub net: i64,
+    /// Average open price (0 when flat).
+    pub avg_price: f64,
+    pub realised: f64,
+    pub unrealised: f64,
+    pub fees: f64,
+    /// The last mid (NaN before the first).
+    pub mark: f64,
+}
+
+/// The whole account in TWD.
+#[derive(Debug, Clone, Copy, PartialEq, Default)]
+pub struct Totals {
+    pub realised: f64,
+    pub unrealised: f64,
+    pub fees: f64,
+    /// realised + unrealised - fees.
+    pub net_pnl: f64,
+}
+
+/// Markouts at one horizon. Negative `sum_twd` / `mean_price`: adverse selection.
+#[derive(Debug, Clone, Copy, PartialEq, Default)]
+pub struct HorizonMarkout {
+    pub horizon: Nanos,
+    /// Fills whose horizon was reached and that had a mid.
+    pub count: u64,
+    pub lots: i64,
+    pub sum_twd: f64,
+    /// Mean per lot, in price units (points for futures).
+    pub mean_price: f64,
+    /// Fills whose horizon has not been reached yet.
+    pub pending: usize,
+    /// Fills whose code had no mid yet when the horizon was reached.
+    pub unmarked: u64,
+    /// Pending fills dropped because [`MARKOUT_CAP`] were already pending.
+    pub dropped: u64,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Default)]
+pub struct MarkoutSummary {
+    pub horizons: [HorizonMarkout; 3],
+}
+
+/// Bad input seen (counted, nothing changed).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct AccountStats {
+    pub rejected_fills: u64,
+    pub rejected_mids: u64,
+    /// Marks earlier than the account's clock, or fills earlier than the previous fill (run
+    /// at that time instead).
+    pub stale_time: u64,
+}
+
+#[derive(Debug, Clone, Copy)]
+struct Pos {
+    multiplier: f64,
+    net: i64,
+    /// Sum of price mantissa x signed lots of the open position.
+    cost: i128,
+    /// Realised PnL in price mantissa x lots.
+    realised: i128,
+    fees: f64,
+    mark: f64,
+}
+
+#[derive(Debug, Clone, Copy)]
+struct PendingFill {
+    code: CodeId,
+    sign: i8,
+    qty: i64,
+    price: f64,
+    at: Nanos,
+}
+
+#[derive(Debug, Clone)]
+struct Horizon {
+    h: Nanos,
+    pending: VecDeque<PendingFill>,
+    count: u64,
+    lots: i64,
+    sum_twd: f64,
+    sum_px_lots: f64,
+    unmarked: u64,
+    dropped: u64,
+}
+
+/// Positions, marks and markouts. See the module docs.
+#[derive(Debug, Clone)]
+pub struct Account {
+    pos: Vec<Option<Pos>>,
+    horizons: [Horizon; 3],
+    now: Nanos,
+    last_fill_at: Nanos,
+    stats: AccountStats,
+}
+
+impl Default for Account {
+    fn default() -> Self {
+        Account::new()
+    }
+}
+
+const SCALE: f64 = PRICE_SCALE as f64;
+
+impl Account {
+    pub fn new() -> Account {
+        let h = |h| Horizon {
+            h,
+            pending: VecDeque::new(),
+            count: 0,
+            lots: 0,
+            sum_twd: 0.0,
+            sum_px_lots: 0.0,
+            unmarked: 0,
+            dropped: 0,
+        };
+        Account {
+            pos: Vec::new(),
+            horizons: HORIZONS.map(h),
+            now: Nanos::MIN,
+            last_fill_at: Nanos::MIN,
+            stats: AccountStats::default(),
+        }
+    }
+
+    /// Adds an instrument (or changes its multiplier; the position stays).
+    pub fn add_instrument(&mut self, code: CodeId, multiplier: f64) -> Result<(), AccountError> {
+        let i = code as usize;
+        if i >= MAX_CODES {
+            return Err(AccountError::TooManyCodes { code });
+        }
+        if !(multiplier.is_finite() && multiplier > 0.0) {
+            return Err(AccountError::BadMultiplier { multiplier });
+        }
+        if self.pos.len() <= i {
+            self.pos.resize_with(i + 1, || None);
+        }
+        match &mut self.pos[i] {
+            Some(p) => p.multiplier = multiplier,
+            slot => {
+                *slot = Some(Pos {
+                    multiplier,
+                    net: 0,
+                    cost: 0,
+                    realised: 0,
+                    fees: 0.0,
+                    mark: f64::NAN,
+                })
+            }
+        }
+        Ok(())
+    }
+
+    pub fn stats(&self) -> AccountStats {
+        self.stats
+    }
+
+    fn clock(&mut self, now: Nanos) -> Nanos {
+        if now < self.now {
+            self.stats.stale_time += 1;
+        } else {
+            self.now = now;
+        }
+        self.now
+    }
+
+    /// Books one fill: position, realised PnL, fees, and a pending markout per horizon
+    /// starting at `at`, the fill's time at the venue (`VenueEvent::Filled::exec_at`; it may
+    /// be earlier than the latest mark).
+    pub fn apply_fill(
+        &mut self,
+        code: CodeId,
+        side: Side,
+        price: Price,
+        qty: i64,
+        fee: f64,
+        at: Nanos,
+    ) -> Result<(), AccountError> {
+        let err = if qty <= 0 {
+            Some(AccountError::BadQty { qty })
+        } else if price.0 <= 0 {
+            Some(AccountError::BadPrice { price })
+        } else if !fee.is_finite() {
+            Some(AccountError::BadFee { fee })
+        } else {
+            None
+        };
+        let Some(p) = self.pos.get_mut(code as usize).and_then(Option::as_mut) else {
+            self.stats.rejected_fills += 1;
+            return Err(AccountError::UnknownCode { code });
+        };
+        if let Some(e) = err {
+            self.stats.rejected_fills += 1;
+            return Err(e);
+        }
+        let s = side.sign();
+        let px = price.0 as i128;
+        let mut left = qty;
+        if p.net != 0 && p.net.signum() != s {
+            // Closing (part of) the position at the average open cost.
+            let open = p.net.unsigned_abs() as i128;
+            let close = left.min(p.net.abs());
+            let closed_cost = p.cost * close as i128 / open;
+            p.realised += p.net.signum() as i128 * px * close as i128 - closed_cost;
+            p.cost -= closed_cost;
+            p.net += s * close;
+            left -= close;
+        }
+        if left > 0 {
+            p.net += s * left;
+            p.cost += px * (s * left) as i128;
+        }
+        if p.net == 0 {
+            p.cost = 0;
+        }
+        p.fees += fee;
+        // Fills may be booked after later marks (the venue reports them after the ack leg):
+        // the markout starts at the fill's own time. Only the pending queue must stay in time
+        // order, so a fill older than the previous one is booked at that one's time.
+        if at < self.last_fill_at {
+            self.stats.stale_time += 1;
+        }
+        let at = at.max(self.last_fill_at);
+        self.last_fill_at = at;
+        let pf = PendingFill {
+            code,
+            sign: s as i8,
+            qty,
+            price: price.to_f64(),
+            at,
+        };
+        for h in self.horizons.iter_mut() {
+            if h.pending.len() >= MARKOUT_CAP {
+                h.pending.pop_front();
+                h.dropped += 1;
+            }
+            h.pending.push_back(pf);
+        }
+        Ok(())
+    }
+
+    /// Completes the markouts whose horizon ended before `now` (with each code's mid then).
+    pub fn advance(&mut self, now: Nanos) {
+        let now = self.clock(now);
+        let pos = &self.pos;
+        for h in self.horizons.iter_mut() {
+            while let Some(f) = h.pending.front().copied() {
+                if f.at.saturating_add(h.h) >= now {
+                    break;
+                }
+                h.pending.pop_front();
+                let Some(p) = pos.get(f.code as usize).and_then(Option::as_ref) else {
+                    h.unmarked += 1;
+                    continue;
+                };
+                if !p.mark.is_finite() {
+                    h.unmarked += 1;
+                    continue;
+                }
+                let per_lot = f.sign as f64 * (p.mark - f.price);
+                h.count += 1;
+                h.lots += f.qty;
+                h.sum_px_lots += per_lot * f.qty as f64;
+                h.sum_twd += per_lot * f.qty as f64 * p.multiplier;
+            }
+        }
+    }
+
+    /// A new mid for `code` at `now`: first completes the markouts due before `now` (with the
+    /// mids as they were), then marks the position.
+    pub fn on_mid(&mut self, code: CodeId, mid: f64, now: Nanos) -> Result<(), AccountError> {
+        self.advance(now);
+        let Some(p) = self.pos.get_mut(code as usize).and_then(Option::as_mut) else {
+            self.stats.rejected_mids += 1;
+            return Err(AccountError::UnknownCode { code });
+        };
+        if !(mid.is_finite() && mid > 0.0) {
+            self.stats.rejected_mids += 1;
+            return Err(AccountError::BadMid { mid });
+        }
+        p.mark = mid;
+        Ok(())
+    }
+
+    pub fn position(&self, code: CodeId) -> Option<PositionView> {
+        let p = self.pos.get(code as usize).and_then(Option::as_ref)?;
+        Some(view(p))
+    }
+
+    pub fn totals(&self) -> Totals {
+        let mut t = Totals::default();
+        for v in self.pos.iter().flatten().map(view) {
+            t.realised += v.realised;
+            t.unrealised += v.unrealised;
+            t.fees += v.fees;
+        }
+        t.net_pnl = t.realised + t.unrealised - t.fees;
+        t
+    }
+
+    pub fn markouts(&self) -> MarkoutSummary {
+        MarkoutSummary {
+            horizons: self.horizons.each_ref().map(|h| HorizonMarkout {
+                horizon: h.h,
+                count: h.count,
+                lots: h.lots,
+                sum_twd: h.sum_twd,
+                mean_price: if h.lots > 0 {
+                    h.sum_px_lots / h.lots as f64
+                } else {
+                    0.0
+                },
+                pending: h.pending.len(),
+                unmarked: h.unmarked,
+                dropped: h.dropped,
+            }),
+        }
+    }
+}
+
+fn view(p: &Pos) -> PositionView {
+    let cost = p.cost as f64 / SCALE;
+    let unrealised = if p.net != 0 && p.mark.is_finite() {
+        (p.mark * p.net as f64 - cost) * p.multiplier
+    } else {
+        0.0
+    };
+    PositionView {
+        net: p.net,
+        avg_price: if p.net != 0 { cost / p.net as f64 } else { 0.0 },
+        realised: p.realised as f64 / SCALE * p.multiplier,
+        unrealised,
+        fees: p.fees,
+        mark: p.mark,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const S: Nanos = 1_000_000_000;
+
+    fn px(p: i64) -> Price {
+        Price(p * PRICE_SCALE)
+    }
+
+    fn acct() -> Account {
+        let mut a = Account::new();
+        a.add_instrument(0, 200.0).unwrap();
+        a.add_instrument(1, 50.0).unwrap();
+        a
+    }
+
+    #[test]
+    fn position_average_realised_and_flip() {
+        let mut a = acct();
+        a.apply_fill(0, Side::Buy, px(100), 1, 10.0, 0).unwrap();
+        a.apply_fill(0, Side::Buy, px(103), 2, 20.0, 1).unwrap();
+        let p = a.position(0).unwrap();
+        assert_eq!(p.net, 3);
+        assert!((p.avg_price - 102.0).abs() < 1e-12);
+        // Sell 4 at 105: closes 3 (realised (105 - 102) * 3 * 200 = 1800), opens 1 short.
+        a.apply_fill(0, Side::Sell, px(105), 4, 40.0, 2).unwrap();
+        let p = a.position(0).unwrap();
+        assert_eq!(p.net, -1);
+        assert!((p.realised - 1800.0).abs() < 1e-9, "{}", p.realised);
+        assert!((p.avg_price - 105.0).abs() < 1e-12);
+        assert_eq!(p.fees, 70.0);
+        // Mid 104: short 1 from 105 is +1 point = +200 TWD.
+        a.on_mid(0, 104.0, 3).unwrap();
+        let t = a.totals();
+        assert!((t.unrealised - 200.0).abs() < 1e-9);
+        assert!((t.net_pnl - (1800.0 + 200.0 - 70.0)).abs() < 1e-9);
+        // Buy back at 101: realised +4 points.
+        a.apply_fill(0, Side::Buy, px(101), 1, 0.0, 4).unwrap();
+        let p = a.position(0).unwrap();
+        assert_eq!((p.net, p.avg_price, p.unrealised), (0, 0.0, 0.0));
+        assert!((p.realised - (1800.0 + 800.0)).abs() < 1e-9);
+    }
+
+    #[test]
+    fn realised_is_exact_in_fixed_point() {
+        // 0.1 + 0.2 style prices: exact in mantissa units, not in binary floats.
+        let mut a = acct();
+        let p1 = Price::parse_decimal("0.1").unwrap();
+        let p2 = Price::parse_decimal("0.3").unwrap();
+        for _ in 0..1000 {
+            a.apply_fill(1, Side::Buy, p1, 3, 0.0, 0).unwrap();
+            a.apply_fill(1, Side::Sell, p2, 3, 0.0, 0).unwrap();
+        }
+        // 1000 x 3 lots x 0.2 x 50 = 30000 exactly.
+        assert_eq!(a.position(1).unwrap().realised, 30_000.0);
+    }
+
+    #[test]
+    fn markouts_at_each_horizon_signed_against_the_fill() {
+        let mut a = acct();
+        a.on_mid(0, 100.5, 0).unwrap();
+        a.apply_fill(0, Side::Buy, px(101), 2, 0.0, 0).unwrap(); // bought above mid
+        a.apply_fill(1, Side::Sell, px(100), 1, 0.0, 0).unwrap(); // code 1 never marked
+        a.on_mid(0, 100.0, S / 2).unwrap();
+        // The mid at +1 s is 100.0 (set at 0.5 s); the call at 1.2 s completes the 1 s horizon.
+        a.on_mid(0, 103.0, S + S / 5).unwrap();
+        let m = a.markouts().horizons;
+        assert_eq!((m[0].count, m[0].lots, m[0].unmarked), (1, 2, 1));
+        assert!((m[0].sum_twd + 400.0).abs() < 1e-9); // -1 point x 2 lots x 200
+        assert!((m[0].mean_price + 1.0).abs() < 1e-12);
+        assert_eq!((m[1].count, m[1].pending), (0, 2));
+        // At +5 s the mid is 103: +2 points per lot for the buy.
+        a.advance(6 * S);
+        let m = a.markouts().horizons;
+        assert!((m[1].sum_twd - 800.0).abs() < 1e-9);
+        assert_eq!(m[2].pending, 2); // 30 s not reached: pending at the end
+        assert_eq!(m[2].horizon, 30 * S);
+    }
+
+    #[test]
+    fn a_fill_booked_after_later_marks_is_measured_from_its_own_time() {
+        let mut a = acct();
+        a.on_mid(0, 100.0, 0).unwrap();
+        a.on_mid(0, 102.0, S / 2).unwrap();
+        // Executed at 0, learnt at 0.5 s (ack leg): +1 s is at 1 s, mid 102 then.
+        a.apply_fill(0, Side::Sell, px(100), 1, 0.0, 0).unwrap();
+        a.on_mid(0, 90.0, S + 1).unwrap();
+        let m = a.markouts().horizons[0];
+        assert_eq!(m.count, 1);
+        assert!((m.sum_twd + 400.0).abs() < 1e-9, "{}", m.sum_twd);
+        assert_eq!(a.stats().stale_time, 0);
+    }
+
+    #[test]
+    fn markout_ring_is_bounded() {
+        let mut a = acct();
+        for i in 0..(MARKOUT_CAP as i64 + 10) {
+            a.apply_fill(0, Side::Buy, px(100), 1, 0.0, i).unwrap();
+        }
+        let m = a.markouts().horizons;
+        assert_eq!(m[0].pending, MARKOUT_CAP);
+        assert_eq!(m[0].dropped, 10);
+    }
+
+    #[test]
+    fn bad_input_is_refused_and_counted() {
+        let mut a = acct();
+        assert_eq!(
+            a.apply_fill(9, Side::Buy, px(1), 1, 0.0, 0),
+            Err(AccountError::UnknownCode { code: 9 })
+        );
+        assert_eq!(
+            a.apply_fill(0, Side::Buy, px(1), -1, 0.0, 0),
+            Err(AccountError::BadQty { qty: -1 })
+        );
+        assert!(a.apply_fill(0, Side::Buy, px(0), 1, 0.0, 0).is_err());
+        assert!(a.apply_fill(0, Side::Buy, px(1), 1, f64::NAN, 0).is_err());
+        assert!(a.on_mid(0, f64::NAN, 0).is_err());
+        assert!(a.on_mid(0, -1.0, 0).is_err());
+        assert!(a.on_mid(7, 1.0, 0).is_err());
+        assert!(a.add_instrument(2, 0.0).is_err());
+        assert!(a.add_instrument(u32::MAX, 1.0).is_err());
+        let s = a.stats();
+        assert_eq!((s.rejected_fills, s.rejected_mids), (4, 3));
+        let p = a.position(0).unwrap();
+        assert_eq!((p.net, p.fees, p.realised), (0, 0.0, 0.0));
+        assert!(p.mark.is_nan());
+        // Time going backwards is clamped and counted.
+        a.on_mid(0, 100.0, 10).unwrap();
+        a.on_mid(0, 100.0, 5).unwrap();
+        assert_eq!(a.stats().stale_time, 1);
+    }
+}

@@ -1,0 +1,655 @@
+//! The engine driver: one path per event, from an admitted ring row (or an SBE file frame) to
+//! a due decision. For each message, in this order ([`Engine::on_message`]):
+//!
+//! 1. the engine clock moves to the message's `local_ts` (never backwards) and the venue
+//!    processes every order arrival and acknowledgement due by then (`Venue::advance_to`);
+//! 2. the code's book and signals are updated ([`super::book`]), or the row is dropped with a
+//!    counted cause;
+//! 3. the venue sees the applied book or trade (queue positions, trade-through, matching);
+//! 4. the account marks the code at the new mid (positions, markouts);
+//! 5. the decision policy ([`super::policy`]) says whether the strategy must decide now.
+//!
+//! **One clock.** Engine time is the running maximum of the messages' `local_ts` (the local
+//! receive stamp): the recorded receive time in replay, the simulator's in sim, this host's in
+//! live. The venue's latency legs, the policy's intervals and the account's markout horizons
+//! all run on it; a stamp below the clock does not move it back (counted: `clock_backwards`).
+//! Orders submitted after a due event enter the venue at that engine time.
+//!
+//! **Gaps.** A lapped reader or a writer restart makes every book forget (the next book starts
+//! a fresh MLOFI sequence: OFI never compares across a gap); a session open/close, feed gap or
+//! reconnect event does the same for its code (all codes when it has none). Every system event
+//! is returned as due (`DueKind::System`), whatever the policy: session closes and trading-state
+//! changes are the runner's to act on.
+//!
+//! **Execution events.** Fills go to the account as soon as the venue reports them; every venue
+//! event is kept for the strategy ([`Engine::drain_events`]). When a message produced venue
+//! events but no market decision, it is returned as `DueKind::Execution` so the strategy hears
+//! of its fills in event time, not at the next due market event.
+
+use std::fmt;
+use std::path::Path;
+
+use super::account::Account;
+use super::book::{BookTable, CodeBook, DropCause, DropCounts, Flags};
+use super::codes::{CodeError, CodeRegistry};
+use super::fees::InstrumentSpec;
+use super::policy::{DecisionPolicy, DueClock};
+use super::signals::{SignalConfig, Signals};
+use super::types::{CodeId, Nanos, OrderId, Price};
+use super::venue::{OrderRequest, Venue, VenueConfig, VenueError, VenueEvent};
+use crate::ring::{Next, RingReader, MAX_PAYLOAD};
+use crate::sbe::{
+    self, decode_frame, frame_len, EventKind, Message, SbeError, SessionState, SystemEvent,
+};
+
+/// Why a decision is due.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[repr(u8)]
+pub enum DueKind {
+    /// A book of the code was applied and the policy says decide.
+    Book = 1,
+    /// A real trade of the code was applied and the policy says decide.
+    Trade = 2,
+    /// A system event (session state, trading state, feed gap, reconnect): always due.
+    System = 3,
+    /// Venue events (accepts, fills, cancels) became available and nothing else was due.
+    Execution = 4,
+}
+
+/// A decision the strategy must take now, stamped with the triggering event.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Due {
+    /// The event's instrument; `None` for shard-wide system events and execution dues.
+    pub code: Option<CodeId>,
+    pub kind: DueKind,
+    /// What the event changed (book/touch/trade bits; empty for system and execution).
+    pub flags: Flags,
+    pub seq: u64,
+    pub exch_ts: Nanos,
+    /// The event's local receive stamp: tick-to-order starts here.
+    pub local_ts: Nanos,
+    /// The event itself for `DueKind::System`.
+    pub system: Option<SystemEvent>,
+}
+
+/// What one [`Engine::next_due`] call did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct NextDue {
+    /// The due decision that ended the call, if any.
+    pub due: Option<Due>,
+    /// Messages decoded and processed (including dropped rows).
+    pub messages: usize,
+    /// Messages lost before or among these (lapped reader, replaced writer).
+    pub lost: u64,
+    /// Writer restarts seen.
+    pub restarts: u64,
+    /// Slots or frames that did not hold a decodable message (corrupt slot, bad SBE).
+    pub bad: u64,
+    /// True when the call ended because no more data was available (ring empty, frames
+    /// exhausted); false with no `due` means the `max_messages` bound was reached.
+    pub idle: bool,
+}
+
+/// Everything the engine counted since it was built.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct EngineCounters {
+    pub messages: u64,
+    pub books: u64,
+    pub trades: u64,
+    pub snapshots: u64,
+    pub system_events: u64,
+    pub dropped: DropCounts,
+    pub lost: u64,
+    pub restarts: u64,
+    /// Undecodable ring slots or file frames.
+    pub bad: u64,
+    /// Times every book was reset (gaps, restarts, shard-wide feed events).
+    pub resets: u64,
+    /// Messages whose local_ts was below the engine clock.
+    pub clock_backwards: u64,
+    /// Decisions returned, by kind (index `DueKind as usize - 1`).
+    pub due: [u64; 4],
+}
+
+/// A bad engine setting or instrument, naming it.
+#[derive(Debug, Clone, PartialEq)]
+pub enum EngineError {
+    Code(CodeError),
+    /// An instrument setting out of range.
+    Instrument {
+        code: String,
+        detail: String,
+    },
+}
+
+impl fmt::Display for EngineError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            EngineError::Code(e) => write!(f, "{e}"),
+            EngineError::Instrument { code, detail } => write!(f, "instrument {code:?}: {detail}"),
+        }
+    }
+}
+
+impl std::error::Error for EngineError {}
+
+impl From<CodeError> for EngineError {
+    fn from(e: CodeError) -> Self {
+        EngineError::Code(e)
+    }
+}
+
+/// The engine's settings besides its instruments.
+#[derive(Debug, Clone)]
+pub struct EngineConfig {
+    pub signals: SignalConfig,
+    pub policy: DecisionPolicy,
+    pub venue: VenueConfig,
+}
+
+/// SOFH-framed SBE messages (the `shijim.tools.sbe` file format) read as a source of events
+/// for [`Engine::next_due_from_frames`], resumable across calls.
+#[derive(Debug, Clone, Default)]
+pub struct FrameSource {
+    data: Vec<u8>,
+    pos: usize,
+    /// A broken frame header: the stream cannot be resynchronised (no trustworthy length).
+    error: Option<SbeError>,
+}
+
+impl FrameSource {
+    pub fn new(data: Vec<u8>) -> FrameSource {
+        FrameSource {
+            data,
+            pos: 0,
+            error: None,
+        }
+    }
+
+    pub fn open(path: &Path) -> std::io::Result<FrameSource> {
+        std::fs::read(path).map(FrameSource::new)
+    }
+
+    /// Byte offset of the next frame.
+    pub fn position(&self) -> usize {
+        self.pos
+    }
+
+    pub fn len(&self) -> usize {
+        self.data.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.data.is_empty()
+    }
+
+    /// Nothing more will come: the end, or a broken frame header.
+    pub fn done(&self) -> bool {
+        self.error.is_some() || self.pos >= self.data.len()
+    }
+
+    /// The frame-header error that stopped the source (offset from the start of the data).
+    pub fn error(&self) -> Option<&SbeError> {
+        self.error.as_ref()
+    }
+
+    /// The next frame: `None` when done, `Some(Err)` for a frame that does not decode (skipped;
+    /// after a header error the source stops).
+    fn next_message(&mut self) -> Option<Result<Message, SbeError>> {
+        if self.done() {
+            return None;
+        }
+        let at = self.pos;
+        let rest = self.data.get(at..).unwrap_or_default();
+        match frame_len(rest) {
+            Err(e) => {
+                let e = e.shifted(at);
+                self.error = Some(e.clone());
+                Some(Err(e))
+            }
+            Ok(total) => {
+                self.pos = at + total;
+                Some(
+                    decode_frame(rest)
+                        .map(|(m, _)| m)
+                        .map_err(|e| e.shifted(at)),
+                )
+            }
+        }
+    }
+}
+
+/// The per-event engine of one shard: books and signals per code, the decision policy, the
+/// paper venue and the account.
+pub struct Engine {
+    codes: CodeRegistry,
+    books: BookTable,
+    clocks: Vec<DueClock>,
+    policy: DecisionPolicy,
+    venue: Venue,
+    account: Account,
+    now: Nanos,
+    counters: EngineCounters,
+    buf: [u8; MAX_PAYLOAD],
+    /// Drained from the venue, not yet taken by the strategy.
+    pending: Vec<VenueEvent>,
+    scratch: Vec<VenueEvent>,
+}
+
+impl Engine {
+    /// An engine for `instruments` (code text and venue spec; ids in this order).
+    pub fn new(
+        cfg: EngineConfig,
+        instruments: &[(&str, InstrumentSpec)],
+    ) -> Result<Engine, EngineError> {
+        let mut codes = CodeRegistry::new();
+        let mut venue = Venue::new(cfg.venue);
+        let mut account = Account::new();
+        for &(code, spec) in instruments {
+            if !(spec.multiplier.is_finite() && spec.multiplier > 0.0) {
+                return Err(EngineError::Instrument {
+                    code: code.to_string(),
+                    detail: format!("multiplier must be finite and > 0, got {}", spec.multiplier),
+                });
+            }
+            let id = codes.add_str(code)?;
+            venue
+                .add_instrument(id, spec)
+                .map_err(|e| EngineError::Instrument {
+                    code: code.to_string(),
+                    detail: e.to_string(),
+                })?;
+            account
+                .add_instrument(id, spec.multiplier)
+                .map_err(|e| EngineError::Instrument {
+                    code: code.to_string(),
+                    detail: e.to_string(),
+                })?;
+        }
+        let n = codes.len();
+        Ok(Engine {
+            codes,
+            books: BookTable::new(n, cfg.signals),
+            clocks: vec![DueClock::default(); n],
+            policy: cfg.policy,
+            venue,
+            account,
+            now: Nanos::MIN,
+            counters: EngineCounters::default(),
+            buf: [0; MAX_PAYLOAD],
+            pending: Vec::new(),
+            scratch: Vec::new(),
+        })
+    }
+
+    pub fn codes(&self) -> &CodeRegistry {
+        &self.codes
+    }
+
+    pub fn policy(&self) -> DecisionPolicy {
+        self.policy
+    }
+
+    pub fn signal_config(&self) -> SignalConfig {
+        self.books.config()
+    }
+
+    /// Engine time: the newest `local_ts` seen (`Nanos::MIN` before the first message).
+    pub fn now(&self) -> Nanos {
+        self.now
+    }
+
+    pub fn counters(&self) -> &EngineCounters {
+        &self.counters
+    }
+
+    pub fn book(&self, id: CodeId) -> Option<&CodeBook> {
+        self.books.get(id)
+    }
+
+    /// The code's book with its signals; the since-last-decision flows then restart from zero.
+    pub fn take_signals(&mut self, id: CodeId) -> Option<(&CodeBook, Signals)> {
+        let b = self.books.get_mut(id)?;
+        let s = b.take_signals();
+        Some((&*b, s))
+    }
+
+    pub fn venue(&self) -> &Venue {
+        &self.venue
+    }
+
+    pub fn account(&self) -> &Account {
+        &self.account
+    }
+
+    /// Mutable account, for live fills reported by the broker (not the paper venue).
+    pub fn account_mut(&mut self) -> &mut Account {
+        &mut self.account
+    }
+
+    #[inline]
+    fn advance(&mut self, local_ts: Nanos) -> Nanos {
+        if local_ts > self.now {
+            self.now = local_ts;
+        } else if local_ts < self.now {
+            self.counters.clock_backwards += 1;
+        }
+        self.venue.advance_to(self.now);
+        self.now
+    }
+
+    /// Moves venue events into `pending` (fills to the account first); true if any arrived.
+    #[inline]
+    fn collect_venue_events(&mut self) -> bool {
+        self.venue.drain_events(&mut self.scratch);
+        if self.scratch.is_empty() {
+            return false;
+        }
+        for ev in &self.scratch {
+            // Markouts start at the fill's execution time at the venue, not when the strategy
+            // learns of it (docs/decisions.md). A refused fill is counted by the account.
+            if let VenueEvent::Filled {
+                code,
+                side,
+                price,
+                qty,
+                fee,
+                exec_at,
+                ..
+            } = *ev
+            {
+                let _ = self
+                    .account
+                    .apply_fill(code, side, price, qty, fee, exec_at);
+            }
+        }
+        self.pending.append(&mut self.scratch);
+        true
+    }
+
+    #[inline]
+    fn count_due(&mut self, due: Due) -> Option<Due> {
+        self.counters.due[due.kind as usize - 1] += 1;
+        Some(due)
+    }
+
+    /// The execution due when the venue produced events and nothing else is due.
+    #[inline]
+    fn execution_due(&mut self, new_events: bool, msg: &Message) -> Option<Due> {
+        if !new_events {
+            return None;
+        }
+        let (seq, exch_ts, local_ts) = common(msg);
+        self.count_due(Due {
+            code: None,
+            kind: DueKind::Execution,
+            flags: Flags::NONE,
+            seq,
+            exch_ts,
+            local_ts,
+            system: None,
+        })
+    }
+
+    /// Applies one admitted message (see the module docs for the order of the steps) and says
+    /// whether a decision is due.
+    pub fn on_message(&mut self, msg: &Message) -> Option<Due> {
+        self.counters.messages += 1;
+        let (seq, exch_ts, local_ts) = common(msg);
+        let now = self.advance(local_ts);
+        let market = match msg {
+            Message::BidAsk(m) => {
+                self.counters.books += 1;
+                match self.codes.id(&m.code) {
+                    None => Err(DropCause::UnknownCode),
+                    Some(id) => match self.books.apply_bidask(id, m) {
+                        Some(Ok(flags)) => {
+                            if let Some(b) = self.books.get(id) {
+                                if let (Some(book), Some(mid)) = (b.book(), b.mid()) {
+                                    self.venue.on_book(now, id, book);
+                                    // A refused mark is counted by the account.
+                                    let _ = self.account.on_mid(id, mid, now);
+                                }
+                            }
+                            Ok((id, flags, DueKind::Book))
+                        }
+                        Some(Err(cause)) => Err(cause),
+                        None => Err(DropCause::UnknownCode),
+                    },
+                }
+            }
+            Message::Tick(m) => {
+                self.counters.trades += 1;
+                match self.codes.id(&m.code) {
+                    None => Err(DropCause::UnknownCode),
+                    Some(id) => match self.books.get_mut(id).map(|b| b.apply_tick(m)) {
+                        Some(Ok((flags, aggressor))) => {
+                            self.venue.on_trade(now, id, m.price, m.volume, aggressor);
+                            Ok((id, flags, DueKind::Trade))
+                        }
+                        Some(Err(cause)) => Err(cause),
+                        None => Err(DropCause::UnknownCode),
+                    },
+                }
+            }
+            Message::Snapshot(_) => {
+                // Informational (start-of-day summaries): not a book the engine can use.
+                self.counters.snapshots += 1;
+                let new = self.collect_venue_events();
+                return self.execution_due(new, msg);
+            }
+            Message::SystemEvent(ev) => {
+                self.counters.system_events += 1;
+                let new = self.collect_venue_events();
+                return self.on_system(ev, new);
+            }
+        };
+        let new_events = self.collect_venue_events();
+        match market {
+            Ok((id, flags, kind)) => {
+                let has_book = self.books.get(id).is_some_and(CodeBook::has_book);
+                let due = has_book
+                    && self
+                        .clocks
+                        .get_mut(id as usize)
+                        .is_some_and(|c| self.policy.due(c, flags, now));
+                if due {
+                    return self.count_due(Due {
+                        code: Some(id),
+                        kind,
+                        flags,
+                        seq,
+                        exch_ts,
+                        local_ts,
+                        system: None,
+                    });
+                }
+                self.execution_due(new_events, msg)
+            }
+            Err(cause) => {
+                self.counters.dropped.add(cause);
+                self.execution_due(new_events, msg)
+            }
+        }
+    }
+
+    fn on_system(&mut self, ev: &SystemEvent, new_events: bool) -> Option<Due> {
+        let code = if ev.code.is_empty() {
+            None
+        } else {
+            match self.codes.id(&ev.code) {
+                Some(id) => Some(id),
+                None => {
+                    self.counters.dropped.add(DropCause::UnknownCode);
+                    let msg = Message::SystemEvent(*ev);
+                    return self.execution_due(new_events, &msg);
+                }
+            }
+        };
+        let breaks_continuity = match ev.kind {
+            EventKind::SessionState => {
+                matches!(ev.session_state, SessionState::Open | SessionState::Closed)
+            }
+            EventKind::FeedGap | EventKind::Reconnect => true,
+            EventKind::TradingState => false,
+        };
+        if breaks_continuity {
+            match code.and_then(|id| self.books.get_mut(id)) {
+                Some(b) => b.forget(),
+                None => {
+                    self.books.forget_all();
+                    self.counters.resets += 1;
+                }
+            }
+        }
+        self.count_due(Due {
+            code,
+            kind: DueKind::System,
+            flags: Flags::NONE,
+            seq: ev.seq,
+            exch_ts: ev.exch_ts,
+            local_ts: ev.local_ts,
+            system: Some(*ev),
+        })
+    }
+
+    /// Continuity broke for the whole feed (lapped reader, writer restart).
+    fn gap(&mut self) {
+        self.books.forget_all();
+        self.counters.resets += 1;
+    }
+
+    /// Reads and applies ring messages until one makes a decision due, no more are available,
+    /// or `max_messages` reader steps were taken (each message, loss, restart or bad slot is a
+    /// step). Never blocks.
+    pub fn next_due(&mut self, reader: &mut RingReader, max_messages: usize) -> NextDue {
+        let mut out = NextDue::default();
+        let mut steps = 0;
+        while steps < max_messages {
+            steps += 1;
+            match reader.try_next(&mut self.buf) {
+                Next::Message { len, .. } => {
+                    let decoded = match self.buf.get(..len) {
+                        Some(bytes) => sbe::decode(bytes).map(|(m, _)| m).ok(),
+                        None => None,
+                    };
+                    match decoded {
+                        Some(msg) => {
+                            out.messages += 1;
+                            if let Some(d) = self.on_message(&msg) {
+                                out.due = Some(d);
+                                return out;
+                            }
+                        }
+                        None => {
+                            out.bad += 1;
+                            self.counters.bad += 1;
+                        }
+                    }
+                }
+                Next::Empty => {
+                    out.idle = true;
+                    return out;
+                }
+                Next::Lapped { lost } => {
+                    out.lost += lost;
+                    self.counters.lost += lost;
+                    self.gap();
+                }
+                Next::Restarted { lost, .. } => {
+                    out.lost += lost;
+                    out.restarts += 1;
+                    self.counters.lost += lost;
+                    self.counters.restarts += 1;
+                    self.gap();
+                }
+                Next::Corrupt { .. } => {
+                    out.bad += 1;
+                    self.counters.bad += 1;
+                }
+            }
+        }
+        out
+    }
+
+    /// [`Engine::next_due`] over SBE file frames: the same `on_message` per event. A frame that
+    /// does not decode is skipped and counted; a broken frame header ends the source
+    /// ([`FrameSource::error`]).
+    pub fn next_due_from_frames(&mut self, src: &mut FrameSource, max_messages: usize) -> NextDue {
+        let mut out = NextDue::default();
+        let mut steps = 0;
+        while steps < max_messages {
+            steps += 1;
+            match src.next_message() {
+                None => {
+                    out.idle = true;
+                    return out;
+                }
+                Some(Ok(msg)) => {
+                    out.messages += 1;
+                    if let Some(d) = self.on_message(&msg) {
+                        out.due = Some(d);
+                        return out;
+                    }
+                }
+                Some(Err(_)) => {
+                    out.bad += 1;
+                    self.counters.bad += 1;
+                }
+            }
+        }
+        out
+    }
+
+    // -- orders (forwarded to the venue at engine time) ----------------------------------------
+
+    /// Submits an order at engine time; arrivals due by now (zero latency) happen at once.
+    pub fn submit(&mut self, req: OrderRequest) -> Result<OrderId, VenueError> {
+        let id = self.venue.submit(self.now, req)?;
+        self.venue.advance_to(self.now);
+        self.collect_venue_events();
+        Ok(id)
+    }
+
+    pub fn cancel(&mut self, id: OrderId) -> Result<(), VenueError> {
+        self.venue.cancel(self.now, id)?;
+        self.venue.advance_to(self.now);
+        self.collect_venue_events();
+        Ok(())
+    }
+
+    pub fn amend(
+        &mut self,
+        id: OrderId,
+        price: Option<Price>,
+        qty: Option<i64>,
+    ) -> Result<(), VenueError> {
+        self.venue.amend(self.now, id, price, qty)?;
+        self.venue.advance_to(self.now);
+        self.collect_venue_events();
+        Ok(())
+    }
+
+    /// Venue events (accepts, rejects, fills, cancels) not yet taken, in order, into `out`.
+    pub fn drain_events(&mut self, out: &mut Vec<VenueEvent>) {
+        out.append(&mut self.pending);
+    }
+
+    pub fn pending_events(&self) -> usize {
+        self.pending.len()
+    }
+}
+
+#[inline]
+fn common(msg: &Message) -> (u64, Nanos, Nanos) {
+    match msg {
+        Message::Tick(m) => (m.seq, m.exch_ts, m.local_ts),
+        Message::BidAsk(m) => (m.seq, m.exch_ts, m.local_ts),
+        Message::Snapshot(m) => (m.seq, m.exch_ts, m.local_ts),
+        Message::SystemEvent(m) => (m.seq, m.exch_ts, m.local_ts),
+    }
+}
+
+#[cfg(test)]
+#[path = "driver_tests.rs"]
+mod tests;

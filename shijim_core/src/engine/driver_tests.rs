@@ -1,0 +1,468 @@
+//! Engine driver tests: scripted books and trades through books, policy, venue and account;
+//! the ring source (lapped reader, unknown codes, bad slots) and the SBE frame source.
+
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use super::*;
+use crate::engine::latency::LatencyModel;
+use crate::engine::types::{Side, PRICE_SCALE};
+use crate::engine::venue::Tif;
+use crate::ring::{RingWriter, Start};
+use crate::sbe::{encode, encode_frame, BidAsk, Code, Reason, Tick, TickType, TradingState};
+
+const S: Nanos = 1_000_000_000;
+const MS: Nanos = 1_000_000;
+
+fn p(x: i64) -> Price {
+    Price(x * PRICE_SCALE)
+}
+
+fn book(code: &str, t: Nanos, bid: i64, ask: i64, qb: [i64; 5], qa: [i64; 5]) -> Message {
+    Message::BidAsk(BidAsk {
+        seq: 0,
+        exch_ts: t - 100,
+        local_ts: t,
+        code: Code::new(code).unwrap(),
+        bid_price: std::array::from_fn(|m| p(bid - m as i64)),
+        bid_volume: qb,
+        ask_price: std::array::from_fn(|m| p(ask + m as i64)),
+        ask_volume: qa,
+        simtrade: false,
+    })
+}
+
+fn trade(code: &str, t: Nanos, price: i64, volume: i64, tt: TickType) -> Message {
+    Message::Tick(Tick {
+        seq: 0,
+        exch_ts: t - 100,
+        local_ts: t,
+        code: Code::new(code).unwrap(),
+        price: p(price),
+        volume,
+        total_volume: 0,
+        tick_type: tt,
+        simtrade: false,
+    })
+}
+
+fn event(code: &str, t: Nanos, kind: EventKind, session: SessionState) -> Message {
+    Message::SystemEvent(SystemEvent {
+        seq: 0,
+        exch_ts: t,
+        local_ts: t,
+        code: Code::new(code).unwrap(),
+        count: 0,
+        kind,
+        session_state: session,
+        trading_state: TradingState::None,
+        reason: Reason::default(),
+    })
+}
+
+fn engine(policy: DecisionPolicy, latency: LatencyModel) -> Engine {
+    let cfg = EngineConfig {
+        signals: SignalConfig::default(),
+        policy,
+        venue: VenueConfig { latency, seed: 7 },
+    };
+    Engine::new(
+        cfg,
+        &[
+            ("TXFL4", InstrumentSpec::txf()),
+            ("MXFL4", InstrumentSpec::mxf()),
+        ],
+    )
+    .unwrap()
+}
+
+fn drain(e: &mut Engine) -> Vec<VenueEvent> {
+    let mut v = Vec::new();
+    e.drain_events(&mut v);
+    v
+}
+
+#[test]
+fn scripted_session_with_one_resting_order() {
+    let mut e = engine(DecisionPolicy::OnTouchChange, LatencyModel::Zero);
+    let q5 = [5, 6, 7, 8, 9];
+    // 1. The first book is a touch change: due, with its own stamps.
+    let d = e.on_message(&book("TXFL4", S, 100, 101, q5, q5)).unwrap();
+    assert_eq!(
+        (d.kind, d.code, d.local_ts, d.exch_ts),
+        (DueKind::Book, Some(0), S, S - 100)
+    );
+    assert!(d.flags.contains(Flags::TOUCH_PRICE));
+    assert_eq!(e.now(), S);
+    assert_eq!(e.book(0).unwrap().signals().mid, 100.5);
+    // 2. The strategy bids 1 lot at 100 (zero latency: accepted at once, behind 5 lots).
+    let id = e
+        .submit(OrderRequest {
+            code: 0,
+            side: Side::Buy,
+            price: p(100),
+            qty: 1,
+            tif: Tif::Day,
+        })
+        .unwrap();
+    let ev = drain(&mut e);
+    assert!(
+        matches!(ev[..], [VenueEvent::Accepted { id: a, .. }] if a == id),
+        "{ev:?}"
+    );
+    assert_eq!(e.venue().queue_ahead(id), Some(5));
+    // 3. A change deeper in the book only: not due under on_touch_change.
+    let mut deeper = q5;
+    deeper[3] = 30;
+    assert_eq!(
+        e.on_message(&book("TXFL4", S + 100 * MS, 100, 101, q5, deeper)),
+        None
+    );
+    // 4. Sellers hit the bid for the 5 lots ahead of us: a trade is due, no fill yet.
+    let d = e
+        .on_message(&trade("TXFL4", S + 200 * MS, 100, 5, TickType::Sell))
+        .unwrap();
+    assert_eq!((d.kind, d.flags), (DueKind::Trade, Flags::TRADE));
+    assert!(drain(&mut e).is_empty());
+    // 5. One more lot sold at our price fills us.
+    let d = e
+        .on_message(&trade("TXFL4", S + 300 * MS, 100, 1, TickType::Sell))
+        .unwrap();
+    assert_eq!(d.kind, DueKind::Trade);
+    let ev = drain(&mut e);
+    let fee = match ev[..] {
+        [VenueEvent::Filled {
+            id: f,
+            qty: 1,
+            price,
+            maker: true,
+            fee,
+            ..
+        }] if f == id && price == p(100) => fee,
+        _ => panic!("{ev:?}"),
+    };
+    // TXF: 60 TWD commission + 0.002 % tax on 100 * 200.
+    assert!((fee - 60.4).abs() < 1e-9, "{fee}");
+    let pos = e.account().position(0).unwrap();
+    assert_eq!(pos.net, 1);
+    assert!((pos.fees - 60.4).abs() < 1e-9);
+    // 6. The market lifts 2 points 1.2 s after the fill: marked at the new mid, and the 1 s
+    // markout completes with the mid in force 1 s after the fill (100.5): +0.5 pt * 200.
+    let d = e
+        .on_message(&book("TXFL4", 2 * S + 500 * MS, 102, 103, q5, q5))
+        .unwrap();
+    assert_eq!(d.kind, DueKind::Book);
+    let pos = e.account().position(0).unwrap();
+    assert_eq!(pos.mark, 102.5);
+    assert!((pos.unrealised - 2.5 * 200.0).abs() < 1e-9, "{pos:?}");
+    let m = e.account().markouts().horizons[0];
+    assert_eq!((m.count, m.lots), (1, 1));
+    assert!((m.sum_twd - 100.0).abs() < 1e-9, "{m:?}");
+    assert_eq!(m.pending, 0);
+    assert_eq!(e.account().markouts().horizons[1].pending, 1);
+    let t = e.account().totals();
+    assert!((t.net_pnl - (500.0 - 60.4)).abs() < 1e-9, "{t:?}");
+    // 7. A row of a code not ours: counted and skipped, never due.
+    assert_eq!(e.on_message(&book("2330", 3 * S, 600, 601, q5, q5)), None);
+    assert_eq!(e.counters().dropped.get(DropCause::UnknownCode), 1);
+    // 8. A trade of a code without a book yet: flows recorded, no decision (nothing to decide
+    // on); its first book is.
+    assert_eq!(
+        e.on_message(&trade("MXFL4", 3 * S, 101, 2, TickType::Buy)),
+        None
+    );
+    assert_eq!(e.book(1).unwrap().signals().since.trade_flow, 2);
+    assert!(e
+        .on_message(&book("MXFL4", 3 * S, 100, 101, q5, q5))
+        .is_some());
+    // 9. A feed gap of TXF: always due, and the book starts afresh.
+    let d = e
+        .on_message(&event(
+            "TXFL4",
+            4 * S,
+            EventKind::FeedGap,
+            SessionState::None,
+        ))
+        .unwrap();
+    assert_eq!((d.kind, d.code), (DueKind::System, Some(0)));
+    assert_eq!(d.system.map(|s| s.kind), Some(EventKind::FeedGap));
+    assert!(e.book(0).unwrap().book().is_none());
+    assert!(e.book(1).unwrap().book().is_some());
+    // A shard-wide session close: all books forget.
+    let d = e
+        .on_message(&event(
+            "",
+            5 * S,
+            EventKind::SessionState,
+            SessionState::Closed,
+        ))
+        .unwrap();
+    assert_eq!((d.kind, d.code), (DueKind::System, None));
+    assert!(e.book(1).unwrap().book().is_none());
+    let c = e.counters();
+    assert_eq!(
+        (c.books, c.trades, c.system_events, c.messages),
+        (5, 3, 2, 10)
+    );
+    assert_eq!(c.due, [3, 2, 2, 0]);
+}
+
+#[test]
+fn latency_delays_fills_and_execution_events_are_due() {
+    let lat = LatencyModel::Constant {
+        entry: 10 * MS,
+        ack: 5 * MS,
+        cancel: 10 * MS,
+    };
+    let mut e = engine(DecisionPolicy::OnTouchChange, lat);
+    let q = [3; 5];
+    e.on_message(&book("TXFL4", S, 100, 101, q, q)).unwrap();
+    // A marketable buy: arrives after 10 ms, takes the 3 lots at 101, known 5 ms later.
+    let id = e
+        .submit(OrderRequest {
+            code: 0,
+            side: Side::Buy,
+            price: p(101),
+            qty: 2,
+            tif: Tif::Ioc,
+        })
+        .unwrap();
+    assert_eq!(e.pending_events(), 0);
+    // A deeper-level book 12 ms later: the order arrived (10 ms) but its ack (15 ms) is not
+    // known yet; nothing is due.
+    let mut deeper = q;
+    deeper[4] = 9;
+    assert_eq!(
+        e.on_message(&book("TXFL4", S + 12 * MS, 100, 101, q, deeper)),
+        None
+    );
+    assert_eq!(e.pending_events(), 0);
+    // 16 ms: the fill is known; the message is not a market decision, so an execution due.
+    let d = e
+        .on_message(&book("TXFL4", S + 16 * MS, 100, 101, q, deeper))
+        .unwrap();
+    assert_eq!(
+        (d.kind, d.code, d.local_ts),
+        (DueKind::Execution, None, S + 16 * MS)
+    );
+    let ev = drain(&mut e);
+    assert!(
+        ev.iter().any(
+            |v| matches!(v, VenueEvent::Filled { id: f, qty: 2, maker: false, .. } if *f == id)
+        ),
+        "{ev:?}"
+    );
+    assert_eq!(e.account().position(0).unwrap().net, 2);
+    // The 1 s markout runs from the execution (10 ms), not from when we learned of it (15 ms):
+    // a book at 1.012 s after the start completes it.
+    e.on_message(&book("TXFL4", 2 * S + 12 * MS, 100, 101, q, q));
+    let m = e.account().markouts().horizons[0];
+    assert_eq!((m.count, m.pending), (1, 0), "{m:?}");
+}
+
+#[test]
+fn policies_decide_at_their_rates_on_one_stream() {
+    // 1000 books 1 ms apart: the touch moves every 4th, qty every 2nd; a trade every 10th.
+    let stream: Vec<Message> = (0..1000i64)
+        .flat_map(|n| {
+            let t = S + n * MS;
+            let bid = 100 + (n / 4) % 3;
+            let qb = [5 + (n / 2) % 2, 5, 5, 5, 5 + n % 7];
+            let mut v = vec![book("TXFL4", t, bid, bid + 1, qb, [5; 5])];
+            if n % 10 == 9 {
+                v.push(trade("TXFL4", t, bid, 1, TickType::Buy));
+            }
+            v
+        })
+        .collect();
+    let count = |policy| {
+        let mut e = engine(policy, LatencyModel::Zero);
+        stream.iter().filter(|m| e.on_message(m).is_some()).count()
+    };
+    let every = count(DecisionPolicy::EveryEvent);
+    let touch = count(DecisionPolicy::OnTouchChange);
+    let interval = count(DecisionPolicy::parse("interval_ms:10").unwrap());
+    assert_eq!(every, 1100);
+    // Every book whose n is even changes the best qty or price (n % 2 == 0 flips qb[0] or bid),
+    // plus every trade, plus the first book.
+    assert!(touch < every && touch >= 500 + 100, "{touch}");
+    // One decision per 10 ms of event time over ~1 s.
+    assert_eq!(interval, 100);
+}
+
+static RING_N: AtomicU64 = AtomicU64::new(0);
+
+struct TestRing(PathBuf);
+
+impl TestRing {
+    fn new() -> TestRing {
+        let dir = if std::path::Path::new("/dev/shm").is_dir() {
+            PathBuf::from("/dev/shm")
+        } else {
+            std::env::temp_dir()
+        };
+        let n = RING_N.fetch_add(1, Ordering::Relaxed);
+        let path = dir.join(format!("shijim-engine-test.{}.{n}", std::process::id()));
+        let _ = std::fs::remove_file(&path);
+        TestRing(path)
+    }
+}
+
+impl Drop for TestRing {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.0);
+    }
+}
+
+fn publish(w: &mut RingWriter, msg: &Message) {
+    let mut m = *msg;
+    m.set_seq(w.next_seq());
+    w.publish_with(|slot| encode(&m, slot)).unwrap();
+}
+
+#[test]
+fn ring_source_resets_books_after_a_lap_and_counts_bad_rows() {
+    let ring = TestRing::new();
+    let mut w = RingWriter::open_path(&ring.0, 16, true).unwrap();
+    let mut r = RingReader::open_path(&ring.0, Start::Oldest).unwrap();
+    let mut e = engine(DecisionPolicy::EveryEvent, LatencyModel::Zero);
+    let q = [5; 5];
+    publish(&mut w, &book("TXFL4", S, 100, 101, q, q));
+    publish(&mut w, &book("TXFL4", S + MS, 101, 102, q, q)); // bid up +5, ask up +5: OFI 10
+    publish(&mut w, &book("NOPE", S + 2 * MS, 1, 2, q, q));
+    w.publish(b"not an SBE message").unwrap();
+    let out = e.next_due(&mut r, 100);
+    assert_eq!(out.due.map(|d| d.seq), Some(0));
+    let out = e.next_due(&mut r, 100);
+    assert_eq!(out.due.map(|d| d.seq), Some(1));
+    assert_eq!(e.book(0).unwrap().signals().since.ofi_best, 10.0);
+    let out = e.next_due(&mut r, 100);
+    assert!(out.due.is_none() && out.idle, "{out:?}");
+    assert_eq!((out.messages, out.bad), (1, 1));
+    assert_eq!(e.counters().dropped.get(DropCause::UnknownCode), 1);
+    // The writer laps the reader: 40 books into 16 slots.
+    for k in 0..40 {
+        publish(
+            &mut w,
+            &book("TXFL4", S + (10 + k) * MS, 200 + k, 201 + k, q, q),
+        );
+    }
+    let out = e.next_due(&mut r, 100);
+    assert!(out.lost > 0, "{out:?}");
+    let d = out.due.unwrap();
+    // The first book after the gap starts a fresh sequence: no OFI across the gap, even
+    // though its prices jumped by 100 points (which would be a large flow).
+    assert!(d.flags.contains(Flags::TOUCH_PRICE));
+    let b = e.book(0).unwrap();
+    assert_eq!(b.signals().since.ofi_best, 0.0);
+    assert!(b.prev().is_none());
+    assert_eq!(e.counters().resets, 1);
+    assert_eq!(e.counters().lost, out.lost);
+    // The bound: two steps, each due under every_event.
+    let out = e.next_due(&mut r, 1);
+    assert_eq!(out.messages, 1);
+    assert!(out.due.is_some());
+    // Everything read: idle.
+    while e.next_due(&mut r, 1000).due.is_some() {}
+    assert!(e.next_due(&mut r, 1000).idle);
+}
+
+#[test]
+fn frames_feed_the_same_path_as_the_ring() {
+    let q = [5; 5];
+    let msgs = [
+        book("TXFL4", S, 100, 101, q, q),
+        trade("TXFL4", S + MS, 101, 3, TickType::Buy),
+        book("TXFL4", S + 2 * MS, 100, 101, [6; 5], q),
+        book("XXX", S + 3 * MS, 100, 101, q, q),
+        book("MXFL4", S + 4 * MS, 100, 101, q, q),
+    ];
+    let mut data = Vec::new();
+    for (seq, m) in msgs.iter().enumerate() {
+        let mut m = *m;
+        m.set_seq(seq as u64);
+        let mut buf = [0u8; 300];
+        let n = encode_frame(&m, &mut buf).unwrap();
+        data.extend_from_slice(&buf[..n]);
+    }
+    let run = |data: Vec<u8>| {
+        let mut e = engine(DecisionPolicy::EveryEvent, LatencyModel::Zero);
+        let mut src = FrameSource::new(data);
+        let mut dues = Vec::new();
+        loop {
+            let out = e.next_due_from_frames(&mut src, 2);
+            if let Some(d) = out.due {
+                dues.push((d.kind, d.code, d.seq));
+            } else if out.idle {
+                break;
+            }
+        }
+        (dues, *e.counters(), src)
+    };
+    let (dues, c, src) = run(data.clone());
+    assert_eq!(
+        dues,
+        vec![
+            (DueKind::Book, Some(0), 0),
+            (DueKind::Trade, Some(0), 1),
+            (DueKind::Book, Some(0), 2),
+            (DueKind::Book, Some(1), 4),
+        ]
+    );
+    assert_eq!(c.dropped.get(DropCause::UnknownCode), 1);
+    assert!(src.done() && src.error().is_none());
+    // The same messages through a ring give the same decisions.
+    let ring = TestRing::new();
+    let mut w = RingWriter::open_path(&ring.0, 64, true).unwrap();
+    let mut r = RingReader::open_path(&ring.0, Start::Oldest).unwrap();
+    for m in &msgs {
+        publish(&mut w, m);
+    }
+    let mut e = engine(DecisionPolicy::EveryEvent, LatencyModel::Zero);
+    let mut ring_dues = Vec::new();
+    while let Some(d) = e.next_due(&mut r, 100).due {
+        ring_dues.push((d.kind, d.code, d.seq));
+    }
+    assert_eq!(ring_dues, dues);
+    // A corrupt body skips one frame; a broken header stops the source, naming the offset.
+    let mut bad = data.clone();
+    bad[6 + 2] ^= 0xFF; // the first frame's template id: not a message of the schema
+    let tail = bad.len();
+    bad.extend_from_slice(&[0, 0, 0, 40, 0x12, 0x34]);
+    let (dues, c, src) = run(bad);
+    // Without its first book, the trade of TXF has no book to decide on.
+    assert_eq!(
+        dues,
+        vec![(DueKind::Book, Some(0), 2), (DueKind::Book, Some(1), 4)]
+    );
+    assert_eq!(c.bad, 2);
+    let err = src.error().unwrap().to_string();
+    assert!(err.contains(&format!("offset {}", tail + 4)), "{err}");
+}
+
+#[test]
+fn bad_instruments_and_codes_are_errors() {
+    let cfg = || EngineConfig {
+        signals: SignalConfig::default(),
+        policy: DecisionPolicy::EveryEvent,
+        venue: VenueConfig::default(),
+    };
+    let dup = Engine::new(
+        cfg(),
+        &[
+            ("TXFL4", InstrumentSpec::txf()),
+            ("TXFL4", InstrumentSpec::txf()),
+        ],
+    );
+    assert!(matches!(
+        dup,
+        Err(EngineError::Code(CodeError::Duplicate { .. }))
+    ));
+    let mut spec = InstrumentSpec::txf();
+    spec.multiplier = f64::NAN;
+    let e = Engine::new(cfg(), &[("TXFL4", spec)]).err().unwrap();
+    assert!(
+        e.to_string().contains("TXFL4") && e.to_string().contains("multiplier"),
+        "{e}"
+    );
+}

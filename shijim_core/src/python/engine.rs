@@ -1,0 +1,1066 @@
+//! Thin PyO3 bindings of `crate::engine`: the per-event engine (books, signals, decision policy,
+//! paper venue, account) as `Engine`, its due events and read-only views as small frozen
+//! classes, and the engine's wire codes as module constants (Python never hand-copies them).
+//! Conversion only: every rule lives in the plain Rust engine.
+
+use pyo3::exceptions::{PyKeyError, PyValueError};
+use pyo3::prelude::*;
+use pyo3::types::{PyDict, PyTuple};
+
+use super::ring::{price_any, RingReader};
+use crate::engine::account::PositionView as CorePosition;
+use crate::engine::book::{CodeBook, DropCause, Flags};
+use crate::engine::driver::{
+    Due, DueKind, Engine as CoreEngine, EngineConfig, FrameSource, NextDue,
+};
+use crate::engine::fees::{FeeSchedule, InstrumentSpec};
+use crate::engine::latency::LatencyModel;
+use crate::engine::policy::DecisionPolicy;
+use crate::engine::signals::{SignalConfig, Signals};
+use crate::engine::types::{CodeId, Price, Side, L5, LEVELS};
+use crate::engine::venue::{OrderRequest, Tif, VenueConfig, VenueEvent, VenueReject};
+use crate::sbe::{EventKind, SessionState, TickType, TradingState};
+
+fn value_err(call: &str, field: &str, detail: impl std::fmt::Display) -> PyErr {
+    PyValueError::new_err(format!("{call}: {field}: {detail}"))
+}
+
+// ---------------------------------------------------------------------------------------------
+// Wire codes
+
+const TIF_DAY: u8 = 0;
+const TIF_IOC: u8 = 1;
+const TIF_FOK: u8 = 2;
+
+fn tif_of(v: u8) -> Option<Tif> {
+    match v {
+        TIF_DAY => Some(Tif::Day),
+        TIF_IOC => Some(Tif::Ioc),
+        TIF_FOK => Some(Tif::Fok),
+        _ => None,
+    }
+}
+
+/// Kinds of venue events (`VenueEventView.kind`).
+const EV_ACCEPTED: u8 = 1;
+const EV_REJECTED: u8 = 2;
+const EV_FILLED: u8 = 3;
+const EV_AMENDED: u8 = 4;
+const EV_AMEND_REJECTED: u8 = 5;
+const EV_CANCELLED: u8 = 6;
+const EV_CANCEL_REJECTED: u8 = 7;
+
+// ---------------------------------------------------------------------------------------------
+// Views
+
+/// A decision that is due: `kind` (DUE_BOOK, DUE_TRADE, DUE_SYSTEM, DUE_EXECUTION), the code
+/// (None for shard-wide system events and execution dues), what changed (`flags`: FLAG_*), and
+/// the triggering event's seq and times (`local_ts`: tick-to-order starts there). System dues
+/// also carry the event (`event`, `session_state`, `trading_state`, `count`, `reason`).
+#[pyclass(module = "shijim_core._shijim_core", frozen, name = "Due")]
+pub struct PyDue {
+    inner: Due,
+    code: Option<String>,
+}
+
+#[pymethods]
+impl PyDue {
+    #[getter]
+    fn kind(&self) -> u8 {
+        self.inner.kind as u8
+    }
+    #[getter]
+    fn code_id(&self) -> Option<CodeId> {
+        self.inner.code
+    }
+    #[getter]
+    fn code(&self) -> Option<&str> {
+        self.code.as_deref()
+    }
+    #[getter]
+    fn flags(&self) -> u8 {
+        self.inner.flags.0
+    }
+    #[getter]
+    fn seq(&self) -> u64 {
+        self.inner.seq
+    }
+    #[getter]
+    fn exch_ts(&self) -> i64 {
+        self.inner.exch_ts
+    }
+    #[getter]
+    fn local_ts(&self) -> i64 {
+        self.inner.local_ts
+    }
+    #[getter]
+    fn event(&self) -> Option<u8> {
+        self.inner.system.map(|e| e.kind as u8)
+    }
+    #[getter]
+    fn session_state(&self) -> Option<u8> {
+        self.inner.system.map(|e| e.session_state as u8)
+    }
+    #[getter]
+    fn trading_state(&self) -> Option<u8> {
+        self.inner.system.map(|e| e.trading_state as u8)
+    }
+    #[getter]
+    fn count(&self) -> Option<i64> {
+        self.inner.system.map(|e| e.count)
+    }
+    #[getter]
+    fn reason(&self) -> Option<String> {
+        self.inner.system.map(|e| e.reason.as_str().to_string())
+    }
+
+    fn __repr__(&self) -> String {
+        format!(
+            "Due(kind={}, code={:?}, flags={}, seq={}, exch_ts={}, local_ts={})",
+            self.inner.kind as u8,
+            self.code.as_deref().unwrap_or(""),
+            self.inner.flags.0,
+            self.inner.seq,
+            self.inner.exch_ts,
+            self.inner.local_ts
+        )
+    }
+}
+
+/// One code's book and signals at one moment (read-only; a copy, so it never changes under
+/// the strategy). Flows (`ofi`, `ofi_best`, `mlofi`, `trade_flow`, `books`, `trades`) are those
+/// accumulated since the strategy last took the signals; `*_total` since the engine started.
+/// Sign conventions: docs/signals.md (positive OFI = buying pressure; trade flow + for
+/// buyer-initiated volume).
+#[pyclass(module = "shijim_core._shijim_core", frozen, name = "BookView")]
+pub struct BookView {
+    code_id: CodeId,
+    code: String,
+    book: L5,
+    depth: usize,
+    seq: u64,
+    exch_ts: i64,
+    local_ts: i64,
+    s: Signals,
+}
+
+#[pymethods]
+impl BookView {
+    #[getter]
+    fn code_id(&self) -> CodeId {
+        self.code_id
+    }
+    #[getter]
+    fn code(&self) -> &str {
+        &self.code
+    }
+    #[getter]
+    fn seq(&self) -> u64 {
+        self.seq
+    }
+    #[getter]
+    fn exch_ts(&self) -> i64 {
+        self.exch_ts
+    }
+    #[getter]
+    fn local_ts(&self) -> i64 {
+        self.local_ts
+    }
+    #[getter]
+    fn best_bid(&self) -> f64 {
+        self.s.best_bid
+    }
+    #[getter]
+    fn best_ask(&self) -> f64 {
+        self.s.best_ask
+    }
+    #[getter]
+    fn bid_qty(&self) -> i64 {
+        self.s.bid_qty
+    }
+    #[getter]
+    fn ask_qty(&self) -> i64 {
+        self.s.ask_qty
+    }
+    #[getter]
+    fn mid(&self) -> f64 {
+        self.s.mid
+    }
+    #[getter]
+    fn spread(&self) -> f64 {
+        self.s.spread.to_f64()
+    }
+    #[getter]
+    fn microprice(&self) -> f64 {
+        self.s.microprice
+    }
+    #[getter]
+    fn imbalance(&self) -> f64 {
+        self.s.imbalance
+    }
+    #[getter]
+    fn imbalance_l1(&self) -> f64 {
+        self.s.imbalance_l1
+    }
+    /// Levels populated on both sides.
+    #[getter]
+    fn depth(&self) -> usize {
+        self.depth
+    }
+    #[getter]
+    fn ofi(&self) -> f64 {
+        self.s.since.ofi
+    }
+    #[getter]
+    fn ofi_best(&self) -> f64 {
+        self.s.since.ofi_best
+    }
+    #[getter]
+    fn mlofi<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyTuple>> {
+        PyTuple::new(py, self.s.since.mlofi)
+    }
+    #[getter]
+    fn trade_flow(&self) -> f64 {
+        self.s.since.trade_flow as f64
+    }
+    #[getter]
+    fn books(&self) -> u64 {
+        self.s.since.books
+    }
+    #[getter]
+    fn trades(&self) -> u64 {
+        self.s.since.trades
+    }
+    #[getter]
+    fn ofi_total(&self) -> f64 {
+        self.s.total.ofi
+    }
+    #[getter]
+    fn ofi_best_total(&self) -> f64 {
+        self.s.total.ofi_best
+    }
+    #[getter]
+    fn mlofi_total<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyTuple>> {
+        PyTuple::new(py, self.s.total.mlofi)
+    }
+    #[getter]
+    fn trade_flow_total(&self) -> f64 {
+        self.s.total.trade_flow as f64
+    }
+    /// Price of the last real trade, NaN before the first.
+    #[getter]
+    fn last_trade(&self) -> f64 {
+        self.s.last_trade.map_or(f64::NAN, |t| t.price.to_f64())
+    }
+    #[getter]
+    fn last_trade_qty(&self) -> i64 {
+        self.s.last_trade.map_or(0, |t| t.qty)
+    }
+    /// SIDE_BUY / SIDE_SELL of the last trade's aggressor, 0 if unknown or no trade yet.
+    #[getter]
+    fn last_trade_side(&self) -> u8 {
+        self.s
+            .last_trade
+            .and_then(|t| t.aggressor)
+            .map_or(0, |s| s as u8)
+    }
+    #[getter]
+    fn bid_px(&self) -> Vec<f64> {
+        self.book.bid.price.map(Price::to_f64).to_vec()
+    }
+    #[getter]
+    fn bid_qtys(&self) -> Vec<i64> {
+        self.book.bid.qty.to_vec()
+    }
+    #[getter]
+    fn ask_px(&self) -> Vec<f64> {
+        self.book.ask.price.map(Price::to_f64).to_vec()
+    }
+    #[getter]
+    fn ask_qtys(&self) -> Vec<i64> {
+        self.book.ask.qty.to_vec()
+    }
+
+    fn __repr__(&self) -> String {
+        format!(
+            "BookView(code={:?}, bid={} x {}, ask={} x {}, ofi={}, trade_flow={})",
+            self.code,
+            self.s.best_bid,
+            self.s.bid_qty,
+            self.s.best_ask,
+            self.s.ask_qty,
+            self.s.since.ofi,
+            self.s.since.trade_flow
+        )
+    }
+}
+
+/// An execution event of the paper venue: `kind` (VENUE_*), the order id and `at` (when the
+/// strategy learns it); fills add code, side, price, qty, remaining, fee, maker, exec_at.
+#[pyclass(
+    module = "shijim_core._shijim_core",
+    frozen,
+    get_all,
+    name = "VenueEventView"
+)]
+pub struct VenueEventView {
+    kind: u8,
+    order_id: u64,
+    at: i64,
+    code_id: Option<CodeId>,
+    side: Option<u8>,
+    price: Option<f64>,
+    qty: Option<i64>,
+    remaining: Option<i64>,
+    fee: Option<f64>,
+    maker: Option<bool>,
+    exec_at: Option<i64>,
+    reason: Option<&'static str>,
+}
+
+impl VenueEventView {
+    fn new(e: &VenueEvent) -> VenueEventView {
+        let mut v = VenueEventView {
+            kind: 0,
+            order_id: e.id(),
+            at: e.at(),
+            code_id: None,
+            side: None,
+            price: None,
+            qty: None,
+            remaining: None,
+            fee: None,
+            maker: None,
+            exec_at: None,
+            reason: None,
+        };
+        match *e {
+            VenueEvent::Accepted { .. } => v.kind = EV_ACCEPTED,
+            VenueEvent::Rejected { reason, .. } => {
+                v.kind = EV_REJECTED;
+                v.reason = Some(match reason {
+                    VenueReject::TooManyWorking => "too_many_working",
+                });
+            }
+            VenueEvent::Filled {
+                code,
+                side,
+                price,
+                qty,
+                remaining,
+                fee,
+                maker,
+                exec_at,
+                ..
+            } => {
+                v.kind = EV_FILLED;
+                v.code_id = Some(code);
+                v.side = Some(side as u8);
+                v.price = Some(price.to_f64());
+                v.qty = Some(qty);
+                v.remaining = Some(remaining);
+                v.fee = Some(fee);
+                v.maker = Some(maker);
+                v.exec_at = Some(exec_at);
+            }
+            VenueEvent::Amended {
+                price, remaining, ..
+            } => {
+                v.kind = EV_AMENDED;
+                v.price = Some(price.to_f64());
+                v.remaining = Some(remaining);
+            }
+            VenueEvent::AmendRejected { .. } => v.kind = EV_AMEND_REJECTED,
+            VenueEvent::Cancelled { qty, .. } => {
+                v.kind = EV_CANCELLED;
+                v.qty = Some(qty);
+            }
+            VenueEvent::CancelRejected { .. } => v.kind = EV_CANCEL_REJECTED,
+        }
+        v
+    }
+}
+
+#[pymethods]
+impl VenueEventView {
+    fn __repr__(&self) -> String {
+        format!(
+            "VenueEventView(kind={}, order_id={}, at={}, qty={:?}, price={:?})",
+            self.kind, self.order_id, self.at, self.qty, self.price
+        )
+    }
+}
+
+/// One code's position (`Engine.position`): net lots, average open price, TWD realised,
+/// unrealised (at `mark`, the last mid), fees.
+#[pyclass(
+    module = "shijim_core._shijim_core",
+    frozen,
+    get_all,
+    name = "PositionView"
+)]
+pub struct PositionView {
+    code_id: CodeId,
+    net: i64,
+    avg_price: f64,
+    realised: f64,
+    unrealised: f64,
+    fees: f64,
+    mark: f64,
+}
+
+impl PositionView {
+    fn new(code_id: CodeId, p: &CorePosition) -> PositionView {
+        PositionView {
+            code_id,
+            net: p.net,
+            avg_price: p.avg_price,
+            realised: p.realised,
+            unrealised: p.unrealised,
+            fees: p.fees,
+            mark: p.mark,
+        }
+    }
+}
+
+#[pymethods]
+impl PositionView {
+    fn __repr__(&self) -> String {
+        format!(
+            "PositionView(code_id={}, net={}, avg_price={}, realised={}, unrealised={}, fees={})",
+            self.code_id, self.net, self.avg_price, self.realised, self.unrealised, self.fees
+        )
+    }
+}
+
+/// SOFH-framed SBE messages (the `shijim.tools.sbe` file format) as an event source for
+/// `Engine.next_due_frames`: `SbeFrames(data)` over bytes, `SbeFrames.open(path)` a file.
+#[pyclass(module = "shijim_core._shijim_core", name = "SbeFrames")]
+pub struct SbeFrames {
+    inner: FrameSource,
+}
+
+#[pymethods]
+impl SbeFrames {
+    #[new]
+    fn new(data: Vec<u8>) -> SbeFrames {
+        SbeFrames {
+            inner: FrameSource::new(data),
+        }
+    }
+
+    #[staticmethod]
+    fn open(path: std::path::PathBuf) -> PyResult<SbeFrames> {
+        FrameSource::open(&path)
+            .map(|inner| SbeFrames { inner })
+            .map_err(|e| {
+                pyo3::exceptions::PyOSError::new_err(format!(
+                    "SbeFrames.open: {}: {e}",
+                    path.display()
+                ))
+            })
+    }
+
+    /// Byte offset of the next frame.
+    #[getter]
+    fn position(&self) -> usize {
+        self.inner.position()
+    }
+
+    /// True at the end, or after a broken frame header (see `error`).
+    #[getter]
+    fn done(&self) -> bool {
+        self.inner.done()
+    }
+
+    /// The frame-header error that stopped the source, naming the byte offset.
+    #[getter]
+    fn error(&self) -> Option<String> {
+        self.inner.error().map(|e| e.to_string())
+    }
+
+    fn __len__(&self) -> usize {
+        self.inner.len()
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Engine
+
+fn latency_from(call: &str, v: Option<&Bound<'_, PyAny>>) -> PyResult<LatencyModel> {
+    let Some(v) = v else {
+        return Ok(LatencyModel::shioaji_default());
+    };
+    if let Ok(s) = v.extract::<String>() {
+        return match s.as_str() {
+            "zero" => Ok(LatencyModel::Zero),
+            "shioaji" | "default" => Ok(LatencyModel::shioaji_default()),
+            other => Err(value_err(
+                call,
+                "latency",
+                format!("{other:?}: expected \"zero\", \"shioaji\" or a dict"),
+            )),
+        };
+    }
+    let d = v
+        .cast::<PyDict>()
+        .map_err(|_| value_err(call, "latency", "expected a str or a dict"))?;
+    let ns = |key: &str| -> PyResult<i64> {
+        let x = d
+            .get_item(key)?
+            .ok_or_else(|| value_err(call, &format!("latency[{key:?}]"), "missing"))?;
+        let n: i64 = x.extract().map_err(|_| {
+            value_err(
+                call,
+                &format!("latency[{key:?}]"),
+                format!("{x} is not an int of ns"),
+            )
+        })?;
+        if n < 0 {
+            return Err(value_err(
+                call,
+                &format!("latency[{key:?}]"),
+                format!("{n} < 0"),
+            ));
+        }
+        Ok(n)
+    };
+    let kind: String = d
+        .get_item("kind")?
+        .ok_or_else(|| value_err(call, "latency[\"kind\"]", "missing"))?
+        .extract()
+        .map_err(|_| value_err(call, "latency[\"kind\"]", "expected a str"))?;
+    match kind.as_str() {
+        "constant" => Ok(LatencyModel::Constant {
+            entry: ns("entry_ns")?,
+            ack: ns("ack_ns")?,
+            cancel: ns("cancel_ns")?,
+        }),
+        "lognormal" => {
+            let sigma: f64 = d
+                .get_item("sigma")?
+                .ok_or_else(|| value_err(call, "latency[\"sigma\"]", "missing"))?
+                .extract()
+                .map_err(|_| value_err(call, "latency[\"sigma\"]", "expected a float"))?;
+            if !(sigma.is_finite() && sigma >= 0.0) {
+                return Err(value_err(
+                    call,
+                    "latency[\"sigma\"]",
+                    format!("{sigma}: must be finite and >= 0"),
+                ));
+            }
+            Ok(LatencyModel::LogNormal {
+                median_entry: ns("median_entry_ns")?,
+                median_ack: ns("median_ack_ns")?,
+                median_cancel: ns("median_cancel_ns")?,
+                sigma,
+                floor: ns("floor_ns")?,
+            })
+        }
+        other => Err(value_err(
+            call,
+            "latency[\"kind\"]",
+            format!("{other:?}: expected \"constant\" or \"lognormal\""),
+        )),
+    }
+}
+
+fn spec_from(call: &str, code: &str, v: &Bound<'_, PyAny>) -> PyResult<InstrumentSpec> {
+    let d = v
+        .cast::<PyDict>()
+        .map_err(|_| value_err(call, &format!("instruments[{code:?}]"), "expected a dict"))?;
+    let mut spec = InstrumentSpec::for_code(code);
+    let mut fees: FeeSchedule = spec.fees;
+    for (k, x) in d.iter() {
+        let key: String = k.extract()?;
+        let field = format!("instruments[{code:?}][{key:?}]");
+        let f: f64 = x
+            .extract()
+            .map_err(|_| value_err(call, &field, format!("{x} is not a number")))?;
+        if !(f.is_finite() && f >= 0.0) {
+            return Err(value_err(
+                call,
+                &field,
+                format!("{f}: must be finite and >= 0"),
+            ));
+        }
+        match key.as_str() {
+            "multiplier" => spec.multiplier = f,
+            "per_lot" => fees.per_lot = f,
+            "rate" => fees.rate = f,
+            "sell_tax_rate" => fees.sell_tax_rate = f,
+            _ => {
+                return Err(value_err(
+                    call,
+                    &field,
+                    "unknown key (multiplier, per_lot, rate, sell_tax_rate)",
+                ))
+            }
+        }
+    }
+    spec.fees = fees;
+    Ok(spec)
+}
+
+/// The per-event engine of one shard (docs/engine.md):
+/// `Engine(codes, policy="every_event", *, levels=5, level_decay=0.5, latency="shioaji",
+/// seed=0, instruments=None)`. `codes`: the shard's instruments (code ids 0, 1, ... in this
+/// order); `policy`: "every_event", "on_touch_change" or "interval_ms:N"; `latency`: "zero",
+/// "shioaji" (the default model) or {"kind": "constant", "entry_ns", "ack_ns", "cancel_ns"} /
+/// {"kind": "lognormal", "median_entry_ns", "median_ack_ns", "median_cancel_ns", "sigma",
+/// "floor_ns"}; `instruments`: per code overrides of {"multiplier", "per_lot", "rate",
+/// "sell_tax_rate"} (defaults by code: TXF/MXF/TMF futures, TWSE stocks; fees on).
+#[pyclass(module = "shijim_core._shijim_core", name = "Engine")]
+pub struct PyEngine {
+    inner: CoreEngine,
+    last: NextDue,
+    events: Vec<VenueEvent>,
+}
+
+impl PyEngine {
+    fn code_str(&self, id: Option<CodeId>) -> Option<String> {
+        id.and_then(|i| self.inner.codes().code(i))
+            .map(|c| c.as_str().to_string())
+    }
+
+    fn due_out(&mut self, out: NextDue) -> Option<PyDue> {
+        self.last = out;
+        out.due.map(|d| PyDue {
+            code: self.code_str(d.code),
+            inner: d,
+        })
+    }
+
+    fn checked_id(&self, call: &str, code_id: CodeId) -> PyResult<()> {
+        if (code_id as usize) < self.inner.codes().len() {
+            Ok(())
+        } else {
+            Err(PyKeyError::new_err(format!(
+                "{call}: code_id {code_id}: no such instrument (the engine has {})",
+                self.inner.codes().len()
+            )))
+        }
+    }
+}
+
+/// The view of a code's book with the signals `s` (None without a book).
+fn view(id: CodeId, code: String, b: &CodeBook, s: Signals) -> Option<BookView> {
+    let book = *b.book()?;
+    Some(BookView {
+        code_id: id,
+        code,
+        book,
+        depth: b.depth(),
+        seq: b.seq,
+        exch_ts: b.exch_ts,
+        local_ts: b.local_ts,
+        s,
+    })
+}
+
+fn price_arg(call: &str, v: &Bound<'_, PyAny>) -> PyResult<Price> {
+    price_any(v).map_err(|e| value_err(call, "price", e))
+}
+
+#[pymethods]
+impl PyEngine {
+    #[new]
+    #[pyo3(signature = (codes, policy = "every_event", *, levels = LEVELS, level_decay = 0.5, latency = None, seed = 0, instruments = None))]
+    fn new(
+        codes: Vec<String>,
+        policy: &str,
+        levels: usize,
+        level_decay: f64,
+        latency: Option<&Bound<'_, PyAny>>,
+        seed: u64,
+        instruments: Option<&Bound<'_, PyDict>>,
+    ) -> PyResult<Self> {
+        let call = "Engine";
+        let policy = DecisionPolicy::parse(policy).map_err(|e| value_err(call, "policy", e))?;
+        let signals = SignalConfig::new(levels, level_decay)
+            .map_err(|e| value_err(call, e.field, e.detail))?;
+        let latency = latency_from(call, latency)?;
+        let mut specs = Vec::with_capacity(codes.len());
+        for c in &codes {
+            let spec = match instruments.map(|d| d.get_item(c)).transpose()?.flatten() {
+                Some(v) => spec_from(call, c, &v)?,
+                None => InstrumentSpec::for_code(c),
+            };
+            specs.push((c.as_str(), spec));
+        }
+        if let Some(d) = instruments {
+            for k in d.keys() {
+                let k: String = k.extract()?;
+                if !codes.contains(&k) {
+                    return Err(value_err(
+                        call,
+                        &format!("instruments[{k:?}]"),
+                        "not one of codes",
+                    ));
+                }
+            }
+        }
+        let cfg = EngineConfig {
+            signals,
+            policy,
+            venue: VenueConfig { latency, seed },
+        };
+        let inner = CoreEngine::new(cfg, &specs).map_err(|e| value_err(call, "codes", e))?;
+        Ok(PyEngine {
+            inner,
+            last: NextDue::default(),
+            events: Vec::new(),
+        })
+    }
+
+    /// Reads and applies ring messages until a decision is due (returned), no more are
+    /// available or `max_messages` reader steps were taken (None; `idle` says which). Bounded:
+    /// never blocks, never loops beyond `max_messages`. Use one reader per engine, and only
+    /// through the engine (its `read` would take messages away from the books).
+    #[pyo3(signature = (reader, max_messages = 4096))]
+    fn next_due(
+        &mut self,
+        mut reader: PyRefMut<'_, RingReader>,
+        max_messages: usize,
+    ) -> Option<PyDue> {
+        let out = self.inner.next_due(reader.core_mut(), max_messages);
+        self.due_out(out)
+    }
+
+    /// `next_due` over SBE file frames (`SbeFrames`).
+    #[pyo3(signature = (frames, max_messages = 4096))]
+    fn next_due_frames(
+        &mut self,
+        mut frames: PyRefMut<'_, SbeFrames>,
+        max_messages: usize,
+    ) -> Option<PyDue> {
+        let out = self
+            .inner
+            .next_due_from_frames(&mut frames.inner, max_messages);
+        self.due_out(out)
+    }
+
+    /// True if the last `next_due*` call stopped because no more data was available.
+    #[getter]
+    fn idle(&self) -> bool {
+        self.last.idle
+    }
+
+    /// (messages, lost, restarts, bad) of the last `next_due*` call.
+    #[getter]
+    fn last_read(&self) -> (usize, u64, u64, u64) {
+        (
+            self.last.messages,
+            self.last.lost,
+            self.last.restarts,
+            self.last.bad,
+        )
+    }
+
+    /// Engine time (ns): the newest local_ts seen.
+    #[getter]
+    fn now(&self) -> i64 {
+        self.inner.now()
+    }
+
+    #[getter]
+    fn policy(&self) -> String {
+        self.inner.policy().text()
+    }
+
+    #[getter]
+    fn codes(&self) -> Vec<String> {
+        self.inner
+            .codes()
+            .iter()
+            .map(|(_, c)| c.as_str().to_string())
+            .collect()
+    }
+
+    fn code_id(&self, code: &str) -> PyResult<CodeId> {
+        self.inner.codes().id_of_str(code).ok_or_else(|| {
+            PyKeyError::new_err(format!("code {code:?}: not one of the engine's codes"))
+        })
+    }
+
+    /// The code's book and signals (None before its first book or after a reset); the
+    /// since-last-decision flows are left as they are.
+    fn book(&self, code_id: CodeId) -> PyResult<Option<BookView>> {
+        self.checked_id("book", code_id)?;
+        let code = self.code_str(Some(code_id)).unwrap_or_default();
+        Ok(self
+            .inner
+            .book(code_id)
+            .and_then(|b| view(code_id, code, b, *b.signals())))
+    }
+
+    /// As `book`, then the since-last-decision flows restart from zero (the strategy saw them).
+    fn take_signals(&mut self, code_id: CodeId) -> PyResult<Option<BookView>> {
+        self.checked_id("take_signals", code_id)?;
+        let code = self.code_str(Some(code_id)).unwrap_or_default();
+        Ok(self
+            .inner
+            .take_signals(code_id)
+            .and_then(|(b, s)| view(code_id, code, b, s)))
+    }
+
+    /// Sends an order at engine time; returns its id. `side`: SIDE_BUY/SIDE_SELL; `tif`:
+    /// TIF_DAY (ROD), TIF_IOC, TIF_FOK; `price` a float, int, Decimal or decimal str.
+    #[pyo3(signature = (code_id, side, price, qty, tif = TIF_DAY))]
+    fn submit(
+        &mut self,
+        code_id: CodeId,
+        side: u8,
+        price: &Bound<'_, PyAny>,
+        qty: i64,
+        tif: u8,
+    ) -> PyResult<u64> {
+        let call = "submit";
+        self.checked_id(call, code_id)?;
+        let side = Side::from_u8(side).ok_or_else(|| {
+            value_err(
+                call,
+                "side",
+                format!("{side}: expected SIDE_BUY (1) or SIDE_SELL (2)"),
+            )
+        })?;
+        let tif = tif_of(tif).ok_or_else(|| {
+            value_err(
+                call,
+                "tif",
+                format!("{tif}: expected TIF_DAY (0), TIF_IOC (1) or TIF_FOK (2)"),
+            )
+        })?;
+        let price = price_arg(call, price)?;
+        self.inner
+            .submit(OrderRequest {
+                code: code_id,
+                side,
+                price,
+                qty,
+                tif,
+            })
+            .map_err(|e| value_err(call, "order", e))
+    }
+
+    fn cancel(&mut self, order_id: u64) -> PyResult<()> {
+        self.inner
+            .cancel(order_id)
+            .map_err(|e| value_err("cancel", "order_id", e))
+    }
+
+    /// New price and/or open quantity (a reduction keeps queue priority).
+    #[pyo3(signature = (order_id, price = None, qty = None))]
+    fn amend(
+        &mut self,
+        order_id: u64,
+        price: Option<&Bound<'_, PyAny>>,
+        qty: Option<i64>,
+    ) -> PyResult<()> {
+        let price = price.map(|p| price_arg("amend", p)).transpose()?;
+        self.inner
+            .amend(order_id, price, qty)
+            .map_err(|e| value_err("amend", "order", e))
+    }
+
+    /// Venue events not yet taken, in order (fills were already applied to the account).
+    fn drain_events(&mut self) -> Vec<VenueEventView> {
+        self.inner.drain_events(&mut self.events);
+        let out = self.events.iter().map(VenueEventView::new).collect();
+        self.events.clear();
+        out
+    }
+
+    #[getter]
+    fn pending_events(&self) -> usize {
+        self.inner.pending_events()
+    }
+
+    /// Orders not yet ended (resting or on their way to the venue).
+    #[getter]
+    fn working_count(&self) -> usize {
+        self.inner.venue().working_count()
+    }
+
+    /// The code's position in the engine's account (paper fills).
+    fn position(&self, code_id: CodeId) -> PyResult<PositionView> {
+        self.checked_id("position", code_id)?;
+        self.inner
+            .account()
+            .position(code_id)
+            .map(|p| PositionView::new(code_id, &p))
+            .ok_or_else(|| {
+                PyKeyError::new_err(format!("position: code_id {code_id}: not in the account"))
+            })
+    }
+
+    /// The account in TWD: {"realised", "unrealised", "fees", "net_pnl"}.
+    fn totals<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
+        let t = self.inner.account().totals();
+        let d = PyDict::new(py);
+        d.set_item("realised", t.realised)?;
+        d.set_item("unrealised", t.unrealised)?;
+        d.set_item("fees", t.fees)?;
+        d.set_item("net_pnl", t.net_pnl)?;
+        Ok(d)
+    }
+
+    /// Adverse-selection markouts per horizon (1 s, 5 s, 30 s of event time): a list of
+    /// {"horizon_ns", "count", "lots", "sum_twd", "mean_price", "pending", "unmarked",
+    /// "dropped"}; negative sums/means = the market moved against our fills.
+    fn markouts<'py>(&self, py: Python<'py>) -> PyResult<Vec<Bound<'py, PyDict>>> {
+        self.inner
+            .account()
+            .markouts()
+            .horizons
+            .iter()
+            .map(|h| {
+                let d = PyDict::new(py);
+                d.set_item("horizon_ns", h.horizon)?;
+                d.set_item("count", h.count)?;
+                d.set_item("lots", h.lots)?;
+                d.set_item("sum_twd", h.sum_twd)?;
+                d.set_item("mean_price", h.mean_price)?;
+                d.set_item("pending", h.pending)?;
+                d.set_item("unmarked", h.unmarked)?;
+                d.set_item("dropped", h.dropped)?;
+                Ok(d)
+            })
+            .collect()
+    }
+
+    /// Everything counted: messages by type, dropped rows by cause, ring losses, restarts,
+    /// bad slots/frames, book resets, due decisions by kind.
+    fn counters<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
+        let c = self.inner.counters();
+        let d = PyDict::new(py);
+        d.set_item("messages", c.messages)?;
+        d.set_item("books", c.books)?;
+        d.set_item("trades", c.trades)?;
+        d.set_item("snapshots", c.snapshots)?;
+        d.set_item("system_events", c.system_events)?;
+        for cause in DropCause::ALL {
+            d.set_item(cause.name(), c.dropped.get(cause))?;
+        }
+        d.set_item("lost", c.lost)?;
+        d.set_item("restarts", c.restarts)?;
+        d.set_item("bad", c.bad)?;
+        d.set_item("resets", c.resets)?;
+        d.set_item("clock_backwards", c.clock_backwards)?;
+        for (name, k) in [
+            ("due_book", DueKind::Book),
+            ("due_trade", DueKind::Trade),
+            ("due_system", DueKind::System),
+            ("due_execution", DueKind::Execution),
+        ] {
+            d.set_item(name, c.due[k as usize - 1])?;
+        }
+        Ok(d)
+    }
+
+    fn __repr__(&self) -> String {
+        format!(
+            "Engine(codes={}, policy={:?}, now={})",
+            self.inner.codes().len(),
+            self.inner.policy().text(),
+            self.inner.now()
+        )
+    }
+}
+
+pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    let py = m.py();
+    m.add_class::<PositionView>()?;
+    m.add_class::<PyEngine>()?;
+    m.add_class::<PyDue>()?;
+    m.add_class::<BookView>()?;
+    m.add_class::<VenueEventView>()?;
+    m.add_class::<SbeFrames>()?;
+    for (name, v) in [
+        ("SIDE_BUY", Side::Buy as u8),
+        ("SIDE_SELL", Side::Sell as u8),
+        ("TIF_DAY", TIF_DAY),
+        ("TIF_IOC", TIF_IOC),
+        ("TIF_FOK", TIF_FOK),
+        ("DUE_BOOK", DueKind::Book as u8),
+        ("DUE_TRADE", DueKind::Trade as u8),
+        ("DUE_SYSTEM", DueKind::System as u8),
+        ("DUE_EXECUTION", DueKind::Execution as u8),
+        ("FLAG_BOOK", Flags::BOOK.0),
+        ("FLAG_TOUCH_PRICE", Flags::TOUCH_PRICE.0),
+        ("FLAG_TOUCH_QTY", Flags::TOUCH_QTY.0),
+        ("FLAG_TOUCH", Flags::TOUCH.0),
+        ("FLAG_TRADE", Flags::TRADE.0),
+        ("VENUE_ACCEPTED", EV_ACCEPTED),
+        ("VENUE_REJECTED", EV_REJECTED),
+        ("VENUE_FILLED", EV_FILLED),
+        ("VENUE_AMENDED", EV_AMENDED),
+        ("VENUE_AMEND_REJECTED", EV_AMEND_REJECTED),
+        ("VENUE_CANCELLED", EV_CANCELLED),
+        ("VENUE_CANCEL_REJECTED", EV_CANCEL_REJECTED),
+    ] {
+        m.add(name, v)?;
+    }
+    // The SBE enums' numeric codes and their record names (docs/formats.md), built from the
+    // Rust enums so that no Python copy can drift.
+    let names = |pairs: Vec<(u8, &'static str)>| -> PyResult<Bound<'_, PyDict>> {
+        let d = PyDict::new(py);
+        for (k, v) in pairs {
+            d.set_item(k, v)?;
+        }
+        Ok(d)
+    };
+    m.add(
+        "TICK_TYPE_NAMES",
+        names(vec![
+            (TickType::Unknown as u8, "unknown"),
+            (TickType::Buy as u8, "buy"),
+            (TickType::Sell as u8, "sell"),
+        ])?,
+    )?;
+    m.add(
+        "EVENT_NAMES",
+        names(
+            [
+                EventKind::SessionState,
+                EventKind::TradingState,
+                EventKind::FeedGap,
+                EventKind::Reconnect,
+            ]
+            .iter()
+            .map(|k| (*k as u8, k.record_name()))
+            .collect(),
+        )?,
+    )?;
+    m.add(
+        "SESSION_STATE_NAMES",
+        names(
+            [
+                SessionState::None,
+                SessionState::PreOpen,
+                SessionState::Open,
+                SessionState::Closed,
+            ]
+            .iter()
+            .map(|k| (*k as u8, k.record_name()))
+            .collect(),
+        )?,
+    )?;
+    m.add(
+        "TRADING_STATE_NAMES",
+        names(
+            [
+                TradingState::None,
+                TradingState::Active,
+                TradingState::Reducing,
+                TradingState::Halted,
+            ]
+            .iter()
+            .map(|k| (*k as u8, k.record_name()))
+            .collect(),
+        )?,
+    )?;
+    let causes = PyTuple::new(py, DropCause::ALL.iter().map(|c| c.name()))?;
+    m.add("ENGINE_DROP_CAUSES", causes)?;
+    Ok(())
+}
