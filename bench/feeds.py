@@ -13,6 +13,12 @@
 - feeds.replay.fast_dir: the same for a directory of 4 files (ticks and books) merged by
   exchange time, lines/s; baseline: the per-record path (`by_rows=False`) on the same files.
   Informative.
+- feeds.replay.sbe: 1 M events (TXFL6 and MXFL6 5-level books, a trade before every 4th book)
+  in one SBE file (`python -m shijim.tools.sbe encode` of the JSONL) replayed at pace fast into
+  the ring (feed -> Ingestor -> ring, no strategy), events/s; baseline: the same events from the
+  JSONL file in the same run. Target >= 1M events/s (issue 8: the whole pipeline must reach it).
+- feeds.replay.sbe_dir: the same events as the recorder lays them out (one file per code,
+  merged by exchange time), SBE; baseline: the same JSONL directory. Informative.
 """
 
 from __future__ import annotations
@@ -24,15 +30,25 @@ import statistics
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
+from contextlib import ExitStack
 from pathlib import Path
 
 import numpy as np
 from figure import emit
 from shijim.bus import BIDASK_DTYPE, Ingestor
-from shijim.events import BidAskRecord, TickRecord, TickType, write_records
+from shijim.events import (
+    BidAskRecord,
+    MarketRecord,
+    TickRecord,
+    TickType,
+    format_record,
+    write_records,
+)
 from shijim.gateway.replay import ReplayFeed, ReplayPace
 from shijim.gateway.sim_feed import LocalClock, Pace, SimFeed
 from shijim.gateway.sim_market import SimulatedMarket, default_instruments
+from shijim.tools import sbe as sbe_tool
 
 import shijim_core as sc
 
@@ -190,6 +206,65 @@ def bench_replay(repeats: int, n: int) -> None:
          higher_is_better=True)  # fmt: skip
 
 
+def _market_day(n: int, codes: list[str]) -> Iterator[tuple[str, MarketRecord]]:
+    """n events of `codes` in time order: 5-level books, a trade before every 4th book."""
+    from decimal import Decimal as D
+
+    sides = {
+        top: (tuple(D(top - k) for k in range(5)), tuple(D(top + 1 + k) for k in range(5)))
+        for top in range(23000, 23007)
+    }
+    vol = dict.fromkeys(codes, 0)
+    for i in range(n):
+        code = codes[i % len(codes)]
+        ts = START + i * 1000
+        top = 23000 + (i // 64) % 7  # the book moves, so no two books of a code are equal
+        if i % 5 == 4:
+            vol[code] += 2
+            yield code, TickRecord(code, ts, ts + 50, i, D(top) + D("0.5"), 2, vol[code],
+                                   TickType.BUY, False)  # fmt: skip
+        else:
+            px, ax = sides[top]
+            yield code, BidAskRecord(code, ts, ts + 50, i, px, (1, 2, 3, 4, 5), ax,
+                                     (5, 4, 3, 2, 1), False)  # fmt: skip
+
+
+def _to_sbe(src: Path, dst: Path) -> None:
+    _, dropped = sbe_tool.encode_file(src, dst, skip_bad=False)
+    if dropped.count:
+        raise SystemExit(f"replay bench: {dropped.count} bad lines in {src}")
+
+
+def bench_replay_sbe(repeats: int, n: int) -> None:
+    codes = ["TXFL6", "MXFL6"]
+    with tempfile.TemporaryDirectory() as tmp:
+        root = Path(tmp)
+        for d in ("jsonl", "sbe", "jsonl_dir", "sbe_dir"):
+            (root / d).mkdir()
+        one = root / "jsonl" / "20260105_ALL.jsonl"
+        per_code = {c: root / "jsonl_dir" / f"20260105_{c}.jsonl" for c in codes}
+        with ExitStack() as files:
+            out = files.enter_context(one.open("w"))
+            outs = {c: files.enter_context(f.open("w")) for c, f in per_code.items()}
+            for code, rec in _market_day(n, codes):
+                line = format_record(rec) + "\n"
+                out.write(line)
+                outs[code].write(line)
+        for f in (one, *per_code.values()):
+            _to_sbe(f, root / f.parent.name.replace("jsonl", "sbe") / f.with_suffix(".sbe").name)
+        rates: dict[str, list[float]] = {d: [] for d in ("jsonl", "sbe", "jsonl_dir", "sbe_dir")}
+        for _ in range(repeats):
+            for d, got in rates.items():
+                got.append(_replay_rate(root / d, codes, True))
+    rate = statistics.median(rates["sbe"])
+    emit("feeds.replay.sbe", "events/s", rate, repeats,
+         ("the same events from JSONL", statistics.median(rates["jsonl"])),
+         ">= 1000000 events/s", rate >= 1_000_000, higher_is_better=True, events=n)  # fmt: skip
+    emit("feeds.replay.sbe_dir", "events/s", statistics.median(rates["sbe_dir"]), repeats,
+         ("the same events from JSONL", statistics.median(rates["jsonl_dir"])), None, None,
+         higher_is_better=True, events=n)  # fmt: skip
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser()
     p.add_argument("--quick", action="store_true", help="few samples (checks the bench runs)")
@@ -198,6 +273,7 @@ def main(argv: list[str] | None = None) -> int:
     bench_sim(repeats, 50_000 if args.quick else 500_000)
     bench_shioaji(repeats, 2_000 if args.quick else 20_000)
     bench_replay(repeats, 5_000 if args.quick else 50_000)
+    bench_replay_sbe(3 if args.quick else 5, 200_000 if args.quick else 1_000_000)
     return 0
 
 

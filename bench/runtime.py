@@ -25,6 +25,7 @@ phases in which every figure, the baselines included, is ~1.6x slower: compare r
 from __future__ import annotations
 
 import argparse
+import math
 import os
 import sys
 import threading
@@ -40,7 +41,7 @@ from shijim.domain import Instrument, OrderIntent, Side
 from shijim.execution.paper import PaperExchange
 from shijim.metrics import ShardMetrics
 from shijim.risk.gateway import InstrumentTable, RiskAwareGateway
-from shijim.risk.rules import RiskLimits
+from shijim.risk.limits import RiskLimits
 from shijim.strategy.base import Place
 from shijim.strategy.market_making import MarketMaking, MarketMakingParams
 from shijim.strategy.runner import StrategyRunner
@@ -74,11 +75,10 @@ def _gateway(metrics: ShardMetrics | None = None) -> RiskAwareGateway:
     limits = RiskLimits(
         max_order_qty=10,
         max_position=BIG,
-        max_gross=BIG,
-        max_working=BIG,
-        rate_actions=BIG,
-        cancel_reserve=1,
-        max_daily_loss=None,
+        max_gross_position=BIG,
+        max_working_orders=BIG,
+        order_actions_per_10s=BIG,
+        max_daily_loss=math.inf,  # every limit is on; this one is set out of reach
     )
     return RiskAwareGateway(PaperExchange(), table, limits, metrics=metrics)
 

@@ -92,7 +92,6 @@ def _finish(obj: dict[str, Any], owner: Owner) -> dict[str, Any]:
 def runtime_config(owner: Owner, spec: ShardSpec) -> dict[str, Any]:
     """The runtime's config file (shijim.app.config.RuntimeConfig). Per-pod identity (shard id,
     pod name) comes from the environment; the kill switch is not here: the pods watch it live."""
-    risk = spec.risk
     return {
         "shard": {"total": spec.shards, "tradingshard": owner.name, "namespace": owner.namespace},
         "universe": {"codes": list(spec.codes)},
@@ -103,18 +102,12 @@ def runtime_config(owner: Owner, spec: ShardSpec) -> dict[str, Any]:
             "pace": spec.replay_pace,
             "seed": spec.seed,
         },
-        "strategy": {"name": spec.strategy_name, "params": dict(spec.strategy_parameters)},
-        "risk": {
-            "max_order_qty": risk.max_order_quantity,
-            "default_max_position": risk.max_position,
-            "max_position": dict(risk.max_position_per_code),
-            "max_gross_position": risk.max_gross_position,
-            "max_price_deviation_ticks": risk.max_price_deviation_ticks,
-            "max_price_deviation_pct": risk.max_price_deviation_pct,
-            "max_working_orders": risk.max_working_orders,
-            "order_actions_per_10s": risk.order_actions_per_10s,
-            "max_daily_loss": risk.daily_loss_limit,
+        "strategy": {
+            "name": spec.strategy_name,
+            "params": dict(spec.strategy_parameters),
+            "decision": spec.decision,
         },
+        "risk": dict(spec.risk),
         "metrics": {"port": spec.metrics_port},
         "kubernetes": {
             "grace_seconds": float(spec.grace_seconds),

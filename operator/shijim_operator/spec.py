@@ -4,9 +4,10 @@ The API server already enforces the CRD's OpenAPI schema. This module re-checks 
 (an old CRD, a test emulator, a hand-edited object must never crash the operator) and adds the
 rules a schema cannot express: duplicate codes, more shards than codes, a replay feed without a
 path, real trading without broker keys, a universe code the runtime would refuse (codes.py),
-an unknown strategy or a parameter it would refuse (strategies.py). Every problem names the
-field; the operator reports them in condition InvalidSpec and leaves running pods alone. A
-referenced Secret that does not exist is found from the pods' status (`secret_problems`).
+an unknown strategy or a parameter it would refuse (strategies.py), a decision policy or a risk
+limit it would refuse (risk_limits.py). Every problem names the field; the operator reports them
+in condition InvalidSpec and leaves running pods alone. A referenced Secret that does not exist
+is found from the pods' status (`secret_problems`).
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from shijim_operator.codes import code_problem, simulation_problem
+from shijim_operator.risk_limits import risk_problems, runtime_risk
 from shijim_operator.sharding import empty_shards
 from shijim_operator.strategies import strategy_problems
 
@@ -24,6 +26,12 @@ FEEDS = ("sim", "shioaji", "replay")
 GRACE_POLICIES = ("REDUCING", "HALTED")
 PACES = ("realtime", "fast")
 MAX_SHARDS = 64
+# When the strategy decides (docs/engine.md); the CRD's pattern, and the range of N the runtime's
+# parser (shijim_core DecisionPolicy) accepts. tests/k8s/test_operator_builders.py checks both
+# agree with the runtime.
+DEFAULT_DECISION = "on_touch_change"
+DECISION_PATTERN = r"^(every_event|on_touch_change|interval_ms:[1-9][0-9]{0,7})$"
+MAX_INTERVAL_MS = 86_400_000
 
 
 @dataclass(frozen=True)
@@ -53,19 +61,6 @@ class BrokerSecret:
 
 
 @dataclass(frozen=True)
-class RiskLimits:
-    max_order_quantity: int = 2
-    max_position: int = 4
-    max_position_per_code: Mapping[str, int] = field(default_factory=dict)
-    max_gross_position: int = 20
-    max_price_deviation_ticks: int = 20
-    max_price_deviation_pct: float = 2.0
-    max_working_orders: int = 20
-    order_actions_per_10s: int = 200
-    daily_loss_limit: float = 50_000.0
-
-
-@dataclass(frozen=True)
 class ShardSpec:
     """A checked spec; only built when there are no problems."""
 
@@ -75,13 +70,15 @@ class ShardSpec:
     feed: str
     strategy_name: str
     strategy_parameters: Mapping[str, Any]
+    decision: str = DEFAULT_DECISION
     image_pull_policy: str = "IfNotPresent"
     simulation: bool = True
     seed: int = 7
     replay_path: str = ""
     replay_pace: str = "realtime"
     broker: BrokerSecret | None = None
-    risk: RiskLimits = field(default_factory=RiskLimits)
+    # The runtime config's risk section (config names, every limit; risk_limits.py).
+    risk: Mapping[str, Any] = field(default_factory=lambda: runtime_risk({}))
     kill_switch: bool = False
     recorder_enabled: bool = True
     raw_dir: str = "/var/lib/shijim/raw"
@@ -215,29 +212,20 @@ def _codes(r: _Reader, feed: str | None) -> tuple[str, ...]:
     return tuple(codes)
 
 
-def _risk(r: _Reader) -> RiskLimits:
-    per_code_raw = r.mapping("risk.maxPositionPerCode")
-    per_code: dict[str, int] = {}
-    for code, limit in per_code_raw.items():
-        if isinstance(limit, bool) or not isinstance(limit, int) or limit < 0:
-            r.problems.append(
-                SpecProblem(
-                    f"risk.maxPositionPerCode.{code}", f"expected an integer >= 0, got {limit!r}"
-                )
-            )
-            continue
-        per_code[str(code)] = limit
-    return RiskLimits(
-        max_order_quantity=r.integer("risk.maxOrderQuantity", 2, 1),
-        max_position=r.integer("risk.maxPosition", 4, 1),
-        max_position_per_code=per_code,
-        max_gross_position=r.integer("risk.maxGrossPosition", 20, 1),
-        max_price_deviation_ticks=r.integer("risk.maxPriceDeviationTicks", 20, 1),
-        max_price_deviation_pct=r.positive("risk.maxPriceDeviationPct", 2.0),
-        max_working_orders=r.integer("risk.maxWorkingOrders", 20, 1),
-        order_actions_per_10s=r.integer("risk.orderActionsPer10s", 200, 1),
-        daily_loss_limit=r.positive("risk.dailyLossLimit", 50_000.0),
-    )
+def decision_problem(text: str) -> str | None:
+    if re.match(DECISION_PATTERN, text) is None:
+        return f"expected every_event, on_touch_change or interval_ms:N, got {text!r}"
+    if text.startswith("interval_ms:") and int(text.split(":")[1]) > MAX_INTERVAL_MS:
+        return f"interval_ms: N must be in [1, {MAX_INTERVAL_MS}], got {text!r}"
+    return None
+
+
+def _risk(r: _Reader) -> dict[str, Any]:
+    risk = r.mapping("risk")
+    problems = risk_problems(risk)
+    for path, message in problems:
+        r.problems.append(SpecProblem(path, message))
+    return runtime_risk(risk) if not problems else runtime_risk({})
 
 
 def read_spec(spec: object) -> tuple[ShardSpec | None, list[SpecProblem]]:
@@ -250,6 +238,9 @@ def read_spec(spec: object) -> tuple[ShardSpec | None, list[SpecProblem]]:
     simulation = r.boolean("simulation", True)
     strategy_name = r.string("strategy.name", required=True)
     parameters = r.mapping("strategy.parameters")
+    decision = r.string("strategy.decision", DEFAULT_DECISION)
+    if (problem := decision_problem(decision)) is not None:
+        r.problems.append(SpecProblem("strategy.decision", problem))
     if strategy_name:
         for path, message in strategy_problems(strategy_name, parameters):
             r.problems.append(SpecProblem(path, message))
@@ -325,6 +316,7 @@ def read_spec(spec: object) -> tuple[ShardSpec | None, list[SpecProblem]]:
         feed=feed or "sim",
         strategy_name=strategy_name or "",
         strategy_parameters=dict(parameters),
+        decision=decision,
         image_pull_policy=r.choice(
             "imagePullPolicy", ("Always", "IfNotPresent", "Never"), "IfNotPresent"
         ),

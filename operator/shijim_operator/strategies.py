@@ -40,7 +40,7 @@ def _type_problem(kind: str | None, value: object) -> str | None:
     return None
 
 
-def _value_problem(rule: Mapping[str, Any], value: Any) -> str | None:
+def value_problem(rule: Mapping[str, Any], value: Any) -> str | None:
     if "enum" in rule and value not in rule["enum"]:
         return f"expected one of {rule['enum']}, got {value!r}"
     problem = _type_problem(rule.get("type"), value)
@@ -71,7 +71,7 @@ def strategy_problems(name: str, parameters: Mapping[str, Any]) -> list[tuple[st
         if rule is None:
             problems.append((path, f"unknown parameter (known: {', '.join(sorted(properties))})"))
             continue
-        problem = _value_problem(rule, value)
+        problem = value_problem(rule, value)
         if problem is not None:
             problems.append((path, problem))
     for key in schema.get("required", ()):

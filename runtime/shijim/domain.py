@@ -7,6 +7,10 @@ and options, board lots (1000 shares) for stocks traded with ``order_lot="Common
 odd-lot instruments. ``Instrument.multiplier`` is the TWD value of one price point for one order
 unit (TXF 200, MXF 50, board-lot stock 1000, odd-lot stock 1), so PnL is always
 ``qty * price_move * multiplier`` in TWD.
+
+It is also the vocabulary every package shares (trading states, kill-switch sources, code holds,
+risk rejections), so strategies, risk, execution and governance depend on this module rather
+than on each other. It imports nothing from shijim (a test keeps it so).
 """
 
 from __future__ import annotations
@@ -26,6 +30,66 @@ class Side(enum.IntEnum):
     @property
     def opposite(self) -> Side:
         return Side.SELL if self is Side.BUY else Side.BUY
+
+
+class TradingState(enum.IntEnum):
+    """What a shard (or one code) may do. Ordered by severity: a larger value is more
+    restrictive, so the effective state of several demands is their ``max``."""
+
+    ACTIVE = 0
+    REDUCING = 1  # only position-reducing orders
+    HALTED = 2  # no orders; working orders cancelled
+
+
+class KillSwitchSource(enum.Enum):
+    """Who demands a trading state (shijim.risk.state.TradingStateMachine; docs/risk.md)."""
+
+    CRD = "crd"
+    ADMIN = "admin"
+    DASHBOARD = "dashboard"
+    FILE = "file"
+    SIGNAL = "signal"
+    LOSS_LIMIT = "loss_limit"
+    API_GRACE = "api_grace"
+    FEED = "feed"
+    SHUTDOWN = "shutdown"
+
+
+class CodeHold(enum.StrEnum):
+    """Why one code must not be traded (shijim.risk.code_gate; metric label values)."""
+
+    DATA = "data"  # its market data is being dropped: the book is frozen or untrustworthy
+    UNOWNED = "unowned"  # resharding: another pod may own it
+
+
+class RejectReason(enum.Enum):
+    """Why an order was refused, by risk or by the venue (metric label values; docs/risk.md)."""
+
+    HALTED = "halted"
+    CODE_HELD = "code_held"  # this code is held (bad data, resharding); others may trade
+    REDUCING_ONLY = "reducing_only"
+    INVALID_QTY = "invalid_qty"
+    INVALID_PRICE = "invalid_price"
+    UNKNOWN_CODE = "unknown_code"
+    UNKNOWN_ORDER = "unknown_order"
+    FAT_FINGER_QTY = "fat_finger_qty"
+    NO_REFERENCE_PRICE = "no_reference_price"
+    FAT_FINGER_PRICE = "fat_finger_price"
+    DAILY_LOSS = "daily_loss"
+    POSITION_LIMIT = "position_limit"
+    GROSS_LIMIT = "gross_limit"
+    MAX_WORKING = "max_working"
+    RATE_LIMIT = "rate_limit"
+    ADAPTER = "adapter"  # the execution adapter refused (e.g. broker API error)
+
+
+@dataclass(frozen=True, slots=True)
+class Rejection:
+    reason: RejectReason
+    detail: str
+
+    def __bool__(self) -> bool:  # so `if result:` never mistakes a rejection for an order
+        return False
 
 
 class TimeInForce(enum.Enum):
@@ -207,3 +271,46 @@ class Position:
     unrealised_pnl: float = 0.0  # TWD at the last mark price
     mark_price: float = math.nan
     fees: float = 0.0  # TWD paid so far today on this code
+
+
+@dataclass(frozen=True, slots=True)
+class SignalWeights:
+    """Weights of the fused urgency score (docs/strategy.md). Each input is first squashed into
+    [-1, 1]; the score is their weighted mean."""
+
+    ofi: float = 0.5
+    microprice: float = 0.3
+    imbalance: float = 0.2
+    ofi_scale: float = 20.0  # OFI (lots) that counts as a strong push: tanh(ofi / scale)
+    level_decay: float = 0.5  # MLOFI level m weighted decay**m when folded into one OFI
+
+
+class SignalSnapshot(NamedTuple):
+    """Signals of one code after an event; plain floats so decisions stay cheap and pure.
+
+    A NamedTuple, not a frozen dataclass: as immutable, and built ~4x faster (one per decision
+    on the tick-to-order path)."""
+
+    ofi: float = 0.0  # MLOFI folded over levels, accumulated since the strategy last looked
+    microprice: float = math.nan
+    mid: float = math.nan
+    spread: float = math.nan
+    imbalance: float = 0.0
+    last_trade: float = math.nan  # last real trade (simtrade excluded)
+    trade_flow: float = 0.0  # signed real-trade volume (buyer +, seller -) since last look
+
+
+def fused_urgency(sig: SignalSnapshot, side_sign: int, w: SignalWeights) -> float:
+    """How strongly the market pushes against a resting order of ``side_sign`` (+1 buy, -1 sell).
+
+    Positive: prices likely to move away from us (a buyer should cross). In [-1, 1].
+    """
+    total = w.ofi + w.microprice + w.imbalance
+    if total <= 0:
+        return 0.0
+    ofi_term = math.tanh(sig.ofi / w.ofi_scale) if w.ofi_scale > 0 else 0.0
+    micro_term = 0.0
+    if sig.spread > 0 and math.isfinite(sig.microprice) and math.isfinite(sig.mid):
+        micro_term = max(-1.0, min(1.0, (sig.microprice - sig.mid) / (sig.spread * 0.5)))
+    raw = w.ofi * ofi_term + w.microprice * micro_term + w.imbalance * sig.imbalance
+    return side_sign * raw / total

@@ -22,7 +22,7 @@ use std::hint::black_box;
 use std::time::Instant;
 
 use harness::{env_usize, median, Figure};
-use shijim_core::engine::driver::{Engine, EngineConfig, FrameSource};
+use shijim_core::engine::driver::{ClockSource, Engine, EngineConfig, FrameSource};
 use shijim_core::engine::fees::InstrumentSpec;
 use shijim_core::engine::latency::{LatencyModel, SplitMix64};
 use shijim_core::engine::policy::DecisionPolicy;
@@ -144,6 +144,7 @@ fn engine(policy: DecisionPolicy) -> Engine {
             latency: LatencyModel::shioaji_default(),
             seed: 1,
         },
+        clock: ClockSource::Local,
     };
     let instruments = [
         (CODES[0], InstrumentSpec::txf()),

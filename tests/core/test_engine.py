@@ -1,6 +1,6 @@
 """The engine's Python bindings (docs/engine.md): due events from a real ring, read-only views
-whose signals equal the Python books they replace, orders through the paper venue, wire codes
-from Rust, SBE-file replay, clear errors, and the per-call overhead."""
+whose signals equal an independent reference of docs/engine.md's definitions, orders through the
+paper venue, wire codes from Rust, SBE-file replay, clear errors, and the per-call overhead."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from itertools import count
 
 import numpy as np
 import pytest
-from shijim.strategy.books import BookTable
+from shijim.strategy.signals import mlofi_reference
 
 import shijim_core as sc
 
@@ -120,14 +120,84 @@ def _random_stream(n: int, seed: int) -> list[tuple]:
     return out
 
 
-def test_signals_equal_the_python_books_they_replace(
+class _ReferenceSignals:
+    """docs/engine.md's signal table for one code, written out plainly: the previous and current
+    book, MLOFI by the paper's numpy formula over the depth both books have, flows summed since
+    the last take."""
+
+    def __init__(self, levels: int, level_decay: float) -> None:
+        self.weights = [level_decay**m if m < levels else 0.0 for m in range(5)]
+        self.book: tuple[list[float], list[int], list[float], list[int]] | None = None
+        self.depth = 0
+        self.last_trade, self.last_trade_qty, self.last_trade_side = math.nan, 0, 0
+        self._reset_flows()
+
+    def _reset_flows(self) -> None:
+        self.ofi, self.ofi_best, self.mlofi, self.trade_flow = 0.0, 0.0, [0.0] * 5, 0
+
+    def on_book(self, bids: list[float], qb: list[int], asks: list[float], qa: list[int]) -> None:
+        depth = 0  # leading levels with a price on both sides
+        while depth < 5 and bids[depth] > 0 and asks[depth] > 0:
+            depth += 1
+        if self.book is not None:  # the first book has no predecessor: no flow
+            d = min(depth, self.depth)
+            prev = self.book
+            e = mlofi_reference(
+                *(
+                    np.array([p, c], dtype=np.float64)
+                    for p, c in zip(prev, (bids, qb, asks, qa), strict=True)
+                ),
+                levels=d,
+            )[1].tolist()
+            folded = 0.0
+            for m, x in enumerate(e):
+                folded += x * self.weights[m]
+                self.mlofi[m] += x
+            if e:
+                self.ofi_best += e[0]
+            self.ofi += folded
+        self.book, self.depth = (bids, qb, asks, qa), depth
+
+    def on_trade(self, price: float, qty: int, tick_type: int) -> None:
+        sign = {1: 1, 2: -1}.get(tick_type, 0)  # aggressor: 1 buyer, 2 seller, 0 unknown
+        self.trade_flow += sign * qty
+        self.last_trade, self.last_trade_qty = price, qty
+        self.last_trade_side = (0, sc.SIDE_BUY, sc.SIDE_SELL)[tick_type]
+
+    def take(self) -> dict[str, object]:
+        assert self.book is not None
+        bids, qb, asks, qa = self.book
+        b, a = bids[0], asks[0]
+        total = qb[0] + qa[0]
+        # Each side's populated levels (price > 0; an empty level is 0 from there on).
+        sb = sum(q for p, q in zip(bids, qb, strict=True) if p > 0)
+        sa = sum(q for p, q in zip(asks, qa, strict=True) if p > 0)
+        out: dict[str, object] = {
+            "ofi": self.ofi,
+            "ofi_best": self.ofi_best,
+            "mlofi": tuple(self.mlofi),
+            "mid": (b + a) * 0.5,
+            "spread": a - b,
+            "microprice": (b * qa[0] + a * qb[0]) / total if total > 0 else (b + a) * 0.5,
+            "imbalance": (sb - sa) / (sb + sa) if sb + sa > 0 else 0.0,
+            "imbalance_l1": (qb[0] - qa[0]) / total if total > 0 else 0.0,
+            "trade_flow": self.trade_flow,
+            "last_trade_qty": self.last_trade_qty,
+            "last_trade_side": self.last_trade_side,
+        }
+        self._reset_flows()
+        return out
+
+
+def test_signals_equal_an_independent_reference(
     ring: tuple[sc.RingWriter, sc.RingReader],
 ) -> None:
-    """The engine's signals are the runner's BookTable signals (same definitions and signs),
-    bit for bit, on a random stream with thin books and trades of every aggressor."""
+    """The engine's signals are docs/engine.md's definitions (signs included), bit for bit, on a
+    random stream with thin books and trades of every aggressor, against a plain reference."""
     w, r = ring
-    stream = _random_stream(3000, 5)
-    table = BookTable(levels=3, level_decay=0.5)
+    # A trade before the first book: the engine decides on nothing yet, but the trade counts.
+    stream = [("tick", S - MS, 20000, 2, 1), *_random_stream(3000, 5)]
+    ref = _ReferenceSignals(levels=3, level_decay=0.5)
     eng = sc.Engine(["TXFL4"], "every_event", levels=3, level_decay=0.5, latency="zero")
     for item in stream:
         if item[0] == "tick":
@@ -141,24 +211,20 @@ def test_signals_equal_the_python_books_they_replace(
         due = eng.next_due(r, 1)
         if item[0] == "tick":
             _, t, px, vol, tt = item
-            table.apply_trade_rows("TXFL4", [float(px)], [vol], [tt], t, t)
+            ref.on_trade(float(px), vol, tt)
         else:
             _, t, bids, qb, asks, qa = item
-            arrays = [np.array(x, dtype=np.float64) for x in (bids, qb, asks, qa)]
-            table.apply_bidask_row("TXFL4", *arrays, t, t)
-        b = table.books["TXFL4"]
-        if due is None:  # a trade before the first book
-            assert not b.has_book
+            ref.on_book(bids, qb, asks, qa)
+        if due is None:  # a trade before the first book: its flow waits for the first decision
+            assert ref.book is None
             continue
         mine = eng.take_signals(0)
-        theirs = b.take_signals()
         assert mine is not None
-        got = (mine.ofi, mine.microprice, mine.mid, mine.spread, mine.imbalance, mine.trade_flow)
-        want = (theirs.ofi, theirs.microprice, theirs.mid, theirs.spread, theirs.imbalance)
-        assert got[:5] == want, item
-        assert got[5] == theirs.trade_flow
-        assert mine.last_trade == theirs.last_trade or (
-            math.isnan(mine.last_trade) and math.isnan(theirs.last_trade)
+        want = ref.take()
+        got = {k: getattr(mine, k) for k in want}
+        assert got == want, item
+        assert mine.last_trade == ref.last_trade or (
+            math.isnan(mine.last_trade) and math.isnan(ref.last_trade)
         )
         checked += 1
     assert checked > 2000
@@ -185,6 +251,11 @@ def test_orders_fills_and_account(ring: tuple[sc.RingWriter, sc.RingReader]) -> 
         True,
     )
     assert fill.fee == pytest.approx(60.4)  # TXF fees are on by default
+    assert fill.exec_at == S + MS
+    # The engine does not book its venue's fills: the owner (the risk gateway) does, paper and
+    # live alike, through apply_fill.
+    assert eng.position(0).net == 0
+    eng.apply_fill(fill.code_id, fill.side, fill.price, fill.qty, fill.fee, fill.exec_at)
     pos = eng.position(0)
     assert (pos.net, pos.avg_price) == (1, 100.0)
     totals = eng.totals()

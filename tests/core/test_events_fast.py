@@ -22,6 +22,7 @@ from shijim.events import (
     record_from_dict,
     record_to_dict,
 )
+from shijim.events import frames as frames_module
 from shijim.events import jsonl as jsonl_module
 from shijim.events.jsonl import FAST_RECORDS, parse_line_reference
 from shijim.tools import sbe as tool
@@ -356,7 +357,7 @@ def test_tool_round_trip_with_slow_and_bad_lines_and_frames(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     monkeypatch.setattr(jsonl_module, "READ_CHUNK", 97)
-    monkeypatch.setattr(tool, "_READ_CHUNK", 101)
+    monkeypatch.setattr(frames_module, "READ_CHUNK", 101)
     rng = random.Random(5)
     src = tmp_path / "in.jsonl"
     src.write_text(TICK + "\n" + "\n".join(_file_lines(rng, 400)))
@@ -374,7 +375,7 @@ def test_tool_round_trip_with_slow_and_bad_lines_and_frames(
     dst.write_bytes(bytes(data))
     assert tool.main(["decode", "--skip-bad", str(dst), "-o", str(back)]) == 0
     err = capsys.readouterr().err
-    assert "skipped 1 bad frames" in err and f"{dst} frame at byte 0: field 'code'" in err
+    assert "skipped 1 bad frames" in err and f"{dst}: byte 0: field 'code'" in err
     assert back.read_text() == "".join(format_record(r) + "\n" for r in want[1:])
     assert tool.main(["decode", str(dst), "-o", str(back)]) == 1
 

@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 import pytest
+import shijim.events.frames
 from shijim.events import format_record, record_from_dict
 from shijim.tools import sbe as tool
 from test_sbe_bindings import samples
@@ -47,7 +48,8 @@ def test_round_trip_through_the_cli_is_byte_identical(tmp_path: Path) -> None:
 def test_decode_to_file_and_across_read_chunks(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(tool, "_READ_CHUNK", 37)  # frames straddle every chunk boundary
+    # frames straddle every chunk boundary
+    monkeypatch.setattr(shijim.events.frames, "READ_CHUNK", 37)
     src = _write(tmp_path / "in.jsonl", CANONICAL)
     sbe_file, back = tmp_path / "x.sbe", tmp_path / "back.jsonl"
     assert tool.main(["encode", str(src), str(sbe_file)]) == 0

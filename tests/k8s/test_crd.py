@@ -12,8 +12,9 @@ import jsonschema
 import pytest
 import yaml
 from emulator import CRD_PATH, EXAMPLE, ROOT
-from shijim.risk.state import TradingState
-from shijim_operator import conditions
+from shijim.domain import TradingState
+from shijim_operator import conditions, risk_limits
+from shijim_operator import spec as spec_module
 
 CRD = yaml.safe_load(CRD_PATH.read_text())
 VERSION = CRD["spec"]["versions"][0]
@@ -113,8 +114,11 @@ def test_example_is_valid_and_uses_the_simulated_feed() -> None:
         ({"universe": {"codes": ["txf l6"]}}, "codes"),
         ({"apiServer": {"policy": "ACTIVE"}}, "policy"),
         ({"apiServer": {"gracePeriodSeconds": 0}}, "gracePeriodSeconds"),
-        ({"risk": {"maxOrderQuantity": 0}}, "maxOrderQuantity"),
-        ({"risk": {"dailyLossLimit": 0}}, "dailyLossLimit"),
+        ({"risk": {"maxOrderQty": 0}}, "maxOrderQty"),
+        ({"risk": {"maxDailyLoss": 0}}, "maxDailyLoss"),
+        ({"risk": {"maxPositionPerCode": {"TXFL6": -1}}}, "maxPositionPerCode"),
+        ({"strategy": {"name": "mm", "decision": "sometimes"}}, "decision"),
+        ({"strategy": {"name": "mm", "decision": "interval_ms:0"}}, "decision"),
         ({"metrics": {"port": 80}}, "port"),
         ({"brokerSecretRef": {}}, "brokerSecretRef"),
         ({"strategy": {"name": ""}}, "name"),
@@ -165,6 +169,30 @@ def test_every_field_the_operator_reads_is_in_the_schema() -> None:
         for part in path.split("."):
             assert part in node.get("properties", {}), f"spec.{path} is not in the CRD schema"
             node = node["properties"][part]
+
+
+def test_risk_block_is_the_runtime_limits_schema() -> None:
+    """spec.risk is RiskLimits' exported schema (which test_operator_risk keeps in sync with the
+    runtime): same names, types, bounds, defaults and descriptions."""
+    risk = SCHEMA["properties"]["spec"]["properties"]["risk"]
+    expected = risk_limits.risk_schema()["properties"]
+    assert risk["properties"] == expected, (
+        "regenerate crds/tradingshard.yaml spec.risk.properties from "
+        "operator/shijim_operator/risk_limits.json (python -m shijim.tools.risk_schema)"
+    )
+    # Unknown keys reach the operator, which refuses them, instead of being pruned.
+    assert risk["x-kubernetes-preserve-unknown-fields"] is True
+
+
+def test_decision_policy_field() -> None:
+    decision = SCHEMA["properties"]["spec"]["properties"]["strategy"]["properties"]["decision"]
+    assert decision["pattern"] == spec_module.DECISION_PATTERN
+    assert decision["default"] == spec_module.DEFAULT_DECISION
+    ok = jsonschema.Draft4Validator(decision)
+    for text in ("every_event", "on_touch_change", "interval_ms:1", "interval_ms:86400000"):
+        assert ok.is_valid(text), text
+    for text in ("interval_ms:0", "interval_ms:-5", "interval_ms:", "every event", ""):
+        assert not ok.is_valid(text), text
 
 
 def test_chart_copy_is_identical_when_present() -> None:

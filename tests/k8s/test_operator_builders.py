@@ -48,9 +48,22 @@ def checked(spec: dict[str, Any] | None = None):  # type: ignore[no-untyped-def]
         ),
         ({"image": ""}, "spec.image: expected a non-empty string"),
         ({"killSwitch": "yes"}, "spec.killSwitch: expected true or false"),
-        ({"risk": {"maxOrderQuantity": 0}}, "spec.risk.maxOrderQuantity: must be in"),
-        ({"risk": {"dailyLossLimit": -1}}, "spec.risk.dailyLossLimit: expected a number > 0"),
-        ({"risk": {"maxPositionPerCode": {"TXFL6": -1}}}, "spec.risk.maxPositionPerCode.TXFL6"),
+        ({"risk": {"maxOrderQty": 0}}, "spec.risk.maxOrderQty: must be >= 1, got 0"),
+        ({"risk": {"maxDailyLoss": -1}}, "spec.risk.maxDailyLoss: must be > 0, got -1"),
+        (
+            {"risk": {"maxPositionPerCode": {"TXFL6": -1}}},
+            "spec.risk.maxPositionPerCode.TXFL6: must be >= 0, got -1",
+        ),
+        # A renamed (or misspelt) limit is refused, never dropped for its default.
+        ({"risk": {"dailyLossLimit": 1000}}, "spec.risk.dailyLossLimit: unknown limit (known: "),
+        (
+            {"strategy": {"name": "market_making", "decision": "sometimes"}},
+            "spec.strategy.decision: expected every_event, on_touch_change or interval_ms:N",
+        ),
+        (
+            {"strategy": {"name": "market_making", "decision": "interval_ms:90000000"}},
+            "spec.strategy.decision: interval_ms: N must be in [1, 86400000]",
+        ),
         ({"apiServer": {"policy": "ACTIVE"}}, "spec.apiServer.policy: expected one of"),
         ({"clickhouse": {"enabled": True}}, "spec.clickhouse.dsnSecretRef: required"),
         ({"universe": {"codes": []}}, "spec.universe.codes: expected a non-empty list"),
@@ -146,7 +159,7 @@ def test_kill_switch_is_not_part_of_any_child() -> None:
 def test_config_change_rolls_the_pods_via_the_template_hash() -> None:
     spec = example_spec()
     before = builders.build_statefulset(OWNER, checked(spec))
-    spec["risk"]["maxOrderQuantity"] = 1
+    spec["risk"]["maxOrderQty"] = 1
     after = builders.build_statefulset(OWNER, checked(spec))
     key = builders.CONFIG_HASH_ANNOTATION
     old = before["spec"]["template"]["metadata"]["annotations"][key]
@@ -280,7 +293,14 @@ def test_rendered_config_is_accepted_by_the_runtime() -> None:
     assert cfg.feed.kind == "replay" and cfg.feed.replay_path == "/data/raw"
     assert cfg.feed.pace == "fast"
     assert cfg.kubernetes.grace_seconds == 10.0 and cfg.kubernetes.grace_policy == "REDUCING"
-    assert cfg.risk.max_position == {"TXFL6": 2}
+    assert cfg.risk.max_position_per_code == {"TXFL6": 2} and cfg.risk.max_order_qty == 2
+    assert cfg.risk.max_daily_loss == 50_000.0 and cfg.risk.order_actions_per_10s == 100
+    assert cfg.strategy.decision == "on_touch_change"  # the CRD's default, rendered
+    spec["strategy"]["decision"] = "interval_ms:5"
+    cm = builders.build_config_map(OWNER, checked(spec))
+    assert parse_config(yaml.safe_load(cm["data"]["config.yaml"])).strategy.decision == (
+        "interval_ms:5"
+    )
     assert cfg.shard.namespace == "trading" and cfg.shard.total == 2
 
 

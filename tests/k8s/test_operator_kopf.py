@@ -15,9 +15,10 @@ import pytest
 import yaml
 from emulator import EXAMPLE, ROOT, EmulatorThread, wait_for
 from processes import free_port, stop_process
+from shijim.domain import TradingState
 from shijim.governance.k8s import TradingShardWatcher
 from shijim.governance.k8s_api import kubeconfig_endpoint
-from shijim.risk.state import TradingState, TradingStateMachine
+from shijim.risk.state import TradingStateMachine
 
 if TYPE_CHECKING:
     from conftest import OperatorProcess

@@ -37,13 +37,15 @@ from emulator import EXAMPLE, EmulatorThread, wait_for
 from processes import free_port, stop_process
 from shijim import universe
 from shijim.domain import Instrument, OrderIntent, Side
-from shijim.execution.paper import PaperExchange
+from shijim.execution.paper import PaperVenue
 from shijim.governance.ownership import CodeOwnership, read_sharding
 from shijim.risk.gateway import InstrumentTable, RiskAwareGateway
-from shijim.risk.rules import RiskLimits
+from shijim.risk.limits import RiskLimits
 from shijim.risk.state import TradingStateMachine
 from shijim_operator import conditions, resharding, sharding
 from shijim_operator.sharding import Layout
+
+import shijim_core
 
 if TYPE_CHECKING:
     from conftest import OperatorProcess
@@ -278,12 +280,21 @@ class OwnedGauge:
 
 def paper_gateway(codes: list[str]) -> RiskAwareGateway:
     table = InstrumentTable({c: Instrument.future(c, 10.0) for c in codes})
-    limits = RiskLimits(max_price_ticks=1000, max_price_pct=0.5)
-    return RiskAwareGateway(PaperExchange(), table, limits, TradingStateMachine())
+    limits = RiskLimits(max_price_deviation_ticks=1000, max_price_deviation_pct=50.0)
+    venue = PaperVenue(shijim_core.Engine(codes, latency="zero"))
+    return RiskAwareGateway(venue, table, limits, TradingStateMachine())
 
 
 def book(gw: RiskAwareGateway, code: str) -> None:
-    gw.on_bidask(code, 1, [99.0] * 5, [5] * 5, [101.0] * 5, [5] * 5)
+    """A 99/101 book into the gateway's engine (an SBE frame; the engine feeds its venue)."""
+    record = {
+        "type": "bidask", "code": code, "exch_ts": 1, "local_ts": 1, "seq": 0,
+        "bid_price": [99.0 - i for i in range(5)], "bid_volume": [5] * 5,
+        "ask_price": [101.0 + i for i in range(5)], "ask_volume": [5] * 5, "simtrade": False,
+    }  # fmt: skip
+    frames = shijim_core.SbeFrames(shijim_core.sbe_encode_stream([record]))
+    while gw.engine.next_due_frames(frames) is not None:
+        gw.after_event()
 
 
 def op_status(plan: resharding.Plan) -> dict[str, Any]:

@@ -16,9 +16,10 @@ import time
 import pytest
 from emulator import EXAMPLE, ROOT, EmulatorThread, wait_for
 from processes import stop_process
+from shijim.domain import KillSwitchSource, TradingState
 from shijim.governance.k8s import TradingShardWatcher, read_demand, shard_identity
 from shijim.governance.k8s_api import ApiConfigError, ApiEndpoint, kubeconfig_endpoint
-from shijim.risk.state import KillSwitchSource, TradingState, TradingStateMachine
+from shijim.risk.state import TradingStateMachine
 
 NAME = "sim-demo"
 

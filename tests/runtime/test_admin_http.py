@@ -12,13 +12,16 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
+from engine_market import quote_once
 from idle_connections import hold_idle_connections
-from shijim.domain import Instrument, OrderIntent, Side
-from shijim.execution.paper import PaperExchange
+from shijim.domain import Instrument, KillSwitchSource, OrderIntent, Side, TradingState
+from shijim.execution.paper import PaperVenue
 from shijim.governance.admin import ENV_TOKEN, AdminServer
 from shijim.governance.listener import Bounds
 from shijim.risk.gateway import InstrumentTable, RiskAwareGateway
-from shijim.risk.state import KillSwitchSource, TradingState, TradingStateMachine
+from shijim.risk.state import TradingStateMachine
+
+import shijim_core
 
 TOKEN = "s3cret-token-for-tests"
 
@@ -26,7 +29,7 @@ TOKEN = "s3cret-token-for-tests"
 @pytest.fixture
 def setup() -> Iterator[tuple[AdminServer, TradingStateMachine, RiskAwareGateway]]:
     sm = TradingStateMachine()
-    paper = PaperExchange()
+    paper = PaperVenue(shijim_core.Engine(["TXFL5"], latency="zero"))
     gw = RiskAwareGateway(
         paper, InstrumentTable({"TXFL5": Instrument.future("TXFL5", 200.0)}), state=sm
     )
@@ -70,7 +73,7 @@ def test_missing_and_bad_token_are_refused(setup: Any) -> None:
 
 def test_engage_and_resume_with_good_token(setup: Any) -> None:
     server, sm, gw = setup
-    gw.on_bidask("TXFL5", 1, [20000.0] * 5, [1] * 5, [20001.0] * 5, [1] * 5)
+    quote_once(gw, "TXFL5", 20000.0, 20001.0)
     gw.place(OrderIntent("TXFL5", Side.BUY, 1, 19995.0))
     assert len(gw.working_orders()) == 1
     status, doc, _ = call(server, "POST", "/kill-switch/engage", body={"reason": "drill"})

@@ -12,8 +12,7 @@ from shijim.algo.chasing import (
     Reprice,
     SmartChasingEngine,
 )
-from shijim.domain import Side
-from shijim.strategy.signals import SignalSnapshot, SignalWeights
+from shijim.domain import Side, SignalSnapshot, SignalWeights
 
 CALM = SignalSnapshot(ofi=0.0, microprice=100.5, mid=100.5, spread=1.0)
 PUSH_UP = SignalSnapshot(ofi=200.0, microprice=101.0, mid=100.5, spread=1.0, imbalance=1.0)

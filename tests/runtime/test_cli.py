@@ -147,10 +147,10 @@ def test_same_seed_same_counts_at_any_pace(tmp_path: Path) -> None:
 
 def test_bad_config_exits_2_naming_the_field(tmp_path: Path, capsys) -> None:
     f = tmp_path / "c.yaml"
-    f.write_text("risk:\n  max_position:\n    TXFL5: ten\n")
+    f.write_text("risk:\n  max_position_per_code:\n    TXFL5: ten\n")
     assert main(["run", "--config", str(f)], env={}) == 2
     err = capsys.readouterr().err
-    assert 'risk.max_position.TXFL5: expected integer, got "ten"' in err
+    assert 'risk.max_position_per_code.TXFL5: expected integer, got "ten"' in err
     assert main(["run", "--feed", "carrier-pigeon"], env={}) == 2
     assert main(["run"], env={"SHARD_ID": "x"}) == 2
     assert main(["run", "--shard-id", "3", "--total-shards", "2"], env={}) == 2

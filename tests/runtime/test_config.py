@@ -21,20 +21,23 @@ def test_defaults_and_a_full_file(tmp_path: Path) -> None:
         "universe: {codes: [TXFL6, '2330']}\n"
         "feed: {kind: sim, seed: 3, pace: fast}\n"
         "strategy: {name: market_making, params: {quote_qty: 2}}\n"
-        "risk: {max_position: {TXFL6: 10}, max_daily_loss: 100000}\n"
+        "risk: {max_position_per_code: {TXFL6: 10}, max_daily_loss: 100000}\n"
         "metrics: {port: 9100}\nkubernetes: {grace_policy: REDUCING}\n"
     )
     cfg = load_config(f)
     assert cfg.universe.codes == ("TXFL6", "2330")
-    assert cfg.risk.max_position["TXFL6"] == 10
+    assert cfg.risk.max_position_per_code["TXFL6"] == 10
     assert cfg.strategy.params["quote_qty"] == 2
     assert cfg.metrics.port == 9100 and cfg.admin.port is None
     assert parse_config(None).feed.kind == "auto"
 
 
 def test_wrong_type_names_the_field_path() -> None:
-    assert _err({"risk": {"max_position": {"TXFL5": "ten"}}}) == (
-        'risk.max_position.TXFL5: expected integer, got "ten"'
+    assert _err({"risk": {"max_position_per_code": {"TXFL5": "ten"}}}) == (
+        'risk.max_position_per_code.TXFL5: expected integer, got "ten"'
+    )
+    assert _err({"risk": {"max_position_per_code": {"TXFL5": -1}}}) == (
+        "risk.max_position_per_code.TXFL5: must be >= 0, got -1"
     )
     assert _err({"metrics": {"port": True}}) == "metrics.port: expected integer, got true"
     assert _err({"universe": {"codes": ["TXFL6", 2330]}}) == (
@@ -58,7 +61,7 @@ def test_file_errors_name_the_file(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="not valid YAML at line"):
         load_config(f)
     f.write_text("risk: {max_order_qty: 0}\n")
-    with pytest.raises(ConfigError, match=r"risk.max_order_qty: must be > 0, got 0 \(in .*bad"):
+    with pytest.raises(ConfigError, match=r"risk.max_order_qty: must be >= 1, got 0 \(in .*bad"):
         load_config(f)
     with pytest.raises(ConfigError, match="cannot read config file"):
         load_config(tmp_path / "missing.yaml")
@@ -71,28 +74,39 @@ def test_overrides_win_and_are_rechecked() -> None:
         with_overrides(cfg, shard={"id": 5})
 
 
-def test_risk_section_maps_onto_the_gateway_limits() -> None:
-    from shijim.app.runtime import risk_limits
+def test_risk_section_is_the_gateway_limits() -> None:
+    """The file's risk section is read straight into RiskLimits: one name and one default per
+    limit, the same bounds in code and in the file."""
+    from shijim.risk.limits import RiskLimits
 
     cfg = parse_config(
         {
             "risk": {
                 "max_order_qty": 3,
-                "default_max_position": 5,
-                "max_position": {"TXFL6": 1},
+                "max_position": 5,
+                "max_position_per_code": {"TXFL6": 1},
                 "max_price_deviation_pct": 1.5,
                 "order_actions_per_10s": 100,
                 "max_daily_loss": 7000,
             }
         }
     )
-    lim = risk_limits(cfg)
+    lim = cfg.risk
+    assert isinstance(lim, RiskLimits)
     assert lim.max_order_qty == 3 and lim.max_position == 5
-    assert dict(lim.max_position_by_code) == {"TXFL6": 1}
-    assert lim.max_price_pct == 0.015  # percent in the file, a fraction in the gateway
-    assert lim.rate_actions == 100 and lim.rate_window_s == 10.0
-    assert 0 < lim.cancel_reserve < lim.rate_actions
+    assert dict(lim.max_position_per_code) == {"TXFL6": 1}
+    assert lim.max_price_deviation_pct == 1.5  # percent, in the file and in the rules
+    assert lim.order_actions_per_10s == 100 and lim.rate_window_s == 10.0
+    assert lim.cancel_reserve == 20  # derived: a fifth, for cancels (docs/risk.md)
     assert lim.max_daily_loss == 7000.0
+    assert parse_config({}).risk == RiskLimits()  # one set of defaults
+    # The old spellings are errors, not silently ignored (the default would apply).
+    assert _err({"risk": {"default_max_position": 4}}).startswith(
+        "risk.default_max_position: unknown key"
+    )
+    assert _err({"risk": {"max_position": {"TXFL6": 1}}}) == (
+        "risk.max_position: expected integer, got a mapping"
+    )
 
 
 def test_startup_jitter_is_validated_and_spreads_logins() -> None:

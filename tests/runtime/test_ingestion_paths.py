@@ -20,17 +20,19 @@ import shioaji_objects as so
 from ring_fixture import Ring, fresh_ring, records_of
 from shijim.bus import BIDASK_DTYPE, TICK_DTYPE, Ingestor
 from shijim.bus import ingestion as ingestion_mod
-from shijim.domain import Instrument
+from shijim.domain import Instrument, TradingState
 from shijim.events import BidAskRecord, TickRecord, TickType, format_record
-from shijim.execution.paper import PaperExchange
+from shijim.execution.paper import PaperVenue
 from shijim.gateway.replay import ReplayFeed, ReplayPace
 from shijim.gateway.taipei_time import utc_ns_to_taipei
 from shijim.risk.gateway import InstrumentTable, RiskAwareGateway
-from shijim.risk.rules import RiskLimits
-from shijim.risk.state import TradingState, TradingStateMachine
+from shijim.risk.limits import RiskLimits
+from shijim.risk.state import TradingStateMachine
 from shijim.strategy.market_making import MarketMaking, MarketMakingParams
 from shijim.strategy.runner import StrategyRunner
 from test_shioaji_feed import _feed
+
+import shijim_core
 
 T0 = 1_795_482_000_000_000_000  # 2026-11-24 09:00 Asia/Taipei
 S = 1_000_000_000
@@ -295,14 +297,16 @@ def test_a_held_code_is_not_traded_until_good_data_returns() -> None:
     code = "TXFL6"
     with fresh_ring() as r:
         ing = Ingestor(r.writer, universe={code}, clock_ns=lambda: NOW)
+        engine = shijim_core.Engine([code], "every_event", latency="zero")
         gw = RiskAwareGateway(
-            PaperExchange(),
+            PaperVenue(engine),
             InstrumentTable({code: Instrument.future(code, 200.0)}),
-            RiskLimits(max_price_pct=None),
+            RiskLimits(max_order_qty=10, max_position=10, max_price_deviation_pct=1e6),
             TradingStateMachine(),
+            engine=engine,
         )
         mm = MarketMaking(MarketMakingParams(min_requote_ms=0.0), lambda c, p: 1.0)
-        runner = StrategyRunner(r.reader, mm, gw, batch=64)
+        runner = StrategyRunner(engine, r.reader, mm, gw, max_messages=64)
         good = _records()[0]
         ing.record(good, "f:1")
         runner.step()

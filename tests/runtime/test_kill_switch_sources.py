@@ -10,9 +10,10 @@ import textwrap
 from pathlib import Path
 
 import pytest
+from shijim.domain import KillSwitchSource, TradingState
 from shijim.governance.file_trigger import FileTrigger
 from shijim.governance.signals import SignalKillSwitch
-from shijim.risk.state import KillSwitchSource, TradingState, TradingStateMachine
+from shijim.risk.state import TradingStateMachine
 
 REPO = Path(__file__).resolve().parents[2]
 

@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-from shijim.domain import Order, OrderStatus, Side
-from shijim.risk.state import TradingState
+from shijim.domain import Order, OrderStatus, Side, SignalSnapshot, TradingState
 from shijim.strategy.base import Amend, Cancel, MarketView, Place, StrategyContext
 from shijim.strategy.market_making import MarketMaking, MarketMakingParams, desired_quotes
-from shijim.strategy.signals import SignalSnapshot
 
 
 def _view(bid=100.0, ask=104.0, micro=102.0, ts=0, code="TXFL6") -> MarketView:

@@ -9,9 +9,9 @@ from pathlib import Path
 import pytest
 from prometheus_client import generate_latest
 from shijim.bus.validation import BadInputCause
+from shijim.domain import RejectReason
 from shijim.events.record import RecordType
 from shijim.metrics import OrderAction, ShardMetrics
-from shijim.risk.rules import RejectReason
 
 DOC = Path(__file__).resolve().parents[2] / "docs" / "metrics.md"
 

@@ -27,11 +27,11 @@ from shijim.app.health import (
     session_start,
 )
 from shijim.bus.validation import BadInputCause
+from shijim.domain import KillSwitchSource, RejectReason, TradingState
 from shijim.gateway.sessions import Market
 from shijim.governance.listener import Bounds
 from shijim.metrics import ShardMetrics
-from shijim.risk.rules import RejectReason
-from shijim.risk.state import KillSwitchSource, TradingState, TradingStateMachine
+from shijim.risk.state import TradingStateMachine
 
 ROOT = Path(__file__).resolve().parents[2]
 S = 10**9

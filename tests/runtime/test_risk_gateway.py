@@ -1,21 +1,38 @@
-"""RiskAwareGateway over the real paper exchange: state machine, cancels on HALTED/REDUCING,
-rate limit with cancel priority, daily-loss kill switch, metrics, bad input never orders."""
+"""RiskAwareGateway over the engine's paper venue and account: state machine, cancels on
+HALTED/REDUCING, rate limit with cancel priority, daily-loss kill switch from the engine's
+marks, fees, metrics, bad input never orders. Zero latency and (where PnL is asserted to the
+TWD) zero fees keep the numbers those of the prices; fees on by default are tested apart."""
 
 from __future__ import annotations
 
 import math
 
 import pytest
+from engine_market import Market
 from prometheus_client import generate_latest
-from shijim.domain import Fill, Instrument, OrderIntent, OrderStatus, Side
+from shijim.domain import (
+    Fill,
+    Instrument,
+    KillSwitchSource,
+    OrderIntent,
+    OrderStatus,
+    OrderUpdate,
+    Rejection,
+    RejectReason,
+    Side,
+    TradingState,
+)
 from shijim.execution.adapter import ExecutionAdapter
-from shijim.execution.paper import PaperExchange
+from shijim.execution.paper import PaperVenue
 from shijim.metrics import ShardMetrics
 from shijim.risk.gateway import InstrumentTable, RiskAwareGateway
-from shijim.risk.rules import Rejection, RejectReason, RiskLimits
-from shijim.risk.state import KillSwitchSource, TradingState, TradingStateMachine
+from shijim.risk.limits import RiskLimits
+from shijim.risk.state import TradingStateMachine
+
+import shijim_core as sc
 
 CODE = "TXFL5"
+NO_FEES = {CODE: {"per_lot": 0.0, "rate": 0.0}}
 
 
 class Clock:
@@ -27,32 +44,30 @@ class Clock:
 
 
 def make(
-    limits: RiskLimits | None = None, metrics: ShardMetrics | None = None
-) -> tuple[RiskAwareGateway, PaperExchange, TradingStateMachine, Clock]:
-    paper = PaperExchange()
+    market: Market,
+    limits: RiskLimits | None = None,
+    metrics: ShardMetrics | None = None,
+    instruments: dict | None = NO_FEES,
+) -> tuple[RiskAwareGateway, PaperVenue, TradingStateMachine, Clock]:
+    engine = sc.Engine([CODE], latency="zero", instruments=instruments)
+    paper = PaperVenue(engine)
     sm = TradingStateMachine()
     clock = Clock()
     gw = RiskAwareGateway(
         paper,
         InstrumentTable({CODE: Instrument.future(CODE, 200.0)}),
-        limits or RiskLimits(max_position=5, max_working=10, max_daily_loss=10_000.0),
+        limits
+        or RiskLimits(
+            max_order_qty=10, max_position=5, max_working_orders=10, max_daily_loss=10_000.0
+        ),
         sm,
         metrics,
         clock,
+        engine=engine,
     )
-    book(gw)
+    market.attach(engine, gw)
+    market.quote(CODE, 20000.0, 20001.0)
     return gw, paper, sm, clock
-
-
-def book(gw: RiskAwareGateway, bid: float = 20000.0, ask: float = 20001.0, ts: int = 1) -> None:
-    gw.on_bidask(
-        CODE,
-        ts,
-        [bid - i for i in range(5)],
-        [10] * 5,
-        [ask + i for i in range(5)],
-        [10] * 5,
-    )
 
 
 def buy(qty: int = 1, price: float = 19990.0) -> OrderIntent:
@@ -63,19 +78,23 @@ def sell(qty: int = 1, price: float = 20010.0) -> OrderIntent:
     return OrderIntent(CODE, Side.SELL, qty, price)
 
 
-def test_gateway_and_paper_satisfy_the_adapter_protocol() -> None:
-    gw, paper, _, _ = make()
+def test_gateway_and_paper_satisfy_the_adapter_protocol(market: Market) -> None:
+    gw, paper, _, _ = make(market)
     assert isinstance(paper, ExecutionAdapter)
     assert isinstance(gw, ExecutionAdapter)
 
 
-def test_accepted_order_reaches_the_paper_exchange() -> None:
-    gw, paper, _, _ = make()
+def test_accepted_order_reaches_the_paper_exchange(market: Market) -> None:
+    gw, paper, _, _ = make(market)
     order = gw.place(buy())
     assert not isinstance(order, Rejection)
     assert order.order_id in paper.working_orders()
     gw.poll()
-    assert [type(e).__name__ for e in gw.events] == ["OrderUpdate"]
+    # Sent, then acknowledged by the venue (zero latency: within the call).
+    assert [e.status for e in gw.events if isinstance(e, OrderUpdate)] == [
+        OrderStatus.PENDING_SUBMIT,
+        OrderStatus.SUBMITTED,
+    ]
 
 
 @pytest.mark.parametrize(
@@ -89,9 +108,11 @@ def test_accepted_order_reaches_the_paper_exchange() -> None:
         (OrderIntent(CODE, Side.BUY, 1, 25000.0), RejectReason.FAT_FINGER_PRICE),
     ],
 )
-def test_bad_input_never_produces_an_order(intent: OrderIntent, reason: RejectReason) -> None:
+def test_bad_input_never_produces_an_order(
+    market: Market, intent: OrderIntent, reason: RejectReason
+) -> None:
     metrics = ShardMetrics("t")
-    gw, paper, _, _ = make(metrics=metrics)
+    gw, paper, _, _ = make(market, metrics=metrics)
     result = gw.place(intent)
     assert isinstance(result, Rejection) and result.reason is reason
     assert not result  # a rejection is falsy
@@ -101,14 +122,15 @@ def test_bad_input_never_produces_an_order(intent: OrderIntent, reason: RejectRe
 
 
 def test_no_reference_price_before_any_book() -> None:
-    paper = PaperExchange()
+    paper = PaperVenue(sc.Engine([CODE], latency="zero"))
     gw = RiskAwareGateway(paper, InstrumentTable({CODE: Instrument.future(CODE, 200.0)}))
+    assert gw.engine is paper.engine  # the venue's engine is the gateway's
     r = gw.place(buy())
     assert isinstance(r, Rejection) and r.reason is RejectReason.NO_REFERENCE_PRICE
 
 
-def test_halted_cancels_every_working_order_and_rejects_new_ones() -> None:
-    gw, paper, sm, _ = make()
+def test_halted_cancels_every_working_order_and_rejects_new_ones(market: Market) -> None:
+    gw, paper, sm, _ = make(market)
     ids = [o.order_id for o in (gw.place(buy()), gw.place(sell())) if not isinstance(o, Rejection)]
     assert len(ids) == 2
     sm.engage(KillSwitchSource.ADMIN, "test")
@@ -124,8 +146,10 @@ def test_halted_cancels_every_working_order_and_rejects_new_ones() -> None:
     assert not isinstance(gw.place(buy()), Rejection)
 
 
-def test_reducing_cancels_exposure_increasing_orders_and_allows_only_reducing() -> None:
-    gw, paper, sm, _ = make()
+def test_reducing_cancels_exposure_increasing_orders_and_allows_only_reducing(
+    market: Market,
+) -> None:
+    gw, paper, sm, _ = make(market)
     gw.place(OrderIntent(CODE, Side.BUY, 2, 20001.0))  # marketable: long 2
     gw.poll()
     assert gw.positions.net(CODE) == 2
@@ -141,47 +165,48 @@ def test_reducing_cancels_exposure_increasing_orders_and_allows_only_reducing() 
     assert isinstance(r, Rejection) and r.reason is RejectReason.REDUCING_ONLY
 
 
-def test_rate_limit_and_cancels_keep_priority() -> None:
-    limits = RiskLimits(rate_actions=6, rate_window_s=1.0, cancel_reserve=2, max_working=20)
-    gw, paper, sm, clock = make(limits)
-    placed = [gw.place(buy()) for _ in range(5)]
+def test_rate_limit_and_cancels_keep_priority(market: Market) -> None:
+    # 10 actions per 10 s, 10 // 5 = 2 of them reserved for cancels
+    limits = RiskLimits(order_actions_per_10s=10, max_working_orders=20, max_position=20)
+    gw, paper, sm, clock = make(market, limits)
+    placed = [gw.place(buy()) for _ in range(9)]
     ok = [o for o in placed if not isinstance(o, Rejection)]
-    assert len(ok) == 4  # 6 tokens, 2 reserved for cancels
-    assert isinstance(placed[4], Rejection) and placed[4].reason is RejectReason.RATE_LIMIT
-    # HALTED: the reserve covers 2 cancels, the other 2 wait for tokens
+    assert len(ok) == 8
+    assert isinstance(placed[8], Rejection) and placed[8].reason is RejectReason.RATE_LIMIT
+    # HALTED: the reserve covers 2 cancels, the other 6 wait for tokens
     sm.engage(KillSwitchSource.SIGNAL, "test")
-    assert len(paper.working_orders()) == 2
-    assert gw.summary()["pending_cancels"] == 2
-    clock.ns += 1_000_000_000 // 6 + 1  # one token
+    assert len(paper.working_orders()) == 6
+    assert gw.summary()["pending_cancels"] == 6
+    clock.ns += 1_000_000_000 + 1  # one token
     gw.poll()
-    assert len(paper.working_orders()) == 1
-    clock.ns += 1_000_000_000
+    assert len(paper.working_orders()) == 5
+    clock.ns += 10_000_000_000
     gw.poll()
     assert not paper.working_orders()
     assert gw.summary()["pending_cancels"] == 0
 
 
-def test_rate_limit_refills_over_time() -> None:
-    limits = RiskLimits(rate_actions=3, rate_window_s=3.0, cancel_reserve=0)
-    gw, _, _, clock = make(limits)
-    for _ in range(3):
+def test_rate_limit_refills_over_time(market: Market) -> None:
+    limits = RiskLimits(order_actions_per_10s=5, max_position=10)  # 4 + 1 for cancels
+    gw, _, _, clock = make(market, limits)
+    for _ in range(4):
         assert not isinstance(gw.place(buy()), Rejection)
     assert isinstance(gw.place(buy()), Rejection)
-    clock.ns += 1_000_000_000
+    clock.ns += 2_000_000_000  # one token per 2 s
     assert not isinstance(gw.place(buy()), Rejection)
 
 
-def test_daily_loss_engages_the_kill_switch_from_marks() -> None:
+def test_daily_loss_engages_the_kill_switch_from_marks(market: Market) -> None:
     metrics = ShardMetrics("t")
-    gw, paper, sm, _ = make(metrics=metrics)
+    gw, paper, sm, _ = make(market, metrics=metrics)
     gw.place(OrderIntent(CODE, Side.BUY, 2, 20001.0))  # long 2 at 20001
     resting = gw.place(sell())  # rests above the market while it falls
     assert not isinstance(resting, Rejection)
     gw.poll()
     # 10_000 TWD / (2 lots * 200) = 25 points
-    book(gw, bid=19976.0, ask=19977.0, ts=2)  # mid 19976.5: -24.5 pts -> -9800
+    market.quote(CODE, 19976.0, 19977.0)  # mid 19976.5: -24.5 pts -> -9800
     assert sm.state is TradingState.ACTIVE
-    book(gw, bid=19975.0, ask=19976.0, ts=3)  # mid 19975.5: -25.5 pts -> -10200
+    market.quote(CODE, 19975.0, 19976.0)  # mid 19975.5: -25.5 pts -> -10200
     assert sm.state is TradingState.HALTED
     assert KillSwitchSource.LOSS_LIMIT in sm.demands()
     assert not paper.working_orders()
@@ -190,8 +215,8 @@ def test_daily_loss_engages_the_kill_switch_from_marks() -> None:
     assert 'shijim_position{code="TXFL5",shard="t"} 2.0' in text
 
 
-def test_daily_loss_from_a_losing_fill() -> None:
-    gw, _, sm, _ = make(RiskLimits(max_daily_loss=150.0))
+def test_daily_loss_from_a_losing_fill(market: Market) -> None:
+    gw, _, sm, _ = make(market, RiskLimits(max_daily_loss=150.0))
     gw.place(OrderIntent(CODE, Side.BUY, 1, 20001.0))
     gw.poll()
     assert gw.positions.total_pnl == pytest.approx(-100.0)  # marked at the mid 20000.5
@@ -201,8 +226,8 @@ def test_daily_loss_from_a_losing_fill() -> None:
     assert gw.positions.realised_pnl == pytest.approx(-200.0)
 
 
-def test_amend_checks_price_and_qty() -> None:
-    gw, _, sm, _ = make()
+def test_amend_checks_price_and_qty(market: Market) -> None:
+    gw, _, sm, _ = make(market)
     o = gw.place(buy(qty=3))
     assert not isinstance(o, Rejection)
     r = gw.amend(o.order_id, price=math.nan)
@@ -219,11 +244,11 @@ def test_amend_checks_price_and_qty() -> None:
     assert isinstance(gw.amend(o.order_id, price=19996.0), Rejection)
 
 
-def test_fills_update_positions_and_reach_the_strategy_queue() -> None:
-    gw, _, _, _ = make()
+def test_fills_update_positions_and_reach_the_strategy_queue(market: Market) -> None:
+    gw, _, _, _ = make(market)
     o = gw.place(OrderIntent(CODE, Side.BUY, 1, 20000.0))
     assert not isinstance(o, Rejection)
-    gw.on_trade(CODE, 5, 19999.0, 1)  # traded through our bid
+    market.trade(CODE, 19999.0, 1)  # traded through our bid
     fills = [e for e in gw.events if isinstance(e, Fill)]
     assert len(fills) == 1 and fills[0].price == 20000.0
     assert gw.positions.net(CODE) == 1
@@ -231,8 +256,8 @@ def test_fills_update_positions_and_reach_the_strategy_queue() -> None:
     assert s["positions"][CODE]["net"] == 1 and s["state"] == "ACTIVE"
 
 
-def test_reject_logging_is_rate_limited(caplog: pytest.LogCaptureFixture) -> None:
-    gw, _, _, clock = make()
+def test_reject_logging_is_rate_limited(market: Market, caplog: pytest.LogCaptureFixture) -> None:
+    gw, _, _, clock = make(market)
     with caplog.at_level("WARNING", logger="shijim.risk.gateway"):
         for _ in range(100):
             gw.place(OrderIntent(CODE, Side.BUY, 0, 20000.0))
@@ -244,8 +269,8 @@ def test_reject_logging_is_rate_limited(caplog: pytest.LogCaptureFixture) -> Non
     assert gw.rejects[RejectReason.INVALID_QTY] == 101
 
 
-def test_new_trading_day_resets_realised_but_keeps_the_loss_halt() -> None:
-    gw, _, sm, _ = make(RiskLimits(max_daily_loss=150.0))
+def test_new_trading_day_resets_realised_but_keeps_the_loss_halt(market: Market) -> None:
+    gw, _, sm, _ = make(market, RiskLimits(max_daily_loss=150.0))
     gw.place(OrderIntent(CODE, Side.BUY, 1, 20001.0))
     gw.poll()
     gw.place(OrderIntent(CODE, Side.SELL, 1, 20000.0))  # realised -200: halted
@@ -257,19 +282,19 @@ def test_new_trading_day_resets_realised_but_keeps_the_loss_halt() -> None:
     assert not isinstance(gw.place(buy()), Rejection)
 
 
-def test_halt_from_another_thread_while_the_strategy_places() -> None:
+def test_halt_from_another_thread_while_the_strategy_places(market: Market) -> None:
     """The kill switch on an admin/signal thread races the strategy thread: whatever the
     interleaving, nothing is left working and nothing is accepted after HALTED is seen."""
     import threading
 
     gw, paper, sm, _ = make(
+        market,
         RiskLimits(
-            max_working=1000,
-            rate_actions=10**6,
-            cancel_reserve=0,
+            max_working_orders=1000,
+            order_actions_per_10s=10**6,
             max_position=10**6,
-            max_gross=10**6,
-        )
+            max_gross_position=10**6,
+        ),
     )
     accepted_after_halt: list[str] = []
     started = threading.Event()
@@ -290,3 +315,66 @@ def test_halt_from_another_thread_while_the_strategy_places() -> None:
     t.join(10)
     assert not accepted_after_halt
     assert not paper.working_orders()
+
+
+def test_fees_are_on_by_default_and_reach_the_account(market: Market) -> None:
+    gw, _, _, _ = make(market, instruments=None)
+    gw.place(OrderIntent(CODE, Side.BUY, 1, 20001.0))  # takes the ask
+    (f,) = [e for e in gw.events if isinstance(e, Fill)]
+    # TXF: 60 TWD commission + the 0.002 % futures transaction tax on 20001 x 200.
+    assert f.fee == pytest.approx(60 + 0.00002 * 20001 * 200)
+    assert gw.positions.fees == pytest.approx(f.fee)
+    # Marked at the mid 20000.5: -0.5 point x 200, and the fee.
+    assert gw.positions.total_pnl == pytest.approx(-100 - f.fee)
+    s = gw.summary()
+    assert s["pnl"]["fees"] == pytest.approx(f.fee) and s["positions"][CODE]["fees"] > 0
+    assert [m["horizon_ns"] for m in s["markouts"]] == [10**9, 5 * 10**9, 30 * 10**9]
+
+
+def test_after_event_exports_pnl_at_most_ten_times_a_second(market: Market) -> None:
+    metrics = ShardMetrics("t")
+    gw, _, _, clock = make(market, metrics=metrics)
+    gw.place(OrderIntent(CODE, Side.BUY, 1, 20001.0))
+
+    def exported() -> str:
+        text = generate_latest(metrics.registry).decode()
+        return next(line for line in text.splitlines() if line.startswith("shijim_pnl"))
+
+    clock.ns += 10**9
+    market.quote(CODE, 20010.0, 20011.0)  # mid 20010.5: +9.5 points
+    assert exported().endswith(" 1900.0")
+    market.quote(CODE, 20020.0, 20021.0)  # within 100 ms of the last export: not exported
+    assert exported().endswith(" 1900.0")
+    clock.ns += 100_000_000
+    market.quote(CODE, 20020.0, 20021.0)
+    assert exported().endswith(" 3900.0")
+
+
+def test_the_gateway_refuses_an_engine_that_is_not_the_venues() -> None:
+    paper = PaperVenue(sc.Engine([CODE], latency="zero"))
+    with pytest.raises(ValueError, match="engine"):
+        RiskAwareGateway(
+            paper,
+            InstrumentTable({CODE: Instrument.future(CODE, 200.0)}),
+            engine=sc.Engine([CODE]),
+        )
+
+
+def test_a_fill_in_a_code_the_engine_lacks_is_adopted_never_dropped(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    engine = sc.Engine([CODE], latency="zero")
+    gw = RiskAwareGateway(
+        PaperVenue(engine), InstrumentTable({CODE: Instrument.future(CODE, 200.0)})
+    )
+    # A live deal in a code neither configured nor in the engine (placed outside this
+    # process): real money, tracked with the code's multiplier, and said loudly.
+    with caplog.at_level("ERROR", logger="shijim.risk.gateway"):
+        gw._apply_fill(Fill("x1", "o1", "MXFL5", Side.SELL, 2, 20000.0, 0, 0.0))
+        gw._apply_fill(Fill("x2", "o2", "MXFL5", Side.BUY, 2, 19990.0, 0, 0.0))
+    assert "unconfigured code 'MXFL5'" in caplog.text
+    assert engine.code_id("MXFL5") == 1 and gw.positions.realised_pnl == 10 * 2 * 50
+    # A fill the account cannot book is refused loudly and counted.
+    with caplog.at_level("ERROR", logger="shijim.risk.gateway"):
+        gw._apply_fill(Fill("x3", "o3", CODE, Side.BUY, 0, 20000.0, 0, 0.0))
+    assert gw.bad_fills == 1 and "refused by the account" in caplog.text

@@ -1,10 +1,16 @@
-"""Position keeping: average cost, realised/marked PnL in TWD with contract multipliers."""
+"""Position keeping over the engine's account: average cost, realised/marked PnL in TWD with
+contract multipliers, fees, exact realised PnL, reconciliation, a new day, adopted codes."""
 
 from __future__ import annotations
 
+from fractions import Fraction
+
 import pytest
+from engine_market import Market
 from shijim.domain import Fill, Instrument, Side, instrument_for
 from shijim.risk.positions import PositionKeeper
+
+import shijim_core as sc
 
 _n = 0
 
@@ -15,22 +21,29 @@ def fill(code: str, side: Side, qty: int, price: float, fee: float = 0.0) -> Fil
     return Fill(f"f{_n}", "o1", code, side, qty, price, 0, fee)
 
 
-def test_txf_round_trip_realises_points_times_200() -> None:
-    pk = PositionKeeper(instrument_for)
+def keeper(codes: list[str] | None = None, lookup=instrument_for) -> PositionKeeper:
+    return PositionKeeper(sc.Engine(codes or [], latency="zero"), lookup)
+
+
+def test_txf_round_trip_realises_points_times_200(market: Market) -> None:
+    eng = sc.Engine(["TXFL5"], latency="zero")
+    market.attach(eng)
+    pk = PositionKeeper(eng, instrument_for)
     pk.apply_fill(fill("TXFL5", Side.BUY, 2, 20000.0))
     pk.apply_fill(fill("TXFL5", Side.BUY, 2, 20010.0))
     assert pk.position("TXFL5").avg_price == 20005.0
-    pk.mark("TXFL5", 20015.0)
+    market.quote("TXFL5", 20014.5, 20015.5)  # the engine marks at the mid, 20015
     assert pk.unrealised_pnl == pytest.approx(10 * 4 * 200)
     realised = pk.apply_fill(fill("TXFL5", Side.SELL, 3, 20025.0))
     assert realised == pytest.approx(20 * 3 * 200)
     assert pk.net("TXFL5") == 1
-    assert pk.unrealised_pnl == pytest.approx(10 * 1 * 200)  # re-marked at 20015
+    assert pk.unrealised_pnl == pytest.approx(10 * 1 * 200)  # still marked at 20015
     assert pk.gross == 1
+    assert pk.position("TXFL5").mark_price == 20015.0
 
 
 def test_flip_opens_remainder_at_fill_price() -> None:
-    pk = PositionKeeper(instrument_for)
+    pk = keeper()
     pk.apply_fill(fill("MXFL5", Side.SELL, 1, 20000.0))
     pk.apply_fill(fill("MXFL5", Side.BUY, 3, 19990.0))
     p = pk.position("MXFL5")
@@ -39,45 +52,69 @@ def test_flip_opens_remainder_at_fill_price() -> None:
 
 
 def test_stock_lots_and_fees() -> None:
-    pk = PositionKeeper(lambda code: Instrument.stock(code))
+    pk = keeper(lookup=lambda code: Instrument.stock(code))
     pk.apply_fill(fill("2330", Side.BUY, 1, 600.0, fee=855.0))
     pk.apply_fill(fill("2330", Side.SELL, 1, 601.0, fee=2658.0))
     # 1 lot = 1000 shares: +1000 TWD gross, minus both fees
     assert pk.realised_pnl == pytest.approx(1000 - 855 - 2658)
     assert pk.position("2330").fees == pytest.approx(855 + 2658)
+    assert pk.fees == pytest.approx(855 + 2658)
+    assert pk.total_pnl == pytest.approx(1000 - 855 - 2658)
     assert pk.net("2330") == 0 and pk.gross == 0
 
 
-def test_odd_lot_multiplier_is_one_share() -> None:
-    pk = PositionKeeper(lambda code: Instrument.stock(code, odd_lot=True))
+def test_odd_lot_multiplier_is_one_share(market: Market) -> None:
+    eng = sc.Engine(["2330"], latency="zero", instruments={"2330": {"multiplier": 1.0}})
+    market.attach(eng)
+    pk = PositionKeeper(eng, lambda code: Instrument.stock(code, odd_lot=True))
     pk.apply_fill(fill("2330", Side.BUY, 10, 600.0))
-    pk.mark("2330", 610.0)
+    market.quote("2330", 609.5, 610.5)
     assert pk.total_pnl == pytest.approx(100.0)
 
 
-def test_reconcile_overwrites_and_bad_marks_are_ignored() -> None:
-    pk = PositionKeeper(instrument_for)
+def test_reconcile_overwrites_and_a_new_day_keeps_positions(market: Market) -> None:
+    eng = sc.Engine(["TXFL5"], latency="zero")
+    market.attach(eng)
+    pk = PositionKeeper(eng, instrument_for)
+    pk.apply_fill(fill("TXFL5", Side.BUY, 1, 19000.0, fee=60.0))
+    pk.apply_fill(fill("TXFL5", Side.SELL, 1, 19001.0, fee=60.0))
     pk.set_position("TXFL5", -2, 20000.0)
-    pk.mark("TXFL5", float("nan"))
-    assert pk.unrealised_pnl == 0.0
-    pk.mark("TXFL5", 19990.0)
+    assert pk.unrealised_pnl == 0.0  # no book yet: not marked
+    market.quote("TXFL5", 19989.5, 19990.5)
     assert pk.unrealised_pnl == pytest.approx(10 * 2 * 200)
-    assert pk.gross == 2
+    assert pk.gross == 2 and pk.realised_pnl == pytest.approx(200 - 120)
     pk.reset_day()
-    assert pk.realised_pnl == 0.0 and pk.net("TXFL5") == -2
+    assert pk.realised_pnl == 0.0 and pk.fees == 0.0 and pk.net("TXFL5") == -2
+    assert pk.total_pnl == pytest.approx(10 * 2 * 200)
+    # A broker average with more than 6 decimals is rounded, not refused.
+    pk.set_position("TXFL5", 3, 20000.1234567)
+    assert pk.position("TXFL5").avg_price == pytest.approx(20000.123457)
 
 
-def test_unknown_code_is_an_error_naming_it() -> None:
-    pk = PositionKeeper(instrument_for)
+def test_unknown_code_is_an_error_naming_it_and_configured_codes_are_adopted() -> None:
+    pk = keeper()
     with pytest.raises(ValueError, match="ZZZ"):
         pk.apply_fill(fill("ZZZ", Side.BUY, 1, 1.0))
+    # A code the engine was not built with but the instruments know: adopted by the engine,
+    # with the instrument's multiplier.
+    pk.apply_fill(fill("MXFL5", Side.BUY, 1, 100.0))
+    pk.apply_fill(fill("MXFL5", Side.SELL, 1, 101.0))
+    assert pk.realised_pnl == pytest.approx(50.0)
+    assert pk.codes() == ["MXFL5"]
+
+
+def test_a_bad_fill_is_refused_loudly() -> None:
+    pk = keeper(["TXFL5"])
+    with pytest.raises(ValueError, match="qty"):
+        pk.apply_fill(fill("TXFL5", Side.BUY, 0, 100.0))
+    with pytest.raises(ValueError, match="price"):
+        pk.apply_fill(fill("TXFL5", Side.BUY, 1, -5.0))
+    assert pk.net("TXFL5") == 0
 
 
 def test_realised_pnl_is_exact_over_many_fractional_round_trips() -> None:
-    from fractions import Fraction
-
-    # Odd-lot shares (multiplier 1) on the 0.05 / 0.01 ladder: prices binary floats cannot hold.
-    pk = PositionKeeper(instrument_for)
+    # Odd-lot shares on the 0.05 / 0.01 ladder: prices binary floats cannot hold.
+    pk = keeper()
     code = "2884"
     for _ in range(1000):
         pk.apply_fill(fill(code, Side.BUY, 3, 27.15))
@@ -85,13 +122,20 @@ def test_realised_pnl_is_exact_over_many_fractional_round_trips() -> None:
         pk.apply_fill(fill(code, Side.SELL, 4, 27.25))
         pk.apply_fill(fill(code, Side.SELL, 1, 27.1))
     # Per cycle: cost 3*27.15 + 2*27.2 = 135.85; proceeds 4*27.25 + 27.1 = 136.1 -> 0.25.
-    mult = Fraction(round(instrument_for(code).multiplier * 1_000_000), 1_000_000)
-    assert pk.realised_pnl_exact == Fraction(1000 * 25, 100) * mult
+    assert pk.realised_points_exact(code) == Fraction(1000 * 25, 100)
+    assert pk.realised_pnl == 250 * instrument_for(code).multiplier
     assert pk.net(code) == 0 and pk.position(code).avg_price == 0.0
-    # A partial close at a non-representable average realises the exact fraction.
+    # A partial close at a non-representable average rounds by under 10^-6 point; the rest of
+    # the position carries the remainder, so going flat realises exactly what the prices say.
     pk.apply_fill(fill(code, Side.BUY, 1, 10.01))
     pk.apply_fill(fill(code, Side.BUY, 2, 10.02))
-    before = pk.realised_pnl_exact
+    before = pk.realised_points_exact(code)
     pk.apply_fill(fill(code, Side.SELL, 1, 10.03))
     avg = (Fraction(1001, 100) + 2 * Fraction(1002, 100)) / 3
-    assert pk.realised_pnl_exact - before == (Fraction(1003, 100) - avg) * mult
+    assert abs(pk.realised_points_exact(code) - before - (Fraction(1003, 100) - avg)) < Fraction(
+        1, 10**6
+    )
+    pk.apply_fill(fill(code, Side.SELL, 2, 10.0))
+    assert pk.realised_points_exact(code) - before == Fraction(1003 + 2000, 100) - (
+        Fraction(1001, 100) + 2 * Fraction(1002, 100)
+    )

@@ -5,19 +5,19 @@ from __future__ import annotations
 import math
 
 import pytest
-from shijim.domain import Instrument, OrderIntent, Side
+from shijim.domain import Instrument, OrderIntent, RejectReason, Side, TradingState
+from shijim.risk.limits import RiskLimits
 from shijim.risk.rate_limit import ActionBucket
-from shijim.risk.rules import RejectReason, RiskLimits, check_new_order, is_reducing
-from shijim.risk.state import TradingState
+from shijim.risk.rules import check_new_order, is_reducing
 
 TXF = Instrument.future("TXFL5", 200.0)
 LIMITS = RiskLimits(
     max_order_qty=5,
-    max_price_ticks=10,
-    max_price_pct=None,
+    max_price_deviation_ticks=10,
+    max_price_deviation_pct=1e6,  # wide: the tick band decides
     max_position=8,
-    max_gross=12,
-    max_working=3,
+    max_gross_position=12,
+    max_working_orders=3,
     max_daily_loss=50_000.0,
 )
 REF = 20000.0
@@ -73,14 +73,14 @@ def test_fat_finger_ticks_edge() -> None:
 
 
 def test_fat_finger_percent_edge() -> None:
-    pct = RiskLimits(max_price_ticks=None, max_price_pct=0.01)
+    pct = RiskLimits(max_price_deviation_ticks=10**6, max_price_deviation_pct=1.0)
     assert decide(price=REF * 1.01, limits=pct) is None
     assert decide(price=REF * 1.01 + 1, limits=pct) is RejectReason.FAT_FINGER_PRICE
 
 
 def test_stock_ticks_follow_the_ladder() -> None:
     stock = Instrument.stock("2330")
-    limits = RiskLimits(max_price_ticks=2, max_price_pct=None)
+    limits = RiskLimits(max_price_deviation_ticks=2, max_price_deviation_pct=1e6)
     # 500..1000 -> tick 1.0
     assert decide(price=602.0, ref=600.0, instrument=stock, limits=limits) is None
     assert decide(price=603.0, ref=600.0, instrument=stock, limits=limits) is (
@@ -128,7 +128,12 @@ def test_position_limit_counts_working_orders() -> None:
 
 
 def test_position_limit_per_code_override() -> None:
-    limits = RiskLimits(max_position=8, max_position_by_code={"TXFL5": 2}, max_price_pct=None)
+    limits = RiskLimits(
+        max_order_qty=5,
+        max_position=8,
+        max_position_per_code={"TXFL5": 2},
+        max_price_deviation_pct=1e6,
+    )
     assert decide(qty=2, limits=limits) is None
     assert decide(qty=3, limits=limits) is RejectReason.POSITION_LIMIT
 
@@ -169,12 +174,28 @@ def test_is_reducing() -> None:
 
 
 def test_limits_validate_themselves() -> None:
-    with pytest.raises(ValueError, match="max_order_qty"):
+    # The bounds the config reader and the operator apply (field metadata), for code too.
+    with pytest.raises(ValueError, match=r"RiskLimits\.max_order_qty: must be >= 1, got 0"):
         RiskLimits(max_order_qty=0)
-    with pytest.raises(ValueError, match="cancel_reserve"):
-        RiskLimits(rate_actions=10, cancel_reserve=10)
-    with pytest.raises(ValueError, match="max_daily_loss"):
+    with pytest.raises(ValueError, match=r"RiskLimits\.max_daily_loss: must be > 0"):
         RiskLimits(max_daily_loss=-1.0)
+    with pytest.raises(ValueError, match=r"RiskLimits\.max_price_deviation_pct: must be > 0"):
+        RiskLimits(max_price_deviation_pct=math.nan)
+    with pytest.raises(ValueError, match=r"RiskLimits\.max_position_per_code\.TXFL5: must be >= 0"):
+        RiskLimits(max_position_per_code={"TXFL5": -1})
+    with pytest.raises(ValueError, match=r"order_actions_per_10s: must be >= 2"):
+        RiskLimits(order_actions_per_10s=1)  # the cancel reserve (>= 1) needs one more
+
+
+def test_derived_limits() -> None:
+    # Documented in docs/risk.md: a fifth of the actions (at least one) is kept for cancels.
+    assert RiskLimits().cancel_reserve == 40 and RiskLimits().rate_window_s == 10.0
+    assert RiskLimits(order_actions_per_10s=4).cancel_reserve == 1
+    assert 0 < RiskLimits(order_actions_per_10s=2).cancel_reserve < 2
+    overrides = {"TXFL5": 1}
+    limits = RiskLimits(max_position_per_code=overrides)
+    overrides["TXFL5"] = 99  # the caller's dict is copied: limits are frozen
+    assert limits.max_position_per_code["TXFL5"] == 1
 
 
 def test_bucket_refills_and_keeps_a_cancel_reserve() -> None:
@@ -195,4 +216,4 @@ def test_bucket_refills_and_keeps_a_cancel_reserve() -> None:
 
 def test_default_rate_is_below_the_broker_limit() -> None:
     lim = RiskLimits()
-    assert lim.rate_actions / lim.rate_window_s < 250 / 10
+    assert lim.order_actions_per_10s < 250  # Shioaji suspends above 250 actions per 10 s

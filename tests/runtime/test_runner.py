@@ -1,4 +1,5 @@
-"""StrategyRunner on a recorded sequence through the real ring, risk gateway and paper exchange."""
+"""StrategyRunner on a recorded sequence through the real ring, the engine (books, signals,
+decision policy, paper venue), the risk gateway and the account."""
 
 from __future__ import annotations
 
@@ -7,12 +8,12 @@ from collections.abc import Iterator
 
 import numpy as np
 import pytest
-from shijim.domain import Instrument
-from shijim.execution.paper import PaperExchange
+from shijim.domain import Instrument, KillSwitchSource, TradingState
+from shijim.execution.paper import PaperVenue
 from shijim.metrics import ShardMetrics
 from shijim.risk.gateway import InstrumentTable, RiskAwareGateway
-from shijim.risk.rules import RiskLimits
-from shijim.risk.state import KillSwitchSource, TradingState, TradingStateMachine
+from shijim.risk.limits import RiskLimits
+from shijim.risk.state import TradingStateMachine
 from shijim.strategy.market_making import MarketMaking, MarketMakingParams
 from shijim.strategy.runner import StrategyRunner
 from shijim.strategy.signals import mlofi_reference
@@ -40,17 +41,21 @@ def _book(w, i: int, bid: float, bq: list[int], aq: list[int], local_ts: int | N
     return w.publish_bidask(CODE, T0 + i * 1_000_000, lt, bids, bq, asks, aq, False)
 
 
-def _runner(reader, metrics=None, params=None):
+def _runner(reader, metrics=None, params=None, policy="every_event", strategy=None, levels=5):
     state = TradingStateMachine()
+    engine = shijim_core.Engine([CODE], policy, levels=levels, latency="zero")
     gw = RiskAwareGateway(
-        PaperExchange(),
+        PaperVenue(engine),
         InstrumentTable({CODE: Instrument.future(CODE, 200.0)}),
-        RiskLimits(max_price_pct=None),
+        RiskLimits(max_order_qty=10, max_position=10, max_price_deviation_pct=1e6),
         state,
         metrics,
+        engine=engine,
     )
-    mm = MarketMaking(params or MarketMakingParams(min_requote_ms=0.0), lambda c, p: 1.0)
-    return StrategyRunner(reader, mm, gw, metrics, batch=64), gw, state
+    mm = strategy or MarketMaking(
+        params or MarketMakingParams(min_requote_ms=0.0), lambda c, p: 1.0
+    )
+    return StrategyRunner(engine, reader, mm, gw, metrics, max_messages=64), gw, state
 
 
 def test_quotes_fill_on_trade_through_and_simtrade_is_ignored(ring) -> None:
@@ -64,7 +69,7 @@ def test_quotes_fill_on_trade_through_and_simtrade_is_ignored(ring) -> None:
     # A simulated (trial-matching) trade far through our bid: not a trade, no fill.
     writer.publish_tick(CODE, T0 + 2_000_000, T0, 19990.0, 50, 50, 2, True)
     runner.step()
-    assert runner.counters.simtrades == 1 and runner.counters.fills == 0
+    assert runner.engine.counters()["simtrade_trade"] == 1 and runner.counters.fills == 0
     # A real trade through our bid fills it; position +1, the strategy re-skews.
     writer.publish_tick(CODE, T0 + 3_000_000, T0, 19999.0, 50, 100, 2, False)
     runner.step()
@@ -96,10 +101,10 @@ class _Recording(MarketMaking):
         return super().on_market(view, ctx)
 
 
-def test_ofi_over_batches_equals_the_reference_and_bad_rows_are_dropped(ring) -> None:
+def test_ofi_seen_by_the_strategy_equals_the_reference_and_bad_rows_are_dropped(ring) -> None:
     writer, reader = ring
-    runner, _, _ = _runner(reader)
-    runner.strategy = rec = _Recording()
+    rec = _Recording()
+    runner, _, _ = _runner(reader, strategy=rec)
     rng = np.random.default_rng(5)
     n = 12
     bids = 20000.0 + np.cumsum(rng.integers(-1, 2, n))
@@ -111,24 +116,25 @@ def test_ofi_over_batches_equals_the_reference_and_bad_rows_are_dropped(ring) ->
             writer.publish_bidask(
                 CODE, T0 + 5_500_000, T0, [10.0] * 5, [1] * 5, [9.0] * 5, [1] * 5, False
             )
-    runner.batch = 5  # several batches: each batch's MLOFI starts from the previous last book
+    runner.max_messages = 5  # several reads: the flows carry over between them
     while runner.step():
         pass
     bp = bids[:, None] - np.arange(5)
     ap = bids[:, None] + 2 + np.arange(5)
     ref = mlofi_reference(bp, bq.astype(float), ap, aq.astype(float))
     expected_total = float((ref @ (0.5 ** np.arange(5))).sum())
-    assert len(rec.ofi) == 3  # one decision per batch (13 rows in batches of 5)
+    assert len(rec.ofi) == n  # every_event: one decision per applied book, whatever the reads
+    assert runner.counters.decisions == n
     assert np.isclose(sum(rec.ofi), expected_total)
-    assert runner.books.dropped == {"unusable_book": 1}
-    assert runner.counters.bidasks == n + 1
-    assert runner.books.book(CODE).bid_px[0] == bids[-1]
+    counters = runner.engine.counters()
+    assert counters["rejected_book"] == 1 and counters["books"] == n + 1  # read, one dropped
+    assert runner.engine.book(0).best_bid == bids[-1]
 
 
 def test_books_with_empty_levels_use_the_populated_depth(ring) -> None:
     writer, reader = ring
-    runner, _, _ = _runner(reader)
-    runner.strategy = rec = _Recording()
+    rec = _Recording()
+    runner, _, _ = _runner(reader, strategy=rec)
     writer.publish_bidask(
         CODE,
         T0,
@@ -151,8 +157,8 @@ def test_books_with_empty_levels_use_the_populated_depth(ring) -> None:
     )
     runner.step()
     # Depth 2 on both books. Level 1: bid +4 lots, ask unchanged => 4. Level 2: unchanged => 0.
-    assert runner.counters.bidasks == 2 and runner.books.dropped == {}
-    assert rec.ofi == [4.0]
+    assert runner.engine.counters()["books"] == 2
+    assert rec.ofi == [0.0, 4.0]  # the first book has no predecessor
 
 
 def test_lapped_reader_counts_loss_and_resets_books(ring) -> None:
@@ -168,7 +174,7 @@ def test_lapped_reader_counts_loss_and_resets_books(ring) -> None:
     # The ring resyncs a lapped reader some slots behind the writer (docs/ring.md); what
     # matters is exact accounting: every published message was either read or counted lost.
     assert runner.counters.lost >= 1099 - 1024
-    assert runner.counters.lost + runner.counters.bidasks == 1100
+    assert runner.counters.lost + runner.engine.counters()["books"] == 1100
     assert runner.counters.resyncs == 1
     lost = float(runner.counters.lost)
     assert f'shijim_ring_lost_messages_total{{reader="strategy",shard="0"}} {lost}' in (
@@ -207,7 +213,7 @@ def test_a_raising_strategy_sends_nothing_and_the_runner_survives(ring) -> None:
         runner.step()
     assert runner.counters.strategy_errors == 3
     assert runner.counters.places == 0 and gw.working_orders() == {}
-    assert runner.counters.bidasks == 3
+    assert runner.engine.counters()["books"] == 3
 
 
 def test_snapshot_callback_is_rate_limited(ring) -> None:
@@ -231,11 +237,11 @@ def test_writer_restart_resets_books() -> None:
     writer = shijim_core.RingWriter(name, slots=1024)
     reader = shijim_core.RingReader(name)
     try:
-        runner, _, _ = _runner(reader)
-        runner.strategy = rec = _Recording()
+        rec = _Recording()
+        runner, _, _ = _runner(reader, strategy=rec)
         _book(writer, 0, 20000.0, [5] * 5, [5] * 5)
         runner.step()
-        assert runner.books.book(CODE).has_book
+        assert runner.engine.book(0) is not None
         writer.close()  # the ingestion process restarts: a new writer, a new epoch
         writer = shijim_core.RingWriter(name, slots=1024)
         _book(writer, 1, 20010.0, [5] * 5, [5] * 5)
@@ -243,55 +249,17 @@ def test_writer_restart_resets_books() -> None:
             pass
         assert runner.counters.resyncs == 1
         # The book after the restart was not compared with the one before it (no MLOFI jump).
-        assert runner.books.book(CODE).bid_px[0] == 20010.0
+        assert runner.engine.book(0).best_bid == 20010.0
         assert rec.ofi == [0.0, 0.0]
     finally:
         writer.close()
         shijim_core.ring_unlink(name)
 
 
-class _RecordingGateway(RiskAwareGateway):
-    """The real gateway, also noting the order in which the venue gets market data."""
-
-    calls: list[tuple[str, int]]
-
-    def on_bidask(self, code, ts, bid_px, bid_qty, ask_px, ask_qty):
-        self.calls.append(("book", ts))
-        super().on_bidask(code, ts, bid_px, bid_qty, ask_px, ask_qty)
-
-    def on_trade(self, code, ts, price, volume):
-        self.calls.append(("trade", ts))
-        super().on_trade(code, ts, price, volume)
-
-
-def test_the_venue_sees_books_and_trades_in_sequence_order(ring) -> None:
-    writer, reader = ring
-    gw = _RecordingGateway(
-        PaperExchange(),
-        InstrumentTable({CODE: Instrument.future(CODE, 200.0)}),
-        RiskLimits(max_price_pct=None),
-    )
-    gw.calls = []
-    mm = MarketMaking(MarketMakingParams(min_requote_ms=0.0), lambda c, p: 1.0)
-    runner = StrategyRunner(reader, mm, gw, batch=64)
-    _book(writer, 0, 20000.0, [5] * 5, [5] * 5)
-    runner.step()  # quotes at 20000 / 20002: the code now has working orders
-    gw.calls.clear()
-    _book(writer, 1, 20000.0, [5] * 5, [5] * 5)  # exch 1 ms
-    writer.publish_tick(CODE, T0 + 1_500_000, T0, 20000.0, 2, 2, 2, False)
-    _book(writer, 2, 20000.0, [3] * 5, [5] * 5)  # exch 2 ms: the trade's effect
-    runner.step()
-    assert gw.calls == [
-        ("book", T0 + 1_000_000),
-        ("trade", T0 + 1_500_000),
-        ("book", T0 + 2_000_000),
-    ]
-
-
 def test_session_close_cancels_the_code_and_restarts_its_book(ring) -> None:
     writer, reader = ring
-    runner, gw, _ = _runner(reader)
-    runner.strategy = rec = _Recording()
+    rec = _Recording()
+    runner, gw, _ = _runner(reader, strategy=rec)
     _book(writer, 0, 20000.0, [5] * 5, [5] * 5)
     runner.step()
     assert len(gw.working_orders()) == 2
@@ -305,11 +273,70 @@ def test_session_close_cancels_the_code_and_restarts_its_book(ring) -> None:
     assert rec.ofi[-1] == 0.0
 
 
-def test_the_strategy_sets_the_ofi_depth_of_the_books(ring) -> None:
-    from shijim.strategy.ofi_momentum import OfiMomentum, OfiMomentumParams
+def test_the_strategy_sets_the_ofi_depth_of_the_engine() -> None:
+    from shijim.app.config import RuntimeConfig, StrategyConfig
+    from shijim.app.runtime import build_engine
 
-    _, reader = ring
-    runner, gw, _ = _runner(reader)
-    assert runner.books.levels == 5  # market making: no depth of its own
-    ofi = OfiMomentum(OfiMomentumParams(levels=2), lambda c, p: 1.0)
-    assert StrategyRunner(reader, ofi, gw, batch=64).books.levels == 2
+    cfg = RuntimeConfig(strategy=StrategyConfig(decision="interval_ms:5"))
+    table = InstrumentTable({CODE: Instrument.future(CODE, 200.0)})
+    engine = build_engine(cfg, table, "replay", 2)
+    assert engine.policy == "interval_ms:5" and engine.codes == [CODE]
+
+
+def _books(writer, n: int, touch_every: int) -> None:
+    """n books; the best level changes every ``touch_every``-th book, deeper levels always."""
+    for i in range(n):
+        bid = 20000.0 + (i // touch_every)
+        deep = [5, 5 + i % 3, 5, 5, 5]
+        _book(writer, i, bid, deep, deep, local_ts=T0 + i * 1_000_000)
+
+
+@pytest.mark.parametrize(
+    ("policy", "decisions"),
+    [("every_event", 30), ("on_touch_change", 10), ("interval_ms:5", 6)],
+)
+def test_the_decision_policy_sets_when_the_strategy_decides(ring, policy, decisions) -> None:
+    writer, reader = ring
+    rec = _Recording()
+    runner, _, _ = _runner(reader, policy=policy, strategy=rec)
+    _books(writer, 30, touch_every=3)  # 1 ms apart; the touch changes every 3rd book
+    while runner.step():
+        pass
+    assert runner.counters.decisions == decisions == len(rec.ofi)
+    assert runner.engine.counters()["books"] == 30
+
+
+def _run_reading(max_messages: int) -> tuple[int, ...]:
+    name = f"t-reads-{os.getpid()}-{max_messages}"
+    writer = shijim_core.RingWriter(name, slots=1024)
+    try:
+        runner, gw, _ = _runner(shijim_core.RingReader(name))
+        runner.max_messages = max_messages
+        rng = np.random.default_rng(11)
+        for i in range(40):
+            bid = 20000.0 + int(rng.integers(-2, 3))
+            _book(writer, i, bid, [5] * 5, [5] * 5)
+            if i % 4 == 3:
+                writer.publish_tick(CODE, T0 + i * 1_000_000 + 1, T0, bid, 3, 3 * i, 2, False)
+        while runner.step():
+            pass
+        c = runner.counters
+        return (c.decisions, c.places, c.cancels, c.amends, c.fills, gw.positions.net(CODE))
+    finally:
+        writer.close()
+        shijim_core.ring_unlink(name)
+
+
+def test_decisions_do_not_depend_on_how_much_is_read_at_once() -> None:
+    runs = {n: _run_reading(n) for n in (1, 3, 4096)}
+    assert runs[1] == runs[3] == runs[4096]
+    assert runs[1][0] == 50 and runs[1][1] > 0  # 40 books + 10 trades decided; orders sent
+
+
+def test_tick_to_order_starts_at_the_decided_events_receive_stamp(ring) -> None:
+    writer, reader = ring
+    runner, _, _ = _runner(reader)
+    runner._clock = lambda: T0 + 7_000  # the order leaves the gateway 7 us after receipt
+    _book(writer, 0, 20000.0, [5] * 5, [5] * 5, local_ts=T0)
+    runner.step()
+    assert runner.counters.tick_to_order_ns == [7_000, 7_000]  # both quotes of that decision

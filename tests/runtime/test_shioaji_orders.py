@@ -13,11 +13,25 @@ from typing import Any
 import pytest
 import shioaji as sj
 import shioaji_objects as so
-from shijim.domain import Fill, Instrument, OrderIntent, OrderStatus, OrderUpdate, Side, TimeInForce
+from engine_market import quote_once
+from shijim.domain import (
+    Fill,
+    Instrument,
+    KillSwitchSource,
+    OrderIntent,
+    OrderStatus,
+    OrderUpdate,
+    Rejection,
+    RejectReason,
+    Side,
+    TimeInForce,
+)
 from shijim.execution.shioaji_orders import ShioajiOrderAdapter
 from shijim.risk.gateway import InstrumentTable, RiskAwareGateway
-from shijim.risk.rules import Rejection, RejectReason, RiskLimits
-from shijim.risk.state import KillSwitchSource, TradingStateMachine
+from shijim.risk.limits import RiskLimits
+from shijim.risk.state import TradingStateMachine
+
+import shijim_core
 
 FUT_ACCOUNT = sj.Account(
     account_type=sj.AccountType.Future,
@@ -458,8 +472,10 @@ def test_reconcile_adopts_working_orders_and_reads_positions() -> None:
 
 def test_gateway_blocks_bad_input_before_shioaji() -> None:
     adapter, api, _ = make()
-    gw = RiskAwareGateway(adapter, INSTRUMENTS, RiskLimits())
-    gw.on_bidask("TXFL5", 1, [20000.0] * 5, [1] * 5, [20001.0] * 5, [1] * 5)
+    # Live: the engine gives the reference prices (its venue is unused).
+    engine = shijim_core.Engine(["TXFL5"])
+    gw = RiskAwareGateway(adapter, INSTRUMENTS, RiskLimits(), engine=engine)
+    quote_once(gw, "TXFL5", 20000.0, 20001.0)
     for intent in (
         OrderIntent("TXFL5", Side.BUY, 0, 20000.0),
         OrderIntent("TXFL5", Side.BUY, 1, float("nan")),
@@ -485,8 +501,9 @@ def test_orphan_fill_in_an_unconfigured_code_is_tracked_with_its_multiplier() ->
     clock.ns += 3_000_000_000
     gw.poll()
     assert gw.positions.net("MXFL5") == 1
-    gw.on_trade("MXFL5", 1, 20010.0, 1)
-    assert gw.positions.unrealised_pnl == pytest.approx(10 * 50)  # MXF: 50 TWD/point
+    # Adopted by the account with MXF's 50 TWD/point (no book in this shard: not marked).
+    assert gw.instruments.require("MXFL5").multiplier == 50.0
+    assert gw.summary()["positions"]["MXFL5"]["net"] == 1
 
 
 def test_cancel_goes_out_even_if_the_ack_never_comes() -> None:

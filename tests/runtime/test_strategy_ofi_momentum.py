@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-from shijim.domain import Fill, Order, OrderStatus, Side
-from shijim.risk.state import TradingState
+from shijim.domain import Fill, Order, OrderStatus, Side, SignalSnapshot, TradingState
 from shijim.strategy.base import Amend, Cancel, MarketView, Place, StrategyContext
 from shijim.strategy.ofi_momentum import OfiMomentum, OfiMomentumParams
-from shijim.strategy.signals import SignalSnapshot
 
 UP = SignalSnapshot(ofi=100.0, microprice=100.9, mid=100.5, spread=1.0, imbalance=0.8)
 FLAT = SignalSnapshot(ofi=0.0, microprice=100.5, mid=100.5, spread=1.0)

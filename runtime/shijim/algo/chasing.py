@@ -24,8 +24,7 @@ import dataclasses
 import math
 from dataclasses import dataclass
 
-from shijim.domain import Side
-from shijim.strategy.signals import SignalSnapshot, SignalWeights, fused_urgency
+from shijim.domain import Side, SignalSnapshot, SignalWeights, fused_urgency
 
 _DEFAULT_WEIGHTS = SignalWeights()
 _NO_SIGNALS = SignalSnapshot()

@@ -22,6 +22,7 @@ from typing import Any
 from shijim.app.config import (
     RuntimeConfig,
     bind_problem,
+    decision_problem,
     load_config,
     parse_config,
     with_overrides,
@@ -48,6 +49,14 @@ def _int_flag(low: int, high: int | None = None) -> Callable[[str], int]:
         return value
 
     return parse
+
+
+def _decision_flag(raw: str) -> str:
+    """An argparse type: a decision policy the engine accepts (its own parser decides)."""
+    problem = decision_problem(raw)
+    if problem is not None:
+        raise argparse.ArgumentTypeError(problem)
+    return raw
 
 
 def _seconds_flag(zero_ok: bool) -> Callable[[str], float]:
@@ -87,6 +96,12 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--seed", type=_int_flag(0), metavar="N", help="simulator seed")
     run.add_argument("--pace", choices=("realtime", "fast"), help="sim/replay pace")
     run.add_argument("--strategy", metavar="NAME", help="strategy name (docs/strategy.md)")
+    run.add_argument(
+        "--decision",
+        type=_decision_flag,
+        metavar="POLICY",
+        help="when the strategy decides: every_event, on_touch_change or interval_ms:N",
+    )
     run.add_argument("--metrics-port", type=_PORT, metavar="P", help="Prometheus /metrics port")
     run.add_argument("--admin-port", type=_PORT, metavar="P", help="admin HTTP port (127.0.0.1)")
     run.add_argument("--tradingshard", metavar="NAME", help="watch this TradingShard (k8s)")
@@ -171,6 +186,7 @@ def effective_config(args: argparse.Namespace, env: Mapping[str, str]) -> Runtim
             "seed": args.seed,
             "pace": args.pace,
         },
+        "strategy": {"decision": args.decision},
         "metrics": {"port": args.metrics_port, "bind": _env_bind(env, ENV_METRICS_BIND)},
         "admin": {"port": args.admin_port},
         "run": {

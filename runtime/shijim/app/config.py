@@ -18,6 +18,7 @@ from typing import Any, Literal
 import yaml
 
 from shijim.app.schema import ConfigError, read_dataclass
+from shijim.risk.limits import RiskLimits
 from shijim.universe import code_problem
 
 
@@ -53,19 +54,18 @@ class FeedConfig:
 class StrategyConfig:
     name: str = "market_making"
     params: Mapping[str, Any] = field(default_factory=lambda: MappingProxyType({}))
+    # When the strategy decides (docs/engine.md): every_event | on_touch_change | interval_ms:N.
+    decision: str = "on_touch_change"
 
 
 @dataclass(frozen=True)
-class RiskConfig:
-    max_order_qty: int = 2
-    default_max_position: int = 4
-    max_position: Mapping[str, int] = field(default_factory=lambda: MappingProxyType({}))
-    max_gross_position: int = 20
-    max_price_deviation_ticks: int = 20
-    max_price_deviation_pct: float = 2.0
-    max_working_orders: int = 20
-    order_actions_per_10s: int = 200
-    max_daily_loss: float = 50_000.0
+class PaperConfig:
+    """The paper venue (sim and replay feeds; docs/execution.md). Fees and taxes are on by
+    default for every instrument; ``fees`` overrides them per code (per_lot, rate,
+    sell_tax_rate)."""
+
+    latency: Literal["shioaji", "zero"] = "shioaji"
+    fees: Mapping[str, Mapping[str, float]] = field(default_factory=lambda: MappingProxyType({}))
 
 
 @dataclass(frozen=True)
@@ -130,13 +130,26 @@ class RuntimeConfig:
     universe: UniverseConfig = field(default_factory=UniverseConfig)
     feed: FeedConfig = field(default_factory=FeedConfig)
     strategy: StrategyConfig = field(default_factory=StrategyConfig)
-    risk: RiskConfig = field(default_factory=RiskConfig)
+    paper: PaperConfig = field(default_factory=PaperConfig)
+    # The pre-trade limits, read as they are (one type, one name per limit: shijim.risk.limits).
+    risk: RiskLimits = field(default_factory=RiskLimits)
     metrics: MetricsConfig = field(default_factory=MetricsConfig)
     health: HealthConfig = field(default_factory=HealthConfig)
     admin: AdminConfig = field(default_factory=AdminConfig)
     kubernetes: KubernetesConfig = field(default_factory=KubernetesConfig)
     ring: RingConfig = field(default_factory=RingConfig)
     run: RunConfig = field(default_factory=RunConfig)
+
+
+def decision_problem(text: str) -> str | None:
+    """The decision policy's grammar is the engine's own (one parser, in Rust)."""
+    import shijim_core
+
+    try:
+        shijim_core.Engine([], text)
+    except ValueError as exc:
+        return str(exc).removeprefix("Engine: policy: ")
+    return None
 
 
 def check_ranges(cfg: RuntimeConfig) -> None:
@@ -166,6 +179,8 @@ def check_ranges(cfg: RuntimeConfig) -> None:
         need(code not in seen, f"universe.codes[{i}]", f'duplicate code "{code}"')
         seen.add(code)
     need(cfg.feed.seed >= 0, "feed.seed", f"must be >= 0, got {cfg.feed.seed}")
+    policy = decision_problem(cfg.strategy.decision)
+    need(policy is None, "strategy.decision", policy or "")
     need(
         cfg.feed.kind != "replay" or bool(cfg.feed.replay_path),
         "feed.replay_path",
@@ -178,21 +193,6 @@ def check_ranges(cfg: RuntimeConfig) -> None:
     for name in ("liveness_seconds", "stale_data_seconds"):
         value = getattr(cfg.health, name)
         need(value > 0, f"health.{name}", f"must be > 0, got {value}")
-    r = cfg.risk
-    for name in (
-        "max_order_qty",
-        "default_max_position",
-        "max_gross_position",
-        "max_price_deviation_ticks",
-        "max_working_orders",
-        "order_actions_per_10s",
-    ):
-        value = getattr(r, name)
-        need(value > 0, f"risk.{name}", f"must be > 0, got {value}")
-    for code, limit in r.max_position.items():
-        need(limit >= 0, f"risk.max_position.{code}", f"must be >= 0, got {limit}")
-    need(r.max_price_deviation_pct > 0, "risk.max_price_deviation_pct", "must be > 0")
-    need(r.max_daily_loss > 0, "risk.max_daily_loss", "must be > 0")
     need(cfg.kubernetes.grace_seconds > 0, "kubernetes.grace_seconds", "must be > 0")
     need(
         cfg.ring.slots >= 1024 and cfg.ring.slots & (cfg.ring.slots - 1) == 0,

@@ -20,10 +20,10 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 from shijim.app.config import HealthConfig
-from shijim.domain import InstrumentKind, instrument_for
+from shijim.domain import InstrumentKind, KillSwitchSource, TradingState, instrument_for
 from shijim.gateway.sessions import Market, open_intervals
 from shijim.metrics import Probe, ShardMetrics
-from shijim.risk.state import KillSwitchSource, TradingState, TradingStateMachine
+from shijim.risk.state import TradingStateMachine
 
 DAY_NS = 86_400 * 10**9
 

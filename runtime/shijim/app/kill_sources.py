@@ -6,26 +6,44 @@ thread (docs/risk.md, docs/kubernetes.md):
 - admin HTTP (``admin.port`` / ``--admin-port``; needs SHIJIM_ADMIN_TOKEN, else disabled);
 - the TradingShard watcher (``shard.tradingshard`` / ``--tradingshard`` / SHIJIM_TRADINGSHARD).
 The loss limit is inside the risk gateway. Each started source registers its stop in
-``shard.closers``.
+``shard.closers``. ``shard`` is anything shaped like ``ShardParts`` (the runtime's ``Shard``):
+this module does not import the composition root that calls it.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
-from typing import TYPE_CHECKING
+from collections.abc import Callable, Mapping
+from typing import TYPE_CHECKING, Protocol
 
 from shijim.governance.admin import AdminServer
 from shijim.governance.file_trigger import FileTrigger
 from shijim.governance.signals import SignalKillSwitch
 
 if TYPE_CHECKING:
-    from shijim.app.runtime import Shard
+    from shijim.app.config import RuntimeConfig
+    from shijim.app.feeds import FeedSetup
+    from shijim.metrics import ShardMetrics
+    from shijim.risk.gateway import RiskAwareGateway
+    from shijim.risk.state import TradingStateMachine
 
 log = logging.getLogger(__name__)
 
 
-def start_all(shard: Shard, env: Mapping[str, str]) -> None:
+class ShardParts(Protocol):
+    """What the kill-switch sources need of a shard."""
+
+    cfg: RuntimeConfig
+    state: TradingStateMachine
+    gateway: RiskAwareGateway
+    metrics: ShardMetrics
+    feed_setup: FeedSetup
+    codes: list[str]
+    notes: list[str]
+    closers: list[Callable[[], None]]
+
+
+def start_all(shard: ShardParts, env: Mapping[str, str]) -> None:
     cfg = shard.cfg
     state = shard.state
     sig = SignalKillSwitch(state)

@@ -1,12 +1,14 @@
 """The composition root of one shard: feed -> ingestion -> ring -> StrategyRunner -> risk gateway
 -> execution venue, with metrics, kill-switch sources and a clean stop.
 
-Threads: the trading thread (this one) polls the feed and runs the strategy; the Shioaji feed
-publishes from the broker's callback threads; metrics HTTP, admin HTTP, the file trigger and the
-Kubernetes watcher each run on their own daemon threads and only ever touch the trading state
-machine (never the trading path). Simulated and replayed feeds are polled by the trading thread
-itself (publish due events, then drain the ring): the run is then a deterministic function of
-the seed and the event stream, which is what a quant wants from a simulation.
+Threads: the trading thread (this one) polls the feed and runs the engine and the strategy; the
+Shioaji feed publishes from the broker's callback threads; metrics HTTP, admin HTTP, the file
+trigger and the Kubernetes watcher each run on their own daemon threads and only ever touch the
+trading state machine (never the trading path). Simulated and replayed feeds are polled by the
+trading thread itself (publish due events, then handle every due event): the engine runs on
+event time (the simulator's exchange time, replay's recorded receive time), so a run is a
+deterministic function of the seed and the event stream at any pace, which is what a quant wants
+from a simulation.
 """
 
 from __future__ import annotations
@@ -22,19 +24,19 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+import shijim_core
 from shijim.app.config import RuntimeConfig
 from shijim.app.feeds import FeedSetup, VirtualClock, build_feed, resolve_feed_kind
 from shijim.app.health import Heartbeat, ShardHealth, market_of
 from shijim.app.schema import ConfigError
 from shijim.app.strategies import build_strategy
-from shijim.app.summary import LatencyStats, RunSummary
+from shijim.app.summary import LatencyStats, Markout, RunSummary
 from shijim.app.trading_day import DayRoll
-from shijim.domain import Instrument, instrument_for
-from shijim.execution.paper import PaperExchange
+from shijim.domain import Instrument, KillSwitchSource, TradingState, instrument_for
+from shijim.execution.paper import PaperVenue
 from shijim.metrics import ShardMetrics
 from shijim.risk.gateway import InstrumentTable, RiskAwareGateway
-from shijim.risk.rules import RiskLimits
-from shijim.risk.state import KillSwitchSource, TradingState, TradingStateMachine
+from shijim.risk.state import TradingStateMachine
 from shijim.strategy.runner import StrategyRunner
 from shijim.universe import JitterMode, ShardSpec, wait_startup_jitter
 
@@ -42,20 +44,7 @@ log = logging.getLogger(__name__)
 
 CANCEL_WAIT_S = 3.0  # at shutdown, how long to wait for the venue to confirm cancels
 IDLE_SLEEP_S = 0.0002
-SIM_SLICE_S = 0.001  # simulated seconds published per loop turn before the ring is drained
-
-
-class EventClock:
-    """Event time (ns) as seen by the trading thread: the newest exchange timestamp processed.
-
-    Simulated and replayed runs give the risk gateway this clock, so its rate limit measures
-    market time and a run is reproducible; live runs use the monotonic clock."""
-
-    def __init__(self) -> None:
-        self.now_ns = 0
-
-    def __call__(self) -> int:
-        return self.now_ns
+FAST_SLICE_S = 0.05  # simulated seconds published per loop turn at fast pace
 
 
 @dataclass
@@ -70,7 +59,8 @@ class Shard:
     gateway: RiskAwareGateway
     runner: StrategyRunner
     feed_setup: FeedSetup
-    event_clock: EventClock | None
+    engine: Any  # shijim_core.Engine: books, signals, the paper venue, the account
+    event_time: bool  # the engine's clock is event time (sim, replay), not this host's
     notes: list[str] = field(default_factory=list)
     working_at_stop: int = 0
     day_roll: DayRoll = field(default_factory=DayRoll)
@@ -84,23 +74,6 @@ class Shard:
             except Exception:  # one failing closer must not leak the others (ring files)
                 log.exception("error while closing")
         self.closers.clear()
-
-
-def risk_limits(cfg: RuntimeConfig) -> RiskLimits:
-    r = cfg.risk
-    return RiskLimits(
-        max_order_qty=r.max_order_qty,
-        max_price_ticks=r.max_price_deviation_ticks,
-        max_price_pct=r.max_price_deviation_pct / 100.0,
-        max_position=r.default_max_position,
-        max_position_by_code=dict(r.max_position),
-        max_gross=r.max_gross_position,
-        max_working=r.max_working_orders,
-        max_daily_loss=r.max_daily_loss,
-        rate_actions=r.order_actions_per_10s,
-        rate_window_s=10.0,
-        cancel_reserve=max(1, r.order_actions_per_10s // 5),
-    )
 
 
 def instruments_for(codes: list[str]) -> InstrumentTable:
@@ -131,7 +104,14 @@ def compose(cfg: RuntimeConfig, env: Mapping[str, str]) -> Shard:
     for code in codes:  # a position series per traded code from the start (dashboards, alerts)
         metrics.position(code, 0)
     kind = resolve_feed_kind(cfg, env)
-    event_clock = EventClock() if kind in ("sim", "replay") else None
+
+    def tick_of(code: str, price: float) -> float:
+        inst = instruments.get(code)
+        return inst.tick_size(price) if inst is not None else 1.0
+
+    strategy = build_strategy(cfg, tick_of)
+    engine = build_engine(cfg, instruments, kind, getattr(strategy, "signal_levels", 5))
+    event_time = kind in ("sim", "replay")
     session: Any = None
     if kind == "shioaji":
         from shijim.app.feeds import shioaji_order_adapter, shioaji_session
@@ -142,35 +122,61 @@ def compose(cfg: RuntimeConfig, env: Mapping[str, str]) -> Shard:
         session = shioaji_session(cfg, env)
         adapter: Any = shioaji_order_adapter(session, instruments.get)
     else:
-        adapter = PaperExchange()
+        adapter = PaperVenue(engine)
     gateway = RiskAwareGateway(
         adapter,
         instruments,
-        risk_limits(cfg),
+        cfg.risk,
         state,
         metrics,
-        clock=event_clock if event_clock is not None else time.monotonic_ns,
+        # Event time in sim and replay: the rate limit measures market time, runs reproduce.
+        clock=(lambda: engine.now) if event_time else time.monotonic_ns,
+        engine=engine,
     )
-
-    def tick_of(code: str, price: float) -> float:
-        inst = instruments.get(code)
-        return inst.tick_size(price) if inst is not None else 1.0
-
-    strategy = build_strategy(cfg, tick_of)
     name = ring_name(cfg)
     sim_clock = VirtualClock() if kind == "sim" else None
     feed_setup = build_feed(kind, cfg, codes, name, metrics, session, sim_clock)
     runner = StrategyRunner(
-        feed_setup.reader, strategy, gateway, metrics, batch=cfg.ring.batch, reader_name="strategy"
+        engine,
+        feed_setup.reader,
+        strategy,
+        gateway,
+        metrics,
+        max_messages=cfg.ring.batch,
+        reader_name="strategy",
     )
     metrics.declare_reader(runner.reader_name)  # lag and lost series at 0 before any loss
-    shard = Shard(cfg, spec, codes, metrics, state, gateway, runner, feed_setup, event_clock)
+    shard = Shard(cfg, spec, codes, metrics, state, gateway, runner, feed_setup, engine, event_time)
     shard.closers.append(feed_setup.close)
     if session is not None:
         shard.closers.append(session.logout)
     if not codes:
         shard.notes.append(f"shard {spec.shard_id}/{spec.total_shards} owns no code of universe")
     return shard
+
+
+def build_engine(cfg: RuntimeConfig, instruments: InstrumentTable, kind: str, levels: int) -> Any:
+    """The per-event engine for this shard's codes. The simulator runs it on exchange time (a
+    seed then fixes every decision at any pace, while each row's local_ts stays the wall-clock
+    receive stamp that tick-to-order starts from); replay and live on the receive stamps. The
+    account marks with the risk gateway's multipliers; fees default per instrument (on)."""
+    codes = instruments.codes()
+    specs: dict[str, dict[str, float]] = {}
+    for code in codes:
+        inst = instruments.require(code)
+        specs[code] = {"multiplier": inst.multiplier, **cfg.paper.fees.get(code, {})}
+    try:
+        return shijim_core.Engine(
+            codes,
+            cfg.strategy.decision,
+            levels=levels,
+            clock="exchange" if kind == "sim" else "local",
+            latency=cfg.paper.latency,
+            seed=cfg.feed.seed,
+            instruments=specs,
+        )
+    except (KeyError, ValueError) as exc:
+        raise ConfigError("paper", str(exc)) from None
 
 
 def _start_side_services(shard: Shard, env: Mapping[str, str]) -> None:
@@ -283,72 +289,69 @@ def pin_trading_thread(cpu: int) -> None:
 
 
 def trade_loop(shard: Shard, stop: threading.Event, duration: float | None, started: float) -> str:
-    """Run until a signal, the duration or the end of a finite feed; returns why it ended."""
+    """Run until a signal, the duration or the end of a finite feed; returns why it ended.
+
+    Due events are handled one at a time as they arrive. Pinned to a CPU (``--cpu``) the loop
+    busy-polls the ring; otherwise an idle turn sleeps IDLE_SLEEP_S (bounded back-off)."""
     if shard.feed_setup.sim_clock is not None:
         return sim_loop(shard, stop, duration, started)
     feed = shard.feed_setup.feed
     runner = shard.runner
-    clock = shard.event_clock
-    books = runner.books.books
     deadline = None if duration is None else started + duration
     beat, monotonic_ns = shard.heartbeat, time.monotonic_ns
+    spin = shard.cfg.run.cpu is not None
     while not stop.is_set():
         beat.at_ns = monotonic_ns()
         published = feed.poll()
         got = runner.step()
         while got:  # drain what is there: the ring never waits for us
             got = runner.step()
-        if clock is not None and books:
-            clock.now_ns = max(clock.now_ns, max(b.exch_ts for b in books.values()))
-        _roll_day(shard, clock() if clock is not None else time.time_ns())
+        _roll_day(shard)
         if deadline is not None and time.monotonic() >= deadline:
             return "duration reached"
         if feed.finished:
             return "feed finished"
-        if not published:
+        if not published and not spin:
             time.sleep(IDLE_SLEEP_S)
     return "signal"
 
 
 def sim_loop(shard: Shard, stop: threading.Event, duration: float | None, started: float) -> str:
-    """The simulator in fixed slices of simulated time: publish a slice, drain the ring, repeat.
+    """The simulator, driven by this thread: publish what is due, then handle every due event.
 
-    ``duration`` counts simulated seconds; at ``realtime`` pace the loop sleeps so simulated
-    time keeps up with (never runs ahead of) the wall clock, at ``fast`` pace it never sleeps.
-    Batch boundaries are slice boundaries, so a seed fully determines the run."""
+    ``duration`` counts simulated seconds. At ``realtime`` pace simulated time follows the wall
+    clock and each event is handled as soon as it is published (no slice to wait for); at
+    ``fast`` pace it advances FAST_SLICE_S per turn without sleeping. The engine decides on
+    exchange time, one due event at a time, so a seed fixes every decision, order, fill and
+    PnL whatever the pace or the publication boundaries."""
     vclock = shard.feed_setup.sim_clock
     assert vclock is not None
     feed = shard.feed_setup.feed
     runner = shard.runner
-    clock = shard.event_clock
-    books = runner.books.books
     realtime = shard.cfg.feed.pace == "realtime"
-    steps = 0
+    end = math.inf if duration is None else duration
     beat, monotonic_ns = shard.heartbeat, time.monotonic_ns
+    spin = shard.cfg.run.cpu is not None
     while not stop.is_set():
         beat.at_ns = monotonic_ns()
-        steps += 1
-        vclock.t = steps * SIM_SLICE_S
-        if realtime:
-            ahead = started + vclock.t - time.monotonic()
-            if ahead > 0:
-                time.sleep(ahead)
-        feed.poll()
+        vclock.t = min(end, time.monotonic() - started if realtime else vclock.t + FAST_SLICE_S)
+        published = feed.poll()
         while runner.step():
             pass
-        if clock is not None and books:
-            clock.now_ns = max(clock.now_ns, max(b.exch_ts for b in books.values()))
-            _roll_day(shard, clock.now_ns)
-        if duration is not None and vclock.t >= duration - 1e-9:
+        _roll_day(shard)
+        if vclock.t >= end:
             return "duration reached"
         if feed.finished:
             return "feed finished"
+        if realtime and not published and not spin:
+            time.sleep(IDLE_SLEEP_S)
     return "signal"
 
 
-def _roll_day(shard: Shard, now_ns: int) -> None:
+def _roll_day(shard: Shard) -> None:
     """A new trading day restarts the daily PnL the loss limit looks at (docs/risk.md)."""
-    if shard.day_roll.crossed(now_ns):
+    now_ns = shard.engine.now if shard.event_time else time.time_ns()
+    if now_ns and shard.day_roll.crossed(now_ns):
         log.info("new trading day: daily PnL restarts")
         shard.gateway.new_trading_day()
 
@@ -361,9 +364,13 @@ def shutdown(shard: Shard, reason: str) -> None:
     shard.state.demand(KillSwitchSource.SHUTDOWN, TradingState.HALTED, f"shutdown: {reason}")
     deadline = time.monotonic() + CANCEL_WAIT_S
     gw = shard.gateway
+    # The feed no longer moves engine time: let it follow the wall clock so that the paper
+    # venue's cancel latency elapses and in-flight cancels are answered.
+    engine, t0, start = shard.engine, shard.engine.now, time.monotonic_ns()
     while gw.working_orders() and time.monotonic() < deadline:
-        shard.runner.step()
         time.sleep(0.001)
+        engine.advance_clock(t0 + time.monotonic_ns() - start)
+        shard.runner.step()
     shard.runner.step()
     left = len(gw.working_orders())
     if left:
@@ -378,19 +385,23 @@ def summarize(shard: Shard, wall_seconds: float) -> RunSummary:
     c = shard.runner.counters
     gw = shard.gateway
     keeper = gw.positions
-    dropped = dict(shard.runner.books.dropped)
+    eng = shard.engine
+    ec = eng.counters()
+    dropped = {cause: int(ec[cause]) for cause in shijim_core.ENGINE_DROP_CAUSES if ec[cause]}
     for cause, n in shard.feed_setup.bad_input().items():
         dropped[f"feed:{cause}"] = n
     cfg = shard.cfg
+    totals = eng.totals()
+    paper = shard.feed_setup.kind != "shioaji"
     return RunSummary(
         shard=f"{shard.spec.shard_id}/{shard.spec.total_shards}",
         feed=shard.feed_setup.kind,
         strategy=cfg.strategy.name,
         seed=cfg.feed.seed if shard.feed_setup.kind == "sim" else None,
         wall_seconds=wall_seconds,
-        ticks=c.ticks,
-        bidasks=c.bidasks,
-        simtrades=c.simtrades,
+        ticks=int(ec["trades"]),
+        bidasks=int(ec["books"]),
+        simtrades=int(ec["simtrade_trade"]) + int(ec["simtrade_book"]),
         orders_sent=c.places,
         orders_accepted=c.accepted,
         amends=c.amends,
@@ -398,10 +409,9 @@ def summarize(shard: Shard, wall_seconds: float) -> RunSummary:
         fills=c.fills,
         filled_qty=c.filled_qty,
         rejects={r.value: n for r, n in gw.rejects.items()},
-        realised_pnl=float(keeper.realised_pnl),
-        unrealised_pnl=float(keeper.unrealised_pnl)
-        if math.isfinite(keeper.unrealised_pnl)
-        else 0.0,
+        realised_pnl=float(totals["realised"]),
+        unrealised_pnl=float(totals["unrealised"]),
+        fees=float(totals["fees"]),
         positions={code: int(keeper.net(code)) for code in keeper.codes()},
         tick_to_order=LatencyStats.of(c.tick_to_order_ns),
         ring_lost=c.lost,
@@ -410,5 +420,9 @@ def summarize(shard: Shard, wall_seconds: float) -> RunSummary:
         final_state=gw.state.name,
         working_left=len(gw.working_orders()),
         working_at_stop=shard.working_at_stop,
+        decision=eng.policy,
+        decisions=c.decisions,
+        venue=f"paper, latency {cfg.paper.latency}" if paper else "broker (Shioaji)",
+        markouts=tuple(Markout.of(m) for m in eng.markouts()),
         notes=tuple(shard.notes),
     )

@@ -1,12 +1,14 @@
 """Strict validation of plain data (parsed YAML) into typed, frozen dataclasses.
 
 A small reader driven by dataclass type hints: unknown keys and wrong types are errors naming the
-field path (``risk.max_position.TXFL5: expected integer, got "ten"``). Used for the runtime config
-and for each strategy's parameters, so one rule set applies everywhere.
+field path (``risk.max_position_per_code.TXFL5: expected integer, got "ten"``). Used for the
+runtime config (its risk section is ``RiskLimits`` itself) and for each strategy's parameters, so
+one rule set applies everywhere.
 
 Numeric bounds live in the dataclass field's metadata (``field(default=1, metadata={"ge": 1})``;
-keys ``ge``, ``gt``, ``le``), so a params class states its own ranges without importing this
-module, and ``json_schema`` can export them for the operator to check before any pod starts.
+keys ``ge``, ``gt``, ``le``; shijim.bounds), so a params or limits class states its own ranges
+without importing this module, and ``json_schema`` exports them (with the field's ``doc``) for the
+operator to check before any pod starts.
 """
 
 from __future__ import annotations
@@ -17,6 +19,8 @@ import enum
 import types
 import typing
 from typing import Any, Literal, TypeVar, Union, get_args, get_origin, get_type_hints
+
+from shijim.bounds import BOUND_KEYS, bound_problem
 
 T = TypeVar("T")
 
@@ -72,51 +76,66 @@ def read_dataclass(cls: type[T], data: object, path: str = "") -> T:
     return cls(**kwargs)
 
 
-BOUND_KEYS = ("ge", "gt", "le")
-
-
 def check_bounds(f: dataclasses.Field[Any], value: object, path: str) -> None:
-    """Enforce the field's ``ge``/``gt``/``le`` metadata on a number that passed its type."""
-    if not isinstance(value, int | float) or isinstance(value, bool):
+    """Enforce the field's ``ge``/``gt``/``le`` metadata (shijim.bounds) on a value that passed
+    its type: a number, or each value of a mapping (per-code limits)."""
+    if isinstance(value, collections.abc.Mapping):
+        for key, item in value.items():
+            check_bounds(f, item, _join(path, key))
         return
-    ge, gt, le = (f.metadata.get(k) for k in BOUND_KEYS)
-    if ge is not None and value < ge:
-        raise ConfigError(path, f"must be >= {ge}, got {_show(value)}")
-    if gt is not None and value <= gt:
-        raise ConfigError(path, f"must be > {gt}, got {_show(value)}")
-    if le is not None and value > le:
-        raise ConfigError(path, f"must be <= {le}, got {_show(value)}")
+    problem = bound_problem(f.metadata, value)
+    if problem is not None:
+        raise ConfigError(path, problem)
 
 
 _JSON_TYPES = {bool: "boolean", int: "integer", float: "number", str: "string"}
 
 
+def _scalar_schema(tp: Any, owner: str) -> dict[str, Any]:
+    if get_origin(tp) is Literal:
+        return {"enum": list(get_args(tp))}
+    if tp in _JSON_TYPES:
+        return {"type": _JSON_TYPES[tp]}
+    raise TypeError(f"{owner}: no JSON schema for {tp!r}")
+
+
+def _bounds_schema(f: dataclasses.Field[Any]) -> dict[str, Any]:
+    ge, gt, le = (f.metadata.get(k) for k in BOUND_KEYS)
+    out: dict[str, Any] = {}
+    if ge is not None:
+        out["minimum"] = ge
+    if gt is not None:  # OpenAPI 3.0 spelling, as in a CRD schema
+        out["minimum"] = gt
+        out["exclusiveMinimum"] = True
+    if le is not None:
+        out["maximum"] = le
+    return out
+
+
 def json_schema(cls: type) -> dict[str, Any]:
-    """The JSON Schema (the OpenAPI subset Kubernetes uses) of a flat dataclass of scalars:
-    types, defaults, bounds, no unknown keys. What ``read_dataclass`` accepts, as data."""
+    """The JSON Schema (the OpenAPI subset Kubernetes uses) of a flat dataclass of scalars and
+    mappings of scalars: types, defaults, bounds, descriptions (metadata ``doc``), no unknown
+    keys. What ``read_dataclass`` accepts, as data."""
     hints = get_type_hints(cls)
     properties: dict[str, Any] = {}
     required: list[str] = []
     for f in dataclasses.fields(cls):  # type: ignore[arg-type]
         tp = hints[f.name]
-        if get_origin(tp) is Literal:
-            prop: dict[str, Any] = {"enum": list(get_args(tp))}
-        elif tp in _JSON_TYPES:
-            prop = {"type": _JSON_TYPES[tp]}
+        owner = f"{cls.__name__}.{f.name}"
+        if get_origin(tp) in (dict, typing.Mapping, collections.abc.Mapping):
+            key_tp, val_tp = get_args(tp)
+            if key_tp is not str:
+                raise TypeError(f"{owner}: no JSON schema for {tp!r}")
+            prop: dict[str, Any] = {"type": "object"}
+            prop["additionalProperties"] = {**_scalar_schema(val_tp, owner), **_bounds_schema(f)}
         else:
-            raise TypeError(f"{cls.__name__}.{f.name}: no JSON schema for {tp!r}")
+            prop = {**_scalar_schema(tp, owner), **_bounds_schema(f)}
         if f.default is not dataclasses.MISSING:
             prop["default"] = f.default
-        else:
+        elif f.default_factory is dataclasses.MISSING:
             required.append(f.name)
-        ge, gt, le = (f.metadata.get(k) for k in BOUND_KEYS)
-        if ge is not None:
-            prop["minimum"] = ge
-        if gt is not None:  # OpenAPI 3.0 spelling, as in a CRD schema
-            prop["minimum"] = gt
-            prop["exclusiveMinimum"] = True
-        if le is not None:
-            prop["maximum"] = le
+        if "doc" in f.metadata:
+            prop["description"] = f.metadata["doc"]
         properties[f.name] = prop
     schema: dict[str, Any] = {
         "type": "object",

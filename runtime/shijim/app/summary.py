@@ -26,6 +26,28 @@ class LatencyStats:
 
 
 @dataclass(frozen=True)
+class Markout:
+    """Adverse selection at one horizon: the mid move against our fills, ``horizon_s`` after
+    each fill (negative: the market moved against us; docs/execution.md)."""
+
+    horizon_s: float
+    fills: int
+    sum_twd: float
+    mean_price: float
+    pending: int  # fills whose horizon the run did not reach
+
+    @staticmethod
+    def of(d: Mapping[str, float]) -> Markout:
+        return Markout(
+            d["horizon_ns"] / 1e9,
+            int(d["count"]),
+            float(d["sum_twd"]),
+            float(d["mean_price"]),
+            int(d["pending"]),
+        )
+
+
+@dataclass(frozen=True)
 class RunSummary:
     shard: str
     feed: str
@@ -44,6 +66,7 @@ class RunSummary:
     rejects: Mapping[str, int]
     realised_pnl: float
     unrealised_pnl: float
+    fees: float
     positions: Mapping[str, int]
     tick_to_order: LatencyStats
     ring_lost: int
@@ -52,6 +75,10 @@ class RunSummary:
     final_state: str
     working_left: int
     working_at_stop: int = 0
+    decision: str = ""
+    decisions: int = 0
+    venue: str = ""  # the paper venue's latency model, or the broker
+    markouts: tuple[Markout, ...] = ()
     notes: tuple[str, ...] = field(default_factory=tuple)
 
     @property
@@ -59,8 +86,13 @@ class RunSummary:
         return self.ticks + self.bidasks
 
     @property
-    def pnl(self) -> float:
+    def gross_pnl(self) -> float:
         return self.realised_pnl + self.unrealised_pnl
+
+    @property
+    def pnl(self) -> float:
+        """Net of fees and taxes."""
+        return self.gross_pnl - self.fees
 
     def counts(self) -> dict[str, object]:
         """The deterministic part (same seed => same values): no wall-clock figures."""
@@ -68,6 +100,7 @@ class RunSummary:
             "events": self.events,
             "ticks": self.ticks,
             "bidasks": self.bidasks,
+            "decisions": self.decisions,
             "orders": self.orders_accepted,
             "amends": self.amends,
             "cancels": self.cancels,
@@ -76,6 +109,11 @@ class RunSummary:
             "rejects": dict(self.rejects),
             "positions": dict(self.positions),
             "pnl": round(self.pnl, 6),
+            "fees": round(self.fees, 6),
+            "markouts": [
+                {"horizon_s": m.horizon_s, "fills": m.fills, "sum_twd": round(m.sum_twd, 6)}
+                for m in self.markouts
+            ],
         }
 
     def to_json(self) -> dict[str, object]:
@@ -89,8 +127,11 @@ class RunSummary:
             "wall_seconds": self.wall_seconds,
             "simtrades": self.simtrades,
             "orders_sent": self.orders_sent,
+            "decision": self.decision,
+            "venue": self.venue,
             "realised_pnl": self.realised_pnl,
             "unrealised_pnl": self.unrealised_pnl,
+            "gross_pnl": self.gross_pnl,
             "tick_to_order_us": {
                 "samples": t.samples,
                 "p50": None if t.samples == 0 else t.p50_us,
@@ -117,6 +158,13 @@ class RunSummary:
             if t.samples
             else "no samples (n=0)"
         )
+        markouts = (
+            "  ".join(
+                f"+{m.horizon_s:g}s {m.sum_twd:,.0f} TWD ({m.mean_price:+.2f}/lot, n={m.fills})"
+                for m in self.markouts
+            )
+            or "no fills"
+        )
         lines = [
             "=" * 72,
             f"shijim run summary  shard {self.shard}  feed {self.feed}  strategy {self.strategy}"
@@ -124,12 +172,16 @@ class RunSummary:
             "-" * 72,
             f"events        {self.events}  (ticks {self.ticks}, bidasks {self.bidasks}, "
             f"simtrade {self.simtrades})  {rate:,.0f}/s over {self.wall_seconds:.1f} s",
+            f"decisions     {self.decisions}  (policy {self.decision or '-'})",
             f"orders        {self.orders_accepted} accepted of {self.orders_sent} sent; "
             f"amends {self.amends}; cancels {self.cancels}",
             f"fills         {self.fills}  ({self.filled_qty} lots)",
             f"rejects       {rejects}",
-            f"pnl           {self.pnl:,.0f} TWD  (realised {self.realised_pnl:,.0f}, "
-            f"unrealised {self.unrealised_pnl:,.0f})",
+            f"pnl           {self.pnl:,.0f} TWD net  (gross {self.gross_pnl:,.0f} = realised "
+            f"{self.realised_pnl:,.0f} + unrealised {self.unrealised_pnl:,.0f}; "
+            f"fees and taxes {self.fees:,.0f})",
+            f"markouts      {markouts}",
+            f"venue         {self.venue or '-'}",
             f"positions     {positions or 'flat'}",
             f"tick-to-order {t2o}",
             f"ring          lost {self.ring_lost}  resyncs {self.ring_resyncs}",

@@ -13,8 +13,7 @@ from collections import deque
 from collections.abc import Mapping
 from typing import Protocol, runtime_checkable
 
-from shijim.domain import ExecutionEvent, Order, OrderIntent
-from shijim.risk.rules import Rejection
+from shijim.domain import ExecutionEvent, Order, OrderIntent, Rejection
 
 
 @runtime_checkable

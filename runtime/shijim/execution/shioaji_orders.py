@@ -39,10 +39,11 @@ from shijim.domain import (
     OrderIntent,
     OrderStatus,
     OrderUpdate,
+    Rejection,
+    RejectReason,
     Side,
     TimeInForce,
 )
-from shijim.risk.rules import Rejection, RejectReason
 
 log = logging.getLogger(__name__)
 

@@ -1,12 +1,14 @@
-"""``--feed replay:PATH``: raw JSONL recordings replayed into ingestion.
+"""``--feed replay:PATH``: raw JSONL or SBE recordings replayed into ingestion.
 
-PATH is one ``.jsonl`` file or a directory of ``<trading day>_<code>.jsonl`` files (the
-recorder's layout); the files are merged by exchange time (ties keep file-name order). Lines are
-read with the canonical reader (``shijim.events``): a bad line is counted
-(``shijim_md_bad_input_total{cause="bad_json"|"malformed"}``), logged once per cause with its
-file and line, and dropped. Every good line then meets the ingestor's one set of rules (the
-live feed's: clock, time order, duplicates, book shape); a line it drops is logged with its
-file:line too.
+PATH is one file or a directory of ``<trading day>_<code>.jsonl`` files (the recorder's layout)
+and/or their ``.sbe`` encodings (``python -m shijim.tools.sbe encode``); the files are merged by
+exchange time (ties keep file-name order). A file is SBE if it starts with a SOFH frame header
+of SBE 1.0 or is named ``.sbe``. Lines are read with the canonical reader (``shijim.events``),
+frames with the core's frame decoder (no text parsing; ``shijim.events.frames``): a bad line or
+frame is counted (``shijim_md_bad_input_total{cause="bad_json"|"malformed"}``), logged once per
+cause with its file and line (or byte offset), and dropped. Every good entry then meets the
+ingestor's one set of rules (the live feed's: clock, time order, duplicates, book shape); an
+entry it drops is logged with its file:line (``file: byte N``) too.
 
 Both paces read rows, not records (``shijim.events.rows``): the core turns runs of plain tick
 and book lines into numpy rows; snapshots, events and lines the reference reader took are
@@ -17,7 +19,7 @@ it), one entry at a time; an entry the ingestor would drop is dropped at once an
 pace (validated before paced: one line dated 2100 cannot stall or rush the replay). Both paces
 admit the same entries with the same drop counts. Files of a directory are merged in the order
 ``heapq.merge`` gives the per-record path (see ``merge_batches``); ``by_rows=False`` keeps that
-per-record path for pace fast (the reference the row path is checked against).
+per-record path for pace fast (the reference the row path is checked against; JSONL only).
 """
 
 from __future__ import annotations
@@ -37,7 +39,15 @@ import numpy as np
 from shijim.bus.ingestion import Ingestor
 from shijim.bus.validation import BadInputCause, ClockCheck
 from shijim.events import MarketRecord, RecordError, read_records
-from shijim.events.rows import BIDASK, RECORD, TICK, RowBatch, read_row_batches
+from shijim.events.frames import is_sbe_file
+from shijim.events.rows import (
+    BIDASK,
+    RECORD,
+    TICK,
+    RowBatch,
+    read_row_batches,
+    read_sbe_row_batches,
+)
 from shijim.gateway.feed import run_feed_for
 from shijim.metrics import ShardMetrics
 
@@ -52,17 +62,25 @@ class ReplayPace(StrEnum):
 
 
 def replay_files(path: str | Path, codes: Iterable[str] | None = None) -> list[Path]:
-    """The JSONL files to replay (sorted by name), optionally only those of ``codes``."""
+    """The JSONL and SBE files to replay (sorted by name), optionally only those of ``codes``."""
     p = Path(path)
     if p.is_file():
         return [p]
     if not p.is_dir():
         raise FileNotFoundError(f"replay: {p} is neither a file nor a directory")
-    files = sorted(f for f in p.iterdir() if f.suffix == ".jsonl" and f.is_file())
+    files = sorted(f for f in p.iterdir() if f.suffix in (".jsonl", ".sbe") and f.is_file())
     if codes is not None:
         wanted = set(codes)
-        # <trading day>_<code>.jsonl; a code may itself contain '_', so split once.
+        # <trading day>_<code>.jsonl|.sbe; a code may itself contain '_', so split once.
         files = [f for f in files if f.stem.partition("_")[2] in wanted]
+    stems = [f.stem for f in files]
+    both = sorted({s for s in stems if stems.count(s) > 1})
+    if both:
+        # A recording and its SBE encoding side by side would replay every event twice.
+        raise ValueError(
+            f"replay: {p} holds both the .jsonl and the .sbe file of {', '.join(both)}; "
+            "keep one format per recording"
+        )
     return files
 
 
@@ -204,7 +222,12 @@ class ReplayFeed:
         self.clock_check = ClockCheck(max_ahead_ns=int(max_ahead_s * NS))
         self.files = replay_files(path, codes)
         if not self.files:
-            raise FileNotFoundError(f"replay: no .jsonl files for this shard under {path}")
+            raise FileNotFoundError(
+                f"replay: no .jsonl files (nor .sbe) for this shard under {path}"
+            )
+        self._sbe = [is_sbe_file(f) for f in self.files]
+        if not by_rows and any(self._sbe):
+            raise ValueError("by_rows=False (the per-record reference path) reads JSONL only")
         self.pace = ReplayPace(pace)
         self.speed = speed
         self.keep_local_ts = keep_local_ts
@@ -215,6 +238,10 @@ class ReplayFeed:
         self._entries: Iterator[Entries] | None = None
         self._held: Entries | None = None  # the rest of entries cut at `batch`
         self._sources = [str(f) for f in self.files]
+        # How an entry's place is named: file:line (JSONL) or "file: byte N" (SBE).
+        self._at = [
+            f"{f}: byte " if sbe else f"{f}:" for f, sbe in zip(self.files, self._sbe, strict=True)
+        ]
         self.monotonic = monotonic
         self.metrics = metrics
         self.ingestor: Ingestor | None = None
@@ -248,19 +275,20 @@ class ReplayFeed:
         for rec in read_records(path, on_bad=self._on_bad):
             yield rec, src
 
-    def _batches(self, path: Path) -> Iterator[RowBatch]:
+    def _batches(self, k: int) -> Iterator[RowBatch]:
         # Rows keep the recorded local_ts: the receive time their exchange time is checked
         # against; they are stamped at publication unless ``keep_local_ts``.
-        return read_row_batches(path, on_bad=self._on_bad, limit=self.batch, keep_local_ts=True)
+        read = read_sbe_row_batches if self._sbe[k] else read_row_batches
+        return read(self.files[k], on_bad=self._on_bad, limit=self.batch, keep_local_ts=True)
 
     def start(self, ingestor: Ingestor) -> None:
         self.ingestor = ingestor
         ingestor.set_clock_check(self.clock_check)
         if self.pace is ReplayPace.REALTIME or self.by_rows:
             if len(self.files) == 1:
-                self._entries = (Entries.of(b, 0) for b in self._batches(self.files[0]))
+                self._entries = (Entries.of(b, 0) for b in self._batches(0))
             else:
-                self._entries = merge_batches([self._batches(f) for f in self.files])
+                self._entries = merge_batches([self._batches(k) for k in range(len(self.files))])
         elif len(self.files) == 1:
             self._records = self._single(self.files[0])  # nothing to merge
         else:
@@ -322,10 +350,11 @@ class ReplayFeed:
         return n
 
     def _place(self, e: Entries, kind: str, row: int, *, t0: int, b0: int) -> str:
-        """file:line of row `row` of kind `kind` in the run starting at tick t0 / book b0."""
+        """file:line (or byte) of row `row` of kind `kind` in the run starting at tick t0 / book
+        b0."""
         at = np.flatnonzero(e.kinds == (TICK if kind == "tick" else BIDASK))
         i = int(at[row + (t0 if kind == "tick" else b0)])
-        return f"{self._sources[int(e.files[i])]}:{int(e.lines[i])}"
+        return f"{self._at[int(e.files[i])]}{int(e.lines[i])}"
 
     def _publish_entries(self, ingestor: Ingestor, e: Entries) -> int:
         """Rows through ``interleaved`` in runs between records; records one by one."""
@@ -347,7 +376,7 @@ class ReplayFeed:
             if stop < kinds.size:
                 rec = e.records[r0]
                 r0 += 1
-                src = f"{self._sources[int(e.files[stop])]}:{int(e.lines[stop])}"
+                src = f"{self._at[int(e.files[stop])]}{int(e.lines[stop])}"
                 if ingestor.record(rec, src, keep_local_ts=self.keep_local_ts) is not None:
                     n += 1
             start = stop + 1

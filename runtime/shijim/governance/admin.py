@@ -34,8 +34,9 @@ from http.server import BaseHTTPRequestHandler
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
+from shijim.domain import KillSwitchSource, TradingState
 from shijim.governance.listener import BoundedHTTPServer, Bounds, one_line
-from shijim.risk.state import KillSwitchSource, TradingState, TradingStateMachine
+from shijim.risk.state import TradingStateMachine
 
 log = logging.getLogger(__name__)
 

@@ -12,7 +12,8 @@ import os
 import threading
 from pathlib import Path
 
-from shijim.risk.state import KillSwitchSource, TradingState, TradingStateMachine
+from shijim.domain import KillSwitchSource, TradingState
+from shijim.risk.state import TradingStateMachine
 
 log = logging.getLogger(__name__)
 

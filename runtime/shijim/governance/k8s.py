@@ -35,6 +35,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
+from shijim.domain import KillSwitchSource, TradingState
 from shijim.governance.k8s_api import (
     SA_DIR,
     ApiClient,
@@ -42,7 +43,7 @@ from shijim.governance.k8s_api import (
     ApiUnreachable,
     endpoint_from_environment,
 )
-from shijim.risk.state import KillSwitchSource, StateChange, TradingState, TradingStateMachine
+from shijim.risk.state import StateChange, TradingStateMachine
 
 if TYPE_CHECKING:
     from shijim.governance.ownership import CodeOwnership

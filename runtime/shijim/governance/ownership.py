@@ -25,8 +25,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from shijim.risk.code_gate import CodeHold
-from shijim.risk.state import TradingState
+from shijim.domain import CodeHold, TradingState
 from shijim.universe import Layout, may_trade, universe_digest
 
 log = logging.getLogger("shijim.governance.ownership")

@@ -15,7 +15,8 @@ from collections.abc import Callable
 from types import FrameType
 from typing import Any
 
-from shijim.risk.state import KillSwitchSource, TradingStateMachine
+from shijim.domain import KillSwitchSource
+from shijim.risk.state import TradingStateMachine
 
 Handler = Callable[[int, FrameType | None], Any] | int | None
 

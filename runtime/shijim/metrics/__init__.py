@@ -217,8 +217,8 @@ class ShardMetrics:
         existed before (docs/alerts.md). Codes and ring readers are declared by the runtime."""
         # Imported here: shijim.bus imports this module.
         from shijim.bus.validation import BadInputCause
+        from shijim.domain import RejectReason
         from shijim.events.record import RecordType
-        from shijim.risk.rules import RejectReason
 
         labelled: tuple[tuple[Any, str, Iterable[Any]], ...] = (
             (self._md_events, "md", RecordType),

@@ -16,16 +16,8 @@ Pure bookkeeping, no I/O: ``RiskAwareGateway`` cancels orders and counts rejecti
 from __future__ import annotations
 
 from dataclasses import dataclass
-from enum import StrEnum
 
-from shijim.risk.state import TradingState
-
-
-class CodeHold(StrEnum):
-    """Why a code must not be traded (metric label values; docs/risk.md)."""
-
-    DATA = "data"
-    UNOWNED = "unowned"
+from shijim.domain import CodeHold, TradingState
 
 
 @dataclass(frozen=True, slots=True)

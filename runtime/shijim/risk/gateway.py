@@ -2,9 +2,10 @@
 
 It has the adapter's interface (place, amend, cancel, cancel_all, working_orders, events, pump)
 so a strategy handed the gateway cannot bypass it. The decisions are the pure functions of
-``shijim.risk.rules``; this object gathers their inputs (reference prices, positions, working
-orders, the token bucket, the trading state), does the I/O, counts and logs rejections, keeps
-positions and PnL from the adapter's fills, and turns trading-state changes into cancellations:
+``shijim.risk.rules``; this object gathers their inputs (reference prices and positions from
+the engine, working orders, the token bucket, the trading state), does the I/O, counts and logs
+rejections, books every fill (paper and live) in the engine's account, and turns trading-state
+changes into cancellations:
 
 - HALTED: every working order is cancelled (cancels use the bucket's reserve; any that do not
   fit are retried on each ``poll()``), every new order and amend is rejected; cancels still go.
@@ -13,8 +14,12 @@ positions and PnL from the adapter's fills, and turns trading-state changes into
 - a per-code hold (``hold_code``: bad data, resharding) applies the same two rules to one code
   only: HALTED cancels that code's working orders and refuses its new orders (CODE_HELD).
 
+Market data never passes through here: it reaches the engine's books, marks and paper venue
+inside the engine; the runner calls ``after_event()`` after each due event (fills booked, loss
+limit checked against the account as the engine marked it, PnL exported at most 10/s).
+
 Thread safety: one re-entrant lock around every entry point. The strategy thread calls place /
-poll / on_bidask; kill-switch sources call the state machine from their own threads, and the
+poll / after_event; kill-switch sources call the state machine from their own threads, and the
 state listener takes the same lock before cancelling.
 """
 
@@ -28,30 +33,30 @@ from collections.abc import Callable, Mapping
 from threading import RLock
 from typing import Any
 
+import shijim_core
 from shijim.domain import (
+    CodeHold,
     ExecutionEvent,
     Fill,
     Instrument,
+    KillSwitchSource,
     Order,
     OrderIntent,
+    Rejection,
+    RejectReason,
     Side,
+    TradingState,
     instrument_for,
 )
 from shijim.execution.adapter import ExecutionAdapter
 from shijim.metrics import ShardMetrics
-from shijim.risk.code_gate import CodeGate, CodeHold
+from shijim.risk.code_gate import CodeGate
+from shijim.risk.limits import RiskLimits
 from shijim.risk.positions import PositionKeeper
 from shijim.risk.rate_limit import ActionBucket
 from shijim.risk.reference import ReferencePrices
-from shijim.risk.rules import (
-    Rejection,
-    RejectReason,
-    RiskLimits,
-    check_new_order,
-    check_price,
-    is_reducing,
-)
-from shijim.risk.state import KillSwitchSource, StateChange, TradingState, TradingStateMachine
+from shijim.risk.rules import check_new_order, check_price, is_reducing
+from shijim.risk.state import StateChange, TradingStateMachine
 
 log = logging.getLogger(__name__)
 
@@ -89,7 +94,29 @@ class RiskAwareGateway:
         state: TradingStateMachine | None = None,
         metrics: ShardMetrics | None = None,
         clock: Callable[[], int] = time.monotonic_ns,
+        engine: Any = None,
     ) -> None:
+        """``engine``: the shard's ``shijim_core.Engine``, whose books give the reference
+        prices and whose account keeps positions and PnL. It always exists: a paper venue
+        brings its own (``adapter.engine``, which must be this one), a live run passes the
+        engine its runner drives, and without either a bare engine over the instruments is made
+        (no market data: no references, no marks; the account still books fills)."""
+        venue_engine = getattr(adapter, "engine", None)
+        if engine is None:
+            engine = venue_engine
+        elif venue_engine is not None and venue_engine is not engine:
+            raise ValueError("RiskAwareGateway: engine: not the paper venue's engine")
+        if engine is None:
+            engine = shijim_core.Engine(
+                instruments.codes(),
+                latency="zero",
+                instruments={
+                    c: {"multiplier": float(i.multiplier)}
+                    for c in instruments.codes()
+                    if (i := instruments.get(c)) is not None
+                },
+            )
+        self.engine = engine
         self._adapter = adapter
         self.instruments = instruments
         self.limits = limits or RiskLimits()
@@ -98,8 +125,8 @@ class RiskAwareGateway:
         self._metrics = metrics
         self._clock = clock
         self._lock = RLock()
-        self.positions = PositionKeeper(instruments.require)
-        self.references = ReferencePrices()
+        self.positions = PositionKeeper(engine, instruments.require)
+        self.references = ReferencePrices(engine)
         self.bucket = ActionBucket(
             self.limits.rate_actions, self.limits.rate_window_s, self.limits.cancel_reserve, clock()
         )
@@ -114,9 +141,8 @@ class RiskAwareGateway:
         # (a labelled counter costs ~1 us per increment under its lock).
         self._unexported: dict[str, int] = {"place": 0, "amend": 0}
         self._unexported_accepted = 0
-        # The adapter's market-data entry points (the paper venue has them), looked up once.
-        self._venue_bidask = getattr(adapter, "on_bidask", None)
-        self._venue_trade = getattr(adapter, "on_trade", None)
+        # Fills the account refused (bad quantity or price from a broker): logged, counted.
+        self.bad_fills = 0
         self.state_machine.subscribe(self._on_state_change)
         if metrics is not None:
             metrics.trading_state(int(self.state_machine.state))
@@ -149,6 +175,7 @@ class RiskAwareGateway:
                         else:
                             ws += o.qty - o.filled_qty - o.cancelled_qty
             positions = self.positions
+            engine = self.engine
             rej = check_new_order(
                 intent,
                 self.instruments._by_code.get(code),  # InstrumentTable.get, one call less
@@ -156,9 +183,9 @@ class RiskAwareGateway:
                 positions.net(code),
                 wb,
                 ws,
-                positions.gross,
+                engine.gross,  # positions.gross / total_pnl, one call less each
                 len(working),
-                positions.total_pnl,
+                engine.net_pnl,
                 self.limits,
                 self.state_machine.state,
                 self.code_gate.get(code),
@@ -294,6 +321,23 @@ class RiskAwareGateway:
             m.order_accepted()
         self._unexported_accepted = 0
 
+    def after_event(self) -> None:
+        """The runner calls this after each due event: venue events are taken (fills booked),
+        the daily loss limit is checked against the account as the engine has just marked it,
+        and PnL is exported at most 10 times a second."""
+        with self._lock:
+            self._pump()
+            pnl = self.engine.net_pnl
+            limit = self.limits.max_daily_loss
+            if limit is not None and pnl <= -limit:
+                self._check_loss()
+            m = self._metrics
+            if m is not None:
+                now = self._clock()
+                if now - self._last_pnl_export_ns >= _PNL_METRIC_INTERVAL_NS:
+                    self._last_pnl_export_ns = now
+                    m.pnl(pnl)
+
     def new_trading_day(self) -> None:
         """Restart today's realised PnL (open positions carry over). Does not release a
         LOSS_LIMIT demand: resuming after a loss halt is an operator decision."""
@@ -325,7 +369,6 @@ class RiskAwareGateway:
                     log.error("broker position in unconfigured code %r", p.code)
                     self._adopt_instrument(p.code)
                 self.positions.set_position(p.code, p.net, p.avg_price)
-                self.positions.mark(p.code, self.references.get(p.code))
                 if self._metrics is not None:
                     self._metrics.position(p.code, p.net)
         self._pump()
@@ -334,36 +377,6 @@ class RiskAwareGateway:
         self._enforce(self.state_machine.state)
         for code in self.code_gate.held_codes():
             self._enforce(self.code_gate.state(code), code)
-
-    # -- market data (reference prices, marks, and the paper venue) ---------------------------
-    def on_bidask(
-        self,
-        code: str,
-        ts: int,
-        bid_px: Any,
-        bid_qty: Any,
-        ask_px: Any,
-        ask_qty: Any,
-    ) -> None:
-        """One book snapshot (5 levels, best first). Forwarded to the adapter if it consumes
-        market data (the paper exchange)."""
-        with self._lock:
-            ref = self.references.on_quote(code, float(bid_px[0]), float(ask_px[0]))
-            venue = self._venue_bidask
-            if venue is not None:
-                venue(code, ts, bid_px, bid_qty, ask_px, ask_qty)
-            if self.positions.net(code):
-                self._mark(code, ref)
-            self._pump()
-
-    def on_trade(self, code: str, ts: int, price: float, volume: int) -> None:
-        with self._lock:
-            ref = self.references.on_trade(code, float(price))
-            venue = self._venue_trade
-            if venue is not None:
-                venue(code, ts, price, volume)
-            self._mark(code, ref)
-            self._pump()
 
     # -- reporting ---------------------------------------------------------------------------
     def summary(self) -> dict[str, Any]:
@@ -380,6 +393,7 @@ class RiskAwareGateway:
                     "avg_price": p.avg_price,
                     "realised_pnl": p.realised_pnl,
                     "unrealised_pnl": p.unrealised_pnl,
+                    "fees": p.fees,
                     "mark": None if math.isnan(p.mark_price) else p.mark_price,
                 }
                 for code, p in self.positions.snapshot().items()
@@ -399,8 +413,11 @@ class RiskAwareGateway:
                 "pnl": {
                     "realised": self.positions.realised_pnl,
                     "unrealised": self.positions.unrealised_pnl,
+                    "fees": self.positions.fees,
                     "total": self.positions.total_pnl,
                 },
+                "markouts": self.engine.markouts(),
+                "bad_fills": self.bad_fills,
                 "working_orders": len(self._adapter.working_orders()),
                 "pending_cancels": len(self._pending_cancels),
                 "rejects": {r.value: n for r, n in self.rejects.items()},
@@ -424,15 +441,21 @@ class RiskAwareGateway:
             self._check_loss()
 
     def _apply_fill(self, fill: Fill) -> None:
+        """The one path for fills into the account (paper and live)."""
         try:
-            self.positions.apply_fill(fill)
-        except KeyError:
-            # A fill for a code we do not know (e.g. placed outside this process): it is real
-            # money, so track it rather than drop it, and say so loudly.
-            log.error("fill %s for unconfigured code %r", fill.fill_id, fill.code)
-            self._adopt_instrument(fill.code)
-            self.positions.apply_fill(fill)
-        self.positions.mark(fill.code, self.references.get(fill.code))
+            try:
+                self.positions.apply_fill(fill)
+            except KeyError:
+                # A fill for a code we do not know (e.g. placed outside this process): it is
+                # real money, so track it rather than drop it, and say so loudly.
+                log.error("fill %s for unconfigured code %r", fill.fill_id, fill.code)
+                self._adopt_instrument(fill.code)
+                self.positions.apply_fill(fill)
+        except ValueError as exc:
+            # A fill the account cannot book (qty or price <= 0, NaN fee): bad broker data.
+            self.bad_fills += 1
+            log.error("fill %s refused by the account: %s (%r)", fill.fill_id, exc, fill)
+            return
         m = self._metrics
         if m is not None:
             m.fill()
@@ -447,23 +470,11 @@ class RiskAwareGateway:
             inst = Instrument.future(code, 1.0)
         self.instruments.add(inst)
 
-    def _mark(self, code: str, ref: float) -> None:
-        if self.positions.net(code) == 0:
-            return
-        self.positions.mark(code, ref)
-        self._check_loss()
-        m = self._metrics
-        if m is not None:
-            now = self._clock()
-            if now - self._last_pnl_export_ns >= _PNL_METRIC_INTERVAL_NS:
-                self._last_pnl_export_ns = now
-                m.pnl(self.positions.total_pnl)
-
     def _check_loss(self) -> None:
         limit = self.limits.max_daily_loss
         if limit is None:
             return
-        pnl = self.positions.total_pnl
+        pnl = self.engine.net_pnl
         if pnl <= -limit and self.state_machine.state is not TradingState.HALTED:
             self.state_machine.engage(
                 KillSwitchSource.LOSS_LIMIT, f"daily PnL {pnl:.0f} TWD at or below -{limit:.0f}"

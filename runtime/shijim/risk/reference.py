@@ -1,37 +1,30 @@
-"""Reference prices for fat-finger checks and marking: the mid of the best bid/ask when both
-sides are present, otherwise the last trade; NaN when neither is known."""
+"""Reference prices for the fat-finger checks, read from the engine's books: the mid of the
+code's book when it has one, otherwise its last real trade; NaN when neither is known (the
+order is then refused NO_REFERENCE_PRICE). The engine keeps them current on every event, so
+risk never re-derives them. A one-sided or crossed book is dropped by the engine whole, so the
+reference stays the last two-sided mid; after a feed gap (book forgotten) it falls back to the
+last trade."""
 
 from __future__ import annotations
 
 import math
+from typing import Any
 
 _NAN = math.nan
 
 
 class ReferencePrices:
-    __slots__ = ("_last", "_mid")
+    __slots__ = ("_engine", "_ids")
 
-    def __init__(self) -> None:
-        self._mid: dict[str, float] = {}
-        self._last: dict[str, float] = {}
-
-    def on_quote(self, code: str, bid: float, ask: float) -> float:
-        """Best bid/ask update; returns the new reference price."""
-        if bid > 0 and ask > 0 and ask >= bid and math.isfinite(bid + ask):
-            mid = (bid + ask) * 0.5
-            self._mid[code] = mid
-            return mid
-        # One-sided or crossed book: the mid is meaningless, fall back to the last trade.
-        self._mid.pop(code, None)
-        return self._last.get(code, _NAN)
-
-    def on_trade(self, code: str, price: float) -> float:
-        if price > 0 and math.isfinite(price):
-            self._last[code] = price
-        return self.get(code)
+    def __init__(self, engine: Any) -> None:
+        self._engine = engine
+        self._ids: dict[str, int] = {}
 
     def get(self, code: str) -> float:
-        mid = self._mid.get(code)
-        if mid is not None:
-            return mid
-        return self._last.get(code, _NAN)
+        cid = self._ids.get(code)
+        if cid is None:
+            try:
+                cid = self._ids[code] = self._engine.code_id(code)
+            except KeyError:
+                return _NAN  # not (yet) an engine code; not cached: it may be adopted later
+        return float(self._engine.reference(cid))

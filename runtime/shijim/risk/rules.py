@@ -9,73 +9,11 @@ of the checks is fixed (documented in docs/risk.md) so a given order always gets
 
 from __future__ import annotations
 
-import enum
 import math
-from collections.abc import Mapping
-from dataclasses import dataclass, field
 
-from shijim.domain import Instrument, OrderIntent, Side
+from shijim.domain import Instrument, OrderIntent, Rejection, RejectReason, Side, TradingState
 from shijim.risk.code_gate import CodeHoldState
-from shijim.risk.state import TradingState
-
-
-class RejectReason(enum.Enum):
-    HALTED = "halted"
-    CODE_HELD = "code_held"  # this code is held (bad data, resharding); others may trade
-    REDUCING_ONLY = "reducing_only"
-    INVALID_QTY = "invalid_qty"
-    INVALID_PRICE = "invalid_price"
-    UNKNOWN_CODE = "unknown_code"
-    UNKNOWN_ORDER = "unknown_order"
-    FAT_FINGER_QTY = "fat_finger_qty"
-    NO_REFERENCE_PRICE = "no_reference_price"
-    FAT_FINGER_PRICE = "fat_finger_price"
-    DAILY_LOSS = "daily_loss"
-    POSITION_LIMIT = "position_limit"
-    GROSS_LIMIT = "gross_limit"
-    MAX_WORKING = "max_working"
-    RATE_LIMIT = "rate_limit"
-    ADAPTER = "adapter"  # the execution adapter refused (e.g. broker API error)
-
-
-@dataclass(frozen=True, slots=True)
-class Rejection:
-    reason: RejectReason
-    detail: str
-
-    def __bool__(self) -> bool:  # so `if result:` never mistakes a rejection for an order
-        return False
-
-
-@dataclass(frozen=True, slots=True)
-class RiskLimits:
-    """Precomputed, immutable limits. ``None`` disables a rule."""
-
-    max_order_qty: int = 10
-    max_price_ticks: int | None = 20  # |price - reference| in ticks
-    max_price_pct: float | None = 0.02  # |price - reference| / reference
-    max_position: int = 10  # per code, |net + working same-side| in order units
-    max_position_by_code: Mapping[str, int] = field(default_factory=dict)  # overrides per code
-    max_gross: int = 50  # sum over codes of |position| in order units
-    max_working: int = 20  # working orders at once
-    max_daily_loss: float | None = 100_000.0  # TWD, realised + marked; positive number
-    rate_actions: int = 200  # order actions (place/amend/cancel) per window
-    rate_window_s: float = 10.0
-    cancel_reserve: int = 40  # tokens only cancels may use (HALTED must still cancel)
-    reject_log_interval_s: float = 1.0  # per-reason log rate limit
-
-    def __post_init__(self) -> None:
-        if self.max_order_qty <= 0:
-            raise ValueError(f"RiskLimits.max_order_qty: must be > 0, got {self.max_order_qty}")
-        if self.max_daily_loss is not None and self.max_daily_loss <= 0:
-            raise ValueError(f"RiskLimits.max_daily_loss: must be > 0, got {self.max_daily_loss}")
-        if not 0 <= self.cancel_reserve < self.rate_actions:
-            raise ValueError(
-                "RiskLimits.cancel_reserve: must be in [0, rate_actions), got "
-                f"{self.cancel_reserve}"
-            )
-        if self.rate_window_s <= 0:
-            raise ValueError(f"RiskLimits.rate_window_s: must be > 0, got {self.rate_window_s}")
+from shijim.risk.limits import RiskLimits
 
 
 def is_reducing(side: Side, qty: int, net: int, working_same_side: int) -> bool:
@@ -99,17 +37,19 @@ def check_price(
             RejectReason.NO_REFERENCE_PRICE, f"no reference price for {instrument.code}"
         )
     dev = abs(price - reference)
-    if limits.max_price_ticks is not None and dev > limits.max_price_ticks * tick + 1e-9:
+    max_ticks = limits.max_price_deviation_ticks
+    if dev > max_ticks * tick + 1e-9:
         return Rejection(
             RejectReason.FAT_FINGER_PRICE,
             f"price {price}: {dev / tick:.0f} ticks from reference {reference} "
-            f"(max {limits.max_price_ticks})",
+            f"(max_price_deviation_ticks {max_ticks})",
         )
-    if limits.max_price_pct is not None and dev > limits.max_price_pct * reference + 1e-9:
+    max_pct = limits.max_price_deviation_pct
+    if dev * 100.0 > max_pct * reference + 1e-9:
         return Rejection(
             RejectReason.FAT_FINGER_PRICE,
             f"price {price}: {dev / reference:.2%} from reference {reference} "
-            f"(max {limits.max_price_pct:.2%})",
+            f"(max_price_deviation_pct {max_pct})",
         )
     return None
 
@@ -168,12 +108,12 @@ def check_new_order(
             f"(working same side {same_side})",
         )
     if not reducing:
-        if limits.max_daily_loss is not None and pnl <= -limits.max_daily_loss:
+        if pnl <= -limits.max_daily_loss:
             return Rejection(
-                RejectReason.DAILY_LOSS, f"pnl {pnl:.0f}: at max daily loss {limits.max_daily_loss}"
+                RejectReason.DAILY_LOSS, f"pnl {pnl:.0f}: at max_daily_loss {limits.max_daily_loss}"
             )
         worst = net + same_side + qty if side is Side.BUY else net - same_side - qty
-        by_code = limits.max_position_by_code
+        by_code = limits.max_position_per_code
         max_pos = by_code.get(intent.code, limits.max_position) if by_code else limits.max_position
         if abs(worst) > max_pos and abs(worst) > abs(net):
             return Rejection(
@@ -181,13 +121,15 @@ def check_new_order(
                 f"{intent.code}: worst-case position {worst} beyond max_position {max_pos}",
             )
         worst_gross = gross - abs(net) + abs(worst)
-        if worst_gross > limits.max_gross and worst_gross > gross:
+        if worst_gross > limits.max_gross_position and worst_gross > gross:
             return Rejection(
                 RejectReason.GROSS_LIMIT,
-                f"worst-case gross {worst_gross} beyond max_gross {limits.max_gross}",
+                f"worst-case gross {worst_gross} beyond max_gross_position "
+                f"{limits.max_gross_position}",
             )
-    if n_working >= limits.max_working:
+    if n_working >= limits.max_working_orders:
         return Rejection(
-            RejectReason.MAX_WORKING, f"{n_working} working orders: at max {limits.max_working}"
+            RejectReason.MAX_WORKING,
+            f"{n_working} working orders: at max_working_orders {limits.max_working_orders}",
         )
     return None

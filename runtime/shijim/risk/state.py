@@ -9,31 +9,12 @@ shard that the daily-loss limit halted.
 
 from __future__ import annotations
 
-import enum
 import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-
-class TradingState(enum.IntEnum):
-    """Ordered by severity: a larger value is more restrictive."""
-
-    ACTIVE = 0
-    REDUCING = 1
-    HALTED = 2
-
-
-class KillSwitchSource(enum.Enum):
-    CRD = "crd"
-    ADMIN = "admin"
-    DASHBOARD = "dashboard"
-    FILE = "file"
-    SIGNAL = "signal"
-    LOSS_LIMIT = "loss_limit"
-    API_GRACE = "api_grace"
-    FEED = "feed"
-    SHUTDOWN = "shutdown"
+from shijim.domain import KillSwitchSource, TradingState
 
 
 @dataclass(frozen=True)

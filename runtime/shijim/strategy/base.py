@@ -13,9 +13,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import NamedTuple, Protocol
 
-from shijim.domain import Fill, Order, OrderIntent, OrderUpdate
-from shijim.risk.state import TradingState
-from shijim.strategy.signals import SignalSnapshot
+from shijim.domain import Fill, Order, OrderIntent, OrderUpdate, SignalSnapshot, TradingState
 
 
 class MarketView(NamedTuple):

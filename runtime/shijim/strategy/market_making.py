@@ -19,8 +19,7 @@ import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
-from shijim.domain import Fill, Order, OrderIntent, OrderUpdate, Side
-from shijim.risk.state import TradingState
+from shijim.domain import Fill, Order, OrderIntent, OrderUpdate, Side, TradingState
 from shijim.strategy.base import (
     Amend,
     Cancel,

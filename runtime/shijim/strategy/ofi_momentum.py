@@ -25,8 +25,16 @@ from shijim.algo.chasing import (
     Reprice,
     SmartChasingEngine,
 )
-from shijim.domain import Fill, Order, OrderIntent, OrderUpdate, Side
-from shijim.risk.state import TradingState
+from shijim.domain import (
+    Fill,
+    Order,
+    OrderIntent,
+    OrderUpdate,
+    Side,
+    SignalWeights,
+    TradingState,
+    fused_urgency,
+)
 from shijim.strategy.base import (
     Amend,
     Cancel,
@@ -35,7 +43,6 @@ from shijim.strategy.base import (
     StrategyAction,
     StrategyContext,
 )
-from shijim.strategy.signals import SignalWeights, fused_urgency
 
 
 @dataclass(frozen=True)

@@ -9,8 +9,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from shijim.domain import Order
-from shijim.risk.state import TradingState
+from shijim.domain import Order, TradingState
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,6 +1,6 @@
 """The ``--write`` / ``--check`` command line of the generators whose output the operator ships
-(``strategy_schema``, ``universe_rules``): the runtime stays the one source of a rule, the operator
-reads the generated copy, and a stale copy fails ``--check`` (and a test)."""
+(``strategy_schema``, ``universe_rules``, ``risk_schema``): the runtime stays the one source of a
+rule, the operator reads the generated copy, and a stale copy fails ``--check`` (and a test)."""
 
 from __future__ import annotations
 

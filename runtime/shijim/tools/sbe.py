@@ -11,7 +11,7 @@ cannot be skipped: without a trustworthy length the next frame cannot be found.
 
 Plain lines and well-formed frames are converted in the core, many per call
 (`shijim_core.sbe_encode_jsonl` / `sbe_decode_jsonl`); every other line or frame goes through
-the reference path (`shijim.events` reader, `sbe_decode` + `record_from_dict`), which gives the
+the reference path (`shijim.events` reader, `shijim.events.frames.judge_frame`), which gives the
 same bytes for what it accepts and the error message for what it refuses.
 """
 
@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import struct
 import sys
 import tempfile
 from collections.abc import Iterator
@@ -29,18 +28,9 @@ from pathlib import Path
 from typing import IO
 
 import shijim_core
-from shijim.events import (
-    MarketRecord,
-    RecordError,
-    format_record,
-    record_from_dict,
-    record_to_dict,
-)
+from shijim.events import RecordError, format_record, record_to_dict
+from shijim.events.frames import FastFrames, FrameError, judge_frame, scan_frames
 from shijim.events.jsonl import FastRun, parse_line_reference, scan_lines
-
-SOFH = struct.Struct(">IH")
-SBE_LE_ENCODING = 0x5BE0
-_READ_CHUNK = 1 << 22
 
 
 class ConversionError(Exception):
@@ -106,81 +96,36 @@ def encode_file(src: Path, dst: Path, *, skip_bad: bool) -> tuple[int, Dropped]:
     return written, dropped
 
 
+def _decode_frames(data: bytes, pos: int) -> tuple[tuple[bytes, int], int]:
+    text, pos, records = shijim_core.sbe_decode_jsonl(data, pos)
+    return (text, records), pos
+
+
 def iter_jsonl(src: Path, dropped: Dropped | None) -> Iterator[str]:
     """Canonical JSONL text of a SOFH-framed SBE file's records, in file order, read in chunks:
     runs of frames converted in the core, and each frame it stops at judged one by one."""
     name = str(src)
-    base = 0  # file offset of data[0]
-    data = b""
     with src.open("rb") as f:
-        eof = False
-        while not eof:
-            chunk = f.read(_READ_CHUNK)
-            eof = not chunk
-            data += chunk
-            pos = 0
-            while True:
-                text, pos, n = shijim_core.sbe_decode_jsonl(data, pos)
-                if n:
-                    yield text.decode("ascii")
-                if pos + SOFH.size > len(data):
-                    break
-                length, encoding = SOFH.unpack_from(data, pos)
-                at = base + pos
-                if encoding != SBE_LE_ENCODING:
-                    raise ConversionError(
-                        f"{name}: byte {at + 4}: bad SOFH frame: encoding type 0x{encoding:04X} "
-                        "is not SBE 1.0 little-endian (0x5BE0); cannot resynchronise"
-                    )
-                if length < SOFH.size + 8:
-                    raise ConversionError(
-                        f"{name}: byte {at}: bad SOFH frame: length {length} is shorter than "
-                        "a frame header and message header; cannot resynchronise"
-                    )
-                if length > SOFH.size + shijim_core.MAX_MESSAGE_LEN:
-                    # Bounds memory too: never buffer a whole file for one corrupt length.
-                    raise ConversionError(
-                        f"{name}: byte {at}: bad SOFH frame: length {length} is longer than any "
-                        "message of this schema; cannot resynchronise"
-                    )
-                if pos + length > len(data):
-                    break  # the rest of this frame is in the next chunk
-                record = _decode_one(name, data, pos, length, base, dropped)
-                if record is not None:
-                    yield format_record(record) + "\n"
-                pos += length
-            data = data[pos:]
-            base += pos
-    if data:
-        message = (
-            f"{name}: byte {base}: truncated: the last frame needs more bytes than the file has "
-            f"({len(data)} left)"
-        )
-        if dropped is None:
-            raise ConversionError(message)
-        dropped.add(message)
-
-
-def _decode_one(
-    name: str, data: bytes, pos: int, length: int, base: int, dropped: Dropped | None
-) -> MarketRecord | None:
-    try:
-        obj, used = shijim_core.sbe_decode(data[pos + SOFH.size : pos + length])
-        if used != length - SOFH.size:
-            raise ConversionError(
-                f"{name}: byte {base + pos}: frame length {length} but the message is "
-                f"{used + SOFH.size} bytes"
-            )
-        return record_from_dict(obj, source=f"{name} frame at byte {base + pos}")
-    except shijim_core.SbeError as exc:
-        offset = base + pos + SOFH.size + (exc.offset or 0)  # type: ignore[attr-defined]
-        message = f"{name}: byte {offset}: {exc.reason}"  # type: ignore[attr-defined]
-    except (ConversionError, RecordError) as exc:
-        message = str(exc)
-    if dropped is None:
-        raise ConversionError(message)
-    dropped.add(message)
-    return None
+        try:
+            for item in scan_frames(f, _decode_frames, source=name):
+                if isinstance(item, FastFrames):
+                    text, n = item.result
+                    if n:
+                        yield text.decode("ascii")
+                    continue
+                try:
+                    record = judge_frame(name, item.offset, item.frame)
+                except FrameError as exc:
+                    if dropped is None:
+                        raise ConversionError(str(exc)) from None
+                    dropped.add(str(exc))
+                    continue
+                yield format_record(record) + "\n"
+        except FrameError as exc:
+            # A torn last frame is one bad frame; a broken frame header cannot be skipped.
+            if dropped is None or not exc.truncated:
+                raise ConversionError(str(exc)) from None
+            dropped.add(str(exc))
 
 
 def decode_file(src: Path, out: IO[str], *, skip_bad: bool) -> tuple[int, Dropped]:

@@ -16,6 +16,15 @@
 //!   horizon: fills completed, lots, sum (TWD), mean per lot (price units); fills whose horizon
 //!   was not reached yet are `pending`. Memory is bounded: each horizon holds at most
 //!   [`MARKOUT_CAP`] pending fills; beyond that the oldest pending fill is dropped (counted).
+//! - **One path for fills**: the account is fed by its owner (the risk gateway through
+//!   `Engine::apply_fill`), paper and live fills alike; the engine driver never books the
+//!   venue's fills itself, so a fill can never be counted twice or by two different routes.
+//! - **Reconciliation** ([`Account::set_position`]) overwrites a code's net and average price
+//!   with the broker's figures; realised PnL, fees and markouts stay.
+//! - **New trading day** ([`Account::reset_day`]): the day's realised PnL and fees restart at
+//!   0 (the daily loss limit is about today's money: today's costs count, yesterday's do not);
+//!   open positions carry over at their average price, so unrealised PnL is still measured
+//!   from the entry price; markouts are a measure of the run and stay.
 
 use std::collections::VecDeque;
 use std::fmt;
@@ -39,6 +48,7 @@ pub enum AccountError {
     BadMid { mid: f64 },
     BadMultiplier { multiplier: f64 },
     TooManyCodes { code: CodeId },
+    BadAvgPrice { price: Price },
 }
 
 impl fmt::Display for AccountError {
@@ -60,6 +70,9 @@ impl fmt::Display for AccountError {
             AccountError::TooManyCodes { code } => {
                 write!(f, "instrument code id {code}: must be < {MAX_CODES}")
             }
+            AccountError::BadAvgPrice { price } => {
+                write!(f, "position.avg_price = {price}: must be > 0 when net != 0")
+            }
         }
     }
 }
@@ -77,6 +90,8 @@ pub struct PositionView {
     pub fees: f64,
     /// The last mid (NaN before the first).
     pub mark: f64,
+    /// `realised` exactly, before the multiplier: price mantissa (10^-6) x lots.
+    pub realised_units: i128,
 }
 
 /// The whole account in TWD.
@@ -87,6 +102,8 @@ pub struct Totals {
     pub fees: f64,
     /// realised + unrealised - fees.
     pub net_pnl: f64,
+    /// Sum of |net| over codes (lots, all instruments added as counts).
+    pub gross: i64,
 }
 
 /// Markouts at one horizon. Negative `sum_twd` / `mean_price`: adverse selection.
@@ -353,6 +370,40 @@ impl Account {
         Ok(())
     }
 
+    /// Reconciliation: `code`'s position becomes `net` lots at `avg_price` (the broker's
+    /// figures). Realised PnL, fees and pending markouts are left as they are.
+    pub fn set_position(
+        &mut self,
+        code: CodeId,
+        net: i64,
+        avg_price: Price,
+    ) -> Result<(), AccountError> {
+        let Some(p) = self.pos.get_mut(code as usize).and_then(Option::as_mut) else {
+            self.stats.rejected_fills += 1;
+            return Err(AccountError::UnknownCode { code });
+        };
+        if net != 0 && avg_price.0 <= 0 {
+            self.stats.rejected_fills += 1;
+            return Err(AccountError::BadAvgPrice { price: avg_price });
+        }
+        p.net = net;
+        p.cost = if net == 0 {
+            0
+        } else {
+            avg_price.0 as i128 * net as i128
+        };
+        Ok(())
+    }
+
+    /// New trading day: realised PnL and fees restart at 0 on every code; positions (net,
+    /// average price), marks and markouts carry over.
+    pub fn reset_day(&mut self) {
+        for p in self.pos.iter_mut().flatten() {
+            p.realised = 0;
+            p.fees = 0.0;
+        }
+    }
+
     pub fn position(&self, code: CodeId) -> Option<PositionView> {
         let p = self.pos.get(code as usize).and_then(Option::as_ref)?;
         Some(view(p))
@@ -364,6 +415,7 @@ impl Account {
             t.realised += v.realised;
             t.unrealised += v.unrealised;
             t.fees += v.fees;
+            t.gross += v.net.abs();
         }
         t.net_pnl = t.realised + t.unrealised - t.fees;
         t
@@ -403,6 +455,7 @@ fn view(p: &Pos) -> PositionView {
         unrealised,
         fees: p.fees,
         mark: p.mark,
+        realised_units: p.realised,
     }
 }
 
@@ -498,6 +551,72 @@ mod tests {
         assert_eq!(m.count, 1);
         assert!((m.sum_twd + 400.0).abs() < 1e-9, "{}", m.sum_twd);
         assert_eq!(a.stats().stale_time, 0);
+    }
+
+    #[test]
+    fn a_day_of_round_trips_realises_exactly_what_the_prices_say() {
+        // Partial closes of a position opened at two prices round by under one mantissa unit
+        // each, but every cycle ends flat, and flat realises exactly: proceeds - cost.
+        let mut a = acct();
+        let d = |s: &str| Price::parse_decimal(s).unwrap();
+        for _ in 0..1000 {
+            a.apply_fill(1, Side::Buy, d("27.15"), 3, 0.0, 0).unwrap();
+            a.apply_fill(1, Side::Buy, d("27.2"), 2, 0.0, 0).unwrap();
+            a.apply_fill(1, Side::Sell, d("27.25"), 4, 0.0, 0).unwrap();
+            a.apply_fill(1, Side::Sell, d("27.1"), 1, 0.0, 0).unwrap();
+        }
+        // Per cycle: proceeds 136.1 - cost 135.85 = 0.25 points.
+        let p = a.position(1).unwrap();
+        assert_eq!(p.realised_units, 1000 * 250_000);
+        assert_eq!((p.net, p.avg_price), (0, 0.0));
+        assert_eq!(p.realised, 250.0 * 50.0);
+    }
+
+    #[test]
+    fn set_position_overwrites_net_and_cost_and_keeps_realised() {
+        let mut a = acct();
+        a.apply_fill(0, Side::Buy, px(100), 1, 5.0, 0).unwrap();
+        a.apply_fill(0, Side::Sell, px(102), 1, 5.0, 0).unwrap(); // +2 points realised
+        a.set_position(0, -2, Price::parse_decimal("20000.5").unwrap())
+            .unwrap();
+        a.on_mid(0, 19990.5, 1).unwrap();
+        let p = a.position(0).unwrap();
+        assert_eq!((p.net, p.avg_price), (-2, 20000.5));
+        assert!((p.unrealised - 10.0 * 2.0 * 200.0).abs() < 1e-9);
+        assert_eq!((p.realised, p.fees), (400.0, 10.0));
+        // Closing the reconciled position realises against the broker's average.
+        a.apply_fill(0, Side::Buy, px(20000), 2, 0.0, 2).unwrap();
+        assert_eq!(a.position(0).unwrap().realised, 400.0 + 0.5 * 2.0 * 200.0);
+        a.set_position(0, 0, Price(0)).unwrap();
+        assert_eq!(a.position(0).unwrap().net, 0);
+        assert_eq!(
+            a.set_position(0, 1, Price(0)),
+            Err(AccountError::BadAvgPrice { price: Price(0) })
+        );
+        assert_eq!(
+            a.set_position(5, 1, px(1)),
+            Err(AccountError::UnknownCode { code: 5 })
+        );
+        assert_eq!(a.totals().gross, 0);
+    }
+
+    #[test]
+    fn reset_day_restarts_realised_and_fees_and_carries_positions() {
+        let mut a = acct();
+        a.apply_fill(0, Side::Buy, px(100), 2, 10.0, 0).unwrap();
+        a.apply_fill(0, Side::Sell, px(101), 1, 10.0, 0).unwrap();
+        a.apply_fill(1, Side::Sell, px(50), 3, 7.0, 0).unwrap();
+        a.on_mid(0, 103.0, S).unwrap();
+        a.reset_day();
+        let t = a.totals();
+        assert_eq!((t.realised, t.fees, t.gross), (0.0, 0.0, 4));
+        // The open lot is still measured from its entry at 100.
+        assert_eq!(t.unrealised, 3.0 * 200.0);
+        assert_eq!(t.net_pnl, 600.0);
+        let p = a.position(0).unwrap();
+        assert_eq!((p.net, p.avg_price, p.realised_units), (1, 100.0, 0));
+        // Markouts of yesterday's fills are still pending (a run measure).
+        assert_eq!(a.markouts().horizons[2].pending, 3);
     }
 
     #[test]

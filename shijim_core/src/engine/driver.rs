@@ -1,8 +1,9 @@
 //! The engine driver: one path per event, from an admitted ring row (or an SBE file frame) to
 //! a due decision. For each message, in this order ([`Engine::on_message`]):
 //!
-//! 1. the engine clock moves to the message's `local_ts` (never backwards) and the venue
-//!    processes every order arrival and acknowledgement due by then (`Venue::advance_to`);
+//! 1. the engine clock moves to the message's time (`local_ts`, or `exch_ts` under
+//!    [`ClockSource::Exchange`]; never backwards) and the venue processes every order arrival
+//!    and acknowledgement due by then (`Venue::advance_to`);
 //! 2. the code's book and signals are updated ([`super::book`]), or the row is dropped with a
 //!    counted cause;
 //! 3. the venue sees the applied book or trade (queue positions, trade-through, matching);
@@ -10,10 +11,13 @@
 //! 5. the decision policy ([`super::policy`]) says whether the strategy must decide now.
 //!
 //! **One clock.** Engine time is the running maximum of the messages' `local_ts` (the local
-//! receive stamp): the recorded receive time in replay, the simulator's in sim, this host's in
-//! live. The venue's latency legs, the policy's intervals and the account's markout horizons
-//! all run on it; a stamp below the clock does not move it back (counted: `clock_backwards`).
-//! Orders submitted after a due event enter the venue at that engine time.
+//! receive stamp, [`ClockSource::Local`], the default): the recorded receive time in replay,
+//! this host's in live. [`ClockSource::Exchange`] runs it on `exch_ts` instead: the simulator
+//! uses it so that a seed fully determines decisions, orders and fills at any pace, while
+//! `local_ts` stays the wall-clock receive stamp that tick-to-order is measured from. The
+//! venue's latency legs, the policy's intervals and the account's markout horizons all run on
+//! it; a stamp below the clock does not move it back (counted: `clock_backwards`). Orders
+//! submitted after a due event enter the venue at that engine time.
 //!
 //! **Gaps.** A lapped reader or a writer restart makes every book forget (the next book starts
 //! a fresh MLOFI sequence: OFI never compares across a gap); a session open/close, feed gap or
@@ -21,15 +25,17 @@
 //! is returned as due (`DueKind::System`), whatever the policy: session closes and trading-state
 //! changes are the runner's to act on.
 //!
-//! **Execution events.** Fills go to the account as soon as the venue reports them; every venue
-//! event is kept for the strategy ([`Engine::drain_events`]). When a message produced venue
-//! events but no market decision, it is returned as `DueKind::Execution` so the strategy hears
-//! of its fills in event time, not at the next due market event.
+//! **Execution events.** Every venue event is kept for the owner ([`Engine::drain_events`]).
+//! The driver does not book fills: the risk gateway applies every fill, paper (from these
+//! events) and live (from the broker) alike, through [`Engine::apply_fill`], so there is one
+//! path for fills into the account. When a message produced venue events but no market
+//! decision, it is returned as `DueKind::Execution` so the strategy hears of its fills in event
+//! time, not at the next due market event.
 
 use std::fmt;
 use std::path::Path;
 
-use super::account::Account;
+use super::account::{Account, AccountError};
 use super::book::{BookTable, CodeBook, DropCause, DropCounts, Flags};
 use super::codes::{CodeError, CodeRegistry};
 use super::fees::InstrumentSpec;
@@ -139,12 +145,40 @@ impl From<CodeError> for EngineError {
     }
 }
 
+/// Which stamp of a message drives engine time.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum ClockSource {
+    /// `local_ts`, the local receive stamp (replay, live).
+    #[default]
+    Local,
+    /// `exch_ts`, the exchange stamp (the simulator: decisions and fills independent of pace).
+    Exchange,
+}
+
+impl ClockSource {
+    pub fn parse(text: &str) -> Result<ClockSource, String> {
+        match text {
+            "local" => Ok(ClockSource::Local),
+            "exchange" => Ok(ClockSource::Exchange),
+            other => Err(format!("{other:?}: expected \"local\" or \"exchange\"")),
+        }
+    }
+
+    pub fn text(self) -> &'static str {
+        match self {
+            ClockSource::Local => "local",
+            ClockSource::Exchange => "exchange",
+        }
+    }
+}
+
 /// The engine's settings besides its instruments.
 #[derive(Debug, Clone)]
 pub struct EngineConfig {
     pub signals: SignalConfig,
     pub policy: DecisionPolicy,
     pub venue: VenueConfig,
+    pub clock: ClockSource,
 }
 
 /// SOFH-framed SBE messages (the `shijim.tools.sbe` file format) read as a source of events
@@ -226,6 +260,7 @@ pub struct Engine {
     books: BookTable,
     clocks: Vec<DueClock>,
     policy: DecisionPolicy,
+    clock: ClockSource,
     venue: Venue,
     account: Account,
     now: Nanos,
@@ -246,25 +281,7 @@ impl Engine {
         let mut venue = Venue::new(cfg.venue);
         let mut account = Account::new();
         for &(code, spec) in instruments {
-            if !(spec.multiplier.is_finite() && spec.multiplier > 0.0) {
-                return Err(EngineError::Instrument {
-                    code: code.to_string(),
-                    detail: format!("multiplier must be finite and > 0, got {}", spec.multiplier),
-                });
-            }
-            let id = codes.add_str(code)?;
-            venue
-                .add_instrument(id, spec)
-                .map_err(|e| EngineError::Instrument {
-                    code: code.to_string(),
-                    detail: e.to_string(),
-                })?;
-            account
-                .add_instrument(id, spec.multiplier)
-                .map_err(|e| EngineError::Instrument {
-                    code: code.to_string(),
-                    detail: e.to_string(),
-                })?;
+            register(&mut codes, &mut venue, &mut account, code, spec)?;
         }
         let n = codes.len();
         Ok(Engine {
@@ -272,6 +289,7 @@ impl Engine {
             books: BookTable::new(n, cfg.signals),
             clocks: vec![DueClock::default(); n],
             policy: cfg.policy,
+            clock: cfg.clock,
             venue,
             account,
             now: Nanos::MIN,
@@ -290,11 +308,42 @@ impl Engine {
         self.policy
     }
 
+    pub fn clock_source(&self) -> ClockSource {
+        self.clock
+    }
+
+    /// Adds a code after start (a fill or a broker position in a code the shard was not
+    /// configured with: real money is tracked, never dropped). The venue and the account know
+    /// it from now on; it has no book (market data of a code outside the shard's instruments
+    /// stays `unknown_code`), so its position is not marked. An existing code keeps its id and
+    /// its spec.
+    pub fn adopt_code(&mut self, code: &str, spec: InstrumentSpec) -> Result<CodeId, EngineError> {
+        if let Some(id) = self.codes.id_of_str(code) {
+            return Ok(id);
+        }
+        register(
+            &mut self.codes,
+            &mut self.venue,
+            &mut self.account,
+            code,
+            spec,
+        )
+    }
+
+    /// The code's reference price for risk checks: the mid when it has a book, else the last
+    /// real trade; `None` when neither is known.
+    pub fn reference(&self, id: CodeId) -> Option<f64> {
+        let b = self.books.get(id)?;
+        b.mid()
+            .or_else(|| b.signals().last_trade.map(|t| t.price.to_f64()))
+    }
+
     pub fn signal_config(&self) -> SignalConfig {
         self.books.config()
     }
 
-    /// Engine time: the newest `local_ts` seen (`Nanos::MIN` before the first message).
+    /// Engine time: the newest `local_ts` (or `exch_ts`, see [`ClockSource`]) seen
+    /// (`Nanos::MIN` before the first message).
     pub fn now(&self) -> Nanos {
         self.now
     }
@@ -322,46 +371,66 @@ impl Engine {
         &self.account
     }
 
-    /// Mutable account, for live fills reported by the broker (not the paper venue).
-    pub fn account_mut(&mut self) -> &mut Account {
-        &mut self.account
+    /// Books one fill (paper, from a `Filled` venue event, or live, from the broker) in the
+    /// account: the one path for fills. `at` is when it executed (markouts start there).
+    pub fn apply_fill(
+        &mut self,
+        code: CodeId,
+        side: super::types::Side,
+        price: Price,
+        qty: i64,
+        fee: f64,
+        at: Nanos,
+    ) -> Result<(), AccountError> {
+        self.account.apply_fill(code, side, price, qty, fee, at)
+    }
+
+    /// Reconciliation from a broker: the code's position becomes `net` at `avg_price`.
+    pub fn set_position(
+        &mut self,
+        code: CodeId,
+        net: i64,
+        avg_price: Price,
+    ) -> Result<(), AccountError> {
+        self.account.set_position(code, net, avg_price)
+    }
+
+    /// Moves engine time forward to `ts` without a market event (never backwards) and lets the
+    /// venue process what is due by then: at shutdown, when the feed has stopped, in-flight
+    /// cancels still arrive after their latency instead of waiting for a next event forever.
+    /// Returns the engine time and whether venue events became pending.
+    pub fn advance_clock(&mut self, ts: Nanos) -> (Nanos, bool) {
+        if ts > self.now {
+            self.now = ts;
+        }
+        self.venue.advance_to(self.now);
+        let news = self.collect_venue_events();
+        (self.now, news)
+    }
+
+    /// New trading day: realised PnL and fees restart; positions carry over.
+    pub fn reset_day(&mut self) {
+        self.account.reset_day();
     }
 
     #[inline]
-    fn advance(&mut self, local_ts: Nanos) -> Nanos {
-        if local_ts > self.now {
-            self.now = local_ts;
-        } else if local_ts < self.now {
+    fn advance(&mut self, ts: Nanos) -> Nanos {
+        if ts > self.now {
+            self.now = ts;
+        } else if ts < self.now {
             self.counters.clock_backwards += 1;
         }
         self.venue.advance_to(self.now);
         self.now
     }
 
-    /// Moves venue events into `pending` (fills to the account first); true if any arrived.
+    /// Moves venue events into `pending`; true if any arrived. Fills are not booked here: the
+    /// owner books them through [`Engine::apply_fill`] (one path for paper and live fills).
     #[inline]
     fn collect_venue_events(&mut self) -> bool {
         self.venue.drain_events(&mut self.scratch);
         if self.scratch.is_empty() {
             return false;
-        }
-        for ev in &self.scratch {
-            // Markouts start at the fill's execution time at the venue, not when the strategy
-            // learns of it (docs/decisions.md). A refused fill is counted by the account.
-            if let VenueEvent::Filled {
-                code,
-                side,
-                price,
-                qty,
-                fee,
-                exec_at,
-                ..
-            } = *ev
-            {
-                let _ = self
-                    .account
-                    .apply_fill(code, side, price, qty, fee, exec_at);
-            }
         }
         self.pending.append(&mut self.scratch);
         true
@@ -396,7 +465,10 @@ impl Engine {
     pub fn on_message(&mut self, msg: &Message) -> Option<Due> {
         self.counters.messages += 1;
         let (seq, exch_ts, local_ts) = common(msg);
-        let now = self.advance(local_ts);
+        let now = self.advance(match self.clock {
+            ClockSource::Local => local_ts,
+            ClockSource::Exchange => exch_ts,
+        });
         let market = match msg {
             Message::BidAsk(m) => {
                 self.counters.books += 1;
@@ -638,6 +710,41 @@ impl Engine {
     pub fn pending_events(&self) -> usize {
         self.pending.len()
     }
+}
+
+/// Adds one instrument to the registry, the venue and the account.
+fn register(
+    codes: &mut CodeRegistry,
+    venue: &mut Venue,
+    account: &mut Account,
+    code: &str,
+    spec: InstrumentSpec,
+) -> Result<CodeId, EngineError> {
+    let bad = |detail: String| EngineError::Instrument {
+        code: code.to_string(),
+        detail,
+    };
+    if !(spec.multiplier.is_finite() && spec.multiplier > 0.0) {
+        return Err(bad(format!(
+            "multiplier must be finite and > 0, got {}",
+            spec.multiplier
+        )));
+    }
+    // Checked before the registry takes the code, so that a refusal leaves nothing half-added.
+    if codes.len() >= super::venue::MAX_CODES {
+        return Err(bad(format!(
+            "at most {} instruments",
+            super::venue::MAX_CODES
+        )));
+    }
+    let id = codes.add_str(code)?;
+    venue
+        .add_instrument(id, spec)
+        .map_err(|e| bad(e.to_string()))?;
+    account
+        .add_instrument(id, spec.multiplier)
+        .map_err(|e| bad(e.to_string()))?;
+    Ok(id)
 }
 
 #[inline]

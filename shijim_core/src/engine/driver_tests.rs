@@ -61,10 +61,15 @@ fn event(code: &str, t: Nanos, kind: EventKind, session: SessionState) -> Messag
 }
 
 fn engine(policy: DecisionPolicy, latency: LatencyModel) -> Engine {
+    engine_on(policy, latency, ClockSource::Local)
+}
+
+fn engine_on(policy: DecisionPolicy, latency: LatencyModel, clock: ClockSource) -> Engine {
     let cfg = EngineConfig {
         signals: SignalConfig::default(),
         policy,
         venue: VenueConfig { latency, seed: 7 },
+        clock,
     };
     Engine::new(
         cfg,
@@ -80,6 +85,24 @@ fn drain(e: &mut Engine) -> Vec<VenueEvent> {
     let mut v = Vec::new();
     e.drain_events(&mut v);
     v
+}
+
+/// What the risk gateway does with drained events: books each fill at its execution time.
+fn book_fills(e: &mut Engine, events: &[VenueEvent]) {
+    for ev in events {
+        if let VenueEvent::Filled {
+            code,
+            side,
+            price,
+            qty,
+            fee,
+            exec_at,
+            ..
+        } = *ev
+        {
+            e.apply_fill(code, side, price, qty, fee, exec_at).unwrap();
+        }
+    }
 }
 
 #[test]
@@ -143,6 +166,9 @@ fn scripted_session_with_one_resting_order() {
     };
     // TXF: 60 TWD commission + 0.002 % tax on 100 * 200.
     assert!((fee - 60.4).abs() < 1e-9, "{fee}");
+    // The engine did not book it: its owner does (one path for paper and live fills).
+    assert_eq!(e.account().position(0).unwrap().net, 0);
+    book_fills(&mut e, &ev);
     let pos = e.account().position(0).unwrap();
     assert_eq!(pos.net, 1);
     assert!((pos.fees - 60.4).abs() < 1e-9);
@@ -252,6 +278,7 @@ fn latency_delays_fills_and_execution_events_are_due() {
         ),
         "{ev:?}"
     );
+    book_fills(&mut e, &ev);
     assert_eq!(e.account().position(0).unwrap().net, 2);
     // The 1 s markout runs from the execution (10 ms), not from when we learned of it (15 ms):
     // a book at 1.012 s after the start completes it.
@@ -446,6 +473,7 @@ fn bad_instruments_and_codes_are_errors() {
         signals: SignalConfig::default(),
         policy: DecisionPolicy::EveryEvent,
         venue: VenueConfig::default(),
+        clock: ClockSource::Local,
     };
     let dup = Engine::new(
         cfg(),
@@ -465,4 +493,160 @@ fn bad_instruments_and_codes_are_errors() {
         e.to_string().contains("TXFL4") && e.to_string().contains("multiplier"),
         "{e}"
     );
+}
+
+#[test]
+fn exchange_clock_makes_fills_independent_of_the_receive_pace() {
+    // One exchange-time stream: the ask lifts away 5 ms after a book on which we send a
+    // marketable IOC buy with a 10 ms entry leg. Received with two different lag patterns
+    // (the second book 1 ms or 20 ms after its exchange stamp, as a slow pace or a burst
+    // would), the local clock gives two different outcomes; the exchange clock gives one.
+    let lat = LatencyModel::Constant {
+        entry: 10 * MS,
+        ack: 5 * MS,
+        cancel: 10 * MS,
+    };
+    let q = [3; 5];
+    let lagged = |m: Message, lag: Nanos| {
+        let mut m = m;
+        if let Message::BidAsk(b) = &mut m {
+            b.local_ts = b.exch_ts + lag;
+        }
+        m
+    };
+    let run = |clock: ClockSource, lag2: Nanos| {
+        let mut e = engine_on(DecisionPolicy::EveryEvent, lat, clock);
+        e.on_message(&lagged(book("TXFL4", S, 100, 101, q, q), MS));
+        e.submit(OrderRequest {
+            code: 0,
+            side: Side::Buy,
+            price: p(101),
+            qty: 2,
+            tif: Tif::Ioc,
+        })
+        .unwrap();
+        e.on_message(&lagged(book("TXFL4", S + 5 * MS, 100, 105, q, q), lag2));
+        e.on_message(&lagged(book("TXFL4", S + 50 * MS, 100, 105, q, q), MS));
+        let fills: Vec<(i64, Nanos)> = drain(&mut e)
+            .iter()
+            .filter_map(|v| match *v {
+                VenueEvent::Filled { qty, exec_at, .. } => Some((qty, exec_at)),
+                _ => None,
+            })
+            .collect();
+        (fills, e.now())
+    };
+    let (a, now_a) = run(ClockSource::Exchange, MS);
+    let (b, now_b) = run(ClockSource::Exchange, 20 * MS);
+    // The order arrives 10 ms after the first book's exchange time, after the ask moved.
+    assert!(a.is_empty() && b.is_empty(), "{a:?} {b:?}");
+    assert_eq!(now_a, now_b);
+    assert_eq!(now_a, S + 50 * MS - 100); // engine time = the newest exch_ts
+    let (a, _) = run(ClockSource::Local, MS);
+    let (b, _) = run(ClockSource::Local, 20 * MS);
+    assert!(a.is_empty(), "{a:?}");
+    // Received late, the move comes after the order's local arrival: it takes the 101s.
+    assert_eq!(b, vec![(2, S + 11 * MS - 100)]);
+    let e = engine_on(DecisionPolicy::EveryEvent, lat, ClockSource::Exchange);
+    assert_eq!(e.clock_source(), ClockSource::Exchange);
+    assert_eq!(ClockSource::parse("exchange"), Ok(ClockSource::Exchange));
+    assert!(ClockSource::parse("wall").is_err());
+}
+
+#[test]
+fn fills_reach_the_account_only_through_apply_fill() {
+    let mut e = engine(DecisionPolicy::EveryEvent, LatencyModel::Zero);
+    let q = [5; 5];
+    e.on_message(&book("TXFL4", S, 100, 101, q, q));
+    e.submit(OrderRequest {
+        code: 0,
+        side: Side::Buy,
+        price: p(101),
+        qty: 2,
+        tif: Tif::Day,
+    })
+    .unwrap();
+    let ev = drain(&mut e);
+    assert!(ev.iter().any(|v| matches!(v, VenueEvent::Filled { .. })));
+    assert_eq!(e.account().totals().gross, 0);
+    book_fills(&mut e, &ev);
+    // A live fill (from the broker) through the same path.
+    e.apply_fill(1, Side::Sell, p(50), 1, 12.0, S).unwrap();
+    let t = e.account().totals();
+    assert_eq!(t.gross, 3);
+    assert!(e.apply_fill(9, Side::Buy, p(1), 1, 0.0, S).is_err());
+    // Reconcile and a new day.
+    e.set_position(1, -3, p(49)).unwrap();
+    assert_eq!(e.account().position(1).unwrap().net, -3);
+    e.reset_day();
+    let t = e.account().totals();
+    assert_eq!((t.fees, t.realised, t.gross), (0.0, 0.0, 5));
+}
+
+#[test]
+fn late_codes_are_adopted_and_references_come_from_the_books() {
+    let mut e = engine(DecisionPolicy::EveryEvent, LatencyModel::Zero);
+    assert_eq!(e.reference(0), None);
+    e.on_message(&trade("TXFL4", S, 100, 1, TickType::Buy));
+    assert_eq!(e.reference(0), Some(100.0)); // no book yet: the last trade
+    e.on_message(&book("TXFL4", S + MS, 100, 102, [5; 5], [5; 5]));
+    // The mid.
+    assert_eq!(e.reference(0), Some(101.0));
+    // A fill in a code the shard was not configured with: adopted, tracked, never dropped.
+    let id = e
+        .adopt_code("2330", InstrumentSpec::twse_board_lot())
+        .unwrap();
+    assert_eq!(id, 2);
+    assert_eq!(e.adopt_code("2330", InstrumentSpec::twse_odd_lot()), Ok(2));
+    e.apply_fill(id, Side::Buy, p(600), 1, 0.0, S).unwrap();
+    assert_eq!(e.account().position(id).unwrap().net, 1);
+    // No book: not marked.
+    assert_eq!(e.reference(id), None);
+    // Its market data is still not the engine's (not one of its instruments).
+    assert_eq!(
+        e.on_message(&book("2330", 2 * S, 600, 601, [5; 5], [5; 5])),
+        None
+    );
+    assert_eq!(e.counters().dropped.get(DropCause::UnknownCode), 1);
+    let mut bad = InstrumentSpec::txf();
+    bad.multiplier = 0.0;
+    assert!(e.adopt_code("TXFM4", bad).is_err());
+    assert_eq!(e.codes().id_of_str("TXFM4"), None);
+}
+
+#[test]
+fn advancing_the_clock_without_events_lets_in_flight_cancels_arrive() {
+    let lat = LatencyModel::Constant {
+        entry: 10 * MS,
+        ack: 5 * MS,
+        cancel: 10 * MS,
+    };
+    let mut e = engine(DecisionPolicy::OnTouchChange, lat);
+    let q = [3; 5];
+    e.on_message(&book("TXFL4", S, 100, 101, q, q)).unwrap();
+    let id = e
+        .submit(OrderRequest {
+            code: 0,
+            side: Side::Buy,
+            price: p(99),
+            qty: 1,
+            tif: Tif::Day,
+        })
+        .unwrap();
+    e.cancel(id).unwrap();
+    // The feed has stopped: no market event will move time. Without the clock moving the
+    // cancel would stay in flight forever.
+    assert_eq!(e.advance_clock(S + 5 * MS), (S + 5 * MS, false));
+    assert_eq!(e.venue().working_count(), 1);
+    let (now, news) = e.advance_clock(S + 40 * MS);
+    assert!(news && now == S + 40 * MS);
+    let ev = drain(&mut e);
+    assert!(
+        ev.iter()
+            .any(|v| matches!(v, VenueEvent::Cancelled { id: c, .. } if *c == id)),
+        "{ev:?}"
+    );
+    assert_eq!(e.venue().working_count(), 0);
+    // Never backwards.
+    assert_eq!(e.advance_clock(S).0, S + 40 * MS);
 }

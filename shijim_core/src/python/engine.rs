@@ -11,13 +11,13 @@ use super::ring::{price_any, RingReader};
 use crate::engine::account::PositionView as CorePosition;
 use crate::engine::book::{CodeBook, DropCause, Flags};
 use crate::engine::driver::{
-    Due, DueKind, Engine as CoreEngine, EngineConfig, FrameSource, NextDue,
+    ClockSource, Due, DueKind, Engine as CoreEngine, EngineConfig, FrameSource, NextDue,
 };
 use crate::engine::fees::{FeeSchedule, InstrumentSpec};
 use crate::engine::latency::LatencyModel;
 use crate::engine::policy::DecisionPolicy;
 use crate::engine::signals::{SignalConfig, Signals};
-use crate::engine::types::{CodeId, Price, Side, L5, LEVELS};
+use crate::engine::types::{CodeId, Price, Side, L5, LEVELS, PRICE_SCALE};
 use crate::engine::venue::{OrderRequest, Tif, VenueConfig, VenueEvent, VenueReject};
 use crate::sbe::{EventKind, SessionState, TickType, TradingState};
 
@@ -391,8 +391,9 @@ impl VenueEventView {
     }
 }
 
-/// One code's position (`Engine.position`): net lots, average open price, TWD realised,
-/// unrealised (at `mark`, the last mid), fees.
+/// One code's position (`Engine.position`): net lots, average open price, TWD realised
+/// (before fees), unrealised (at `mark`, the last mid), fees; `realised_units` is the realised
+/// PnL exactly, before the multiplier, in price mantissa (10^-6) x lots.
 #[pyclass(
     module = "shijim_core._shijim_core",
     frozen,
@@ -407,6 +408,7 @@ pub struct PositionView {
     unrealised: f64,
     fees: f64,
     mark: f64,
+    realised_units: i128,
 }
 
 impl PositionView {
@@ -419,6 +421,7 @@ impl PositionView {
             unrealised: p.unrealised,
             fees: p.fees,
             mark: p.mark,
+            realised_units: p.realised_units,
         }
     }
 }
@@ -604,7 +607,8 @@ fn spec_from(call: &str, code: &str, v: &Bound<'_, PyAny>) -> PyResult<Instrumen
 
 /// The per-event engine of one shard (docs/engine.md):
 /// `Engine(codes, policy="every_event", *, levels=5, level_decay=0.5, latency="shioaji",
-/// seed=0, instruments=None)`. `codes`: the shard's instruments (code ids 0, 1, ... in this
+/// seed=0, instruments=None, clock="local")`; `clock`: "local" (engine time runs on local_ts)
+/// or "exchange" (on exch_ts: the simulator, decisions independent of pace). `codes`: the shard's instruments (code ids 0, 1, ... in this
 /// order); `policy`: "every_event", "on_touch_change" or "interval_ms:N"; `latency`: "zero",
 /// "shioaji" (the default model) or {"kind": "constant", "entry_ns", "ack_ns", "cancel_ns"} /
 /// {"kind": "lognormal", "median_entry_ns", "median_ack_ns", "median_cancel_ns", "sigma",
@@ -662,10 +666,31 @@ fn price_arg(call: &str, v: &Bound<'_, PyAny>) -> PyResult<Price> {
     price_any(v).map_err(|e| value_err(call, "price", e))
 }
 
+/// A price that may carry more than 6 decimals (a broker's average price): rounded to the
+/// nearest 10^-6.
+fn price_rounded(call: &str, field: &str, v: f64) -> PyResult<Price> {
+    let scaled = (v * PRICE_SCALE as f64).round();
+    if !(scaled.is_finite() && scaled.abs() < 9.2e18) {
+        return Err(value_err(call, field, format!("{v} is not a finite price")));
+    }
+    Ok(Price(scaled as i64))
+}
+
+fn side_arg(call: &str, side: u8) -> PyResult<Side> {
+    Side::from_u8(side).ok_or_else(|| {
+        value_err(
+            call,
+            "side",
+            format!("{side}: expected SIDE_BUY (1) or SIDE_SELL (2)"),
+        )
+    })
+}
+
 #[pymethods]
 impl PyEngine {
     #[new]
-    #[pyo3(signature = (codes, policy = "every_event", *, levels = LEVELS, level_decay = 0.5, latency = None, seed = 0, instruments = None))]
+    #[pyo3(signature = (codes, policy = "every_event", *, levels = LEVELS, level_decay = 0.5, latency = None, seed = 0, instruments = None, clock = "local"))]
+    #[allow(clippy::too_many_arguments)]
     fn new(
         codes: Vec<String>,
         policy: &str,
@@ -674,9 +699,11 @@ impl PyEngine {
         latency: Option<&Bound<'_, PyAny>>,
         seed: u64,
         instruments: Option<&Bound<'_, PyDict>>,
+        clock: &str,
     ) -> PyResult<Self> {
         let call = "Engine";
         let policy = DecisionPolicy::parse(policy).map_err(|e| value_err(call, "policy", e))?;
+        let clock = ClockSource::parse(clock).map_err(|e| value_err(call, "clock", e))?;
         let signals = SignalConfig::new(levels, level_decay)
             .map_err(|e| value_err(call, e.field, e.detail))?;
         let latency = latency_from(call, latency)?;
@@ -704,6 +731,7 @@ impl PyEngine {
             signals,
             policy,
             venue: VenueConfig { latency, seed },
+            clock,
         };
         let inner = CoreEngine::new(cfg, &specs).map_err(|e| value_err(call, "codes", e))?;
         Ok(PyEngine {
@@ -757,6 +785,12 @@ impl PyEngine {
         )
     }
 
+    /// Moves engine time forward to `ts_ns` with no market event (never backwards); the venue
+    /// processes what is due by then (in-flight cancels at shutdown). Returns the engine time.
+    fn advance_clock(&mut self, ts_ns: i64) -> i64 {
+        self.inner.advance_clock(ts_ns).0
+    }
+
     /// Engine time (ns): the newest local_ts seen.
     #[getter]
     fn now(&self) -> i64 {
@@ -766,6 +800,34 @@ impl PyEngine {
     #[getter]
     fn policy(&self) -> String {
         self.inner.policy().text()
+    }
+
+    /// "local" (engine time = local_ts) or "exchange" (= exch_ts).
+    #[getter]
+    fn clock(&self) -> &'static str {
+        self.inner.clock_source().text()
+    }
+
+    /// Registers a code after start (a fill or a broker position in a code the engine was not
+    /// built with: real money is tracked, never dropped); returns its id (an existing code's
+    /// id, unchanged, if it is known). `instrument`: overrides as in `instruments`. The code
+    /// gets no book: it is not marked.
+    #[pyo3(signature = (code, instrument = None))]
+    fn adopt(&mut self, code: &str, instrument: Option<&Bound<'_, PyAny>>) -> PyResult<CodeId> {
+        let call = "adopt";
+        let spec = match instrument {
+            Some(v) => spec_from(call, code, v)?,
+            None => InstrumentSpec::for_code(code),
+        };
+        self.inner
+            .adopt_code(code, spec)
+            .map_err(|e| value_err(call, "code", e))
+    }
+
+    /// The code's reference price for risk checks: the mid of its book, else its last real
+    /// trade, else NaN.
+    fn reference(&self, code_id: CodeId) -> f64 {
+        self.inner.reference(code_id).unwrap_or(f64::NAN)
     }
 
     #[getter]
@@ -817,13 +879,7 @@ impl PyEngine {
     ) -> PyResult<u64> {
         let call = "submit";
         self.checked_id(call, code_id)?;
-        let side = Side::from_u8(side).ok_or_else(|| {
-            value_err(
-                call,
-                "side",
-                format!("{side}: expected SIDE_BUY (1) or SIDE_SELL (2)"),
-            )
-        })?;
+        let side = side_arg(call, side)?;
         let tif = tif_of(tif).ok_or_else(|| {
             value_err(
                 call,
@@ -863,7 +919,8 @@ impl PyEngine {
             .map_err(|e| value_err("amend", "order", e))
     }
 
-    /// Venue events not yet taken, in order (fills were already applied to the account).
+    /// Venue events not yet taken, in order. Fills are not booked by the engine: the owner
+    /// books each one with `apply_fill` (one path for paper and live fills).
     fn drain_events(&mut self) -> Vec<VenueEventView> {
         self.inner.drain_events(&mut self.events);
         let out = self.events.iter().map(VenueEventView::new).collect();
@@ -882,7 +939,45 @@ impl PyEngine {
         self.inner.venue().working_count()
     }
 
-    /// The code's position in the engine's account (paper fills).
+    /// Books one fill in the account (paper: from a VENUE_FILLED event; live: from the broker).
+    /// `at_ns`: when it executed (markouts start there; default engine time). `fee` in TWD.
+    #[pyo3(signature = (code_id, side, price, qty, fee = 0.0, at_ns = None))]
+    fn apply_fill(
+        &mut self,
+        code_id: CodeId,
+        side: u8,
+        price: &Bound<'_, PyAny>,
+        qty: i64,
+        fee: f64,
+        at_ns: Option<i64>,
+    ) -> PyResult<()> {
+        let call = "apply_fill";
+        self.checked_id(call, code_id)?;
+        let side = side_arg(call, side)?;
+        let price = price_arg(call, price)?;
+        let at = at_ns.unwrap_or_else(|| self.inner.now());
+        self.inner
+            .apply_fill(code_id, side, price, qty, fee, at)
+            .map_err(|e| value_err(call, "fill", e))
+    }
+
+    /// Reconciliation: the code's position becomes `net` lots at `avg_price` (a broker's
+    /// average, rounded to 10^-6). Realised PnL and fees stay.
+    fn set_position(&mut self, code_id: CodeId, net: i64, avg_price: f64) -> PyResult<()> {
+        let call = "set_position";
+        self.checked_id(call, code_id)?;
+        let avg = price_rounded(call, "avg_price", avg_price)?;
+        self.inner
+            .set_position(code_id, net, avg)
+            .map_err(|e| value_err(call, "position", e))
+    }
+
+    /// New trading day: realised PnL and fees restart at 0; positions carry over.
+    fn reset_day(&mut self) {
+        self.inner.reset_day();
+    }
+
+    /// The code's position in the engine's account.
     fn position(&self, code_id: CodeId) -> PyResult<PositionView> {
         self.checked_id("position", code_id)?;
         self.inner
@@ -894,7 +989,21 @@ impl PyEngine {
             })
     }
 
-    /// The account in TWD: {"realised", "unrealised", "fees", "net_pnl"}.
+    /// The account's net PnL in TWD (realised + unrealised - fees): `totals()["net_pnl"]`
+    /// without building a dict (the risk gateway reads it after every event).
+    #[getter]
+    fn net_pnl(&self) -> f64 {
+        self.inner.account().totals().net_pnl
+    }
+
+    /// Sum of |net| lots over codes: `totals()["gross"]` without a dict.
+    #[getter]
+    fn gross(&self) -> i64 {
+        self.inner.account().totals().gross
+    }
+
+    /// The account: {"realised", "unrealised", "fees", "net_pnl"} in TWD (net = realised +
+    /// unrealised - fees) and "gross" (sum of |net| lots).
     fn totals<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
         let t = self.inner.account().totals();
         let d = PyDict::new(py);
@@ -902,6 +1011,7 @@ impl PyEngine {
         d.set_item("unrealised", t.unrealised)?;
         d.set_item("fees", t.fees)?;
         d.set_item("net_pnl", t.net_pnl)?;
+        d.set_item("gross", t.gross)?;
         Ok(d)
     }
 

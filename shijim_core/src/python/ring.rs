@@ -247,43 +247,9 @@ row_element!(EventRow, EVENT_DTYPE, EVENT_FIELDS);
 // ---------------------------------------------------------------------------------------------
 // Values -> messages
 
-/// Exact fixed-point from a float price: refuses NaN/inf, out-of-range and anything with more
-/// than 6 decimals (that would be silently rounded on the wire).
+/// Exact fixed-point from a float price (`Price::from_f64`), the fault in words.
 fn price_from_f64(v: f64) -> Result<Price, String> {
-    price_check(v).map_err(|fault| match fault {
-        PriceFault::NotFinite => format!("{v} is not a finite price"),
-        PriceFault::OutOfRange => format!("{v} is out of range for the fixed-point price"),
-        PriceFault::TooManyDecimals => format!("{v} has more than 6 decimals"),
-    })
-}
-
-#[derive(Clone, Copy)]
-enum PriceFault {
-    NotFinite,
-    OutOfRange,
-    TooManyDecimals,
-}
-
-/// The hot path of `price_from_f64`: no formatting, no libm call.
-#[inline(always)]
-fn price_check(v: f64) -> Result<Price, PriceFault> {
-    let scaled = v * PRICE_SCALE as f64;
-    // i64::MAX as f64 rounds up to 2^63; staying strictly below keeps the cast exact.
-    if scaled.is_nan() || scaled.abs() >= 9.2e18 {
-        return Err(if v.is_finite() {
-            PriceFault::OutOfRange
-        } else {
-            PriceFault::NotFinite
-        });
-    }
-    // Round half away from zero with a truncating cast (one instruction; f64::round is a call).
-    let mantissa = (scaled + 0.5f64.copysign(scaled)) as i64;
-    // Tolerance: the binary error of v*1e6 (a few ulps), never a whole 1e-6 step.
-    let tol = (scaled.abs() * (4.0 * f64::EPSILON)).max(1e-3);
-    if (scaled - mantissa as f64).abs() > tol {
-        return Err(PriceFault::TooManyDecimals);
-    }
-    Ok(Price(mantissa))
+    Price::from_f64(v).map_err(|fault| fault.describe(v))
 }
 
 fn code_from_str(code: &str) -> Result<Code, String> {
@@ -542,7 +508,8 @@ pub struct RingWriter {
 }
 
 impl RingWriter {
-    fn writer(&mut self) -> PyResult<&mut CoreWriter> {
+    /// The plain writer, for admission (`python::admission`) to publish through.
+    pub(super) fn writer(&mut self) -> PyResult<&mut CoreWriter> {
         match self.inner.as_mut() {
             Some(w) => Ok(w),
             None => Err(RingError::new_err(format!(

@@ -49,8 +49,8 @@ fn from_core(py: Python<'_>, e: &CoreError) -> PyErr {
 
 /// A record field that could not be turned into a message.
 pub(super) struct FieldError {
-    field: String,
-    detail: String,
+    pub(super) field: String,
+    pub(super) detail: String,
 }
 
 impl FieldError {
@@ -759,13 +759,87 @@ impl JsonlRecords {
         usize,
         usize,
     )> {
+        let mut it = FastLines::new(data, pos, last);
+        let rows = {
+            // 1-based: `it.lines` already counts the line just read.
+            let mut lines = std::iter::from_fn(|| {
+                let msg = it.next()?;
+                Some((msg, i64::try_from(it.lines).unwrap_or(i64::MAX)))
+            });
+            self.rows(py, &mut lines, limit, keep_local_ts)?
+        };
+        let (ticks, books, kinds, at, ts, others) = rows;
+        Ok((ticks, books, kinds, at, ts, others, it.pos, it.lines))
+    }
+
+    /// The SOFH frames of `data` from `pos` on as ring rows, as `read_rows` gives lines, up to
+    /// the first frame that is incomplete, bad or not a valid record (e.g. a tick with an empty
+    /// code), or `limit` entries: (ticks, books, kinds, offset of each entry's frame in `data`
+    /// (int64), exch_ts of each entry, other records, position of the first frame not read).
+    /// The caller's reference decoder judges the frame it stops at, as `sbe_decode_jsonl`'s.
+    #[pyo3(signature = (data, pos = 0, limit = 4096, keep_local_ts = false))]
+    #[allow(clippy::type_complexity)]
+    fn read_frames<'py>(
+        &self,
+        py: Python<'py>,
+        data: &[u8],
+        pos: usize,
+        limit: usize,
+        keep_local_ts: bool,
+    ) -> PyResult<(
+        Bound<'py, PyArray1<TickRow>>,
+        Bound<'py, PyArray1<BidAskRow>>,
+        Bound<'py, PyArray1<u8>>,
+        Bound<'py, PyArray1<i64>>,
+        Bound<'py, PyArray1<i64>>,
+        Bound<'py, PyList>,
+        usize,
+    )> {
+        let mut pos = pos;
+        let rows = {
+            let mut frames = std::iter::from_fn(|| {
+                let (msg, used) = decode_frame(data.get(pos..)?).ok()?;
+                if !jsonl::is_record(&msg) {
+                    return None;
+                }
+                let at = i64::try_from(pos).unwrap_or(i64::MAX);
+                pos += used;
+                Some((msg, at))
+            });
+            self.rows(py, &mut frames, limit, keep_local_ts)?
+        };
+        let (ticks, books, kinds, at, ts, others) = rows;
+        Ok((ticks, books, kinds, at, ts, others, pos))
+    }
+}
+
+type Rows<'py> = (
+    Bound<'py, PyArray1<TickRow>>,
+    Bound<'py, PyArray1<BidAskRow>>,
+    Bound<'py, PyArray1<u8>>,
+    Bound<'py, PyArray1<i64>>,
+    Bound<'py, PyArray1<i64>>,
+    Bound<'py, PyList>,
+);
+
+impl JsonlRecords {
+    /// Up to `limit` messages (each with its place: line or byte offset) as ring rows: ticks,
+    /// books, the kind, place and exch_ts of each entry, and snapshots/events as records. The
+    /// one row builder of `read_rows` (JSONL) and `read_frames` (SBE), so both give the same
+    /// rows for the same records.
+    fn rows<'py>(
+        &self,
+        py: Python<'py>,
+        msgs: &mut impl Iterator<Item = (Message, i64)>,
+        limit: usize,
+        keep_local_ts: bool,
+    ) -> PyResult<Rows<'py>> {
         let (mut ticks, mut books) = (Vec::new(), Vec::new());
-        let (mut kinds, mut line_of, mut ts_of) = (Vec::new(), Vec::new(), Vec::new());
+        let (mut kinds, mut place_of, mut ts_of) = (Vec::new(), Vec::new(), Vec::new());
         let others = PyList::empty(py);
         let lts = |recorded: i64| if keep_local_ts { recorded } else { 0 };
-        let mut it = FastLines::new(data, pos, last);
         while kinds.len() < limit {
-            let Some(msg) = it.next() else {
+            let Some((msg, place)) = msgs.next() else {
                 break;
             };
             let (kind, exch_ts) = match &msg {
@@ -795,19 +869,16 @@ impl JsonlRecords {
                 }
             };
             kinds.push(kind);
-            // 1-based: `it.lines` already counts this line.
-            line_of.push(i64::try_from(it.lines).unwrap_or(i64::MAX));
+            place_of.push(place);
             ts_of.push(exch_ts);
         }
         Ok((
             PyArray1::from_vec(py, ticks),
             PyArray1::from_vec(py, books),
             PyArray1::from_vec(py, kinds),
-            PyArray1::from_vec(py, line_of),
+            PyArray1::from_vec(py, place_of),
             PyArray1::from_vec(py, ts_of),
             others,
-            it.pos,
-            it.lines,
         ))
     }
 }

@@ -169,6 +169,52 @@ impl Price {
     }
 }
 
+/// Why a binary float is not a wire price (`Price::from_f64`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum F64PriceFault {
+    NotFinite,
+    OutOfRange,
+    TooManyDecimals,
+}
+
+impl F64PriceFault {
+    /// What is wrong with price `v`, in words.
+    pub fn describe(self, v: f64) -> String {
+        match self {
+            F64PriceFault::NotFinite => format!("{v} is not a finite price"),
+            F64PriceFault::OutOfRange => format!("{v} is out of range for the fixed-point price"),
+            F64PriceFault::TooManyDecimals => format!("{v} has more than 6 decimals"),
+        }
+    }
+}
+
+impl Price {
+    /// Exact fixed-point from a float: refuses NaN/inf, out-of-range and anything with more than
+    /// 6 decimals (that would be silently rounded on the wire). The hot path of the ring writer
+    /// and of admission: no formatting, no libm call.
+    #[inline(always)]
+    pub fn from_f64(v: f64) -> Result<Price, F64PriceFault> {
+        let scaled = v * PRICE_SCALE as f64;
+        // i64::MAX as f64 rounds up to 2^63; staying strictly below keeps the cast exact.
+        if scaled.is_nan() || scaled.abs() >= 9.2e18 {
+            return Err(if v.is_finite() {
+                F64PriceFault::OutOfRange
+            } else {
+                F64PriceFault::NotFinite
+            });
+        }
+        // Round half away from zero with a truncating cast (one instruction; f64::round is a
+        // call).
+        let mantissa = (scaled + 0.5f64.copysign(scaled)) as i64;
+        // Tolerance: the binary error of v*1e6 (a few ulps), never a whole 1e-6 step.
+        let tol = (scaled.abs() * (4.0 * f64::EPSILON)).max(1e-3);
+        if (scaled - mantissa as f64).abs() > tol {
+            return Err(F64PriceFault::TooManyDecimals);
+        }
+        Ok(Price(mantissa))
+    }
+}
+
 impl fmt::Display for Price {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(&self.to_decimal_string())
