@@ -130,7 +130,7 @@ def bench_shioaji(repeats: int, n: int) -> None:
         objs = [so.bidask_fop("TXFL6", when=when + dt.timedelta(microseconds=i)) for i in range(n)]
         per, base = [], []
         for _ in range(repeats):
-            feed.ingestor._last_ts.clear()
+            feed.ingestor.forget_watermarks()
             t0 = time.perf_counter_ns()
             for o in objs:
                 feed.on_bidask(o)
@@ -147,7 +147,9 @@ def bench_shioaji(repeats: int, n: int) -> None:
          baseline, None, None)  # fmt: skip
 
 
-def _replay_rate(path: Path, codes: list[str], by_rows: bool) -> float:
+def replay_rate(path: Path, codes: list[str], by_rows: bool) -> float:
+    """Events/s of `path` replayed at pace fast into a ring (feed -> Ingestor -> ring, no
+    reader): the feed alone, also bench/runtime.py's baseline for a whole replay run."""
     ring = Ring()
     try:
         feed = ReplayFeed(path, ReplayPace.FAST, by_rows=by_rows)
@@ -190,13 +192,13 @@ def bench_replay(repeats: int, n: int) -> None:
         lines = path.read_bytes().splitlines()
         rates, base, dir_rates, dir_base = [], [], [], []
         for _ in range(repeats):
-            rates.append(_replay_rate(path, ["TXFL6"], True))
+            rates.append(replay_rate(path, ["TXFL6"], True))
             t0 = time.perf_counter()
             for line in lines:
                 json.loads(line)
             base.append(len(lines) / (time.perf_counter() - t0))
-            dir_rates.append(_replay_rate(day, codes, True))
-            dir_base.append(_replay_rate(day, codes, False))
+            dir_rates.append(replay_rate(day, codes, True))
+            dir_base.append(replay_rate(day, codes, False))
     rate = statistics.median(rates)
     emit("feeds.replay.fast", "lines/s", rate, repeats,
          ("json.loads of the same lines", statistics.median(base)), ">= 100000 lines/s",
@@ -255,7 +257,7 @@ def bench_replay_sbe(repeats: int, n: int) -> None:
         rates: dict[str, list[float]] = {d: [] for d in ("jsonl", "sbe", "jsonl_dir", "sbe_dir")}
         for _ in range(repeats):
             for d, got in rates.items():
-                got.append(_replay_rate(root / d, codes, True))
+                got.append(replay_rate(root / d, codes, True))
     rate = statistics.median(rates["sbe"])
     emit("feeds.replay.sbe", "events/s", rate, repeats,
          ("the same events from JSONL", statistics.median(rates["jsonl"])),

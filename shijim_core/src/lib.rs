@@ -8,6 +8,7 @@
 //! Everything here is plain Rust, tested with `cargo test`. The PyO3 bindings live in one
 //! module (`python`), compiled only with the `python` feature that maturin enables.
 
+pub mod admission;
 pub mod engine;
 pub mod ofi;
 pub mod ring;

@@ -99,3 +99,11 @@ def test_runs_every_program_reports_failures_and_writes_outputs(
 
     assert run_py.main(["--only", "good"]) == 0
     assert run_py.main(["--only", "nope"]) == 2
+
+
+def test_counts_beside_a_figure_are_printed_exactly(run_py) -> None:
+    # A decision or order count beside a rate must read as the number it is, not 1.974e+04.
+    r = {"bench": "runtime.x", "median": 73234.4, "decisions": 19737, "orders": 229, "lost": 0}
+    more = run_py.extra_fields(r)
+    assert "decisions 19737" in more and "orders 229" in more and "lost 0" in more
+    assert run_py.fmt_num(73234.354) == "7.323e+04" and run_py.fmt_num(True) == "-"

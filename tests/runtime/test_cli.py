@@ -103,6 +103,14 @@ def test_sim_run_trades_prints_the_summary_and_serves_metrics(tmp_path: Path) ->
     assert s["events"] > 1000 and s["orders"] > 0 and s["fills"] > 0
     assert s["ring_lost"] == 0 and s["working_left"] == 0
     assert s["tick_to_order_us"]["samples"] > 0
+    # The demo does not flatter: fees and taxes are charged on every fill, PnL is net of them,
+    # and the markouts measure the mid move after the fills (issue 8).
+    assert s["fees"] > 0 and s["decision"] == "on_touch_change" and s["decisions"] > 0
+    assert s["pnl"] == pytest.approx(s["gross_pnl"] - s["fees"], abs=1e-6)
+    assert [m["horizon_s"] for m in s["markouts"]] == [1.0, 5.0, 30.0]
+    assert s["markouts"][0]["fills"] > 0
+    assert s["venue"] == "paper, latency shioaji"
+    assert "fees and taxes" in stdout and "markouts      +1s" in stdout
     import shijim_core
 
     ring_file = Path(shijim_core.ring_path(f"shijim-local-s0-{proc.pid}"))
@@ -191,7 +199,10 @@ def test_replay_feed_runs_to_the_end_and_counts_bad_lines(tmp_path: Path, capsys
     assert main(argv, env={}) == 0
     s = json.loads(out.read_text())
     assert s["events"] == 50 and s["dropped"] == {"feed:bad_json": 1}
-    assert s["orders"] == 2 and s["working_left"] == 0  # quoted both sides, cancelled at the end
+    # Quoted both sides; the rising book filled the ask on event time (replay runs the engine
+    # on the recording's exchange time: the 15 ms latency legs elapse between its books) and
+    # the strategy quoted it again; every quote was cancelled at the end.
+    assert (s["orders"], s["fills"], s["working_left"]) == (3, 1, 0)
     assert main(["run", "--feed", f"replay:{tmp_path / 'missing'}"], env={}) == 2
 
 

@@ -1,22 +1,17 @@
-"""``Ingestor.interleaved``: the small-batch path (row-by-row checks) publishes exactly what the
-vectorised path publishes, with the same bad-input counts, into the real ring."""
+"""``Ingestor.interleaved`` and the single-input paths share one rule set (the Rust admission):
+random damaged books give the same causes one by one as in a batch, and how a stream is cut into
+batches never changes what reaches the real ring or the bad-input counts."""
 
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from itertools import count
 from typing import Any
 
 import numpy as np
 import pytest
 from shijim.bus import BIDASK_DTYPE, TICK_DTYPE, Ingestor
-from shijim.bus import ingestion as ingestion_mod
-from shijim.bus.validation import (
-    book_batch_causes,
-    book_row_cause,
-    tick_batch_causes,
-    tick_row_cause,
-)
 
 import shijim_core
 
@@ -24,34 +19,63 @@ _ids = count()
 SPECIALS = np.array([0.0, -1.0, np.nan, np.inf, -np.inf, 100.0, 101.0, 99.0, 102.0, 98.0])
 
 
-def test_row_causes_match_the_vectorised_causes() -> None:
-    rng = np.random.default_rng(11)
-    clean = 0
-    for _ in range(3000):
-        n = 4
-        # Per row: clean (the fast path), lightly or heavily damaged.
-        rate = rng.choice(np.array([0.0, 0.05, 0.3]), (1, n, 1))
-        noisy = rng.random((4, n, 5)) < rate
-        bp = np.where(noisy[0], rng.choice(SPECIALS, (n, 5)), 100.0 - np.arange(5))
-        ap = np.where(noisy[1], rng.choice(SPECIALS, (n, 5)), 101.0 + np.arange(5))
-        bq = np.where(noisy[2], rng.integers(-1, 2, (n, 5)), rng.integers(0, 5, (n, 5)))
-        aq = np.where(noisy[3], rng.integers(-1, 2, (n, 5)), rng.integers(0, 5, (n, 5)))
-        st = rng.random(n) < 0.3
-        with np.errstate(invalid="ignore"):
-            want = book_batch_causes(bp, bq, ap, aq, st).tolist()
-        got = [
-            book_row_cause(bp[i].tolist(), bq[i].tolist(), ap[i].tolist(), aq[i].tolist(), st[i])
-            for i in range(n)
-        ]
-        assert got == want
-        clean += want.count(0)
-        px = rng.choice(SPECIALS, n)
-        vol = rng.integers(-2, 3, n)
-        total = rng.integers(-2, 3, n)
-        assert [
-            tick_row_cause(float(p), int(v), int(t)) for p, v, t in zip(px, vol, total, strict=True)
-        ] == tick_batch_causes(px, vol, total).tolist()
-    assert 2000 < clean < 10000  # both the usual book and every kind of damage were covered
+def _in_ring(fill: Callable[[Any], Ingestor]) -> tuple[list[dict[str, Any]], Ingestor]:
+    name = f"h9test-{os.getpid()}-{next(_ids)}"
+    shijim_core.ring_unlink(name)
+    w = shijim_core.RingWriter(name, slots=1 << 14, create=True)
+    r = shijim_core.RingReader(name, start="oldest")
+    try:
+        ing = fill(w)
+        return list(r.read_records(1 << 14)), ing
+    finally:
+        w.close()
+        shijim_core.ring_unlink(name)
+
+
+def _damaged_books(seed: int, n: int) -> np.ndarray:
+    """Clean books (the fast path), lightly and heavily damaged ones, simtrade or not."""
+    rng = np.random.default_rng(seed)
+    rate = rng.choice(np.array([0.0, 0.05, 0.3]), (1, n, 1))
+    noisy = rng.random((4, n, 5)) < rate
+    b = np.zeros(n, dtype=BIDASK_DTYPE)
+    b["code"] = b"TXFL6"
+    b["exch_ts"] = np.arange(n)
+    b["bid_px"] = np.where(noisy[0], rng.choice(SPECIALS, (n, 5)), 100.0 - np.arange(5))
+    b["ask_px"] = np.where(noisy[1], rng.choice(SPECIALS, (n, 5)), 101.0 + np.arange(5))
+    b["bid_qty"] = np.where(noisy[2], rng.integers(-1, 2, (n, 5)), rng.integers(0, 5, (n, 5)))
+    b["ask_qty"] = np.where(noisy[3], rng.integers(-1, 2, (n, 5)), rng.integers(0, 5, (n, 5)))
+    b["simtrade"] = rng.random(n) < 0.3
+    return b
+
+
+@pytest.mark.parametrize("seed", [5, 6])
+def test_one_by_one_and_in_a_batch_the_same_books_are_dropped_for_the_same_causes(
+    seed: int,
+) -> None:
+    books = _damaged_books(seed, 3000)
+
+    def one_by_one(w: Any) -> Ingestor:
+        ing = Ingestor(w, clock_ns=lambda: 5)
+        for r in books:
+            ing.bidask(
+                "TXFL6", int(r["exch_ts"]), r["bid_px"].tolist(), r["bid_qty"].tolist(),
+                r["ask_px"].tolist(), r["ask_qty"].tolist(), bool(r["simtrade"]),
+            )  # fmt: skip
+        return ing
+
+    def batch(w: Any) -> Ingestor:
+        ing = Ingestor(w, clock_ns=lambda: 5)
+        ing.bidasks(books)
+        return ing
+
+    (single, ing1), (batched, ing2) = _in_ring(one_by_one), _in_ring(batch)
+    # The same books, and the same data holds (events) at the same places.
+    assert single == batched
+    assert ing1.bad.counts == ing2.bad.counts
+    assert 300 < len(single) < 2700  # both the usual book and every kind of damage
+    assert set(ing1.bad.counts) >= {
+        "nan_price", "nonpositive_price", "bad_volume", "unordered_book", "crossed_book",
+    }  # fmt: skip
 
 
 def _inputs(seed: int, n: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -81,14 +105,8 @@ def _inputs(seed: int, n: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     return tk, ba, kinds
 
 
-def _publish(small: int, seed: int, n: int, chunk: int) -> tuple[list[dict[str, Any]], Any]:
-    name = f"h9test-{os.getpid()}-{next(_ids)}"
-    shijim_core.ring_unlink(name)
-    w = shijim_core.RingWriter(name, slots=1 << 12, create=True)
-    r = shijim_core.RingReader(name, start="oldest")
-    saved = ingestion_mod.SMALL_BATCH
-    ingestion_mod.SMALL_BATCH = small
-    try:
+def _publish(seed: int, n: int, chunk: int) -> tuple[list[dict[str, Any]], Ingestor]:
+    def fill(w: Any) -> Ingestor:
         ing = Ingestor(w, universe={"TXFL6", "MXFL6"}, clock_ns=lambda: 5)
         tk, ba, kinds = _inputs(seed, n)
         ti = bi = 0
@@ -96,28 +114,27 @@ def _publish(small: int, seed: int, n: int, chunk: int) -> tuple[list[dict[str, 
         for lo in range(0, n, chunk):
             k = kinds[lo : lo + chunk]
             t1, b1 = ti + int((k == 1).sum()), bi + int((k == 2).sum())
-            total += ing.interleaved(tk[ti:t1].copy(), ba[bi:b1].copy(), k, "test")
+            total += ing.interleaved(tk[ti:t1], ba[bi:b1], k, "test")
             ti, bi = t1, b1
-        recs = list(r.read_records(1 << 12))
-        # Besides the rows: each data hold and release of a code, as an event at its place.
-        assert total == len([rec for rec in recs if rec["type"] != "event"])
-        return recs, ing
-    finally:
-        ingestion_mod.SMALL_BATCH = saved
-        w.close()
-        shijim_core.ring_unlink(name)
+        fill.total = total  # type: ignore[attr-defined]
+        return ing
+
+    recs, ing = _in_ring(fill)
+    # Besides the rows: each data hold and release of a code, as an event at its place.
+    assert fill.total == len([rec for rec in recs if rec["type"] != "event"])  # type: ignore[attr-defined]
+    return recs, ing
 
 
 @pytest.mark.parametrize("seed", [1, 2, 3])
 @pytest.mark.parametrize("chunk", [1, 3, 8])
-def test_small_batches_publish_what_the_vectorised_path_publishes(seed: int, chunk: int) -> None:
-    fast, ing_fast = _publish(small=1 << 20, seed=seed, n=200, chunk=chunk)
-    slow, ing_slow = _publish(small=0, seed=seed, n=200, chunk=chunk)
-    assert fast == slow
-    assert 0 < len(fast) < 200  # some rows were bad, some good
-    assert ing_fast.bad.counts == ing_slow.bad.counts
-    assert set(ing_fast.bad.counts) >= {
+def test_how_a_stream_is_cut_into_batches_changes_nothing(seed: int, chunk: int) -> None:
+    whole, ing_whole = _publish(seed=seed, n=200, chunk=200)
+    cut, ing_cut = _publish(seed=seed, n=200, chunk=chunk)
+    assert cut == whole
+    assert 0 < len(whole) < 200  # some rows were bad, some good
+    assert ing_cut.bad.counts == ing_whole.bad.counts
+    assert set(ing_whole.bad.counts) >= {
         "unknown_code", "time_backwards", "nan_price", "crossed_book", "bad_volume",
     }  # fmt: skip
-    assert ing_fast.published == ing_slow.published
-    assert all(rec["local_ts"] in (5, 7) for rec in fast)
+    assert ing_cut.published == ing_whole.published
+    assert all(rec["local_ts"] in (5, 7) for rec in whole)

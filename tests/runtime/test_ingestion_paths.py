@@ -1,5 +1,5 @@
 """One set of admission rules on every path (issue 7): the same inputs through the simulator's
-batch path (vectorised and row by row), the Shioaji callbacks (real shioaji 1.7.9 objects) and
+batch path, the Shioaji callbacks (real shioaji 1.7.9 objects) and
 replay at pace fast and realtime give the same drops per cause and admit the same inputs; an
 outlier timestamp drops itself only; a code whose data keeps being dropped is held in the risk
 gateway until good data returns; every drop is logged with its input, position, field and
@@ -19,7 +19,6 @@ import pytest
 import shioaji_objects as so
 from ring_fixture import Ring, fresh_ring, records_of
 from shijim.bus import BIDASK_DTYPE, TICK_DTYPE, Ingestor
-from shijim.bus import ingestion as ingestion_mod
 from shijim.domain import Instrument, TradingState
 from shijim.events import BidAskRecord, TickRecord, TickType, format_record
 from shijim.execution.paper import PaperVenue
@@ -129,9 +128,7 @@ def _replay(path: Path, pace: ReplayPace, universe: Any = ("TXFL6", "MXFL6")) ->
 # -- item 3: one set of rules for books on every path ---------------------------------------
 
 
-@pytest.mark.parametrize("small", [True, False])
-def test_bad_books_through_the_batch_path(small: bool, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(ingestion_mod, "SMALL_BATCH", 1 << 20 if small else 0)
+def test_bad_books_through_the_batch_path() -> None:
     counts: dict[str, int] = {}
 
     def fill(writer: Any) -> None:
@@ -325,11 +322,7 @@ def test_a_held_code_is_not_traded_until_good_data_returns() -> None:
         assert gw.working_orders()  # trading again on fresh data
 
 
-@pytest.mark.parametrize("small", [True, False])
-def test_a_repeated_book_is_a_duplicate_on_the_batch_path(
-    small: bool, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    monkeypatch.setattr(ingestion_mod, "SMALL_BATCH", 1 << 20 if small else 0)
+def test_a_repeated_book_is_a_duplicate_on_the_batch_path() -> None:
     counts: dict[str, int] = {}
 
     def fill(writer: Any) -> None:

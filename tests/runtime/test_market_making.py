@@ -79,3 +79,56 @@ def test_reducing_quotes_only_the_side_that_reduces() -> None:
     acts = mm.on_market(_view(), _ctx(pos=2, state=TradingState.REDUCING))
     assert len(acts) == 1 and isinstance(acts[0], Place)
     assert acts[0].intent.side is Side.SELL and acts[0].intent.qty == 2  # never beyond flat
+
+
+class _AlwaysFull(MarketMaking):
+    """The same strategy without the quiet shortcut: every view goes through the full decision."""
+
+    def quiet(self, view, position, working, q) -> bool:
+        return False
+
+
+def test_the_quiet_shortcut_returns_what_the_full_decision_returns() -> None:
+    """On a random stream of books, fills and cancels, both strategies emit the same actions
+    event for event (the shortcut only skips work, never a decision)."""
+    import random
+
+    rng = random.Random(3)
+    params = MarketMakingParams(min_requote_ms=50.0, max_inventory=2)
+    fast, full = (cls(params, lambda code, px: 1.0) for cls in (MarketMaking, _AlwaysFull))
+    working: dict[str, Order] = {}
+    pos = 0
+    shortcuts = 0
+    ids = 0
+    for i in range(4000):
+        bid = 100.0 + rng.randint(-3, 3)
+        view = _view(bid=bid, ask=bid + rng.choice((1.0, 2.0)), micro=bid + 0.5, ts=i * 10**6)
+        state = TradingState.ACTIVE if rng.random() < 0.95 else TradingState.REDUCING
+        q = fast._quotes.get(view.code)
+        ctx = _ctx(dict(working), pos, state)
+        quiet = (
+            q is not None and state is TradingState.ACTIVE and fast.quiet(view, pos, ctx.working, q)
+        )
+        a, b = fast.on_market(view, ctx), full.on_market(view, _ctx(dict(working), pos, state))
+        assert a == b, (i, a, b)
+        shortcuts += quiet
+        for act in a:  # play the venue: places rest (or are refused), amends move, cancels end
+            if isinstance(act, Place):
+                o = None
+                if rng.random() < 0.9:
+                    ids += 1
+                    o = Order(f"o{ids}", "TXFL6", act.intent.side, 1, act.intent.price,
+                              status=OrderStatus.SUBMITTED)  # fmt: skip
+                    working[o.order_id] = o
+                fast.on_placed(act.intent.tag, o)
+                full.on_placed(act.intent.tag, o)
+            elif isinstance(act, Cancel):
+                working.pop(act.order_id, None)
+        if working and rng.random() < 0.05:  # a fill (or a venue cancel) ends one order
+            oid = rng.choice(sorted(working))
+            o = working.pop(oid)
+            if rng.random() < 0.7:
+                pos += 1 if o.side is Side.BUY else -1
+        if rng.random() < 0.01:  # a position change from elsewhere (a broker reconcile)
+            pos = max(-3, min(3, pos + rng.choice((-1, 1))))
+    assert shortcuts > 1000  # the shortcut was taken often, so the comparison means something

@@ -336,7 +336,7 @@ def test_decisions_do_not_depend_on_how_much_is_read_at_once() -> None:
 def test_tick_to_order_starts_at_the_decided_events_receive_stamp(ring) -> None:
     writer, reader = ring
     runner, _, _ = _runner(reader)
-    runner._clock = lambda: T0 + 7_000  # the order leaves the gateway 7 us after receipt
+    runner.gateway._sent_clock = lambda: T0 + 7_000  # leaves the gateway 7 us after receipt
     _book(writer, 0, 20000.0, [5] * 5, [5] * 5, local_ts=T0)
     runner.step()
     assert runner.counters.tick_to_order_ns == [7_000, 7_000]  # both quotes of that decision

@@ -156,9 +156,10 @@ def compose(cfg: RuntimeConfig, env: Mapping[str, str]) -> Shard:
 
 
 def build_engine(cfg: RuntimeConfig, instruments: InstrumentTable, kind: str, levels: int) -> Any:
-    """The per-event engine for this shard's codes. The simulator runs it on exchange time (a
-    seed then fixes every decision at any pace, while each row's local_ts stays the wall-clock
-    receive stamp that tick-to-order starts from); replay and live on the receive stamps. The
+    """The per-event engine for this shard's codes. Sim and replay run it on exchange time (a
+    seed or a recording then fixes every decision at any pace, while each row's local_ts stays
+    the wall-clock publish stamp that tick-to-order starts from: replay restamps it unless told
+    to keep the recorded one); live on the receive stamps. The
     account marks with the risk gateway's multipliers; fees default per instrument (on)."""
     codes = instruments.codes()
     specs: dict[str, dict[str, float]] = {}
@@ -170,7 +171,7 @@ def build_engine(cfg: RuntimeConfig, instruments: InstrumentTable, kind: str, le
             codes,
             cfg.strategy.decision,
             levels=levels,
-            clock="exchange" if kind == "sim" else "local",
+            clock="exchange" if kind in ("sim", "replay") else "local",
             latency=cfg.paper.latency,
             seed=cfg.feed.seed,
             instruments=specs,

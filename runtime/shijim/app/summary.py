@@ -160,7 +160,7 @@ class RunSummary:
         )
         markouts = (
             "  ".join(
-                f"+{m.horizon_s:g}s {m.sum_twd:,.0f} TWD ({m.mean_price:+.2f}/lot, n={m.fills})"
+                f"+{m.horizon_s:g}s {m.sum_twd:,.0f} TWD ({m.mean_price:+.2f} pts, n={m.fills})"
                 for m in self.markouts
             )
             or "no fills"

@@ -117,8 +117,8 @@ class ShardMetrics:
         self._pnl = gauge("shijim_pnl", "Realised + marked-to-market PnL (TWD)")
         self._tick_to_order = Histogram(
             "shijim_tick_to_order_seconds",
-            "From the triggering event's local receive stamp (at or before its ring publish) to"
-            " the execution adapter accepting the order",
+            "From the decided event's local receive stamp (at or before its ring publish) to"
+            " the order leaving the risk gateway for the venue",
             s,
             buckets=TICK_TO_ORDER_BUCKETS,
             registry=r,
@@ -250,8 +250,8 @@ class ShardMetrics:
         self._c_md_last_ts.set(local_ts_ns / 1e9)
         self.last_event_ns = local_ts_ns
 
-    def md_bad_input(self, cause: str) -> None:
-        self._child(self._md_bad, "bad", cause).inc()
+    def md_bad_input(self, cause: str, n: int = 1) -> None:
+        self._child(self._md_bad, "bad", cause).inc(n)
 
     def md_code_held(self, code: str, held: bool) -> None:
         self._child(self._md_code_held, "md_held", code).set(1 if held else 0)

@@ -95,6 +95,7 @@ class RiskAwareGateway:
         metrics: ShardMetrics | None = None,
         clock: Callable[[], int] = time.monotonic_ns,
         engine: Any = None,
+        sent_clock: Callable[[], int] = time.time_ns,
     ) -> None:
         """``engine``: the shard's ``shijim_core.Engine``, whose books give the reference
         prices and whose account keeps positions and PnL. It always exists: a paper venue
@@ -124,6 +125,10 @@ class RiskAwareGateway:
         self.code_gate = CodeGate()
         self._metrics = metrics
         self._clock = clock
+        # Wall-clock stamp of the last order or amend leaving the gateway for the venue (the
+        # receive stamps' clock): where tick-to-order ends.
+        self._sent_clock = sent_clock
+        self.last_sent_ns = 0
         self._lock = RLock()
         self.positions = PositionKeeper(engine, instruments.require)
         self.references = ReferencePrices(engine)
@@ -195,6 +200,7 @@ class RiskAwareGateway:
             if rej is not None:
                 self._reject(rej, intent)
                 return rej
+            self.last_sent_ns = self._sent_clock()
             result = adapter.place(intent)
             self._unexported["place"] += 1
             if isinstance(result, Rejection):
@@ -235,6 +241,7 @@ class RiskAwareGateway:
             if rej is not None:
                 self._reject(rej, order_id)
                 return rej
+            self.last_sent_ns = self._sent_clock()
             result = self._adapter.amend(order_id, price, qty)
             self._unexported["amend"] += 1
             if isinstance(result, Rejection):

@@ -11,6 +11,11 @@
 The decisions are pure functions (``desired_quotes``, ``quote_actions``); the class keeps only the
 order ids of its two quotes per code. It never works around risk: rejected quotes are simply
 re-tried on a later event.
+
+Most events cannot change anything: both quotes rest, neither side may move yet
+(``min_requote_ms``) and the position keeps both sides wanted. ``quiet`` recognises that case
+before any price arithmetic, so deciding on every event stays cheap; it returns exactly what the
+full computation would (no action), which a test checks on a random stream.
 """
 
 from __future__ import annotations
@@ -148,6 +153,26 @@ class MarketMaking:
         self.params = params
         self._tick_of = tick_of
         self._quotes: dict[str, CodeQuotes] = {}
+        self._requote_ns = params.min_requote_ms * 1e6
+
+    def quiet(self, view: MarketView, position: int, working: object, q: CodeQuotes) -> bool:
+        """True when no action can come of this view: both quotes rest, neither may move yet,
+        and both sides stay wanted (the position is inside the inventory bounds and the bid is
+        far enough above zero that it stays positive). Then the full decision returns nothing."""
+        b, a = q.bid, q.ask
+        ts = view.exch_ts
+        if b.pending or a.pending or b.order_id is None or a.order_id is None:
+            return False
+        if ts - b.moved_ns >= self._requote_ns or ts - a.moved_ns >= self._requote_ns:
+            return False
+        p = self.params
+        if not -p.max_inventory < position < p.max_inventory:
+            return False
+        if b.order_id not in working or a.order_id not in working:  # type: ignore[operator]
+            return False
+        tick = self._tick_of(view.code, view.best_bid)
+        floor = (p.skew_ticks_per_lot * abs(position) + p.half_spread_ticks + 1.0) * tick
+        return view.best_bid > floor
 
     def on_market(self, view: MarketView, ctx: StrategyContext) -> Sequence[StrategyAction]:
         state = ctx.state
@@ -162,15 +187,17 @@ class MarketMaking:
                 return ()  # nothing to reduce; any quote would add exposure
             qty = min(qty, abs(position))
         code = view.code
+        q = self._quotes.get(code)
+        if q is None:
+            q = self._quotes[code] = CodeQuotes()
+        elif state is TradingState.ACTIVE and self.quiet(view, position, ctx.working, q):
+            return []  # what the full decision returns here (tested)
         tick_of = self._tick_of
         tick = tick_of(code, view.best_bid)
         want = desired_quotes(view, position, tick, self.params, lambda px: tick_of(code, px))
         if state is TradingState.REDUCING:
             # Only the side that brings the position toward zero.
             want = Quotes(None, want.ask) if position > 0 else Quotes(want.bid, None)
-        q = self._quotes.get(code)
-        if q is None:
-            q = self._quotes[code] = CodeQuotes()
         ts = view.exch_ts
         p = self.params
         working = ctx.working

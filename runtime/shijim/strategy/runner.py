@@ -7,8 +7,9 @@ policy (``every_event``, ``on_touch_change``, ``interval_ms:N``). The runner han
 events one at a time, in ring order:
 
 - a book or trade due: the code's view (book top and signals since the strategy last looked)
-  goes to ``strategy.on_market``; its actions go through the risk gateway; tick-to-order is
-  stamped from that event's local receive stamp to the order leaving the gateway;
+  goes to ``strategy.on_market``; its actions go through the risk gateway; tick-to-order runs
+  from that event's local receive stamp to the order (or amend) leaving the gateway for the
+  venue, after every risk check (``gateway.last_sent_ns``, this host's wall clock);
 - a system due (session state, a per-code trading state from ingestion, feed gap, reconnect):
   a close cancels the code's working orders; a per-code trading state holds or releases the
   code (``CodeHold.DATA``); the engine itself restarts books across gaps;
@@ -48,6 +49,7 @@ class OrderGateway(Protocol):
     events: Any
     positions: Any
     rejects: Any
+    last_sent_ns: int  # wall-clock stamp of the last order/amend leaving for the venue
 
     @property
     def state(self) -> TradingState: ...
@@ -148,6 +150,7 @@ class StrategyRunner:
         self._lag_exported_ns = -LAG_EXPORT_NS
         self._positions = _Positions(gateway.positions)
         self._strategy_error_logged: set[str] = set()
+        self._ctx: StrategyContext | None = None
 
     # -- the loop body -----------------------------------------------------------------------
     def step(self) -> int:
@@ -155,6 +158,7 @@ class StrategyRunner:
         the number of ring messages read (0: nothing new)."""
         eng = self.engine
         reader = self.reader
+        gw = self.gateway
         c = self.counters
         budget = self.max_messages
         read = 0
@@ -167,13 +171,16 @@ class StrategyRunner:
             if due is None:
                 break
             kind = due.kind
+            acted = True
             if kind == DUE_BOOK or kind == DUE_TRADE:
-                self._decide(due)
+                acted = self._decide(due)
             elif kind == DUE_SYSTEM:
                 c.system_events += 1
                 self._system(due)
-            # Every due (an execution due included) ends with the venue's news delivered.
-            self._deliver_execution_events()
+            # Every due ends with the venue's news delivered, as soon as there is any (an
+            # execution due always has some; a decision without actions usually has none).
+            if acted or gw.events or eng.pending_events:
+                self._deliver_execution_events()
         c.messages += read
         # Once per step even with nothing read: deferred cancels are retried, and venue news
         # that needed no market event (a cancel answered while the feed is quiet) is delivered.
@@ -237,10 +244,15 @@ class StrategyRunner:
 
     # -- decisions ---------------------------------------------------------------------------
     def context(self, state: TradingState | None = None) -> StrategyContext:
+        """Positions and working orders are live views: the context is rebuilt only when the
+        trading state (or the venue's working-order mapping) changed since the last one."""
         gw = self.gateway
-        return StrategyContext(
-            self._positions, gw.working_orders(), gw.state if state is None else state
-        )
+        st = gw.state if state is None else state
+        working = gw.working_orders()
+        ctx = self._ctx
+        if ctx is None or ctx.state is not st or ctx.working is not working:
+            ctx = self._ctx = StrategyContext(self._positions, working, st)
+        return ctx
 
     def view(self, code_id: int) -> MarketView | None:
         """The strategy's view of a code: the engine's book top and the signals accumulated
@@ -261,10 +273,11 @@ class StrategyRunner:
             ),
         )
 
-    def _decide(self, due: Any) -> None:
+    def _decide(self, due: Any) -> bool:
+        """The strategy decides on one due event; True if it asked for anything."""
         view = self.view(due.code_id)
         if view is None:
-            return
+            return False
         self.counters.decisions += 1
         try:
             actions = self.strategy.on_market(view, self.context())
@@ -274,6 +287,7 @@ class StrategyRunner:
         if actions:
             self.execute(actions, due.local_ts)
         self.gateway.after_event()
+        return bool(actions)
 
     def execute(self, actions: Any, origin_local_ts: int = 0) -> None:
         gw = self.gateway
@@ -286,13 +300,13 @@ class StrategyRunner:
                 if order is not None:
                     c.accepted += 1
                     if origin_local_ts:
-                        self._tick_to_order(self._clock() - origin_local_ts)
+                        self._tick_to_order(gw.last_sent_ns - origin_local_ts)
                 self.strategy.on_placed(act.intent.tag, order)
             elif isinstance(act, Amend):
                 c.amends += 1
                 result = gw.amend(act.order_id, price=act.price)
                 if isinstance(result, Order) and origin_local_ts:
-                    self._tick_to_order(self._clock() - origin_local_ts)
+                    self._tick_to_order(gw.last_sent_ns - origin_local_ts)
             elif isinstance(act, Cancel):
                 c.cancels += 1
                 gw.cancel(act.order_id)

@@ -3,6 +3,7 @@
 
 use pyo3::prelude::*;
 
+mod admission;
 mod engine;
 mod ofi;
 mod ring;
@@ -15,5 +16,6 @@ fn _shijim_core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     ring::register(m)?;
     ofi::register(m)?;
     engine::register(m)?;
+    admission::register(m)?;
     Ok(())
 }
