@@ -258,7 +258,9 @@ def shijim_run(args: list[str]) -> tuple[dict, float]:
 
 def _markouts(s: dict) -> str:
     return "; ".join(
-        f"+{m['horizon_s']:g}s {m['sum_twd']:.0f} TWD (n={m['fills']})" for m in s["markouts"]
+        f"+{m['horizon_s']:g}s mid move {m['mid_move_twd']:.0f} TWD, vs fill "
+        f"{m['vs_fill_twd']:.0f} TWD (n={m['fills']})"
+        for m in s["markouts"]
     )
 
 

@@ -364,3 +364,28 @@ def test_per_call_overhead(ring: tuple[sc.RingWriter, sc.RingReader]) -> None:
     per_event_us = (time.perf_counter() - t0) / n * 1e6
     assert decided == n
     assert per_event_us < 3.0, f"{per_event_us:.2f} us per decided event"
+
+
+def test_take_view_is_take_signals_as_tuples_and_net_is_the_positions_net(
+    ring: tuple[sc.RingWriter, sc.RingReader],
+) -> None:
+    """The runner's one-call view carries exactly the BookView fields it stands for."""
+    w, r = ring
+    a = sc.Engine(["TXFL4"], "every_event", latency="zero")
+    b = sc.Engine(["TXFL4"], "every_event", latency="zero")
+    r2 = sc.RingReader(r.name, start="oldest")
+    book(w, "TXFL4", S, 100, 101, [5, 4, 3, 2, 1], [2, 2, 2, 2, 2])
+    w.publish_tick("TXFL4", S + MS, S + MS, 101, 3, 3, tick_type=1)
+    book(w, "TXFL4", S + 2 * MS, 100, 102, [6, 4, 3, 2, 1], [1, 2, 2, 2, 2])
+    for _ in range(3):
+        assert a.next_due(r) is not None and b.next_due(r2) is not None
+    top, sig = a.take_view(0)
+    v = b.take_signals(0)
+    assert top == ("TXFL4", v.exch_ts, v.local_ts, v.best_bid, v.best_ask, v.bid_qty, v.ask_qty)
+    assert sig == (v.ofi, v.microprice, v.mid, v.spread, v.imbalance, v.last_trade, v.trade_flow)
+    assert a.take_view(0)[1][0] == 0.0  # taken: the flows since the last look restart
+    assert a.net(0) == a.position(0).net == 0
+    a.apply_fill(0, sc.SIDE_SELL, 102, 2, 0.0, S + 3 * MS)
+    assert a.net(0) == a.position(0).net == -2
+    with pytest.raises(KeyError):
+        a.net(7)

@@ -110,7 +110,8 @@ def test_sim_run_trades_prints_the_summary_and_serves_metrics(tmp_path: Path) ->
     assert [m["horizon_s"] for m in s["markouts"]] == [1.0, 5.0, 30.0]
     assert s["markouts"][0]["fills"] > 0
     assert s["venue"] == "paper, latency shioaji"
-    assert "fees and taxes" in stdout and "markouts      +1s" in stdout
+    assert "fees and taxes" in stdout and "markouts      mid move after fills" in stdout
+    assert {"mid_move_twd", "vs_fill_twd"} <= set(s["markouts"][0])
     import shijim_core
 
     ring_file = Path(shijim_core.ring_path(f"shijim-local-s0-{proc.pid}"))

@@ -27,13 +27,16 @@ class LatencyStats:
 
 @dataclass(frozen=True)
 class Markout:
-    """Adverse selection at one horizon: the mid move against our fills, ``horizon_s`` after
-    each fill (negative: the market moved against us; docs/execution.md)."""
+    """Our fills ``horizon_s`` later (docs/execution.md; negative: against us). ``mid_move``:
+    the mid's move since just before each fill, i.e. adverse selection; ``vs_fill``: the mid
+    then against the fill price, i.e. that move plus the spread a passive fill earned."""
 
     horizon_s: float
     fills: int
-    sum_twd: float
-    mean_price: float
+    mid_move_twd: float
+    mid_move_mean: float  # price points per lot
+    vs_fill_twd: float
+    vs_fill_mean: float
     pending: int  # fills whose horizon the run did not reach
 
     @staticmethod
@@ -41,6 +44,8 @@ class Markout:
         return Markout(
             d["horizon_ns"] / 1e9,
             int(d["count"]),
+            float(d["mid_move_twd"]),
+            float(d["mid_move_mean"]),
             float(d["sum_twd"]),
             float(d["mean_price"]),
             int(d["pending"]),
@@ -111,7 +116,12 @@ class RunSummary:
             "pnl": round(self.pnl, 6),
             "fees": round(self.fees, 6),
             "markouts": [
-                {"horizon_s": m.horizon_s, "fills": m.fills, "sum_twd": round(m.sum_twd, 6)}
+                {
+                    "horizon_s": m.horizon_s,
+                    "fills": m.fills,
+                    "mid_move_twd": round(m.mid_move_twd, 6),
+                    "vs_fill_twd": round(m.vs_fill_twd, 6),
+                }
                 for m in self.markouts
             ],
         }
@@ -160,11 +170,12 @@ class RunSummary:
         )
         markouts = (
             "  ".join(
-                f"+{m.horizon_s:g}s {m.sum_twd:,.0f} TWD ({m.mean_price:+.2f} pts, n={m.fills})"
+                f"+{m.horizon_s:g}s {m.mid_move_twd:,.0f} ({m.mid_move_mean:+.2f} pts, n={m.fills})"
                 for m in self.markouts
             )
             or "no fills"
         )
+        vs_fill = "  ".join(f"+{m.horizon_s:g}s {m.vs_fill_twd:,.0f}" for m in self.markouts)
         lines = [
             "=" * 72,
             f"shijim run summary  shard {self.shard}  feed {self.feed}  strategy {self.strategy}"
@@ -180,7 +191,8 @@ class RunSummary:
             f"pnl           {self.pnl:,.0f} TWD net  (gross {self.gross_pnl:,.0f} = realised "
             f"{self.realised_pnl:,.0f} + unrealised {self.unrealised_pnl:,.0f}; "
             f"fees and taxes {self.fees:,.0f})",
-            f"markouts      {markouts}",
+            f"markouts      mid move after fills, TWD: {markouts}",
+            f"              vs fill price (adds the spread earned), TWD: {vs_fill or '-'}",
             f"venue         {self.venue or '-'}",
             f"positions     {positions or 'flat'}",
             f"tick-to-order {t2o}",

@@ -64,7 +64,7 @@ class PositionKeeper:
     # -- queries (hot path: risk checks) -----------------------------------------------------
     def net(self, code: str) -> int:
         cid = self._ids.get(code)
-        return 0 if cid is None else int(self._engine.position(cid).net)
+        return 0 if cid is None else self._engine.net(cid)
 
     @property
     def gross(self) -> int:

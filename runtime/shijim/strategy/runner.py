@@ -257,21 +257,10 @@ class StrategyRunner:
     def view(self, code_id: int) -> MarketView | None:
         """The strategy's view of a code: the engine's book top and the signals accumulated
         since the strategy last looked (taking them restarts the accumulation)."""
-        b = self.engine.take_signals(code_id)
-        if b is None:
+        v = self.engine.take_view(code_id)  # (book top fields, signal fields), in order
+        if v is None:
             return None
-        return MarketView(
-            b.code,
-            b.exch_ts,
-            b.local_ts,
-            b.best_bid,
-            b.best_ask,
-            b.bid_qty,
-            b.ask_qty,
-            SignalSnapshot(
-                b.ofi, b.microprice, b.mid, b.spread, b.imbalance, b.last_trade, b.trade_flow
-            ),
-        )
+        return MarketView(*v[0], SignalSnapshot(*v[1]))
 
     def _decide(self, due: Any) -> bool:
         """The strategy decides on one due event; True if it asked for anything."""

@@ -16,6 +16,12 @@
 //!   horizon: fills completed, lots, sum (TWD), mean per lot (price units); fills whose horizon
 //!   was not reached yet are `pending`. Memory is bounded: each horizon holds at most
 //!   [`MARKOUT_CAP`] pending fills; beyond that the oldest pending fill is dropped (counted).
+//!   That markout includes the spread a passive fill earns (a bid filled below the mid starts
+//!   positive). The **mid move** isolates adverse selection:
+//!   `sign * (mid(t_fill + h) - mid(t_fill)) * qty * multiplier`, where `mid(t_fill)` is the
+//!   code's mid just before the execution time, looked up in a short history of its last
+//!   [`MID_HISTORY`] mids (a fill older than that history uses its oldest mid, counted as
+//!   `stale_mid`); both are kept per horizon.
 //! - **One path for fills**: the account is fed by its owner (the risk gateway through
 //!   `Engine::apply_fill`), paper and live fills alike; the engine driver never books the
 //!   venue's fills itself, so a fill can never be counted twice or by two different routes.
@@ -30,6 +36,10 @@ use std::collections::VecDeque;
 use std::fmt;
 
 use super::types::{CodeId, Nanos, Price, Side, PRICE_SCALE};
+
+/// Mids kept per code to find the mid at a fill's execution time (fills are booked after the
+/// ack leg, some marks later).
+pub const MID_HISTORY: usize = 64;
 
 /// Markout horizons: 1 s, 5 s, 30 s.
 pub const HORIZONS: [Nanos; 3] = [1_000_000_000, 5_000_000_000, 30_000_000_000];
@@ -116,6 +126,11 @@ pub struct HorizonMarkout {
     pub sum_twd: f64,
     /// Mean per lot, in price units (points for futures).
     pub mean_price: f64,
+    /// The mid move against the fills (adverse selection, without the spread earned): fills
+    /// that had a mid at execution, their sum (TWD) and mean per lot (price units).
+    pub mid_move_count: u64,
+    pub mid_move_twd: f64,
+    pub mid_move_mean: f64,
     /// Fills whose horizon has not been reached yet.
     pub pending: usize,
     /// Fills whose code had no mid yet when the horizon was reached.
@@ -137,6 +152,8 @@ pub struct AccountStats {
     /// Marks earlier than the account's clock, or fills earlier than the previous fill (run
     /// at that time instead).
     pub stale_time: u64,
+    /// Fills executed before the oldest mid kept for their code (measured from that mid).
+    pub stale_mid: u64,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -149,6 +166,29 @@ struct Pos {
     realised: i128,
     fees: f64,
     mark: f64,
+    /// The last MID_HISTORY (time, mid) marks, a ring: `mids[head]` is the newest.
+    mids: [(Nanos, f64); MID_HISTORY],
+    head: usize,
+    len: usize,
+}
+
+impl Pos {
+    /// The mid just before `t` (NaN with no mid yet); true if `t` predates the history.
+    /// Strictly before: the event that filled a resting order (a trade through it, a quote
+    /// through it) is marked at the fill's own time, and its mid already carries that move.
+    fn mid_at(&self, t: Nanos) -> (f64, bool) {
+        let mut i = self.head;
+        let mut oldest = f64::NAN;
+        for _ in 0..self.len {
+            let (at, mid) = self.mids[i];
+            if at < t {
+                return (mid, false);
+            }
+            oldest = mid;
+            i = (i + MID_HISTORY - 1) % MID_HISTORY;
+        }
+        (oldest, self.len > 0)
+    }
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -157,6 +197,7 @@ struct PendingFill {
     sign: i8,
     qty: i64,
     price: f64,
+    mid: f64, // the mid at execution (NaN: none yet)
     at: Nanos,
 }
 
@@ -168,6 +209,10 @@ struct Horizon {
     lots: i64,
     sum_twd: f64,
     sum_px_lots: f64,
+    moved: u64,
+    moved_lots: i64,
+    moved_twd: f64,
+    moved_px_lots: f64,
     unmarked: u64,
     dropped: u64,
 }
@@ -199,6 +244,10 @@ impl Account {
             lots: 0,
             sum_twd: 0.0,
             sum_px_lots: 0.0,
+            moved: 0,
+            moved_lots: 0,
+            moved_twd: 0.0,
+            moved_px_lots: 0.0,
             unmarked: 0,
             dropped: 0,
         };
@@ -233,6 +282,9 @@ impl Account {
                     realised: 0,
                     fees: 0.0,
                     mark: f64::NAN,
+                    mids: [(Nanos::MIN, f64::NAN); MID_HISTORY],
+                    head: 0,
+                    len: 0,
                 })
             }
         }
@@ -308,6 +360,10 @@ impl Account {
         if at < self.last_fill_at {
             self.stats.stale_time += 1;
         }
+        let (mid, stale) = p.mid_at(at);
+        if stale {
+            self.stats.stale_mid += 1;
+        }
         let at = at.max(self.last_fill_at);
         self.last_fill_at = at;
         let pf = PendingFill {
@@ -315,6 +371,7 @@ impl Account {
             sign: s as i8,
             qty,
             price: price.to_f64(),
+            mid,
             at,
         };
         for h in self.horizons.iter_mut() {
@@ -350,6 +407,13 @@ impl Account {
                 h.lots += f.qty;
                 h.sum_px_lots += per_lot * f.qty as f64;
                 h.sum_twd += per_lot * f.qty as f64 * p.multiplier;
+                if f.mid.is_finite() {
+                    let moved = f.sign as f64 * (p.mark - f.mid);
+                    h.moved += 1;
+                    h.moved_lots += f.qty;
+                    h.moved_px_lots += moved * f.qty as f64;
+                    h.moved_twd += moved * f.qty as f64 * p.multiplier;
+                }
             }
         }
     }
@@ -367,6 +431,9 @@ impl Account {
             return Err(AccountError::BadMid { mid });
         }
         p.mark = mid;
+        p.head = (p.head + 1) % MID_HISTORY;
+        p.mids[p.head] = (self.now, mid);
+        p.len = (p.len + 1).min(MID_HISTORY);
         Ok(())
     }
 
@@ -430,6 +497,13 @@ impl Account {
                 sum_twd: h.sum_twd,
                 mean_price: if h.lots > 0 {
                     h.sum_px_lots / h.lots as f64
+                } else {
+                    0.0
+                },
+                mid_move_count: h.moved,
+                mid_move_twd: h.moved_twd,
+                mid_move_mean: if h.moved_lots > 0 {
+                    h.moved_px_lots / h.moved_lots as f64
                 } else {
                     0.0
                 },
@@ -537,6 +611,37 @@ mod tests {
         assert!((m[1].sum_twd - 800.0).abs() < 1e-9);
         assert_eq!(m[2].pending, 2); // 30 s not reached: pending at the end
         assert_eq!(m[2].horizon, 30 * S);
+    }
+
+    #[test]
+    fn the_mid_move_leaves_out_the_spread_the_fill_earned() {
+        let mut a = acct();
+        a.on_mid(0, 100.5, 0).unwrap();
+        a.on_mid(0, 100.5, S / 10).unwrap();
+        // A passive buy at the bid, 0.5 below the mid; learnt later, after the mid fell to 100.
+        a.on_mid(0, 100.0, S / 5).unwrap();
+        a.apply_fill(0, Side::Buy, px(100), 1, 0.0, S / 10).unwrap();
+        a.on_mid(0, 100.25, S + S / 2).unwrap(); // the mid at +1 s (1.1 s) is still 100.0
+        let m = a.markouts().horizons[0];
+        // Against the fill price: 0 (100.0 - 100). The mid moved 100.5 -> 100.0: -0.5 point.
+        assert_eq!((m.count, m.mid_move_count), (1, 1));
+        assert!(m.sum_twd.abs() < 1e-9, "{}", m.sum_twd);
+        assert!((m.mid_move_twd + 100.0).abs() < 1e-9, "{}", m.mid_move_twd); // x 1 lot x 200
+        assert!((m.mid_move_mean + 0.5).abs() < 1e-12);
+        assert_eq!(a.stats().stale_mid, 0);
+        // A fill executed before every mid kept: measured from the oldest, and counted.
+        for k in 0..MID_HISTORY as i64 {
+            a.on_mid(0, 101.0, 2 * S + k).unwrap();
+        }
+        a.apply_fill(0, Side::Sell, px(101), 1, 0.0, S + S / 2)
+            .unwrap();
+        assert_eq!(a.stats().stale_mid, 1);
+        // No mid yet for a code: the mid move of its fills is not counted (NaN reference).
+        a.apply_fill(1, Side::Sell, px(100), 1, 0.0, 3 * S).unwrap();
+        a.on_mid(1, 100.0, 3 * S + 1).unwrap();
+        a.advance(10 * S);
+        let m = a.markouts().horizons[0];
+        assert_eq!((m.count, m.mid_move_count), (3, 2));
     }
 
     #[test]
