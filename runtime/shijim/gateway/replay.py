@@ -382,18 +382,25 @@ class ReplayFeed:
             start = stop + 1
         return n
 
+    def _next_entries(self) -> Entries | None:
+        """The rest held back by the last cut, else the next entries; None (done, and the
+        feed disconnected) at the end of the recording."""
+        assert self._entries is not None
+        e, self._held = self._held, None
+        if e is None:
+            e = next(self._entries, None)
+        if e is None:
+            self._done = True
+            self._set_connected(False)
+        return e
+
     def _poll_rows(self, ingestor: Ingestor) -> int:
         """Up to `batch` entries, as the per-record path takes up to `batch` records a poll
         (what a consumer sees between polls stays the same)."""
-        assert self._entries is not None
         n = taken = 0
         while taken < self.batch:
-            e, self._held = self._held, None
+            e = self._next_entries()
             if e is None:
-                e = next(self._entries, None)
-            if e is None:
-                self._done = True
-                self._set_connected(False)
                 break
             if taken + e.kinds.size > self.batch:
                 e, self._held = _cut(e, self.batch - taken)
@@ -415,16 +422,11 @@ class ReplayFeed:
         """Entries one by one at their recorded spacing. An entry the ingestor will drop is
         published (so counted and dropped) at once: it never sets the pace, so one outlier
         cannot make the replay sleep or skip (validated before paced)."""
-        assert self._entries is not None
         n = taken = 0
         while taken < self.batch:
             if self._head is None:
-                e, self._held = self._held, None
+                e = self._next_entries()
                 if e is None:
-                    e = next(self._entries, None)
-                if e is None:
-                    self._done = True
-                    self._set_connected(False)
                     break
                 self._head, rest = _cut(e, 1)
                 self._held = rest if rest.kinds.size else None

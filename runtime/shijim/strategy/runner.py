@@ -67,12 +67,9 @@ class OrderGateway(Protocol):
 
 @dataclass(slots=True)
 class RunnerCounters:
-    messages: int = 0
     decisions: int = 0  # strategy.on_market calls (what the decision policy made due)
-    system_events: int = 0
     lost: int = 0
     resyncs: int = 0
-    bad_slots: int = 0
     places: int = 0
     accepted: int = 0
     amends: int = 0
@@ -159,7 +156,6 @@ class StrategyRunner:
         eng = self.engine
         reader = self.reader
         gw = self.gateway
-        c = self.counters
         budget = self.max_messages
         read = 0
         while read < budget:
@@ -175,13 +171,11 @@ class StrategyRunner:
             if kind == DUE_BOOK or kind == DUE_TRADE:
                 acted = self._decide(due)
             elif kind == DUE_SYSTEM:
-                c.system_events += 1
                 self._system(due)
             # Every due ends with the venue's news delivered, as soon as there is any (an
             # execution due always has some; a decision without actions usually has none).
             if acted or gw.events or eng.pending_events:
                 self._deliver_execution_events()
-        c.messages += read
         # Once per step even with nothing read: deferred cancels are retried, and venue news
         # that needed no market event (a cancel answered while the feed is quiet) is delivered.
         self._deliver_execution_events()
@@ -197,7 +191,6 @@ class StrategyRunner:
     def _gap(self, lost: int, restarts: int, bad: int) -> None:
         c = self.counters
         c.lost += lost
-        c.bad_slots += bad
         if lost or restarts:
             c.resyncs += 1
             log.warning(

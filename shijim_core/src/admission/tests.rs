@@ -1,42 +1,19 @@
 //! Admission on a real ring: rules and their precedence, the watermark, duplicates, clock
 //! bounds and data holds (published as events at their place).
 
-use std::path::PathBuf;
-use std::sync::atomic::{AtomicU64, Ordering};
-
 use super::*;
-use crate::ring::{Next, RingReader, Start, MAX_PAYLOAD};
+use crate::ring::test_ring::TestRing;
+use crate::ring::{Next, Start, MAX_PAYLOAD};
 
-static COUNTER: AtomicU64 = AtomicU64::new(0);
-
-struct TestRing(PathBuf);
-
-impl TestRing {
-    fn new() -> TestRing {
-        let dir = if std::path::Path::new("/dev/shm").is_dir() {
-            PathBuf::from("/dev/shm")
-        } else {
-            std::env::temp_dir()
-        };
-        let n = COUNTER.fetch_add(1, Ordering::Relaxed);
-        TestRing(dir.join(format!("shijim-admission-test.{}.{n}", std::process::id())))
+/// The messages in `ring`, oldest first.
+fn messages(ring: &TestRing) -> Vec<Message> {
+    let mut r = ring.reader(Start::Oldest);
+    let mut buf = [0u8; MAX_PAYLOAD];
+    let mut out = Vec::new();
+    while let Next::Message { len, .. } = r.try_next(&mut buf) {
+        out.push(sbe::decode(&buf[..len]).unwrap().0);
     }
-
-    fn messages(&self) -> Vec<Message> {
-        let mut r = RingReader::open_path(&self.0, Start::Oldest).unwrap();
-        let mut buf = [0u8; MAX_PAYLOAD];
-        let mut out = Vec::new();
-        while let Next::Message { len, .. } = r.try_next(&mut buf) {
-            out.push(sbe::decode(&buf[..len]).unwrap().0);
-        }
-        out
-    }
-}
-
-impl Drop for TestRing {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_file(&self.0);
-    }
+    out
 }
 
 const NOW: i64 = 1_795_482_000_000_000_000;
@@ -184,8 +161,8 @@ fn admit(a: &mut Admission, w: &mut RingWriter, input: Input) -> Result<u64, Cau
 
 #[test]
 fn an_outlier_drops_itself_only_and_duplicates_are_dropped() {
-    let ring = TestRing::new();
-    let mut w = RingWriter::open_path(&ring.0, 64, true).unwrap();
+    let ring = TestRing::new("admission");
+    let mut w = ring.writer(64);
     let mut a = Admission::new(Some(vec![code("TXFL6")]), ClockBound::default(), 5).unwrap();
     let t = |ts: i64, p: f64| Input::Tick(tick(ts, p));
     assert_eq!(admit(&mut a, &mut w, t(NOW - 10, 1.0)), Ok(0));
@@ -227,7 +204,7 @@ fn an_outlier_drops_itself_only_and_duplicates_are_dropped() {
         Err(Cause::Duplicate)
     );
     drop(w);
-    assert_eq!(ring.messages().len(), 4);
+    assert_eq!(messages(&ring).len(), 4);
 }
 
 #[test]
@@ -262,8 +239,8 @@ fn the_clock_bound_is_the_feeds() {
 
 #[test]
 fn a_run_of_drops_holds_the_code_until_its_stream_admits_again() {
-    let ring = TestRing::new();
-    let mut w = RingWriter::open_path(&ring.0, 64, true).unwrap();
+    let ring = TestRing::new("admission");
+    let mut w = ring.writer(64);
     let mut a = Admission::new(None, ClockBound::default(), 3).unwrap();
     let mut changes = Vec::new();
     let good = |ts: i64| Input::Book(book(ts, BID, [1 + (ts % 5) as i128; 5]));
@@ -297,8 +274,7 @@ fn a_run_of_drops_holds_the_code_until_its_stream_admits_again() {
     assert_eq!(changes.len(), 2);
     assert!(!changes[1].held && a.held().count() == 0);
     drop(w);
-    let states: Vec<_> = ring
-        .messages()
+    let states: Vec<_> = messages(&ring)
         .into_iter()
         .map(|m| match m {
             Message::SystemEvent(e) => format!("{:?}", e.trading_state),

@@ -495,18 +495,10 @@ impl Account {
                 count: h.count,
                 lots: h.lots,
                 sum_twd: h.sum_twd,
-                mean_price: if h.lots > 0 {
-                    h.sum_px_lots / h.lots as f64
-                } else {
-                    0.0
-                },
+                mean_price: per_lot(h.sum_px_lots, h.lots),
                 mid_move_count: h.moved,
                 mid_move_twd: h.moved_twd,
-                mid_move_mean: if h.moved_lots > 0 {
-                    h.moved_px_lots / h.moved_lots as f64
-                } else {
-                    0.0
-                },
+                mid_move_mean: per_lot(h.moved_px_lots, h.moved_lots),
                 pending: h.pending.len(),
                 unmarked: h.unmarked,
                 dropped: h.dropped,
@@ -530,6 +522,15 @@ fn view(p: &Pos) -> PositionView {
         fees: p.fees,
         mark: p.mark,
         realised_units: p.realised,
+    }
+}
+
+/// A per-lot mean: `sum / lots`, 0 with no lots.
+fn per_lot(sum: f64, lots: i64) -> f64 {
+    if lots > 0 {
+        sum / lots as f64
+    } else {
+        0.0
     }
 }
 

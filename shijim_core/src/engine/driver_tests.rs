@@ -1,18 +1,22 @@
 //! Engine driver tests: scripted books and trades through books, policy, venue and account;
 //! the ring source (lapped reader, unknown codes, bad slots) and the SBE frame source.
 
-use std::path::PathBuf;
-use std::sync::atomic::{AtomicU64, Ordering};
-
 use super::*;
 use crate::engine::latency::LatencyModel;
 use crate::engine::types::{Side, PRICE_SCALE};
 use crate::engine::venue::Tif;
+use crate::ring::test_ring::TestRing;
 use crate::ring::{RingWriter, Start};
 use crate::sbe::{encode, encode_frame, BidAsk, Code, Reason, Tick, TickType, TradingState};
 
 const S: Nanos = 1_000_000_000;
 const MS: Nanos = 1_000_000;
+/// The legs the latency tests use: 10 ms entry, 5 ms ack, 10 ms cancel.
+const LATENCY_10MS: LatencyModel = LatencyModel::Constant {
+    entry: 10 * MS,
+    ack: 5 * MS,
+    cancel: 10 * MS,
+};
 
 fn p(x: i64) -> Price {
     Price(x * PRICE_SCALE)
@@ -235,11 +239,7 @@ fn scripted_session_with_one_resting_order() {
 
 #[test]
 fn latency_delays_fills_and_execution_events_are_due() {
-    let lat = LatencyModel::Constant {
-        entry: 10 * MS,
-        ack: 5 * MS,
-        cancel: 10 * MS,
-    };
+    let lat = LATENCY_10MS;
     let mut e = engine(DecisionPolicy::OnTouchChange, lat);
     let q = [3; 5];
     e.on_message(&book("TXFL4", S, 100, 101, q, q)).unwrap();
@@ -317,30 +317,6 @@ fn policies_decide_at_their_rates_on_one_stream() {
     assert_eq!(interval, 100);
 }
 
-static RING_N: AtomicU64 = AtomicU64::new(0);
-
-struct TestRing(PathBuf);
-
-impl TestRing {
-    fn new() -> TestRing {
-        let dir = if std::path::Path::new("/dev/shm").is_dir() {
-            PathBuf::from("/dev/shm")
-        } else {
-            std::env::temp_dir()
-        };
-        let n = RING_N.fetch_add(1, Ordering::Relaxed);
-        let path = dir.join(format!("shijim-engine-test.{}.{n}", std::process::id()));
-        let _ = std::fs::remove_file(&path);
-        TestRing(path)
-    }
-}
-
-impl Drop for TestRing {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_file(&self.0);
-    }
-}
-
 fn publish(w: &mut RingWriter, msg: &Message) {
     let mut m = *msg;
     m.set_seq(w.next_seq());
@@ -349,9 +325,9 @@ fn publish(w: &mut RingWriter, msg: &Message) {
 
 #[test]
 fn ring_source_resets_books_after_a_lap_and_counts_bad_rows() {
-    let ring = TestRing::new();
-    let mut w = RingWriter::open_path(&ring.0, 16, true).unwrap();
-    let mut r = RingReader::open_path(&ring.0, Start::Oldest).unwrap();
+    let ring = TestRing::new("engine");
+    let mut w = ring.writer(16);
+    let mut r = ring.reader(Start::Oldest);
     let mut e = engine(DecisionPolicy::EveryEvent, LatencyModel::Zero);
     let q = [5; 5];
     publish(&mut w, &book("TXFL4", S, 100, 101, q, q));
@@ -439,9 +415,9 @@ fn frames_feed_the_same_path_as_the_ring() {
     assert_eq!(c.dropped.get(DropCause::UnknownCode), 1);
     assert!(src.done() && src.error().is_none());
     // The same messages through a ring give the same decisions.
-    let ring = TestRing::new();
-    let mut w = RingWriter::open_path(&ring.0, 64, true).unwrap();
-    let mut r = RingReader::open_path(&ring.0, Start::Oldest).unwrap();
+    let ring = TestRing::new("engine");
+    let mut w = ring.writer(64);
+    let mut r = ring.reader(Start::Oldest);
     for m in &msgs {
         publish(&mut w, m);
     }
@@ -501,11 +477,7 @@ fn exchange_clock_makes_fills_independent_of_the_receive_pace() {
     // marketable IOC buy with a 10 ms entry leg. Received with two different lag patterns
     // (the second book 1 ms or 20 ms after its exchange stamp, as a slow pace or a burst
     // would), the local clock gives two different outcomes; the exchange clock gives one.
-    let lat = LatencyModel::Constant {
-        entry: 10 * MS,
-        ack: 5 * MS,
-        cancel: 10 * MS,
-    };
+    let lat = LATENCY_10MS;
     let q = [3; 5];
     let lagged = |m: Message, lag: Nanos| {
         let mut m = m;
@@ -616,11 +588,7 @@ fn late_codes_are_adopted_and_references_come_from_the_books() {
 
 #[test]
 fn advancing_the_clock_without_events_lets_in_flight_cancels_arrive() {
-    let lat = LatencyModel::Constant {
-        entry: 10 * MS,
-        ack: 5 * MS,
-        cancel: 10 * MS,
-    };
+    let lat = LATENCY_10MS;
     let mut e = engine(DecisionPolicy::OnTouchChange, lat);
     let q = [3; 5];
     e.on_message(&book("TXFL4", S, 100, 101, q, q)).unwrap();

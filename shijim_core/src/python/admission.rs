@@ -2,13 +2,12 @@
 //! dtypes) in, ring publications and drop reports out. The rules and the state are the plain
 //! Rust `Admission`'s; this file only reads Python values and shapes the answers.
 
-use std::borrow::Cow;
-
 use numpy::{PyArray1, PyArrayMethods, PyReadonlyArray1};
 use pyo3::exceptions::{PyTypeError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::types::{PyBool, PyDict, PyFloat, PyInt, PyList, PyTuple};
 
+use super::logical;
 use super::ring::{BidAskRow, RingWriter, TickRow};
 use super::sbe::record_to_message;
 use crate::admission::{
@@ -584,13 +583,10 @@ impl Admission {
                 )))
             }
         };
-        Ok(match input {
-            Ok(input) => match self.core.check(&input, now) {
-                Ok(_) => None,
-                Err(f) => Some(problem(py, &f, k, input.head()).unbind()),
-            },
-            Err(f) => Some(problem(py, &f, k, &Head::default()).unbind()),
-        })
+        match input {
+            Ok(input) => self.check_one(py, Ok(input), now),
+            Err(f) => Ok(Some(problem(py, &f, k, &Head::default()).unbind())),
+        }
     }
 
     /// Admit and publish a batch in one given order: `kinds[i]` is 1 (next row of `ticks`) or
@@ -616,18 +612,11 @@ impl Admission {
         let t = rows::<TickRow>(ticks, "ticks")?;
         let b = rows::<BidAskRow>(bidasks, "bidasks")?;
         // Slices of a bigger batch are contiguous (no copy); anything else is copied once.
-        let t: Cow<'_, [TickRow]> = match t.as_slice() {
-            Ok(s) => Cow::Borrowed(s),
-            Err(_) => Cow::Owned(t.as_array().iter().copied().collect()),
-        };
-        let b: Cow<'_, [BidAskRow]> = match b.as_slice() {
-            Ok(s) => Cow::Borrowed(s),
-            Err(_) => Cow::Owned(b.as_array().iter().copied().collect()),
-        };
-        let kinds: Cow<'_, [i8]> = match kinds.as_slice() {
-            Ok(s) => Cow::Borrowed(s),
-            Err(_) => Cow::Owned(kinds.as_array().iter().copied().collect()),
-        };
+        let (t, b, kinds) = (
+            logical(t.as_array()),
+            logical(b.as_array()),
+            logical(kinds.as_array()),
+        );
         let (t, b, kinds) = (&*t, &*b, &*kinds);
         // The order must account for every row exactly: refuse before publishing anything.
         let nt = kinds.iter().filter(|&&k| k == 1).count();

@@ -877,20 +877,22 @@ impl PyEngine {
     /// decision instead of fourteen attribute reads.
     fn take_view(&mut self, code_id: CodeId) -> PyResult<Option<(ViewTop, ViewSignals)>> {
         Ok(self.take_signals(code_id)?.map(|v| {
+            // The getters' own conversions: the tuple is the attributes read one by one.
+            let signals = (
+                v.ofi(),
+                v.microprice(),
+                v.mid(),
+                v.spread(),
+                v.imbalance(),
+                v.last_trade(),
+                v.trade_flow(),
+            );
             let s = v.s;
             (
                 (
                     v.code, v.exch_ts, v.local_ts, s.best_bid, s.best_ask, s.bid_qty, s.ask_qty,
                 ),
-                (
-                    s.since.ofi,
-                    s.microprice,
-                    s.mid,
-                    s.spread.to_f64(),
-                    s.imbalance,
-                    s.last_trade.map_or(f64::NAN, |t| t.price.to_f64()),
-                    s.since.trade_flow as f64,
-                ),
+                signals,
             )
         }))
     }

@@ -1,6 +1,9 @@
 //! PyO3 bindings: thin wrappers over the plain Rust types. Errors become Python exceptions;
 //! no panic may cross into Python (input-dependent paths return `Result`).
 
+use std::borrow::Cow;
+
+use numpy::ndarray::{ArrayView, Dimension};
 use pyo3::prelude::*;
 
 mod admission;
@@ -8,6 +11,15 @@ mod engine;
 mod ofi;
 mod ring;
 mod sbe;
+
+/// The elements of a view in logical order: borrowed when C-contiguous, else copied (so a
+/// transposed, sliced or negatively strided array never yields the wrong rows).
+pub(super) fn logical<'a, T: Copy, D: Dimension>(view: ArrayView<'a, T, D>) -> Cow<'a, [T]> {
+    match view.to_slice() {
+        Some(s) => Cow::Borrowed(s),
+        None => Cow::Owned(view.iter().copied().collect()),
+    }
+}
 
 #[pymodule]
 fn _shijim_core(m: &Bound<'_, PyModule>) -> PyResult<()> {

@@ -2,15 +2,15 @@
 //! Only conversion lives here: arrays of any layout are read in logical (row, level) order,
 //! other numeric dtypes are cast once, and every `OfiError` becomes a `ValueError`.
 
-use std::borrow::Cow;
 use std::mem::MaybeUninit;
 
-use numpy::ndarray::{ArrayView, Dimension};
+use numpy::ndarray::Dimension;
 use numpy::prelude::*;
 use numpy::{dtype, PyArray, PyArray1, PyArray2, PyArrayDescr, PyUntypedArray};
 use pyo3::exceptions::{PyTypeError, PyValueError};
 use pyo3::prelude::*;
 
+use super::logical;
 use crate::ofi::{self, Books, OfiError};
 
 /// Below this many output entries the batch runs with the GIL held: releasing and taking it
@@ -93,15 +93,6 @@ fn as_array<'py>(
         Kind::F64
     };
     Ok((cast, kind))
-}
-
-/// The elements of a view in logical order: borrowed when C-contiguous, else copied (so a
-/// transposed, sliced or negatively strided array never yields the wrong rows).
-fn logical<'a, T: Copy, D: Dimension>(view: ArrayView<'a, T, D>) -> Cow<'a, [T]> {
-    match view.to_slice() {
-        Some(s) => Cow::Borrowed(s),
-        None => Cow::Owned(view.iter().copied().collect()),
-    }
 }
 
 /// A quantity column, typed.

@@ -27,4 +27,6 @@ pub use shm::{ring_dir, ring_path, unlink_ring};
 pub use writer::RingWriter;
 
 #[cfg(test)]
+pub(crate) mod test_ring;
+#[cfg(test)]
 mod tests;

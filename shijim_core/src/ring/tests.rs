@@ -1,43 +1,8 @@
 //! Ring tests on real shared memory (files under /dev/shm, or the temp dir if it is missing).
 
-use std::path::PathBuf;
-use std::sync::atomic::{AtomicU64, Ordering};
-
 use super::layout::*;
+use super::test_ring::TestRing;
 use super::*;
-
-static COUNTER: AtomicU64 = AtomicU64::new(0);
-
-/// A unique ring file removed on drop.
-struct TestRing(PathBuf);
-
-impl TestRing {
-    fn new(tag: &str) -> TestRing {
-        let dir = if std::path::Path::new("/dev/shm").is_dir() {
-            PathBuf::from("/dev/shm")
-        } else {
-            std::env::temp_dir()
-        };
-        let n = COUNTER.fetch_add(1, Ordering::Relaxed);
-        let path = dir.join(format!("shijim-ring-test.{}.{tag}.{n}", std::process::id()));
-        let _ = std::fs::remove_file(&path);
-        TestRing(path)
-    }
-
-    fn writer(&self, slots: u64) -> RingWriter {
-        RingWriter::open_path(&self.0, slots, true).unwrap()
-    }
-
-    fn reader(&self, start: Start) -> RingReader {
-        RingReader::open_path(&self.0, start).unwrap()
-    }
-}
-
-impl Drop for TestRing {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_file(&self.0);
-    }
-}
 
 fn payload_for(seq: u64) -> Vec<u8> {
     // Variable length, every byte derived from seq: any mix of two messages is detectable.
