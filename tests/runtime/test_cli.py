@@ -295,3 +295,18 @@ def test_a_non_utf8_config_file_is_one_line_naming_the_file_and_the_byte(tmp_pat
     p = _run_cli("--config", str(f))
     assert p.returncode == 2 and "Traceback" not in p.stderr
     assert f"feed.seed: must be >= 0, got -5 (in {f})" in p.stderr
+
+
+def test_a_bad_decision_policy_names_the_flag_or_the_field(tmp_path: Path) -> None:
+    p = _run_cli("--feed", "sim", "--decision", "interval_ms:0")
+    assert p.returncode == 2 and "Traceback" not in p.stderr
+    assert "--decision: " in p.stderr and "interval_ms: N must be in [1, 86400000]" in p.stderr
+    f = tmp_path / "c.yaml"
+    f.write_text("strategy: {decision: every_tick}\n")
+    p = _run_cli("--config", str(f))
+    assert p.returncode == 2 and "Traceback" not in p.stderr
+    assert "strategy.decision: " in p.stderr and '"every_tick"' in p.stderr
+    f.write_text("paper: {fees: {TXFL6: {per_lots: 45}}}\nfeed: {kind: sim}\n")
+    p = _run_cli("--config", str(f))
+    assert p.returncode == 2 and "Traceback" not in p.stderr
+    assert 'instruments["TXFL6"]["per_lots"]' in p.stderr and "unknown key" in p.stderr
