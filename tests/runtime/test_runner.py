@@ -279,7 +279,7 @@ def test_the_strategy_sets_the_ofi_depth_of_the_engine() -> None:
 
     cfg = RuntimeConfig(strategy=StrategyConfig(decision="interval_ms:5"))
     table = InstrumentTable({CODE: Instrument.future(CODE, 200.0)})
-    engine = build_engine(cfg, table, "replay", 2)
+    engine = build_engine(cfg, table, True, 2)  # replay: event time
     assert engine.policy == "interval_ms:5" and engine.codes == [CODE]
 
 

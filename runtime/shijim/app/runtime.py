@@ -110,8 +110,8 @@ def compose(cfg: RuntimeConfig, env: Mapping[str, str]) -> Shard:
         return inst.tick_size(price) if inst is not None else 1.0
 
     strategy = build_strategy(cfg, tick_of)
-    engine = build_engine(cfg, instruments, kind, getattr(strategy, "signal_levels", 5))
     event_time = kind in ("sim", "replay")
+    engine = build_engine(cfg, instruments, event_time, getattr(strategy, "signal_levels", 5))
     session: Any = None
     if kind == "shioaji":
         from shijim.app.feeds import shioaji_order_adapter, shioaji_session
@@ -155,7 +155,9 @@ def compose(cfg: RuntimeConfig, env: Mapping[str, str]) -> Shard:
     return shard
 
 
-def build_engine(cfg: RuntimeConfig, instruments: InstrumentTable, kind: str, levels: int) -> Any:
+def build_engine(
+    cfg: RuntimeConfig, instruments: InstrumentTable, event_time: bool, levels: int
+) -> Any:
     """The per-event engine for this shard's codes. Sim and replay run it on exchange time (a
     seed or a recording then fixes every decision at any pace, while each row's local_ts stays
     the wall-clock publish stamp that tick-to-order starts from: replay restamps it unless told
@@ -171,7 +173,7 @@ def build_engine(cfg: RuntimeConfig, instruments: InstrumentTable, kind: str, le
             codes,
             cfg.strategy.decision,
             levels=levels,
-            clock="exchange" if kind in ("sim", "replay") else "local",
+            clock="exchange" if event_time else "local",
             latency=cfg.paper.latency,
             seed=cfg.feed.seed,
             instruments=specs,

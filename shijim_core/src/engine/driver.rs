@@ -338,10 +338,6 @@ impl Engine {
             .or_else(|| b.signals().last_trade.map(|t| t.price.to_f64()))
     }
 
-    pub fn signal_config(&self) -> SignalConfig {
-        self.books.config()
-    }
-
     /// Engine time: the newest `local_ts` (or `exch_ts`, see [`ClockSource`]) seen
     /// (`Nanos::MIN` before the first message).
     pub fn now(&self) -> Nanos {
