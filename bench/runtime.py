@@ -126,7 +126,8 @@ class Pipeline:
         """What could change a figure's meaning: the runner's and the engine's counts."""
         c = self.runner.counters
         return {
-            "decisions": c.decisions,
+            "decisions": self.runner.decisions,
+            "strategy_calls": c.strategy_calls,
             "orders": c.accepted,
             "amends": c.amends,
             "cancels": c.cancels,
@@ -283,6 +284,7 @@ def bench_demo_run(seconds: float, floor_p50_us: float, cpu: int | None) -> None
         decision=s["decision"],
         events=s["events"],
         decisions=s["decisions"],
+        standby_answers=s["standby_answers"],
         orders=s["orders"],
         amends=s["amends"],
         fills=s["fills"],
@@ -423,6 +425,7 @@ def bench_replay(s: Stream, repeats: int) -> None:
             events=summary["events"],
             decision=summary["decision"],
             decisions=summary["decisions"],
+            standby_answers=summary["standby_answers"],
             orders_sent=summary["orders_sent"],
             orders=summary["orders"],
             amends=summary["amends"],

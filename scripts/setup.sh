@@ -27,13 +27,13 @@ stamp="$VENV/.deps-stamp"
 deps_hash=$(cat pyproject.toml operator/pyproject.toml | sha256sum | cut -c1-16)
 if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$deps_hash" ]; then
     echo "setup: installing Python dependencies"
-    # Runtime + dev + operator extras, resolved from pyproject.toml without building the core.
+    # Runtime + dev + operator + clickhouse + backtest + dashboard extras, resolved from pyproject.toml without building the core.
     "$VENV/bin/pip" install -q "maturin>=1.7,<2"
     "$VENV/bin/python" - <<'PYEOF' > "$VENV/.requirements.txt"
 import tomllib
 p = tomllib.load(open("pyproject.toml", "rb"))["project"]
 reqs = list(p["dependencies"])
-for extra in ("dev", "operator"):
+for extra in ("dev", "operator", "clickhouse", "backtest", "dashboard"):
     reqs += p["optional-dependencies"][extra]
 print("\n".join(reqs))
 PYEOF

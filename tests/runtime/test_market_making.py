@@ -2,8 +2,18 @@
 
 from __future__ import annotations
 
+import math
+
 from shijim.domain import Order, OrderStatus, Side, SignalSnapshot, TradingState
-from shijim.strategy.base import Amend, Cancel, MarketView, Place, StrategyContext
+from shijim.strategy.base import (
+    FOREVER_NS,
+    Amend,
+    Cancel,
+    MarketView,
+    Place,
+    StandBy,
+    StrategyContext,
+)
 from shijim.strategy.market_making import MarketMaking, MarketMakingParams, desired_quotes
 
 
@@ -50,14 +60,18 @@ def test_places_then_amends_only_after_interval_and_distance() -> None:
         o = Order(f"o{i}", "TXFL6", side, 1, px, status=OrderStatus.SUBMITTED)
         orders[o.order_id] = o
         mm.on_placed(act.intent.tag, o)
-    assert mm.on_market(_view(ts=10), _ctx(orders)) == []  # unchanged book
+    # Unchanged book, both quotes resting: stand by until a side may move (1 ms after the
+    # places), while the bid stays above the positivity margin (2 ticks here).
+    assert mm.on_market(_view(ts=10), _ctx(orders)) == (StandBy("TXFL6", 1_000_000, 2.0),)
     moved = _view(bid=110.0, ask=114.0, micro=112.0, ts=500_000)
-    assert mm.on_market(moved, _ctx(orders)) == []  # moved, but within 1 ms of the last move
+    assert _orders(mm.on_market(moved, _ctx(orders))) == []  # moved, but within 1 ms
     later = _view(bid=110.0, ask=114.0, micro=112.0, ts=2_000_000)
     acts = mm.on_market(later, _ctx(orders))
     assert acts == [Amend("o0", 111.0), Amend("o1", 113.0)]
-    assert mm.on_market(later, _ctx(orders, state=TradingState.HALTED)) == ()
-    assert mm.on_market(later, _ctx(orders, state=TradingState.REDUCING)) == ()  # flat
+    # Halted, or reducing while flat: nothing to do until a state change or a fill.
+    forever = (StandBy("TXFL6", FOREVER_NS),)
+    assert mm.on_market(later, _ctx(orders, state=TradingState.HALTED)) == forever
+    assert mm.on_market(later, _ctx(orders, state=TradingState.REDUCING)) == forever
     # At max inventory the bid is cancelled.
     capped = _view(bid=110.0, ask=114.0, micro=112.0, ts=9_000_000)
     assert Cancel("o0") in mm.on_market(capped, _ctx(orders, pos=3))
@@ -84,13 +98,28 @@ def test_reducing_quotes_only_the_side_that_reduces() -> None:
 class _AlwaysFull(MarketMaking):
     """The same strategy without the quiet shortcut: every view goes through the full decision."""
 
-    def quiet(self, view, position, working, q) -> bool:
-        return False
+    def quiet(self, view, position, working, q) -> float:
+        return math.nan
 
 
-def test_the_quiet_shortcut_returns_what_the_full_decision_returns() -> None:
-    """On a random stream of books, fills and cancels, both strategies emit the same actions
-    event for event (the shortcut only skips work, never a decision)."""
+def _holds(s: StandBy, view: MarketView) -> bool:
+    """The engine's standby rule (shijim_core/src/engine/standby.rs), for the emulation."""
+    return (
+        view.exch_ts < s.until_exch_ts
+        and s.bid_floor < view.best_bid < s.bid_cap
+        and s.ask_floor < view.best_ask < s.ask_cap
+    )
+
+
+def _orders(actions) -> list:
+    return [a for a in actions if not isinstance(a, StandBy)]
+
+
+def test_a_standby_answers_exactly_what_the_full_decision_returns() -> None:
+    """On a random stream of books, fills, cancels and trading-state changes, the strategy
+    behind the engine's standby (events inside a standby are answered "no action" without a
+    call; fills, order news and state changes end it, as the engine and runner do) emits the
+    same orders event for event as the strategy deciding every event in full."""
     import random
 
     rng = random.Random(3)
@@ -98,20 +127,27 @@ def test_the_quiet_shortcut_returns_what_the_full_decision_returns() -> None:
     fast, full = (cls(params, lambda code, px: 1.0) for cls in (MarketMaking, _AlwaysFull))
     working: dict[str, Order] = {}
     pos = 0
-    shortcuts = 0
+    answered = 0
     ids = 0
-    for i in range(4000):
+    standby: StandBy | None = None
+    state = TradingState.ACTIVE
+    for i in range(6000):
         bid = 100.0 + rng.randint(-3, 3)
         view = _view(bid=bid, ask=bid + rng.choice((1.0, 2.0)), micro=bid + 0.5, ts=i * 10**6)
-        state = TradingState.ACTIVE if rng.random() < 0.95 else TradingState.REDUCING
-        q = fast._quotes.get(view.code)
-        ctx = _ctx(dict(working), pos, state)
-        quiet = (
-            q is not None and state is TradingState.ACTIVE and fast.quiet(view, pos, ctx.working, q)
-        )
-        a, b = fast.on_market(view, ctx), full.on_market(view, _ctx(dict(working), pos, state))
-        assert a == b, (i, a, b)
-        shortcuts += quiet
+        if rng.random() < 0.01:  # a trading-state change wakes every code
+            state = rng.choice(list(TradingState))
+            standby = None
+        b = full.on_market(view, _ctx(dict(working), pos, state))
+        if standby is not None and _holds(standby, view):
+            answered += 1
+            a: list = []
+        else:
+            standby = None
+            got = fast.on_market(view, _ctx(dict(working), pos, state))
+            standby = next((x for x in got if isinstance(x, StandBy)), None)
+            a = _orders(got)
+        assert a == _orders(b), (i, a, b)
+        news = bool(a)
         for act in a:  # play the venue: places rest (or are refused), amends move, cancels end
             if isinstance(act, Place):
                 o = None
@@ -127,8 +163,12 @@ def test_the_quiet_shortcut_returns_what_the_full_decision_returns() -> None:
         if working and rng.random() < 0.05:  # a fill (or a venue cancel) ends one order
             oid = rng.choice(sorted(working))
             o = working.pop(oid)
+            news = True
             if rng.random() < 0.7:
                 pos += 1 if o.side is Side.BUY else -1
         if rng.random() < 0.01:  # a position change from elsewhere (a broker reconcile)
             pos = max(-3, min(3, pos + rng.choice((-1, 1))))
-    assert shortcuts > 1000  # the shortcut was taken often, so the comparison means something
+            news = True
+        if news:  # order news and fills wake every code
+            standby = None
+    assert answered > 2000  # the standby answered often, so the comparison means something

@@ -14,6 +14,7 @@ from shijim.metrics import ShardMetrics
 from shijim.risk.gateway import InstrumentTable, RiskAwareGateway
 from shijim.risk.limits import RiskLimits
 from shijim.risk.state import TradingStateMachine
+from shijim.strategy.base import StandBy
 from shijim.strategy.market_making import MarketMaking, MarketMakingParams
 from shijim.strategy.runner import StrategyRunner
 from shijim.strategy.signals import mlofi_reference
@@ -90,7 +91,8 @@ def metrics_text(m: ShardMetrics) -> str:
 
 
 class _Recording(MarketMaking):
-    """The demo strategy, also recording the OFI each view carried."""
+    """The demo strategy, also recording the OFI each view carried; it never stands by, so it
+    sees every event."""
 
     def __init__(self) -> None:
         super().__init__(MarketMakingParams(), lambda c, p: 1.0)
@@ -98,7 +100,7 @@ class _Recording(MarketMaking):
 
     def on_market(self, view, ctx):
         self.ofi.append(view.signals.ofi)
-        return super().on_market(view, ctx)
+        return [a for a in super().on_market(view, ctx) if not isinstance(a, StandBy)]
 
 
 def test_ofi_seen_by_the_strategy_equals_the_reference_and_bad_rows_are_dropped(ring) -> None:
@@ -124,7 +126,7 @@ def test_ofi_seen_by_the_strategy_equals_the_reference_and_bad_rows_are_dropped(
     ref = mlofi_reference(bp, bq.astype(float), ap, aq.astype(float))
     expected_total = float((ref @ (0.5 ** np.arange(5))).sum())
     assert len(rec.ofi) == n  # every_event: one decision per applied book, whatever the reads
-    assert runner.counters.decisions == n
+    assert runner.decisions == runner.counters.strategy_calls == n
     assert np.isclose(sum(rec.ofi), expected_total)
     counters = runner.engine.counters()
     assert counters["rejected_book"] == 1 and counters["books"] == n + 1  # read, one dropped
@@ -302,7 +304,7 @@ def test_the_decision_policy_sets_when_the_strategy_decides(ring, policy, decisi
     _books(writer, 30, touch_every=3)  # 1 ms apart; the touch changes every 3rd book
     while runner.step():
         pass
-    assert runner.counters.decisions == decisions == len(rec.ofi)
+    assert runner.decisions == decisions == len(rec.ofi)
     assert runner.engine.counters()["books"] == 30
 
 
@@ -321,7 +323,15 @@ def _run_reading(max_messages: int) -> tuple[int, ...]:
         while runner.step():
             pass
         c = runner.counters
-        return (c.decisions, c.places, c.cancels, c.amends, c.fills, gw.positions.net(CODE))
+        return (
+            runner.decisions,
+            c.strategy_calls,
+            c.places,
+            c.cancels,
+            c.amends,
+            c.fills,
+            gw.positions.net(CODE),
+        )
     finally:
         writer.close()
         shijim_core.ring_unlink(name)

@@ -81,7 +81,8 @@ class RunSummary:
     working_left: int
     working_at_stop: int = 0
     decision: str = ""
-    decisions: int = 0
+    decisions: int = 0  # taken under the policy: strategy calls + standby answers
+    standby_answers: int = 0  # answered "no action" by the strategy's standby in the engine
     venue: str = ""  # the paper venue's latency model, or the broker
     markouts: tuple[Markout, ...] = ()
     notes: tuple[str, ...] = field(default_factory=tuple)
@@ -106,6 +107,7 @@ class RunSummary:
             "ticks": self.ticks,
             "bidasks": self.bidasks,
             "decisions": self.decisions,
+            "standby_answers": self.standby_answers,
             "orders": self.orders_accepted,
             "amends": self.amends,
             "cancels": self.cancels,
@@ -183,7 +185,9 @@ class RunSummary:
             "-" * 72,
             f"events        {self.events}  (ticks {self.ticks}, bidasks {self.bidasks}, "
             f"simtrade {self.simtrades})  {rate:,.0f}/s over {self.wall_seconds:.1f} s",
-            f"decisions     {self.decisions}  (policy {self.decision or '-'})",
+            f"decisions     {self.decisions}  (policy {self.decision or '-'}; "
+            f"{self.decisions - self.standby_answers} by the strategy, "
+            f"{self.standby_answers} by its standby in the engine)",
             f"orders        {self.orders_accepted} accepted of {self.orders_sent} sent; "
             f"amends {self.amends}; cancels {self.cancels}",
             f"fills         {self.fills}  ({self.filled_qty} lots)",

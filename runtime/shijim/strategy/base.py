@@ -9,6 +9,7 @@ view, the ``StrategyContext`` and the strategy's own state.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import NamedTuple, Protocol
@@ -52,7 +53,27 @@ class Cancel:
     order_id: str
 
 
-StrategyAction = Place | Amend | Cancel
+@dataclass(frozen=True, slots=True)
+class StandBy:
+    """The strategy's answer to every due event of ``code`` is *no action* until exchange time
+    ``until_exch_ts`` (``MarketView.exch_ts``) while the best bid stays in the open band
+    (``bid_floor``, ``bid_cap``) and the best ask in (``ask_floor``, ``ask_cap``). The engine
+    answers those events itself, each counted as a decision taken (docs/engine.md#standby).
+    Any order update or fill, system event or trading-state change ends it, so a standby only
+    has to hold for what the strategy already knows; it must be exactly what the full decision
+    would return (a strategy's tests check that on a random stream)."""
+
+    code: str
+    until_exch_ts: int
+    bid_floor: float = -math.inf
+    bid_cap: float = math.inf
+    ask_floor: float = -math.inf
+    ask_cap: float = math.inf
+
+
+FOREVER_NS = 2**63 - 1  # a StandBy.until_exch_ts that only an event (fill, state change) ends
+
+StrategyAction = Place | Amend | Cancel | StandBy
 
 
 class Strategy(Protocol):

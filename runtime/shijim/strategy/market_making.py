@@ -14,8 +14,13 @@ re-tried on a later event.
 
 Most events cannot change anything: both quotes rest, neither side may move yet
 (``min_requote_ms``) and the position keeps both sides wanted. ``quiet`` recognises that case
-before any price arithmetic, so deciding on every event stays cheap; it returns exactly what the
-full computation would (no action), which a test checks on a random stream.
+before any price arithmetic and the strategy then answers with a ``StandBy`` until the earlier
+side may move again, as long as the bid stays above the positivity margin: the engine answers
+the events in between without calling Python (docs/engine.md#standby). A fill, an order update
+or a trading-state change ends the standby. The standby is exactly what the full computation
+would return on each of those events (no action), which a test checks on a random stream. The
+margin is computed with the tick at the current bid; a higher bid is assumed to keep
+``c * tick(p) < p`` (true on the TAIFEX and TWSE ladders for any realistic parameters).
 """
 
 from __future__ import annotations
@@ -26,10 +31,12 @@ from dataclasses import dataclass, field
 
 from shijim.domain import Fill, Order, OrderIntent, OrderUpdate, Side, TradingState
 from shijim.strategy.base import (
+    FOREVER_NS,
     Amend,
     Cancel,
     MarketView,
     Place,
+    StandBy,
     StrategyAction,
     StrategyContext,
 )
@@ -153,45 +160,55 @@ class MarketMaking:
         self.params = params
         self._tick_of = tick_of
         self._quotes: dict[str, CodeQuotes] = {}
-        self._requote_ns = params.min_requote_ms * 1e6
+        # An int: for integer ns, d >= ceil(x) exactly when d >= x (StandBy times stay exact).
+        self._requote_ns = math.ceil(params.min_requote_ms * 1e6)
 
-    def quiet(self, view: MarketView, position: int, working: object, q: CodeQuotes) -> bool:
-        """True when no action can come of this view: both quotes rest, neither may move yet,
-        and both sides stay wanted (the position is inside the inventory bounds and the bid is
-        far enough above zero that it stays positive). Then the full decision returns nothing."""
+    def quiet(self, view: MarketView, position: int, working: object, q: CodeQuotes) -> float:
+        """The positivity margin for the bid (> -inf) when no action can come of this view: both
+        quotes rest, neither may move yet, and both sides stay wanted (the position is inside
+        the inventory bounds and the bid is far enough above zero that it stays positive); NaN
+        otherwise. Then the full decision returns nothing until either side may move or the bid
+        falls to the margin."""
         b, a = q.bid, q.ask
         ts = view.exch_ts
         if b.pending or a.pending or b.order_id is None or a.order_id is None:
-            return False
+            return math.nan
         if ts - b.moved_ns >= self._requote_ns or ts - a.moved_ns >= self._requote_ns:
-            return False
+            return math.nan
         p = self.params
         if not -p.max_inventory < position < p.max_inventory:
-            return False
+            return math.nan
         if b.order_id not in working or a.order_id not in working:  # type: ignore[operator]
-            return False
+            return math.nan
         tick = self._tick_of(view.code, view.best_bid)
         floor = (p.skew_ticks_per_lot * abs(position) + p.half_spread_ticks + 1.0) * tick
-        return view.best_bid > floor
+        return floor if view.best_bid > floor else math.nan
 
     def on_market(self, view: MarketView, ctx: StrategyContext) -> Sequence[StrategyAction]:
         state = ctx.state
+        code = view.code
         if state is TradingState.HALTED:
-            return ()  # the gateway has cancelled everything and refuses new orders
+            # The gateway has cancelled everything and refuses new orders: nothing to decide
+            # until the state changes (which ends the standby).
+            return (StandBy(code, FOREVER_NS),)
         if not (view.best_bid > 0 and view.best_ask > view.best_bid):
             return ()
-        position = ctx.positions.get(view.code, 0)
+        position = ctx.positions.get(code, 0)
         qty = self.params.quote_qty
         if state is TradingState.REDUCING:
             if position == 0:
-                return ()  # nothing to reduce; any quote would add exposure
+                # Nothing to reduce; any quote would add exposure. A fill or a state change
+                # ends the standby.
+                return (StandBy(code, FOREVER_NS),)
             qty = min(qty, abs(position))
-        code = view.code
         q = self._quotes.get(code)
         if q is None:
             q = self._quotes[code] = CodeQuotes()
-        elif state is TradingState.ACTIVE and self.quiet(view, position, ctx.working, q):
-            return []  # what the full decision returns here (tested)
+        elif state is TradingState.ACTIVE:
+            floor = self.quiet(view, position, ctx.working, q)
+            if floor == floor:  # not NaN: no action until a side may move (tested)
+                until = min(q.bid.moved_ns, q.ask.moved_ns) + self._requote_ns
+                return (StandBy(code, until, bid_floor=floor),)
         tick_of = self._tick_of
         tick = tick_of(code, view.best_bid)
         want = desired_quotes(view, position, tick, self.params, lambda px: tick_of(code, px))

@@ -35,6 +35,7 @@ from shijim.strategy.base import (
     Cancel,
     MarketView,
     Place,
+    StandBy,
     Strategy,
     StrategyContext,
 )
@@ -67,7 +68,8 @@ class OrderGateway(Protocol):
 
 @dataclass(slots=True)
 class RunnerCounters:
-    decisions: int = 0  # strategy.on_market calls (what the decision policy made due)
+    strategy_calls: int = 0  # strategy.on_market calls (due events no standby answered)
+    standbys: int = 0  # StandBy actions the engine took
     lost: int = 0
     resyncs: int = 0
     places: int = 0
@@ -139,6 +141,8 @@ class StrategyRunner:
         self.max_messages = max_messages
         self.reader_name = reader_name
         self.codes: list[str] = list(engine.codes)  # index = the engine's code id
+        self._code_ids = {code: i for i, code in enumerate(self.codes)}
+        self._awake_state: TradingState | None = None  # the state standbys were taken under
         self.on_snapshot = on_snapshot
         self._snapshot_interval_ns = int(snapshot_interval_s * 1e9)
         self._last_snapshot_ns = 0
@@ -159,6 +163,12 @@ class StrategyRunner:
         budget = self.max_messages
         read = 0
         while read < budget:
+            # A standby assumed the trading state it was taken under: a change (kill switch,
+            # risk) wakes every code before the next event is decided.
+            st = gw.state
+            if st is not self._awake_state:
+                self._awake_state = st
+                eng.wake_all()
             due = eng.next_due(reader, budget - read)
             n, lost, restarts, bad = eng.last_read
             read += n
@@ -260,7 +270,7 @@ class StrategyRunner:
         view = self.view(due.code_id)
         if view is None:
             return False
-        self.counters.decisions += 1
+        self.counters.strategy_calls += 1
         try:
             actions = self.strategy.on_market(view, self.context())
         except Exception:  # a strategy bug must not take the shard down: no orders from it
@@ -275,7 +285,18 @@ class StrategyRunner:
         gw = self.gateway
         c = self.counters
         for act in actions:
-            if isinstance(act, Place):
+            if isinstance(act, StandBy):
+                code_id = self._code_ids.get(act.code)
+                if code_id is not None:
+                    c.standbys += self.engine.stand_by(
+                        code_id,
+                        act.until_exch_ts,
+                        act.bid_floor,
+                        act.bid_cap,
+                        act.ask_floor,
+                        act.ask_cap,
+                    )
+            elif isinstance(act, Place):
                 c.places += 1
                 result = gw.place(act.intent)
                 order = result if isinstance(result, Order) else None
@@ -309,6 +330,9 @@ class StrategyRunner:
             return
         ctx = self.context()
         c = self.counters
+        # Order updates and fills change what every standby assumed (live, they come from the
+        # broker, not from the engine's venue): wake every code.
+        self.engine.wake_all()
         while q:
             ev = q.popleft()
             try:
@@ -334,6 +358,16 @@ class StrategyRunner:
             log.exception("strategy %s raised in %s (logged once per place)", self.strategy, where)
 
     # -- reporting ---------------------------------------------------------------------------
+    @property
+    def decisions(self) -> int:
+        """Decisions taken under the policy: the strategy's calls plus the due events its
+        standbys answered in the engine (docs/engine.md#standby)."""
+        return self.counters.strategy_calls + self.standby_answers
+
+    @property
+    def standby_answers(self) -> int:
+        return int(self.engine.counters()["standby"])
+
     def snapshot(self) -> SystemSnapshot:
         gw = self.gateway
         eng = self.engine
@@ -367,7 +401,7 @@ class StrategyRunner:
                 "ticks": int(ec.get("trades", 0)),
                 "bidasks": int(ec.get("books", 0)),
                 "lost": c.lost,
-                "decisions": c.decisions,
+                "decisions": self.decisions,
                 "orders": c.accepted,
                 "fills": c.fills,
                 "rejects": sum(int(v) for v in gw.rejects.values()),

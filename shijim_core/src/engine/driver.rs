@@ -41,6 +41,7 @@ use super::codes::{CodeError, CodeRegistry};
 use super::fees::InstrumentSpec;
 use super::policy::{DecisionPolicy, DueClock};
 use super::signals::{SignalConfig, Signals};
+use super::standby::Standby;
 use super::types::{CodeId, Nanos, OrderId, Price};
 use super::venue::{OrderRequest, Venue, VenueConfig, VenueError, VenueEvent};
 use crate::ring::{Next, RingReader, MAX_PAYLOAD};
@@ -115,6 +116,9 @@ pub struct EngineCounters {
     pub clock_backwards: u64,
     /// Decisions returned, by kind (index `DueKind as usize - 1`).
     pub due: [u64; 4],
+    /// Decisions the policy made due that a strategy's standby answered ("no action") in the
+    /// engine instead of a call ([`super::standby`]): decisions taken = `due` book/trade + this.
+    pub standby: u64,
 }
 
 /// A bad engine setting or instrument, naming it.
@@ -259,6 +263,8 @@ pub struct Engine {
     codes: CodeRegistry,
     books: BookTable,
     clocks: Vec<DueClock>,
+    /// Per code: the strategy's standby, if any ([`super::standby`]).
+    standby: Vec<Option<Standby>>,
     policy: DecisionPolicy,
     clock: ClockSource,
     venue: Venue,
@@ -288,6 +294,7 @@ impl Engine {
             codes,
             books: BookTable::new(n, cfg.signals),
             clocks: vec![DueClock::default(); n],
+            standby: vec![None; n],
             policy: cfg.policy,
             clock: cfg.clock,
             venue,
@@ -378,6 +385,7 @@ impl Engine {
         fee: f64,
         at: Nanos,
     ) -> Result<(), AccountError> {
+        self.wake_all(); // a position changed: no standby still knows it
         self.account.apply_fill(code, side, price, qty, fee, at)
     }
 
@@ -388,6 +396,7 @@ impl Engine {
         net: i64,
         avg_price: Price,
     ) -> Result<(), AccountError> {
+        self.wake_all();
         self.account.set_position(code, net, avg_price)
     }
 
@@ -402,6 +411,57 @@ impl Engine {
         self.venue.advance_to(self.now);
         let news = self.collect_venue_events();
         (self.now, news)
+    }
+
+    /// The strategy stands by on `id` (see [`super::standby`]) until an event ends it. Refused
+    /// (false) for an unknown code and while venue events wait to be taken: the strategy has
+    /// not seen them, so its "no action" cannot account for them.
+    pub fn stand_by(&mut self, id: CodeId, standby: Standby) -> bool {
+        if !self.pending.is_empty() {
+            return false;
+        }
+        match self.standby.get_mut(id as usize) {
+            Some(slot) => {
+                *slot = Some(standby);
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// Ends every standby: the next due event of each code reaches the strategy.
+    pub fn wake_all(&mut self) {
+        for s in &mut self.standby {
+            *s = None;
+        }
+    }
+
+    /// The code's standby, if one holds.
+    pub fn standby(&self, id: CodeId) -> Option<Standby> {
+        self.standby.get(id as usize).copied().flatten()
+    }
+
+    /// Is a due decision of `id` at `exch_ts` answered by its standby? Ends the standby when not.
+    #[inline]
+    fn answered_by_standby(&mut self, id: CodeId, exch_ts: Nanos) -> bool {
+        let Some(slot) = self.standby.get_mut(id as usize) else {
+            return false;
+        };
+        let Some(s) = slot else {
+            return false;
+        };
+        let (bid, ask) = self
+            .books
+            .get(id)
+            .and_then(CodeBook::touch)
+            .map_or((f64::NAN, f64::NAN), |(b, a)| (b.to_f64(), a.to_f64()));
+        if s.holds(exch_ts, bid, ask) {
+            self.counters.standby += 1;
+            true
+        } else {
+            *slot = None;
+            false
+        }
     }
 
     /// New trading day: realised PnL and fees restart; positions carry over.
@@ -429,6 +489,8 @@ impl Engine {
             return false;
         }
         self.pending.append(&mut self.scratch);
+        // Positions or working orders changed: no standby can still be known to hold.
+        self.wake_all();
         true
     }
 
@@ -521,7 +583,7 @@ impl Engine {
                         .clocks
                         .get_mut(id as usize)
                         .is_some_and(|c| self.policy.due(c, flags, now));
-                if due {
+                if due && !self.answered_by_standby(id, exch_ts) {
                     return self.count_due(Due {
                         code: Some(id),
                         kind,
@@ -542,6 +604,8 @@ impl Engine {
     }
 
     fn on_system(&mut self, ev: &SystemEvent, new_events: bool) -> Option<Due> {
+        // The runner acts on every system event (holds, closes): decide afresh afterwards.
+        self.wake_all();
         let code = if ev.code.is_empty() {
             None
         } else {
@@ -583,6 +647,7 @@ impl Engine {
 
     /// Continuity broke for the whole feed (lapped reader, writer restart).
     fn gap(&mut self) {
+        self.wake_all();
         self.books.forget_all();
         self.counters.resets += 1;
     }

@@ -618,3 +618,74 @@ fn advancing_the_clock_without_events_lets_in_flight_cancels_arrive() {
     // Never backwards.
     assert_eq!(e.advance_clock(S).0, S + 40 * MS);
 }
+
+#[test]
+fn a_standby_answers_due_events_until_time_band_or_news_end_it() {
+    let mut e = engine(DecisionPolicy::EveryEvent, LatencyModel::Zero);
+    let q = [5; 5];
+    assert!(e.on_message(&book("TXFL4", S, 100, 101, q, q)).is_some());
+    // Stand by until 2 s of exchange time while the bid stays above 99.
+    let s =
+        Standby::new_checked(2 * S, 99.0, f64::INFINITY, f64::NEG_INFINITY, f64::INFINITY).unwrap();
+    assert!(e.stand_by(0, s));
+    assert!(!e.stand_by(9, s), "unknown code");
+    let mut q2 = q;
+    q2[0] = 7;
+    assert_eq!(e.on_message(&book("TXFL4", S + MS, 100, 101, q2, q)), None);
+    assert_eq!(
+        e.on_message(&trade("TXFL4", S + 2 * MS, 101, 1, TickType::Buy)),
+        None
+    );
+    assert_eq!(
+        e.counters().standby,
+        2,
+        "each answered event is a decision taken"
+    );
+    // Another code is not affected.
+    assert!(e
+        .on_message(&book("MXFL4", S + 3 * MS, 100, 101, q, q))
+        .is_some());
+    // The bid leaves the band: due again, and the standby is over.
+    let d = e
+        .on_message(&book("TXFL4", S + 4 * MS, 99, 101, q, q))
+        .unwrap();
+    assert_eq!((d.kind, d.code), (DueKind::Book, Some(0)));
+    assert!(e.standby(0).is_none());
+    assert!(e
+        .on_message(&book("TXFL4", S + 5 * MS, 100, 101, q, q))
+        .is_some());
+    // Time: an event at or after until_exch_ts decides (exch_ts = local_ts - 100 here).
+    assert!(e.stand_by(0, Standby::until(S + 10 * MS)));
+    assert_eq!(
+        e.on_message(&book("TXFL4", S + 10 * MS, 100, 101, q2, q)),
+        None
+    );
+    assert!(e
+        .on_message(&book("TXFL4", S + 10 * MS + 100, 100, 101, q, q))
+        .is_some());
+    // A venue event wakes every code, and no standby is taken while news waits unseen.
+    assert!(e.stand_by(0, Standby::until(10 * S)));
+    assert!(e.stand_by(1, Standby::until(10 * S)));
+    e.submit(OrderRequest {
+        code: 1,
+        side: Side::Buy,
+        price: p(99),
+        qty: 1,
+        tif: Tif::Day,
+    })
+    .unwrap();
+    assert!(e.standby(0).is_none() && e.standby(1).is_none());
+    assert!(!e.stand_by(0, Standby::until(10 * S)), "news pending");
+    drain(&mut e);
+    assert!(e.stand_by(0, Standby::until(10 * S)));
+    // A system event wakes every code too.
+    assert!(e
+        .on_message(&event(
+            "",
+            S + 20 * MS,
+            EventKind::FeedGap,
+            SessionState::None
+        ))
+        .is_some());
+    assert!(e.standby(0).is_none());
+}

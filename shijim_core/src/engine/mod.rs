@@ -11,5 +11,6 @@ pub mod fees;
 pub mod latency;
 pub mod policy;
 pub mod signals;
+pub mod standby;
 pub mod types;
 pub mod venue;

@@ -17,6 +17,7 @@ use crate::engine::fees::{FeeSchedule, InstrumentSpec};
 use crate::engine::latency::LatencyModel;
 use crate::engine::policy::DecisionPolicy;
 use crate::engine::signals::{SignalConfig, Signals};
+use crate::engine::standby::Standby;
 use crate::engine::types::{CodeId, Price, Side, L5, LEVELS, PRICE_SCALE};
 use crate::engine::venue::{OrderRequest, Tif, VenueConfig, VenueEvent, VenueReject};
 use crate::sbe::{EventKind, SessionState, TickType, TradingState};
@@ -790,6 +791,40 @@ impl PyEngine {
         )
     }
 
+    /// The strategy stands by on `code_id`: its decision is "no action" for every due event of
+    /// the code before exchange time `until_exch_ts` while the best bid stays in the open band
+    /// (bid_floor, bid_cap) and the best ask in (ask_floor, ask_cap). The engine answers those
+    /// events itself (counted as decisions, `counters()["standby"]`); any venue event, system
+    /// event, book reset or `wake_all()` ends it. Returns False (not taken) while venue events
+    /// wait to be drained. docs/engine.md#standby.
+    #[pyo3(signature = (
+        code_id,
+        until_exch_ts,
+        bid_floor = f64::NEG_INFINITY,
+        bid_cap = f64::INFINITY,
+        ask_floor = f64::NEG_INFINITY,
+        ask_cap = f64::INFINITY
+    ))]
+    fn stand_by(
+        &mut self,
+        code_id: CodeId,
+        until_exch_ts: i64,
+        bid_floor: f64,
+        bid_cap: f64,
+        ask_floor: f64,
+        ask_cap: f64,
+    ) -> PyResult<bool> {
+        self.checked_id("stand_by", code_id)?;
+        let s = Standby::new_checked(until_exch_ts, bid_floor, bid_cap, ask_floor, ask_cap)
+            .map_err(|e| PyValueError::new_err(e.to_string()))?;
+        Ok(self.inner.stand_by(code_id, s))
+    }
+
+    /// Ends every standby: each code's next due event reaches the strategy.
+    fn wake_all(&mut self) {
+        self.inner.wake_all();
+    }
+
     /// Moves engine time forward to `ts_ns` with no market event (never backwards); the venue
     /// processes what is due by then (in-flight cancels at shutdown). Returns the engine time.
     fn advance_clock(&mut self, ts_ns: i64) -> i64 {
@@ -1113,6 +1148,7 @@ impl PyEngine {
         ] {
             d.set_item(name, c.due[k as usize - 1])?;
         }
+        d.set_item("standby", c.standby)?;
         Ok(d)
     }
 
