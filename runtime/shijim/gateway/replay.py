@@ -126,12 +126,15 @@ def _cut(e: Entries, at: int) -> tuple[Entries, Entries]:
 
 
 def _ordered(parts: list[tuple[Entries, np.ndarray]]) -> Entries:
-    """Entries of several files (each part in its file's order) sorted by (key, file index),
-    stable, so each file keeps its own order."""
+    """Entries of several files (each part in its file's order, parts in file-index order)
+    sorted by (key, file index), stable, so each file keeps its own order."""
     kinds = np.concatenate([e.kinds for e, _ in parts])
     keys = np.concatenate([key for _, key in parts])
     files = np.concatenate([e.files for e, _ in parts])
-    order = np.lexsort((files, keys))
+    # Each part's keys are already sorted (a running maximum) and the parts come in file-index
+    # order: a stable sort by key alone is the (key, file) order, and timsort merges the runs
+    # in linear time (a lexsort sorts twice from scratch).
+    order = np.argsort(keys, kind="stable")
     ticks = np.concatenate([e.ticks for e, _ in parts])
     books = np.concatenate([e.books for e, _ in parts])
     records = [r for e, _ in parts for r in e.records]

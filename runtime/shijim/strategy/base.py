@@ -57,7 +57,8 @@ class Cancel:
 class StandBy:
     """The strategy's answer to every due event of ``code`` is *no action* until exchange time
     ``until_exch_ts`` (``MarketView.exch_ts``) while the best bid stays in the open band
-    (``bid_floor``, ``bid_cap``) and the best ask in (``ask_floor``, ``ask_cap``). The engine
+    (``bid_floor``, ``bid_cap``), the best ask in (``ask_floor``, ``ask_cap``) and the
+    microprice in (``micro_floor``, ``micro_cap``). The engine
     answers those events itself, each counted as a decision taken (docs/engine.md#standby).
     Any order update or fill, system event or trading-state change ends it, so a standby only
     has to hold for what the strategy already knows; it must be exactly what the full decision
@@ -69,6 +70,8 @@ class StandBy:
     bid_cap: float = math.inf
     ask_floor: float = -math.inf
     ask_cap: float = math.inf
+    micro_floor: float = -math.inf
+    micro_cap: float = math.inf
 
 
 FOREVER_NS = 2**63 - 1  # a StandBy.until_exch_ts that only an event (fill, state change) ends

@@ -211,7 +211,11 @@ class MarketMaking:
                 return (StandBy(code, until, bid_floor=floor),)
         tick_of = self._tick_of
         tick = tick_of(code, view.best_bid)
-        want = desired_quotes(view, position, tick, self.params, lambda px: tick_of(code, px))
+
+        def tick_at(px: float) -> float:
+            return tick_of(code, px)
+
+        quotes = want = desired_quotes(view, position, tick, self.params, tick_at)
         if state is TradingState.REDUCING:
             # Only the side that brings the position toward zero.
             want = Quotes(None, want.ask) if position > 0 else Quotes(want.bid, None)
@@ -221,10 +225,58 @@ class MarketMaking:
         buy = _slot_actions(code, Side.BUY, want.bid, q.bid, working, ts, tick, p, qty)
         sell = _slot_actions(code, Side.SELL, want.ask, q.ask, working, ts, tick, p, qty)
         if not buy:
-            return sell
+            if sell:
+                return sell
+            standby = self._steady(view, position, tick, quotes, q, tick_at)
+            return (standby,) if standby is not None else ()
         if sell:
             buy.extend(sell)
         return buy
+
+    def _steady(
+        self,
+        view: MarketView,
+        position: int,
+        tick: float,
+        quotes: Quotes,
+        q: CodeQuotes,
+        tick_at: Callable[[float], float],
+    ) -> StandBy | None:
+        """After a decision without action: the standby for as long as the same inputs give the
+        same quotes, so the decision stays "no action". The touch prices must stay (bands of
+        half a tick), and the microprice must stay where the quotes' tick rounding gives the same
+        prices. That microprice band is where ``floor``/``ceil`` keep their bucket, shrunk by a
+        millionth of a tick. Then it is checked at both edges: the quotes are non-decreasing in
+        the microprice, so equal quotes at both edges mean equal quotes inside. It lasts until
+        the first resting side that may not move yet may move. None when no band holds (no
+        microprice, a place in flight)."""
+        m = view.signals.microprice
+        b, a = q.bid, q.ask
+        if not math.isfinite(m) or b.pending or a.pending:
+            return None
+        p = self.params
+        off_bid = -p.skew_ticks_per_lot * position - p.half_spread_ticks
+        off_ask = -p.skew_ticks_per_lot * position + p.half_spread_ticks
+        k_bid = math.floor(m / tick + off_bid + 1e-9)
+        k_ask = math.ceil(m / tick + off_ask - 1e-9)
+        margin = 1e-6 * tick
+        lo = max((k_bid - off_bid) * tick, (k_ask - 1 - off_ask) * tick) + margin
+        hi = min((k_bid + 1 - off_bid) * tick, (k_ask - off_ask) * tick) - margin
+        if not lo < m < hi:
+            return None
+        sig = view.signals
+        for edge in (lo, hi):
+            at_edge = view._replace(signals=sig._replace(microprice=edge))
+            if desired_quotes(at_edge, position, tick, p, tick_at) != quotes:
+                return None
+        until = FOREVER_NS
+        ts, wait = view.exch_ts, self._requote_ns
+        for slot in (b, a):
+            if slot.order_id is not None and ts - slot.moved_ns < wait:
+                until = min(until, slot.moved_ns + wait)
+        half = tick / 2
+        bid, ask = view.best_bid, view.best_ask
+        return StandBy(view.code, until, bid - half, bid + half, ask - half, ask + half, lo, hi)
 
     def on_placed(self, tag: str, order: Order | None) -> None:
         _, code, side = tag.split(":")

@@ -276,14 +276,19 @@ class StrategyRunner:
         except Exception:  # a strategy bug must not take the shard down: no orders from it
             self._strategy_failed(f"on_market:{view.code}")
             actions = None
-        if actions:
-            self.execute(actions, due.local_ts)
+        if not actions:
+            self.gateway.after_event()
+            return False
+        sent = self.execute(actions, due.local_ts)
         self.gateway.after_event()
-        return bool(actions)
+        return sent
 
-    def execute(self, actions: Any, origin_local_ts: int = 0) -> None:
+    def execute(self, actions: Any, origin_local_ts: int = 0) -> bool:
+        """Carries out the strategy's actions; True if any reached the gateway (a standby
+        alone stays in the engine)."""
         gw = self.gateway
         c = self.counters
+        sent = False
         for act in actions:
             if isinstance(act, StandBy):
                 code_id = self._code_ids.get(act.code)
@@ -295,8 +300,12 @@ class StrategyRunner:
                         act.bid_cap,
                         act.ask_floor,
                         act.ask_cap,
+                        act.micro_floor,
+                        act.micro_cap,
                     )
-            elif isinstance(act, Place):
+                continue
+            sent = True
+            if isinstance(act, Place):
                 c.places += 1
                 result = gw.place(act.intent)
                 order = result if isinstance(result, Order) else None
@@ -313,6 +322,7 @@ class StrategyRunner:
             elif isinstance(act, Cancel):
                 c.cancels += 1
                 gw.cancel(act.order_id)
+        return sent
 
     def _tick_to_order(self, ns: int) -> None:
         # Only samples whose start is this host's clock: a replayed or simulated local_ts from

@@ -13,7 +13,7 @@ mod rules;
 #[cfg(test)]
 mod tests;
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 pub use rules::{
     book_fault, book_message, tick_fault, tick_message, BookIn, Cause, Fault, Field, Head, Kind,
@@ -22,7 +22,8 @@ pub use rules::{
 
 use crate::ring::{PublishError, RingError, RingWriter};
 use crate::sbe::{
-    self, Code, EventKind, Message, Reason, SbeError, SessionState, SystemEvent, TradingState,
+    self, Code, CodeHashBuilder, EventKind, Message, Reason, SbeError, SessionState, SystemEvent,
+    TradingState,
 };
 
 /// How far an exchange time may be from its receive time; `None`: no bound. The feed knows
@@ -119,8 +120,8 @@ fn exch_ts_of(m: &Message) -> i64 {
 struct Holds {
     after: u32,
     /// Drops in a row per stream, only for streams with at least one (empty when all is well).
-    runs: HashMap<(Kind, Code), u32>,
-    held: HashMap<Code, String>,
+    runs: HashMap<(Kind, Code), u32, CodeHashBuilder>,
+    held: HashMap<Code, String, CodeHashBuilder>,
 }
 
 impl Holds {
@@ -180,9 +181,10 @@ impl std::fmt::Display for BadHoldAfter {
 /// The admission state of one shard: universe, clock bounds, watermarks and data holds.
 #[derive(Debug)]
 pub struct Admission {
-    universe: Option<std::collections::HashSet<Code>>,
+    universe: Option<HashSet<Code, CodeHashBuilder>>,
     clock: ClockBound,
-    marks: HashMap<(Kind, Code), Mark>,
+    // Keyed by code on every row: the code hash, not SipHash (codes are few and checked).
+    marks: HashMap<(Kind, Code), Mark, CodeHashBuilder>,
     holds: Holds,
 }
 
@@ -211,7 +213,7 @@ impl Admission {
         Ok(Admission {
             universe: universe.map(|u| u.into_iter().collect()),
             clock,
-            marks: HashMap::new(),
+            marks: HashMap::default(),
             holds: Holds {
                 after: hold_after,
                 ..Holds::default()

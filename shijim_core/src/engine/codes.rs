@@ -8,10 +8,9 @@
 
 use std::collections::HashMap;
 use std::fmt;
-use std::hash::{BuildHasherDefault, Hasher};
 
 use super::types::CodeId;
-use crate::sbe::{Code, CODE_LEN};
+use crate::sbe::{Code, CodeHashBuilder, CODE_LEN};
 
 /// Why a code cannot be added to the registry.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -41,39 +40,11 @@ impl fmt::Display for CodeError {
 
 impl std::error::Error for CodeError {}
 
-/// Hash of a 16-byte code: the two little-endian words mixed by one multiply each.
-#[derive(Default, Clone, Copy)]
-pub struct CodeHasher(u64);
-
-impl Hasher for CodeHasher {
-    #[inline]
-    fn write(&mut self, bytes: &[u8]) {
-        // `[u8; 16]` hashes as a length prefix (write_usize) then one write of the bytes.
-        let mut h = self.0;
-        for chunk in bytes.chunks(8) {
-            let mut w = [0u8; 8];
-            w[..chunk.len()].copy_from_slice(chunk);
-            h = (h.rotate_left(5) ^ u64::from_le_bytes(w)).wrapping_mul(0x9E37_79B9_7F4A_7C15);
-        }
-        self.0 = h;
-    }
-
-    #[inline]
-    fn write_usize(&mut self, n: usize) {
-        self.0 ^= n as u64;
-    }
-
-    #[inline]
-    fn finish(&self) -> u64 {
-        self.0 ^ (self.0 >> 29)
-    }
-}
-
 /// The fixed set of instruments of one engine, in the order they were added.
 #[derive(Debug, Clone, Default)]
 pub struct CodeRegistry {
     codes: Vec<Code>,
-    index: HashMap<[u8; CODE_LEN], CodeId, BuildHasherDefault<CodeHasher>>,
+    index: HashMap<[u8; CODE_LEN], CodeId, CodeHashBuilder>,
 }
 
 impl CodeRegistry {

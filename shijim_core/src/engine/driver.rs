@@ -450,12 +450,14 @@ impl Engine {
         let Some(s) = slot else {
             return false;
         };
-        let (bid, ask) = self
-            .books
-            .get(id)
-            .and_then(CodeBook::touch)
-            .map_or((f64::NAN, f64::NAN), |(b, a)| (b.to_f64(), a.to_f64()));
-        if s.holds(exch_ts, bid, ask) {
+        let (bid, ask, micro) = match self.books.get(id) {
+            Some(b) => match b.touch() {
+                Some((bid, ask)) => (bid.to_f64(), ask.to_f64(), b.signals().microprice),
+                None => (f64::NAN, f64::NAN, f64::NAN),
+            },
+            None => (f64::NAN, f64::NAN, f64::NAN),
+        };
+        if s.holds(exch_ts, bid, ask, micro) {
             self.counters.standby += 1;
             true
         } else {

@@ -625,8 +625,8 @@ fn a_standby_answers_due_events_until_time_band_or_news_end_it() {
     let q = [5; 5];
     assert!(e.on_message(&book("TXFL4", S, 100, 101, q, q)).is_some());
     // Stand by until 2 s of exchange time while the bid stays above 99.
-    let s =
-        Standby::new_checked(2 * S, 99.0, f64::INFINITY, f64::NEG_INFINITY, f64::INFINITY).unwrap();
+    const INF: f64 = f64::INFINITY;
+    let s = Standby::new_checked(2 * S, [(99.0, INF), (-INF, INF), (-INF, INF)]).unwrap();
     assert!(e.stand_by(0, s));
     assert!(!e.stand_by(9, s), "unknown code");
     let mut q2 = q;
@@ -662,6 +662,17 @@ fn a_standby_answers_due_events_until_time_band_or_news_end_it() {
     );
     assert!(e
         .on_message(&book("TXFL4", S + 10 * MS + 100, 100, 101, q, q))
+        .is_some());
+    // The microprice band: a quantity change that moves the microprice out of it wakes.
+    let micro = Standby::new_checked(10 * S, [(-INF, INF), (-INF, INF), (100.4, 100.6)]).unwrap();
+    assert!(e.stand_by(0, micro));
+    assert_eq!(
+        e.on_message(&book("TXFL4", S + 11 * MS, 100, 101, q, q)),
+        None
+    ); // 100.5
+    let heavy_bid = [9, 5, 5, 5, 5]; // microprice (100 * 5 + 101 * 9) / 14 = 100.64
+    assert!(e
+        .on_message(&book("TXFL4", S + 12 * MS, 100, 101, heavy_bid, q))
         .is_some());
     // A venue event wakes every code, and no standby is taken while news waits unseen.
     assert!(e.stand_by(0, Standby::until(10 * S)));

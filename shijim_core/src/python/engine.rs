@@ -793,7 +793,8 @@ impl PyEngine {
 
     /// The strategy stands by on `code_id`: its decision is "no action" for every due event of
     /// the code before exchange time `until_exch_ts` while the best bid stays in the open band
-    /// (bid_floor, bid_cap) and the best ask in (ask_floor, ask_cap). The engine answers those
+    /// (bid_floor, bid_cap), the best ask in (ask_floor, ask_cap) and the microprice in
+    /// (micro_floor, micro_cap). The engine answers those
     /// events itself (counted as decisions, `counters()["standby"]`); any venue event, system
     /// event, book reset or `wake_all()` ends it. Returns False (not taken) while venue events
     /// wait to be drained. docs/engine.md#standby.
@@ -803,8 +804,11 @@ impl PyEngine {
         bid_floor = f64::NEG_INFINITY,
         bid_cap = f64::INFINITY,
         ask_floor = f64::NEG_INFINITY,
-        ask_cap = f64::INFINITY
+        ask_cap = f64::INFINITY,
+        micro_floor = f64::NEG_INFINITY,
+        micro_cap = f64::INFINITY
     ))]
+    #[allow(clippy::too_many_arguments)]
     fn stand_by(
         &mut self,
         code_id: CodeId,
@@ -813,9 +817,16 @@ impl PyEngine {
         bid_cap: f64,
         ask_floor: f64,
         ask_cap: f64,
+        micro_floor: f64,
+        micro_cap: f64,
     ) -> PyResult<bool> {
         self.checked_id("stand_by", code_id)?;
-        let s = Standby::new_checked(until_exch_ts, bid_floor, bid_cap, ask_floor, ask_cap)
+        let bands = [
+            (bid_floor, bid_cap),
+            (ask_floor, ask_cap),
+            (micro_floor, micro_cap),
+        ];
+        let s = Standby::new_checked(until_exch_ts, bands)
             .map_err(|e| PyValueError::new_err(e.to_string()))?;
         Ok(self.inner.stand_by(code_id, s))
     }

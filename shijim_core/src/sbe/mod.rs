@@ -18,7 +18,9 @@ pub use message::{
 };
 pub use price::{F64PriceFault, Price, PriceError, PRICE_EXPONENT, PRICE_SCALE};
 pub use sofh::{decode_frame, encode_frame, frame_len, FrameIter, SBE_LE_ENCODING_TYPE, SOFH_LEN};
-pub use text::{Code, FixedText, Reason, TextError, CODE_LEN, REASON_LEN};
+pub use text::{
+    Code, CodeHashBuilder, CodeHasher, FixedText, Reason, TextError, CODE_LEN, REASON_LEN,
+};
 pub use wire::{decode, encode, SbeError, SbeErrorKind, HEADER_LEN, SCHEMA_ID, SCHEMA_VERSION};
 
 /// The largest encoded message (header + body) in this schema version. It must fit a 256-byte
