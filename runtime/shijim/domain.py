@@ -174,10 +174,12 @@ def instrument_for(code: str) -> Instrument:
     raise ValueError(f"instrument_for: unknown code {code!r}: configure its multiplier and tick")
 
 
-@dataclass(frozen=True, slots=True)
-class OrderIntent:
+class OrderIntent(NamedTuple):
     """What a strategy wants. Limit orders only: a marketable limit replaces market orders so the
-    risk layer always has a price to check."""
+    risk layer always has a price to check.
+
+    Immutable; a NamedTuple, not a frozen dataclass: one is built per order on the
+    tick-to-order path, ~3x faster (as MarketView and SignalSnapshot)."""
 
     code: str
     side: Side
