@@ -314,7 +314,7 @@ def test_real_runtime_process_halts_on_kill_switch(
     log = (tmp_path / "runtime.log").open("wb")
     proc = subprocess.Popen(
         [sys.executable, "-m", "shijim", "run", "--feed", "sim", "--tradingshard", NAME,
-         "--duration", "30", "--pace", "fast"],
+         "--duration", "120"],  # realtime: still running when the switch flips
         env=env, stdout=log, stderr=subprocess.STDOUT, cwd=tmp_path,
     )  # fmt: skip
     try:
