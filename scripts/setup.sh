@@ -54,4 +54,7 @@ else
     VIRTUAL_ENV="$PWD/$VENV" "$VENV/bin/maturin" develop --release --quiet
     touch "$installed"
 fi
+# The core is built for the stable ABI (_shijim_core.abi3.so). A per-interpreter build left from
+# before (.cpython-3XX-*.so) would be imported first and shadow it, stale: remove it.
+rm -f runtime/shijim_core/_shijim_core.cpython-*.so
 "$VENV/bin/python" -c "import shijim_core, shijim; print('setup: shijim_core', shijim_core.__version__, 'ok')"

@@ -9,6 +9,7 @@
 //! module (`python`), compiled only with the `python` feature that maturin enables.
 
 pub mod admission;
+pub mod algo;
 pub mod engine;
 pub mod ofi;
 pub mod ring;

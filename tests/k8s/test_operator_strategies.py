@@ -78,7 +78,10 @@ def test_rules_across_fields_stay_in_the_runtime() -> None:
 @pytest.mark.parametrize(
     ("strategy", "expected"),
     [
-        ({"name": "grid"}, "spec.strategy.name: unknown strategy 'grid' (known: market_making"),
+        (
+            {"name": "grid"},
+            "spec.strategy.name: unknown strategy 'grid' (known: fused_signals, market_making",
+        ),
         (
             {"name": "market_making", "parameters": {"quote_qty": 0}},
             "spec.strategy.parameters.quote_qty: must be >= 1, got 0",

@@ -9,6 +9,7 @@ from typing import Any
 from shijim.app.config import RuntimeConfig
 from shijim.app.schema import ConfigError, json_schema, read_dataclass
 from shijim.strategy.base import Strategy
+from shijim.strategy.fused_signals import FusedSignals, FusedSignalsParams
 from shijim.strategy.market_making import MarketMaking, MarketMakingParams
 from shijim.strategy.ofi_momentum import OfiMomentum, OfiMomentumParams
 
@@ -22,6 +23,7 @@ class StrategySpec:
 
 
 STRATEGIES: dict[str, StrategySpec] = {
+    "fused_signals": StrategySpec(FusedSignalsParams, FusedSignals),
     "market_making": StrategySpec(MarketMakingParams, MarketMaking),
     "ofi_momentum": StrategySpec(OfiMomentumParams, OfiMomentum),
 }

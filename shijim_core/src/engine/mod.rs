@@ -10,6 +10,7 @@ pub mod driver;
 pub mod fees;
 pub mod latency;
 pub mod policy;
+pub mod queue;
 pub mod signals;
 pub mod standby;
 pub mod types;

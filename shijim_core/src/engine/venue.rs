@@ -43,6 +43,7 @@ use std::fmt;
 
 use super::fees::InstrumentSpec;
 use super::latency::{LatencyModel, LatencySampler, Leg};
+use super::queue::{first_live, level_qty, pro_rata_cancels_ahead};
 use super::types::{CodeId, Levels, Nanos, OrderId, Price, Side, L5, LEVELS};
 
 /// Highest number of resting orders at once (all codes).
@@ -340,33 +341,6 @@ fn through(side: Side, limit: Price, p: Price) -> bool {
         Side::Buy => p < limit,
         Side::Sell => p > limit,
     }
-}
-
-/// The first level with a positive quantity (levels can be emptied by what we took).
-fn first_live(l: &Levels) -> Option<Price> {
-    (0..LEVELS).find(|&i| l.qty[i] > 0).map(|i| l.price[i])
-}
-
-/// Displayed quantity at `price` on one side (best first): the quantity if quoted; 0 if the
-/// price lies inside the displayed range or better than the best but is not quoted; `None`
-/// beyond the displayed levels or when the side is empty.
-fn level_qty(l: &Levels, price: Price, side: Side) -> Option<i64> {
-    let mut deepest = None;
-    for i in 0..LEVELS {
-        if l.qty[i] <= 0 {
-            continue;
-        }
-        if l.price[i] == price {
-            return Some(l.qty[i]);
-        }
-        deepest = Some(l.price[i]);
-    }
-    let d = deepest?;
-    let beyond = match side {
-        Side::Buy => price < d,
-        Side::Sell => price > d,
-    };
-    (!beyond).then_some(0)
 }
 
 /// Empties unusable levels; returns how many were bad (an all-zero level is padding).
@@ -928,12 +902,9 @@ fn requeue(o: &mut LiveOrder, book: &L5, spec: &InstrumentSpec, wire: &mut Wire,
         o.queue_known = true;
     } else {
         let dropped = o.level - shown - o.traded;
-        if dropped > 0 && o.level > 0 && o.ahead > 0 {
-            // Cancels ahead of us, pro rata: ceil(dropped * ahead / level), exact in i128.
-            let (d, a, l) = (dropped as i128, o.ahead as i128, o.level as i128);
-            let gone = ((d * a + l - 1) / l) as i64;
-            o.ahead = (o.ahead - gone).max(0);
-        }
+        // Cancels ahead of us, pro rata.
+        let gone = pro_rata_cancels_ahead(dropped, o.ahead, o.level);
+        o.ahead = (o.ahead - gone).max(0);
         o.ahead = o.ahead.min(shown);
     }
     o.level = shown;

@@ -7,6 +7,7 @@ use numpy::ndarray::{ArrayView, Dimension};
 use pyo3::prelude::*;
 
 mod admission;
+mod algo;
 mod engine;
 mod ofi;
 mod ring;
@@ -29,5 +30,6 @@ fn _shijim_core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     ofi::register(m)?;
     engine::register(m)?;
     admission::register(m)?;
+    algo::register(m)?;
     Ok(())
 }

@@ -1,0 +1,127 @@
+"""Fused signals: the OFI-momentum trade, decided on a fusion that includes a Kalman fair value.
+
+Per code, a local-level Kalman filter (``shijim.algo.kalman.FairValueFilter``, the Rust kernel)
+estimates the fair price from every mid the strategy sees and every new trade print, each
+with its own noise (in ticks^2, scaled by the code's tick). The fused urgency is the existing
+one (``shijim.domain.fused_urgency`` with ``SignalWeights``), fed with:
+
+- the engine's folded MLOFI (weight ``w_ofi``, squashed by ``tanh(ofi / ofi_scale)``);
+- the fair-value lean ``(fair - mid) / (spread / 2)`` in place of the microprice lean
+  (weight ``w_fair``, clipped to [-1, 1]): a mid above the filtered fair value is expected to
+  come back down, a trade printing above the mid pulls the fair value up;
+- the engine's depth imbalance (weight ``w_imbalance``).
+
+Everything else (a parent of ``qty`` lots when the fused signal passes ``threshold``, worked
+by the SmartChasingEngine, position cap, timeout) is ``ofi_momentum``'s, unchanged: this class
+only rewrites the signals it is given. The filter state is the only thing it keeps.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+
+from shijim.algo.kalman import FairValueFilter, LocalLevelParams
+from shijim.domain import Fill, Order, OrderUpdate
+from shijim.strategy.base import MarketView, StrategyAction, StrategyContext
+from shijim.strategy.ofi_momentum import OfiMomentum, OfiMomentumParams
+
+
+@dataclass(frozen=True)
+class FusedSignalsParams:
+    # Bounds are field metadata: checked when the config is read, and exported to the operator.
+    levels: int = field(default=5, metadata={"ge": 1, "le": 5})  # book levels in the OFI signal
+    threshold: float = field(default=0.6, metadata={"gt": 0, "le": 1})  # the signal is in [-1, 1]
+    qty: int = field(default=1, metadata={"ge": 1})
+    max_position: int = field(default=2, metadata={"ge": 1})
+    limit_ticks: int = field(default=3, metadata={"ge": 0})
+    max_chase_ticks: int = field(default=3, metadata={"ge": 0})
+    min_reprice_ms: float = field(default=50.0, metadata={"ge": 0})
+    parent_timeout_ms: float = field(default=2000.0, metadata={"gt": 0})
+    w_ofi: float = field(default=0.4, metadata={"ge": 0})
+    w_fair: float = field(default=0.4, metadata={"ge": 0})  # the Kalman fair-value lean
+    w_imbalance: float = field(default=0.2, metadata={"ge": 0})
+    ofi_scale: float = field(default=20.0, metadata={"gt": 0})
+    # The fair value's random walk (ticks^2 per second) and the noise of what it sees (ticks^2).
+    fair_q_ticks2_per_s: float = field(default=1.0, metadata={"ge": 0})
+    fair_r_mid_ticks2: float = field(default=0.25, metadata={"gt": 0})
+    fair_r_trade_ticks2: float = field(default=1.0, metadata={"gt": 0})
+
+
+@dataclass(slots=True)
+class _Fair:
+    filter: FairValueFilter
+    last_trade: float = math.nan
+
+
+class FusedSignals:
+    name = "fused_signals"
+
+    def __init__(self, params: FusedSignalsParams, tick_of: Callable[[str, float], float]) -> None:
+        if params.w_ofi + params.w_fair + params.w_imbalance <= 0:
+            # A rule across fields: the operator checks fields one by one, the runtime this too.
+            raise ValueError("strategy.params: w_ofi + w_fair + w_imbalance must be > 0")
+        self.params = params
+        self.signal_levels = params.levels
+        self._tick_of = tick_of
+        self._fair: dict[str, _Fair] = {}
+        self._trade = OfiMomentum(
+            OfiMomentumParams(
+                levels=params.levels,
+                threshold=params.threshold,
+                qty=params.qty,
+                max_position=params.max_position,
+                limit_ticks=params.limit_ticks,
+                max_chase_ticks=params.max_chase_ticks,
+                min_reprice_ms=params.min_reprice_ms,
+                parent_timeout_ms=params.parent_timeout_ms,
+                w_ofi=params.w_ofi,
+                w_microprice=params.w_fair,
+                w_imbalance=params.w_imbalance,
+                ofi_scale=params.ofi_scale,
+            ),
+            tick_of,
+        )
+
+    def fair_value(self, view: MarketView) -> float:
+        """Feeds the view's new trade print (if any) and its mid to the code's filter; returns
+        the fair value (NaN before the first mid or trade)."""
+        sig = view.signals
+        fv = self._fair.get(view.code)
+        if fv is None:
+            p = self.params
+            tick = self._tick_of(view.code, view.best_bid)
+            t2 = tick * tick
+            fv = self._fair[view.code] = _Fair(
+                FairValueFilter(
+                    LocalLevelParams(q_per_s=p.fair_q_ticks2_per_s * t2),
+                    r_mid=p.fair_r_mid_ticks2 * t2,
+                    r_trade=p.fair_r_trade_ticks2 * t2,
+                )
+            )
+        # A new print: the last trade changed, or trades of known side arrived since the last
+        # look (a repeat at the same price).
+        if math.isfinite(sig.last_trade) and (
+            sig.last_trade != fv.last_trade or sig.trade_flow != 0
+        ):
+            fv.filter.observe_trade(view.exch_ts, sig.last_trade)
+            fv.last_trade = sig.last_trade
+        if math.isfinite(sig.mid):
+            fv.filter.observe_mid(view.exch_ts, sig.mid)
+        return fv.filter.fair
+
+    def on_market(self, view: MarketView, ctx: StrategyContext) -> Sequence[StrategyAction]:
+        fair = self.fair_value(view)
+        # The fair value takes the microprice's place in the fusion (NaN: no lean).
+        fused = view._replace(signals=view.signals._replace(microprice=fair))
+        return self._trade.on_market(fused, ctx)
+
+    def on_placed(self, tag: str, order: Order | None) -> None:
+        self._trade.on_placed(tag, order)
+
+    def on_fill(self, fill: Fill, ctx: StrategyContext) -> Sequence[StrategyAction]:
+        return self._trade.on_fill(fill, ctx)
+
+    def on_order(self, update: OrderUpdate, ctx: StrategyContext) -> Sequence[StrategyAction]:
+        return self._trade.on_order(update, ctx)
