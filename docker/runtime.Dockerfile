@@ -28,7 +28,10 @@ WORKDIR /src
 COPY Cargo.toml Cargo.lock pyproject.toml README.md ./
 COPY shijim_core ./shijim_core
 COPY runtime ./runtime
-RUN maturin build --release --locked --out /dist
+# Beside the wheel: the recorder's ClickHouse client and embedded engine (the `clickhouse` extra),
+# pinned where the wheel's own dependencies are, pyproject.toml; the final stage installs both.
+RUN maturin build --release --locked --out /dist \
+    && python -c "import tomllib; p = tomllib.load(open('pyproject.toml', 'rb')); print(*p['project']['optional-dependencies']['clickhouse'], sep='\n')" > /dist/clickhouse.txt
 
 FROM ${PYTHON_IMAGE} AS runtime
 LABEL org.opencontainers.image.title="shijim" \
@@ -42,7 +45,7 @@ RUN groupadd --system --gid 10001 shijim \
         --home-dir /nonexistent --shell /usr/sbin/nologin shijim
 COPY --from=builder /dist/ /tmp/wheels/
 # The wheel's own dependencies are pinned in pyproject.toml; pip resolves them from the wheel.
-RUN pip install --no-cache-dir /tmp/wheels/shijim-*.whl \
+RUN pip install --no-cache-dir /tmp/wheels/shijim-*.whl --requirement /tmp/wheels/clickhouse.txt \
     && rm -rf /tmp/wheels \
     && install -d -o 10001 -g 10001 /var/lib/shijim
 WORKDIR /var/lib/shijim

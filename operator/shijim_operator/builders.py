@@ -18,6 +18,7 @@ from typing import Any
 
 import yaml
 
+from shijim_operator import recording
 from shijim_operator.spec import ShardSpec
 
 GROUP = "shijim.io"
@@ -31,10 +32,11 @@ INSTANCE_LABEL = "shijim.io/tradingshard"
 POD_INDEX_LABEL = "apps.kubernetes.io/pod-index"
 CONFIG_KEY = "config.yaml"
 CONFIG_DIR = "/etc/shijim"
-DATA_DIR = "/var/lib/shijim"
+DATA_DIR = recording.DATA_DIR
 CA_DIR = "/etc/shijim/ca"
 CA_FILE = "ca.pfx"
 RUNTIME_UID = 10001
+CLICKHOUSE_DSN_ENV = "CLICKHOUSE_DSN"  # what the runtime reads (shijim.recorder.dsn.ENV_DSN)
 RBAC_GROUP = "rbac.authorization.k8s.io"
 
 
@@ -108,10 +110,28 @@ def runtime_config(owner: Owner, spec: ShardSpec) -> dict[str, Any]:
             "decision": spec.decision,
         },
         "risk": dict(spec.risk),
+        "recorder": recorder_config(spec),
         "metrics": {"port": spec.metrics_port},
         "kubernetes": {
             "grace_seconds": float(spec.grace_seconds),
             "grace_policy": spec.grace_policy,
+        },
+    }
+
+
+def recorder_config(spec: ShardSpec) -> dict[str, Any]:
+    """The runtime's `recorder` section (shijim.recorder.settings.RecorderConfig). Never the DSN:
+    the pod reads it from CLICKHOUSE_DSN (a secretKeyRef, runtime_env). Without one the sink is
+    the embedded ClickHouse on the pod's data volume (<parent of raw_dir>/chdb)."""
+    return {
+        "enabled": spec.recorder_enabled,
+        "raw_dir": spec.raw_dir,
+        "fallback_dir": spec.fallback_dir,
+        "fsync": spec.fsync,
+        "fsync_interval_ms": spec.fsync_interval_ms,
+        "clickhouse": {
+            "enabled": spec.clickhouse_enabled,
+            "database": spec.clickhouse_database,
         },
     }
 
@@ -260,9 +280,10 @@ def runtime_env(owner: Owner, spec: ShardSpec) -> list[dict[str, Any]]:
             env.append(_secret_env("SHIOAJI_PERSON_ID", b.name, b.person_id_key))
         if b.ca_file_key:
             env.append({"name": "SHIOAJI_CA_PATH", "value": f"{CA_DIR}/{CA_FILE}"})
-    if spec.clickhouse_enabled and spec.clickhouse_dsn is not None:
-        d = spec.clickhouse_dsn
-        env.append(_secret_env("SHIJIM_CLICKHOUSE_DSN", d.name, d.key))
+    if spec.clickhouse_server is not None:
+        # The only way the DSN (with its credentials) reaches the pod: never the ConfigMap.
+        d = spec.clickhouse_server
+        env.append(_secret_env(CLICKHOUSE_DSN_ENV, d.name, d.key))
     return env
 
 
@@ -297,7 +318,18 @@ def runtime_probes() -> dict[str, Any]:
     }
 
 
-def build_statefulset(owner: Owner, spec: ShardSpec) -> dict[str, Any]:
+FROM_SPEC = "from-spec"  # build_statefulset's claim: the one the spec alone asks for
+
+
+def build_statefulset(
+    owner: Owner, spec: ShardSpec, claim: recording.Claim | str | None = FROM_SPEC
+) -> dict[str, Any]:
+    """`claim`: the data volume's claim per pod to render (recording.claim_verdict, which keeps
+    an existing StatefulSet's claim); by default the one the spec asks for."""
+    if isinstance(claim, str):
+        claim = recording.desired_claim(
+            spec.recorder_enabled, spec.storage_size, spec.storage_class
+        )
     config_hash = content_hash(build_config_map(owner, spec)["data"])
     volumes: list[dict[str, Any]] = [
         {"name": "config", "configMap": {"name": config_map_name(owner)}},
@@ -305,22 +337,15 @@ def build_statefulset(owner: Owner, spec: ShardSpec) -> dict[str, Any]:
         # The shared-memory ring lives in /dev/shm: 65536 slots x 256 B = 16 MiB per shard.
         {"name": "shm", "emptyDir": {"medium": "Memory", "sizeLimit": "256Mi"}},
     ]
-    claims: list[dict[str, Any]] = []
-    if spec.storage_size:
-        claim_spec: dict[str, Any] = {
-            "accessModes": ["ReadWriteOnce"],
-            "resources": {"requests": {"storage": spec.storage_size}},
-        }
-        if spec.storage_class:
-            claim_spec["storageClassName"] = spec.storage_class
-        claims.append({"metadata": {"name": "data"}, "spec": claim_spec})
-    else:
-        volumes.append({"name": "data", "emptyDir": {}})
+    # The recorder's raw log, fallback blocks and embedded ClickHouse tables live on one volume
+    # at DATA_DIR (recording.py): a claim per pod, or an emptyDir when nothing is kept.
+    if claim is None:
+        volumes.append({"name": recording.CLAIM_NAME, "emptyDir": {}})
     mounts: list[dict[str, Any]] = [
         {"name": "config", "mountPath": CONFIG_DIR, "readOnly": True},
         {"name": "tmp", "mountPath": "/tmp"},  # noqa: S108 - an emptyDir, not the host's /tmp
         {"name": "shm", "mountPath": "/dev/shm"},  # noqa: S108 - a memory emptyDir
-        {"name": "data", "mountPath": DATA_DIR},
+        {"name": recording.CLAIM_NAME, "mountPath": DATA_DIR},
     ]
     if spec.broker is not None and spec.broker.ca_file_key:
         # Only the certificate's key of the broker Secret, owner-read-only. Optional: a missing
@@ -395,8 +420,15 @@ def build_statefulset(owner: Owner, spec: ShardSpec) -> dict[str, Any]:
             },
         },
     }
-    if claims:
-        sts["spec"]["volumeClaimTemplates"] = claims
+    if claim is not None:
+        sts["spec"]["volumeClaimTemplates"] = [claim.template(selector(owner))]
+        # Recordings outlive the TradingShard and a scale-down (the PVCs stay, a scaled-up
+        # shard gets its old volume back); deleting them is a human decision
+        # (docs/kubernetes.md#recorder-storage). Retain is Kubernetes' default: said here.
+        sts["spec"]["persistentVolumeClaimRetentionPolicy"] = {
+            "whenDeleted": "Retain",
+            "whenScaled": "Retain",
+        }
     return _finish(sts, owner)
 
 
@@ -416,15 +448,17 @@ class Child:
         return str(self.body["metadata"]["annotations"][HASH_ANNOTATION])
 
 
-def build_children(owner: Owner, spec: ShardSpec) -> list[Child]:
+def build_children(
+    owner: Owner, spec: ShardSpec, claim: recording.Claim | str | None = FROM_SPEC
+) -> list[Child]:
     """Every child, in the order they should be written (the pods' account and config before
-    the pods that use them)."""
+    the pods that use them). `claim`: see build_statefulset."""
     return [
         Child("serviceaccounts", build_service_account(owner, spec)),
         Child("roles", build_role(owner, spec)),
         Child("rolebindings", build_role_binding(owner, spec)),
         Child("configmaps", build_config_map(owner, spec)),
         Child("services", build_service(owner, spec)),
-        Child("statefulsets", build_statefulset(owner, spec)),
+        Child("statefulsets", build_statefulset(owner, spec, claim)),
         Child("poddisruptionbudgets", build_pdb(owner, spec)),
     ]

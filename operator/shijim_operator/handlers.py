@@ -35,6 +35,44 @@ _checked: dict[str, tuple[Any, list[str]]] = {}
 # find), re-read by the timer and added to the spec's verdict in every status computation. The
 # operator never reads Secrets itself (docs/decisions.md).
 _pod_problems: dict[str, list[str]] = {}
+# TradingShard uids whose last verdict came from the StatefulSet as it is (volume claims it cannot
+# get in place, recording.py): the timer checks again, so recreating the StatefulSet clears it
+# without a spec change.
+_cluster_bound: set[str] = set()
+
+
+def _record_verdict(uid: str, generation: Any, result: reconcile.ReconcileResult) -> None:
+    with _checked_lock:
+        _checked[uid] = (generation, result.problems)
+        if result.cluster_bound:
+            _cluster_bound.add(uid)
+        else:
+            _cluster_bound.discard(uid)
+
+
+def _recheck_claims(body: kopf.Body, logger: Any) -> None:
+    """Reconcile again a spec blocked only by the StatefulSet as it is (its volume claims): once
+    someone recreated it (docs/kubernetes.md#recorder-storage), the children are written and
+    InvalidSpec clears within a timer period."""
+    meta = body.get("metadata", {})
+    uid = str(meta.get("uid"))
+    with _checked_lock:
+        checked = _checked.get(uid)
+        bound = uid in _cluster_bound
+    if not bound or checked is None or checked[0] != meta.get("generation"):
+        return
+    try:
+        result = reconcile.reconcile(api(), body)
+    except reconcile.ChildConflict as exc:
+        logger.warning("cannot reconcile: %s", exc)
+        return
+    _record_verdict(uid, meta.get("generation"), result)
+    if not result.problems:
+        changed = [a for a in result.actions if not a.startswith("unchanged")]
+        if changed:
+            logger.info("reconciled after the StatefulSet changed: %s", ", ".join(changed))
+    elif result.problems != checked[1]:
+        kopf.warn(body, reason="InvalidSpec", message="; ".join(result.problems))
 
 
 def _problems(uid: str, spec_problems: list[str]) -> list[str]:
@@ -91,8 +129,7 @@ def reconcile_shard(
     except reconcile.ChildConflict as exc:
         # Retried: a leftover of a deleted namesake disappears once garbage-collected.
         raise kopf.TemporaryError(f"cannot reconcile: {exc}", delay=5) from None
-    with _checked_lock:
-        _checked[str(meta.get("uid"))] = (meta.get("generation"), result.problems)
+    _record_verdict(str(meta.get("uid")), meta.get("generation"), result)
     if result.problems:
         message = "invalid spec, children left as they were: " + "; ".join(result.problems)
         logger.warning(message)
@@ -144,7 +181,12 @@ def _advance_resharding(
     plan = reconcile.plan_sharding(api(), body, spec)
     published = resharding.read_sharding(status.get("sharding"))
     if published is None or published.render != plan.render:
-        actions = reconcile.apply_children(api(), body, spec, plan.render)
+        try:
+            actions = reconcile.apply_children(api(), body, spec, plan.render)
+        except reconcile.ClaimsFixed as exc:
+            # The StatefulSet changed under a checked spec; the reconcile path reports it.
+            logger.warning("resharding waits: %s", exc)
+            return
         changed = [a for a in actions if not a.startswith("unchanged")]
         if changed:
             logger.info("resharding: %s", ", ".join(changed))
@@ -187,6 +229,7 @@ def refresh_status(
         with _checked_lock:
             _checked.pop(str(meta.get("uid")), None)
             _pod_problems.pop(str(meta.get("uid")), None)
+            _cluster_bound.discard(str(meta.get("uid")))
         return
     if FINALIZER not in (meta.get("finalizers") or []) and not meta.get("deletionTimestamp"):
         # Kopf adds the finalizer in this cycle: a second write now would make it handle a
@@ -211,6 +254,8 @@ def heartbeat_check(body: kopf.Body, patch: kopf.Patch, logger: Any, **_: Any) -
         _pod_problems[uid] = found
     if found and found != before:
         kopf.warn(body, reason="InvalidSpec", message="; ".join(found))
+    if not body.get("metadata", {}).get("deletionTimestamp"):
+        _recheck_claims(body, logger)
     _refresh(body, patch, logger)
 
 

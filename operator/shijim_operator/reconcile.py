@@ -20,7 +20,7 @@ from typing import Any
 import kubernetes
 from kubernetes.client.rest import ApiException
 
-from shijim_operator import builders, resharding
+from shijim_operator import builders, recording, resharding
 from shijim_operator.conditions import HEARTBEAT_STALE_SECONDS
 from shijim_operator.sharding import Layout
 from shijim_operator.spec import ShardSpec, read_spec, secret_problems
@@ -41,12 +41,24 @@ class ChildConflict(Exception):
     """A child's name is taken by an object this TradingShard does not control."""
 
 
+class ClaimsFixed(Exception):
+    """The spec asks for volume claims the existing StatefulSet cannot get in place
+    (recording.claim_verdict); `problems` name the fields. Nothing was written."""
+
+    def __init__(self, problems: list[str]) -> None:
+        super().__init__("; ".join(problems))
+        self.problems = problems
+
+
 @dataclass
 class ReconcileResult:
     spec: ShardSpec | None
     problems: list[str]
     actions: list[str] = field(default_factory=list)
     plan: resharding.Plan | None = None  # status.sharding to publish (valid specs only)
+    # The problems come from the StatefulSet as it is, not the spec alone: they clear without a
+    # spec change once it is recreated, so the timer checks again.
+    cluster_bound: bool = False
 
 
 def pod_problems(api: kubernetes.client.ApiClient, body: Mapping[str, Any]) -> list[str]:
@@ -144,7 +156,10 @@ def reconcile(api: kubernetes.client.ApiClient, body: Mapping[str, Any]) -> Reco
         return ReconcileResult(None, [str(p) for p in problems])
     planned = plan_sharding(api, body, spec)
     result = ReconcileResult(spec, [], plan=planned)
-    result.actions = apply_children(api, body, spec, planned.render)
+    try:
+        result.actions = apply_children(api, body, spec, planned.render)
+    except ClaimsFixed as exc:
+        return ReconcileResult(None, exc.problems, cluster_bound=True)
     return result
 
 
@@ -176,14 +191,30 @@ def apply_children(
     api: kubernetes.client.ApiClient, body: Mapping[str, Any], spec: ShardSpec, layout: Layout
 ) -> list[str]:
     """Write the children for `spec` rendered at `layout`: shard count and universe come from
-    the layout resharding allows to run (the spec's own, except during a transition)."""
+    the layout resharding allows to run (the spec's own, except during a transition). The data
+    volume's claim is the existing StatefulSet's when the spec allows it; a claim it cannot get
+    in place raises ClaimsFixed before anything is written."""
     meta = body.get("metadata", {})
     namespace = str(meta.get("namespace", "default"))
     owner = builders.Owner(str(meta["name"]), namespace, str(meta["uid"]))
     rendered = dataclasses.replace(
         spec, shards=layout.shards, codes=layout.order or tuple(sorted(layout.codes))
     )
-    return [apply_child(api, c, namespace) for c in builders.build_children(owner, rendered)]
+    sts = read_statefulset(api, namespace, owner.name)
+    controller = [r for r in (sts or {}).get("metadata", {}).get("ownerReferences") or []
+                  if r.get("controller")]  # fmt: skip
+    if sts is not None and [r.get("uid") for r in controller] != [owner.uid]:
+        sts = None  # not ours: apply_child refuses to touch it (ChildConflict)
+    claim, problems = recording.claim_verdict(
+        recording.desired_claim(spec.recorder_enabled, spec.storage_size, spec.storage_class),
+        spec.storage_size is not None,
+        spec.storage_class is not None,
+        sts,
+    )
+    if problems:
+        raise ClaimsFixed([f"spec.{path}: {message}" for path, message in problems])
+    children = builders.build_children(owner, rendered, claim)
+    return [apply_child(api, c, namespace) for c in children]
 
 
 def read_statefulset(

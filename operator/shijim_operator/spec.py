@@ -17,6 +17,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from shijim_operator import recording
 from shijim_operator.codes import code_problem, simulation_problem
 from shijim_operator.risk_limits import risk_problems, runtime_risk
 from shijim_operator.sharding import empty_shards
@@ -32,6 +33,8 @@ MAX_SHARDS = 64
 DEFAULT_DECISION = "on_touch_change"
 DECISION_PATTERN = r"^(every_event|on_touch_change|interval_ms:[1-9][0-9]{0,7})$"
 MAX_INTERVAL_MS = 86_400_000
+# The runtime's rule for recorder.clickhouse.database (shijim.recorder.settings).
+CLICKHOUSE_DATABASE_PATTERN = r"[A-Za-z_][A-Za-z0-9_]{0,63}"
 
 
 @dataclass(frozen=True)
@@ -83,9 +86,13 @@ class ShardSpec:
     recorder_enabled: bool = True
     raw_dir: str = "/var/lib/shijim/raw"
     fallback_dir: str = "/var/lib/shijim/fallback"
+    fsync: str = "interval"
+    fsync_interval_ms: int = 200
     storage_size: str | None = None
     storage_class: str | None = None
-    clickhouse_enabled: bool = False
+    # The recorder's ClickHouse sink, as the runtime's recorder.clickhouse: on by default, the
+    # embedded engine on the pod's volume unless dsnSecretRef names a server.
+    clickhouse_enabled: bool = True
     clickhouse_dsn: SecretKeyRef | None = None
     clickhouse_database: str = "shijim"
     resources: Mapping[str, Any] = field(default_factory=dict)
@@ -94,12 +101,20 @@ class ShardSpec:
     grace_policy: str = "HALTED"
     shutdown_timeout_seconds: int = 30
 
+    @property
+    def clickhouse_server(self) -> SecretKeyRef | None:
+        """The Secret key holding the DSN of the ClickHouse server the pods send to; None when
+        nothing uses it (recorder or sink off: the pod then never depends on that Secret)."""
+        if self.recorder_enabled and self.clickhouse_enabled:
+            return self.clickhouse_dsn
+        return None
+
     def secret_names(self) -> set[str]:
         names = set()
         if self.broker is not None:
             names.add(self.broker.name)
-        if self.clickhouse_enabled and self.clickhouse_dsn is not None:
-            names.add(self.clickhouse_dsn.name)
+        if self.clickhouse_server is not None:
+            names.add(self.clickhouse_server.name)
         return names
 
 
@@ -292,16 +307,34 @@ def read_spec(spec: object) -> tuple[ShardSpec | None, list[SpecProblem]]:
                 )
             )
 
-    ch_enabled = r.boolean("clickhouse.enabled", False)
     ch_dsn: SecretKeyRef | None = None
     if r._get("clickhouse.dsnSecretRef") is not None:
         ch_dsn = SecretKeyRef(
             name=r.string("clickhouse.dsnSecretRef.name", required=True) or "",
             key=r.string("clickhouse.dsnSecretRef.key", "dsn"),
         )
-    if ch_enabled and ch_dsn is None:
+        if not ch_dsn.key:
+            r.problems.append(SpecProblem("clickhouse.dsnSecretRef.key", "must name a key"))
+    raw_dir = r.string("recorder.rawDir", "/var/lib/shijim/raw")
+    fallback_dir = r.string("recorder.fallbackDir", "/var/lib/shijim/fallback")
+    for path, message in recording.dir_problems(raw_dir, fallback_dir):
+        r.problems.append(SpecProblem(path, message))
+    storage_size = r.string("recorder.storageSize")
+    if storage_size is not None and not (recording.quantity_bytes(storage_size) or 0) > 0:
         r.problems.append(
-            SpecProblem("clickhouse.dsnSecretRef", "required when clickhouse is enabled")
+            SpecProblem(
+                "recorder.storageSize",
+                f"expected a storage quantity > 0 such as 20Gi or 500M, got {storage_size!r}",
+            )
+        )
+    database = r.string("clickhouse.database", "shijim")
+    if re.fullmatch(CLICKHOUSE_DATABASE_PATTERN, database) is None:
+        r.problems.append(
+            SpecProblem(
+                "clickhouse.database",
+                f"expected a ClickHouse identifier ([A-Za-z_][A-Za-z0-9_]*, at most 64), "
+                f"got {database[:70]!r}",
+            )
         )
 
     resources = r.mapping("resources")
@@ -328,13 +361,17 @@ def read_spec(spec: object) -> tuple[ShardSpec | None, list[SpecProblem]]:
         risk=_risk(r),
         kill_switch=r.boolean("killSwitch", False),
         recorder_enabled=r.boolean("recorder.enabled", True),
-        raw_dir=r.string("recorder.rawDir", "/var/lib/shijim/raw"),
-        fallback_dir=r.string("recorder.fallbackDir", "/var/lib/shijim/fallback"),
-        storage_size=r.string("recorder.storageSize"),
+        raw_dir=raw_dir,
+        fallback_dir=fallback_dir,
+        fsync=r.choice("recorder.fsync", recording.FSYNC_POLICIES, "interval"),
+        fsync_interval_ms=r.integer(
+            "recorder.fsyncIntervalMs", 200, 1, recording.MAX_FSYNC_INTERVAL_MS
+        ),
+        storage_size=storage_size,
         storage_class=r.string("recorder.storageClassName"),
-        clickhouse_enabled=ch_enabled,
+        clickhouse_enabled=r.boolean("clickhouse.enabled", True),
         clickhouse_dsn=ch_dsn,
-        clickhouse_database=r.string("clickhouse.database", "shijim"),
+        clickhouse_database=database,
         resources=dict(resources),
         metrics_port=r.integer("metrics.port", 9100, 1024, 65535),
         grace_seconds=r.integer("apiServer.gracePeriodSeconds", 30, 1, 3600),
@@ -357,8 +394,8 @@ def _secret_fields(spec: ShardSpec) -> tuple[dict[str, str], dict[tuple[str, str
     """The spec fields naming each referenced Secret, and each (Secret, key)."""
     names: dict[str, str] = {}
     keys: dict[tuple[str, str], str] = {}
-    if spec.clickhouse_enabled and spec.clickhouse_dsn is not None:
-        d = spec.clickhouse_dsn
+    if spec.clickhouse_server is not None:
+        d = spec.clickhouse_server
         names[d.name] = "clickhouse.dsnSecretRef.name"
         keys[(d.name, d.key)] = "clickhouse.dsnSecretRef.key"
     if spec.broker is not None:

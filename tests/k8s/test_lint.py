@@ -122,7 +122,7 @@ def test_dockerignore_keeps_local_state_out() -> None:
 
 # -- GitHub workflows ---
 def test_workflows_exist() -> None:
-    assert [p.name for p in WORKFLOWS] == ["ci.yml"]
+    assert [p.name for p in WORKFLOWS] == ["ci.yml", "release.yml"]
 
 
 def test_actionlint_clean() -> None:
@@ -167,7 +167,14 @@ def test_ci_pipeline_shape() -> None:
         assert jobs[job]["needs"] == previous, f"{job} must run after {previous}"
     assert "startsWith(github.ref, 'refs/tags/v')" in jobs["release"]["if"]
     assert ci["permissions"] == {"contents": "read"}
-    for name, job in jobs.items():
+    # The release job calls release.yml (tests/packaging/test_workflows.py); its jobs are
+    # checked here like ci.yml's own.
+    release = yaml.safe_load((ROOT / ".github" / "workflows" / "release.yml").read_text())
+    assert jobs["release"]["uses"] == "./.github/workflows/release.yml"
+    assert release["permissions"] == {"contents": "read"}
+    for name, job in [*jobs.items(), *release["jobs"].items()]:
+        if "uses" in job:
+            continue
         assert job.get("timeout-minutes"), f"{name}: no timeout"
         for step in job["steps"]:
             uses = step.get("uses")
@@ -176,7 +183,7 @@ def test_ci_pipeline_shape() -> None:
                 assert re.search(r"@(v\d+\.\d+\.\d+|[0-9a-f]{40})$", uses), f"{name}: {uses}"
     test_steps = " ".join(step.get("run", "") for step in jobs["test"]["steps"])
     assert "make test" in test_steps
-    uses_by_job = {n: [s.get("uses", "") for s in j["steps"]] for n, j in jobs.items()}
+    uses_by_job = {n: [s.get("uses", "") for s in j.get("steps", [])] for n, j in jobs.items()}
     assert any(u.startswith("Swatinem/rust-cache@") for u in uses_by_job["test"])
     assert any(
         s.get("with", {}).get("cache") == "pip"

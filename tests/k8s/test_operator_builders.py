@@ -65,7 +65,7 @@ def checked(spec: dict[str, Any] | None = None):  # type: ignore[no-untyped-def]
             "spec.strategy.decision: interval_ms: N must be in [1, 86400000]",
         ),
         ({"apiServer": {"policy": "ACTIVE"}}, "spec.apiServer.policy: expected one of"),
-        ({"clickhouse": {"enabled": True}}, "spec.clickhouse.dsnSecretRef: required"),
+        ({"clickhouse": {"dsnSecretRef": {}}}, "spec.clickhouse.dsnSecretRef.name: required"),
         ({"universe": {"codes": []}}, "spec.universe.codes: expected a non-empty list"),
         ({"strategy": {}}, "spec.strategy.name: required field is missing"),
     ],
@@ -185,7 +185,10 @@ def test_pod_security_and_volumes() -> None:
     }
     vols = {v["name"]: v for v in pod["volumes"]}
     assert vols["shm"]["emptyDir"]["medium"] == "Memory"
-    assert "volumeClaimTemplates" not in sts["spec"]
+    # The example records: /var/lib/shijim is a claim per pod (tests/k8s/test_operator_recorder).
+    assert "data" not in vols and sts["spec"]["volumeClaimTemplates"][0]["metadata"]["name"] == (
+        "data"
+    )
 
 
 def test_runtime_probes_use_the_trading_loop_endpoints() -> None:
@@ -274,8 +277,8 @@ def test_secrets_only_as_references() -> None:
     assert {"name": "ca", "mountPath": "/etc/shijim/ca", "readOnly": True} in (
         pod["containers"][0]["volumeMounts"]
     )
-    assert env["SHIJIM_CLICKHOUSE_DSN"]["valueFrom"]["secretKeyRef"] == {"name": "ch", "key": "dsn"}
-    secrets = {n: e for n, e in env.items() if n.startswith(("SHIOAJI", "SHIJIM_CLICK"))}
+    assert env["CLICKHOUSE_DSN"]["valueFrom"]["secretKeyRef"] == {"name": "ch", "key": "dsn"}
+    secrets = {n: e for n, e in env.items() if n.startswith(("SHIOAJI", "CLICKHOUSE"))}
     del secrets["SHIOAJI_CA_PATH"]  # a file path inside the pod, not a secret
     assert secrets and all("value" not in e for e in secrets.values())
     cm = builders.build_config_map(OWNER, checked(spec))

@@ -495,6 +495,10 @@ def test_real_runtime_pods_from_the_rendered_config(
             POD_NAME=f"{NAME}-{shard_id}",
             SHARD_ID=str(shard_id),
             PYTHONPATH=str(ROOT / "runtime"),
+            # Each pod's own data volume (the example records; the config's dirs are the pod's
+            # /var/lib/shijim, which the environment overrides here as the runtime allows).
+            SHIJIM_RAW_DIR=str(tmp_path / f"data-{shard_id}" / "raw"),
+            SHIJIM_FALLBACK_DIR=str(tmp_path / f"data-{shard_id}" / "fallback"),
         )
         args = [str(a) for a in container["args"]]
         args[args.index("/etc/shijim/config.yaml")] = str(config)

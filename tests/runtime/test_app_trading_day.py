@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from shijim.app.trading_day import DayRoll, trading_day
+from shijim.trading_day import DayRoll, trading_day
 
 
 def _ns(s: str) -> int:

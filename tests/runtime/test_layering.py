@@ -13,8 +13,11 @@ from collections import defaultdict
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2] / "runtime"
-PACKAGES = ("algo", "app", "domain", "execution", "risk", "strategy")
-LEAVES = ("shijim.domain", "shijim.bounds")
+PACKAGES = (
+    "algo", "app", "backtest", "dashboard", "domain", "execution", "recorder", "risk",
+    "strategy",
+)  # fmt: skip
+LEAVES = ("shijim.domain", "shijim.bounds", "shijim.trading_day")
 
 
 def module_imports() -> dict[str, set[str]]:

@@ -28,6 +28,7 @@ from shijim.app.config import (
     with_overrides,
 )
 from shijim.app.schema import ConfigError
+from shijim.recorder.settings import env_dirs
 
 EXIT_OK = 0
 EXIT_FAILURE = 1
@@ -79,8 +80,17 @@ def _seconds_flag(zero_ok: bool) -> Callable[[str], float]:
 _PORT = _int_flag(0, 65535)
 
 
+def _version() -> str:
+    """The package's version beside the compiled core's: they differ only on a stale build."""
+    import shijim
+    import shijim_core
+
+    return f"shijim {shijim.__version__} (shijim_core {shijim_core.__version__})"
+
+
 def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="shijim", description="Shijim (Micro Alpha) runtime")
+    p.add_argument("--version", action="version", version=_version())
     sub = p.add_subparsers(dest="command", required=True)
     run = sub.add_parser("run", help="run one shard: feed -> ring -> strategy -> risk -> venue")
     run.add_argument("--config", metavar="FILE", help="YAML config (docs/configuration.md)")
@@ -122,6 +132,16 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument(
         "--print-config", action="store_true", help="print the effective config and exit"
     )
+    run.add_argument(
+        "--record", action="store_true", default=None, help="record beside trading (recorder)"
+    )
+    from shijim.recorder.command import add_commands
+
+    add_commands(sub, _PORT, _seconds_flag(False))  # record, record-check, record-query
+    # Listed for --help; shijim.__main__ hands their arguments to shijim.backtest.cli
+    # (docs/backtest.md).
+    sub.add_parser("backtest", help="backtest a strategy on recordings (hftbacktest venue)")
+    sub.add_parser("reconcile", help="fill-by-fill differences between two runs")
     return p
 
 
@@ -195,6 +215,7 @@ def effective_config(args: argparse.Namespace, env: Mapping[str, str]) -> Runtim
             "summary_json": args.summary_json,
             "cpu": args.cpu,
         },
+        "recorder": {"enabled": args.record, **env_dirs(env)},
     }
     cfg = with_overrides(cfg, **sections)
     if strategy_name and strategy_name != cfg.strategy.name:
@@ -206,6 +227,9 @@ def effective_config(args: argparse.Namespace, env: Mapping[str, str]) -> Runtim
 
 
 def main(argv: Sequence[str] | None = None, env: Mapping[str, str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv and argv[0].startswith("-") and argv[0] not in ("-h", "--help", "--version"):
+        argv.insert(0, "run")  # `python -m shijim --simulation`: run is the default command
     try:
         args = _parser().parse_args(argv)
     except SystemExit as exc:  # a bad flag (argparse printed it) or --help
@@ -235,7 +259,31 @@ def _queue_logging(level: int) -> logging.handlers.QueueListener:
     return listener
 
 
+def _recorder_command(args: argparse.Namespace, env: Mapping[str, str]) -> int:
+    """record, record-check, record-query: the recorder section of --config, the environment
+    and the flags (in that order of precedence, lowest first)."""
+    from shijim.recorder.command import overrides, run_command
+
+    try:
+        cfg = load_config(args.config) if args.config else parse_config({})
+        given = (env_dirs(env), overrides(args))
+        changes = {k: v for d in given for k, v in d.items() if v is not None}
+        cfg = with_overrides(cfg, recorder=changes)
+        shard = getattr(args, "shard_id", None)
+        if shard is None:
+            shard = _env_int(env, "SHARD_ID")
+        if shard is None:
+            shard = _pod_ordinal(env.get("POD_NAME", "")) or cfg.shard.id
+        bind = _env_bind(env, ENV_METRICS_BIND) or cfg.metrics.bind
+    except ConfigError as exc:
+        print(f"shijim: configuration error: {exc}", file=sys.stderr)
+        return EXIT_BAD_CONFIG
+    return run_command(args, cfg.recorder, env, str(shard), bind)
+
+
 def _main(args: argparse.Namespace, env: Mapping[str, str]) -> int:
+    if args.command != "run":
+        return _recorder_command(args, env)
     try:
         cfg = effective_config(args, env)
         from shijim.app.strategies import check_strategy_config

@@ -18,6 +18,7 @@ from typing import Any, Literal
 import yaml
 
 from shijim.app.schema import ConfigError, read_dataclass
+from shijim.recorder.settings import RecorderConfig, recorder_problems
 from shijim.risk.limits import RiskLimits
 from shijim.universe import code_problem
 
@@ -139,6 +140,8 @@ class RuntimeConfig:
     kubernetes: KubernetesConfig = field(default_factory=KubernetesConfig)
     ring: RingConfig = field(default_factory=RingConfig)
     run: RunConfig = field(default_factory=RunConfig)
+    # The recorder (shijim.recorder.settings, read as it is; docs/recorder.md).
+    recorder: RecorderConfig = field(default_factory=RecorderConfig)
 
 
 def decision_problem(text: str) -> str | None:
@@ -200,6 +203,8 @@ def check_ranges(cfg: RuntimeConfig) -> None:
         f"must be a power of two >= 1024, got {cfg.ring.slots}",
     )
     need(cfg.ring.batch >= 1, "ring.batch", f"must be >= 1, got {cfg.ring.batch}")
+    for path, problem in recorder_problems(cfg.recorder):
+        need(False, f"recorder.{path}", problem)
     cpu = cfg.run.cpu
     need(cpu is None or cpu >= 0, "run.cpu", f"must be a CPU number >= 0, got {cpu}")
     need(

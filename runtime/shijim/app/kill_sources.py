@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Mapping
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from shijim.governance.admin import AdminServer
 from shijim.governance.file_trigger import FileTrigger
@@ -41,6 +41,7 @@ class ShardParts(Protocol):
     codes: list[str]
     notes: list[str]
     closers: list[Callable[[], None]]
+    snapshots: Any  # shijim.dashboard.channel.SnapshotChannel or None
 
 
 def start_all(shard: ShardParts, env: Mapping[str, str]) -> None:
@@ -55,7 +56,12 @@ def start_all(shard: ShardParts, env: Mapping[str, str]) -> None:
         shard.closers.append(trigger.stop)
     if cfg.admin.port is not None:
         admin = AdminServer.from_env(
-            state, shard.gateway.summary, host=cfg.admin.bind, port=cfg.admin.port, env=env
+            state,
+            shard.gateway.summary,
+            host=cfg.admin.bind,
+            port=cfg.admin.port,
+            env=env,
+            snapshot=shard.snapshots.payload if shard.snapshots is not None else None,
         )
         if admin is not None:
             admin.start()

@@ -31,13 +31,14 @@ from shijim.app.health import Heartbeat, ShardHealth, market_of
 from shijim.app.schema import ConfigError
 from shijim.app.strategies import build_strategy
 from shijim.app.summary import LatencyStats, Markout, RunSummary
-from shijim.app.trading_day import DayRoll
+from shijim.dashboard.channel import SNAPSHOT_INTERVAL_S, shard_channel
 from shijim.domain import Instrument, KillSwitchSource, TradingState, instrument_for
 from shijim.execution.paper import PaperVenue
 from shijim.metrics import ShardMetrics
 from shijim.risk.gateway import InstrumentTable, RiskAwareGateway
 from shijim.risk.state import TradingStateMachine
 from shijim.strategy.runner import StrategyRunner
+from shijim.trading_day import DayRoll
 from shijim.universe import JitterMode, ShardSpec, wait_startup_jitter
 
 log = logging.getLogger(__name__)
@@ -66,6 +67,7 @@ class Shard:
     day_roll: DayRoll = field(default_factory=DayRoll)
     heartbeat: Heartbeat = field(default_factory=Heartbeat)  # the trading loop's, for /livez
     closers: list[Callable[[], None]] = field(default_factory=list)
+    snapshots: Any = None  # shijim.dashboard.channel.SnapshotChannel: admin GET /snapshot
 
     def close(self) -> None:
         for close in reversed(self.closers):
@@ -144,6 +146,7 @@ def compose(cfg: RuntimeConfig, env: Mapping[str, str]) -> Shard:
         metrics,
         max_messages=cfg.ring.batch,
         reader_name="strategy",
+        snapshot_interval_s=SNAPSHOT_INTERVAL_S,  # on only while a dashboard reads
     )
     metrics.declare_reader(runner.reader_name)  # lag and lost series at 0 before any loss
     shard = Shard(cfg, spec, codes, metrics, state, gateway, runner, feed_setup, engine, event_time)
@@ -205,8 +208,14 @@ def _start_side_services(shard: Shard, env: Mapping[str, str]) -> None:
         )
         shard.closers.append(server.server_close)
         shard.closers.append(server.shutdown)  # closers run last first
+    if cfg.recorder.enabled:  # a process of its own, attached now; stopped before the ring goes
+        from shijim.recorder.beside import start_beside
+
+        shard.closers.append(start_beside(cfg.recorder, shard.feed_setup.ring_name,
+                                          shard.metrics, env, cfg.run.cpu).stop)  # fmt: skip
     from shijim.app import kill_sources
 
+    shard.snapshots = shard_channel(shard)
     kill_sources.start_all(shard, env)
 
 

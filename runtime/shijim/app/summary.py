@@ -86,6 +86,9 @@ class RunSummary:
     venue: str = ""  # the paper venue's latency model, or the broker
     markouts: tuple[Markout, ...] = ()
     notes: tuple[str, ...] = field(default_factory=tuple)
+    # From the equity series a backtest records (shijim.backtest.equity); None in a run.
+    sharpe: float | None = None  # annualised, from per-bar changes of net PnL
+    max_drawdown: float | None = None  # TWD, from the running peak of net PnL
 
     @property
     def events(self) -> int:
@@ -156,6 +159,8 @@ class RunSummary:
             "final_state": self.final_state,
             "working_left": self.working_left,
             "working_at_stop": self.working_at_stop,
+            "sharpe": self.sharpe,
+            "max_drawdown": self.max_drawdown,
             "notes": list(self.notes),
         }
 
@@ -199,6 +204,14 @@ class RunSummary:
             f"              vs fill price (adds the spread earned), TWD: {vs_fill or '-'}",
             f"venue         {self.venue or '-'}",
             f"positions     {positions or 'flat'}",
+        ]
+        if self.max_drawdown is not None:
+            sharpe = "n/a" if self.sharpe is None else f"{self.sharpe:.2f}"
+            lines.append(
+                f"equity        Sharpe {sharpe} (annualised)  max drawdown "
+                f"{self.max_drawdown:,.0f} TWD"
+            )
+        lines += [
             f"tick-to-order {t2o}",
             f"ring          lost {self.ring_lost}  resyncs {self.ring_resyncs}",
             f"bad input     {dropped}",

@@ -70,7 +70,9 @@ def replay_files(path: str | Path, codes: Iterable[str] | None = None) -> list[P
         raise FileNotFoundError(f"replay: {p} is neither a file nor a directory")
     files = sorted(f for f in p.iterdir() if f.suffix in (".jsonl", ".sbe") and f.is_file())
     if codes is not None:
-        wanted = set(codes)
+        # "" too: the recorder's shard-wide events (feed gaps, reconnects, sessions) are in
+        # <trading day>_.jsonl, and a replay must know where the data has holes.
+        wanted = {*codes, ""}
         # <trading day>_<code>.jsonl|.sbe; a code may itself contain '_', so split once.
         files = [f for f in files if f.stem.partition("_")[2] in wanted]
     stems = [f.stem for f in files]

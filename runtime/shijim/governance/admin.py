@@ -4,10 +4,14 @@ Endpoints (every one needs ``Authorization: Bearer <token>``; the token comes on
 environment variable ``SHIJIM_ADMIN_TOKEN``, is compared in constant time and never logged):
 
 - ``POST /kill-switch/engage``   optional JSON body ``{"reason": str, "state": "HALTED"}``
-  (or ``"REDUCING"``) -> the ADMIN demand (default HALTED).
-- ``POST /kill-switch/resume``   releases the ADMIN demand; ``?all=1`` releases every demand
-  (operator override: also the loss limit, file, signal and CRD demands).
+  (or ``"REDUCING"``) -> the ADMIN demand (default HALTED); ``?source=dashboard`` makes it the
+  DASHBOARD demand (the dashboard's K key).
+- ``POST /kill-switch/resume``   releases the ADMIN demand (``?source=dashboard``: the DASHBOARD
+  one); ``?all=1`` releases every demand (operator override: also the loss limit, file, signal
+  and CRD demands).
 - ``GET /state``                 JSON: state, demands, positions and PnL summary.
+- ``GET /snapshot``              the dashboard's ``SystemSnapshot`` (shijim.dashboard.wire), when
+  the runtime gives a snapshot source; encoded on the listener's thread, never the trading one.
 
 No token configured => no admin server: ``AdminServer.from_env`` returns None (and says so in the
 log); constructing one with an empty token raises. An unauthenticated kill switch would let
@@ -45,6 +49,9 @@ MAX_BODY = 4096
 MAX_DEPTH = 4  # the engage body is one flat object; deeper is an attack, not a request
 ENGAGE_KEYS = ("reason", "state")
 Summary = Callable[[], Mapping[str, Any]]
+Snapshot = Callable[[], bytes]  # a JSON document, already encoded
+# Who a kill-switch request speaks for (``?source=``): the admin (curl, scripts) or the dashboard.
+REQUEST_SOURCES = {"admin": KillSwitchSource.ADMIN, "dashboard": KillSwitchSource.DASHBOARD}
 
 
 class RequestError(Exception):
@@ -152,12 +159,14 @@ class AdminServer:
         host: str = "127.0.0.1",
         port: int = 0,
         bounds: Bounds | None = None,
+        snapshot: Snapshot | None = None,
     ) -> None:
         if not token:
             raise ValueError(f"AdminServer: empty token (set {ENV_TOKEN})")
         self.state = state
         self._token = token.encode()
         self._summary = summary or state_only_summary(state)
+        self._snapshot = snapshot
         self._httpd = BoundedHTTPServer(
             (host, port), self._handler_class(), bounds or Bounds(), "admin HTTP"
         )
@@ -171,12 +180,13 @@ class AdminServer:
         host: str = "127.0.0.1",
         port: int = 8081,
         env: Mapping[str, str] | None = None,
+        snapshot: Snapshot | None = None,
     ) -> AdminServer | None:
         token = (os.environ if env is None else env).get(ENV_TOKEN, "")
         if not token:
             log.warning("admin HTTP kill switch disabled: %s is not set", ENV_TOKEN)
             return None
-        return cls(state, token, summary, host, port)
+        return cls(state, token, summary, host, port, snapshot=snapshot)
 
     @property
     def address(self) -> tuple[str, int]:
@@ -208,29 +218,39 @@ class AdminServer:
 
     def handle(
         self, method: str, path: str, auth: str | None, body: bytes
-    ) -> tuple[int, dict[str, Any]]:
-        """Pure routing: (status, JSON body). Separate from the socket code for clarity."""
+    ) -> tuple[int, dict[str, Any] | bytes]:
+        """Pure routing: (status, JSON body, or a document already encoded). Separate from the
+        socket code for clarity."""
         url = urlsplit(path)
         route = (method, url.path.rstrip("/") or "/")
         known = {"/kill-switch/engage", "/kill-switch/resume", "/state"}
+        if self._snapshot is not None:
+            known.add("/snapshot")
         if route[1] not in known:
             return 404, {"error": f"no such endpoint {url.path!r}"}
         if not self.authorised(auth):
             return 401, {"error": "missing or bad bearer token"}
         if route == ("GET", "/state"):
             return 200, dict(self._summary())
+        if route == ("GET", "/snapshot") and self._snapshot is not None:
+            return 200, self._snapshot()
+        query = parse_qs(url.query)
+        name = query.get("source", ["admin"])[-1]
+        source = REQUEST_SOURCES.get(name)
+        if source is None:
+            return 400, {"error": f"source: expected admin or dashboard, got {name[:20]!r}"}
         if route == ("POST", "/kill-switch/engage"):
             try:
                 engage = read_engage(body)
             except ValueError as exc:  # also UnicodeDecodeError, JSONDecodeError
                 return 400, {"error": f"engage body: {one_line(str(exc))}"}
-            self.state.demand(KillSwitchSource.ADMIN, engage.level, engage.reason)
+            self.state.demand(source, engage.level, engage.reason)
             return 200, {"state": self.state.state.name}
         if route == ("POST", "/kill-switch/resume"):
-            if parse_qs(url.query).get("all") == ["1"]:
-                self.state.release_all(KillSwitchSource.ADMIN, "admin HTTP resume all")
+            if query.get("all") == ["1"]:
+                self.state.release_all(source, f"{source.value} HTTP resume all")
             else:
-                self.state.release(KillSwitchSource.ADMIN, "admin HTTP resume")
+                self.state.release(source, f"{source.value} HTTP resume")
             remaining = {s.value: st.name for s, (st, _) in self.state.demands().items()}
             return 200, {"state": self.state.state.name, "demands": remaining}
         return 405, {"error": f"{method} not allowed on {url.path}"}
@@ -301,8 +321,8 @@ class AdminServer:
                     if not self._nonblocking(lambda: self.rfile.read1(MAX_BODY)):
                         return
 
-            def _reply(self, status: int, doc: Mapping[str, Any]) -> None:
-                payload = json.dumps(doc).encode()
+            def _reply(self, status: int, doc: Mapping[str, Any] | bytes) -> None:
+                payload = doc if isinstance(doc, bytes) else json.dumps(doc).encode()
                 self.send_response(status)
                 if status == 401:
                     self.send_header("WWW-Authenticate", "Bearer")
@@ -317,11 +337,15 @@ class AdminServer:
             do_DELETE = _serve
 
             def log_request(self, code: int | str = "-", size: int | str = "-") -> None:
-                # Never log headers (the token); the path without its query string only.
-                log.info(
+                # Never log headers (the token); the path without its query string only. A
+                # dashboard reads /snapshot 10 times a second: those lines are debug only.
+                path = urlsplit(getattr(self, "path", "")).path[:200]
+                quiet = self.command == "GET" and path == "/snapshot" and code == 200
+                log.log(
+                    logging.DEBUG if quiet else logging.INFO,
                     "admin %s %s from %s -> %s",
                     self.command,
-                    urlsplit(getattr(self, "path", "")).path[:200],
+                    path,
                     self.client_address[0],
                     getattr(code, "value", code),
                 )

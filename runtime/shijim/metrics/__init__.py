@@ -51,6 +51,28 @@ class OrderAction(StrEnum):
     CANCEL = "cancel"
 
 
+class RecorderSink(StrEnum):
+    """The ``sink`` label of ``shijim_recorder_rows_total``: where the recorder put rows."""
+
+    JSONL = "jsonl"  # the raw JSONL files (the write-ahead log)
+    CLICKHOUSE = "clickhouse"  # inserted into ClickHouse (chdb or a server)
+    FALLBACK = "fallback"  # spilled to the fallback directory while ClickHouse failed
+
+
+class RecorderErrorCause(StrEnum):
+    """The ``cause`` label of ``shijim_recorder_errors_total`` (docs/recorder.md)."""
+
+    BAD_ROW = "bad_row"  # a ring message that is not a valid record (dropped)
+    BAD_LINE = "bad_line"  # a JSONL line the ClickHouse sink could not read (kept in the file)
+    BAD_FILE = "bad_file"  # a file in the raw dir that is not <day>_<code>.jsonl, or unreadable
+    TORN_TAIL = "torn_tail"  # an unfinished last line cut at restart
+    BAD_STATE = "bad_state"  # a recorder state file that could not be read (ignored)
+    CLICKHOUSE = "clickhouse"  # an insert or connection error (the block is retried)
+    FALLBACK_IO = "fallback_io"  # the fallback dir could not be written or read
+    DISK = "disk"  # a JSONL write or fsync failed
+    RESTART = "restart"  # the recorder process of `run --record` died and was started again
+
+
 class ShardMetrics:
     """All metrics of one shard, pre-bound to its ``shard`` label."""
 
@@ -125,6 +147,24 @@ class ShardMetrics:
         )
         self._recorder_fallback = gauge(
             "shijim_recorder_fallback_active", "1 while the recorder spills to its fallback dir"
+        )
+        self._recorder_rows = counter(
+            "shijim_recorder_rows_total", "Rows the recorder wrote, by sink", ("sink",)
+        )
+        self._recorder_backlog = gauge(
+            "shijim_recorder_backlog_rows",
+            "Rows in the raw JSONL not yet in ClickHouse (spilled ones included)",
+        )
+        self._recorder_lag = gauge(
+            "shijim_recorder_lag_seconds",
+            "Age (local receive time) of the oldest row not yet in ClickHouse; 0 when caught up",
+        )
+        self._recorder_errors = counter(
+            "shijim_recorder_errors_total", "Recorder errors, by cause", ("cause",)
+        )
+        self._recorder_gap = counter(
+            "shijim_recorder_gap_messages_total",
+            "Ring messages the recorder never saw (lapped, writer restarts), as gap records",
         )
         self._k8s_reachable = gauge(
             "shijim_k8s_api_reachable", "1 while the Kubernetes API server answers the watcher"
@@ -209,6 +249,9 @@ class ShardMetrics:
         self._c_pnl = self._pnl.labels(sh)
         self._c_t2o = self._tick_to_order.labels(sh)
         self._c_recorder = self._recorder_fallback.labels(sh)
+        self._c_recorder_backlog = self._recorder_backlog.labels(sh)
+        self._c_recorder_lag = self._recorder_lag.labels(sh)
+        self._c_recorder_gap = self._recorder_gap.labels(sh)
         self._children: dict[tuple[str, str], Any] = {}
 
     def _create_known_series(self) -> None:
@@ -225,6 +268,8 @@ class ShardMetrics:
             (self._md_bad, "bad", BadInputCause),
             (self._order_actions, "action", OrderAction),
             (self._rejects, "reject", RejectReason),
+            (self._recorder_rows, "recorder_rows", RecorderSink),
+            (self._recorder_errors, "recorder_errors", RecorderErrorCause),
         )
         for metric, name, values in labelled:
             for value in values:
@@ -301,6 +346,19 @@ class ShardMetrics:
 
     def recorder_fallback(self, active: bool) -> None:
         self._c_recorder.set(1 if active else 0)
+
+    def recorder_rows(self, sink: str, n: int) -> None:
+        self._child(self._recorder_rows, "recorder_rows", sink).inc(n)
+
+    def recorder_backlog(self, rows: int, lag_seconds: float) -> None:
+        self._c_recorder_backlog.set(rows)
+        self._c_recorder_lag.set(lag_seconds)
+
+    def recorder_error(self, cause: str, n: int = 1) -> None:
+        self._child(self._recorder_errors, "recorder_errors", cause).inc(n)
+
+    def recorder_gap(self, messages: int) -> None:
+        self._c_recorder_gap.inc(messages)
 
     def k8s_api_reachable(self, reachable: bool) -> None:
         if self._c_k8s is None:

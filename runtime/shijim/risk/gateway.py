@@ -61,6 +61,7 @@ from shijim.risk.state import StateChange, TradingStateMachine
 log = logging.getLogger(__name__)
 
 _PNL_METRIC_INTERVAL_NS = 100_000_000  # marks move PnL every tick; export at most 10/s
+RECENT_REJECTS = 32
 
 
 class InstrumentTable:
@@ -137,6 +138,8 @@ class RiskAwareGateway:
         )
         self.events: deque[ExecutionEvent] = deque()
         self.rejects: dict[RejectReason, int] = {}
+        # The latest rejections (wall ns, reason, code or order id, detail): the dashboard's log.
+        self.recent_rejects: deque[tuple[int, str, str, str]] = deque(maxlen=RECENT_REJECTS)
         self._pending_cancels: dict[str, None] = {}  # insertion-ordered set
         self._last_log_ns: dict[RejectReason, int] = {}
         self._suppressed: dict[RejectReason, int] = {}
@@ -554,6 +557,8 @@ class RiskAwareGateway:
     def _reject(self, rej: Rejection, subject: object) -> None:
         reason = rej.reason
         self.rejects[reason] = self.rejects.get(reason, 0) + 1
+        what = subject.code if isinstance(subject, OrderIntent) else str(subject)[:40]
+        self.recent_rejects.append((self._sent_clock(), reason.value, what, rej.detail[:160]))
         if self._metrics is not None:
             self._metrics.risk_reject(reason.value)
         now = self._clock()

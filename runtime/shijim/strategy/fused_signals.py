@@ -25,20 +25,12 @@ from dataclasses import dataclass, field
 from shijim.algo.kalman import FairValueFilter, LocalLevelParams
 from shijim.domain import Fill, Order, OrderUpdate
 from shijim.strategy.base import MarketView, StrategyAction, StrategyContext
-from shijim.strategy.ofi_momentum import OfiMomentum, OfiMomentumParams
+from shijim.strategy.ofi_momentum import MomentumEntryParams, OfiMomentum, OfiMomentumParams
 
 
 @dataclass(frozen=True)
-class FusedSignalsParams:
+class FusedSignalsParams(MomentumEntryParams):
     # Bounds are field metadata: checked when the config is read, and exported to the operator.
-    levels: int = field(default=5, metadata={"ge": 1, "le": 5})  # book levels in the OFI signal
-    threshold: float = field(default=0.6, metadata={"gt": 0, "le": 1})  # the signal is in [-1, 1]
-    qty: int = field(default=1, metadata={"ge": 1})
-    max_position: int = field(default=2, metadata={"ge": 1})
-    limit_ticks: int = field(default=3, metadata={"ge": 0})
-    max_chase_ticks: int = field(default=3, metadata={"ge": 0})
-    min_reprice_ms: float = field(default=50.0, metadata={"ge": 0})
-    parent_timeout_ms: float = field(default=2000.0, metadata={"gt": 0})
     w_ofi: float = field(default=0.4, metadata={"ge": 0})
     w_fair: float = field(default=0.4, metadata={"ge": 0})  # the Kalman fair-value lean
     w_imbalance: float = field(default=0.2, metadata={"ge": 0})
@@ -68,14 +60,7 @@ class FusedSignals:
         self._fair: dict[str, _Fair] = {}
         self._trade = OfiMomentum(
             OfiMomentumParams(
-                levels=params.levels,
-                threshold=params.threshold,
-                qty=params.qty,
-                max_position=params.max_position,
-                limit_ticks=params.limit_ticks,
-                max_chase_ticks=params.max_chase_ticks,
-                min_reprice_ms=params.min_reprice_ms,
-                parent_timeout_ms=params.parent_timeout_ms,
+                **params.entry(),  # type: ignore[arg-type]
                 w_ofi=params.w_ofi,
                 w_microprice=params.w_fair,
                 w_imbalance=params.w_imbalance,

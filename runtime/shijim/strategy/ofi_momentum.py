@@ -11,7 +11,7 @@ it with the SmartChasingEngine; flatten toward zero when the push reverses.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 
 from shijim.algo.chasing import (
     CancelChild,
@@ -46,7 +46,10 @@ from shijim.strategy.base import (
 
 
 @dataclass(frozen=True)
-class OfiMomentumParams:
+class MomentumEntryParams:
+    """The entry threshold and the chasing execution, shared by the strategies that trade a
+    fused signal this way (ofi_momentum, fused_signals)."""
+
     # Bounds are field metadata: checked when the config is read, and exported to the operator.
     levels: int = field(default=5, metadata={"ge": 1, "le": 5})  # book levels in the OFI signal
     threshold: float = field(default=0.6, metadata={"gt": 0, "le": 1})  # the signal is in [-1, 1]
@@ -56,6 +59,14 @@ class OfiMomentumParams:
     max_chase_ticks: int = field(default=3, metadata={"ge": 0})
     min_reprice_ms: float = field(default=50.0, metadata={"ge": 0})
     parent_timeout_ms: float = field(default=2000.0, metadata={"gt": 0})
+
+    def entry(self) -> dict[str, object]:
+        """These fields by name (to build another strategy's params from them)."""
+        return {f.name: getattr(self, f.name) for f in fields(MomentumEntryParams)}
+
+
+@dataclass(frozen=True)
+class OfiMomentumParams(MomentumEntryParams):
     w_ofi: float = field(default=0.5, metadata={"ge": 0})
     w_microprice: float = field(default=0.3, metadata={"ge": 0})
     w_imbalance: float = field(default=0.2, metadata={"ge": 0})

@@ -379,6 +379,11 @@ class StrategyRunner:
         return int(self.engine.counters()["standby"])
 
     def snapshot(self) -> SystemSnapshot:
+        """What a dashboard may show of this shard, as immutable copies taken on this (the
+        trading) thread; another thread serialises it (docs/dashboard.md). The cost (~0.4 ms
+        with 50 codes and 200 working orders) is paid only while ``on_snapshot`` is set."""
+        from shijim.strategy import snapshot as s  # the rows below; BookTop is imported above
+
         gw = self.gateway
         eng = self.engine
         tops: dict[str, BookTop] = {}
@@ -397,23 +402,67 @@ class StrategyRunner:
                 b.last_trade,
                 b.exch_ts,
                 b.ofi_total,
+                b.ofi_best_total,
             )
         c = self.counters
         ec = eng.counters()
+        totals = eng.totals()
+        keeper = gw.positions
+        holdings = []
+        for code in keeper.codes():
+            p = keeper.position(code)
+            holdings.append(
+                s.Holding(
+                    code,
+                    p.net_qty,
+                    p.avg_price,
+                    p.realised_pnl + p.fees,
+                    p.unrealised_pnl,
+                    p.fees,
+                )
+            )
+        machine = getattr(gw, "state_machine", None)
+        demands = {} if machine is None else machine.demands()
+        fields: dict[str, Any] = {}
+        describe = getattr(self.strategy, "describe", None)
+        if describe is not None:
+            try:
+                fields = dict(s.described(describe()))
+            except Exception:  # a describe() bug must not stop the trading thread
+                self._strategy_failed("describe")
+                fields = {"describe": "raised: see the runtime's log"}
         return SystemSnapshot(
             ts_ns=self._clock(),
             state=gw.state,
             books=tops,
             positions=dict(self._positions),  # a copy of the live view the strategy reads
-            pnl=float(getattr(gw.positions, "total_pnl", math.nan)),
-            working_orders=tuple(gw.working_orders().values()),
+            pnl=float(getattr(keeper, "total_pnl", math.nan)),
+            working_orders=tuple(map(s.WorkingOrder.of, tuple(gw.working_orders().values()))),
             counters={
                 "ticks": int(ec.get("trades", 0)),
                 "bidasks": int(ec.get("books", 0)),
                 "lost": c.lost,
                 "decisions": self.decisions,
                 "orders": c.accepted,
+                "amends": c.amends,
                 "fills": c.fills,
                 "rejects": sum(int(v) for v in gw.rejects.values()),
+                "strategy_errors": c.strategy_errors,
             },
+            account=s.AccountTotals(
+                float(totals["realised"]), float(totals["unrealised"]), float(totals["fees"])
+            ),
+            holdings=tuple(holdings),
+            demands={src.value: s.Demand(st.name, why) for src, (st, why) in demands.items()},
+            rejects={r.value: int(n) for r, n in tuple(gw.rejects.items())},
+            recent_rejects=tuple(
+                s.RecentReject(*r) for r in tuple(getattr(gw, "recent_rejects", ()))
+            ),
+            strategy=s.StrategyState(
+                str(getattr(self.strategy, "name", type(self.strategy).__name__)),
+                str(eng.policy),
+                fields,
+            ),
+            ring=s.RingStatus(int(self.reader.lag), c.lost, c.resyncs),
+            last_event_ns=int(getattr(self.metrics, "last_event_ns", 0)),
         )

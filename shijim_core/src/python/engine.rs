@@ -1029,6 +1029,20 @@ impl PyEngine {
         self.inner.venue().working_count()
     }
 
+    /// The fee of one fill (TWD) by the code's fee schedule, the one the paper venue charges
+    /// (docs/execution.md): for a venue that matches outside the engine (hftbacktest), so its
+    /// fills pay exactly the paper venue's fees.
+    fn fee(&self, code_id: CodeId, side: u8, price: &Bound<'_, PyAny>, qty: i64) -> PyResult<f64> {
+        let call = "fee";
+        self.checked_id(call, code_id)?;
+        let side = side_arg(call, side)?;
+        let price = price_arg(call, price)?;
+        let spec = self.inner.venue().spec(code_id).ok_or_else(|| {
+            PyKeyError::new_err(format!("fee: code_id {code_id}: not in the venue"))
+        })?;
+        Ok(spec.fees.fee(side, price, qty, spec.multiplier))
+    }
+
     /// Books one fill in the account (paper: from a VENUE_FILLED event; live: from the broker).
     /// `at_ns`: when it executed (markouts start there; default engine time). `fee` in TWD.
     #[pyo3(signature = (code_id, side, price, qty, fee = 0.0, at_ns = None))]

@@ -10,7 +10,7 @@ use pyo3::create_exception;
 use pyo3::exceptions::{PyException, PyTypeError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::sync::PyOnceLock;
-use pyo3::types::{PyBool, PyDict, PyFloat, PyInt, PyList};
+use pyo3::types::{PyBool, PyBytes, PyDict, PyFloat, PyInt, PyList};
 
 use super::sbe::{message_to_record, record_to_message};
 use crate::ring::{
@@ -19,7 +19,7 @@ use crate::ring::{
 };
 use crate::sbe::{
     self, BidAsk, Code, EventKind, Message, Price, Reason, SbeError, SessionState, SystemEvent,
-    Tick, TickType, TradingState, LEVELS, PRICE_SCALE,
+    Tick, TickType, TradingState, LEVELS, PRICE_SCALE, SBE_LE_ENCODING_TYPE, SOFH_LEN,
 };
 
 create_exception!(
@@ -918,8 +918,8 @@ fn rows_array<T: Element>(py: Python<'_>, rows: Vec<T>, empty: &Py<PyAny>) -> Py
 // Lives on the stack for one loop turn; boxing the message would allocate per message.
 #[allow(clippy::large_enum_variant)]
 enum Step {
-    /// seq, payload length (the payload is in `buf`), decoded message.
-    Msg(u64, Message),
+    /// seq, length of the SBE message at the start of `buf`, decoded message.
+    Msg(u64, usize, Message),
     Empty,
     Lost(u64),
     Restart(u64),
@@ -935,7 +935,7 @@ impl RingReader {
     fn step(&mut self) -> Step {
         match self.inner.try_next(&mut self.buf) {
             Next::Message { seq, len } => match sbe::decode(&self.buf[..len]) {
-                Ok((msg, _)) => Step::Msg(seq, msg),
+                Ok((msg, used)) => Step::Msg(seq, used, msg),
                 Err(e) => {
                     self.bad_total += 1;
                     self.last_bad = Some(format!(
@@ -1023,7 +1023,7 @@ impl RingReader {
         let mut skips_left = self.skip_budget();
         while n < max_messages && skips_left > 0 {
             match self.step() {
-                Step::Msg(seq, msg) => {
+                Step::Msg(seq, _, msg) => {
                     if n == 0 {
                         epoch = self.inner.epoch();
                     }
@@ -1074,6 +1074,77 @@ impl RingReader {
         })
     }
 
+    /// Up to `max_messages` messages as the SOFH-framed SBE stream of `.sbe` files (each
+    /// message exactly as the writer encoded it, with the ring's seq), for readers that keep
+    /// the messages rather than act on them (the recorder turns the frames into canonical
+    /// JSONL and rows with the `sbe_decode_jsonl` / `JsonlRecords.read_frames` codecs):
+    /// `(frames, messages, lost, restarted, epoch, bad)`, with the meaning of `RingBatch`'s
+    /// fields. With `by_code`, the frames are ordered by instrument code, each code's in ring
+    /// order (a stable sort), so the messages of one code are one run of bytes. Payloads that
+    /// do not decode are skipped and counted in `bad`, as by `read`.
+    #[pyo3(signature = (max_messages = 4096, by_code = false))]
+    fn read_frames<'py>(
+        &mut self,
+        py: Python<'py>,
+        max_messages: usize,
+        by_code: bool,
+    ) -> PyResult<(Bound<'py, PyBytes>, usize, u64, bool, u64, u64)> {
+        let mut out: Vec<u8> = Vec::new();
+        // (code, start, end) of each frame in `out`, for `by_code`.
+        let mut spans: Vec<(Code, usize, usize)> = Vec::new();
+        let mut lost = std::mem::take(&mut self.pending_lost);
+        let mut restarted = std::mem::take(&mut self.pending_restart);
+        let bad_before = self.bad_total + self.inner.corrupt_total();
+        let (mut n, mut epoch) = (0, 0);
+        let mut skips_left = self.skip_budget();
+        while n < max_messages && skips_left > 0 {
+            match self.step() {
+                Step::Msg(seq, used, msg) => {
+                    if n == 0 {
+                        epoch = self.inner.epoch();
+                    }
+                    let start = out.len();
+                    out.extend_from_slice(&((SOFH_LEN + used) as u32).to_be_bytes());
+                    out.extend_from_slice(&SBE_LE_ENCODING_TYPE.to_be_bytes());
+                    let body = out.len() + sbe::HEADER_LEN;
+                    out.extend_from_slice(&self.buf[..used]);
+                    // Every message body starts with its seq: the ring's (the writer sets it
+                    // too; a raw `publish_bytes` payload may carry another).
+                    out[body..body + 8].copy_from_slice(&seq.to_le_bytes());
+                    if by_code {
+                        spans.push((*msg.code(), start, out.len()));
+                    }
+                    n += 1;
+                    continue;
+                }
+                Step::Empty => break,
+                Step::Lost(k) => lost += k,
+                Step::Restart(k) if n > 0 => {
+                    self.pending_lost = k;
+                    self.pending_restart = true;
+                    break;
+                }
+                Step::Restart(k) => {
+                    lost += k;
+                    restarted = true;
+                }
+                Step::Bad => {}
+            }
+            skips_left -= 1;
+        }
+        if by_code && spans.windows(2).any(|w| w[0].0 != w[1].0) {
+            spans.sort_by(|a, b| a.0.as_bytes().cmp(b.0.as_bytes())); // stable
+            let mut sorted = Vec::with_capacity(out.len());
+            for (_, start, end) in &spans {
+                sorted.extend_from_slice(&out[*start..*end]);
+            }
+            out = sorted;
+        }
+        let epoch = if n == 0 { self.inner.epoch() } else { epoch };
+        let bad = self.bad_total + self.inner.corrupt_total() - bad_before;
+        Ok((PyBytes::new(py, &out), n, lost, restarted, epoch, bad))
+    }
+
     /// Debugging API: up to `max_messages` messages as record dicts (docs/formats.md), each
     /// with the ring's seq. Loss and restarts are counted in `lost_total` / `restarts`.
     #[pyo3(signature = (max_messages = 4096))]
@@ -1087,7 +1158,7 @@ impl RingReader {
         let mut skips_left = self.skip_budget();
         while n < max_messages && skips_left > 0 {
             match self.step() {
-                Step::Msg(seq, msg) => {
+                Step::Msg(seq, _, msg) => {
                     let rec = message_to_record(py, &msg)?;
                     rec.set_item("seq", seq)?;
                     out.append(rec)?;

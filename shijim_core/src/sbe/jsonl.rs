@@ -13,7 +13,7 @@ use super::message::{
     BidAsk, EventKind, Message, SessionState, Snapshot, SystemEvent, Tick, TickType, TradingState,
     LEVELS,
 };
-use super::price::Price;
+use super::price::{Price, PRICE_SCALE};
 use super::text::{Code, Reason};
 
 /// Every key of every record type; a key's index is its slot in `Fields`.
@@ -415,14 +415,50 @@ fn push_str(out: &mut Vec<u8>, s: &str) {
     out.push(b'"');
 }
 
-fn push_int(out: &mut Vec<u8>, v: impl std::fmt::Display) {
-    use std::io::Write;
-    // Writing to a Vec cannot fail.
-    let _ = write!(out, "{v}");
+// Digits are written straight into the line (no `format!`, no allocation): the recorder turns
+// every ring message into a line, and a book has twenty numbers. Same text as `Display` and
+// `Price::to_decimal_string` (tests.rs checks both on edge values).
+fn push_digits(out: &mut Vec<u8>, mut v: u64) {
+    let mut buf = [0u8; 20];
+    let mut i = buf.len();
+    loop {
+        i -= 1;
+        buf[i] = b'0' + (v % 10) as u8;
+        v /= 10;
+        if v == 0 {
+            break;
+        }
+    }
+    out.extend_from_slice(&buf[i..]);
+}
+
+fn push_int(out: &mut Vec<u8>, v: impl Into<i128>) {
+    let v: i128 = v.into();
+    if v < 0 {
+        out.push(b'-');
+    }
+    push_digits(out, v.unsigned_abs() as u64);
 }
 
 fn push_price(out: &mut Vec<u8>, p: Price) {
-    out.extend_from_slice(p.to_decimal_string().as_bytes());
+    let m = p.mantissa();
+    let abs = m.unsigned_abs();
+    let scale = PRICE_SCALE as u64;
+    if m < 0 {
+        out.push(b'-');
+    }
+    push_digits(out, abs / scale);
+    let mut frac = abs % scale;
+    if frac != 0 {
+        let mut digits = [b'0'; 6];
+        for d in digits.iter_mut().rev() {
+            *d = b'0' + (frac % 10) as u8;
+            frac /= 10;
+        }
+        let keep = 6 - digits.iter().rev().take_while(|&&d| d == b'0').count();
+        out.push(b'.');
+        out.extend_from_slice(&digits[..keep]);
+    }
 }
 
 fn push_list<T: Copy>(out: &mut Vec<u8>, items: &[T; LEVELS], each: fn(&mut Vec<u8>, T)) {
@@ -642,5 +678,52 @@ mod tests {
         assert!(is_blank(b" \t\r\n\x0b\x0c"));
         assert!(is_blank(b""));
         assert!(!is_blank(b" x\n"));
+    }
+
+    #[test]
+    fn digits_written_in_place_match_display_and_the_decimal_text() {
+        let prices = [
+            0,
+            1,
+            -1,
+            5,
+            10,
+            999_999,
+            1_000_000,
+            -1_000_000,
+            22_013_500_000,
+            17_500_000_000,
+            -123_456,
+            100_000,
+            120_000,
+            i64::MAX,
+            i64::MIN,
+            i64::MIN + 1,
+        ];
+        for m in prices {
+            let mut out = Vec::new();
+            push_price(&mut out, Price(m));
+            assert_eq!(
+                String::from_utf8(out).unwrap(),
+                Price(m).to_decimal_string(),
+                "{m}"
+            );
+        }
+        for v in [
+            0i64,
+            7,
+            -7,
+            10,
+            1_732_000_000_123_456_789,
+            i64::MAX,
+            i64::MIN,
+        ] {
+            let mut out = Vec::new();
+            push_int(&mut out, v);
+            assert_eq!(String::from_utf8(out).unwrap(), v.to_string());
+        }
+        let mut out = Vec::new();
+        push_int(&mut out, u64::MAX);
+        assert_eq!(String::from_utf8(out).unwrap(), u64::MAX.to_string());
     }
 }

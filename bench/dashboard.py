@@ -1,0 +1,492 @@
+"""Dashboard benchmarks (JSON lines, docs/contracts.md; issue 11), each beside a same-run baseline.
+
+dashboard.refresh        panel refreshes per second of `shijim.dashboard.app` (headless, 160x60)
+                         attached to a shard with 50 codes and 200 working orders whose trading
+                         thread publishes real `StrategyRunner.snapshot()`s at 10 Hz (books move
+                         ~2000 times a second, 10 orders amended per 100 ms) through the real
+                         admin listener. Target >= 10 Hz. Baseline: the same app attached to a
+                         shard publishing empty snapshots (no codes, no orders) at 10 Hz.
+dashboard.cpu            that dashboard process's CPU, in % of one core (user + system over the
+                         measured wall time). Target < 20 %. Baseline: the same app, no data.
+dashboard.tick_to_order  `python -m shijim run --feed sim --seed 7 --cpu K --admin-port P`
+                         (bench/runtime.py's demo run) with a dashboard process attached, p50
+                         from the summary, over interleaved pairs of runs. Target: the median of
+                         the pairs' ratios within 5 %. Baseline: the same command with no
+                         dashboard (the admin listener open, nobody reading: no snapshot built).
+dashboard.tick_to_order.floor  bench/runtime.py's tick-to-order floor (a book in, one order out,
+                         in this process, pinned, busy-polling) paced at 2000 events/s, with a
+                         dashboard child reading this runner's snapshots through a real admin
+                         listener, against the same without; thousands of samples per run, so
+                         the p50 resolves a few percent where the demo's ~130 orders cannot.
+                         Target: the median of the pairs' p50 ratios within 5 %.
+dashboard.snapshot_build StrategyRunner.snapshot() with 50 codes and 200 working orders, on the
+                         trading thread (paid 10 times a second while someone watches).
+                         Informative. Baseline: one decided event of the same runner (a book in,
+                         one order out: runner.step()).
+dashboard.snapshot_encode the admin listener's encoding of that snapshot (once per snapshot,
+                         whatever the number of viewers; on the listener's thread, holding the
+                         GIL). Informative. Baseline: the same snapshot built (above).
+
+The dashboard runs in a child process (`bench/dashboard.py --child URL SECONDS`) pinned to the
+first CPU, the shard (this process, or the runtime with `--cpu`) to the last one.
+
+    .venv/bin/python bench/dashboard.py [--quick]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "runtime"))
+# The runtimes bench/runtime.py starts inherit its environment: they need the admin token.
+os.environ.setdefault("SHIJIM_ADMIN_TOKEN", f"bench-{os.getpid()}")
+
+from figure import emit, median_seconds
+from shijim.dashboard.channel import SNAPSHOT_INTERVAL_S, SnapshotChannel
+from shijim.dashboard.wire import encode_snapshot
+from shijim.domain import OrderIntent, Side, TradingState
+from shijim.governance.admin import AdminServer
+from shijim.risk.state import TradingStateMachine
+from shijim.strategy.runner import StrategyRunner
+from shijim.strategy.snapshot import SystemSnapshot
+
+import runtime as runtime_bench  # bench/runtime.py: its pipeline, ring and demo run
+
+REPO = Path(__file__).resolve().parents[1]
+TOKEN = os.environ["SHIJIM_ADMIN_TOKEN"]
+CODES = [str(1101 + i) for i in range(50)]  # 50 stock codes (board lots)
+ORDERS_PER_CODE = 4  # 200 working orders
+# Orders rest 1-4 ticks off a touch that wanders between two prices (never filled, never
+# refused by the price-deviation limits); an amend moves one to the other of its side's prices.
+ORDER_PRICES = ((Side.BUY, 109.5), (Side.BUY, 109.0), (Side.SELL, 111.5), (Side.SELL, 112.0))
+AMEND_TO = {109.5: 109.0, 109.0: 109.5, 111.5: 112.0, 112.0: 111.5}
+BIDS = (110.0, 110.5)
+SIZE = (160, 60)
+
+
+# -- the shard: a real runner over 50 codes with 200 resting orders ----------------------------
+class Shard:
+    def __init__(self, tag: str) -> None:
+        self.name, self.writer, reader = runtime_bench._ring(tag)
+        self.p = runtime_bench.pipeline(
+            reader, CODES, runtime_bench.PlaceEveryEvent(), "on_touch_change", "zero", False, 4096
+        )
+        self.gateway = self.p.gateway
+        # The runtime's runner settings (compose): snapshots at most every 100 ms. The orders
+        # below rest; decisions place nothing more.
+        self.runner = StrategyRunner(self.p.engine, reader, Idle(), self.gateway,
+                                     self.p.runner.metrics, max_messages=4096,
+                                     snapshot_interval_s=SNAPSHOT_INTERVAL_S)  # fmt: skip
+        self.i = 0
+        for n, code in enumerate(CODES):
+            self.book(n, code, BIDS[0])
+        self.runner.step()
+        for code in CODES:
+            for side, price in ORDER_PRICES:
+                got = self.gateway.place(OrderIntent(code, side, 1, price))
+                assert got, got
+        self.runner.step()
+        assert len(self.gateway.working_orders()) == len(CODES) * ORDERS_PER_CODE
+
+    def book(self, n: int, code: str, bid: float) -> None:
+        self.i += 1
+        bids = [bid - 0.5 * k for k in range(5)]
+        asks = [bid + 0.5 + 0.5 * k for k in range(5)]
+        qty = [1 + (self.i + n) % 7, 3, 4, 5, 6]
+        self.writer.publish_bidask(code, self.i, time.time_ns(), bids, qty, asks, qty, False)
+
+    def close(self) -> None:
+        runtime_bench._close(self.name, self.writer)
+
+
+class Idle:
+    name = "idle"
+
+    def on_market(self, view, ctx):
+        return ()
+
+    def on_placed(self, tag, order):
+        pass
+
+    def on_order(self, update, ctx):
+        return ()
+
+    def on_fill(self, fill, ctx):
+        return ()
+
+
+def serve(shard: Shard | None, port: int, child: subprocess.Popen) -> None:
+    """This thread is the shard's trading thread until the child exits: ~2000 book updates a
+    second (the bid wanders between BIDS), 10 amends per 100 ms, runner.step() each
+    millisecond. With no shard, an empty snapshot every 100 ms (the baseline's data)."""
+    if shard is None:
+        holder = _EmptyRunner()
+        channel = SnapshotChannel(holder, {"id": 0, "total": 1, "feed": "none"})
+    else:
+        channel = SnapshotChannel(shard.runner, {"id": 0, "total": 1, "feed": "bench"})
+    state = shard.gateway.state_machine if shard else TradingStateMachine()
+    server = AdminServer(state, TOKEN, port=port, snapshot=channel.payload)
+    server.start()
+    try:
+        k = 0
+        orders = list(shard.gateway.working_orders()) if shard else []
+        while child.poll() is None:
+            k += 1
+            if shard is None:
+                if holder.on_snapshot is not None and k % 100 == 0:
+                    empty = SystemSnapshot(time.time_ns(), TradingState.ACTIVE, {}, {}, 0.0, (), {})
+                    holder.on_snapshot(empty)
+                time.sleep(0.001)
+                continue
+            for _ in range(2):
+                n = (k * 7 + _) % len(CODES)
+                shard.book(n, CODES[n], BIDS[(k // 50 + n) % 2])
+            if k % 100 == 0:
+                for j in range(10):
+                    oid = orders[(k // 100 * 10 + j) % len(orders)]
+                    o = shard.gateway.working_orders().get(oid)
+                    if o is not None:  # to the other of its side's two prices
+                        shard.gateway.amend(oid, price=AMEND_TO[o.price])
+            shard.runner.step()
+            time.sleep(0.001)
+    finally:
+        server.stop()
+
+
+class _EmptyRunner:
+    on_snapshot = None
+
+
+def run_child(port: int, seconds: float, warmup: float) -> subprocess.Popen:
+    """The dashboard in a child process pinned to the first CPU (it prints its measurements)."""
+    cmd = [sys.executable, str(Path(__file__)), "--child", f"http://127.0.0.1:{port}", str(seconds)]
+    env = {**os.environ, "PYTHONPATH": str(REPO / "runtime"), "BENCH_WARMUP": str(warmup)}
+    cpu0 = min(os.sched_getaffinity(0))
+    return subprocess.Popen(
+        cmd, cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        preexec_fn=lambda: os.sched_setaffinity(0, {cpu0}),
+    )  # fmt: skip
+
+
+def measure(with_data: bool, seconds: float, warmup: float) -> dict:
+    """One child dashboard attached to a shard (with_data: 50 codes, 200 orders)."""
+    port = free_port()
+    child = run_child(port, seconds, warmup)
+    shard = Shard("dash" + ("d" if with_data else "e")) if with_data else None
+    cpu_last = max(os.sched_getaffinity(0))
+    saved = os.sched_getaffinity(0)
+    os.sched_setaffinity(0, {cpu_last})
+    try:
+        serve(shard, port, child)
+    finally:
+        os.sched_setaffinity(0, saved)
+        if shard is not None:
+            shard.close()
+    out, err = child.communicate(timeout=30)
+    if child.returncode != 0:
+        raise SystemExit(f"dashboard child failed: {err[-2000:]}")
+    return json.loads(out.strip().splitlines()[-1])
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+# -- the child: the dashboard app itself ---------------------------------------------------------
+def child_main(url: str, seconds: float) -> None:
+    from shijim.dashboard.app import DashboardApp
+    from shijim.dashboard.links import AdminLink, parse_admin_url
+    from shijim.dashboard.panels import RowsView
+
+    warmup = float(os.environ.get("BENCH_WARMUP", "2"))
+    app = DashboardApp([AdminLink(parse_admin_url(url, "url"), TOKEN)])
+    result: dict = {}
+
+    async def pilot(p) -> None:
+        import asyncio
+
+        await asyncio.sleep(warmup)  # connected, first rows laid out
+        t0, c0 = time.monotonic(), _cpu()
+        ticks0, snaps0 = app.ticks, app.snapshots_received
+        renders0 = sum(v.renders for v in app.query(RowsView))
+        await asyncio.sleep(seconds)
+        wall, cpu = time.monotonic() - t0, _cpu() - c0
+        r = app.readings[0]
+        snap = r.snapshot
+        result.update(
+            wall_s=wall,
+            cpu_s=cpu,
+            refresh_hz=(app.ticks - ticks0) / wall,
+            snapshots_hz=(app.snapshots_received - snaps0) / wall,
+            rows_rendered_per_s=(sum(v.renders for v in app.query(RowsView)) - renders0) / wall,
+            codes=0 if snap is None else len(snap.books),
+            working_orders=0 if snap is None else len(snap.working_orders),
+            link=r.error or "up",
+        )
+        app.exit()
+
+    app.run(headless=True, size=SIZE, auto_pilot=pilot)
+    print(json.dumps(result), flush=True)
+
+
+def _cpu() -> float:
+    ru = resource.getrusage(resource.RUSAGE_SELF)
+    return ru.ru_utime + ru.ru_stime
+
+
+# -- figures -------------------------------------------------------------------------------------
+def bench_dashboard(seconds: float, warmup: float) -> None:
+    empty = measure(False, seconds, warmup)
+    full = measure(True, seconds, warmup)
+    assert full["codes"] == 50 and full["working_orders"] == 200, full
+    emit(
+        "dashboard.refresh",
+        "Hz",
+        full["refresh_hz"],
+        1,
+        ("the same app, no data (empty snapshots at 10 Hz)", empty["refresh_hz"]),
+        ">= 10 Hz with 50 codes and 200 working orders",
+        full["refresh_hz"] >= 10 * 0.98,  # a 10 Hz timer over a finite window
+        higher_is_better=True,
+        snapshots_hz=round(full["snapshots_hz"], 2),
+        rows_rendered_per_s=round(full["rows_rendered_per_s"]),
+        codes=full["codes"],
+        working_orders=full["working_orders"],
+        seconds=round(full["wall_s"], 1),
+        size=f"{SIZE[0]}x{SIZE[1]}",
+        load=runtime_bench._load(),
+    )
+    cpu_full = 100 * full["cpu_s"] / full["wall_s"]
+    cpu_empty = 100 * empty["cpu_s"] / empty["wall_s"]
+    emit(
+        "dashboard.cpu",
+        "% of one core",
+        cpu_full,
+        1,
+        ("the same app, no data", cpu_empty),
+        "< 20 % of one core",
+        cpu_full < 20,
+        snapshots_hz=round(full["snapshots_hz"], 2),
+        seconds=round(full["wall_s"], 1),
+        load=runtime_bench._load(),
+    )
+
+
+def bench_snapshot_cost(samples: int) -> float:
+    shard = Shard("snap")
+    try:
+        runner = shard.runner
+        snap = runner.snapshot()
+        assert len(snap.books) == 50 and len(snap.working_orders) == 200
+        build = median_seconds(runner.snapshot, samples)
+        encode = median_seconds(
+            lambda: json.dumps(encode_snapshot(snap), separators=(",", ":")), samples
+        )
+        size = len(json.dumps(encode_snapshot(snap), separators=(",", ":")))
+        # Baseline: one decided event (a book in, one order placed and sent) on this runner.
+        runner.strategy = runtime_bench.PlaceEveryEvent()
+        n = [0]
+
+        def decided_event() -> None:
+            n[0] += 1
+            shard.book(n[0] % 50, CODES[n[0] % 50], BIDS[n[0] % 2])
+            runner.step()
+
+        step = median_seconds(decided_event, min(samples, 150))
+    finally:
+        shard.close()
+    emit(
+        "dashboard.snapshot_build",
+        "us",
+        build * 1e6,
+        samples,
+        ("one decided event on the same runner (book in, order out)", step * 1e6),
+        None,
+        None,
+        codes=50,
+        working_orders=200,
+        per_second_while_watched=10,
+    )
+    emit(
+        "dashboard.snapshot_encode",
+        "us",
+        encode * 1e6,
+        samples,
+        ("dashboard.snapshot_build (above)", build * 1e6),
+        None,
+        None,
+        json_bytes=size,
+    )
+    return build
+
+
+def bench_tick_to_order(seconds: float, pairs: int) -> None:
+    """Interleaved runs of the demo with and without a dashboard attached."""
+    cpu = runtime_bench._bench_cpu()
+    without, with_, details = [], [], []
+    for _ in range(pairs):
+        for attached in (False, True):
+            port = free_port()
+            pin = ["--cpu", str(cpu)] if cpu is not None else []
+            args = ["--feed", "sim", "--duration", str(seconds), "--seed", "7",
+                    "--admin-port", str(port), *pin]  # fmt: skip
+            # The dashboard starts first and attaches by itself once the runtime listens.
+            child = run_child(port, seconds + 2, 0.0) if attached else None
+            try:
+                s, _ = runtime_bench.shijim_run(args)
+            finally:
+                out, err = child.communicate(timeout=60) if child is not None else ("", "")
+            if child is not None and child.returncode != 0:
+                raise SystemExit(f"dashboard child failed: {err[-2000:]}")
+            seen = json.loads(out.strip().splitlines()[-1]) if attached else {}
+            p50 = s["tick_to_order_us"]["p50"]
+            (with_ if attached else without).append(p50)
+            snapshots = round(seen.get("snapshots_hz", 0) * seen.get("wall_s", 0))
+            details.append({"dashboard": attached, "p50": p50, "p99": s["tick_to_order_us"]["p99"],
+                            "orders": s["orders"], "snapshots": snapshots})  # fmt: skip
+    med_with, med_without = statistics.median(with_), statistics.median(without)
+    # Each pair ran back to back: the ratio within a pair is what the load of a shared machine
+    # disturbs least.
+    pair_ratio = statistics.median(w / wo for w, wo in zip(with_, without, strict=True))
+    emit(
+        "dashboard.tick_to_order",
+        "us",
+        med_with,
+        len(with_),
+        ("the same runtime, no dashboard attached", med_without),
+        "within 5 % of the baseline (median of the pairs' ratios)",
+        pair_ratio <= 1.05,
+        median_pair_ratio=round(pair_ratio, 3),
+        p50_with=[round(x, 1) for x in with_],
+        p50_without=[round(x, 1) for x in without],
+        p99_with=[round(d["p99"], 1) for d in details if d["dashboard"]],
+        p99_without=[round(d["p99"], 1) for d in details if not d["dashboard"]],
+        orders=[d["orders"] for d in details],
+        dashboard_snapshots=[d["snapshots"] for d in details if d["dashboard"]],
+        seconds=seconds,
+        cpu=cpu,
+        load=runtime_bench._load(),
+    )
+
+
+def floor_phase(attached: bool, seconds: float, rate: float) -> list[float]:
+    """bench/runtime.py's tick-to-order floor (one book in, one order out, in this process, the
+    trading thread pinned), paced at ``rate`` events/s for ``seconds`` so that a dashboard's
+    10 Hz polls land among the events; attached: a dashboard child reads this runner's
+    snapshots through a real admin listener the whole time. Samples in microseconds."""
+
+    bids = [20000.0 - k for k in range(5)]
+    asks = [20001.0 + k for k in range(5)]
+    qty = [5, 5, 5, 5, 5]
+    name, w, r = runtime_bench._ring("dfl" + "ad"[attached], 4096)
+    p = runtime_bench.pipeline(r, ["TXFL6"], runtime_bench.PlaceEveryEvent(), "every_event",
+                               "zero", False, 64)  # fmt: skip
+    runner = StrategyRunner(p.engine, r, runtime_bench.PlaceEveryEvent(), p.gateway,
+                            p.runner.metrics, max_messages=64,
+                            snapshot_interval_s=SNAPSHOT_INTERVAL_S)  # fmt: skip
+    gw = p.gateway
+    server = child = None
+    if attached:
+        channel = SnapshotChannel(runner, {"id": 0, "total": 1, "feed": "bench"})
+        port = free_port()
+        server = AdminServer(gw.state_machine, TOKEN, port=port, snapshot=channel.payload)
+        server.start()
+        child = run_child(port, seconds + 30, 0.0)
+    saved = os.sched_getaffinity(0)
+    os.sched_setaffinity(0, {max(saved)})
+    try:
+        i = 0
+        if attached:  # the dashboard is reading before the first measured event
+            while channel.encodings < 3:
+                w.publish_bidask("TXFL6", i, time.time_ns(), bids, qty, asks, qty, False)
+                runner.step()
+                gw.cancel_all()
+                runner.step()
+                time.sleep(0.01)
+                i += 1
+        runner.counters.tick_to_order_ns.clear()
+        gap = 1e9 / rate
+        start = time.perf_counter_ns()
+        end = start + seconds * 1e9
+        nxt = start
+        while nxt < end:
+            while time.perf_counter_ns() < nxt:  # the trading thread busy-polls, as with --cpu
+                runner.step()
+            i += 1
+            up = i % 2
+            w.publish_bidask("TXFL6", i, time.time_ns(), [x + up for x in bids], qty,
+                             [x + up for x in asks], qty, False)  # fmt: skip
+            runner.step()
+            gw.cancel_all()
+            runner.step()
+            nxt += gap
+        samples = [x / 1e3 for x in runner.counters.tick_to_order_ns]
+    finally:
+        os.sched_setaffinity(0, saved)
+        if child is not None:
+            child.terminate()
+            child.communicate(timeout=30)
+        if server is not None:
+            server.stop()
+        runtime_bench._close(name, w)
+    assert samples, "no order was sent"
+    return samples
+
+
+def bench_floor(seconds: float, pairs: int, rate: float = 2000.0) -> None:
+    import numpy as np
+
+    runs: dict[bool, list[list[float]]] = {False: [], True: []}
+    for _ in range(pairs):
+        for attached in (False, True):
+            runs[attached].append(floor_phase(attached, seconds, rate))
+    p50 = {k: [float(np.percentile(v, 50)) for v in runs[k]] for k in runs}
+    p99 = {k: [float(np.percentile(v, 99)) for v in runs[k]] for k in runs}
+    pair_ratio = statistics.median(w / wo for w, wo in zip(p50[True], p50[False], strict=True))
+    emit(
+        "dashboard.tick_to_order.floor",
+        "us",
+        statistics.median(p50[True]),
+        sum(len(v) for v in runs[True]),
+        ("the same pipeline, no dashboard", statistics.median(p50[False])),
+        "within 5 % of the baseline (median of the pairs' p50 ratios)",
+        pair_ratio <= 1.05,
+        median_pair_ratio=round(pair_ratio, 3),
+        p50_with=[round(x, 2) for x in p50[True]],
+        p50_without=[round(x, 2) for x in p50[False]],
+        p99_with=[round(x, 1) for x in p99[True]],
+        p99_without=[round(x, 1) for x in p99[False]],
+        events_per_s=rate,
+        seconds=seconds,
+        load=runtime_bench._load(),
+    )
+
+
+def main() -> None:
+    if len(sys.argv) >= 2 and sys.argv[1] == "--child":
+        child_main(sys.argv[2], float(sys.argv[3]))
+        return
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--quick", action="store_true", help="short runs (smoke test)")
+    args = ap.parse_args()
+    q = args.quick
+    bench_snapshot_cost(100 if q else 1000)
+    bench_dashboard(5 if q else 20, 2 if q else 3)
+    bench_floor(3 if q else 5, 1 if q else 3)
+    bench_tick_to_order(5 if q else 20, 1 if q else 4)
+
+
+if __name__ == "__main__":
+    main()

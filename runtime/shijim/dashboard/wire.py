@@ -1,0 +1,323 @@
+"""The JSON form of a ``SystemSnapshot`` as the admin listener serves it (``GET /snapshot``) and
+the dashboard reads it: one codec for both sides.
+
+Encoding runs on the admin listener's thread, never on the trading thread. The document::
+
+    {"version": 1, "served_ns": ..., "shard": {...identity...}, "live": {...feed, loop...},
+     "snapshot": {...} | null}
+
+``books`` and ``working_orders`` are ``{"fields": [...], "rows": [[...], ...]}`` (a third of the
+bytes of one object per row, and as readable with jq); NaN floats are ``null`` (strict JSON).
+A document that does not decode raises ``WireError`` naming the field.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass, fields
+from typing import Any
+
+from shijim.domain import TradingState
+from shijim.strategy.snapshot import (
+    AccountTotals,
+    BookTop,
+    Demand,
+    Holding,
+    RecentReject,
+    RingStatus,
+    StrategyState,
+    SystemSnapshot,
+    WorkingOrder,
+)
+
+VERSION = 1
+BOOK_FIELDS = tuple(f.name for f in fields(BookTop))
+ORDER_FIELDS = tuple(f.name for f in fields(WorkingOrder))
+HOLDING_FIELDS = tuple(f.name for f in fields(Holding))
+REJECT_FIELDS = tuple(f.name for f in fields(RecentReject))
+
+
+class WireError(ValueError):
+    """A snapshot document that does not decode; the message names the field."""
+
+
+def _num(x: float) -> float | None:
+    return None if x != x or x in (math.inf, -math.inf) else x
+
+
+def _row(values: tuple[Any, ...]) -> list[Any]:
+    return [_num(v) if type(v) is float else v for v in values]
+
+
+def _table(names: tuple[str, ...], rows: list[list[Any]]) -> dict[str, Any]:
+    return {"fields": list(names), "rows": rows}
+
+
+def encode_snapshot(s: SystemSnapshot) -> dict[str, Any]:
+    """JSON-ready dict of a snapshot (its rows are frozen copies: safe on any thread)."""
+    a = s.account
+    return {
+        "ts_ns": s.ts_ns,
+        "state": s.state.name,
+        "books": _table(
+            BOOK_FIELDS,
+            [
+                _row(
+                    (
+                        b.code,
+                        b.bid,
+                        b.bid_qty,
+                        b.ask,
+                        b.ask_qty,
+                        b.microprice,
+                        b.imbalance,
+                        b.last_trade,
+                        b.exch_ts,
+                        b.ofi,
+                        b.ofi_best,
+                    )
+                )
+                for b in s.books.values()
+            ],
+        ),
+        "positions": dict(s.positions),
+        "pnl": _num(s.pnl),
+        "working_orders": _table(
+            ORDER_FIELDS,
+            [
+                _row(
+                    (
+                        o.order_id,
+                        o.code,
+                        o.side,
+                        o.qty,
+                        o.remaining,
+                        o.price,
+                        o.status,
+                        o.created_ns,
+                        o.tag,
+                    )
+                )
+                for o in s.working_orders
+            ],
+        ),
+        "counters": dict(s.counters),
+        "account": {"realised": a.realised, "unrealised": a.unrealised, "fees": a.fees},
+        "holdings": _table(
+            HOLDING_FIELDS,
+            [
+                _row((h.code, h.net, h.avg_price, h.realised, h.unrealised, h.fees))
+                for h in s.holdings
+            ],
+        ),
+        "demands": {k: {"state": d.state, "reason": d.reason} for k, d in s.demands.items()},
+        "rejects": dict(s.rejects),
+        "recent_rejects": _table(
+            REJECT_FIELDS,
+            [[r.at_ns, r.reason, r.subject, r.detail] for r in s.recent_rejects],
+        ),
+        "strategy": {
+            "name": s.strategy.name,
+            "decision": s.strategy.decision,
+            "fields": {k: _num(v) if type(v) is float else v for k, v in s.strategy.fields.items()},
+        },
+        "ring": {"lag": s.ring.lag, "lost": s.ring.lost, "resyncs": s.ring.resyncs},
+        "last_event_ns": s.last_event_ns,
+    }
+
+
+# -- decoding (the dashboard) ---------------------------------------------------------------------
+def _get(doc: Mapping[str, Any], key: str, where: str) -> Any:
+    if not isinstance(doc, Mapping) or key not in doc:
+        raise WireError(f"{where}.{key}: missing")
+    return doc[key]
+
+
+def _float(x: Any, where: str) -> float:
+    if x is None:
+        return math.nan
+    if isinstance(x, bool) or not isinstance(x, int | float):
+        raise WireError(f"{where}: expected a number, got {type(x).__name__}")
+    return float(x)
+
+
+def _int(x: Any, where: str) -> int:
+    if isinstance(x, bool) or not isinstance(x, int):
+        raise WireError(f"{where}: expected an integer, got {type(x).__name__}")
+    return x
+
+
+def _str(x: Any, where: str) -> str:
+    if not isinstance(x, str):
+        raise WireError(f"{where}: expected a string, got {type(x).__name__}")
+    return x
+
+
+def _mapping(doc: Mapping[str, Any], key: str, where: str) -> Mapping[str, Any]:
+    x = _get(doc, key, where)
+    if not isinstance(x, Mapping):
+        raise WireError(f"{where}.{key}: expected a JSON object, got {type(x).__name__}")
+    return x
+
+
+def _rows(doc: Mapping[str, Any], key: str, names: tuple[str, ...]) -> list[list[Any]]:
+    table = _get(doc, key, "snapshot")
+    got = tuple(_get(table, "fields", f"snapshot.{key}"))
+    if got != names:
+        raise WireError(f"snapshot.{key}.fields: expected {list(names)}, got {list(got)[:12]}")
+    rows = _get(table, "rows", f"snapshot.{key}")
+    if not isinstance(rows, list):
+        raise WireError(f"snapshot.{key}.rows: expected a list")
+    for i, row in enumerate(rows):
+        if not isinstance(row, list) or len(row) != len(names):
+            raise WireError(f"snapshot.{key}.rows[{i}]: expected {len(names)} values")
+    return rows
+
+
+def decode_snapshot(doc: Mapping[str, Any]) -> SystemSnapshot:
+    where = "snapshot"
+    state_name = _str(_get(doc, "state", where), "snapshot.state")
+    if state_name not in TradingState.__members__:
+        raise WireError(f"snapshot.state: unknown trading state {state_name[:20]!r}")
+    books: dict[str, BookTop] = {}
+    for i, r in enumerate(_rows(doc, "books", BOOK_FIELDS)):
+        w = f"snapshot.books.rows[{i}]"
+        books[_str(r[0], w)] = BookTop(
+            r[0],
+            _float(r[1], w),
+            _int(r[2], w),
+            _float(r[3], w),
+            _int(r[4], w),
+            _float(r[5], w),
+            _float(r[6], w),
+            _float(r[7], w),
+            _int(r[8], w),
+            _float(r[9], w),
+            _float(r[10], w),
+        )
+    orders = []
+    for i, r in enumerate(_rows(doc, "working_orders", ORDER_FIELDS)):
+        w = f"snapshot.working_orders.rows[{i}]"
+        orders.append(
+            WorkingOrder(
+                _str(r[0], w),
+                _str(r[1], w),
+                _str(r[2], w),
+                _int(r[3], w),
+                _int(r[4], w),
+                _float(r[5], w),
+                _str(r[6], w),
+                _int(r[7], w),
+                _str(r[8], w),
+            )
+        )
+    holdings = []
+    for i, r in enumerate(_rows(doc, "holdings", HOLDING_FIELDS)):
+        w = f"snapshot.holdings.rows[{i}]"
+        holdings.append(
+            Holding(
+                _str(r[0], w),
+                _int(r[1], w),
+                _float(r[2], w),
+                _float(r[3], w),
+                _float(r[4], w),
+                _float(r[5], w),
+            )
+        )
+    recent = []
+    for i, r in enumerate(_rows(doc, "recent_rejects", REJECT_FIELDS)):
+        w = f"snapshot.recent_rejects.rows[{i}]"
+        recent.append(RecentReject(_int(r[0], w), _str(r[1], w), _str(r[2], w), _str(r[3], w)))
+    acc = _mapping(doc, "account", where)
+    demands = {
+        _str(k, "snapshot.demands"): Demand(
+            _str(_get(d, "state", f"snapshot.demands.{k}"), f"snapshot.demands.{k}.state"),
+            _str(_get(d, "reason", f"snapshot.demands.{k}"), f"snapshot.demands.{k}.reason"),
+        )
+        for k, d in _mapping(doc, "demands", where).items()
+    }
+    strat = _mapping(doc, "strategy", where)
+    ring = _mapping(doc, "ring", where)
+    return SystemSnapshot(
+        ts_ns=_int(_get(doc, "ts_ns", where), "snapshot.ts_ns"),
+        state=TradingState[state_name],
+        books=books,
+        positions={
+            _str(k, "snapshot.positions"): _int(v, f"snapshot.positions.{k}")
+            for k, v in _mapping(doc, "positions", where).items()
+        },
+        pnl=_float(_get(doc, "pnl", where), "snapshot.pnl"),
+        working_orders=tuple(orders),
+        counters={
+            _str(k, "snapshot.counters"): _int(v, f"snapshot.counters.{k}")
+            for k, v in _mapping(doc, "counters", where).items()
+        },
+        account=AccountTotals(
+            _float(_get(acc, "realised", "snapshot.account"), "snapshot.account.realised"),
+            _float(_get(acc, "unrealised", "snapshot.account"), "snapshot.account.unrealised"),
+            _float(_get(acc, "fees", "snapshot.account"), "snapshot.account.fees"),
+        ),
+        holdings=tuple(holdings),
+        demands=demands,
+        rejects={
+            _str(k, "snapshot.rejects"): _int(v, f"snapshot.rejects.{k}")
+            for k, v in _mapping(doc, "rejects", where).items()
+        },
+        recent_rejects=tuple(recent),
+        strategy=StrategyState(
+            _str(_get(strat, "name", "snapshot.strategy"), "snapshot.strategy.name"),
+            _str(_get(strat, "decision", "snapshot.strategy"), "snapshot.strategy.decision"),
+            dict(_mapping(strat, "fields", "snapshot.strategy")),
+        ),
+        ring=RingStatus(
+            _int(_get(ring, "lag", "snapshot.ring"), "snapshot.ring.lag"),
+            _int(_get(ring, "lost", "snapshot.ring"), "snapshot.ring.lost"),
+            _int(_get(ring, "resyncs", "snapshot.ring"), "snapshot.ring.resyncs"),
+        ),
+        last_event_ns=_int(_get(doc, "last_event_ns", where), "snapshot.last_event_ns"),
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class Publication:
+    """One answer of ``GET /snapshot``: who serves it, what the process says live (read on the
+    listener's thread when it answered), and the trading thread's latest snapshot."""
+
+    served_ns: int  # the runtime's wall clock when it answered
+    shard: Mapping[str, Any]  # id, total, tradingshard, ring, pid, feed, strategy
+    live: Mapping[str, Any]  # feed_connected, feed_degraded, feed_finished, loop_age_s
+    snapshot: SystemSnapshot | None  # None: publishing just started (or the loop is stuck)
+
+    @property
+    def snapshot_age_s(self) -> float | None:
+        """How old the snapshot was when served (one clock: the runtime's)."""
+        if self.snapshot is None:
+            return None
+        return max(0.0, (self.served_ns - self.snapshot.ts_ns) / 1e9)
+
+    @property
+    def event_age_s(self) -> float | None:
+        """How old the newest market event was when served; None before the first."""
+        if self.snapshot is None or not self.snapshot.last_event_ns:
+            return None
+        return max(0.0, (self.served_ns - self.snapshot.last_event_ns) / 1e9)
+
+
+def decode_publication(doc: Any) -> Publication:
+    if not isinstance(doc, Mapping):
+        raise WireError("document: expected a JSON object")
+    version = _get(doc, "version", "document")
+    if version != VERSION:
+        raise WireError(f"document.version: expected {VERSION}, got {str(version)[:20]}")
+    shard = _mapping(doc, "shard", "document")
+    live = _mapping(doc, "live", "document")
+    snap = _get(doc, "snapshot", "document")
+    if snap is not None and not isinstance(snap, Mapping):
+        raise WireError("document.snapshot: expected a JSON object or null")
+    return Publication(
+        served_ns=_int(_get(doc, "served_ns", "document"), "document.served_ns"),
+        shard=dict(shard),
+        live=dict(live),
+        snapshot=None if snap is None else decode_snapshot(snap),
+    )
