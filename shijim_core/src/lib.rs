@@ -11,6 +11,7 @@
 pub mod admission;
 pub mod algo;
 pub mod engine;
+pub mod hftconv;
 pub mod ofi;
 pub mod ring;
 pub mod sbe;

@@ -20,8 +20,8 @@ from collections.abc import Sequence
 import numpy as np
 import pyarrow as pa
 
-from shijim.trading_day import trading_day
 from shijim.events import EventRecord, MarketRecord, SnapshotRecord, price_mantissa
+from shijim.trading_day import trading_day
 
 TABLES = ("ticks", "bidasks", "snapshots", "events")
 # Blocks remembered per table for deduplication: far more than can be in flight (blocks are

@@ -36,10 +36,10 @@ from typing import Any
 
 import numpy as np
 
-from shijim.trading_day import trading_day
 from shijim.events import raw_file_name
 from shijim.recorder.capture import Captured
 from shijim.recorder.settings import FsyncPolicy
+from shijim.trading_day import trading_day
 
 log = logging.getLogger(__name__)
 

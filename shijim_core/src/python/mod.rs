@@ -9,6 +9,7 @@ use pyo3::prelude::*;
 mod admission;
 mod algo;
 mod engine;
+mod hftconv;
 mod ofi;
 mod ring;
 mod sbe;
@@ -31,5 +32,6 @@ fn _shijim_core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     engine::register(m)?;
     admission::register(m)?;
     algo::register(m)?;
+    hftconv::register(m)?;
     Ok(())
 }

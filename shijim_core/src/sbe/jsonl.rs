@@ -267,9 +267,43 @@ fn uint(v: Option<Value<'_>>) -> Option<u64> {
 
 fn price(v: Option<Value<'_>>) -> Option<Price> {
     match v? {
-        Value::Int(t) | Value::Decimal(t) => Price::parse_decimal(t).ok(),
+        Value::Int(t) | Value::Decimal(t) => {
+            plain_price(t).or_else(|| Price::parse_decimal(t).ok())
+        }
         _ => None,
     }
+}
+
+/// The common case of a number the cursor read (`-?digits[.digits]`) with at most six
+/// decimals and no overflow, in one pass (~4x faster than `Price::parse_decimal`, which the
+/// converter and replay call ten times per book line). `None` for anything else: the general
+/// parser then decides (more decimals that are zeros, the int64 edges, errors).
+fn plain_price(t: &str) -> Option<Price> {
+    let (negative, digits) = match t.as_bytes() {
+        [b'-', rest @ ..] => (true, rest),
+        all => (false, all),
+    };
+    let mut mantissa: i64 = 0;
+    let mut decimals: Option<u32> = None;
+    for &c in digits {
+        if c == b'.' && decimals.is_none() {
+            decimals = Some(0);
+            continue;
+        }
+        if !c.is_ascii_digit() {
+            return None;
+        }
+        if let Some(d) = decimals.as_mut() {
+            *d += 1;
+            if *d > 6 {
+                return None;
+            }
+        }
+        mantissa = mantissa.checked_mul(10)?.checked_add(i64::from(c - b'0'))?;
+    }
+    let scale = 10i64.checked_pow(6 - decimals.unwrap_or(0))?;
+    let mantissa = mantissa.checked_mul(scale)?;
+    Some(Price(if negative { -mantissa } else { mantissa }))
 }
 
 fn boolean(v: Option<Value<'_>>) -> Option<bool> {
@@ -671,6 +705,56 @@ mod tests {
         assert!(std::str::from_utf8(&out)
             .unwrap()
             .ends_with(r#""reason":"a\"b\\c"}"#));
+    }
+
+    #[test]
+    fn plain_prices_equal_the_general_parser() {
+        let edge = [
+            "0",
+            "-0",
+            "0.5",
+            "-0.000001",
+            "22013.5",
+            "17500",
+            "1.000000",
+            "1.0000000",
+            "1.0000001",
+            "9223372036854.775807",
+            "9223372036854.775808",
+            "-9223372036854.775808",
+            "-9223372036854.775809",
+            "99999999999999999999",
+            "1.",
+            "100.05",
+            "-0.05",
+            "0.000100",
+            "45.850000",
+        ];
+        let mut x: u64 = 0x9E37_79B9_7F4A_7C15;
+        let random = (0..5000).map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            let whole = (x >> 20) % 10u64.pow((x % 14) as u32 + 1);
+            let frac = format!("{}", x % 10_000_000);
+            let decimals = &frac[..(x >> 60) as usize % (frac.len() + 1)];
+            let sign = if x & 1 == 1 { "-" } else { "" };
+            if decimals.is_empty() {
+                format!("{sign}{whole}")
+            } else {
+                format!("{sign}{whole}.{decimals}")
+            }
+        });
+        for t in edge.iter().map(|s| s.to_string()).chain(random) {
+            let fast = plain_price(&t);
+            let general = Price::parse_decimal(&t).ok();
+            assert!(
+                fast.is_none() || fast == general,
+                "{t}: {fast:?} vs {general:?}"
+            );
+            assert_eq!(price(Some(Value::Decimal(&t))), general, "{t}");
+        }
+        assert_eq!(plain_price("22013.5"), Some(Price(22_013_500_000)));
     }
 
     #[test]
