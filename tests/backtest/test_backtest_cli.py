@@ -11,7 +11,7 @@ import pytest
 from backtest_data import write
 from hft_sim_day import sim_records
 from shijim.__main__ import main as shijim_main
-from shijim.backtest.journal import read_fills
+from shijim.strategy.journal import read_fills
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -138,8 +138,8 @@ def test_market_making_decides_alike_until_the_first_fill_that_differs(
     base = ["backtest", "--data", str(day), "--strategy", "market_making", "--latency", "zero"]
     assert shijim_main([*base, "--venue", "paper", "--out", str(tmp_path / "paper")]) == 0
     assert shijim_main([*base, "--out", str(tmp_path / "hbt")]) == 0
-    from shijim.backtest.journal import read_fills
     from shijim.backtest.reconcile import read_actions
+    from shijim.strategy.journal import read_fills
 
     acts = [read_actions(tmp_path / v) for v in ("paper", "hbt")]
     fills = [read_fills(tmp_path / v) for v in ("paper", "hbt")]

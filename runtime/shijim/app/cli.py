@@ -128,6 +128,12 @@ def _parser() -> argparse.ArgumentParser:
         "--cpu", type=_int_flag(0), metavar="N", help="pin the trading thread to CPU N"
     )
     run.add_argument("--summary-json", metavar="FILE", help="also write the summary as JSON")
+    run.add_argument(
+        "--journal",
+        metavar="DIR",
+        help="write the strategy's actions and fills (and summary.json) into DIR at the end, "
+        "for `python -m shijim reconcile`",
+    )
     run.add_argument("--log-level", default="INFO", help="DEBUG, INFO, WARNING, ...")
     run.add_argument(
         "--print-config", action="store_true", help="print the effective config and exit"
@@ -213,6 +219,7 @@ def effective_config(args: argparse.Namespace, env: Mapping[str, str]) -> Runtim
             "duration": args.duration,
             "kill_file": args.kill_file,
             "summary_json": args.summary_json,
+            "journal_dir": args.journal,
             "cpu": args.cpu,
         },
         "recorder": {"enabled": args.record, **env_dirs(env)},

@@ -120,6 +120,9 @@ class RunConfig:
     duration: float | None = None  # seconds; None = until SIGTERM/SIGINT
     kill_file: str = ""  # presence of this file engages the kill switch ("" = off)
     summary_json: str = ""  # also write the run summary as JSON here ("" = off)
+    # Write the strategy's actions and fills here at the end (fills.jsonl, actions.jsonl, and
+    # summary.json): what `python -m shijim reconcile` compares ("" = off).
+    journal_dir: str = ""
     # Pin the trading thread to this CPU (None = let the scheduler move it), as a trading host
     # that isolates a core for it does; side threads (metrics, watchers) stay unpinned.
     cpu: int | None = None

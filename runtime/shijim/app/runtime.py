@@ -22,6 +22,7 @@ import threading
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import shijim_core
@@ -37,6 +38,7 @@ from shijim.execution.paper import PaperVenue
 from shijim.metrics import ShardMetrics
 from shijim.risk.gateway import InstrumentTable, RiskAwareGateway
 from shijim.risk.state import TradingStateMachine
+from shijim.strategy.journal import Journal, write_journal
 from shijim.strategy.runner import StrategyRunner
 from shijim.trading_day import DayRoll
 from shijim.universe import JitterMode, ShardSpec, wait_startup_jitter
@@ -111,9 +113,12 @@ def compose(cfg: RuntimeConfig, env: Mapping[str, str]) -> Shard:
         inst = instruments.get(code)
         return inst.tick_size(price) if inst is not None else 1.0
 
-    strategy = build_strategy(cfg, tick_of)
+    strategy: Any = build_strategy(cfg, tick_of)
     event_time = kind in ("sim", "replay")
     engine = build_engine(cfg, instruments, event_time, getattr(strategy, "signal_levels", 5))
+    journal = Journal(strategy, lambda: engine.now) if cfg.run.journal_dir else None
+    if journal is not None:
+        strategy = journal
     session: Any = None
     if kind == "shioaji":
         from shijim.app.feeds import shioaji_order_adapter, shioaji_session
@@ -277,6 +282,8 @@ def run(cfg: RuntimeConfig, env: Mapping[str, str]) -> int:
 
             with open(cfg.run.summary_json, "w", encoding="utf-8") as f:
                 json.dump(summary.to_json(), f, indent=1, sort_keys=True)
+        if cfg.run.journal_dir:
+            write_run_journal(shard, summary, Path(cfg.run.journal_dir))
         return 0
     finally:
         shard.close()
@@ -358,6 +365,19 @@ def sim_loop(shard: Shard, stop: threading.Event, duration: float | None, starte
         if realtime and not published and not spin:
             time.sleep(IDLE_SLEEP_S)
     return "signal"
+
+
+def write_run_journal(shard: Shard, summary: RunSummary, directory: Path) -> None:
+    """The run's fills, actions and summary for ``python -m shijim reconcile``."""
+    import json
+
+    journal = shard.runner.strategy
+    if not isinstance(journal, Journal):
+        return
+    fills, actions = write_journal(journal, directory)
+    with open(directory / "summary.json", "w", encoding="utf-8") as f:
+        json.dump(summary.to_json(), f, indent=1, sort_keys=True)
+    log.info("journal: %d fills, %d actions in %s", fills, actions, directory)
 
 
 def _roll_day(shard: Shard) -> None:

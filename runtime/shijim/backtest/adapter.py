@@ -41,7 +41,6 @@ from shijim.app.schema import ConfigError
 from shijim.app.strategies import build_strategy
 from shijim.app.summary import LatencyStats, RunSummary
 from shijim.backtest.equity import EquitySeries, stats
-from shijim.backtest.journal import Journal
 from shijim.backtest.lookahead import RingLookahead, WakePlan
 from shijim.backtest.models import VenueModels
 from shijim.backtest.venue import NO_ANSWER, HftAsset, HftVenue
@@ -52,6 +51,7 @@ from shijim.gateway.replay import ReplayFeed, ReplayPace
 from shijim.metrics import ShardMetrics
 from shijim.risk.gateway import RiskAwareGateway
 from shijim.risk.state import TradingStateMachine
+from shijim.strategy.journal import Journal
 from shijim.strategy.runner import StrategyRunner
 from shijim.tools import hft_converter as hc
 from shijim.universe import ShardSpec

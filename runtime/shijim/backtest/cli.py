@@ -267,7 +267,7 @@ def reconcile_main(argv: Sequence[str]) -> int:
     p.add_argument("--all", action="store_true", help="also list the fills that agree")
     args = p.parse_args(argv)
     try:
-        from shijim.backtest.journal import read_fills
+        from shijim.strategy.journal import read_fills
 
         run_a, run_b = Path(args.run_a), Path(args.run_b)
         a, b = read_fills(run_a), read_fills(run_b)

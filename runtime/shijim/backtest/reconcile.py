@@ -22,7 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
-from shijim.backtest.journal import ACTIONS_FILE, ActionRow, FillRow
+from shijim.strategy.journal import ACTIONS_FILE, ActionRow, FillRow
 
 THROUGH, TOUCH, QUEUE, UNKNOWN_AGGRESSOR, ARRIVAL, NO_EVENT = (
     "through", "touch", "queue", "unknown aggressor", "arrival", "no market event",

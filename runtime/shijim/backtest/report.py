@@ -13,7 +13,7 @@ from typing import Any
 
 from shijim.backtest.adapter import BacktestResult, BacktestSpec
 from shijim.backtest.equity import EquitySeries, stats
-from shijim.backtest.journal import ACTIONS_FILE, FILLS_FILE, write_rows
+from shijim.strategy.journal import ACTIONS_FILE, FILLS_FILE, write_rows
 
 log = logging.getLogger(__name__)
 

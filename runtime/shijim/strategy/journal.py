@@ -1,6 +1,7 @@
 """What a run did, action by action: the orders a strategy asked for, the orders it got, its
-fills. Written beside a backtest's summary (``actions.jsonl``, ``fills.jsonl``) so that two runs
-can be reconciled fill by fill (shijim.backtest.reconcile).
+fills. Written beside a backtest's summary, and by ``python -m shijim run --journal DIR`` (paper,
+replay or live), as ``actions.jsonl`` and ``fills.jsonl``, so that two runs can be reconciled
+fill by fill (``python -m shijim reconcile``, shijim.backtest.reconcile).
 
 ``Journal`` wraps a strategy without changing it: the runner calls the journal, the journal
 calls the strategy and notes what went in and out. The same wrapper serves every venue (paper,
@@ -140,6 +141,15 @@ class Journal:
                 side, code, price = (o.side.name, o.code, o.price) if known else ("", "", 0.0)
                 self.actions.append(ActionRow(t, code, "cancel", side, price, 0, act.order_id, ""))
         return actions
+
+
+def write_journal(journal: Journal, directory: Path) -> tuple[int, int]:
+    """``fills.jsonl`` and ``actions.jsonl`` of ``journal`` into ``directory`` (created)."""
+    directory.mkdir(parents=True, exist_ok=True)
+    return (
+        write_rows(directory / FILLS_FILE, journal.fills),
+        write_rows(directory / ACTIONS_FILE, journal.actions),
+    )
 
 
 def write_rows(path: Path, rows: Iterable[Any]) -> int:
