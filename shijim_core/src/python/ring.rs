@@ -964,6 +964,76 @@ impl RingReader {
     fn skip_budget(&self) -> u64 {
         self.inner.slots()
     }
+
+    /// Starts one batch of `read` / `read_frames`: a restart seen after the previous batch's
+    /// last message belongs to this one.
+    fn begin_pass(&mut self, max_messages: usize) -> Pass {
+        Pass {
+            n: 0,
+            max_messages,
+            skips_left: self.skip_budget(),
+            lost: std::mem::take(&mut self.pending_lost),
+            restarted: std::mem::take(&mut self.pending_restart),
+            epoch: 0,
+            bad_before: self.bad_total + self.inner.corrupt_total(),
+        }
+    }
+
+    /// The next message of the batch, `None` when it ends: `max_messages` taken, the ring
+    /// empty, the skip budget spent, or a writer restart after messages were taken (held back
+    /// for the next batch). Losses, a restart before the first message and bad slots are
+    /// accounted in `p`.
+    fn next_in_pass(&mut self, p: &mut Pass) -> Option<(u64, usize, Message)> {
+        while p.n < p.max_messages && p.skips_left > 0 {
+            match self.step() {
+                Step::Msg(seq, used, msg) => {
+                    if p.n == 0 {
+                        p.epoch = self.inner.epoch();
+                    }
+                    p.n += 1;
+                    return Some((seq, used, msg));
+                }
+                Step::Empty => return None,
+                Step::Lost(k) => p.lost += k,
+                Step::Restart(k) if p.n > 0 => {
+                    self.pending_lost = k;
+                    self.pending_restart = true;
+                    return None;
+                }
+                Step::Restart(k) => {
+                    p.lost += k;
+                    p.restarted = true;
+                }
+                Step::Bad => {}
+            }
+            p.skips_left -= 1;
+        }
+        None
+    }
+
+    /// The batch's epoch (of its first message, else the current one) and its bad slots.
+    fn end_pass(&self, p: &Pass) -> (u64, u64) {
+        let epoch = if p.n == 0 {
+            self.inner.epoch()
+        } else {
+            p.epoch
+        };
+        (
+            epoch,
+            self.bad_total + self.inner.corrupt_total() - p.bad_before,
+        )
+    }
+}
+
+/// One batch's accounting, shared by `read` and `read_frames`.
+struct Pass {
+    n: usize,
+    max_messages: usize,
+    skips_left: u64,
+    lost: u64,
+    restarted: bool,
+    epoch: u64,
+    bad_before: u64,
 }
 
 #[pymethods]
@@ -1014,38 +1084,11 @@ impl RingReader {
     #[pyo3(signature = (max_messages = 4096))]
     fn read(&mut self, py: Python<'_>, max_messages: usize) -> PyResult<RingBatch> {
         let mut rows = Rows::default();
-        // A restart seen after the previous batch's last message belongs to this batch.
-        let mut lost = std::mem::take(&mut self.pending_lost);
-        let mut restarted = std::mem::take(&mut self.pending_restart);
-        let bad_before = self.bad_total + self.inner.corrupt_total();
-        let mut n = 0;
-        let mut epoch = 0;
-        let mut skips_left = self.skip_budget();
-        while n < max_messages && skips_left > 0 {
-            match self.step() {
-                Step::Msg(seq, _, msg) => {
-                    if n == 0 {
-                        epoch = self.inner.epoch();
-                    }
-                    rows.push(seq, &msg);
-                    n += 1;
-                    continue;
-                }
-                Step::Empty => break,
-                Step::Lost(k) => lost += k,
-                Step::Restart(k) if n > 0 => {
-                    self.pending_lost = k;
-                    self.pending_restart = true;
-                    break;
-                }
-                Step::Restart(k) => {
-                    lost += k;
-                    restarted = true;
-                }
-                Step::Bad => {}
-            }
-            skips_left -= 1;
+        let mut p = self.begin_pass(max_messages);
+        while let Some((seq, _, msg)) = self.next_in_pass(&mut p) {
+            rows.push(seq, &msg);
         }
+        let (epoch, bad) = self.end_pass(&p);
         let empty = self.empty.get_or_insert_with(|| {
             [
                 PyArray1::<TickRow>::from_vec(py, Vec::new())
@@ -1067,10 +1110,10 @@ impl RingReader {
             bidasks: rows_array(py, rows.bidasks, &empty[1]),
             snapshots: rows_array(py, rows.snapshots, &empty[2]),
             events: rows_array(py, rows.events, &empty[3]),
-            lost,
-            restarted,
-            epoch: if n == 0 { self.inner.epoch() } else { epoch },
-            bad: self.bad_total + self.inner.corrupt_total() - bad_before,
+            lost: p.lost,
+            restarted: p.restarted,
+            epoch,
+            bad,
         })
     }
 
@@ -1092,45 +1135,19 @@ impl RingReader {
         let mut out: Vec<u8> = Vec::new();
         // (code, start, end) of each frame in `out`, for `by_code`.
         let mut spans: Vec<(Code, usize, usize)> = Vec::new();
-        let mut lost = std::mem::take(&mut self.pending_lost);
-        let mut restarted = std::mem::take(&mut self.pending_restart);
-        let bad_before = self.bad_total + self.inner.corrupt_total();
-        let (mut n, mut epoch) = (0, 0);
-        let mut skips_left = self.skip_budget();
-        while n < max_messages && skips_left > 0 {
-            match self.step() {
-                Step::Msg(seq, used, msg) => {
-                    if n == 0 {
-                        epoch = self.inner.epoch();
-                    }
-                    let start = out.len();
-                    out.extend_from_slice(&((SOFH_LEN + used) as u32).to_be_bytes());
-                    out.extend_from_slice(&SBE_LE_ENCODING_TYPE.to_be_bytes());
-                    let body = out.len() + sbe::HEADER_LEN;
-                    out.extend_from_slice(&self.buf[..used]);
-                    // Every message body starts with its seq: the ring's (the writer sets it
-                    // too; a raw `publish_bytes` payload may carry another).
-                    out[body..body + 8].copy_from_slice(&seq.to_le_bytes());
-                    if by_code {
-                        spans.push((*msg.code(), start, out.len()));
-                    }
-                    n += 1;
-                    continue;
-                }
-                Step::Empty => break,
-                Step::Lost(k) => lost += k,
-                Step::Restart(k) if n > 0 => {
-                    self.pending_lost = k;
-                    self.pending_restart = true;
-                    break;
-                }
-                Step::Restart(k) => {
-                    lost += k;
-                    restarted = true;
-                }
-                Step::Bad => {}
+        let mut p = self.begin_pass(max_messages);
+        while let Some((seq, used, msg)) = self.next_in_pass(&mut p) {
+            let start = out.len();
+            out.extend_from_slice(&((SOFH_LEN + used) as u32).to_be_bytes());
+            out.extend_from_slice(&SBE_LE_ENCODING_TYPE.to_be_bytes());
+            let body = out.len() + sbe::HEADER_LEN;
+            out.extend_from_slice(&self.buf[..used]);
+            // Every message body starts with its seq: the ring's (the writer sets it too; a
+            // raw `publish_bytes` payload may carry another).
+            out[body..body + 8].copy_from_slice(&seq.to_le_bytes());
+            if by_code {
+                spans.push((*msg.code(), start, out.len()));
             }
-            skips_left -= 1;
         }
         if by_code && spans.windows(2).any(|w| w[0].0 != w[1].0) {
             spans.sort_by(|a, b| a.0.as_bytes().cmp(b.0.as_bytes())); // stable
@@ -1140,9 +1157,8 @@ impl RingReader {
             }
             out = sorted;
         }
-        let epoch = if n == 0 { self.inner.epoch() } else { epoch };
-        let bad = self.bad_total + self.inner.corrupt_total() - bad_before;
-        Ok((PyBytes::new(py, &out), n, lost, restarted, epoch, bad))
+        let (epoch, bad) = self.end_pass(&p);
+        Ok((PyBytes::new(py, &out), p.n, p.lost, p.restarted, epoch, bad))
     }
 
     /// Debugging API: up to `max_messages` messages as record dicts (docs/formats.md), each
