@@ -350,3 +350,25 @@ def test_tick_to_order_starts_at_the_decided_events_receive_stamp(ring) -> None:
     _book(writer, 0, 20000.0, [5] * 5, [5] * 5, local_ts=T0)
     runner.step()
     assert runner.counters.tick_to_order_ns == [7_000, 7_000]  # both quotes of that decision
+
+
+class _BadStandBy(_Recording):
+    """Answers every event with a standby whose band is NaN (a strategy bug)."""
+
+    def on_market(self, view, ctx):
+        self.ofi.append(view.signals.ofi)
+        return [StandBy(view.code, 2**62, bid_floor=float("nan"))]
+
+
+def test_a_bad_standby_is_a_counted_strategy_error_not_a_crash(ring) -> None:
+    """A NaN band is refused by the engine: the runner counts a strategy error, takes no
+    standby (the strategy keeps deciding every event) and the trading loop goes on."""
+    writer, reader = ring
+    rec = _BadStandBy()
+    runner, _, _ = _runner(reader, strategy=rec)
+    _books(writer, 10, touch_every=1)
+    while runner.step():
+        pass
+    assert len(rec.ofi) == runner.counters.strategy_calls == 10
+    assert runner.counters.strategy_errors == 10 and runner.counters.standbys == 0
+    assert runner.standby_answers == 0

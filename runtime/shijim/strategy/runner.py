@@ -292,7 +292,9 @@ class StrategyRunner:
         for act in actions:
             if isinstance(act, StandBy):
                 code_id = self._code_ids.get(act.code)
-                if code_id is not None:
+                if code_id is None:
+                    continue
+                try:
                     c.standbys += self.engine.stand_by(
                         code_id,
                         act.until_exch_ts,
@@ -303,6 +305,8 @@ class StrategyRunner:
                         act.micro_floor,
                         act.micro_cap,
                     )
+                except ValueError:  # a NaN or empty band: a strategy bug; it decides again
+                    self._strategy_failed(f"standby:{act.code}")
                 continue
             sent = True
             if isinstance(act, Place):
