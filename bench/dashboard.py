@@ -44,6 +44,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "runtime"))
 # The runtimes bench/runtime.py starts inherit its environment: they need the admin token.
@@ -59,6 +60,7 @@ from shijim.strategy.runner import StrategyRunner
 from shijim.strategy.snapshot import SystemSnapshot
 
 import runtime as runtime_bench  # bench/runtime.py: its pipeline, ring and demo run
+from runtime import Attached
 
 REPO = Path(__file__).resolve().parents[1]
 TOKEN = os.environ["SHIJIM_ADMIN_TOKEN"]
@@ -382,67 +384,25 @@ def bench_tick_to_order(seconds: float, pairs: int) -> None:
 
 
 def floor_phase(attached: bool, seconds: float, rate: float) -> list[float]:
-    """bench/runtime.py's tick-to-order floor (one book in, one order out, in this process, the
-    trading thread pinned), paced at ``rate`` events/s for ``seconds`` so that a dashboard's
-    10 Hz polls land among the events; attached: a dashboard child reads this runner's
-    snapshots through a real admin listener the whole time. Samples in microseconds."""
+    """bench/runtime.py's paced floor; attached: a dashboard child reads this runner's
+    snapshots through a real admin listener the whole time."""
 
-    bids = [20000.0 - k for k in range(5)]
-    asks = [20001.0 + k for k in range(5)]
-    qty = [5, 5, 5, 5, 5]
-    name, w, r = runtime_bench._ring("dfl" + "ad"[attached], 4096)
-    p = runtime_bench.pipeline(r, ["TXFL6"], runtime_bench.PlaceEveryEvent(), "every_event",
-                               "zero", False, 64)  # fmt: skip
-    runner = StrategyRunner(p.engine, r, runtime_bench.PlaceEveryEvent(), p.gateway,
-                            p.runner.metrics, max_messages=64,
-                            snapshot_interval_s=SNAPSHOT_INTERVAL_S)  # fmt: skip
-    gw = p.gateway
-    server = child = None
-    if attached:
+    def attach(ring: str, runner: StrategyRunner, gw: Any) -> Attached:
         channel = SnapshotChannel(runner, {"id": 0, "total": 1, "feed": "bench"})
-        port = free_port()
-        server = AdminServer(gw.state_machine, TOKEN, port=port, snapshot=channel.payload)
+        server = AdminServer(gw.state_machine, TOKEN, port=free_port(), snapshot=channel.payload)
         server.start()
-        child = run_child(port, seconds + 30, 0.0)
-    saved = os.sched_getaffinity(0)
-    os.sched_setaffinity(0, {max(saved)})
-    try:
-        i = 0
-        if attached:  # the dashboard is reading before the first measured event
-            while channel.encodings < 3:
-                w.publish_bidask("TXFL6", i, time.time_ns(), bids, qty, asks, qty, False)
-                runner.step()
-                gw.cancel_all()
-                runner.step()
-                time.sleep(0.01)
-                i += 1
-        runner.counters.tick_to_order_ns.clear()
-        gap = 1e9 / rate
-        start = time.perf_counter_ns()
-        end = start + seconds * 1e9
-        nxt = start
-        while nxt < end:
-            while time.perf_counter_ns() < nxt:  # the trading thread busy-polls, as with --cpu
-                runner.step()
-            i += 1
-            up = i % 2
-            w.publish_bidask("TXFL6", i, time.time_ns(), [x + up for x in bids], qty,
-                             [x + up for x in asks], qty, False)  # fmt: skip
-            runner.step()
-            gw.cancel_all()
-            runner.step()
-            nxt += gap
-        samples = [x / 1e3 for x in runner.counters.tick_to_order_ns]
-    finally:
-        os.sched_setaffinity(0, saved)
-        if child is not None:
+        child = run_child(server.address[1], seconds + 30, 0.0)
+
+        def stop() -> None:
             child.terminate()
             child.communicate(timeout=30)
-        if server is not None:
             server.stop()
-        runtime_bench._close(name, w)
-    assert samples, "no order was sent"
-    return samples
+
+        # The dashboard is reading before the first measured event.
+        return Attached(lambda: channel.encodings >= 3, stop)
+
+    return runtime_bench.paced_floor("dfl" + "ad"[attached], seconds, rate,
+                                     attach if attached else None)  # fmt: skip
 
 
 def bench_floor(seconds: float, pairs: int, rate: float = 2000.0) -> None:

@@ -34,6 +34,9 @@ import tempfile
 import threading
 import time
 from pathlib import Path
+from typing import Any
+
+import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "runtime"))
 
@@ -43,10 +46,12 @@ import shijim_core
 from runtime import (
     QUIET_ENV,
     REPO,
+    Attached,
     Stream,
     _bench_cpu,
     _load,
     _publish_all,
+    paced_floor,
     shijim_run,
     sim_stream,
 )
@@ -304,6 +309,55 @@ def bench_tick_to_order(seconds: float, repeats: int, cpu: int | None) -> None:
     )
 
 
+def floor_phase(attached: bool, seconds: float, rate: float, tmp: Path) -> list[float]:
+    """bench/runtime.py's paced floor; attached: a `record --ring` process (raw JSONL and the
+    embedded ClickHouse, the defaults) records this ring the whole time, off the trading CPU."""
+
+    def attach(ring: str, runner: Any, gw: Any) -> Attached:
+        cfg = tmp / f"{ring}.yaml"
+        cfg.write_text(f"recorder:\n  raw_dir: {tmp}/{ring}/raw\n"
+                       f"  fallback_dir: {tmp}/{ring}/fb\n")  # fmt: skip
+        rec = _record_process(ring, tmp, "--config", str(cfg), "--wait", "120")
+        raw = tmp / ring / "raw"
+
+        def stop() -> None:
+            rec.terminate()
+            rec.communicate(timeout=120)
+
+        # Ready once the first rows are on disk: the recorder and its sink are running.
+        return Attached(lambda: any(raw.rglob("*.jsonl")), stop)
+
+    return paced_floor("rfl" + "ad"[attached], seconds, rate, attach if attached else None)
+
+
+def bench_floor(seconds: float, pairs: int, rate: float = 2000.0) -> None:
+    runs: dict[bool, list[list[float]]] = {False: [], True: []}
+    with tempfile.TemporaryDirectory(prefix="shijim-recfloor-") as tmp:
+        for _ in range(pairs):
+            for attached in (False, True):
+                runs[attached].append(floor_phase(attached, seconds, rate, Path(tmp)))
+    p50 = {k: [statistics.median(v) for v in runs[k]] for k in runs}
+    p99 = {k: [float(np.percentile(v, 99)) for v in runs[k]] for k in runs}
+    pair_ratio = statistics.median(a / b for a, b in zip(p50[True], p50[False], strict=True))
+    emit(
+        "recorder.tick_to_order.floor",
+        "us",
+        statistics.median(p50[True]),
+        sum(len(v) for v in runs[True]),
+        ("the same pipeline, no recorder", statistics.median(p50[False])),
+        "within 10 % of the baseline (median of the pairs' p50 ratios)",
+        pair_ratio <= 1.10,
+        median_pair_ratio=round(pair_ratio, 3),
+        p50_with=[round(x, 2) for x in p50[True]],
+        p50_without=[round(x, 2) for x in p50[False]],
+        p99_with=[round(x, 1) for x in p99[True]],
+        p99_without=[round(x, 1) for x in p99[False]],
+        events_per_s=rate,
+        seconds=seconds,
+        load=_load(),
+    )
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--quick", action="store_true", help="short runs (smoke test)")
@@ -312,6 +366,7 @@ def main() -> None:
     q = args.quick
     stream = sim_stream(200_000 if q else 1_000_000)
     bench_sustained(stream, args.rate, 2.0 if q else 6.0)
+    bench_floor(3 if q else 5, 1 if q else 3)
     bench_tick_to_order(5 if q else 15, 1 if q else 2, _bench_cpu())
 
 

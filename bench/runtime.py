@@ -49,7 +49,7 @@ import sys
 import tempfile
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
@@ -240,6 +240,86 @@ def _tick_to_order(n: int, cpu: int | None) -> float:
         load=_load(),
     )
     return float(p50)
+
+
+@dataclass
+class Attached:
+    """Something a paced floor run has beside it (a dashboard, a recorder): when it is ready to
+    be measured against, and how to stop it."""
+
+    ready: Callable[[], bool]
+    stop: Callable[[], None]
+
+
+def paced_floor(
+    tag: str,
+    seconds: float,
+    rate: float,
+    attach: Callable[[str, StrategyRunner, RiskAwareGateway], Attached] | None = None,
+) -> list[float]:
+    """The tick-to-order floor (one book in, one order out, in this process), paced at ``rate``
+    events/s for ``seconds`` with the trading thread pinned and busy-polling between events,
+    as `run --cpu` does; ``attach`` starts what runs beside it (its threads and processes kept
+    off the trading CPU, as `run --cpu` keeps them) before the first measured event. Thousands
+    of samples per run: the p50 resolves the few percent a neighbour may cost, where the
+    demo's ~200 orders cannot. Samples in microseconds."""
+    from shijim.app.runtime import IDLE_SPIN_NS, keep_side_threads_off
+    from shijim.dashboard.channel import SNAPSHOT_INTERVAL_S
+
+    bids = [20000.0 - k for k in range(5)]
+    asks = [20001.0 + k for k in range(5)]
+    qty = [5, 5, 5, 5, 5]
+    name, w, r = _ring(tag, 4096)
+    p = pipeline(r, ["TXFL6"], PlaceEveryEvent(), "every_event", "zero", False, 64)
+    # Snapshots as the runtime composes it: built only while a dashboard reads.
+    runner = StrategyRunner(p.engine, r, PlaceEveryEvent(), p.gateway, p.runner.metrics,
+                            max_messages=64, snapshot_interval_s=SNAPSHOT_INTERVAL_S)  # fmt: skip
+    gw = p.gateway
+    saved = os.sched_getaffinity(0)
+    beside: Attached | None = None
+    i = 0
+
+    def one_event() -> None:
+        nonlocal i
+        i += 1
+        up = i % 2  # the book moves every event: a real decision each time
+        w.publish_bidask("TXFL6", i, time.time_ns(), [x + up for x in bids], qty,
+                         [x + up for x in asks], qty, False)  # fmt: skip
+        runner.step()
+        gw.cancel_all()  # outside the measured span; the next step delivers the cancel
+        runner.step()
+
+    try:
+        keep_side_threads_off(max(saved))
+        if attach is not None:
+            beside = attach(name, runner, gw)
+            deadline = time.monotonic() + 60
+            while not beside.ready():
+                if time.monotonic() > deadline:
+                    raise SystemExit(f"paced floor {tag}: what runs beside it never got ready")
+                one_event()
+                time.sleep(0.01)
+        os.sched_setaffinity(0, {max(saved)})
+        runner.counters.tick_to_order_ns.clear()
+        gap = 1e9 / rate
+        nxt = start = time.perf_counter_ns()
+        end = start + seconds * 1e9
+        while nxt < end:
+            # The pinned runtime's idle turn (shijim.app.runtime.trade_loop): a step, then the
+            # ring watched with the interpreter lock released until the next event is due.
+            while (now := time.perf_counter_ns()) < nxt:
+                runner.step()
+                r.wait(int(min(IDLE_SPIN_NS, nxt - now)))
+            one_event()
+            nxt += gap
+        samples = [x / 1e3 for x in runner.counters.tick_to_order_ns]
+    finally:
+        os.sched_setaffinity(0, saved)
+        if beside is not None:
+            beside.stop()
+        _close(name, w)
+    assert samples, "no order was sent"
+    return samples
 
 
 # -- 2. the `make run` demo ---------------------------------------------------------------------

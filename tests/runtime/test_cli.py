@@ -243,6 +243,35 @@ def test_cpu_pinning_is_checked_before_start_and_applied_to_the_trading_thread(
     assert "orders" in out
 
 
+SIDE_THREADS_SCRIPT = """
+import os, threading, time
+from shijim.app.runtime import keep_side_threads_off, pin_trading_thread
+stop = threading.Event()
+before = threading.Thread(target=stop.wait, daemon=True)  # e.g. the log listener
+before.start()
+cpu = max(os.sched_getaffinity(0))
+keep_side_threads_off(cpu)
+after = threading.Thread(target=stop.wait, daemon=True)  # e.g. the metrics server
+after.start()
+pin_trading_thread(cpu)
+time.sleep(0.05)  # native ids are set once the threads run
+import json
+print(json.dumps({"cpu": cpu, "trading": sorted(os.sched_getaffinity(0)),
+                  "side": [sorted(os.sched_getaffinity(t.native_id)) for t in (before, after)]}))
+"""
+
+
+@pytest.mark.skipif(len(os.sched_getaffinity(0)) < 2, reason="needs two CPUs")
+def test_with_cpu_every_other_thread_is_kept_off_the_trading_cpu() -> None:
+    p = subprocess.run([sys.executable, "-c", SIDE_THREADS_SCRIPT], cwd=ROOT, env=_env(),
+                       capture_output=True, text=True, timeout=60)  # fmt: skip
+    assert p.returncode == 0, p.stderr
+    got = json.loads(p.stdout)
+    others = sorted(os.sched_getaffinity(0) - {got["cpu"]})
+    assert got["trading"] == [got["cpu"]]
+    assert got["side"] == [others, others]  # started before and after: both off its CPU
+
+
 def _run_cli(*args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-m", "shijim", "run", *args],

@@ -47,6 +47,9 @@ log = logging.getLogger(__name__)
 
 CANCEL_WAIT_S = 3.0  # at shutdown, how long to wait for the venue to confirm cancels
 IDLE_SLEEP_S = 0.0002
+# A pinned loop's idle turn: the ring watched for this long with the interpreter lock released
+# (RingReader.wait), then the loop's own duties (venue timers, heartbeat, stop, duration).
+IDLE_SPIN_NS = 50_000
 FAST_SLICE_S = 0.05  # simulated seconds published per loop turn at fast pace
 
 
@@ -235,6 +238,7 @@ def run(cfg: RuntimeConfig, env: Mapping[str, str]) -> int:
     try:
         if cfg.run.cpu is not None:
             check_cpu(cfg.run.cpu)  # before any login or ring: a bad CPU fails fast
+            keep_side_threads_off(cfg.run.cpu)  # before the broker's threads or ours start
         shard = compose(cfg, env)
     except ConfigError as exc:
         print(f"shijim: configuration error: {exc}", file=sys.stderr, flush=True)
@@ -299,10 +303,28 @@ def check_cpu(cpu: int) -> None:
         )
 
 
+def keep_side_threads_off(cpu: int) -> None:
+    """Restrict the calling thread to every allowed CPU but ``cpu``, so that every thread and
+    process started from it afterwards (the broker SDK's, metrics and admin listeners, kill-switch
+    watchers, the recorder) inherits that mask and never preempts the trading thread, which
+    ``pin_trading_thread`` then moves onto ``cpu`` alone. With one CPU allowed there is nothing
+    to keep them off."""
+    others = os.sched_getaffinity(0) - {cpu}
+    if not others:
+        return
+    os.sched_setaffinity(0, others)
+    me = threading.get_native_id()
+    for t in threading.enumerate():  # those already running (the log listener)
+        if t.native_id is not None and t.native_id != me:
+            try:
+                os.sched_setaffinity(t.native_id, others)
+            except OSError:  # ended meanwhile
+                pass
+
+
 def pin_trading_thread(cpu: int) -> None:
-    """Pin the calling (trading) thread to ``cpu``. Threads started before keep their own
-    affinity, so the metrics server and watchers never compete for the pinned CPU's time."""
-    check_cpu(cpu)
+    """Pin the calling (trading) thread to ``cpu``. Threads started before keep the mask
+    ``keep_side_threads_off`` gave them: the other CPUs (``check_cpu`` ran at start-up)."""
     os.sched_setaffinity(0, {cpu})
     log.info("trading thread pinned to CPU %d", cpu)
 
@@ -310,12 +332,15 @@ def pin_trading_thread(cpu: int) -> None:
 def trade_loop(shard: Shard, stop: threading.Event, duration: float | None, started: float) -> str:
     """Run until a signal, the duration or the end of a finite feed; returns why it ended.
 
-    Due events are handled one at a time as they arrive. Pinned to a CPU (``--cpu``) the loop
-    busy-polls the ring; otherwise an idle turn sleeps IDLE_SLEEP_S (bounded back-off)."""
+    Due events are handled one at a time as they arrive. Pinned to a CPU (``--cpu``) an idle
+    turn spins on the ring for up to IDLE_SPIN_NS with the interpreter lock released, so the
+    broker's callback threads publish without waiting for it and the next event is seen at
+    once; otherwise an idle turn sleeps IDLE_SLEEP_S (bounded back-off)."""
     if shard.feed_setup.sim_clock is not None:
         return sim_loop(shard, stop, duration, started)
     feed = shard.feed_setup.feed
     runner = shard.runner
+    reader = shard.feed_setup.reader
     deadline = None if duration is None else started + duration
     beat, monotonic_ns = shard.heartbeat, time.monotonic_ns
     spin = shard.cfg.run.cpu is not None
@@ -330,8 +355,11 @@ def trade_loop(shard: Shard, stop: threading.Event, duration: float | None, star
             return "duration reached"
         if feed.finished:
             return "feed finished"
-        if not published and not spin:
-            time.sleep(IDLE_SLEEP_S)
+        if not published:
+            if spin:
+                reader.wait(IDLE_SPIN_NS)
+            else:
+                time.sleep(IDLE_SLEEP_S)
     return "signal"
 
 
@@ -347,6 +375,7 @@ def sim_loop(shard: Shard, stop: threading.Event, duration: float | None, starte
     assert vclock is not None
     feed = shard.feed_setup.feed
     runner = shard.runner
+    reader = shard.feed_setup.reader
     realtime = shard.cfg.feed.pace == "realtime"
     end = math.inf if duration is None else duration
     beat, monotonic_ns = shard.heartbeat, time.monotonic_ns
@@ -362,8 +391,11 @@ def sim_loop(shard: Shard, stop: threading.Event, duration: float | None, starte
             return "duration reached"
         if feed.finished:
             return "feed finished"
-        if realtime and not published and not spin:
-            time.sleep(IDLE_SLEEP_S)
+        if realtime and not published:
+            if spin:  # nothing can arrive meanwhile (this thread publishes): a GIL-free pause
+                reader.wait(IDLE_SPIN_NS)
+            else:
+                time.sleep(IDLE_SLEEP_S)
     return "signal"
 
 

@@ -1190,6 +1190,18 @@ impl RingReader {
         Ok(out)
     }
 
+    /// Waits, with the interpreter lock released, until a message past this reader's position
+    /// is published (or the writer restarted) or `timeout_ns` (at most 1 s) passed; True if
+    /// something is there to read. A pinned trading thread's idle wait: it spins on its core
+    /// (no sleep to wake from), and meanwhile every other Python thread (the broker's
+    /// callbacks, the admin and metrics listeners) can take the lock at once, instead of
+    /// waiting for the interpreter's switch interval to force it off a thread that polls.
+    fn wait(&self, py: Python<'_>, timeout_ns: u64) -> bool {
+        let watch = self.inner.publish_watch();
+        let timeout = std::time::Duration::from_nanos(timeout_ns);
+        py.detach(|| watch.wait(timeout))
+    }
+
     /// Messages published but not yet read.
     #[getter]
     fn lag(&self) -> u64 {

@@ -2,7 +2,8 @@
 
 use std::os::unix::fs::MetadataExt;
 use std::path::Path;
-use std::sync::atomic::{fence, Ordering};
+use std::sync::atomic::{fence, AtomicU64, Ordering};
+use std::time::{Duration, Instant};
 
 use super::error::{RingError, SlotFault};
 use super::layout::*;
@@ -88,6 +89,36 @@ pub struct RingReader {
     boundary: Option<Boundary>,
     /// (device, inode) of the mapped file, to notice the name now pointing elsewhere.
     file_id: (u64, u64),
+}
+
+/// The longest `PublishWatch::wait`: a caller that wants longer loops (and checks its own
+/// stop conditions in between).
+pub const MAX_WAIT: Duration = Duration::from_secs(1);
+
+/// Waits for the write cursor to leave a reader's position (see `RingReader::publish_watch`).
+pub struct PublishWatch<'a> {
+    cursor: &'a AtomicU64,
+    pos: u64,
+}
+
+impl PublishWatch<'_> {
+    /// Spins until the write cursor differs from the reader's position (a message published,
+    /// or a writer restart: either way a read has something to say) or `timeout` (at most
+    /// `MAX_WAIT`) passed. True if the cursor moved. A spinning core rather than a sleep: it is
+    /// for a trading thread pinned to a core of its own, whose wake-up must cost nanoseconds.
+    /// The cursor's cache line changes only on a publish, so the spin reads a cached line.
+    pub fn wait(&self, timeout: Duration) -> bool {
+        let deadline = Instant::now() + timeout.min(MAX_WAIT);
+        loop {
+            if self.cursor.load(Ordering::Acquire) != self.pos {
+                return true;
+            }
+            if Instant::now() >= deadline {
+                return false;
+            }
+            std::hint::spin_loop();
+        }
+    }
 }
 
 /// Epoch-related header fields, read consistently.
@@ -410,6 +441,15 @@ impl RingReader {
     /// Messages published but not yet read by this reader.
     pub fn lag(&self) -> u64 {
         self.cursor().saturating_sub(self.pos)
+    }
+
+    /// A handle that waits for the writer to move past this reader's position, without the
+    /// reader itself: it is `Send`, so a binding can wait with the interpreter lock released.
+    pub fn publish_watch(&self) -> PublishWatch<'_> {
+        PublishWatch {
+            cursor: self.region.u64_at(OFF_CURSOR),
+            pos: self.pos,
+        }
     }
 
     /// The seq this reader reads next.

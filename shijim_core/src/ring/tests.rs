@@ -667,3 +667,33 @@ fn a_takeover_above_a_dead_writers_unfinished_slot_is_a_restart_not_corruption()
     assert!(matches!(seen[1], Next::Message { seq: 3, .. }));
     assert_eq!(r.corrupt_total(), 0);
 }
+
+#[test]
+fn publish_watch_wakes_on_a_publish_and_times_out_without_one() {
+    use std::time::{Duration, Instant};
+    let ring = TestRing::new("watch");
+    let mut w = ring.writer(8);
+    let mut r = ring.reader(Start::Latest);
+    // Nothing published: the whole timeout passes, and it says so.
+    let t0 = Instant::now();
+    assert!(!r.publish_watch().wait(Duration::from_millis(3)));
+    assert!(t0.elapsed() >= Duration::from_millis(3));
+    // A message from another thread ends the wait long before its timeout.
+    let t0 = Instant::now();
+    let writer = std::thread::spawn(move || {
+        std::thread::sleep(Duration::from_millis(5));
+        w.publish(&payload_for(0)).unwrap();
+        w
+    });
+    assert!(r.publish_watch().wait(Duration::from_secs(1)));
+    assert!(t0.elapsed() < Duration::from_millis(500));
+    let mut w = writer.join().unwrap();
+    // Unread messages: no wait at all; read, and waiting starts again.
+    assert!(r.publish_watch().wait(Duration::ZERO));
+    assert_eq!(drain(&mut r).0, vec![0]);
+    assert!(!r.publish_watch().wait(Duration::from_millis(1)));
+    w.publish(&payload_for(1)).unwrap();
+    assert!(r.publish_watch().wait(Duration::ZERO));
+    // The timeout is bounded: a caller loops for longer waits.
+    assert_eq!(MAX_WAIT, Duration::from_secs(1));
+}
