@@ -494,3 +494,30 @@ def test_ring_dir_follows_the_environment(monkeypatch: pytest.MonkeyPatch, tmp_p
     with sc.RingWriter("x", slots=8) as w:
         w.publish_tick("TXFL4", 1, 1, 1.0, 1, 1)
     assert (tmp_path / "shijim-ring.x").stat().st_size == 4096 + 8 * 256
+
+
+def test_wait_releases_the_gil_and_returns_when_a_python_thread_publishes(name: str) -> None:
+    """The pinned trading loop's idle wait: another Python thread (a broker callback) must be
+    able to run and publish while it waits; a wait holding the GIL would time out instead."""
+    w = sc.RingWriter(name, slots=1024, create=True)
+    r = sc.RingReader(name)
+    try:
+        t0 = time.perf_counter()
+        assert r.wait(2_000_000) is False  # nothing published: the whole timeout
+        assert time.perf_counter() - t0 >= 0.002
+
+        def callback() -> None:
+            time.sleep(0.02)
+            w.publish_bidask("TXFL6", 1, time.time_ns(), [1.0] * 5, [1] * 5, [2.0] * 5, [1] * 5,
+                             False)  # fmt: skip
+
+        t = threading.Thread(target=callback)
+        t0 = time.perf_counter()
+        t.start()
+        assert r.wait(900_000_000) is True
+        assert time.perf_counter() - t0 < 0.5
+        t.join()
+        assert len(r.read(16)) == 1
+        assert r.wait(0) is False  # read: nothing new
+    finally:
+        w.close()

@@ -104,6 +104,7 @@ class _Positions(Mapping[str, int]):
 
 
 LAG_EXPORT_NS = 50_000_000
+_tuple_new = tuple.__new__
 # Wire codes come from the core (built in Rust from the codec's enums): nothing to drift.
 _EVENTS = {name: code for code, name in shijim_core.EVENT_NAMES.items()}
 _SESSIONS = {name: code for code, name in shijim_core.SESSION_STATE_NAMES.items()}
@@ -263,7 +264,9 @@ class StrategyRunner:
         v = self.engine.take_view(code_id)  # (book top fields, signal fields), in order
         if v is None:
             return None
-        return MarketView(*v[0], SignalSnapshot(*v[1]))
+        # tuple.__new__ with the fields in order is what the NamedTuples' own __new__ does,
+        # without its Python frame (one view per decision).
+        return _tuple_new(MarketView, (*v[0], _tuple_new(SignalSnapshot, v[1])))
 
     def _decide(self, due: Any) -> bool:
         """The strategy decides on one due event; True if it asked for anything."""
