@@ -406,31 +406,11 @@ def floor_phase(attached: bool, seconds: float, rate: float) -> list[float]:
 
 
 def bench_floor(seconds: float, pairs: int, rate: float = 2000.0) -> None:
-    import numpy as np
+    def phase(attached: bool) -> list[float]:
+        return floor_phase(attached, seconds, rate)
 
-    runs: dict[bool, list[list[float]]] = {False: [], True: []}
-    for _ in range(pairs):
-        for attached in (False, True):
-            runs[attached].append(floor_phase(attached, seconds, rate))
-    p50 = {k: [float(np.percentile(v, 50)) for v in runs[k]] for k in runs}
-    p99 = {k: [float(np.percentile(v, 99)) for v in runs[k]] for k in runs}
-    pair_ratio = statistics.median(w / wo for w, wo in zip(p50[True], p50[False], strict=True))
-    emit(
-        "dashboard.tick_to_order.floor",
-        "us",
-        statistics.median(p50[True]),
-        sum(len(v) for v in runs[True]),
-        ("the same pipeline, no dashboard", statistics.median(p50[False])),
-        "within 5 % of the baseline (median of the pairs' p50 ratios)",
-        pair_ratio <= 1.05,
-        median_pair_ratio=round(pair_ratio, 3),
-        p50_with=[round(x, 2) for x in p50[True]],
-        p50_without=[round(x, 2) for x in p50[False]],
-        p99_with=[round(x, 1) for x in p99[True]],
-        p99_without=[round(x, 1) for x in p99[False]],
-        events_per_s=rate,
-        seconds=seconds,
-        load=runtime_bench._load(),
+    runtime_bench.bench_floor_pairs(
+        "dashboard.tick_to_order.floor", "dashboard", 0.05, pairs, seconds, rate, phase
     )
 
 

@@ -51,6 +51,7 @@ from runtime import (
     _bench_cpu,
     _load,
     _publish_all,
+    bench_floor_pairs,
     paced_floor,
     shijim_run,
     sim_stream,
@@ -140,7 +141,6 @@ print(json.dumps({{"rows": int(ticks.size + books.size), "seconds": secs}}))
 def chdb_insert_baseline(s: Stream, tmp: Path) -> float:
     """chdb's own insert of the stream's rows, rows/s (a process of its own: one chdb path per
     process)."""
-    import numpy as np
 
     np.save(tmp / "ticks.npy", s.ticks)
     np.save(tmp / "books.npy", s.books)
@@ -331,31 +331,14 @@ def floor_phase(attached: bool, seconds: float, rate: float, tmp: Path) -> list[
 
 
 def bench_floor(seconds: float, pairs: int, rate: float = 2000.0) -> None:
-    runs: dict[bool, list[list[float]]] = {False: [], True: []}
     with tempfile.TemporaryDirectory(prefix="shijim-recfloor-") as tmp:
-        for _ in range(pairs):
-            for attached in (False, True):
-                runs[attached].append(floor_phase(attached, seconds, rate, Path(tmp)))
-    p50 = {k: [statistics.median(v) for v in runs[k]] for k in runs}
-    p99 = {k: [float(np.percentile(v, 99)) for v in runs[k]] for k in runs}
-    pair_ratio = statistics.median(a / b for a, b in zip(p50[True], p50[False], strict=True))
-    emit(
-        "recorder.tick_to_order.floor",
-        "us",
-        statistics.median(p50[True]),
-        sum(len(v) for v in runs[True]),
-        ("the same pipeline, no recorder", statistics.median(p50[False])),
-        "within 10 % of the baseline (median of the pairs' p50 ratios)",
-        pair_ratio <= 1.10,
-        median_pair_ratio=round(pair_ratio, 3),
-        p50_with=[round(x, 2) for x in p50[True]],
-        p50_without=[round(x, 2) for x in p50[False]],
-        p99_with=[round(x, 1) for x in p99[True]],
-        p99_without=[round(x, 1) for x in p99[False]],
-        events_per_s=rate,
-        seconds=seconds,
-        load=_load(),
-    )
+
+        def phase(attached: bool) -> list[float]:
+            return floor_phase(attached, seconds, rate, Path(tmp))
+
+        bench_floor_pairs(
+            "recorder.tick_to_order.floor", "recorder", 0.10, pairs, seconds, rate, phase
+        )
 
 
 def main() -> None:

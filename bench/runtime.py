@@ -322,6 +322,37 @@ def paced_floor(
     return samples
 
 
+def bench_floor_pairs(bench: str, neighbour: str, within: float, pairs: int, seconds: float,
+                      rate: float, phase: Callable[[bool], list[float]]) -> None:  # fmt: skip
+    """Interleaved pairs of paced floor runs without and with ``neighbour`` (``phase(attached)``
+    returns one run's samples); the figure is the median of the pairs' p50 ratios, which the
+    load of a shared machine disturbs least. Target: within ``within`` (0.05: 5 %)."""
+    runs: dict[bool, list[list[float]]] = {False: [], True: []}
+    for _ in range(pairs):
+        for attached in (False, True):
+            runs[attached].append(phase(attached))
+    p50 = {k: [float(np.percentile(v, 50)) for v in runs[k]] for k in runs}
+    p99 = {k: [float(np.percentile(v, 99)) for v in runs[k]] for k in runs}
+    pair_ratio = statistics.median(w / wo for w, wo in zip(p50[True], p50[False], strict=True))
+    emit(
+        bench,
+        "us",
+        statistics.median(p50[True]),
+        sum(len(v) for v in runs[True]),
+        (f"the same pipeline, no {neighbour}", statistics.median(p50[False])),
+        f"within {within:.0%} of the baseline (median of the pairs' p50 ratios)",
+        pair_ratio <= 1 + within,
+        median_pair_ratio=round(pair_ratio, 3),
+        p50_with=[round(x, 2) for x in p50[True]],
+        p50_without=[round(x, 2) for x in p50[False]],
+        p99_with=[round(x, 1) for x in p99[True]],
+        p99_without=[round(x, 1) for x in p99[False]],
+        events_per_s=rate,
+        seconds=seconds,
+        load=_load(),
+    )
+
+
 # -- 2. the `make run` demo ---------------------------------------------------------------------
 def shijim_run(args: list[str]) -> tuple[dict, float]:
     """`python -m shijim run ARGS --summary-json F`: its summary and the process's wall seconds."""
