@@ -29,7 +29,6 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable
-from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -38,17 +37,11 @@ from figure import emit
 from shijim.app.config import parse_config
 from shijim.backtest import BacktestSpec, HftBacktestAdapter
 from shijim.events import (
-    BidAskRecord,
-    EventKind,
-    EventRecord,
     MarketRecord,
-    SessionState,
-    TickRecord,
-    TickType,
     raw_file_name,
     write_records,
 )
-from shijim.gateway.sim_market import NS, SimulatedMarket, default_instruments
+from shijim.gateway.sim_market import NS, SimulatedMarket, default_instruments, recorded
 from shijim.tools import hft_converter as hc
 from shijim.tools.sbe import encode_file
 
@@ -61,40 +54,7 @@ LATENCY_NS = 200_000
 def sim_records(seconds: float, seed: int = 7) -> list[MarketRecord]:
     """Every trade, book and session event of the demo's codes, in publication order."""
     market = SimulatedMarket([i for i in default_instruments() if i.code in CODES], seed, START)
-    out: list[MarketRecord] = []
-
-    def px(x: float) -> Decimal:
-        return Decimal(repr(float(x)))
-
-    seq = 0
-    while market.clock_ns < START + int(seconds * NS):
-        chunk = market.next_chunk()
-        for kind, i in zip(chunk.kinds.tolist(), chunk.index.tolist(), strict=True):
-            seq += 1
-            if kind == 0:
-                ts, code, state = chunk.sessions[i]
-                out.append(EventRecord(
-                    code, ts, ts + LATENCY_NS, seq, EventKind.SESSION_STATE,
-                    SessionState(state), None, 0, "",
-                ))  # fmt: skip
-            elif kind == 1:
-                t = chunk.ticks[i]
-                ts = int(t["exch_ts"])
-                out.append(TickRecord(
-                    t["code"].decode(), ts, ts + LATENCY_NS, seq, px(t["price"]),
-                    int(t["volume"]), int(t["total_volume"]), TickType(int(t["tick_type"])),
-                    bool(t["simtrade"]),
-                ))  # fmt: skip
-            else:
-                b = chunk.bidasks[i]
-                ts = int(b["exch_ts"])
-                out.append(BidAskRecord(
-                    b["code"].decode(), ts, ts + LATENCY_NS, seq,
-                    tuple(map(px, b["bid_px"])), tuple(map(int, b["bid_qty"])),
-                    tuple(map(px, b["ask_px"])), tuple(map(int, b["ask_qty"])),
-                    bool(b["simtrade"]),
-                ))  # fmt: skip
-    return out
+    return list(recorded(market, START + int(seconds * NS), LATENCY_NS))
 
 
 def write_day(records: list[MarketRecord], tmp: Path) -> Path:

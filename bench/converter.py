@@ -25,12 +25,11 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable
-from decimal import Decimal
 from pathlib import Path
 
 from figure import emit
-from shijim.events import BidAskRecord, MarketRecord, TickRecord, TickType, write_records
-from shijim.gateway.sim_market import NS, SimulatedMarket, default_instruments
+from shijim.events import EventRecord, MarketRecord, write_records
+from shijim.gateway.sim_market import NS, SimulatedMarket, default_instruments, recorded
 from shijim.tools import hft_converter as hc
 from shijim.tools.sbe import encode_file
 
@@ -44,34 +43,8 @@ def sim_lines(seconds: float) -> list[MarketRecord]:
     market = SimulatedMarket(
         [i for i in default_instruments() if i.code in ("TXFL6", "MXFL6")], 11, START
     )
-    out: list[MarketRecord] = []
-    seq = 0
-
-    def px(x: float) -> Decimal:
-        return Decimal(repr(float(x)))
-
-    while market.clock_ns < START + int(seconds * NS):
-        chunk = market.next_chunk()
-        for kind, i in zip(chunk.kinds.tolist(), chunk.index.tolist(), strict=True):
-            seq += 1
-            if kind == 1:
-                t = chunk.ticks[i]
-                ts = int(t["exch_ts"])
-                out.append(TickRecord(
-                    t["code"].decode(), ts, ts + LATENCY_NS, seq, px(t["price"]),
-                    int(t["volume"]), int(t["total_volume"]), TickType(int(t["tick_type"])),
-                    bool(t["simtrade"]),
-                ))  # fmt: skip
-            elif kind == 2:
-                b = chunk.bidasks[i]
-                ts = int(b["exch_ts"])
-                out.append(BidAskRecord(
-                    b["code"].decode(), ts, ts + LATENCY_NS, seq,
-                    tuple(map(px, b["bid_px"])), tuple(map(int, b["bid_qty"])),
-                    tuple(map(px, b["ask_px"])), tuple(map(int, b["ask_qty"])),
-                    bool(b["simtrade"]),
-                ))  # fmt: skip
-    return out
+    records = recorded(market, START + int(seconds * NS), LATENCY_NS)
+    return [r for r in records if not isinstance(r, EventRecord)]  # market data only
 
 
 def rate(n: int, fn: Callable[[], object], repeats: int) -> float:

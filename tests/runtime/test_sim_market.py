@@ -17,6 +17,7 @@ from shijim.gateway.sim_market import (
     SimInstrument,
     SimulatedMarket,
     default_instruments,
+    recorded,
 )
 from shijim.gateway.taipei_time import taipei_naive_to_utc_ns, utc_ns_to_taipei
 
@@ -281,3 +282,29 @@ def test_queues_survive_price_moves() -> None:
         assert (b["bid_qty"][i + 1, 1:] == b["bid_qty"][i, :4]).all()
     for i in ask_up:
         assert (b["ask_qty"][i + 1, :4] == b["ask_qty"][i, 1:]).all()
+
+
+def test_recorded_is_the_chunks_as_raw_records_in_publication_order() -> None:
+    from shijim.events import BidAskRecord, EventRecord, TickRecord
+
+    codes = ("TXFL6", "2330")
+    start = taipei_naive_to_utc_ns(dt.datetime(2026, 11, 24, 8, 44, 57))  # pre-open first
+    inst = [i for i in default_instruments() if i.code in codes]
+    chunks = _chunks(SimulatedMarket(inst, 9, start), 4)
+    recs = list(recorded(SimulatedMarket(inst, 9, start), start + 4 * NS, 250_000))
+    assert len(recs) == sum(c.size for c in chunks)
+    assert [r.seq for r in recs] == list(range(1, len(recs) + 1))  # every event counted
+    assert all(r.local_ts == r.exch_ts + 250_000 for r in recs)
+    flat = [(int(k), c, int(i)) for c in chunks for k, i in zip(c.kinds, c.index, strict=True)]
+    for r, (kind, c, i) in zip(recs, flat, strict=True):
+        if kind == 0:
+            assert isinstance(r, EventRecord) and r.exch_ts == c.sessions[i][0]
+        elif kind == 1:
+            t = c.ticks[i]
+            assert isinstance(r, TickRecord) and r.exch_ts == t["exch_ts"]
+            assert r.price == Decimal(repr(float(t["price"])))  # exact on the tick grid
+        else:
+            b = c.bidasks[i]
+            assert isinstance(r, BidAskRecord) and r.exch_ts == b["exch_ts"]
+            assert r.bid_price == tuple(Decimal(repr(float(x))) for x in b["bid_px"])
+    assert {type(r) for r in recs} == {EventRecord, TickRecord, BidAskRecord}

@@ -27,12 +27,22 @@ depends only on the seed and the parameters (never on pacing, batch sizes or wal
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
+from decimal import Decimal
 
 import numpy as np
 
 from shijim.bus.dtypes import BIDASK_DTYPE, TICK_DTYPE
+from shijim.events import (
+    BidAskRecord,
+    EventKind,
+    EventRecord,
+    MarketRecord,
+    SessionState,
+    TickRecord,
+    TickType,
+)
 from shijim.gateway.price_ladder import PriceLadder
 from shijim.gateway.sessions import Market, next_open, open_intervals
 
@@ -520,6 +530,46 @@ def _merge(
     index = np.concatenate([np.arange(len(sessions)), np.arange(ticks.size), np.arange(books.size)])
     order = np.lexsort((keys[:, 2], keys[:, 1], keys[:, 0]))
     return SimChunk(ticks, books, sessions, kinds[order], index[order])
+
+
+def recorded(market: SimulatedMarket, until_ns: int, latency_ns: int) -> Iterator[MarketRecord]:
+    """The raw records a recorder would have written of ``market`` (chunk after chunk until its
+    clock reaches ``until_ns``): trades, books and session events in publication order, ``seq``
+    counting every event, ``local_ts`` = exchange time + ``latency_ns``, prices as the decimal
+    of the simulated float (``Decimal(repr(x))``, exact on the tick grid). For benchmarks,
+    tests and sample recordings; the live simulator publishes rows, not records."""
+
+    def px(x: float) -> Decimal:
+        return Decimal(repr(float(x)))
+
+    seq = 0
+    while market.clock_ns < until_ns:
+        chunk = market.next_chunk()
+        for kind, i in zip(chunk.kinds.tolist(), chunk.index.tolist(), strict=True):
+            seq += 1
+            if kind == 0:
+                ts, code, state = chunk.sessions[i]
+                yield EventRecord(
+                    code, ts, ts + latency_ns, seq, EventKind.SESSION_STATE, SessionState(state),
+                    None, 0, "",
+                )  # fmt: skip
+            elif kind == 1:
+                t = chunk.ticks[i]
+                ts = int(t["exch_ts"])
+                yield TickRecord(
+                    t["code"].decode(), ts, ts + latency_ns, seq, px(t["price"]),
+                    int(t["volume"]), int(t["total_volume"]), TickType(int(t["tick_type"])),
+                    bool(t["simtrade"]),
+                )  # fmt: skip
+            else:
+                b = chunk.bidasks[i]
+                ts = int(b["exch_ts"])
+                yield BidAskRecord(
+                    b["code"].decode(), ts, ts + latency_ns, seq,
+                    tuple(map(px, b["bid_px"])), tuple(map(int, b["bid_qty"])),
+                    tuple(map(px, b["ask_px"])), tuple(map(int, b["ask_qty"])),
+                    bool(b["simtrade"]),
+                )  # fmt: skip
 
 
 def _concat(arrays: list[np.ndarray], dtype: np.dtype) -> np.ndarray:
