@@ -14,7 +14,7 @@ A document that does not decode raises ``WireError`` naming the field.
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, fields
 from typing import Any
 
@@ -175,60 +175,37 @@ def _rows(doc: Mapping[str, Any], key: str, names: tuple[str, ...]) -> list[list
     return rows
 
 
+# Each table's field names and per-column check, from its row type's own fields.
+_CHECKS: dict[str, Callable[[Any, str], Any]] = {"str": _str, "int": _int, "float": _float}
+_TABLES: dict[type, tuple[tuple[str, ...], tuple[Callable[[Any, str], Any], ...]]] = {
+    cls: (names, tuple(_CHECKS[str(f.type)] for f in fields(cls)))
+    for cls, names in (
+        (BookTop, BOOK_FIELDS),
+        (WorkingOrder, ORDER_FIELDS),
+        (Holding, HOLDING_FIELDS),
+        (RecentReject, REJECT_FIELDS),
+    )
+}
+
+
+def _decode_table(doc: Mapping[str, Any], key: str, cls: type) -> list[Any]:
+    names, checks = _TABLES[cls]
+    out = []
+    for i, r in enumerate(_rows(doc, key, names)):
+        w = f"snapshot.{key}.rows[{i}]"
+        out.append(cls(*(check(x, w) for check, x in zip(checks, r, strict=True))))
+    return out
+
+
 def decode_snapshot(doc: Mapping[str, Any]) -> SystemSnapshot:
     where = "snapshot"
     state_name = _str(_get(doc, "state", where), "snapshot.state")
     if state_name not in TradingState.__members__:
         raise WireError(f"snapshot.state: unknown trading state {state_name[:20]!r}")
-    books: dict[str, BookTop] = {}
-    for i, r in enumerate(_rows(doc, "books", BOOK_FIELDS)):
-        w = f"snapshot.books.rows[{i}]"
-        books[_str(r[0], w)] = BookTop(
-            r[0],
-            _float(r[1], w),
-            _int(r[2], w),
-            _float(r[3], w),
-            _int(r[4], w),
-            _float(r[5], w),
-            _float(r[6], w),
-            _float(r[7], w),
-            _int(r[8], w),
-            _float(r[9], w),
-            _float(r[10], w),
-        )
-    orders = []
-    for i, r in enumerate(_rows(doc, "working_orders", ORDER_FIELDS)):
-        w = f"snapshot.working_orders.rows[{i}]"
-        orders.append(
-            WorkingOrder(
-                _str(r[0], w),
-                _str(r[1], w),
-                _str(r[2], w),
-                _int(r[3], w),
-                _int(r[4], w),
-                _float(r[5], w),
-                _str(r[6], w),
-                _int(r[7], w),
-                _str(r[8], w),
-            )
-        )
-    holdings = []
-    for i, r in enumerate(_rows(doc, "holdings", HOLDING_FIELDS)):
-        w = f"snapshot.holdings.rows[{i}]"
-        holdings.append(
-            Holding(
-                _str(r[0], w),
-                _int(r[1], w),
-                _float(r[2], w),
-                _float(r[3], w),
-                _float(r[4], w),
-                _float(r[5], w),
-            )
-        )
-    recent = []
-    for i, r in enumerate(_rows(doc, "recent_rejects", REJECT_FIELDS)):
-        w = f"snapshot.recent_rejects.rows[{i}]"
-        recent.append(RecentReject(_int(r[0], w), _str(r[1], w), _str(r[2], w), _str(r[3], w)))
+    books = {b.code: b for b in _decode_table(doc, "books", BookTop)}
+    orders = _decode_table(doc, "working_orders", WorkingOrder)
+    holdings = _decode_table(doc, "holdings", Holding)
+    recent = _decode_table(doc, "recent_rejects", RecentReject)
     acc = _mapping(doc, "account", where)
     demands = {
         _str(k, "snapshot.demands"): Demand(
