@@ -469,49 +469,15 @@ pub fn features_batch(
     super::same_len(n * N_FEATURES, &[("out", out.len())])?;
     super::same_len(n, &[("ok", ok.len())])?;
     let mut stream = L5Features::new_checked(cfg)?;
-    let mut bad = 0;
-    let mut first = None;
-    for (r, (row, flag)) in out
-        .chunks_exact_mut(N_FEATURES)
-        .zip(ok.iter_mut())
-        .enumerate()
-    {
-        let row: &mut FeatureRow = match row.try_into() {
-            Ok(x) => x,
-            Err(_) => continue, // chunks_exact gives whole rows
-        };
-        let res = book_row(bid_px, bid_qty, ask_px, ask_qty, width, r)
-            .and_then(|b| stream.update(&b, row).map_err(|e| e.with_row(r)));
-        *flag = res.is_ok();
-        if let Err(e) = res {
-            row.fill(f64::NAN);
-            bad += 1;
-            first.get_or_insert(e);
-        }
-    }
-    Ok((bad, first))
+    Ok(super::each_row(out, ok, |r, row: &mut FeatureRow| {
+        book_row(bid_px, bid_qty, ask_px, ask_qty, width, r).and_then(|b| stream.update(&b, row))
+    }))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn px(x: f64) -> Price {
-        Price((x * PRICE_SCALE as f64).round() as i64)
-    }
-
-    fn book(bids: &[(f64, i64)], asks: &[(f64, i64)]) -> L5 {
-        let mut l = L5::default();
-        for (m, &(p, q)) in bids.iter().enumerate() {
-            l.bid.price[m] = px(p);
-            l.bid.qty[m] = q;
-        }
-        for (m, &(p, q)) in asks.iter().enumerate() {
-            l.ask.price[m] = px(p);
-            l.ask.qty[m] = q;
-        }
-        l
-    }
+    use crate::engine::test_books::{book, px};
 
     fn run(s: &mut L5Features, b: &L5) -> FeatureRow {
         let mut out = [0.0; N_FEATURES];

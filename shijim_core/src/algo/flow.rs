@@ -194,37 +194,17 @@ pub fn flow_batch(
     )?;
     super::same_len(n * N_FLOW, &[("out", out.len())])?;
     let mut stream = TradeFlow::new_checked(halflife)?;
-    let mut bad = 0;
-    let mut first = None;
-    for (r, (row, flag)) in out.chunks_exact_mut(N_FLOW).zip(ok.iter_mut()).enumerate() {
-        let row: &mut FlowRow = match row.try_into() {
-            Ok(x) => x,
-            Err(_) => continue,
-        };
-        let res = trade_from_f64(price[r], qty[r])
-            .and_then(|(p, q)| {
-                let a = aggressor_from_code(side[r])?;
-                stream.update(p, q, a, mid[r], row)
-            })
-            .map_err(|e| e.with_row(r));
-        *flag = res.is_ok();
-        if let Err(e) = res {
-            row.fill(f64::NAN);
-            bad += 1;
-            first.get_or_insert(e);
-        }
-    }
-    Ok((bad, first))
+    Ok(super::each_row(out, ok, |r, row: &mut FlowRow| {
+        let (p, q) = trade_from_f64(price[r], qty[r])?;
+        let a = aggressor_from_code(side[r])?;
+        stream.update(p, q, a, mid[r], row)
+    }))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::engine::types::PRICE_SCALE;
-
-    fn px(x: f64) -> Price {
-        Price((x * PRICE_SCALE as f64).round() as i64)
-    }
+    use crate::engine::test_books::px;
 
     #[test]
     fn lee_ready_signs_and_sums() {

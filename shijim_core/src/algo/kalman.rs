@@ -297,22 +297,9 @@ pub fn local_level_batch(
     super::same_len(n, &[("y", y.len()), ("r", r.len()), ("ok", ok.len())])?;
     super::same_len(n * 6, &[("out", out.len())])?;
     let mut f = LocalLevel::new_checked(cfg)?;
-    let mut bad = 0;
-    let mut first = None;
-    for (i, (row, flag)) in out.chunks_exact_mut(6).zip(ok.iter_mut()).enumerate() {
-        let row: &mut LevelRow = match row.try_into() {
-            Ok(x) => x,
-            Err(_) => continue,
-        };
-        let res = f.step(t_ns[i], y[i], r[i], row).map_err(|e| e.with_row(i));
-        *flag = res.is_ok();
-        if let Err(e) = res {
-            row.fill(f64::NAN);
-            bad += 1;
-            first.get_or_insert(e);
-        }
-    }
-    Ok((bad, first))
+    Ok(super::each_row(out, ok, |i, row: &mut LevelRow| {
+        f.step(t_ns[i], y[i], r[i], row)
+    }))
 }
 
 /// The hedge-ratio filter over N pairs: `out` (N, 9) row-major; as [`local_level_batch`].
@@ -327,22 +314,9 @@ pub fn hedge_ratio_batch(
     super::same_len(n, &[("y", y.len()), ("ok", ok.len())])?;
     super::same_len(n * 9, &[("out", out.len())])?;
     let mut f = HedgeRatio::new_checked(cfg)?;
-    let mut bad = 0;
-    let mut first = None;
-    for (i, (row, flag)) in out.chunks_exact_mut(9).zip(ok.iter_mut()).enumerate() {
-        let row: &mut HedgeRow = match row.try_into() {
-            Ok(v) => v,
-            Err(_) => continue,
-        };
-        let res = f.step(x[i], y[i], row).map_err(|e| e.with_row(i));
-        *flag = res.is_ok();
-        if let Err(e) = res {
-            row.fill(f64::NAN);
-            bad += 1;
-            first.get_or_insert(e);
-        }
-    }
-    Ok((bad, first))
+    Ok(super::each_row(out, ok, |i, row: &mut HedgeRow| {
+        f.step(x[i], y[i], row)
+    }))
 }
 
 #[cfg(test)]

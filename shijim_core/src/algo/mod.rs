@@ -134,6 +134,31 @@ pub(crate) fn same_len(n: usize, cols: &[(&'static str, usize)]) -> Result<(), A
     Ok(())
 }
 
+/// The batch kernels' row loop: `step(r, row)` fills row `r` of `out` (rows of `W`, row-major,
+/// one per `ok` entry). A refusal leaves the row NaN and `ok[r]` false, and the stream goes on
+/// with the next row. Returns the number refused and the first refusal, placed at its row.
+pub(crate) fn each_row<const W: usize>(
+    out: &mut [f64],
+    ok: &mut [bool],
+    mut step: impl FnMut(usize, &mut [f64; W]) -> Result<(), AlgoError>,
+) -> (usize, Option<AlgoError>) {
+    let mut bad = 0;
+    let mut first = None;
+    for (r, (row, flag)) in out.chunks_exact_mut(W).zip(ok.iter_mut()).enumerate() {
+        let Ok(row) = <&mut [f64; W]>::try_from(row) else {
+            continue; // chunks_exact gives whole rows
+        };
+        let res = step(r, row).map_err(|e| e.with_row(r));
+        *flag = res.is_ok();
+        if let Err(e) = res {
+            row.fill(f64::NAN);
+            bad += 1;
+            first.get_or_insert(e);
+        }
+    }
+    (bad, first)
+}
+
 /// Per-event decay factor of an exponentially weighted sum with half-life `h` events:
 /// `0.5^(1/h)`. `h = inf` keeps everything (a plain running sum).
 pub(crate) fn halflife_decay(field: &'static str, h: f64) -> Result<f64, AlgoError> {

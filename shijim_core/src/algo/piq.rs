@@ -682,17 +682,14 @@ pub fn queue_batch(
         }
     }
     let mut est = QueueEstimator::new_checked(cfg, side, price, qty, placed_at, before.as_ref())?;
-    let mut bad = 0;
-    let mut first = None;
-    for (r, (row, flag)) in out.chunks_exact_mut(9).zip(ok.iter_mut()).enumerate() {
+    Ok(super::each_row(out, ok, |r, row: &mut [f64; 9]| {
         if r < start {
             row.fill(f64::NAN);
             row[0] = 0.0;
-            *flag = true;
-            continue;
+            return Ok(());
         }
         let t = ev.t_ns[r];
-        let res = match ev.kind[r] {
+        let s = match ev.kind[r] {
             EVENT_BOOK => book_at(r).and_then(|b| est.on_book(t, &b)),
             EVENT_TRADE => {
                 super::flow::trade_from_f64(ev.trade_px[r], ev.trade_qty[r]).and_then(|(p, q)| {
@@ -715,19 +712,10 @@ pub fn queue_batch(
                 "kind",
                 format!("{k}: expected 0 (book), 1 (trade) or 2 (own fill)"),
             )),
-        }
-        .map_err(|e| e.with_row(r));
-        *flag = res.is_ok();
-        match res {
-            Ok(s) => row.copy_from_slice(&s.to_row()),
-            Err(e) => {
-                row.fill(f64::NAN);
-                bad += 1;
-                first.get_or_insert(e);
-            }
-        }
-    }
-    Ok((bad, first))
+        }?;
+        row.copy_from_slice(&s.to_row());
+        Ok(())
+    }))
 }
 
 #[cfg(test)]

@@ -4,28 +4,9 @@
 use super::*;
 use crate::engine::fees::{FeeSchedule, InstrumentSpec};
 use crate::engine::latency::LatencyModel;
-use crate::engine::types::{Levels, PRICE_SCALE};
+use crate::engine::test_books::{book, px};
+
 use crate::engine::venue::{OrderRequest, Tif, Venue, VenueConfig};
-
-fn px(p: i64) -> Price {
-    Price(p * PRICE_SCALE)
-}
-
-fn side(levels: &[(i64, i64)]) -> Levels {
-    let mut l = Levels::default();
-    for (i, &(p, q)) in levels.iter().enumerate().take(LEVELS) {
-        l.price[i] = px(p);
-        l.qty[i] = q;
-    }
-    l
-}
-
-fn book(bids: &[(i64, i64)], asks: &[(i64, i64)]) -> L5 {
-    L5 {
-        bid: side(bids),
-        ask: side(asks),
-    }
-}
 
 /// Bids 100 (qty q), 99, 98; asks 101, 102.
 fn bid_book(q: i64) -> L5 {

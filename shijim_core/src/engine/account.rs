@@ -537,12 +537,9 @@ fn per_lot(sum: f64, lots: i64) -> f64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::engine::test_books::px;
 
     const S: Nanos = 1_000_000_000;
-
-    fn px(p: i64) -> Price {
-        Price(p * PRICE_SCALE)
-    }
 
     fn acct() -> Account {
         let mut a = Account::new();

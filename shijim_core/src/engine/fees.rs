@@ -171,11 +171,7 @@ impl InstrumentSpec {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::engine::types::PRICE_SCALE;
-
-    fn px(p: i64) -> Price {
-        Price(p * PRICE_SCALE)
-    }
+    use crate::engine::test_books::px;
 
     #[test]
     fn txf_fee_is_commission_plus_tax_each_side() {

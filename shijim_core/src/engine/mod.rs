@@ -13,5 +13,7 @@ pub mod policy;
 pub mod queue;
 pub mod signals;
 pub mod standby;
+#[cfg(test)]
+pub(crate) mod test_books;
 pub mod types;
 pub mod venue;

@@ -265,24 +265,7 @@ impl Signals {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::engine::types::PRICE_SCALE;
-
-    fn px(x: f64) -> Price {
-        Price((x * PRICE_SCALE as f64).round() as i64)
-    }
-
-    fn book(bids: &[(f64, i64)], asks: &[(f64, i64)]) -> L5 {
-        let mut l = L5::default();
-        for (m, &(p, q)) in bids.iter().enumerate() {
-            l.bid.price[m] = px(p);
-            l.bid.qty[m] = q;
-        }
-        for (m, &(p, q)) in asks.iter().enumerate() {
-            l.ask.price[m] = px(p);
-            l.ask.qty[m] = q;
-        }
-        l
-    }
+    use crate::engine::test_books::{book, px};
 
     #[test]
     fn level_signals_by_hand() {

@@ -3,29 +3,10 @@
 use super::*;
 use crate::engine::fees::{FeeSchedule, InstrumentSpec};
 use crate::engine::latency::{LatencyModel, MS};
+use crate::engine::test_books::{book, px};
 use crate::engine::types::PRICE_SCALE;
 
 const C: CodeId = 0;
-
-fn px(p: i64) -> Price {
-    Price(p * PRICE_SCALE)
-}
-
-fn side(levels: &[(i64, i64)]) -> Levels {
-    let mut l = Levels::default();
-    for (i, &(p, q)) in levels.iter().enumerate().take(LEVELS) {
-        l.price[i] = px(p);
-        l.qty[i] = q;
-    }
-    l
-}
-
-fn book(bids: &[(i64, i64)], asks: &[(i64, i64)]) -> L5 {
-    L5 {
-        bid: side(bids),
-        ask: side(asks),
-    }
-}
 
 fn free_spec() -> InstrumentSpec {
     InstrumentSpec {
