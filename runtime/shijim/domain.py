@@ -20,6 +20,8 @@ import math
 from dataclasses import dataclass
 from typing import NamedTuple
 
+import shijim_core
+
 
 class Side(enum.IntEnum):
     """The value is the sign of the position change a fill of this side causes."""
@@ -30,6 +32,11 @@ class Side(enum.IntEnum):
     @property
     def opposite(self) -> Side:
         return Side.SELL if self is Side.BUY else Side.BUY
+
+
+# The engine's side codes (built in Rust; also its aggressor codes, 0 meaning unknown).
+ENGINE_SIDE: dict[Side, int] = {Side.BUY: shijim_core.SIDE_BUY, Side.SELL: shijim_core.SIDE_SELL}
+SIDE_OF_ENGINE: dict[int, Side] = {code: side for side, code in ENGINE_SIDE.items()}
 
 
 class TradingState(enum.IntEnum):

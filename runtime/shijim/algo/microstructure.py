@@ -21,13 +21,13 @@ import numpy as np
 import numpy.typing as npt
 
 import shijim_core
+from shijim.events import TickType
 
 F64 = npt.NDArray[np.float64]
 I64 = npt.NDArray[np.int64]
 BoolArray = npt.NDArray[np.bool_]
 
 TRADE_FLOW_NAMES: tuple[str, ...] = tuple(shijim_core.TRADE_FLOW_NAMES)
-UNKNOWN, BUYER, SELLER = 0, 1, 2  # trade sides (tick types)
 
 
 def as_f64(x: npt.ArrayLike) -> F64:
@@ -77,7 +77,7 @@ class TradeFlow:
         self._k = shijim_core.TradeFlow(halflife)
 
     def update(
-        self, price: float, qty: float, side: int = UNKNOWN, mid: float = float("nan")
+        self, price: float, qty: float, side: int = TickType.UNKNOWN, mid: float = float("nan")
     ) -> dict[str, float]:
         return dict(zip(TRADE_FLOW_NAMES, self._k.update(price, qty, side, mid), strict=True))
 

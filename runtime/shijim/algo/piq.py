@@ -20,8 +20,9 @@ import numpy as np
 import numpy.typing as npt
 
 import shijim_core
-from shijim.algo.microstructure import UNKNOWN, as_f64, as_i64
-from shijim.domain import Side
+from shijim.algo.microstructure import as_f64, as_i64
+from shijim.domain import ENGINE_SIDE, Side
+from shijim.events import TickType
 
 F64 = npt.NDArray[np.float64]
 BoolArray = npt.NDArray[np.bool_]
@@ -64,12 +65,8 @@ class QueueState(NamedTuple):
         return cls(bool(k), a, lo, hi, c, int(f), int(rem), lvl, rate)
 
 
-def _side_code(side: Side) -> int:
-    return shijim_core.SIDE_BUY if side is Side.BUY else shijim_core.SIDE_SELL
-
-
 def _aggressor_code(side: Side | None) -> int:
-    return UNKNOWN if side is None else (1 if side is Side.BUY else 2)
+    return TickType.UNKNOWN if side is None else ENGINE_SIDE[side]
 
 
 class QueueEstimator:
@@ -87,7 +84,7 @@ class QueueEstimator:
     ) -> None:
         b = None if book is None else tuple(as_f64(x) for x in book)
         self._k = shijim_core.QueueEstimator(
-            _side_code(side),
+            ENGINE_SIDE[side],
             price,
             qty,
             str(model.rule),
@@ -153,7 +150,7 @@ def queue_estimates(
     rows, ``trade_qty`` also on own-fill rows; trade sides 0 unknown, 1 buyer-, 2
     seller-initiated). At equal times put trades before the book that shows them."""
     out, ok, first = shijim_core.queue_estimates(
-        _side_code(side),
+        ENGINE_SIDE[side],
         price,
         qty,
         placed_ns,

@@ -23,8 +23,8 @@ import numpy as np
 
 import shijim_core as sc
 from shijim.backtest.venue import NO_ANSWER, Reach, Watch
+from shijim.events import TickType
 
-_BUYER, _SELLER = 1, 2  # Shioaji tick_type of the aggressor (0: unknown, ignored by hftbacktest)
 _FAR = 2**62
 _WINDOW = 512  # messages marked at a time
 _NONE: frozenset[int] = frozenset()
@@ -111,8 +111,8 @@ class RingLookahead:
         real = ~ticks["simtrade"].astype(bool)
         px = ticks["price"]
         # A seller lifting bids threatens our buys at px or above; a buyer our sells at or below.
-        tb = np.where(real & (ticks["tick_type"] == _SELLER), px, np.inf)
-        ts = np.where(real & (ticks["tick_type"] == _BUYER), px, -np.inf)
+        tb = np.where(real & (ticks["tick_type"] == TickType.SELL), px, np.inf)
+        ts = np.where(real & (ticks["tick_type"] == TickType.BUY), px, -np.inf)
         live = ~books["simtrade"].astype(bool)
         ask, bid = books["ask_px"][:, 0], books["bid_px"][:, 0]
         ask_ok = live & (books["ask_qty"][:, 0] > 0) & (ask > 0)

@@ -22,6 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
+from shijim.events import TickType
 from shijim.strategy.journal import ACTIONS_FILE, ActionRow, FillRow
 
 THROUGH, TOUCH, QUEUE, UNKNOWN_AGGRESSOR, ARRIVAL, NO_EVENT = (
@@ -43,7 +44,6 @@ RULES = {
     "hftbacktest fills the whole quantity at the best",
     NO_EVENT: "no market event of the code at that time",
 }
-_SELLER, _BUYER = 2, 1
 
 
 @dataclass
@@ -96,7 +96,7 @@ class MarketTape:
                 if (p < price) if buy else (p > price):
                     found.add(THROUGH)
                 elif abs(p - price) < 1e-9:
-                    against = a == (_SELLER if buy else _BUYER)
+                    against = a == (TickType.SELL if buy else TickType.BUY)
                     found.add(QUEUE if against else UNKNOWN_AGGRESSOR if a == 0 else "")
         bk = self.books.get(code)
         if bk is not None:

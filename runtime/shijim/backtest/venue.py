@@ -34,9 +34,9 @@ from typing import Any
 
 import numpy as np
 
-import shijim_core as sc
 from shijim.backtest.models import VenueModels
 from shijim.domain import (
+    ENGINE_SIDE,
     ExecutionEvent,
     Fill,
     Order,
@@ -53,7 +53,6 @@ from shijim.domain import (
 H_NONE, H_NEW, H_EXPIRED, H_FILLED, H_CANCELED, H_PARTIAL = 0, 1, 2, 3, 4, 5
 H_GTC, H_FOK, H_IOC, H_LIMIT = 0, 2, 3, 0
 _TIF = {TimeInForce.ROD: H_GTC, TimeInForce.IOC: H_IOC, TimeInForce.FOK: H_FOK}
-_ENGINE_SIDE = {Side.BUY: sc.SIDE_BUY, Side.SELL: sc.SIDE_SELL}
 # Ended hftbacktest orders are dropped from its order map once this many have piled up.
 _CLEAR_EVERY = 64
 
@@ -437,7 +436,7 @@ class HftVenue:
             self.events.append(OrderUpdate.of(order, order.updated_ns))
         price = round(h.exec_price_tick * lv.tick, 6)
         exec_ns = int(h.exch_timestamp)
-        fee = self.engine.fee(lv.code_id, _ENGINE_SIDE[order.side], price, qty)
+        fee = self.engine.fee(lv.code_id, ENGINE_SIDE[order.side], price, qty)
         self._fills += 1
         order.filled_qty += qty
         lv.open_qty = leaves

@@ -26,6 +26,8 @@ from typing import Any
 
 import shijim_core as sc
 from shijim.domain import (
+    ENGINE_SIDE,
+    SIDE_OF_ENGINE,
     ExecutionEvent,
     Fill,
     Order,
@@ -34,12 +36,9 @@ from shijim.domain import (
     OrderUpdate,
     Rejection,
     RejectReason,
-    Side,
     TimeInForce,
 )
 
-_SIDE_TO_ENGINE = {Side.BUY: sc.SIDE_BUY, Side.SELL: sc.SIDE_SELL}
-_SIDE_FROM_ENGINE = {sc.SIDE_BUY: Side.BUY, sc.SIDE_SELL: Side.SELL}
 _TIF_TO_ENGINE = {
     TimeInForce.ROD: sc.TIF_DAY,
     TimeInForce.IOC: sc.TIF_IOC,
@@ -81,7 +80,7 @@ class PaperVenue:
         side = intent.side
         try:
             eid = self.engine.submit(
-                code_id, _SIDE_TO_ENGINE[side], price, qty, _TIF_TO_ENGINE[intent.tif]
+                code_id, ENGINE_SIDE[side], price, qty, _TIF_TO_ENGINE[intent.tif]
             )
         except ValueError as exc:  # e.g. a price with more than 6 decimals, a full backlog
             return Rejection(RejectReason.ADAPTER, f"paper: {exc}")
@@ -164,7 +163,7 @@ class PaperVenue:
                     f"{self._prefix}F{self._fills}",
                     order.order_id,
                     order.code,
-                    _SIDE_FROM_ENGINE[ev.side],
+                    SIDE_OF_ENGINE[ev.side],
                     qty,
                     ev.price,
                     ev.exec_at,

@@ -30,12 +30,10 @@ from collections.abc import Callable
 from fractions import Fraction
 from typing import Any
 
-import shijim_core as sc
-from shijim.domain import Fill, Instrument, Position, Side
+from shijim.domain import ENGINE_SIDE, Fill, Instrument, Position
 
 InstrumentLookup = Callable[[str], Instrument]
 
-_SIDE = {Side.BUY: sc.SIDE_BUY, Side.SELL: sc.SIDE_SELL}
 _MICRO = 1_000_000
 
 
@@ -120,7 +118,8 @@ class PositionKeeper:
         eng = self._engine
         before = eng.position(cid)
         # round(): a broker's float price may carry binary noise beyond the 6 wire decimals.
-        eng.apply_fill(cid, _SIDE[fill.side], round(fill.price, 6), fill.qty, fill.fee, fill.ts_ns)
+        side = ENGINE_SIDE[fill.side]
+        eng.apply_fill(cid, side, round(fill.price, 6), fill.qty, fill.fee, fill.ts_ns)
         self._codes[fill.code] = None
         after = eng.position(cid)
         return float((after.realised - after.fees) - (before.realised - before.fees))
