@@ -60,7 +60,7 @@ from shijim.strategy.runner import StrategyRunner
 from shijim.strategy.snapshot import SystemSnapshot
 
 import runtime as runtime_bench  # bench/runtime.py: its pipeline, ring and demo run
-from runtime import Attached
+from runtime import Attached, Idle
 
 REPO = Path(__file__).resolve().parents[1]
 TOKEN = os.environ["SHIJIM_ADMIN_TOKEN"]
@@ -107,22 +107,6 @@ class Shard:
 
     def close(self) -> None:
         runtime_bench._close(self.name, self.writer)
-
-
-class Idle:
-    name = "idle"
-
-    def on_market(self, view, ctx):
-        return ()
-
-    def on_placed(self, tag, order):
-        pass
-
-    def on_order(self, update, ctx):
-        return ()
-
-    def on_fill(self, fill, ctx):
-        return ()
 
 
 def serve(shard: Shard | None, port: int, child: subprocess.Popen) -> None:

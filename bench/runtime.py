@@ -81,13 +81,13 @@ BIG = 10**9
 QUIET_ENV = {**os.environ, "SHIOAJI_API_KEY": ""}  # never the broker, whatever the shell has
 
 
-class PlaceEveryEvent:
-    """Bench strategy: one passive 1-lot buy at the best bid per decided event."""
+class Idle:
+    """Bench strategy that never acts (the base of the others: no answer to the venue)."""
 
-    name = "bench"
+    name = "idle"
 
     def on_market(self, view, ctx):
-        return [Place(OrderIntent(view.code, Side.BUY, 1, view.best_bid, tag="b"))]
+        return ()
 
     def on_placed(self, tag, order):
         pass
@@ -97,6 +97,15 @@ class PlaceEveryEvent:
 
     def on_fill(self, fill, ctx):
         return ()
+
+
+class PlaceEveryEvent(Idle):
+    """Bench strategy: one passive 1-lot buy at the best bid per decided event."""
+
+    name = "bench"
+
+    def on_market(self, view, ctx):
+        return [Place(OrderIntent(view.code, Side.BUY, 1, view.best_bid, tag="b"))]
 
 
 def wide_limits() -> RiskLimits:
