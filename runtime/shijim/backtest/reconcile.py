@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import json
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -46,6 +46,17 @@ RULES = {
 }
 
 
+def _real_rows_by_code(batches: list[np.ndarray]) -> Iterator[tuple[str, np.ndarray]]:
+    """Each code's rows of ``batches`` without trial matches, in exchange-time order."""
+    if not batches or not sum(b.size for b in batches):
+        return
+    rows = np.concatenate(batches)
+    rows = rows[~rows["simtrade"].astype(bool)]
+    for code in np.unique(rows["code"]):
+        r = rows[rows["code"] == code]
+        yield code.decode(), r[np.argsort(r["exch_ts"], kind="stable")]
+
+
 @dataclass
 class MarketTape:
     """Per code: trades (exch_ts, price, aggressor) and books (exch_ts, best bid, best ask), in
@@ -68,20 +79,10 @@ class MarketTape:
                 ticks.append(b.ticks)
                 books.append(b.books)
         tape = cls()
-        if ticks and sum(t.size for t in ticks):
-            t = np.concatenate(ticks)
-            t = t[~t["simtrade"].astype(bool)]
-            for code in np.unique(t["code"]):
-                r = t[t["code"] == code]
-                r = r[np.argsort(r["exch_ts"], kind="stable")]
-                tape.trades[code.decode()] = (r["exch_ts"], r["price"], r["tick_type"])
-        if books and sum(b.size for b in books):
-            b = np.concatenate(books)
-            b = b[~b["simtrade"].astype(bool)]
-            for code in np.unique(b["code"]):
-                r = b[b["code"] == code]
-                r = r[np.argsort(r["exch_ts"], kind="stable")]
-                tape.books[code.decode()] = (r["exch_ts"], r["bid_px"][:, 0], r["ask_px"][:, 0])
+        for code, r in _real_rows_by_code(ticks):
+            tape.trades[code] = (r["exch_ts"], r["price"], r["tick_type"])
+        for code, r in _real_rows_by_code(books):
+            tape.books[code] = (r["exch_ts"], r["bid_px"][:, 0], r["ask_px"][:, 0])
         return tape
 
     def trigger(self, code: str, side: str, price: float, t_ns: int, placed_ns: int) -> str:
