@@ -272,7 +272,7 @@ def paced_floor(
     off the trading CPU, as `run --cpu` keeps them) before the first measured event. Thousands
     of samples per run: the p50 resolves the few percent a neighbour may cost, where the
     demo's ~200 orders cannot. Samples in microseconds."""
-    from shijim.app.runtime import IDLE_SPIN_NS, keep_side_threads_off
+    from shijim.app.runtime import IDLE_SPIN_NS, idle_turn, keep_side_threads_off
     from shijim.dashboard.channel import SNAPSHOT_INTERVAL_S
 
     bids = [20000.0 - k for k in range(5)]
@@ -318,7 +318,7 @@ def paced_floor(
             # ring watched with the interpreter lock released until the next event is due.
             while (now := time.perf_counter_ns()) < nxt:
                 runner.step()
-                r.wait(int(min(IDLE_SPIN_NS, nxt - now)))
+                idle_turn(r, True, int(min(IDLE_SPIN_NS, nxt - now)))
             one_event()
             nxt += gap
         samples = [x / 1e3 for x in runner.counters.tick_to_order_ns]

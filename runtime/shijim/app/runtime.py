@@ -329,6 +329,16 @@ def pin_trading_thread(cpu: int) -> None:
     log.info("trading thread pinned to CPU %d", cpu)
 
 
+def idle_turn(reader: Any, spin: bool, spin_ns: int = IDLE_SPIN_NS) -> None:
+    """A loop turn with nothing published: pinned (``spin``), watch the ring for up to
+    ``spin_ns`` with the interpreter lock released (returns at once when a message arrives);
+    otherwise sleep IDLE_SLEEP_S."""
+    if spin:
+        reader.wait(spin_ns)
+    else:
+        time.sleep(IDLE_SLEEP_S)
+
+
 def trade_loop(shard: Shard, stop: threading.Event, duration: float | None, started: float) -> str:
     """Run until a signal, the duration or the end of a finite feed; returns why it ended.
 
@@ -356,10 +366,7 @@ def trade_loop(shard: Shard, stop: threading.Event, duration: float | None, star
         if feed.finished:
             return "feed finished"
         if not published:
-            if spin:
-                reader.wait(IDLE_SPIN_NS)
-            else:
-                time.sleep(IDLE_SLEEP_S)
+            idle_turn(reader, spin)
     return "signal"
 
 
@@ -392,10 +399,7 @@ def sim_loop(shard: Shard, stop: threading.Event, duration: float | None, starte
         if feed.finished:
             return "feed finished"
         if realtime and not published:
-            if spin:  # nothing can arrive meanwhile (this thread publishes): a GIL-free pause
-                reader.wait(IDLE_SPIN_NS)
-            else:
-                time.sleep(IDLE_SLEEP_S)
+            idle_turn(reader, spin)  # (the simulator publishes from this thread: a pause)
     return "signal"
 
 
