@@ -148,8 +148,9 @@ class Pipeline:
 
 
 def pipeline(reader, codes: list[str], strategy, policy: str, latency: str, event_time: bool,
-             max_messages: int) -> Pipeline:  # fmt: skip
-    """The shard's trading path as `shijim.app.runtime.compose` builds it for a paper venue."""
+             max_messages: int, snapshot_interval_s: float = 0.25) -> Pipeline:  # fmt: skip
+    """The shard's trading path as `shijim.app.runtime.compose` builds it for a paper venue
+    (``snapshot_interval_s``: dashboard snapshots, built only while one reads)."""
     instruments = InstrumentTable({c: instrument_for(c) for c in codes})
     engine = shijim_core.Engine(
         codes,
@@ -162,8 +163,26 @@ def pipeline(reader, codes: list[str], strategy, policy: str, latency: str, even
     gw = RiskAwareGateway(
         PaperVenue(engine), instruments, wide_limits(), None, metrics, clock, engine=engine
     )
-    runner = StrategyRunner(engine, reader, strategy, gw, metrics, max_messages=max_messages)
+    runner = StrategyRunner(engine, reader, strategy, gw, metrics, max_messages=max_messages,
+                            snapshot_interval_s=snapshot_interval_s)  # fmt: skip
     return Pipeline(engine, gw, runner)
+
+
+FLOOR_BIDS = [20000.0 - k for k in range(5)]
+FLOOR_ASKS = [20001.0 + k for k in range(5)]
+FLOOR_QTY = [5, 5, 5, 5, 5]
+
+
+def floor_event(w, p: Pipeline, i: int) -> None:
+    """One event of the tick-to-order floor: a TXFL6 book (moving every event, so each is a
+    real decision) published and decided; the order it brings is cancelled outside the
+    measured span (the next step delivers the cancel)."""
+    up = i % 2
+    w.publish_bidask("TXFL6", i, time.time_ns(), [x + up for x in FLOOR_BIDS], FLOOR_QTY,
+                     [x + up for x in FLOOR_ASKS], FLOOR_QTY, False)  # fmt: skip
+    p.runner.step()  # the sample is taken when the gateway returns the accepted order
+    p.gateway.cancel_all()
+    p.runner.step()
 
 
 def _ring(tag: str, slots: int = 65536):
@@ -202,9 +221,7 @@ def bench_tick_to_order(n: int, cpu: int | None) -> float:
 
 
 def _tick_to_order(n: int, cpu: int | None) -> float:
-    bids = [20000.0 - k for k in range(5)]
-    asks = [20001.0 + k for k in range(5)]
-    qty = [5, 5, 5, 5, 5]
+    bids, asks, qty = FLOOR_BIDS, FLOOR_ASKS, FLOOR_QTY
     name, w, r = _ring("t2o0", 4096)
     try:  # Baseline: publish + read, nothing else.
         base = np.empty(n, dtype=np.int64)
@@ -218,16 +235,10 @@ def _tick_to_order(n: int, cpu: int | None) -> float:
     name, w, r = _ring("t2o1", 4096)
     try:
         p = pipeline(r, ["TXFL6"], PlaceEveryEvent(), "every_event", "zero", False, 64)
-        runner, gw = p.runner, p.gateway
         for i in range(n):
-            up = i % 2  # the book moves every event: a real decision each time
-            b = [x + up for x in bids]
-            a = [x + up for x in asks]
-            w.publish_bidask("TXFL6", i, time.time_ns(), b, qty, a, qty, False)
-            runner.step()  # the sample is taken when the gateway returns the accepted order
-            gw.cancel_all()  # outside the measured span; the next step delivers the cancel
-            runner.step()
-        samples = np.asarray(runner.counters.tick_to_order_ns[n // 10 :], dtype=np.float64) / 1e3
+            floor_event(w, p, i)
+        samples = np.asarray(p.runner.counters.tick_to_order_ns[n // 10 :], dtype=np.float64)
+        samples /= 1e3
     finally:
         _close(name, w)
     p50, p99 = np.percentile(samples, [50, 99])
@@ -275,28 +286,14 @@ def paced_floor(
     from shijim.app.runtime import IDLE_SPIN_NS, idle_turn, keep_side_threads_off
     from shijim.dashboard.channel import SNAPSHOT_INTERVAL_S
 
-    bids = [20000.0 - k for k in range(5)]
-    asks = [20001.0 + k for k in range(5)]
-    qty = [5, 5, 5, 5, 5]
     name, w, r = _ring(tag, 4096)
-    p = pipeline(r, ["TXFL6"], PlaceEveryEvent(), "every_event", "zero", False, 64)
     # Snapshots as the runtime composes it: built only while a dashboard reads.
-    runner = StrategyRunner(p.engine, r, PlaceEveryEvent(), p.gateway, p.runner.metrics,
-                            max_messages=64, snapshot_interval_s=SNAPSHOT_INTERVAL_S)  # fmt: skip
-    gw = p.gateway
+    p = pipeline(r, ["TXFL6"], PlaceEveryEvent(), "every_event", "zero", False, 64,
+                 SNAPSHOT_INTERVAL_S)  # fmt: skip
+    runner, gw = p.runner, p.gateway
     saved = os.sched_getaffinity(0)
     beside: Attached | None = None
     i = 0
-
-    def one_event() -> None:
-        nonlocal i
-        i += 1
-        up = i % 2  # the book moves every event: a real decision each time
-        w.publish_bidask("TXFL6", i, time.time_ns(), [x + up for x in bids], qty,
-                         [x + up for x in asks], qty, False)  # fmt: skip
-        runner.step()
-        gw.cancel_all()  # outside the measured span; the next step delivers the cancel
-        runner.step()
 
     try:
         keep_side_threads_off(max(saved))
@@ -306,7 +303,8 @@ def paced_floor(
             while not beside.ready():
                 if time.monotonic() > deadline:
                     raise SystemExit(f"paced floor {tag}: what runs beside it never got ready")
-                one_event()
+                i += 1
+                floor_event(w, p, i)
                 time.sleep(0.01)
         os.sched_setaffinity(0, {max(saved)})
         runner.counters.tick_to_order_ns.clear()
@@ -319,7 +317,8 @@ def paced_floor(
             while (now := time.perf_counter_ns()) < nxt:
                 runner.step()
                 idle_turn(r, True, int(min(IDLE_SPIN_NS, nxt - now)))
-            one_event()
+            i += 1
+            floor_event(w, p, i)
             nxt += gap
         samples = [x / 1e3 for x in runner.counters.tick_to_order_ns]
     finally:
