@@ -9,6 +9,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytest
 from shijim.events import (
     BidAskRecord,
@@ -20,7 +21,10 @@ from shijim.events import (
     write_records,
 )
 from shijim.events import jsonl as jsonl_module
+from shijim.events.rows import concat_rows, take_rows
 from test_events_fast import _file_lines, _reference_read, _same
+
+import shijim_core
 
 
 def _entries(path: Path, limit: int, keep: bool) -> tuple[list[tuple[int, Any]], list[str]]:
@@ -104,3 +108,54 @@ def test_huge_prices_are_the_nearest_float_of_the_decimal(tmp_path: Path) -> Non
     for (_line, row), rec in zip(got, recs, strict=True):
         assert hasattr(row, "dtype")
         _check_row(row, rec, True)
+
+
+def test_concat_and_take_rows_keep_the_ring_layout_byte_for_byte() -> None:
+    """np.concatenate of the ring's padded rows gives a packed dtype (which the admission then
+    had to convert back, every batch); concat_rows and take_rows keep the ring's own dtype
+    and copy the bytes."""
+    book = np.dtype(shijim_core.BIDASK_DTYPE)
+    rng = np.random.default_rng(3)
+    parts = []
+    for n in (3, 0, 5):
+        rows = np.zeros(n, book)
+        rows["exch_ts"] = rng.integers(0, 1 << 40, n)
+        rows["bid_px"] = rng.random((n, 5))
+        rows["code"] = b"TXFL6"
+        parts.append(rows)
+    assert np.concatenate(parts).dtype != book  # what this replaces
+    joined = concat_rows(parts, book)
+    assert joined.dtype == book and joined.size == 8
+    assert joined.tobytes() == b"".join(p.tobytes() for p in parts)
+    index = np.array([7, 0, 3, 3])
+    taken = take_rows(joined, index)
+    assert taken.dtype == book
+    assert taken.tobytes() == b"".join(joined[i : i + 1].tobytes() for i in index)
+    assert concat_rows([], book).dtype == book
+    # Rows in another layout are converted field by field, not reinterpreted.
+    packed = np.concatenate(parts)
+    again = concat_rows([packed], book)
+    assert again.dtype == book and np.array_equal(again["bid_px"], joined["bid_px"])
+
+
+def test_admission_takes_the_readers_uint8_kinds(tmp_path: Path) -> None:
+    """The core's readers give kinds as uint8; the admission takes them as they are (an int8
+    contract sent every replay batch through a conversion of all its rows)."""
+    f = tmp_path / "d.jsonl"
+    write_records(f, [
+        TickRecord("TXFL6", 1_767_574_800_000_000_000 + i, 0, i, Decimal(20000), 1, i,
+                   TickType.BUY, False)
+        for i in range(1, 4)
+    ])  # fmt: skip
+    batch = next(iter(read_row_batches(f, on_bad=lambda e: None)))
+    assert batch.kinds.dtype == np.uint8
+    name = f"test-kinds-{id(f)}"
+    shijim_core.ring_unlink(name)
+    w = shijim_core.RingWriter(name, slots=1024)
+    try:
+        adm = shijim_core.Admission()
+        nt, nb, *_ = adm.admit_rows(w, batch.ticks, batch.books, batch.kinds, 2 * 10**18)
+        assert (nt, nb) == (3, 0)
+    finally:
+        w.close()
+        shijim_core.ring_unlink(name)

@@ -82,7 +82,7 @@ def _inputs(seed: int, n: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """A mixed stream with bad rows of every kind: unknown codes, time going backwards, NaN,
     crossed books, negative volumes, unstamped rows."""
     rng = np.random.default_rng(seed)
-    kinds = rng.choice(np.array([1, 2], dtype=np.int8), n, p=[0.3, 0.7])
+    kinds = rng.choice(np.array([1, 2], dtype=np.uint8), n, p=[0.3, 0.7])
     nt, nb = int((kinds == 1).sum()), int((kinds == 2).sum())
     codes = np.array([b"TXFL6", b"MXFL6", b"ZZZ"])
     tk = np.zeros(nt, dtype=TICK_DTYPE)

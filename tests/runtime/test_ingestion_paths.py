@@ -134,7 +134,7 @@ def test_bad_books_through_the_batch_path() -> None:
     def fill(writer: Any) -> None:
         ing = Ingestor(writer, universe={"TXFL6"}, clock_ns=lambda: NOW)
         books = _rows()
-        ing.interleaved(np.empty(0, TICK_DTYPE), books, np.full(books.size, 2, np.int8), "sim")
+        ing.interleaved(np.empty(0, TICK_DTYPE), books, np.full(books.size, 2, np.uint8), "sim")
         counts.update(ing.bad.counts)
 
     recs = records_of(fill)

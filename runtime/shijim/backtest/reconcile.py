@@ -23,6 +23,7 @@ from pathlib import Path
 import numpy as np
 
 from shijim.events import TickType
+from shijim.events.rows import concat_rows
 from shijim.strategy.journal import ACTIONS_FILE, ActionRow, FillRow
 
 THROUGH, TOUCH, QUEUE, UNKNOWN_AGGRESSOR, ARRIVAL, NO_EVENT = (
@@ -50,7 +51,7 @@ def _real_rows_by_code(batches: list[np.ndarray]) -> Iterator[tuple[str, np.ndar
     """Each code's rows of ``batches`` without trial matches, in exchange-time order."""
     if not batches or not sum(b.size for b in batches):
         return
-    rows = np.concatenate(batches)
+    rows = concat_rows(batches, batches[0].dtype)
     rows = rows[~rows["simtrade"].astype(bool)]
     for code in np.unique(rows["code"]):
         r = rows[rows["code"] == code]

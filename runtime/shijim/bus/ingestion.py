@@ -343,12 +343,12 @@ class Ingestor:
     # -- batches (simulator, replay: the throughput path) -----------------------------------
     def ticks(self, arr: np.ndarray, source: str = "batch") -> int:
         """Publish a TICK_DTYPE batch; returns how many rows were published."""
-        kinds = np.ones(arr.size, dtype=np.int8)
+        kinds = np.ones(arr.size, dtype=np.uint8)
         return self.interleaved(arr, np.empty(0, BIDASK_DTYPE), kinds, source)
 
     def bidasks(self, arr: np.ndarray, source: str = "batch") -> int:
         """Publish a BIDASK_DTYPE batch; returns how many rows were published."""
-        kinds = np.full(arr.size, 2, dtype=np.int8)
+        kinds = np.full(arr.size, 2, dtype=np.uint8)
         return self.interleaved(np.empty(0, TICK_DTYPE), arr, kinds, source)
 
     def interleaved(
@@ -386,7 +386,7 @@ class Ingestor:
             with self._lock:
                 nt, nb, lts_t, lts_b, drops, holds = adm.admit_rows(
                     self.writer, ticks.astype(TICK_DTYPE), bidasks.astype(BIDASK_DTYPE),
-                    np.asarray(kinds, dtype=np.int8), now, stamp_local_ts, restamp,
+                    np.asarray(kinds, dtype=np.uint8), now, stamp_local_ts, restamp,
                 )  # fmt: skip
         for kind, cause, n, row, field, detail in drops:
             place = f"{source} {kind} row {row}" if where is None else where(kind, row)

@@ -36,6 +36,7 @@ from pathlib import Path
 
 import numpy as np
 
+from shijim.bus.dtypes import BIDASK_DTYPE, TICK_DTYPE
 from shijim.bus.ingestion import Ingestor
 from shijim.bus.validation import BadInputCause, ClockCheck
 from shijim.events import MarketRecord, RecordError, read_records
@@ -45,8 +46,10 @@ from shijim.events.rows import (
     RECORD,
     TICK,
     RowBatch,
+    concat_rows,
     read_row_batches,
     read_sbe_row_batches,
+    take_rows,
 )
 from shijim.gateway.feed import run_feed_for
 from shijim.metrics import ShardMetrics
@@ -137,8 +140,8 @@ def _ordered(parts: list[tuple[Entries, np.ndarray]]) -> Entries:
     # order: a stable sort by key alone is the (key, file) order, and timsort merges the runs
     # in linear time (a lexsort sorts twice from scratch).
     order = np.argsort(keys, kind="stable")
-    ticks = np.concatenate([e.ticks for e, _ in parts])
-    books = np.concatenate([e.books for e, _ in parts])
+    ticks = concat_rows([e.ticks for e, _ in parts], TICK_DTYPE)
+    books = concat_rows([e.books for e, _ in parts], BIDASK_DTYPE)
     records = [r for e, _ in parts for r in e.records]
     k = kinds[order]
     pick = {}
@@ -148,8 +151,8 @@ def _ordered(parts: list[tuple[Entries, np.ndarray]]) -> Entries:
     lines = np.concatenate([e.lines for e, _ in parts])
     exch_ts = np.concatenate([e.exch_ts for e, _ in parts])
     return Entries(
-        ticks[pick[TICK]],
-        books[pick[BIDASK]],
+        take_rows(ticks, pick[TICK]),
+        take_rows(books, pick[BIDASK]),
         k,
         lines[order],
         files[order],

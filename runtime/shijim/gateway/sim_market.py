@@ -43,6 +43,7 @@ from shijim.events import (
     TickRecord,
     TickType,
 )
+from shijim.events.rows import concat_rows
 from shijim.gateway.price_ladder import PriceLadder
 from shijim.gateway.sessions import Market, next_open, open_intervals
 
@@ -502,8 +503,8 @@ def _merge(
 ) -> SimChunk:
     """Merge instruments by time: (exch_ts, instrument, tick before its book), sessions first
     (an OPEN before the session's first event, a CLOSED after its last)."""
-    ticks = _concat([p[1] for p in parts], TICK_DTYPE)
-    books = _concat([p[2] for p in parts], BIDASK_DTYPE)
+    ticks = concat_rows([p[1] for p in parts], TICK_DTYPE)
+    books = concat_rows([p[2] for p in parts], BIDASK_DTYPE)
     t_keys, b_keys = [], []
     for inst, tk, bk, ti in parts:
         t_keys.append(np.stack([tk["exch_ts"], np.full(tk.size, inst), 2 * ti + 1], axis=1))
@@ -522,9 +523,9 @@ def _merge(
     ).astype(np.int64)
     kinds = np.concatenate(
         [
-            np.zeros(len(sessions), np.int8),
-            np.ones(ticks.size, np.int8),
-            np.full(books.size, 2, np.int8),
+            np.zeros(len(sessions), np.uint8),
+            np.ones(ticks.size, np.uint8),
+            np.full(books.size, 2, np.uint8),
         ]
     )
     index = np.concatenate([np.arange(len(sessions)), np.arange(ticks.size), np.arange(books.size)])
@@ -570,13 +571,3 @@ def recorded(market: SimulatedMarket, until_ns: int, latency_ns: int) -> Iterato
                     tuple(map(px, b["ask_px"])), tuple(map(int, b["ask_qty"])),
                     bool(b["simtrade"]),
                 )  # fmt: skip
-
-
-def _concat(arrays: list[np.ndarray], dtype: np.dtype) -> np.ndarray:
-    # np.concatenate would promote the ring's padded row dtype to a packed one.
-    out = np.empty(sum(a.size for a in arrays), dtype=dtype)
-    pos = 0
-    for a in arrays:
-        out[pos : pos + a.size] = a
-        pos += a.size
-    return out

@@ -27,7 +27,7 @@ import shijim_core
 from shijim.events import EventKind, EventRecord, MarketRecord, format_record
 from shijim.events.frames import SOFH, FastFrames, FrameError, judge_frame, scan_frames
 from shijim.events.jsonl import FAST_RECORDS
-from shijim.events.rows import BIDASK, RECORD, TICK
+from shijim.events.rows import BIDASK, RECORD, TICK, concat_rows
 
 _TICK = np.dtype(shijim_core.TICK_DTYPE)
 _BIDASK = np.dtype(shijim_core.BIDASK_DTYPE)
@@ -202,8 +202,8 @@ def _decode_slowly(frames: bytes, ring: str, on_bad: OnBadRow) -> Captured:
         _NO_OFFSETS,
         lines,
         np.concatenate(kinds_l) if kinds_l else np.empty(0, np.uint8),
-        np.concatenate(ticks_l) if ticks_l else np.empty(0, _TICK),
-        np.concatenate(books_l) if books_l else np.empty(0, _BIDASK),
+        concat_rows(ticks_l, _TICK),
+        concat_rows(books_l, _BIDASK),
         records,
         np.concatenate(ts_l) if ts_l else np.empty(0, np.int64),
     )

@@ -40,6 +40,7 @@ import pyarrow as pa
 import shijim_core
 from shijim.events import MarketRecord, RecordError
 from shijim.events.jsonl import FAST_RECORDS, FastRun, parse_line_reference, scan_lines
+from shijim.events.rows import concat_rows
 from shijim.recorder.dsn import ClickHouseTarget
 from shijim.recorder.settings import ClickHouseConfig
 from shijim.recorder.tables import block_tables, ddl
@@ -188,8 +189,8 @@ class Block:
     def tables(self) -> dict[str, pa.Table]:
         if not self.parts:
             return {}
-        ticks = np.concatenate([p[0] for p in self.parts])
-        books = np.concatenate([p[1] for p in self.parts])
+        ticks = concat_rows([p[0] for p in self.parts], shijim_core.TICK_DTYPE)
+        books = concat_rows([p[1] for p in self.parts], shijim_core.BIDASK_DTYPE)
         return block_tables(ticks, books, [r for p in self.parts for r in p[2]])
 
     def token(self, table: str) -> str:
@@ -228,8 +229,8 @@ def rows_of_range(
             n += 1
         except RecordError as exc:
             report("bad_line", f"{exc}; not sent to ClickHouse (the line stays in the file)", 1)
-    ticks = np.concatenate(ticks_l) if ticks_l else np.empty(0, shijim_core.TICK_DTYPE)
-    books = np.concatenate(books_l) if books_l else np.empty(0, shijim_core.BIDASK_DTYPE)
+    ticks = concat_rows(ticks_l, shijim_core.TICK_DTYPE)
+    books = concat_rows(books_l, shijim_core.BIDASK_DTYPE)
     return ticks, books, records, n
 
 

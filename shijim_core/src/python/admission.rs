@@ -589,8 +589,8 @@ impl Admission {
         }
     }
 
-    /// Admit and publish a batch in one given order: `kinds[i]` is 1 (next row of `ticks`) or
-    /// 2 (next row of `bidasks`). Each row's `local_ts` is its receive time for the clock rule;
+    /// Admit and publish a batch in one given order: `kinds[i]` (uint8, as the core's readers
+    /// give them) is 1 (next row of `ticks`) or 2 (next row of `bidasks`). Each row's `local_ts` is its receive time for the clock rule;
     /// published rows carry it, or `now` when it is 0 and `stamp_local_ts`, or always with
     /// `restamp`. Returns `(ticks published, books published, last tick local_ts, last book
     /// local_ts, drops, holds)`: `drops` one `(kind, cause, count, first row, field, detail)`
@@ -604,7 +604,7 @@ impl Admission {
         writer: &Bound<'py, RingWriter>,
         ticks: &Bound<'py, PyAny>,
         bidasks: &Bound<'py, PyAny>,
-        kinds: PyReadonlyArray1<'py, i8>,
+        kinds: PyReadonlyArray1<'py, u8>,
         now: i64,
         stamp_local_ts: bool,
         restamp: bool,
