@@ -171,15 +171,17 @@ def pipeline(reader, codes: list[str], strategy, policy: str, latency: str, even
 FLOOR_BIDS = [20000.0 - k for k in range(5)]
 FLOOR_ASKS = [20001.0 + k for k in range(5)]
 FLOOR_QTY = [5, 5, 5, 5, 5]
+# The floor's book moves one point every event: two books, built once, as the baseline's is
+# (the span holds the publish of the book, not the bench building its lists).
+FLOOR_BOOKS = [([x + up for x in FLOOR_BIDS], [x + up for x in FLOOR_ASKS]) for up in (0, 1)]
 
 
 def floor_event(w, p: Pipeline, i: int) -> None:
     """One event of the tick-to-order floor: a TXFL6 book (moving every event, so each is a
     real decision) published and decided; the order it brings is cancelled outside the
     measured span (the next step delivers the cancel)."""
-    up = i % 2
-    w.publish_bidask("TXFL6", i, time.time_ns(), [x + up for x in FLOOR_BIDS], FLOOR_QTY,
-                     [x + up for x in FLOOR_ASKS], FLOOR_QTY, False)  # fmt: skip
+    bids, asks = FLOOR_BOOKS[i % 2]
+    w.publish_bidask("TXFL6", i, time.time_ns(), bids, FLOOR_QTY, asks, FLOOR_QTY, False)
     p.runner.step()  # the sample is taken when the gateway returns the accepted order
     p.gateway.cancel_all()
     p.runner.step()

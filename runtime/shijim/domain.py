@@ -128,6 +128,8 @@ class InstrumentKind(enum.Enum):
     STOCK = "stock"
 
 
+_STOCK = InstrumentKind.STOCK  # a global: Enum class attributes are slow on 3.11 (rules.py)
+
 # TWSE/TPEx stock tick-size ladder: (upper price bound exclusive, tick).
 _STOCK_TICKS: tuple[tuple[float, float], ...] = (
     (10.0, 0.01),
@@ -150,7 +152,7 @@ class Instrument:
     odd_lot: bool = False  # stocks only: quantities are shares, not board lots
 
     def tick_size(self, price: float) -> float:
-        if self.kind is not InstrumentKind.STOCK:
+        if self.kind is not _STOCK:
             return self.tick
         for bound, tick in _STOCK_TICKS:
             if price < bound:

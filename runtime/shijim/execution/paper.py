@@ -66,8 +66,10 @@ class PaperVenue:
         return self._working
 
     def pump(self) -> None:
-        for ev in self.engine.drain_events():
-            self._on_event(ev)
+        engine = self.engine
+        if engine.pending_events:  # the usual answer is none: no list is built for it
+            for ev in engine.drain_events():
+                self._on_event(ev)
 
     def place(self, intent: OrderIntent) -> Order | Rejection:
         qty, price = intent.qty, intent.price

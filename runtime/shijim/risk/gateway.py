@@ -58,6 +58,11 @@ from shijim.risk.reference import ReferencePrices
 from shijim.risk.rules import check_new_order, check_price, is_reducing
 from shijim.risk.state import StateChange, TradingStateMachine
 
+# Enum members as globals on the order path (a class-attribute read of an Enum is slow on 3.11:
+# shijim.risk.rules).
+_BUY = Side.BUY
+_HALTED, _REDUCING = TradingState.HALTED, TradingState.REDUCING
+
 log = logging.getLogger(__name__)
 
 _PNL_METRIC_INTERVAL_NS = 100_000_000  # marks move PnL every tick; export at most 10/s
@@ -173,7 +178,7 @@ class RiskAwareGateway:
             working = adapter.working_orders()
             wb = ws = 0
             if working:
-                buy = Side.BUY
+                buy = _BUY
                 # Every working order of the code counts (worst case if all fill); at most
                 # max_working of them, so the scan is bounded. Order.remaining inlined.
                 for o in working.values():
@@ -224,9 +229,9 @@ class RiskAwareGateway:
             state = self.state_machine.state
             if order is None:
                 rej = Rejection(RejectReason.UNKNOWN_ORDER, f"order {order_id!r}: not working")
-            elif state is TradingState.HALTED:
+            elif state is _HALTED:
                 rej = Rejection(RejectReason.HALTED, "trading state is HALTED")
-            elif self.code_gate.state(order.code) is TradingState.HALTED:
+            elif self.code_gate.state(order.code) is _HALTED:
                 rej = Rejection(RejectReason.CODE_HELD, f"{order.code}: held, no amends")
             elif qty is not None and not (type(qty) is int and 0 < qty < order.remaining):
                 rej = Rejection(
@@ -485,7 +490,7 @@ class RiskAwareGateway:
         if limit is None:
             return
         pnl = self.engine.net_pnl
-        if pnl <= -limit and self.state_machine.state is not TradingState.HALTED:
+        if pnl <= -limit and self.state_machine.state is not _HALTED:
             self.state_machine.engage(
                 KillSwitchSource.LOSS_LIMIT, f"daily PnL {pnl:.0f} TWD at or below -{limit:.0f}"
             )
@@ -532,11 +537,11 @@ class RiskAwareGateway:
     def _enforce(self, state: TradingState, code: str | None = None) -> None:
         """Cancel the working orders ``state`` does not allow (of ``code`` only, if given): all
         when HALTED, those that could increase exposure when REDUCING."""
-        if state is TradingState.HALTED:
+        if state is _HALTED:
             for oid, o in list(self._adapter.working_orders().items()):
                 if code is None or o.code == code:
                     self._cancel(oid)
-        elif state is TradingState.REDUCING:
+        elif state is _REDUCING:
             for oid in self._exposure_increasing_orders(code):
                 self._cancel(oid)
 
