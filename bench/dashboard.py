@@ -119,7 +119,7 @@ def serve(shard: Shard | None, port: int, child: subprocess.Popen) -> None:
     else:
         channel = SnapshotChannel(shard.runner, {"id": 0, "total": 1, "feed": "bench"})
     state = shard.gateway.state_machine if shard else TradingStateMachine()
-    server = AdminServer(state, TOKEN, port=port, snapshot=channel.payload)
+    server = AdminServer(state, TOKEN, port=port, snapshot=channel)
     server.start()
     try:
         k = 0
@@ -373,7 +373,7 @@ def floor_phase(attached: bool, seconds: float, rate: float) -> list[float]:
 
     def attach(ring: str, runner: StrategyRunner, gw: Any) -> Attached:
         channel = SnapshotChannel(runner, {"id": 0, "total": 1, "feed": "bench"})
-        server = AdminServer(gw.state_machine, TOKEN, port=free_port(), snapshot=channel.payload)
+        server = AdminServer(gw.state_machine, TOKEN, port=free_port(), snapshot=channel)
         server.start()
         child = run_child(server.address[1], seconds + 30, 0.0)
 

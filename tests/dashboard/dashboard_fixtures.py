@@ -151,6 +151,6 @@ def start_runtime(
                           "feed_finished": False, "loop_age_s": 0.001}  # fmt: skip
     channel = SnapshotChannel(thread, identity, lambda: state_live, wall_ns=wall_ns)
     state = TradingStateMachine()
-    server = AdminServer(state, TOKEN, port=port, snapshot=channel.payload)
+    server = AdminServer(state, TOKEN, port=port, snapshot=channel)
     server.start()
     return Runtime(server, channel, state, thread)

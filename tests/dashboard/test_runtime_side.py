@@ -223,3 +223,178 @@ def test_the_runtime_does_not_need_textual() -> None:
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
+
+
+# -- GET /snapshot/stream ------------------------------------------------------------------------
+def open_stream(server: AdminServer, token: str = TOKEN, timeout: float = 5.0) -> Any:
+    """A raw HTTP/1.0 stream request; returns (status line, headers, the socket's file, the
+    socket)."""
+    return open_stream_path(server, "/snapshot/stream", token, timeout)
+
+
+def open_stream_path(
+    server: AdminServer, path: str, token: str = TOKEN, timeout: float = 5.0
+) -> Any:
+    import socket
+
+    sock = socket.create_connection(server.address, timeout=timeout)
+    sock.sendall(f"GET {path} HTTP/1.0\r\nAuthorization: Bearer {token}\r\n\r\n".encode())
+    f = sock.makefile("rb")
+    status = f.readline()
+    headers = []
+    while (line := f.readline()) not in (b"\r\n", b""):
+        headers.append(line)
+    return status, headers, f, sock
+
+
+def test_the_stream_sends_the_snapshot_every_interval_on_one_connection(runtimes) -> None:
+    import time
+
+    from dashboard_fixtures import fixed_snapshot
+
+    rt = start_runtime(fixed_snapshot(T0))
+    runtimes.append(rt)
+    rt.channel.interval_s = 0.05
+    status, headers, f, sock = open_stream(rt.server)
+    try:
+        assert status.split()[1] == b"200"
+        assert b"content-type: application/x-ndjson\r\n" in [h.lower() for h in headers]
+        t0 = time.monotonic()
+        docs = [decode_publication(json.loads(f.readline())) for _ in range(6)]
+        took = time.monotonic() - t0
+    finally:
+        sock.close()
+    assert all(d.snapshot is not None and d.snapshot.ts_ns == T0 for d in docs)
+    assert [d.shard["id"] for d in docs] == [0] * 6
+    assert 0.2 <= took < 2.0  # five intervals of 0.05 s between six documents, not a burst
+    assert rt.channel.encodings == 1  # the same snapshot: encoded once, sent six times
+
+
+def test_a_stream_outlives_the_listeners_deadline_and_ends_with_the_server() -> None:
+    from dashboard_fixtures import FixedTradingThread
+    from shijim.governance.listener import Bounds
+
+    state = TradingStateMachine()
+    channel = SnapshotChannel(FixedTradingThread(None), {"id": 0}, dict, interval_s=0.05)
+    server = AdminServer(
+        state, TOKEN, snapshot=channel, bounds=Bounds(idle_seconds=0.3, deadline_seconds=0.3)
+    )
+    server.start()
+    stopped = False
+    try:
+        _, _, f, sock = open_stream(server)
+        try:
+            import time
+
+            end = time.monotonic() + 1.0  # over three deadlines
+            n = 0
+            while time.monotonic() < end:
+                assert f.readline().endswith(b"\n")
+                n += 1
+            assert n >= 10
+            server.stop()
+            stopped = True
+            rest = f.read()  # the stream ends: end of file, no more than one more document
+            assert rest.count(b"\n") <= 1
+        finally:
+            sock.close()
+    finally:
+        if not stopped:
+            server.stop()
+
+
+def test_streams_are_bounded_and_the_kill_switch_still_answers(runtimes) -> None:
+    from shijim.governance.admin import MAX_SNAPSHOT_STREAMS
+
+    rt = start_runtime(None)
+    runtimes.append(rt)
+    assert open_stream(rt.server, token="wrong")[0].split()[1] == b"401"
+    held = [open_stream(rt.server) for _ in range(MAX_SNAPSHOT_STREAMS)]
+    try:
+        assert all(s[0].split()[1] == b"200" for s in held)
+        status, _, f, sock = open_stream(rt.server)
+        f.close()
+        sock.close()
+        assert status.split()[1] == b"503"
+        # Every stream slot taken: the kill switch still has its handlers.
+        status, doc = call(rt.server, "POST", "/kill-switch/engage?source=dashboard")
+        assert (status, doc["state"]) == (200, "HALTED")
+    finally:
+        for _, _, f, sock in held:
+            f.close()  # (the socket stays open while its file is)
+            sock.close()
+    # A closed stream's slot is free again once its next send fails.
+    import time
+
+    deadline = time.monotonic() + 5
+    while time.monotonic() < deadline:
+        status, _, f, sock = open_stream(rt.server)
+        f.close()
+        sock.close()
+        if status.split()[1] == b"200":
+            break
+        time.sleep(0.1)
+    assert status.split()[1] == b"200"
+
+
+def test_a_runtime_that_stops_sending_is_a_lost_link() -> None:
+    """A stream that opens and then goes quiet (a stuck listener) ends in LinkError within the
+    link's timeout, as does one the runtime closes: the dashboard never shows it as alive."""
+    import asyncio
+    import socket
+    import threading
+
+    from shijim.dashboard.links import AdminAddress, AdminLink, LinkError
+
+    listener = socket.create_server(("127.0.0.1", 0))
+    replies = [b"HTTP/1.0 200 OK\r\n\r\n", b"HTTP/1.0 200 OK\r\n\r\n{bad json\n"]
+
+    def answer(conn: socket.socket, reply: bytes) -> None:
+        conn.recv(4096)
+        conn.sendall(reply)
+        if reply.endswith(b"\r\n\r\n"):
+            threading.Event().wait(1.0)  # quiet, connection open
+        conn.close()
+
+    def serve() -> None:
+        for reply in replies:
+            conn, _ = listener.accept()
+            threading.Thread(target=answer, args=(conn, reply), daemon=True).start()
+
+    threading.Thread(target=serve, daemon=True).start()
+    link = AdminLink(AdminAddress("127.0.0.1", listener.getsockname()[1]), TOKEN, timeout=0.3)
+
+    async def first_document() -> str:
+        try:
+            async for _ in link.publications():
+                return "a document"
+        except LinkError as exc:
+            return str(exc)
+        return "ended"
+
+    try:
+        assert asyncio.run(first_document()) == "no answer within 0.3 s"
+        assert "bad document" in asyncio.run(first_document())
+    finally:
+        listener.close()
+
+
+def test_a_viewer_may_ask_for_fewer_documents_never_more(runtimes) -> None:
+    import time
+
+    rt = start_runtime(None)
+    runtimes.append(rt)
+    rt.channel.interval_s = 0.05
+    for bad in ("20", "x", "10001", "-5"):
+        assert call(rt.server, "GET", f"/snapshot/stream?interval_ms={bad}")[0] == 400
+    status, _, f, sock = open_stream_path(rt.server, "/snapshot/stream?interval_ms=200")
+    try:
+        assert status.split()[1] == b"200"
+        f.readline()
+        t0 = time.monotonic()
+        for _ in range(3):
+            f.readline()
+        assert 0.5 <= time.monotonic() - t0 < 2.0  # 3 x 200 ms, not 3 x 50
+    finally:
+        f.close()
+        sock.close()

@@ -61,7 +61,7 @@ def start_all(shard: ShardParts, env: Mapping[str, str]) -> None:
             host=cfg.admin.bind,
             port=cfg.admin.port,
             env=env,
-            snapshot=shard.snapshots.payload if shard.snapshots is not None else None,
+            snapshot=shard.snapshots,
         )
         if admin is not None:
             admin.start()

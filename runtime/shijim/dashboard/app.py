@@ -196,6 +196,8 @@ class DashboardApp(App[None]):
         self.tradingshard_view: TradingShardView | None = None
         self.tradingshard_error = "" if tradingshard is None else "not read yet"
         self.poll_s = poll_s
+        # The runtime sends at its own rate (10 Hz); a slower repaint asks for fewer documents.
+        self.stream_interval_ms = None if poll_s <= 0.1 else round(poll_s * 1000)
         self.k8s_poll_s = k8s_poll_s
         self.clock = clock
         self.wall_ns = wall_ns
@@ -254,20 +256,20 @@ class DashboardApp(App[None]):
 
     # -- polling (async workers: cancelled with the app) ---------------------------------------
     async def _poll_admin(self, reading: Reading, link: AdminLink) -> None:
+        """The runtime's snapshot stream, reopened by itself after a loss (back-off doubling
+        from ``poll_s`` to 1 s, reset by the first document of a new stream)."""
         delay = self.poll_s
         while True:
-            started = time.monotonic()
             try:
-                pub = await link.publication()
+                async for pub in link.publications(self.stream_interval_ms):
+                    if reading.received(pub, self.clock()):
+                        self.snapshots_received += 1
+                    delay = self.poll_s
             except Exception as exc:  # LinkError names the cause; anything else, its type
                 why = str(exc) if isinstance(exc, LinkError) else f"{type(exc).__name__}: {exc}"
                 reading.failed(why[:160], self.clock())
-                delay = min(1.0, delay * 2)  # reconnect by itself, without hammering
-            else:
-                if reading.received(pub, self.clock()):
-                    self.snapshots_received += 1
-                delay = self.poll_s
-            await asyncio.sleep(max(0.0, delay - (time.monotonic() - started)))
+            await asyncio.sleep(delay)
+            delay = min(1.0, delay * 2)  # reconnect by itself, without hammering
 
     async def _poll_tradingshard(self) -> None:
         link = self.tradingshard

@@ -1,5 +1,6 @@
 """The runtime's side of the dashboard: the trading thread publishes a ``SystemSnapshot`` by
-reference, the admin listener serves it as JSON (``GET /snapshot``), encoding on its own thread.
+reference, the admin listener serves it as JSON (``GET /snapshot``, and every ``interval_s`` on
+one connection: ``GET /snapshot/stream``), encoding on its own thread.
 
 - ``publish`` (the runner's ``on_snapshot``, on the trading thread) is one attribute store.
 - Snapshots are built only while someone reads: the first ``GET /snapshot`` sets the runner's
@@ -33,6 +34,7 @@ class SnapshotChannel:
         live: Callable[[], Mapping[str, Any]] = dict,
         *,
         idle_s: float = IDLE_S,
+        interval_s: float = SNAPSHOT_INTERVAL_S,
         clock: Callable[[], float] = time.monotonic,
         wall_ns: Callable[[], int] = time.time_ns,
     ) -> None:
@@ -40,6 +42,7 @@ class SnapshotChannel:
         self._shard = dict(shard)
         self._live = live
         self.idle_s = idle_s
+        self.interval_s = interval_s  # a stream's documents (the runner builds at this rate)
         self._clock = clock
         self._wall_ns = wall_ns
         self._latest: SystemSnapshot | None = None

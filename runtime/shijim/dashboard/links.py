@@ -4,7 +4,9 @@ off the event loop).
 
 Admin requests run on the dashboard's asyncio loop, not on threads: cancelling the app cancels
 them at once, so no request outlives the app. The admin listener speaks HTTP/1.0, one request per
-connection, and closes; a request is bounded by ``timeout`` end to end. The token is sent as a
+connection, and closes; a request is bounded by ``timeout`` end to end. Snapshots come on one
+connection (``GET /snapshot/stream``, a document per line), each within ``timeout`` of the
+last: a runtime that stops sending is a lost link, not a quiet one. The token is sent as a
 header and never printed or logged.
 """
 
@@ -14,7 +16,7 @@ import asyncio
 import datetime
 import json
 import urllib.parse
-from collections.abc import Mapping
+from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -70,23 +72,37 @@ class AdminLink:
     async def request(self, method: str, path: str, body: bytes = b"") -> tuple[int, bytes]:
         try:
             return await asyncio.wait_for(self._exchange(method, path, body), self.timeout)
-        except TimeoutError:
-            raise LinkError(f"no answer within {self.timeout:g} s") from None
-        except ConnectionRefusedError:
-            raise LinkError("connection refused") from None
-        except OSError as exc:
-            raise LinkError(f"{type(exc).__name__}: {exc.strerror or exc}") from None
+        except (TimeoutError, OSError) as exc:
+            raise self._lost(exc) from None
+
+    def _lost(self, exc: BaseException) -> LinkError:
+        if isinstance(exc, TimeoutError):
+            return LinkError(f"no answer within {self.timeout:g} s")
+        if isinstance(exc, ConnectionRefusedError):
+            return LinkError("connection refused")
+        if isinstance(exc, OSError):
+            return LinkError(f"{type(exc).__name__}: {exc.strerror or exc}")
+        return LinkError(f"{type(exc).__name__}: {exc}"[:160])
+
+    async def _send(
+        self, method: str, path: str, body: bytes
+    ) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
+        # The reader's line limit bounds one streamed document as MAX_REPLY bounds a reply.
+        reader, writer = await asyncio.open_connection(
+            self.address.host, self.address.port, limit=MAX_REPLY
+        )
+        head = (
+            f"{method} {path} HTTP/1.0\r\nHost: {self.address.label}\r\n"
+            f"Authorization: Bearer {self._token}\r\nContent-Length: {len(body)}\r\n"
+            "Accept: application/json\r\n\r\n"
+        )
+        writer.write(head.encode() + body)
+        await writer.drain()
+        return reader, writer
 
     async def _exchange(self, method: str, path: str, body: bytes) -> tuple[int, bytes]:
-        reader, writer = await asyncio.open_connection(self.address.host, self.address.port)
+        reader, writer = await self._send(method, path, body)
         try:
-            head = (
-                f"{method} {path} HTTP/1.0\r\nHost: {self.address.label}\r\n"
-                f"Authorization: Bearer {self._token}\r\nContent-Length: {len(body)}\r\n"
-                "Accept: application/json\r\n\r\n"
-            )
-            writer.write(head.encode() + body)
-            await writer.drain()
             chunks: list[bytes] = []
             size = 0
             while chunk := await reader.read(1 << 16):  # HTTP/1.0: the reply ends at EOF
@@ -98,14 +114,43 @@ class AdminLink:
             writer.close()
         return split_reply(b"".join(chunks))
 
-    async def publication(self) -> Publication:
-        status, body = await self.request("GET", "/snapshot")
-        if status != 200:
-            raise LinkError(f"GET /snapshot: HTTP {status}: {error_text(body)}")
+    async def publications(self, interval_ms: int | None = None) -> AsyncIterator[Publication]:
+        """The runtime's snapshots as it sends them (``GET /snapshot/stream``, every
+        ``interval_ms`` or at the runtime's own rate) until the link is lost: then LinkError,
+        naming why (no document within ``timeout`` of the interval, closed, refused)."""
+        path = "/snapshot/stream"
+        query = "" if interval_ms is None else f"?interval_ms={interval_ms}"
+        gap = self.timeout + (interval_ms or 0) / 1000
         try:
-            return decode_publication(json.loads(body))
-        except ValueError as exc:  # JSONDecodeError and WireError name the place
-            raise LinkError(f"GET /snapshot: bad document: {str(exc)[:160]}") from None
+            reader, writer = await asyncio.wait_for(
+                self._send("GET", path + query, b""), self.timeout
+            )
+        except (TimeoutError, OSError) as exc:
+            raise self._lost(exc) from None
+        try:
+            try:
+                head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), self.timeout)
+            except asyncio.IncompleteReadError:
+                raise LinkError(f"GET {path}: closed before a complete header") from None
+            status, _ = split_reply(head)
+            if status != 200:
+                rest = await asyncio.wait_for(reader.read(MAX_REPLY), self.timeout)
+                raise LinkError(f"GET {path}: HTTP {status}: {error_text(rest)}")
+            while True:
+                line = await asyncio.wait_for(reader.readline(), gap)
+                if not line.endswith(b"\n"):
+                    raise LinkError(f"GET {path}: the runtime closed the stream")
+                try:
+                    pub = decode_publication(json.loads(line))
+                except ValueError as exc:  # JSONDecodeError and WireError name the place
+                    raise LinkError(f"GET {path}: bad document: {str(exc)[:160]}") from None
+                yield pub
+        except (TimeoutError, OSError, asyncio.LimitOverrunError) as exc:
+            raise self._lost(exc) from None
+        except ValueError as exc:  # readline's own: a line over the limit
+            raise LinkError(f"GET {path}: {str(exc)[:160]}") from None
+        finally:
+            writer.close()
 
     async def kill_switch(self, engage: bool) -> str:
         """The DASHBOARD demand: engage (HALTED) or release. Returns the state the runtime

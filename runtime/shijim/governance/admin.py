@@ -12,6 +12,14 @@ environment variable ``SHIJIM_ADMIN_TOKEN``, is compared in constant time and ne
 - ``GET /state``                 JSON: state, demands, positions and PnL summary.
 - ``GET /snapshot``              the dashboard's ``SystemSnapshot`` (shijim.dashboard.wire), when
   the runtime gives a snapshot source; encoded on the listener's thread, never the trading one.
+- ``GET /snapshot/stream``       the same document every ``interval_s`` of the source (or every
+  ``?interval_ms=N``, from that interval up to 10 s), one per line (``application/x-ndjson``),
+  on one connection until the client leaves: what the dashboard reads. One connection costs
+  the runtime one wake-up per document, where a request per document cost an accepted
+  connection, a handler thread and a parsed request, each taking the interpreter lock from the
+  trading thread (docs/dashboard.md). At most
+  ``MAX_SNAPSHOT_STREAMS`` at once, below the listener's handler count, so a kill-switch request
+  always finds a handler; a stream ends when a send fails or times out, or the server stops.
 
 No token configured => no admin server: ``AdminServer.from_env`` returns None (and says so in the
 log); constructing one with an empty token raises. An unauthenticated kill switch would let
@@ -32,10 +40,11 @@ import json
 import logging
 import os
 import threading
+import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler
-from typing import Any
+from typing import Any, Protocol
 from urllib.parse import parse_qs, urlsplit
 
 from shijim.domain import KillSwitchSource, TradingState
@@ -49,9 +58,27 @@ MAX_BODY = 4096
 MAX_DEPTH = 4  # the engage body is one flat object; deeper is an attack, not a request
 ENGAGE_KEYS = ("reason", "state")
 Summary = Callable[[], Mapping[str, Any]]
-Snapshot = Callable[[], bytes]  # a JSON document, already encoded
+MAX_SNAPSHOT_STREAMS = 4  # of the listener's 8 handlers (Bounds.max_handlers)
+MAX_STREAM_INTERVAL_MS = 10_000
 # Who a kill-switch request speaks for (``?source=``): the admin (curl, scripts) or the dashboard.
 REQUEST_SOURCES = {"admin": KillSwitchSource.ADMIN, "dashboard": KillSwitchSource.DASHBOARD}
+
+
+class SnapshotSource(Protocol):
+    """What ``GET /snapshot`` serves (shijim.dashboard.channel.SnapshotChannel)."""
+
+    interval_s: float  # a stream sends one document per interval
+
+    def payload(self) -> bytes: ...  # one JSON document, already encoded
+
+
+@dataclass(frozen=True)
+class SnapshotStream:
+    """``handle``'s answer to ``GET /snapshot/stream``: the handler sends ``source``'s documents
+    every ``interval_s`` until the client leaves."""
+
+    source: SnapshotSource
+    interval_s: float
 
 
 class RequestError(Exception):
@@ -159,7 +186,7 @@ class AdminServer:
         host: str = "127.0.0.1",
         port: int = 0,
         bounds: Bounds | None = None,
-        snapshot: Snapshot | None = None,
+        snapshot: SnapshotSource | None = None,
     ) -> None:
         if not token:
             raise ValueError(f"AdminServer: empty token (set {ENV_TOKEN})")
@@ -167,6 +194,8 @@ class AdminServer:
         self._token = token.encode()
         self._summary = summary or state_only_summary(state)
         self._snapshot = snapshot
+        self._streams = threading.BoundedSemaphore(MAX_SNAPSHOT_STREAMS)
+        self._stopping = threading.Event()
         self._httpd = BoundedHTTPServer(
             (host, port), self._handler_class(), bounds or Bounds(), "admin HTTP"
         )
@@ -180,7 +209,7 @@ class AdminServer:
         host: str = "127.0.0.1",
         port: int = 8081,
         env: Mapping[str, str] | None = None,
-        snapshot: Snapshot | None = None,
+        snapshot: SnapshotSource | None = None,
     ) -> AdminServer | None:
         token = (os.environ if env is None else env).get(ENV_TOKEN, "")
         if not token:
@@ -204,6 +233,7 @@ class AdminServer:
         log.info("admin HTTP listening on %s:%d", *self.address)
 
     def stop(self) -> None:
+        self._stopping.set()  # streams end at their next document
         if self._thread is not None:  # shutdown() would wait forever if never served
             self._httpd.shutdown()
             self._thread.join(timeout=5)
@@ -218,14 +248,14 @@ class AdminServer:
 
     def handle(
         self, method: str, path: str, auth: str | None, body: bytes
-    ) -> tuple[int, dict[str, Any] | bytes]:
+    ) -> tuple[int, dict[str, Any] | bytes | SnapshotStream]:
         """Pure routing: (status, JSON body, or a document already encoded). Separate from the
         socket code for clarity."""
         url = urlsplit(path)
         route = (method, url.path.rstrip("/") or "/")
         known = {"/kill-switch/engage", "/kill-switch/resume", "/state"}
         if self._snapshot is not None:
-            known.add("/snapshot")
+            known.update(("/snapshot", "/snapshot/stream"))
         if route[1] not in known:
             return 404, {"error": f"no such endpoint {url.path!r}"}
         if not self.authorised(auth):
@@ -233,8 +263,19 @@ class AdminServer:
         if route == ("GET", "/state"):
             return 200, dict(self._summary())
         if route == ("GET", "/snapshot") and self._snapshot is not None:
-            return 200, self._snapshot()
+            return 200, self._snapshot.payload()
         query = parse_qs(url.query)
+        if route == ("GET", "/snapshot/stream") and self._snapshot is not None:
+            least = self._snapshot.interval_s
+            raw = query.get("interval_ms", [""])[-1]
+            if not raw:
+                return 200, SnapshotStream(self._snapshot, least)
+            if not (raw.isdigit() and least * 1000 <= int(raw) <= MAX_STREAM_INTERVAL_MS):
+                return 400, {
+                    "error": f"interval_ms: expected {least * 1000:.0f}..{MAX_STREAM_INTERVAL_MS}"
+                    f", got {raw[:20]!r}"
+                }
+            return 200, SnapshotStream(self._snapshot, int(raw) / 1000)
         name = query.get("source", ["admin"])[-1]
         source = REQUEST_SOURCES.get(name)
         if source is None:
@@ -283,7 +324,35 @@ class AdminServer:
                         one_line(str(exc)),
                     )
                     status, doc = 500, {"error": type(exc).__name__}
-                self._reply(status, doc)
+                if isinstance(doc, SnapshotStream):
+                    self._stream(doc)
+                else:
+                    self._reply(status, doc)
+
+            def _stream(self, stream: SnapshotStream) -> None:
+                if not server._streams.acquire(blocking=False):
+                    self._reply(503, {"error": f"at most {MAX_SNAPSHOT_STREAMS} snapshot streams"})
+                    return
+                try:
+                    server._httpd.keep_open(self.connection)
+                    self.send_response(200)
+                    self.send_header("Content-Type", "application/x-ndjson")
+                    self.send_header("Cache-Control", "no-store")
+                    self.end_headers()
+                    source, interval = stream.source, stream.interval_s
+                    due = time.monotonic()
+                    while not server._stopping.is_set():
+                        # A send blocked past the socket's timeout (a client that stopped
+                        # reading) raises: the stream ends, its slot is free again.
+                        self.wfile.write(source.payload() + b"\n")
+                        due = max(due + interval, time.monotonic())  # late: no catch-up burst
+                        if server._stopping.wait(due - time.monotonic()):
+                            break
+                except OSError as exc:  # the client left
+                    log.debug("admin snapshot stream ended: %s", type(exc).__name__)
+                finally:
+                    server._streams.release()
+                    self.close_connection = True
 
             def _body(self) -> bytes:
                 length = declared_length(

@@ -7,6 +7,8 @@ threads and in time, and quiet about bad clients.
 - A connection is closed after ``idle_seconds`` without a byte from the client, and in any case
   ``deadline_seconds`` after it was accepted (a client sending one byte at a time). Both
   servers speak HTTP/1.0, one request per connection, so neither bound cuts a normal request.
+  A handler may exempt its connection from the deadline (``keep_open``: the admin's snapshot
+  stream, which bounds itself).
 - What a client does wrong (resets, timeouts, garbage) is one log line, never a traceback on
   stderr.
 """
@@ -92,6 +94,13 @@ class _Bounded(BaseServer):
             super().process_request_thread(request, client_address)  # type: ignore[misc]
         finally:
             self._forget(request)
+
+    def keep_open(self, request: Any) -> None:
+        """Exempt a connection from the deadline (a stream the server sends on until the client
+        leaves; its handler bounds it otherwise: send timeouts, a stream count)."""
+        with self._deadlines_lock:
+            if request in self._deadlines:
+                self._deadlines[request] = float("inf")
 
     def _forget(self, request: Any) -> None:
         with self._deadlines_lock:
