@@ -19,6 +19,12 @@ dashboard.tick_to_order.floor  bench/runtime.py's tick-to-order floor (a book in
                          listener, against the same without; thousands of samples per run, so
                          the p50 resolves a few percent where the demo's ~130 orders cannot.
                          Target: the median of the pairs' p50 ratios within 5 %.
+dashboard.tick_to_order.floor.attach  the same, but the same dashboard process runs beside the
+                         floor in both runs of a pair: reading this runner (attached) or a quiet
+                         decoy runtime in another process (baseline). What attaching costs the
+                         trading process (the channel, the snapshots, the listener's stream),
+                         without what a Textual process on the other CPU costs it whatever it
+                         watches. Same target.
 dashboard.snapshot_build StrategyRunner.snapshot() with 50 codes and 200 working orders, on the
                          trading thread (paid 10 times a second while someone watches).
                          Informative. Baseline: one decided event of the same runner (a book in,
@@ -367,40 +373,91 @@ def bench_tick_to_order(seconds: float, pairs: int) -> None:
     )
 
 
-def floor_phase(attached: bool, seconds: float, rate: float) -> list[float]:
-    """bench/runtime.py's paced floor; attached: a dashboard child reads this runner's
-    snapshots through a real admin listener the whole time."""
+def floor_phase(watching: str, seconds: float, rate: float) -> list[float]:
+    """bench/runtime.py's paced floor with a dashboard child the whole time, ``watching`` this
+    runner's snapshots through a real admin listener ("this"), or another runtime's (a decoy
+    process: "other"), or no dashboard at all ("none")."""
 
     def attach(ring: str, runner: StrategyRunner, gw: Any) -> Attached:
         channel = SnapshotChannel(runner, {"id": 0, "total": 1, "feed": "bench"})
         server = AdminServer(gw.state_machine, TOKEN, port=free_port(), snapshot=channel)
         server.start()
-        child = run_child(server.address[1], seconds + 30, 0.0)
+        decoy = None
+        port = server.address[1]
+        if watching == "other":
+            port = free_port()
+            decoy = subprocess.Popen(
+                [sys.executable, str(Path(__file__)), "--decoy", str(port), str(seconds + 60)],
+                cwd=REPO, env={**os.environ, "PYTHONPATH": str(REPO / "runtime")},
+                preexec_fn=lambda: os.sched_setaffinity(0, {min(os.sched_getaffinity(0))}),
+            )  # fmt: skip
+        child = run_child(port, seconds + 30, 0.0)
+        started = time.monotonic()
+
+        def ready() -> bool:
+            if watching == "this":  # the dashboard is reading before the first measured event
+                return channel.encodings >= 3
+            return time.monotonic() - started > 3.0  # the decoy's dashboard: up and reading
 
         def stop() -> None:
-            child.terminate()
-            child.communicate(timeout=30)
+            for proc in (child, decoy):
+                if proc is not None:
+                    proc.terminate()
+                    proc.communicate(timeout=30)
             server.stop()
 
-        # The dashboard is reading before the first measured event.
-        return Attached(lambda: channel.encodings >= 3, stop)
+        return Attached(ready, stop)
 
-    return runtime_bench.paced_floor("dfl" + "ad"[attached], seconds, rate,
-                                     attach if attached else None)  # fmt: skip
+    return runtime_bench.paced_floor("dfl" + watching[0], seconds, rate,
+                                     None if watching == "none" else attach)  # fmt: skip
+
+
+def decoy_main(port: int, seconds: float) -> None:
+    """``--decoy PORT SECONDS``: another runtime for a dashboard to watch, so that the floor can
+    run beside a dashboard that does not read it: the floor's one-code pipeline with one book
+    and its order, its snapshots at 10 Hz served on PORT (a quiet shard: the dashboard's own
+    work is what this run adds, not the decoy's trading)."""
+    name, w, r = runtime_bench._ring(f"decoy{port}", 4096)
+    p = runtime_bench.pipeline(r, ["TXFL6"], runtime_bench.PlaceEveryEvent(), "every_event",
+                               "zero", False, 64, SNAPSHOT_INTERVAL_S)  # fmt: skip
+    channel = SnapshotChannel(p.runner, {"id": 0, "total": 1, "feed": "decoy"})
+    server = AdminServer(p.gateway.state_machine, TOKEN, port=port, snapshot=channel)
+    server.start()
+    try:
+        bids, asks = runtime_bench.FLOOR_BOOKS[0]
+        w.publish_bidask("TXFL6", 1, time.time_ns(), bids, runtime_bench.FLOOR_QTY, asks,
+                         runtime_bench.FLOOR_QTY, False)  # fmt: skip
+        end = time.monotonic() + seconds
+        while time.monotonic() < end:
+            p.runner.step()  # builds the snapshot while the dashboard reads
+            time.sleep(SNAPSHOT_INTERVAL_S)
+    finally:
+        server.stop()
+        runtime_bench._close(name, w)
 
 
 def bench_floor(seconds: float, pairs: int, rate: float = 2000.0) -> None:
-    def phase(attached: bool) -> list[float]:
-        return floor_phase(attached, seconds, rate)
-
     runtime_bench.bench_floor_pairs(
-        "dashboard.tick_to_order.floor", "dashboard", 0.05, pairs, seconds, rate, phase
-    )
+        "dashboard.tick_to_order.floor", "the same pipeline, no dashboard", 0.05, pairs, seconds,
+        rate,
+        lambda attached: floor_phase("this" if attached else "none", seconds, rate),
+    )  # fmt: skip
+    # What attaching costs the trading process itself: the same dashboard process runs beside
+    # the floor in both runs of a pair, reading this runtime or another one.
+    runtime_bench.bench_floor_pairs(
+        "dashboard.tick_to_order.floor.attach",
+        "the same pipeline beside the same dashboard watching another runtime", 0.05, pairs,
+        seconds, rate,
+        lambda attached: floor_phase("this" if attached else "other", seconds, rate),
+    )  # fmt: skip
 
 
 def main() -> None:
     if len(sys.argv) >= 2 and sys.argv[1] == "--child":
         child_main(sys.argv[2], float(sys.argv[3]))
+        return
+    if len(sys.argv) >= 2 and sys.argv[1] == "--decoy":
+        decoy_main(int(sys.argv[2]), float(sys.argv[3]))
         return
     ap = argparse.ArgumentParser()
     ap.add_argument("--quick", action="store_true", help="short runs (smoke test)")

@@ -337,7 +337,13 @@ def bench_floor(seconds: float, pairs: int, rate: float = 2000.0) -> None:
             return floor_phase(attached, seconds, rate, Path(tmp))
 
         bench_floor_pairs(
-            "recorder.tick_to_order.floor", "recorder", 0.10, pairs, seconds, rate, phase
+            "recorder.tick_to_order.floor",
+            "the same pipeline, no recorder",
+            0.10,
+            pairs,
+            seconds,
+            rate,
+            phase,
         )
 
 

@@ -332,11 +332,12 @@ def paced_floor(
     return samples
 
 
-def bench_floor_pairs(bench: str, neighbour: str, within: float, pairs: int, seconds: float,
+def bench_floor_pairs(bench: str, baseline: str, within: float, pairs: int, seconds: float,
                       rate: float, phase: Callable[[bool], list[float]]) -> None:  # fmt: skip
-    """Interleaved pairs of paced floor runs without and with ``neighbour`` (``phase(attached)``
-    returns one run's samples); the figure is the median of the pairs' p50 ratios, which the
-    load of a shared machine disturbs least. Target: within ``within`` (0.05: 5 %)."""
+    """Interleaved pairs of paced floor runs, the ``baseline`` one and the attached one
+    (``phase(attached)`` returns one run's samples); the figure is the median of the pairs' p50
+    ratios, which the load of a shared machine disturbs least. Target: within ``within``
+    (0.05: 5 %)."""
     runs: dict[bool, list[list[float]]] = {False: [], True: []}
     for _ in range(pairs):
         for attached in (False, True):
@@ -349,7 +350,7 @@ def bench_floor_pairs(bench: str, neighbour: str, within: float, pairs: int, sec
         "us",
         statistics.median(p50[True]),
         sum(len(v) for v in runs[True]),
-        (f"the same pipeline, no {neighbour}", statistics.median(p50[False])),
+        (baseline, statistics.median(p50[False])),
         f"within {within:.0%} of the baseline (median of the pairs' p50 ratios)",
         pair_ratio <= 1 + within,
         median_pair_ratio=round(pair_ratio, 3),
