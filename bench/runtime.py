@@ -346,7 +346,7 @@ def paced_floor(
             # ring watched with the interpreter lock released until the next event is due.
             while (now := time.perf_counter_ns()) < nxt:
                 runner.step()
-                idle_turn(r, True, int(min(IDLE_SPIN_NS, nxt - now)))
+                idle_turn(r, True, int(min(IDLE_SPIN_NS, nxt - now)), runner)
             i += 1
             floor_event(w, p, i)
             nxt += gap

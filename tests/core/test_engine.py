@@ -379,11 +379,15 @@ def test_take_view_is_take_signals_as_tuples_and_net_is_the_positions_net(
     book(w, "TXFL4", S + 2 * MS, 100, 102, [6, 4, 3, 2, 1], [1, 2, 2, 2, 2])
     for _ in range(3):
         assert a.next_due(r) is not None and b.next_due(r2) is not None
+    peeked = a.peek_view(0)
+    assert peeked[1][0] != 0.0 and a.peek_view(0) == peeked  # flows there, and left there
     top, sig = a.take_view(0)
+    assert (top, sig) == peeked
     v = b.take_signals(0)
     assert top == ("TXFL4", v.exch_ts, v.local_ts, v.best_bid, v.best_ask, v.bid_qty, v.ask_qty)
     assert sig == (v.ofi, v.microprice, v.mid, v.spread, v.imbalance, v.last_trade, v.trade_flow)
     assert a.take_view(0)[1][0] == 0.0  # taken: the flows since the last look restart
+    assert a.peek_view(0)[1][0] == 0.0
     assert a.net(0) == a.position(0).net == 0
     a.apply_fill(0, sc.SIDE_SELL, 102, 2, 0.0, S + 3 * MS)
     assert a.net(0) == a.position(0).net == -2

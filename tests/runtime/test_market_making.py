@@ -182,3 +182,33 @@ def test_a_standby_answers_exactly_what_the_full_decision_returns() -> None:
     # Both kinds answered often (inside the re-quote interval; steady quotes after a decision
     # without action), so the comparison means something.
     assert answered > 2000 and in_band > 100
+
+
+def test_a_rehearsal_takes_the_acting_path_and_changes_nothing() -> None:
+    """``rehearse`` answers what placing both quotes from nothing would be, on scratch state:
+    the strategy's next real answers are the same as a twin's that never rehearsed."""
+    import random
+
+    rng = random.Random(8)
+    params = MarketMakingParams(min_requote_ms=2.0)
+    mm, twin = (MarketMaking(params, lambda code, px: 1.0) for _ in range(2))
+    working: dict[str, Order] = {}
+    ids = 0
+    for i in range(500):
+        bid = 100.0 + rng.randint(-2, 2)
+        view = _view(bid=bid, ask=bid + 2, micro=bid + rng.choice((0.5, 1.0, 1.5)), ts=i * 10**6)
+        ctx = _ctx(dict(working))
+        rehearsed = mm.rehearse(view, ctx)
+        assert [type(a) for a in rehearsed] == [Place, Place]  # the acting path, every time
+        got, want = mm.on_market(view, ctx), twin.on_market(view, ctx)
+        assert got == want, i
+        for act in _orders(got):
+            if isinstance(act, Place):
+                ids += 1
+                o = Order(f"o{ids}", "TXFL6", act.intent.side, 1, act.intent.price,
+                          status=OrderStatus.SUBMITTED)  # fmt: skip
+                working[o.order_id] = o
+                mm.on_placed(act.intent.tag, o)
+                twin.on_placed(act.intent.tag, o)
+            elif isinstance(act, Amend):
+                working[act.order_id].price = act.price

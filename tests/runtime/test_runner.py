@@ -372,3 +372,88 @@ def test_a_bad_standby_is_a_counted_strategy_error_not_a_crash(ring) -> None:
     assert len(rec.ofi) == runner.counters.strategy_calls == 10
     assert runner.counters.strategy_errors == 10 and runner.counters.standbys == 0
     assert runner.standby_answers == 0
+
+
+class _Plain:
+    """A strategy without ``rehearse``: one bid at the touch per decision, OFI recorded."""
+
+    name = "plain"
+
+    def __init__(self) -> None:
+        self.ofi: list[float] = []
+
+    def on_market(self, view, ctx):
+        from shijim.domain import OrderIntent, Side
+        from shijim.strategy.base import Place
+
+        self.ofi.append(view.signals.ofi)
+        return [Place(OrderIntent(view.code, Side.BUY, 1, view.best_bid))]
+
+    def on_placed(self, tag, order):
+        pass
+
+    def on_order(self, update, ctx):
+        return ()
+
+    def on_fill(self, fill, ctx):
+        return ()
+
+
+def _run_rehearsing(strategy_of, rehearse: bool) -> tuple:
+    from shijim.strategy.runner import REHEARSAL_NS
+
+    name = f"t-rehearse-{os.getpid()}-{int(rehearse)}"
+    writer = shijim_core.RingWriter(name, slots=1024)
+    try:
+        strategy = strategy_of()
+        # on_touch_change: some events are not decided, so rehearsals fall between decisions
+        # too (that a peek leaves the flows: tests/core/test_engine.py).
+        runner, gw, _ = _runner(
+            shijim_core.RingReader(name), strategy=strategy, policy="on_touch_change"
+        )
+        rng = np.random.default_rng(17)
+        now = 0
+        bid = 20000.0
+        for i in range(60):
+            if i % 4 == 0:  # the touch moves every 4th book; the quantities every book
+                bid = 20000.0 + int(rng.integers(-2, 3))
+            qty = [int(q) for q in rng.integers(1, 9, 5)]
+            _book(writer, i, bid, qty, qty)
+            if i % 5 == 4:
+                writer.publish_tick(CODE, T0 + i * 1_000_000 + 1, T0, bid, 3, 3 * i, 2, False)
+            runner.step()
+            if rehearse:  # an idle turn between events, each one's rehearsal due
+                now += REHEARSAL_NS
+                bucket = (gw.bucket._tokens, gw.bucket._last_ns)
+                assert runner.rehearse(now)
+                assert (gw.bucket._tokens, gw.bucket._last_ns) == bucket  # no token taken
+                assert not runner.rehearse(now + REHEARSAL_NS - 1)  # at most one per interval
+        c = runner.counters
+        return (
+            runner.decisions,
+            c.strategy_calls,
+            c.places,
+            c.cancels,
+            c.amends,
+            c.fills,
+            c.strategy_errors,
+            gw.positions.net(CODE),
+            sorted(gw.rejects.items()),
+            getattr(strategy, "ofi", None),
+            sorted((o.side.name, o.price) for o in gw.working_orders().values()),
+        ), c.rehearsals
+    finally:
+        writer.close()
+        shijim_core.ring_unlink(name)
+
+
+@pytest.mark.parametrize("strategy_of", [_Recording, _Plain], ids=["market_making", "plain"])
+def test_rehearsals_change_no_decision_order_flow_or_token(strategy_of) -> None:
+    """Rehearsing between every pair of events (the strategy's own ``rehearse``, or the
+    runner's one-lot bid through risk when it has none) leaves every decision, the OFI each
+    view carried, every order, fill, reject and the rate bucket exactly as without."""
+    plain, none = _run_rehearsing(strategy_of, rehearse=False)
+    rehearsed, n = _run_rehearsing(strategy_of, rehearse=True)
+    assert rehearsed == plain
+    assert n == 60 and none == 0
+    assert plain[2] > 0  # orders were sent: the comparison means something

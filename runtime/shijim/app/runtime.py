@@ -329,11 +329,16 @@ def pin_trading_thread(cpu: int) -> None:
     log.info("trading thread pinned to CPU %d", cpu)
 
 
-def idle_turn(reader: Any, spin: bool, spin_ns: int = IDLE_SPIN_NS) -> None:
-    """A loop turn with nothing published: pinned (``spin``), watch the ring for up to
-    ``spin_ns`` with the interpreter lock released (returns at once when a message arrives);
-    otherwise sleep IDLE_SLEEP_S."""
+def idle_turn(
+    reader: Any, spin: bool, spin_ns: int = IDLE_SPIN_NS, runner: StrategyRunner | None = None
+) -> None:
+    """A loop turn with nothing published: pinned (``spin``), the runner's rehearsal when due
+    (``runner.rehearse``: the acting path kept warm), then watch the ring for up to ``spin_ns``
+    with the interpreter lock released (returns at once when a message arrives); otherwise
+    sleep IDLE_SLEEP_S."""
     if spin:
+        if runner is not None:
+            runner.rehearse(time.monotonic_ns())
         reader.wait(spin_ns)
     else:
         time.sleep(IDLE_SLEEP_S)
@@ -366,7 +371,7 @@ def trade_loop(shard: Shard, stop: threading.Event, duration: float | None, star
         if feed.finished:
             return "feed finished"
         if not published:
-            idle_turn(reader, spin)
+            idle_turn(reader, spin, runner=runner)
     return "signal"
 
 
@@ -399,7 +404,7 @@ def sim_loop(shard: Shard, stop: threading.Event, duration: float | None, starte
         if feed.finished:
             return "feed finished"
         if realtime and not published:
-            idle_turn(reader, spin)  # (the simulator publishes from this thread: a pause)
+            idle_turn(reader, spin, runner=runner)  # (the simulator publishes from here: a pause)
     return "signal"
 
 

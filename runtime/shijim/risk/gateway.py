@@ -174,35 +174,7 @@ class RiskAwareGateway:
         with self._lock:
             adapter = self._adapter
             self._pump()
-            code = intent.code
-            working = adapter.working_orders()
-            wb = ws = 0
-            if working:
-                buy = _BUY
-                # Every working order of the code counts (worst case if all fill); at most
-                # max_working of them, so the scan is bounded. Order.remaining inlined.
-                for o in working.values():
-                    if o.code == code:
-                        if o.side is buy:
-                            wb += o.qty - o.filled_qty - o.cancelled_qty
-                        else:
-                            ws += o.qty - o.filled_qty - o.cancelled_qty
-            positions = self.positions
-            engine = self.engine
-            rej = check_new_order(
-                intent,
-                self.instruments._by_code.get(code),  # InstrumentTable.get, one call less
-                self.references.get(code),
-                positions.net(code),
-                wb,
-                ws,
-                engine.gross,  # positions.gross / total_pnl, one call less each
-                len(working),
-                engine.net_pnl,
-                self.limits,
-                self.state_machine.state,
-                self.code_gate.get(code),
-            )
+            rej = self._check_new(intent)
             if rej is None and not self.bucket.try_take(self._clock()):
                 rej = Rejection(RejectReason.RATE_LIMIT, "order-action rate limit reached")
             if rej is not None:
@@ -217,6 +189,44 @@ class RiskAwareGateway:
                 self._unexported_accepted += 1
             self._pump()
             return result
+
+    def rehearse(self, intent: OrderIntent) -> Rejection | None:
+        """What ``place`` would decide for ``intent`` before the rate bucket, with nothing
+        taken, sent, counted or logged: a pinned runner's rehearsal (docs/runtime.md#rehearsal)
+        keeps this path warm."""
+        with self._lock:
+            return self._check_new(intent)
+
+    def _check_new(self, intent: OrderIntent) -> Rejection | None:
+        """The pure pre-trade checks (shijim.risk.rules) on inputs gathered now."""
+        code = intent.code
+        working = self._adapter.working_orders()
+        wb = ws = 0
+        if working:
+            buy = _BUY
+            # Every working order of the code counts (worst case if all fill); at most
+            # max_working of them, so the scan is bounded. Order.remaining inlined.
+            for o in working.values():
+                if o.code == code:
+                    if o.side is buy:
+                        wb += o.qty - o.filled_qty - o.cancelled_qty
+                    else:
+                        ws += o.qty - o.filled_qty - o.cancelled_qty
+        engine = self.engine
+        return check_new_order(
+            intent,
+            self.instruments._by_code.get(code),  # InstrumentTable.get, one call less
+            self.references.get(code),
+            self.positions.net(code),
+            wb,
+            ws,
+            engine.gross,  # positions.gross / total_pnl, one call less each
+            len(working),
+            engine.net_pnl,
+            self.limits,
+            self.state_machine.state,
+            self.code_gate.get(code),
+        )
 
     def amend(
         self, order_id: str, price: float | None = None, qty: int | None = None

@@ -81,7 +81,11 @@ StrategyAction = Place | Amend | Cancel | StandBy
 
 class Strategy(Protocol):
     """A strategy may also set ``signal_levels: int`` (1..5): the book levels its OFI signal
-    folds (the runner's default is all five)."""
+    folds (the runner's default is all five), and define ``rehearse(view, ctx) -> actions``:
+    the actions its acting path would take on ``view``, computed without changing its state.
+    A pinned runner calls it in idle turns so that the next real decision finds that code
+    warm in the caches; its actions are checked by risk and dropped (docs/runtime.md#rehearsal).
+    Without it the runner rehearses its own path and risk's on a one-lot bid at the touch."""
 
     name: str
 

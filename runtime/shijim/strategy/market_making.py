@@ -185,6 +185,17 @@ class MarketMaking:
         return floor if view.best_bid > floor else math.nan
 
     def on_market(self, view: MarketView, ctx: StrategyContext) -> Sequence[StrategyAction]:
+        return self._decide(view, ctx, self._quotes)
+
+    def rehearse(self, view: MarketView, ctx: StrategyContext) -> Sequence[StrategyAction]:
+        """The acting path on ``view`` (both quotes placed from nothing) on scratch quote
+        state: what a pinned runner runs in idle turns to keep it warm; ``self`` is not
+        changed (Strategy.rehearse)."""
+        return self._decide(view, ctx, {})
+
+    def _decide(
+        self, view: MarketView, ctx: StrategyContext, quotes: dict[str, CodeQuotes]
+    ) -> Sequence[StrategyAction]:
         state = ctx.state
         code = view.code
         if state is TradingState.HALTED:
@@ -201,9 +212,9 @@ class MarketMaking:
                 # ends the standby.
                 return (StandBy(code, FOREVER_NS),)
             qty = min(qty, abs(position))
-        q = self._quotes.get(code)
+        q = quotes.get(code)
         if q is None:
-            q = self._quotes[code] = CodeQuotes()
+            q = quotes[code] = CodeQuotes()
         elif state is TradingState.ACTIVE:
             floor = self.quiet(view, position, ctx.working, q)
             if floor == floor:  # not NaN: no action until a side may move (tested)

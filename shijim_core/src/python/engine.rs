@@ -668,6 +668,27 @@ fn view(id: CodeId, code: String, b: &CodeBook, s: Signals) -> Option<BookView> 
     })
 }
 
+/// A view's fields in the strategy's order (`Engine.take_view`), through the getters' own
+/// conversions: the tuple is the attributes read one by one.
+fn view_tuples(v: BookView) -> (ViewTop, ViewSignals) {
+    let signals = (
+        v.ofi(),
+        v.microprice(),
+        v.mid(),
+        v.spread(),
+        v.imbalance(),
+        v.last_trade(),
+        v.trade_flow(),
+    );
+    let s = v.s;
+    (
+        (
+            v.code, v.exch_ts, v.local_ts, s.best_bid, s.best_ask, s.bid_qty, s.ask_qty,
+        ),
+        signals,
+    )
+}
+
 fn price_arg(call: &str, v: &Bound<'_, PyAny>) -> PyResult<Price> {
     price_any(v).map_err(|e| value_err(call, "price", e))
 }
@@ -922,25 +943,13 @@ impl PyEngine {
     /// spread, imbalance, last_trade, trade_flow)); None as `take_signals`. One call per
     /// decision instead of fourteen attribute reads.
     fn take_view(&mut self, code_id: CodeId) -> PyResult<Option<(ViewTop, ViewSignals)>> {
-        Ok(self.take_signals(code_id)?.map(|v| {
-            // The getters' own conversions: the tuple is the attributes read one by one.
-            let signals = (
-                v.ofi(),
-                v.microprice(),
-                v.mid(),
-                v.spread(),
-                v.imbalance(),
-                v.last_trade(),
-                v.trade_flow(),
-            );
-            let s = v.s;
-            (
-                (
-                    v.code, v.exch_ts, v.local_ts, s.best_bid, s.best_ask, s.bid_qty, s.ask_qty,
-                ),
-                signals,
-            )
-        }))
+        Ok(self.take_signals(code_id)?.map(view_tuples))
+    }
+
+    /// `take_view` with the since-last-decision flows left as they are: the runner's rehearsal
+    /// of a decision in an idle turn (docs/runtime.md#rehearsal) must not change the next one.
+    fn peek_view(&self, code_id: CodeId) -> PyResult<Option<(ViewTop, ViewSignals)>> {
+        Ok(self.book(code_id)?.map(view_tuples))
     }
 
     /// The account's net position of `code_id` (lots), `position(code_id).net` without
