@@ -112,6 +112,16 @@ def _holds(s: StandBy, view: MarketView) -> bool:
     )
 
 
+def _answer_place(act: Place, working: dict[str, Order], oid: str | None, *strategies) -> None:
+    """The venue's answer to a Place: resting as ``oid`` (None: refused), told to each one."""
+    o = None
+    if oid is not None:
+        o = Order(oid, "TXFL6", act.intent.side, 1, act.intent.price, status=OrderStatus.SUBMITTED)
+        working[oid] = o
+    for s in strategies:
+        s.on_placed(act.intent.tag, o)
+
+
 def _orders(actions) -> list:
     return [a for a in actions if not isinstance(a, StandBy)]
 
@@ -158,14 +168,9 @@ def test_a_standby_answers_exactly_what_the_full_decision_returns() -> None:
         news = bool(a)
         for act in a:  # play the venue: places rest (or are refused), amends move, cancels end
             if isinstance(act, Place):
-                o = None
-                if rng.random() < 0.9:
-                    ids += 1
-                    o = Order(f"o{ids}", "TXFL6", act.intent.side, 1, act.intent.price,
-                              status=OrderStatus.SUBMITTED)  # fmt: skip
-                    working[o.order_id] = o
-                fast.on_placed(act.intent.tag, o)
-                full.on_placed(act.intent.tag, o)
+                rests = rng.random() < 0.9
+                ids += rests
+                _answer_place(act, working, f"o{ids}" if rests else None, fast, full)
             elif isinstance(act, Cancel):
                 working.pop(act.order_id, None)
         if working and rng.random() < 0.05:  # a fill (or a venue cancel) ends one order
@@ -205,10 +210,6 @@ def test_a_rehearsal_takes_the_acting_path_and_changes_nothing() -> None:
         for act in _orders(got):
             if isinstance(act, Place):
                 ids += 1
-                o = Order(f"o{ids}", "TXFL6", act.intent.side, 1, act.intent.price,
-                          status=OrderStatus.SUBMITTED)  # fmt: skip
-                working[o.order_id] = o
-                mm.on_placed(act.intent.tag, o)
-                twin.on_placed(act.intent.tag, o)
+                _answer_place(act, working, f"o{ids}", mm, twin)
             elif isinstance(act, Amend):
                 working[act.order_id].price = act.price

@@ -308,6 +308,19 @@ def test_the_decision_policy_sets_when_the_strategy_decides(ring, policy, decisi
     assert runner.engine.counters()["books"] == 30
 
 
+def _outcome(runner: StrategyRunner, gw: RiskAwareGateway) -> tuple[int, ...]:
+    c = runner.counters
+    return (
+        runner.decisions,
+        c.strategy_calls,
+        c.places,
+        c.cancels,
+        c.amends,
+        c.fills,
+        gw.positions.net(CODE),
+    )
+
+
 def _run_reading(max_messages: int) -> tuple[int, ...]:
     name = f"t-reads-{os.getpid()}-{max_messages}"
     writer = shijim_core.RingWriter(name, slots=1024)
@@ -322,16 +335,7 @@ def _run_reading(max_messages: int) -> tuple[int, ...]:
                 writer.publish_tick(CODE, T0 + i * 1_000_000 + 1, T0, bid, 3, 3 * i, 2, False)
         while runner.step():
             pass
-        c = runner.counters
-        return (
-            runner.decisions,
-            c.strategy_calls,
-            c.places,
-            c.cancels,
-            c.amends,
-            c.fills,
-            gw.positions.net(CODE),
-        )
+        return _outcome(runner, gw)
     finally:
         writer.close()
         shijim_core.ring_unlink(name)
@@ -374,29 +378,17 @@ def test_a_bad_standby_is_a_counted_strategy_error_not_a_crash(ring) -> None:
     assert runner.standby_answers == 0
 
 
-class _Plain:
+class _Plain(_Recording):
     """A strategy without ``rehearse``: one bid at the touch per decision, OFI recorded."""
 
-    name = "plain"
-
-    def __init__(self) -> None:
-        self.ofi: list[float] = []
+    rehearse = None  # the runner's own rehearsal: a one-lot bid through risk
 
     def on_market(self, view, ctx):
         from shijim.domain import OrderIntent, Side
         from shijim.strategy.base import Place
 
         self.ofi.append(view.signals.ofi)
-        return [Place(OrderIntent(view.code, Side.BUY, 1, view.best_bid))]
-
-    def on_placed(self, tag, order):
-        pass
-
-    def on_order(self, update, ctx):
-        return ()
-
-    def on_fill(self, fill, ctx):
-        return ()
+        return [Place(OrderIntent(view.code, Side.BUY, 1, view.best_bid, tag=f"p:{CODE}:BUY"))]
 
 
 def _run_rehearsing(strategy_of, rehearse: bool) -> tuple:
@@ -430,16 +422,10 @@ def _run_rehearsing(strategy_of, rehearse: bool) -> tuple:
                 assert not runner.rehearse(now + REHEARSAL_NS - 1)  # at most one per interval
         c = runner.counters
         return (
-            runner.decisions,
-            c.strategy_calls,
-            c.places,
-            c.cancels,
-            c.amends,
-            c.fills,
+            *_outcome(runner, gw),
             c.strategy_errors,
-            gw.positions.net(CODE),
             sorted(gw.rejects.items()),
-            getattr(strategy, "ofi", None),
+            strategy.ofi,
             sorted((o.side.name, o.price) for o in gw.working_orders().values()),
         ), c.rehearsals
     finally:
