@@ -6,7 +6,8 @@ fast as they are generated (the throughput benchmark). Batches go through
 ``Ingestor.ticks`` / ``Ingestor.bidasks`` (numpy, one ring call per run of same-kind events, so
 the ring keeps each trade before its book and the time order across instruments).
 
-Local receive time: ``local_clock="wall"`` stamps the wall clock at publication;
+Local receive time: ``local_clock="wall"``: the ingestion stamps the wall clock on arrival (the
+simulator's rows carry 0, as a live input carries no stamp of its own);
 ``local_clock="exchange"`` uses exchange time + ``latency_ns``, which makes the whole ring
 content (not only the exchange stream) byte-identical for a given seed.
 """
@@ -169,10 +170,8 @@ class SimFeed:
             if self.local_clock is LocalClock.EXCHANGE:
                 ticks["local_ts"] = ticks["exch_ts"] + self.latency_ns
                 books["local_ts"] = books["exch_ts"] + self.latency_ns
-            else:
-                now = time.time_ns()
-                ticks["local_ts"] = now
-                books["local_ts"] = now
+            # Wall clock: the rows' local_ts is 0 and the ingestion stamps them on arrival,
+            # as it stamps a live callback's input (Ingestor.tick / bidask).
             n += ing.interleaved(ticks, books, k, "sim")
         return n
 
