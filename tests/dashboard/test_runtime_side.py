@@ -304,12 +304,11 @@ def test_a_stream_outlives_the_listeners_deadline_and_ends_with_the_server() -> 
 
 
 def test_streams_are_bounded_and_the_kill_switch_still_answers(runtimes) -> None:
-    from shijim.governance.admin import MAX_SNAPSHOT_STREAMS
-
     rt = start_runtime(None)
     runtimes.append(rt)
     assert open_stream(rt.server, token="wrong")[0].split()[1] == b"401"
-    held = [open_stream(rt.server) for _ in range(MAX_SNAPSHOT_STREAMS)]
+    assert rt.server.max_streams == 4  # half of the listener's 8 handlers
+    held = [open_stream(rt.server) for _ in range(rt.server.max_streams)]
     try:
         assert all(s[0].split()[1] == b"200" for s in held)
         status, _, f, sock = open_stream(rt.server)

@@ -17,9 +17,9 @@ environment variable ``SHIJIM_ADMIN_TOKEN``, is compared in constant time and ne
   on one connection until the client leaves: what the dashboard reads. One connection costs
   the runtime one wake-up per document, where a request per document cost an accepted
   connection, a handler thread and a parsed request, each taking the interpreter lock from the
-  trading thread (docs/dashboard.md). At most
-  ``MAX_SNAPSHOT_STREAMS`` at once, below the listener's handler count, so a kill-switch request
-  always finds a handler; a stream ends when a send fails or times out, or the server stops.
+  trading thread (docs/dashboard.md). At most half the listener's handlers stream at once
+  (``max_streams``: 4 of the default 8), so a kill-switch request always finds a handler; a
+  stream ends when a send fails or times out, or the server stops.
 
 No token configured => no admin server: ``AdminServer.from_env`` returns None (and says so in the
 log); constructing one with an empty token raises. An unauthenticated kill switch would let
@@ -58,7 +58,6 @@ MAX_BODY = 4096
 MAX_DEPTH = 4  # the engage body is one flat object; deeper is an attack, not a request
 ENGAGE_KEYS = ("reason", "state")
 Summary = Callable[[], Mapping[str, Any]]
-MAX_SNAPSHOT_STREAMS = 4  # of the listener's 8 handlers (Bounds.max_handlers)
 MAX_STREAM_INTERVAL_MS = 10_000
 # Who a kill-switch request speaks for (``?source=``): the admin (curl, scripts) or the dashboard.
 REQUEST_SOURCES = {"admin": KillSwitchSource.ADMIN, "dashboard": KillSwitchSource.DASHBOARD}
@@ -194,11 +193,12 @@ class AdminServer:
         self._token = token.encode()
         self._summary = summary or state_only_summary(state)
         self._snapshot = snapshot
-        self._streams = threading.BoundedSemaphore(MAX_SNAPSHOT_STREAMS)
+        bounds = bounds or Bounds()
+        # Half the handlers may stream; the other half stay free for the kill switch.
+        self.max_streams = bounds.max_handlers // 2
+        self._streams = threading.BoundedSemaphore(self.max_streams)
         self._stopping = threading.Event()
-        self._httpd = BoundedHTTPServer(
-            (host, port), self._handler_class(), bounds or Bounds(), "admin HTTP"
-        )
+        self._httpd = BoundedHTTPServer((host, port), self._handler_class(), bounds, "admin HTTP")
         self._thread: threading.Thread | None = None
 
     @classmethod
@@ -331,7 +331,7 @@ class AdminServer:
 
             def _stream(self, stream: SnapshotStream) -> None:
                 if not server._streams.acquire(blocking=False):
-                    self._reply(503, {"error": f"at most {MAX_SNAPSHOT_STREAMS} snapshot streams"})
+                    self._reply(503, {"error": f"at most {server.max_streams} snapshot streams"})
                     return
                 try:
                     server._httpd.keep_open(self.connection)

@@ -36,15 +36,9 @@ class ActionBucket:
         return self._refill(now_ns)
 
     def try_take(self, now_ns: int) -> bool:
-        """A place or amend: needs a token above the cancel reserve. (``_refill`` inlined: this
-        runs on every order, on the tick-to-order path.)"""
-        tokens = self._tokens
-        elapsed = now_ns - self._last_ns
-        if elapsed > 0:
-            tokens = self._tokens = min(self.capacity, tokens + elapsed * self._per_ns)
-            self._last_ns = now_ns
-        if tokens >= self.reserve + 1.0:
-            self._tokens = tokens - 1.0
+        """A place or amend: needs a token above the cancel reserve."""
+        if self._refill(now_ns) >= self.reserve + 1.0:
+            self._tokens -= 1.0
             return True
         return False
 

@@ -132,6 +132,15 @@ DUE_TRADE = shijim_core.DUE_TRADE
 DUE_SYSTEM = shijim_core.DUE_SYSTEM
 
 
+def _market_view(v: Any) -> MarketView | None:
+    """The engine's view tuples ((book top fields), (signal fields)), or None, as a MarketView.
+    tuple.__new__ with the fields in order is what the NamedTuples' own __new__ does, without
+    its Python frame (one view per decision)."""
+    if v is None:
+        return None
+    return _tuple_new(MarketView, (*v[0], _tuple_new(SignalSnapshot, v[1])))
+
+
 class StrategyRunner:
     def __init__(
         self,
@@ -278,12 +287,7 @@ class StrategyRunner:
     def view(self, code_id: int) -> MarketView | None:
         """The strategy's view of a code: the engine's book top and the signals accumulated
         since the strategy last looked (taking them restarts the accumulation)."""
-        v = self.engine.take_view(code_id)  # (book top fields, signal fields), in order
-        if v is None:
-            return None
-        # tuple.__new__ with the fields in order is what the NamedTuples' own __new__ does,
-        # without its Python frame (one view per decision).
-        return _tuple_new(MarketView, (*v[0], _tuple_new(SignalSnapshot, v[1])))
+        return _market_view(self.engine.take_view(code_id))
 
     def rehearse(self, now_ns: int) -> bool:
         """In a pinned idle turn, at most every REHEARSAL_NS: run the acting path of a decision
@@ -299,15 +303,14 @@ class StrategyRunner:
         self._rehearsed_ns = now_ns
         eng = self.engine
         n = len(self.codes)
-        v = None
+        view = None
         for _ in range(n):
             self._rehearsal_code = (self._rehearsal_code + 1) % n
-            v = eng.peek_view(self._rehearsal_code)
-            if v is not None:
+            view = _market_view(eng.peek_view(self._rehearsal_code))
+            if view is not None:
                 break
-        if v is None:
+        if view is None:
             return False
-        view = _tuple_new(MarketView, (*v[0], _tuple_new(SignalSnapshot, v[1])))
         strategy_rehearse = getattr(self.strategy, "rehearse", None)
         try:
             if strategy_rehearse is None:
