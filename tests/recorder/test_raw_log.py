@@ -266,3 +266,34 @@ def record_from_dict_line(line: bytes):
     from shijim.events import parse_line
 
     return parse_line(line)
+
+
+def test_recorders_sharing_a_directory_check_it_at_the_same_moment(tmp_path: Path) -> None:
+    """Shards on one host may share the raw and fallback directories and start together: each
+    writability check uses its own probe file, so none fails for another's; an unwritable
+    directory is still refused, naming the setting."""
+    import threading
+
+    from shijim.recorder.recording import writable_dir
+
+    shared = tmp_path / "raw"
+    errors: list[Exception] = []
+
+    def check() -> None:
+        for _ in range(200):
+            try:
+                writable_dir("raw_dir", shared)
+            except Exception as exc:
+                errors.append(exc)
+
+    threads = [threading.Thread(target=check) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == []
+    assert list(shared.iterdir()) == []  # no probe left behind
+    blocked = tmp_path / "file"
+    blocked.write_text("")  # a file where the directory should be
+    with pytest.raises(RecorderError, match=r"recorder\.fallback_dir"):
+        writable_dir("fallback_dir", blocked / "fb")

@@ -15,6 +15,7 @@ same on threads of the calling process (tests, tools).
 from __future__ import annotations
 
 import logging
+import tempfile
 import threading
 import time
 from collections.abc import Callable, Mapping
@@ -48,6 +49,18 @@ class RecorderError(ValueError):
         super().__init__(f"{field}: {message}")
         self.field = field
         self.message = message
+
+
+def writable_dir(name: str, path: Path) -> None:
+    """Create ``path`` if needed and check that files can be written there, or raise
+    RecorderError naming ``recorder.<name>``. The probe file is this call's own: recorders of
+    several shards on one host may share the directories and check them at the same moment."""
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=path, prefix=".recorder-write-test-"):
+            pass
+    except OSError as exc:
+        raise RecorderError(f"recorder.{name}", f"{path}: {exc.strerror}") from None
 
 
 @dataclass
@@ -138,14 +151,7 @@ class Recorder:
 
         cfg = self.cfg
         for name in ("raw_dir", "fallback_dir"):
-            path = Path(getattr(cfg, name))
-            try:
-                path.mkdir(parents=True, exist_ok=True)
-                probe = path / ".recorder-write-test"
-                probe.write_bytes(b"")
-                probe.unlink()
-            except OSError as exc:
-                raise RecorderError(f"recorder.{name}", f"{path}: {exc.strerror}") from None
+            writable_dir(name, Path(getattr(cfg, name)))
         target = None
         if cfg.clickhouse.enabled:
             try:
