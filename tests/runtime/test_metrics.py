@@ -55,6 +55,18 @@ def test_every_series_has_the_shard_label_and_is_documented() -> None:
     assert 'shijim_md_last_event_timestamp_seconds{shard="3"} 1.7e+09' in text
 
 
+def test_queued_samples_are_observed_once_each_on_registry_reads() -> None:
+    m = ShardMetrics(0)
+    m.tick_to_order(15e-6)
+    m.tick_to_order(3e-3)
+    first = generate_latest(m.registry).decode()
+    assert 'shijim_tick_to_order_seconds_count{shard="0"} 2.0' in first
+    m.tick_to_order(40e-6)
+    again = generate_latest(m.registry).decode()
+    assert 'shijim_tick_to_order_seconds_count{shard="0"} 3.0' in again  # none observed twice
+    assert 'shijim_tick_to_order_seconds_bucket{le="5e-05",shard="0"} 2.0' in again
+
+
 def test_serve_answers_over_http() -> None:
     m = ShardMetrics("0")
     server = m.serve(0)

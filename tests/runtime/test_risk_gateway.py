@@ -244,6 +244,36 @@ def test_amend_checks_price_and_qty(market: Market) -> None:
     assert isinstance(gw.amend(o.order_id, price=19996.0), Rejection)
 
 
+def test_rehearsals_answer_as_place_and_amend_would_and_change_nothing(market: Market) -> None:
+    """``rehearse`` / ``rehearse_amend`` give the reason ``place`` / ``amend`` would, the rate
+    bucket included, with no token taken, nothing sent, counted or logged."""
+    # 3 actions per 10 s, 1 kept for cancels: a place or amend needs 2 tokens left.
+    gw, paper, sm, clock = make(market, RiskLimits(order_actions_per_10s=3))
+    o = gw.place(buy())
+    assert not isinstance(o, Rejection)
+
+    def untouched() -> tuple:
+        orders = {k: (v.price, v.qty) for k, v in paper.working_orders().items()}
+        bucket = (gw.bucket._tokens, gw.bucket._last_ns)
+        return bucket, dict(gw.rejects), len(gw.recent_rejects), gw.last_sent_ns, orders
+
+    before = untouched()
+    assert gw.rehearse(buy()) is None and gw.rehearse_amend(o.order_id, 19995.0) is None
+    assert gw.rehearse(OrderIntent(CODE, Side.BUY, 0, 20000.0)).reason is RejectReason.INVALID_QTY
+    assert gw.rehearse_amend(o.order_id, math.nan).reason is RejectReason.INVALID_PRICE
+    assert gw.rehearse_amend("nope", 19995.0).reason is RejectReason.UNKNOWN_ORDER
+    assert untouched() == before
+    assert not isinstance(gw.amend(o.order_id, price=19995.0), Rejection)  # 1 token left
+    assert gw.rehearse(buy()).reason is RejectReason.RATE_LIMIT
+    assert gw.rehearse_amend(o.order_id, 19996.0).reason is RejectReason.RATE_LIMIT
+    assert gw.place(buy()).reason is RejectReason.RATE_LIMIT  # as rehearsed
+    clock.ns += 4_000_000_000  # 1.2 tokens back: 2.2
+    assert gw.rehearse_amend(o.order_id, 19996.0) is None
+    assert not isinstance(gw.amend(o.order_id, price=19996.0), Rejection)
+    sm.engage(KillSwitchSource.FILE)
+    assert gw.rehearse(buy()).reason is RejectReason.HALTED
+
+
 def test_fills_update_positions_and_reach_the_strategy_queue(market: Market) -> None:
     gw, _, _, _ = make(market)
     o = gw.place(OrderIntent(CODE, Side.BUY, 1, 20000.0))

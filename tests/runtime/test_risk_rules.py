@@ -208,6 +208,13 @@ def test_bucket_refills_and_keeps_a_cancel_reserve() -> None:
     assert b.try_take(3_000_000_000)
     # refill caps at capacity
     assert b.tokens(10**12) == 10.0
+    # would_take answers what try_take would, and changes nothing
+    b3 = ActionBucket(capacity=3, window_s=3.0, reserve=1, now_ns=0)
+    for now in (0, 0, 0, 500_000_000, 999_999_999, 1_000_000_000, 2_500_000_000):
+        state = (b3._tokens, b3._last_ns)
+        asked = b3.would_take(now)
+        assert (b3._tokens, b3._last_ns) == state
+        assert asked == b3.try_take(now)
     # a clock that goes backwards never mints tokens
     b2 = ActionBucket(capacity=2, window_s=1.0, reserve=0, now_ns=5)
     assert b2.try_take(5) and b2.try_take(5)

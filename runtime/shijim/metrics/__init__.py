@@ -9,6 +9,7 @@ global registry, so tests can build isolated registries.
 from __future__ import annotations
 
 import threading
+from collections import deque
 from collections.abc import Callable, Iterable, Mapping
 from enum import StrEnum
 from typing import Any
@@ -75,7 +76,7 @@ class RecorderErrorCause(StrEnum):
 
 class _BeforeCollect:
     """Registered ahead of a shard's series: whoever reads the registry (a scrape, a test)
-    first has the counts kept in plain ints handed to their series."""
+    first has the counts kept in plain ints, and the samples queued, handed to their series."""
 
     def __init__(self, flush: Callable[[], None]) -> None:
         self._flush = flush
@@ -99,7 +100,11 @@ class ShardMetrics:
         self._md_pending: dict[str, int] = {}
         self._md_lock = threading.Lock()
         self.last_event_ns = 0  # local receive time of the newest ingested event (wall ns)
-        r.register(_BeforeCollect(self._flush_md))
+        # Tick-to-order samples, handed to their histogram when the registry is read (an observe
+        # costs ~0.7 us under the histogram's lock, between one order and the next of the same
+        # decision). A deque: append and popleft need no lock of ours.
+        self._t2o_pending: deque[float] = deque()
+        r.register(_BeforeCollect(self._flush_pending))
 
         def counter(name: str, doc: str, labels: tuple[str, ...] = ()) -> Counter:
             return Counter(name, doc, s + labels, registry=r)
@@ -313,7 +318,11 @@ class ShardMetrics:
             pending[kind] = pending.get(kind, 0) + n
             self.last_event_ns = local_ts_ns
 
-    def _flush_md(self) -> None:
+    def _flush_pending(self) -> None:
+        q = self._t2o_pending
+        observe = self._c_t2o.observe
+        for _ in range(len(q)):  # what was queued when the read began
+            observe(q.popleft())
         with self._md_lock:
             pending, self._md_pending = self._md_pending, {}
             last = self.last_event_ns
@@ -371,7 +380,7 @@ class ShardMetrics:
         self._c_pnl.set(value)
 
     def tick_to_order(self, seconds: float) -> None:
-        self._c_t2o.observe(seconds)
+        self._t2o_pending.append(seconds)
 
     def recorder_fallback(self, active: bool) -> None:
         self._c_recorder.set(1 if active else 0)

@@ -62,6 +62,8 @@ from shijim.risk.state import StateChange, TradingStateMachine
 # shijim.risk.rules).
 _BUY = Side.BUY
 _HALTED, _REDUCING = TradingState.HALTED, TradingState.REDUCING
+# The answer when the action bucket has no token for a place or amend.
+_RATE_LIMITED = Rejection(RejectReason.RATE_LIMIT, "order-action rate limit reached")
 
 log = logging.getLogger(__name__)
 
@@ -176,7 +178,7 @@ class RiskAwareGateway:
             self._pump()
             rej = self._check_new(intent)
             if rej is None and not self.bucket.try_take(self._clock()):
-                rej = Rejection(RejectReason.RATE_LIMIT, "order-action rate limit reached")
+                rej = _RATE_LIMITED
             if rej is not None:
                 self._reject(rej, intent)
                 return rej
@@ -191,11 +193,25 @@ class RiskAwareGateway:
             return result
 
     def rehearse(self, intent: OrderIntent) -> Rejection | None:
-        """What ``place`` would decide for ``intent`` before the rate bucket, with nothing
-        taken, sent, counted or logged: a pinned runner's rehearsal (docs/runtime.md#rehearsal)
-        keeps this path warm."""
+        """What ``place`` would decide for ``intent``, with nothing taken, sent, counted or
+        logged (the bucket is asked, not drawn from): a pinned runner's rehearsal
+        (docs/runtime.md#rehearsal) keeps this path warm."""
         with self._lock:
-            return self._check_new(intent)
+            rej = self._check_new(intent)
+            if rej is None and not self.bucket.would_take(self._clock()):
+                rej = _RATE_LIMITED
+            self._sent_clock()
+            return rej
+
+    def rehearse_amend(self, order_id: str, price: float) -> Rejection | None:
+        """What ``amend(order_id, price)`` would decide, with nothing taken, sent, counted or
+        logged: the rehearsal of the other acting path (a re-quote)."""
+        with self._lock:
+            rej = self._check_amend(order_id, price, None)
+            if rej is None and not self.bucket.would_take(self._clock()):
+                rej = _RATE_LIMITED
+            self._sent_clock()
+            return rej
 
     def _check_new(self, intent: OrderIntent) -> Rejection | None:
         """The pure pre-trade checks (shijim.risk.rules) on inputs gathered now."""
@@ -234,28 +250,9 @@ class RiskAwareGateway:
         """Change price and/or reduce the open quantity to ``qty`` (1 .. remaining-1)."""
         with self._lock:
             self._pump()
-            order = self._adapter.working_orders().get(order_id)
-            rej: Rejection | None = None
-            state = self.state_machine.state
-            if order is None:
-                rej = Rejection(RejectReason.UNKNOWN_ORDER, f"order {order_id!r}: not working")
-            elif state is _HALTED:
-                rej = Rejection(RejectReason.HALTED, "trading state is HALTED")
-            elif self.code_gate.state(order.code) is _HALTED:
-                rej = Rejection(RejectReason.CODE_HELD, f"{order.code}: held, no amends")
-            elif qty is not None and not (type(qty) is int and 0 < qty < order.remaining):
-                rej = Rejection(
-                    RejectReason.INVALID_QTY,
-                    f"amend qty {qty!r}: must be an integer in 1..{order.remaining - 1}",
-                )
-            elif price is not None:
-                inst = self.instruments.get(order.code)
-                if inst is None:
-                    rej = Rejection(RejectReason.UNKNOWN_CODE, f"code {order.code!r}")
-                else:
-                    rej = check_price(price, inst, self.references.get(order.code), self.limits)
+            rej = self._check_amend(order_id, price, qty)
             if rej is None and not self.bucket.try_take(self._clock()):
-                rej = Rejection(RejectReason.RATE_LIMIT, "order-action rate limit reached")
+                rej = _RATE_LIMITED
             if rej is not None:
                 self._reject(rej, order_id)
                 return rej
@@ -266,6 +263,27 @@ class RiskAwareGateway:
                 self._reject(result, order_id)
             self._pump()
             return result
+
+    def _check_amend(self, order_id: str, price: float | None, qty: int | None) -> Rejection | None:
+        """The amend checks on inputs gathered now (shared by ``amend`` and its rehearsal)."""
+        order = self._adapter.working_orders().get(order_id)
+        if order is None:
+            return Rejection(RejectReason.UNKNOWN_ORDER, f"order {order_id!r}: not working")
+        if self.state_machine.state is _HALTED:
+            return Rejection(RejectReason.HALTED, "trading state is HALTED")
+        if self.code_gate.state(order.code) is _HALTED:
+            return Rejection(RejectReason.CODE_HELD, f"{order.code}: held, no amends")
+        if qty is not None and not (type(qty) is int and 0 < qty < order.remaining):
+            return Rejection(
+                RejectReason.INVALID_QTY,
+                f"amend qty {qty!r}: must be an integer in 1..{order.remaining - 1}",
+            )
+        if price is not None:
+            inst = self.instruments.get(order.code)
+            if inst is None:
+                return Rejection(RejectReason.UNKNOWN_CODE, f"code {order.code!r}")
+            return check_price(price, inst, self.references.get(order.code), self.limits)
+        return None
 
     def cancel(self, order_id: str) -> bool:
         """Cancels are never refused by risk; if the bucket (reserve included) is empty the

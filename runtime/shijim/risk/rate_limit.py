@@ -42,6 +42,14 @@ class ActionBucket:
             return True
         return False
 
+    def would_take(self, now_ns: int) -> bool:
+        """What ``try_take`` would answer at ``now_ns``, with nothing changed (a rehearsal)."""
+        elapsed = now_ns - self._last_ns
+        tokens = self._tokens
+        if elapsed > 0:
+            tokens = min(self.capacity, tokens + elapsed * self._per_ns)
+        return tokens >= self.reserve + 1.0
+
     def try_take_cancel(self, now_ns: int) -> bool:
         if self._refill(now_ns) >= 1.0:
             self._tokens -= 1.0

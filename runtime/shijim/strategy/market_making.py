@@ -28,6 +28,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 from shijim.domain import Fill, Order, OrderIntent, OrderUpdate, Side, TradingState
 from shijim.strategy.base import (
@@ -54,18 +55,55 @@ class MarketMakingParams:
     min_requote_ms: float = field(default=1000.0, metadata={"ge": 0})
 
 
-@dataclass(frozen=True, slots=True)
-class Quotes:
+# Enum members as globals: a class-attribute read of an Enum is slow on 3.11 (risk/rules.py),
+# and these run on every decision.
+_BUY, _SELL = Side.BUY, Side.SELL
+_ACTIVE, _HALTED, _REDUCING = TradingState.ACTIVE, TradingState.HALTED, TradingState.REDUCING
+_SIDE_NAME = {_BUY: "BUY", _SELL: "SELL"}  # Side.name is a slow property on 3.11
+
+
+class Quotes(NamedTuple):
+    """Immutable; a NamedTuple because one is built per decision (as MarketView)."""
+
     bid: float | None  # None: no bid wanted
     ask: float | None
 
 
+# How k ticks become a price, by tick: n > 0 when the tick is exactly 1/n (every TAIFEX and
+# TWSE tick below 1: 0.01, 0.05, 0.1, 0.5), then k/n is the double nearest the decimal k*tick,
+# which round(k * tick, 10) gives at five times the cost (the product alone can be off the grid,
+# 0.1 + 0.2 style); -1 for a whole tick (the product is exact); 0 for any other tick (rounded).
+_GRID: dict[float, int] = {}
+
+
+def _grid(tick: float) -> int:
+    if float(tick).is_integer():
+        n = -1
+    else:
+        n = round(1.0 / tick) if 0.0 < tick < 1.0 else 0
+        n = n if n and n * tick == 1.0 else 0
+    _GRID[tick] = n
+    return n
+
+
+def _price_of(k: int, tick: float) -> float:
+    """k ticks as a price on the grid."""
+    n = _GRID.get(tick)
+    if n is None:
+        n = _grid(tick)
+    if n > 0:
+        return k / n
+    if n:
+        return k * tick
+    return round(k * tick, 10)
+
+
 def _floor_tick(price: float, tick: float) -> float:
-    return round(math.floor(price / tick + 1e-9) * tick, 10)
+    return _price_of(math.floor(price / tick + 1e-9), tick)
 
 
 def _ceil_tick(price: float, tick: float) -> float:
-    return round(math.ceil(price / tick - 1e-9) * tick, 10)
+    return _price_of(math.ceil(price / tick - 1e-9), tick)
 
 
 def desired_quotes(
@@ -84,11 +122,25 @@ def desired_quotes(
     fair = view.signals.microprice
     if not math.isfinite(fair):
         fair = (view.best_bid + view.best_ask) * 0.5
+    return _quotes(fair, view.best_bid, view.best_ask, position, tick, p, tick_at)
+
+
+def _quotes(
+    fair: float,
+    best_bid: float,
+    best_ask: float,
+    position: int,
+    tick: float,
+    p: MarketMakingParams,
+    tick_at: Callable[[float], float] | None,
+) -> Quotes:
+    """desired_quotes on the view's numbers (``fair``: the microprice, or the mid without
+    one): ``_steady`` asks it at the edges of a microprice band without building views."""
     reservation = fair - p.skew_ticks_per_lot * position * tick
     bid = _floor_tick(reservation - p.half_spread_ticks * tick, tick)
     ask = _ceil_tick(reservation + p.half_spread_ticks * tick, tick)
-    bid = min(bid, _floor_tick(view.best_ask - tick, tick))  # never cross: we want to rest
-    ask = max(ask, _ceil_tick(view.best_bid + tick, tick))
+    bid = min(bid, _floor_tick(best_ask - tick, tick))  # never cross: we want to rest
+    ask = max(ask, _ceil_tick(best_bid + tick, tick))
     if bid >= ask:  # a one-tick book with a heavy skew: keep the side that reduces inventory
         if position > 0:
             bid = ask - tick
@@ -98,8 +150,8 @@ def desired_quotes(
         bid = _floor_tick(bid, tick_at(bid)) if bid > 0 else bid
         ask = _ceil_tick(ask, tick_at(ask))
     return Quotes(
-        bid=bid if position < p.max_inventory and bid > 0 else None,
-        ask=ask if position > -p.max_inventory else None,
+        bid if position < p.max_inventory and bid > 0 else None,
+        ask if position > -p.max_inventory else None,
     )
 
 
@@ -144,7 +196,7 @@ def _slot_actions(
         slot.pending = True
         slot.price = want
         slot.moved_ns = ts_ns
-        return [Place(OrderIntent(code, side, qty, want, tag=f"mm:{code}:{side.name}"))]
+        return [Place(OrderIntent(code, side, qty, want, tag=f"mm:{code}:{_SIDE_NAME[side]}"))]
     far_enough = abs(want - slot.price) >= p.requote_ticks * tick - 1e-9
     if far_enough and ts_ns - slot.moved_ns >= p.min_requote_ms * 1e6:
         slot.price = want
@@ -198,7 +250,7 @@ class MarketMaking:
     ) -> Sequence[StrategyAction]:
         state = ctx.state
         code = view.code
-        if state is TradingState.HALTED:
+        if state is _HALTED:
             # The gateway has cancelled everything and refuses new orders: nothing to decide
             # until the state changes (which ends the standby).
             return (StandBy(code, FOREVER_NS),)
@@ -206,7 +258,7 @@ class MarketMaking:
             return ()
         position = ctx.positions.get(code, 0)
         qty = self.params.quote_qty
-        if state is TradingState.REDUCING:
+        if state is _REDUCING:
             if position == 0:
                 # Nothing to reduce; any quote would add exposure. A fill or a state change
                 # ends the standby.
@@ -215,7 +267,7 @@ class MarketMaking:
         q = quotes.get(code)
         if q is None:
             q = quotes[code] = CodeQuotes()
-        elif state is TradingState.ACTIVE:
+        elif state is _ACTIVE:
             floor = self.quiet(view, position, ctx.working, q)
             if floor == floor:  # not NaN: no action until a side may move (tested)
                 until = min(q.bid.moved_ns, q.ask.moved_ns) + self._requote_ns
@@ -227,14 +279,14 @@ class MarketMaking:
             return tick_of(code, px)
 
         quotes = want = desired_quotes(view, position, tick, self.params, tick_at)
-        if state is TradingState.REDUCING:
+        if state is _REDUCING:
             # Only the side that brings the position toward zero.
             want = Quotes(None, want.ask) if position > 0 else Quotes(want.bid, None)
         ts = view.exch_ts
         p = self.params
         working = ctx.working
-        buy = _slot_actions(code, Side.BUY, want.bid, q.bid, working, ts, tick, p, qty)
-        sell = _slot_actions(code, Side.SELL, want.ask, q.ask, working, ts, tick, p, qty)
+        buy = _slot_actions(code, _BUY, want.bid, q.bid, working, ts, tick, p, qty)
+        sell = _slot_actions(code, _SELL, want.ask, q.ask, working, ts, tick, p, qty)
         if not buy:
             if sell:
                 return sell
@@ -275,10 +327,9 @@ class MarketMaking:
         hi = min((k_bid + 1 - off_bid) * tick, (k_ask - off_ask) * tick) - margin
         if not lo < m < hi:
             return None
-        sig = view.signals
+        bid, ask = view.best_bid, view.best_ask
         for edge in (lo, hi):
-            at_edge = view._replace(signals=sig._replace(microprice=edge))
-            if desired_quotes(at_edge, position, tick, p, tick_at) != quotes:
+            if _quotes(edge, bid, ask, position, tick, p, tick_at) != quotes:
                 return None
         until = FOREVER_NS
         ts, wait = view.exch_ts, self._requote_ns
@@ -286,7 +337,6 @@ class MarketMaking:
             if slot.order_id is not None and ts - slot.moved_ns < wait:
                 until = min(until, slot.moved_ns + wait)
         half = tick / 2
-        bid, ask = view.best_bid, view.best_ask
         return StandBy(view.code, until, bid - half, bid + half, ask - half, ask + half, lo, hi)
 
     def on_placed(self, tag: str, order: Order | None) -> None:

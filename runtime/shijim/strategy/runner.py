@@ -297,7 +297,8 @@ class StrategyRunner:
         left as they are); the strategy's ``rehearse`` (if it has one) must not change its
         state; its places are checked by risk (``gateway.rehearse``: no token, no order, no
         count) and dropped. Without a strategy ``rehearse``, risk checks a one-lot bid at the
-        touch. Returns True if a rehearsal ran."""
+        touch. A working order of the code, if any, has risk's amend checks run on it at its own
+        price (``gateway.rehearse_amend``). Returns True if a rehearsal ran."""
         if now_ns - self._rehearsed_ns < REHEARSAL_NS:
             return False
         self._rehearsed_ns = now_ns
@@ -324,6 +325,13 @@ class StrategyRunner:
         for act in actions or ():
             if isinstance(act, Place):
                 gw.rehearse(act.intent)
+        # The other acting path, a re-quote: risk's amend checks on a working order of the
+        # code at its own price (the first found; the scan is bounded by max_working_orders).
+        code = view.code
+        for o in gw.working_orders().values():
+            if o.code == code:
+                gw.rehearse_amend(o.order_id, o.price)
+                break
         self.counters.rehearsals += 1
         return True
 
