@@ -7,10 +7,11 @@ runtime.tick_to_order   pipeline floor: one BidAsk published into the ring (loca
                         a strategy placing one passive order per decided event -> risk gateway
                         -> paper venue (latency "zero": accepted within the call). p50 target
                         <= 5 us. Baseline: the same publish + ring read, no processing.
-runtime.tick_to_order.demo  `python -m shijim run --feed sim --duration N --seed 7 --cpu K` (what
-                        `make run` does: market making, `on_touch_change`, the default paper
-                        venue), p50/p99 from its --summary-json. Target p50 <= 20 us, p99 <= 100
-                        us. Baseline: runtime.tick_to_order of this run.
+runtime.tick_to_order.demo  `python -m shijim run --feed sim --duration 30 --seed 7 --cpu K`:
+                        what `make run` runs (market making, `on_touch_change`, the default
+                        paper venue, the trading thread pinned to the last CPU), p50/p99 from
+                        its --summary-json. Target p50 <= 20 us, p99 <= 100 us. Baseline:
+                        runtime.tick_to_order of this run.
 runtime.replay.jsonl    `python -m shijim run --feed replay:DIR --pace fast --decision every_event
                         --strategy market_making` over simulated TXFL6/MXFL6 events (5-level
                         books + trades, the simulator's stream of a trading morning) recorded as
@@ -731,7 +732,7 @@ def main() -> None:
          ("none on a dedicated core", 0.0), None, None, cpu=cpu, **stalls,
          load=_load())  # fmt: skip
     floor = bench_tick_to_order(2_000 if q else 20_000, cpu)
-    bench_demo_run(5 if q else 20, floor, cpu)
+    bench_demo_run(5 if q else 30, floor, cpu)  # make run's DURATION
     stream = sim_stream(100_000 if q else 1_000_000)
     bench_replay(stream, 1 if q else 3)
     bench_capacity(stream, 100_000 if q else 300_000)
