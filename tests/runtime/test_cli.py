@@ -102,7 +102,14 @@ def test_sim_run_trades_prints_the_summary_and_serves_metrics(tmp_path: Path) ->
     s = json.loads(out.read_text())
     assert s["events"] > 1000 and s["orders"] > 0 and s["fills"] > 0
     assert s["ring_lost"] == 0 and s["working_left"] == 0
-    assert s["tick_to_order_us"]["samples"] > 0
+    t2o = s["tick_to_order_us"]
+    assert t2o["samples"] > 0
+    # The steady state beside the whole run: the samples after the first second of orders.
+    steady = t2o["after_first_second"]
+    assert t2o["first_second_samples"] > 0 and steady["samples"] > 0
+    assert t2o["first_second_samples"] + steady["samples"] == t2o["samples"]
+    assert steady["max"] <= t2o["max"]
+    assert ("after the first second of orders" in stdout) == (steady["samples"] > 0)
     # The demo does not flatter: fees and taxes are charged on every fill, PnL is net of them,
     # and the markouts measure the mid move after the fills (issue 8).
     assert s["fees"] > 0 and s["decision"] == "on_touch_change" and s["decisions"] > 0

@@ -213,3 +213,21 @@ def test_a_rehearsal_takes_the_acting_path_and_changes_nothing() -> None:
                 _answer_place(act, working, f"o{ids}", mm, twin)
             elif isinstance(act, Amend):
                 working[act.order_id].price = act.price
+
+
+def test_tick_rounding_gives_the_decimal_grid_prices() -> None:
+    """The quotes' k-ticks-to-price conversion (k / n for a 1/n tick, k * tick for a whole one)
+    gives exactly the doubles ``round(k * tick, 10)`` gives, on every TAIFEX/TWSE tick and on
+    ticks that are neither (rounded as before)."""
+    import random
+
+    from shijim.strategy.market_making import _ceil_tick, _floor_tick
+
+    rnd = random.Random(5)
+    for tick in (0.01, 0.05, 0.1, 0.5, 1.0, 5.0, 0.25, 0.3, 2.0):
+        for _ in range(3000):
+            on_grid = rnd.random() < 0.5
+            price = round(rnd.uniform(0, 3e4) / tick) * tick if on_grid else rnd.uniform(-5, 3e4)
+            assert _floor_tick(price, tick) == round(math.floor(price / tick + 1e-9) * tick, 10)
+            assert _ceil_tick(price, tick) == round(math.ceil(price / tick - 1e-9) * tick, 10)
+    assert _floor_tick(12.349, 0.01) == 12.34 and _ceil_tick(12.341, 0.01) == 12.35

@@ -356,6 +356,18 @@ def test_tick_to_order_starts_at_the_decided_events_receive_stamp(ring) -> None:
     assert runner.counters.tick_to_order_ns == [7_000, 7_000]  # both quotes of that decision
 
 
+def test_the_first_second_of_samples_is_counted_apart(ring) -> None:
+    """The summary shows tick-to-order after the first second of orders beside the whole run:
+    the runner counts the samples sent within 1 s of the first one."""
+    _, reader = ring
+    runner, _, _ = _runner(reader)
+    for after in (0, 500_000_000, 999_999_999, 1_000_000_000, 5_000_000_000):
+        runner._tick_to_order(T0 + after, T0 + after - 20_000)
+    runner._tick_to_order(T0 + 6_000_000_000, T0 + 6_000_000_001)  # another clock: no sample
+    c = runner.counters
+    assert c.tick_to_order_ns == [20_000] * 5 and c.first_second_samples == 3
+
+
 class _BadStandBy(_Recording):
     """Answers every event with a standby whose band is NaN (a strategy bug)."""
 

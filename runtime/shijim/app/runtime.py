@@ -487,6 +487,10 @@ def summarize(shard: Shard, wall_seconds: float) -> RunSummary:
         fees=float(totals["fees"]),
         positions={code: int(keeper.net(code)) for code in keeper.codes()},
         tick_to_order=LatencyStats.of(c.tick_to_order_ns),
+        tick_to_order_after_first_second=LatencyStats.of(
+            c.tick_to_order_ns[c.first_second_samples :]
+        ),
+        first_second_samples=c.first_second_samples,
         ring_lost=c.lost,
         ring_resyncs=c.resyncs,
         dropped=dropped,

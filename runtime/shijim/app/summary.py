@@ -25,6 +25,17 @@ class LatencyStats:
         return LatencyStats(len(ns), float(p50), float(p99), float(a.max()))
 
 
+def _latency_json(t: LatencyStats) -> dict[str, object]:
+    """Samples, p50, p99 and max in microseconds (None without samples)."""
+    some = t.samples > 0
+    return {
+        "samples": t.samples,
+        "p50": t.p50_us if some else None,
+        "p99": t.p99_us if some else None,
+        "max": t.max_us if some else None,
+    }
+
+
 @dataclass(frozen=True)
 class Markout:
     """Our fills ``horizon_s`` later (docs/execution.md; negative: against us). ``mid_move``:
@@ -85,6 +96,10 @@ class RunSummary:
     standby_answers: int = 0  # answered "no action" by the strategy's standby in the engine
     venue: str = ""  # the paper venue's latency model, or the broker
     markouts: tuple[Markout, ...] = ()
+    # tick_to_order without the samples of its first second (the path's first runs and the
+    # open's burst), and how many those were: the steady state beside the whole run.
+    tick_to_order_after_first_second: LatencyStats | None = None
+    first_second_samples: int = 0
     notes: tuple[str, ...] = field(default_factory=tuple)
     # From the equity series a backtest records (shijim.backtest.equity); None in a run.
     sharpe: float | None = None  # annualised, from per-bar changes of net PnL
@@ -132,7 +147,7 @@ class RunSummary:
         }
 
     def to_json(self) -> dict[str, object]:
-        t = self.tick_to_order
+        t, steady = self.tick_to_order, self.tick_to_order_after_first_second
         return {
             **self.counts(),
             "shard": self.shard,
@@ -148,10 +163,9 @@ class RunSummary:
             "unrealised_pnl": self.unrealised_pnl,
             "gross_pnl": self.gross_pnl,
             "tick_to_order_us": {
-                "samples": t.samples,
-                "p50": None if t.samples == 0 else t.p50_us,
-                "p99": None if t.samples == 0 else t.p99_us,
-                "max": None if t.samples == 0 else t.max_us,
+                **_latency_json(t),
+                "first_second_samples": self.first_second_samples,
+                "after_first_second": None if steady is None else _latency_json(steady),
             },
             "ring_lost": self.ring_lost,
             "ring_resyncs": self.ring_resyncs,
@@ -211,8 +225,15 @@ class RunSummary:
                 f"equity        Sharpe {sharpe} (annualised)  max drawdown "
                 f"{self.max_drawdown:,.0f} TWD"
             )
+        lines.append(f"tick-to-order {t2o}")
+        steady = self.tick_to_order_after_first_second
+        if steady is not None and steady.samples and self.first_second_samples:
+            lines.append(
+                f"              after the first second of orders: p50 {steady.p50_us:.1f} us  "
+                f"p99 {steady.p99_us:.1f} us  (n={steady.samples}; the first second's "
+                f"{self.first_second_samples}: first runs, the open's burst)"
+            )
         lines += [
-            f"tick-to-order {t2o}",
             f"ring          lost {self.ring_lost}  resyncs {self.ring_resyncs}",
             f"bad input     {dropped}",
             f"final state   {self.final_state}  working orders: {self.working_at_stop} at stop, "

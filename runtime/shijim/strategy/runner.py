@@ -94,6 +94,11 @@ class RunnerCounters:
     session_closes: int = 0
     rehearsals: int = 0  # idle-turn rehearsals of a decision (docs/runtime.md#rehearsal)
     tick_to_order_ns: list[int] = field(default_factory=list)
+    # Samples sent within FIRST_SECOND_NS of the first one: the path's first runs and, in the
+    # simulator, the open's burst (every code's first book at once); the summary shows the
+    # rest apart (docs/runtime.md#tick-to-order).
+    first_second_samples: int = 0
+    first_sample_sent_ns: int = 0
 
 
 class _Positions(Mapping[str, int]):
@@ -116,6 +121,7 @@ class _Positions(Mapping[str, int]):
 
 
 LAG_EXPORT_NS = 50_000_000
+FIRST_SECOND_NS = 1_000_000_000
 # A pinned runner rehearses a decision at most this often in idle turns: measured in the `make
 # run` demo, every 0.2, 1 or 5 ms halved its tick-to-order p50 alike (docs/runtime.md#rehearsal).
 REHEARSAL_NS = 5_000_000
@@ -386,23 +392,29 @@ class StrategyRunner:
                 if order is not None:
                     c.accepted += 1
                     if origin_local_ts:
-                        self._tick_to_order(gw.last_sent_ns - origin_local_ts)
+                        self._tick_to_order(gw.last_sent_ns, origin_local_ts)
                 self.strategy.on_placed(act.intent.tag, order)
             elif isinstance(act, Amend):
                 c.amends += 1
                 result = gw.amend(act.order_id, price=act.price)
                 if isinstance(result, Order) and origin_local_ts:
-                    self._tick_to_order(gw.last_sent_ns - origin_local_ts)
+                    self._tick_to_order(gw.last_sent_ns, origin_local_ts)
             elif isinstance(act, Cancel):
                 c.cancels += 1
                 gw.cancel(act.order_id)
         return sent
 
-    def _tick_to_order(self, ns: int) -> None:
+    def _tick_to_order(self, sent_ns: int, origin_ns: int) -> None:
         # Only samples whose start is this host's clock: a replayed or simulated local_ts from
         # another epoch is not a latency.
+        ns = sent_ns - origin_ns
         if 0 <= ns < 10_000_000_000:
-            self.counters.tick_to_order_ns.append(ns)
+            c = self.counters
+            if not c.first_sample_sent_ns:
+                c.first_sample_sent_ns = sent_ns
+            if sent_ns - c.first_sample_sent_ns < FIRST_SECOND_NS:
+                c.first_second_samples += 1
+            c.tick_to_order_ns.append(ns)
             if self.metrics is not None:
                 self.metrics.tick_to_order(ns / 1e9)
 
