@@ -17,7 +17,7 @@ from shijim.risk.limits import RiskLimits
 
 # Enum members bound once as module globals: reading one as a class attribute costs ~75 ns on
 # Python 3.11 (EnumType.__getattr__ puts every class-attribute read on the slow path), a global
-# ~15 ns, and these checks run on every order (docs/runtime.md#tick-to-order).
+# ~15 ns, and these checks run on every order (docs/runtime.md#performance).
 _BUY, _SELL = Side.BUY, Side.SELL
 _HALTED, _REDUCING = TradingState.HALTED, TradingState.REDUCING
 

@@ -96,7 +96,7 @@ class RunnerCounters:
     tick_to_order_ns: list[int] = field(default_factory=list)
     # Samples sent within FIRST_SECOND_NS of the first one: the path's first runs and, in the
     # simulator, the open's burst (every code's first book at once); the summary shows the
-    # rest apart (docs/runtime.md#tick-to-order).
+    # rest apart (docs/runtime.md#summary).
     first_second_samples: int = 0
     first_sample_sent_ns: int = 0
 
