@@ -197,21 +197,21 @@ class RiskAwareGateway:
         logged (the bucket is asked, not drawn from): a pinned runner's rehearsal
         (docs/runtime.md#rehearsal) keeps this path warm."""
         with self._lock:
-            rej = self._check_new(intent)
-            if rej is None and not self.bucket.would_take(self._clock()):
-                rej = _RATE_LIMITED
-            self._sent_clock()
-            return rej
+            return self._rehearsed(self._check_new(intent))
 
     def rehearse_amend(self, order_id: str, price: float) -> Rejection | None:
         """What ``amend(order_id, price)`` would decide, with nothing taken, sent, counted or
         logged: the rehearsal of the other acting path (a re-quote)."""
         with self._lock:
-            rej = self._check_amend(order_id, price, None)
-            if rej is None and not self.bucket.would_take(self._clock()):
-                rej = _RATE_LIMITED
-            self._sent_clock()
-            return rej
+            return self._rehearsed(self._check_amend(order_id, price, None))
+
+    def _rehearsed(self, rej: Rejection | None) -> Rejection | None:
+        """The rest of a place's or an amend's path after its checks, taking nothing: the rate
+        bucket asked (not drawn from), the send stamp's clock read."""
+        if rej is None and not self.bucket.would_take(self._clock()):
+            rej = _RATE_LIMITED
+        self._sent_clock()
+        return rej
 
     def _check_new(self, intent: OrderIntent) -> Rejection | None:
         """The pure pre-trade checks (shijim.risk.rules) on inputs gathered now."""
