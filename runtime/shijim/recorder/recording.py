@@ -34,10 +34,20 @@ from shijim.recorder.wal import Appended, RawLog
 log = logging.getLogger(__name__)
 
 READER = "recorder"  # the ring reader's label in shijim_ring_lag_messages / _lost_total
-# The capture reads the ring at most every IDLE_S unless it is behind (a full read): a batch per
-# millisecond, not a read, a write and a metric update per row chasing the writer. (Measured on
-# the paced floor: within this VM's noise either way, docs/recorder.md.)
-IDLE_S = 0.001
+# The capture reads the ring in batches: after a read that was not full it sleeps for as long as
+# a writer publishing at RING_PUBLISH_CEILING messages/s (above anything the runtime's feeds reach:
+# ~2 M/s for the SBE replay, bench/runtime.py) could fill at most half the ring, capped at
+# CAPTURE_IDLE_MAX_S: 4 ms with the default 65,536 slots. Reading every millisecond cost the
+# recorder ~1000 wake-ups a second and ~15 % of a core at 2000 events/s (docs/recorder.md).
+RING_PUBLISH_CEILING = 4_000_000
+CAPTURE_IDLE_MAX_S = 0.004
+
+
+def capture_idle_s(slots: int) -> float:
+    """The capture's sleep between reads of a ring of ``slots`` that were not full."""
+    return min(CAPTURE_IDLE_MAX_S, slots / 2 / RING_PUBLISH_CEILING)
+
+
 DISK_RETRY_S = 1.0
 DRAIN_S = 5.0
 
@@ -123,6 +133,7 @@ class Recorder:
         self.wal: RawLog | None = None
         self.sink: Any = None  # ClickHouseSink (a thread) or SinkLink (a process)
         self.resume: int | None = None
+        self.idle_s = CAPTURE_IDLE_MAX_S  # from the ring's size once attached
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []  # sink-side helpers (the syncer)
         self._capture: threading.Thread | None = None
@@ -169,6 +180,7 @@ class Recorder:
             )
         except (shijim_core.RingError, ValueError) as exc:
             raise RecorderError("--ring", str(exc)) from None
+        self.idle_s = capture_idle_s(self.tap.reader.slots)
         self.metrics.declare_reader(READER)
         self.wal = RawLog(cfg.raw_dir, cfg.fsync_policy, self.report)
         self.resume = self.wal.recover(self.tap.identity())
@@ -263,7 +275,7 @@ class Recorder:
                 next_check = now + 0.5
                 if self._writer_done(exit_on_close):
                     return
-            time.sleep(IDLE_S)
+            time.sleep(self.idle_s)
         deadline = time.monotonic() + DRAIN_S
         while time.monotonic() < deadline and self.step():
             pass

@@ -48,6 +48,13 @@ _TICK = np.dtype(shijim_core.TICK_DTYPE)
 _BIDASK = np.dtype(shijim_core.BIDASK_DTYPE)
 CHUNK, CONTROL = b"C", b"J"  # the first byte of a message on the link
 MAX_LINK_ROWS = 1_000_000  # rows waiting to be sent; beyond, chunks are read back from files
+# The capture hands chunks over in batches: the sender wakes when LINK_BATCH_ROWS are queued or
+# LINK_BATCH_S after it last sent, not for every millisecond's chunk. The sink batches ClickHouse
+# inserts by 10k rows or 1 s anyway; a wake-up (a thread, a socket write, the sink process) per
+# millisecond cost the recorder ~20 % of a core at 2000 events/s, and what runs beside the
+# trading CPU slows it (docs/recorder.md#performance).
+LINK_BATCH_ROWS = 8192
+LINK_BATCH_S = 0.1
 START_S = 60.0
 STOP_S = 30.0
 
@@ -141,7 +148,8 @@ class SinkLink:
                 return
             self.queue.append(chunk)
             self.queued += n
-            self.cond.notify()
+            if self.queued >= LINK_BATCH_ROWS:
+                self.cond.notify()
 
     def start(self) -> None:
         import dataclasses
@@ -174,10 +182,14 @@ class SinkLink:
     def _send_loop(self) -> None:
         while True:
             with self.cond:
-                while not self.queue and not self.stopping:
-                    self.cond.wait(0.5)
-                if not self.queue and self.stopping:
-                    return
+                # What is queued goes every LINK_BATCH_S, sooner when a batch is full or on a
+                # stop (both notify).
+                if not self.stopping and self.queued < LINK_BATCH_ROWS:
+                    self.cond.wait(LINK_BATCH_S)
+                if not self.queue:
+                    if self.stopping:
+                        return
+                    continue
                 batch, self.queue, self.queued = self.queue, [], 0
                 missed, self.missed = self.missed, set()
                 conn = self.conn
