@@ -66,7 +66,7 @@ from shijim.strategy.runner import StrategyRunner
 from shijim.strategy.snapshot import SystemSnapshot
 
 import runtime as runtime_bench  # bench/runtime.py: its pipeline, ring and demo run
-from runtime import Attached, Idle
+from runtime import Attached, Idle, free_port
 
 REPO = Path(__file__).resolve().parents[1]
 TOKEN = os.environ["SHIJIM_ADMIN_TOKEN"]
@@ -186,14 +186,6 @@ def measure(with_data: bool, seconds: float, warmup: float) -> dict:
     if child.returncode != 0:
         raise SystemExit(f"dashboard child failed: {err[-2000:]}")
     return json.loads(out.strip().splitlines()[-1])
-
-
-def free_port() -> int:
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 # -- the child: the dashboard app itself ---------------------------------------------------------

@@ -196,6 +196,15 @@ def _ring(tag: str, slots: int = 65536):
     return name, w, r
 
 
+def free_port() -> int:
+    """A loopback TCP port nobody listens on now (for a child's metrics or admin listener)."""
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
 def _close(name: str, w) -> None:
     w.close()
     shijim_core.ring_unlink(name)
