@@ -10,9 +10,9 @@ setup:
 	@bash scripts/setup.sh
 
 # The trading thread pinned to the last CPU this process may use, as on a trading host
-# (docs/runtime.md#threads-and-the-trading-path), when it may use two or more; `make run CPU=`
-# runs unpinned.
-CPU ?= $(shell python3 -c 'import os; c = sorted(os.sched_getaffinity(0)); print(c[-1] if len(c) > 1 else "")' 2>/dev/null)
+# (docs/runtime.md#threads-and-the-trading-path), when it may use two or more (`--cpu last`);
+# `make run CPU=` runs unpinned, `make run CPU=2` pins to CPU 2.
+CPU ?= last
 
 # The main job: the runtime on the built-in simulated market, no credentials.
 run: setup

@@ -62,6 +62,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "runtime"))
 
 from feeds import START, replay_rate
 from figure import emit
+from shijim.app.config import last_cpu
 from shijim.domain import OrderIntent, Side, instrument_for
 from shijim.events import BidAskRecord, MarketRecord, TickRecord, TickType, write_records
 from shijim.execution.paper import PaperVenue
@@ -211,9 +212,10 @@ def _close(name: str, w) -> None:
 
 
 def _bench_cpu() -> int | None:
+    """The CPU `make run` pins the trading thread to (`--cpu last`), or None."""
     if os.environ.get("RUNTIME_BENCH_PIN", "1") == "0":
         return None
-    return max(os.sched_getaffinity(0))
+    return last_cpu(os.sched_getaffinity(0))
 
 
 def vcpu_stalls(cpu: int | None, seconds: float = 2.0) -> dict[str, float]:

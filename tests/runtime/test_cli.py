@@ -15,7 +15,7 @@ import urllib.request
 from pathlib import Path
 
 import pytest
-from shijim.app.cli import main
+from shijim.app.cli import _parser, effective_config, main
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -240,14 +240,36 @@ def test_cpu_pinning_is_checked_before_start_and_applied_to_the_trading_thread(
     assert main(["run", "--cpu", str(missing), "--duration", "1"], env={}) == 2
     assert f"run.cpu: CPU {missing} is not available to this process" in capsys.readouterr().err
     assert main(["run", "--cpu", "-1"], env={}) == 2
-    assert "--cpu: expected an integer >= 0, got -1" in capsys.readouterr().err
-    # A real run pinned to the last allowed CPU trades as usual and says where it ran.
-    cpu = allowed[-1]
-    proc = _start("--feed", "sim", "--duration", "1.5", "--seed", "3", "--cpu", str(cpu))
+    assert "--cpu: expected an integer >= 0 or last, got -1" in capsys.readouterr().err
+    # A real run pinned to the last allowed CPU (`--cpu last`, what `make run` passes) trades
+    # as usual and says where it ran; with one CPU allowed it runs unpinned.
+    proc = _start("--feed", "sim", "--duration", "1.5", "--seed", "3", "--cpu", "last")
     out, err = proc.communicate(timeout=60)
     assert proc.returncode == 0, err
-    assert f"trading thread pinned to CPU {cpu}" in err
+    if len(allowed) > 1:
+        assert f"trading thread pinned to CPU {allowed[-1]}" in err
+    else:
+        assert "trading thread pinned" not in err
     assert "orders" in out
+
+
+def test_cpu_last_is_the_last_allowed_cpu_when_there_are_two_or_more() -> None:
+    from shijim.app.config import last_cpu
+
+    assert last_cpu({0, 1}) == 1
+    assert last_cpu({0, 2, 5}) == 5
+    assert last_cpu({3}) is None  # one CPU: a busy-polling pinned thread would starve the rest
+
+
+def test_cpu_last_on_the_command_line_overrides_the_file(tmp_path: Path) -> None:
+    import os
+
+    cfg_file = tmp_path / "c.yaml"
+    cfg_file.write_text("run:\n  cpu: 0\n")
+    args = _parser().parse_args(["run", "--config", str(cfg_file), "--cpu", "last"])
+    allowed = os.sched_getaffinity(0)
+    want = max(allowed) if len(allowed) > 1 else None
+    assert effective_config(args, {}).run.cpu == want
 
 
 SIDE_THREADS_SCRIPT = """
@@ -302,7 +324,8 @@ def _run_cli(*args: str) -> subprocess.CompletedProcess[str]:
             "--metrics-port: expected an integer in [0, 65535], got 70000",
         ),
         (["--admin-port", "-1"], "--admin-port: expected an integer in [0, 65535], got -1"),
-        (["--cpu", "-3"], "--cpu: expected an integer >= 0, got -3"),
+        (["--cpu", "-3"], "--cpu: expected an integer >= 0 or last, got -3"),
+        (["--cpu", "first"], "--cpu: expected an integer >= 0 or last, got first"),
         (["--duration", "-1"], "--duration: expected a number > 0, got -1"),
         (["--duration", "nan"], "--duration: expected a number > 0, got nan"),
         (

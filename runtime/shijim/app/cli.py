@@ -20,9 +20,11 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from shijim.app.config import (
+    CPU_LAST,
     RuntimeConfig,
     bind_problem,
     decision_problem,
+    last_cpu,
     load_config,
     parse_config,
     with_overrides,
@@ -36,11 +38,16 @@ EXIT_BAD_CONFIG = 2
 ENV_METRICS_BIND = "SHIJIM_METRICS_BIND"  # the operator renders it from the pod IP
 
 
-def _int_flag(low: int, high: int | None = None) -> Callable[[str], int]:
-    """An argparse type: an integer in range, else ``--flag: expected ..., got RAW`` (exit 2)."""
+def _int_flag(low: int, high: int | None = None, word: str = "") -> Callable[[str], Any]:
+    """An argparse type: an integer in range (or ``word`` itself, when given), else ``--flag:
+    expected ..., got RAW`` (exit 2)."""
     want = f"an integer >= {low}" if high is None else f"an integer in [{low}, {high}]"
+    if word:
+        want += f" or {word}"
 
-    def parse(raw: str) -> int:
+    def parse(raw: str) -> int | str:
+        if word and raw == word:
+            return word
         try:
             value = int(raw)
         except ValueError:
@@ -125,7 +132,11 @@ def _parser() -> argparse.ArgumentParser:
     )
     run.add_argument("--kill-file", metavar="PATH", help="kill switch while this file exists")
     run.add_argument(
-        "--cpu", type=_int_flag(0), metavar="N", help="pin the trading thread to CPU N"
+        "--cpu",
+        type=_int_flag(0, word=CPU_LAST),
+        metavar="N",
+        help="pin the trading thread to CPU N; last: the last CPU this process may use, when it "
+        "may use two or more (else unpinned)",
     )
     run.add_argument("--summary-json", metavar="FILE", help="also write the summary as JSON")
     run.add_argument(
@@ -220,11 +231,15 @@ def effective_config(args: argparse.Namespace, env: Mapping[str, str]) -> Runtim
             "kill_file": args.kill_file,
             "summary_json": args.summary_json,
             "journal_dir": args.journal,
-            "cpu": args.cpu,
+            "cpu": None if args.cpu == CPU_LAST else args.cpu,
         },
         "recorder": {"enabled": args.record, **env_dirs(env)},
     }
     cfg = with_overrides(cfg, **sections)
+    if args.cpu == CPU_LAST:  # resolved here: on one CPU it unpins whatever the file says
+        cfg = dataclasses.replace(
+            cfg, run=dataclasses.replace(cfg.run, cpu=last_cpu(os.sched_getaffinity(0)))
+        )
     if strategy_name and strategy_name != cfg.strategy.name:
         # A different strategy on the command line starts from its default parameters.
         cfg = dataclasses.replace(

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import ipaddress
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import MappingProxyType
@@ -126,6 +126,17 @@ class RunConfig:
     # Pin the trading thread to this CPU (None = let the scheduler move it), as a trading host
     # that isolates a core for it does; side threads (metrics, watchers) stay unpinned.
     cpu: int | None = None
+
+
+# `--cpu last`: the spelling `make run` and the benchmarks use for "the trading CPU".
+CPU_LAST = "last"
+
+
+def last_cpu(allowed: Collection[int]) -> int | None:
+    """The CPU ``--cpu last`` pins the trading thread to: the last of ``allowed`` (the process's
+    CPU mask) when there are two or more, so that everything else has a CPU of its own; None
+    (unpinned) with one, where a busy-polling trading thread would starve the rest."""
+    return max(allowed) if len(allowed) > 1 else None
 
 
 @dataclass(frozen=True)
