@@ -38,7 +38,7 @@ READER = "recorder"  # the ring reader's label in shijim_ring_lag_messages / _lo
 # a writer publishing at RING_PUBLISH_CEILING messages/s (above anything the runtime's feeds reach:
 # ~2 M/s for the SBE replay, bench/runtime.py) could fill at most half the ring, capped at
 # CAPTURE_IDLE_MAX_S: 4 ms with the default 65,536 slots. Reading every millisecond cost the
-# recorder ~1000 wake-ups a second and ~15 % of a core at 2000 events/s (docs/recorder.md).
+# recorder ~1000 wake-ups a second and ~20 % of a core at 2000 events/s (docs/recorder.md).
 RING_PUBLISH_CEILING = 4_000_000
 CAPTURE_IDLE_MAX_S = 0.004
 
@@ -302,6 +302,7 @@ class Recorder:
                 return False
             log.info("recorder: ring %s was created again; following the new one", tap.name)
             self.tap = new
+            self.idle_s = capture_idle_s(new.reader.slots)  # its size may differ
             assert self.wal is not None
             self.wal.follow(new.identity())
             self.resume = None
