@@ -25,10 +25,16 @@ class ActionBucket:
         self._tokens = float(capacity)
         self._last_ns = now_ns
 
-    def _refill(self, now_ns: int) -> float:
+    def _tokens_at(self, now_ns: int) -> float:
+        """The tokens there would be at ``now_ns`` (nothing changed)."""
         elapsed = now_ns - self._last_ns
         if elapsed > 0:
-            self._tokens = min(self.capacity, self._tokens + elapsed * self._per_ns)
+            return min(self.capacity, self._tokens + elapsed * self._per_ns)
+        return self._tokens
+
+    def _refill(self, now_ns: int) -> float:
+        if now_ns > self._last_ns:
+            self._tokens = self._tokens_at(now_ns)
             self._last_ns = now_ns
         return self._tokens
 
@@ -44,11 +50,7 @@ class ActionBucket:
 
     def would_take(self, now_ns: int) -> bool:
         """What ``try_take`` would answer at ``now_ns``, with nothing changed (a rehearsal)."""
-        elapsed = now_ns - self._last_ns
-        tokens = self._tokens
-        if elapsed > 0:
-            tokens = min(self.capacity, tokens + elapsed * self._per_ns)
-        return tokens >= self.reserve + 1.0
+        return self._tokens_at(now_ns) >= self.reserve + 1.0
 
     def try_take_cancel(self, now_ns: int) -> bool:
         if self._refill(now_ns) >= 1.0:
