@@ -133,7 +133,6 @@ class Recorder:
         self.wal: RawLog | None = None
         self.sink: Any = None  # ClickHouseSink (a thread) or SinkLink (a process)
         self.resume: int | None = None
-        self.idle_s = CAPTURE_IDLE_MAX_S  # from the ring's size once attached
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []  # sink-side helpers (the syncer)
         self._capture: threading.Thread | None = None
@@ -180,7 +179,6 @@ class Recorder:
             )
         except (shijim_core.RingError, ValueError) as exc:
             raise RecorderError("--ring", str(exc)) from None
-        self.idle_s = capture_idle_s(self.tap.reader.slots)
         self.metrics.declare_reader(READER)
         self.wal = RawLog(cfg.raw_dir, cfg.fsync_policy, self.report)
         self.resume = self.wal.recover(self.tap.identity())
@@ -275,7 +273,7 @@ class Recorder:
                 next_check = now + 0.5
                 if self._writer_done(exit_on_close):
                     return
-            time.sleep(self.idle_s)
+            time.sleep(capture_idle_s(self.tap.reader.slots))  # the ring followed now
         deadline = time.monotonic() + DRAIN_S
         while time.monotonic() < deadline and self.step():
             pass
@@ -302,7 +300,6 @@ class Recorder:
                 return False
             log.info("recorder: ring %s was created again; following the new one", tap.name)
             self.tap = new
-            self.idle_s = capture_idle_s(new.reader.slots)  # its size may differ
             assert self.wal is not None
             self.wal.follow(new.identity())
             self.resume = None
