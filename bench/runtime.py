@@ -63,7 +63,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "runtime"))
 from feeds import START, replay_rate
 from figure import emit
 from shijim.app.config import last_cpu
-from shijim.domain import OrderIntent, Side, instrument_for
+from shijim.domain import OrderIntent, Side, TimeInForce, instrument_for
 from shijim.events import BidAskRecord, MarketRecord, TickRecord, TickType, write_records
 from shijim.execution.paper import PaperVenue
 from shijim.gateway.sim_market import SimulatedMarket, default_instruments
@@ -101,13 +101,19 @@ class Idle:
         return ()
 
 
+# Written as the house's strategies are on the decision path (shijim.strategy.market_making):
+# Enum members bound once (a class-attribute read of an Enum costs ~75 ns on 3.11) and the
+# intent's fields positional (a keyword costs ~100 ns more).
+_BUY, _ROD = Side.BUY, TimeInForce.ROD
+
+
 class PlaceEveryEvent(Idle):
     """Bench strategy: one passive 1-lot buy at the best bid per decided event."""
 
     name = "bench"
 
     def on_market(self, view, ctx):
-        return [Place(OrderIntent(view.code, Side.BUY, 1, view.best_bid, tag="b"))]
+        return [Place(OrderIntent(view.code, _BUY, 1, view.best_bid, _ROD, "b"))]
 
 
 def wide_limits() -> RiskLimits:

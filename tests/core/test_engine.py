@@ -9,9 +9,12 @@ import os
 import time
 from collections.abc import Callable, Iterator
 from itertools import count
+from typing import NamedTuple
 
 import numpy as np
 import pytest
+from shijim.domain import SignalSnapshot
+from shijim.strategy.base import MarketView
 from shijim.strategy.signals import mlofi_reference
 
 import shijim_core as sc
@@ -366,10 +369,11 @@ def test_per_call_overhead(ring: tuple[sc.RingWriter, sc.RingReader]) -> None:
     assert per_event_us < 3.0, f"{per_event_us:.2f} us per decided event"
 
 
-def test_take_view_is_take_signals_as_tuples_and_net_is_the_positions_net(
+def test_take_view_fills_the_callers_view_types_with_take_signals_and_net_is_the_positions_net(
     ring: tuple[sc.RingWriter, sc.RingReader],
 ) -> None:
-    """The runner's one-call view carries exactly the BookView fields it stands for."""
+    """The runner's one-call view is the caller's NamedTuples holding exactly the BookView
+    fields they stand for; the engine builds them without calling their __new__."""
     w, r = ring
     a = sc.Engine(["TXFL4"], "every_event", latency="zero")
     b = sc.Engine(["TXFL4"], "every_event", latency="zero")
@@ -379,17 +383,65 @@ def test_take_view_is_take_signals_as_tuples_and_net_is_the_positions_net(
     book(w, "TXFL4", S + 2 * MS, 100, 102, [6, 4, 3, 2, 1], [1, 2, 2, 2, 2])
     for _ in range(3):
         assert a.next_due(r) is not None and b.next_due(r2) is not None
-    peeked = a.peek_view(0)
-    assert peeked[1][0] != 0.0 and a.peek_view(0) == peeked  # flows there, and left there
-    top, sig = a.take_view(0)
-    assert (top, sig) == peeked
+    peeked = a.peek_view(0, MarketView, SignalSnapshot)
+    assert type(peeked) is MarketView and type(peeked.signals) is SignalSnapshot
+    assert peeked.signals.ofi != 0.0  # flows there,
+    assert a.peek_view(0, MarketView, SignalSnapshot) == peeked  # and left there
+    view = a.take_view(0, MarketView, SignalSnapshot)
+    assert view == peeked
     v = b.take_signals(0)
-    assert top == ("TXFL4", v.exch_ts, v.local_ts, v.best_bid, v.best_ask, v.bid_qty, v.ask_qty)
-    assert sig == (v.ofi, v.microprice, v.mid, v.spread, v.imbalance, v.last_trade, v.trade_flow)
-    assert a.take_view(0)[1][0] == 0.0  # taken: the flows since the last look restart
-    assert a.peek_view(0)[1][0] == 0.0
+    assert view == MarketView(
+        "TXFL4", v.exch_ts, v.local_ts, v.best_bid, v.best_ask, v.bid_qty, v.ask_qty,
+        SignalSnapshot(v.ofi, v.microprice, v.mid, v.spread, v.imbalance, v.last_trade,
+                       v.trade_flow),
+    )  # fmt: skip
+    assert view.code is a.take_view(0, MarketView, SignalSnapshot).code  # one str per code
+    assert a.take_view(0, MarketView, SignalSnapshot).signals.ofi == 0.0  # taken: restarted
+    assert a.peek_view(0, MarketView, SignalSnapshot).signals.ofi == 0.0
     assert a.net(0) == a.position(0).net == 0
+    assert (
+        a.risk_inputs(0) == (a.reference(0), 0, a.gross, a.net_pnl) == (101.0, 0, 0, 0.0)
+    )  # the mid
     a.apply_fill(0, sc.SIDE_SELL, 102, 2, 0.0, S + 3 * MS)
     assert a.net(0) == a.position(0).net == -2
+    assert a.risk_inputs(0) == (a.reference(0), -2, 2, a.net_pnl)
     with pytest.raises(KeyError):
         a.net(7)
+    with pytest.raises(KeyError, match="risk_inputs"):
+        a.risk_inputs(7)
+
+
+def test_take_view_refuses_a_type_that_is_not_a_tuple_and_a_short_type_fails_in_python(
+    ring: tuple[sc.RingWriter, sc.RingReader],
+) -> None:
+    """Bad view types are a clear TypeError naming the call, never a bad read: a NamedTuple
+    with more fields than the engine fills raises IndexError on the missing ones."""
+    w, r = ring
+    a = sc.Engine(["TXFL4"], "every_event", latency="zero")
+    book(w, "TXFL4", S, 100, 101, [5, 4, 3, 2, 1], [2, 2, 2, 2, 2])
+    assert a.next_due(r) is not None
+    with pytest.raises(TypeError, match=r"take_view: dict: not a tuple type"):
+        a.take_view(0, dict, SignalSnapshot)
+    with pytest.raises(TypeError, match=r"peek_view: int: not a tuple type"):
+        a.peek_view(0, MarketView, int)
+    with pytest.raises(TypeError):
+        a.take_view(0, "MarketView", SignalSnapshot)  # not a type at all
+
+    class Wide(NamedTuple):
+        code: str
+        exch_ts: int
+        local_ts: int
+        best_bid: float
+        best_ask: float
+        bid_qty: int
+        ask_qty: int
+        signals: object
+        extra: float
+
+    wide = a.peek_view(0, Wide, tuple)
+    assert wide.code == "TXFL4" and type(wide.signals) is tuple and len(wide.signals) == 7
+    with pytest.raises(IndexError):
+        _ = wide.extra
+    with pytest.raises(KeyError, match="take_view"):
+        a.take_view(3, MarketView, SignalSnapshot)
+    assert a.take_view(0, tuple, tuple)[0] == "TXFL4"  # plain tuples are tuple types too

@@ -301,8 +301,8 @@ class _BoundedEngine:
     def last_read(self) -> tuple[int, int, int, int]:
         return self._last
 
-    def take_view(self, code_id: int) -> Any:
-        return self._e.take_view(code_id)
+    def take_view(self, code_id: int, view_type: type, signals_type: type) -> Any:
+        return self._e.take_view(code_id, view_type, signals_type)
 
     def stand_by(self, *args: Any) -> Any:
         return self._e.stand_by(*args)

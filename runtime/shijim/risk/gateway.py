@@ -61,6 +61,7 @@ from shijim.risk.state import StateChange, TradingStateMachine
 # Enum members as globals on the order path (a class-attribute read of an Enum is slow on 3.11:
 # shijim.risk.rules).
 _BUY = Side.BUY
+_NAN = math.nan
 _HALTED, _REDUCING = TradingState.HALTED, TradingState.REDUCING
 # The answer when the action bucket has no token for a place or amend.
 _RATE_LIMITED = Rejection(RejectReason.RATE_LIMIT, "order-action rate limit reached")
@@ -173,7 +174,11 @@ class RiskAwareGateway:
         return self._adapter.working_orders()
 
     def place(self, intent: OrderIntent) -> Order | Rejection:
-        with self._lock:
+        # acquire/try/finally rather than `with`, here and in amend, poll and after_event (the
+        # per-event calls): ~75 ns less per call on 3.11, whose `with` looks up and binds
+        # __enter__ and __exit__ on every entry.
+        self._lock.acquire()
+        try:
             adapter = self._adapter
             self._pump()
             rej = self._check_new(intent)
@@ -191,6 +196,8 @@ class RiskAwareGateway:
                 self._unexported_accepted += 1
             self._pump()
             return result
+        finally:
+            self._lock.release()
 
     def rehearse(self, intent: OrderIntent) -> Rejection | None:
         """What ``place`` would decide for ``intent``, with nothing taken, sent, counted or
@@ -229,16 +236,21 @@ class RiskAwareGateway:
                     else:
                         ws += o.qty - o.filled_qty - o.cancelled_qty
         engine = self.engine
+        cid = self.references.code_id(code)
+        if cid is None:  # not an engine code: no reference, no position (fills adopt codes)
+            reference, net, gross, pnl = _NAN, 0, engine.gross, engine.net_pnl
+        else:  # references.get, positions.net, .gross and .total_pnl in one call
+            reference, net, gross, pnl = engine.risk_inputs(cid)
         return check_new_order(
             intent,
             self.instruments._by_code.get(code),  # InstrumentTable.get, one call less
-            self.references.get(code),
-            self.positions.net(code),
+            reference,
+            net,
             wb,
             ws,
-            engine.gross,  # positions.gross / total_pnl, one call less each
+            gross,
             len(working),
-            engine.net_pnl,
+            pnl,
             self.limits,
             self.state_machine.state,
             self.code_gate.get(code),
@@ -248,7 +260,8 @@ class RiskAwareGateway:
         self, order_id: str, price: float | None = None, qty: int | None = None
     ) -> Order | Rejection:
         """Change price and/or reduce the open quantity to ``qty`` (1 .. remaining-1)."""
-        with self._lock:
+        self._lock.acquire()
+        try:
             self._pump()
             rej = self._check_amend(order_id, price, qty)
             if rej is None and not self.bucket.try_take(self._clock()):
@@ -263,6 +276,8 @@ class RiskAwareGateway:
                 self._reject(result, order_id)
             self._pump()
             return result
+        finally:
+            self._lock.release()
 
     def _check_amend(self, order_id: str, price: float | None, qty: int | None) -> Rejection | None:
         """The amend checks on inputs gathered now (shared by ``amend`` and its rehearsal)."""
@@ -342,13 +357,16 @@ class RiskAwareGateway:
     def poll(self) -> int:
         """Apply venue events, retry deferred cancels, check the loss limit. Returns how many
         events were added to ``events``. The runner calls this every loop iteration."""
-        with self._lock:
+        self._lock.acquire()
+        try:
             n = len(self.events)
             if self._pending_cancels:
                 self._retry_cancels()
             self._pump()
             self._export_actions()
             return len(self.events) - n
+        finally:
+            self._lock.release()
 
     def _export_actions(self) -> None:
         m = self._metrics
@@ -368,7 +386,8 @@ class RiskAwareGateway:
         """The runner calls this after each due event: venue events are taken (fills booked),
         the daily loss limit is checked against the account as the engine has just marked it,
         and PnL is exported at most 10 times a second."""
-        with self._lock:
+        self._lock.acquire()
+        try:
             self._pump()
             pnl = self.engine.net_pnl
             limit = self.limits.max_daily_loss
@@ -380,6 +399,8 @@ class RiskAwareGateway:
                 if now - self._last_pnl_export_ns >= _PNL_METRIC_INTERVAL_NS:
                     self._last_pnl_export_ns = now
                     m.pnl(pnl)
+        finally:
+            self._lock.release()
 
     def new_trading_day(self) -> None:
         """Restart today's realised PnL (open positions carry over). Does not release a

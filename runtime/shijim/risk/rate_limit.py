@@ -29,7 +29,9 @@ class ActionBucket:
         """The tokens there would be at ``now_ns`` (nothing changed)."""
         elapsed = now_ns - self._last_ns
         if elapsed > 0:
-            return min(self.capacity, self._tokens + elapsed * self._per_ns)
+            tokens = self._tokens + elapsed * self._per_ns
+            cap = self.capacity
+            return tokens if tokens < cap else cap  # min() without a builtin call
         return self._tokens
 
     def _refill(self, now_ns: int) -> float:

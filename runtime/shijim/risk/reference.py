@@ -20,11 +20,17 @@ class ReferencePrices:
         self._engine = engine
         self._ids: dict[str, int] = {}
 
-    def get(self, code: str) -> float:
+    def code_id(self, code: str) -> int | None:
+        """The engine's id of ``code``; None while it is not an engine code (not cached: it may
+        be adopted later)."""
         cid = self._ids.get(code)
         if cid is None:
             try:
                 cid = self._ids[code] = self._engine.code_id(code)
             except KeyError:
-                return _NAN  # not (yet) an engine code; not cached: it may be adopted later
-        return float(self._engine.reference(cid))
+                return None
+        return cid
+
+    def get(self, code: str) -> float:
+        cid = self.code_id(code)
+        return _NAN if cid is None else float(self._engine.reference(cid))

@@ -125,7 +125,6 @@ FIRST_SECOND_NS = 1_000_000_000
 # A pinned runner rehearses a decision at most this often in idle turns: measured in the `make
 # run` demo, every 0.2, 1 or 5 ms halved its tick-to-order p50 alike (docs/runtime.md#rehearsal).
 REHEARSAL_NS = 5_000_000
-_tuple_new = tuple.__new__
 # Wire codes come from the core (built in Rust from the codec's enums): nothing to drift.
 _EVENTS = {name: code for code, name in shijim_core.EVENT_NAMES.items()}
 _SESSIONS = {name: code for code, name in shijim_core.SESSION_STATE_NAMES.items()}
@@ -136,15 +135,6 @@ TRADING_STATE_NAMES: dict[int, str] = shijim_core.TRADING_STATE_NAMES
 DUE_BOOK = shijim_core.DUE_BOOK
 DUE_TRADE = shijim_core.DUE_TRADE
 DUE_SYSTEM = shijim_core.DUE_SYSTEM
-
-
-def _market_view(v: Any) -> MarketView | None:
-    """The engine's view tuples ((book top fields), (signal fields)), or None, as a MarketView.
-    tuple.__new__ with the fields in order is what the NamedTuples' own __new__ does, without
-    its Python frame (one view per decision)."""
-    if v is None:
-        return None
-    return _tuple_new(MarketView, (*v[0], _tuple_new(SignalSnapshot, v[1])))
 
 
 class StrategyRunner:
@@ -212,7 +202,7 @@ class StrategyRunner:
             kind = due.kind
             acted = True
             if kind == DUE_BOOK or kind == DUE_TRADE:
-                acted = self._decide(due)
+                acted = self._decide(due, st)
             elif kind == DUE_SYSTEM:
                 self._system(due)
             # Every due ends with the venue's news delivered, as soon as there is any (an
@@ -293,7 +283,7 @@ class StrategyRunner:
     def view(self, code_id: int) -> MarketView | None:
         """The strategy's view of a code: the engine's book top and the signals accumulated
         since the strategy last looked (taking them restarts the accumulation)."""
-        return _market_view(self.engine.take_view(code_id))
+        return self.engine.take_view(code_id, MarketView, SignalSnapshot)
 
     def rehearse(self, now_ns: int) -> bool:
         """In a pinned idle turn, at most every REHEARSAL_NS: run the acting path of a decision
@@ -313,7 +303,7 @@ class StrategyRunner:
         view = None
         for _ in range(n):
             self._rehearsal_code = (self._rehearsal_code + 1) % n
-            view = _market_view(eng.peek_view(self._rehearsal_code))
+            view = eng.peek_view(self._rehearsal_code, MarketView, SignalSnapshot)
             if view is not None:
                 break
         if view is None:
@@ -341,14 +331,15 @@ class StrategyRunner:
         self.counters.rehearsals += 1
         return True
 
-    def _decide(self, due: Any) -> bool:
-        """The strategy decides on one due event; True if it asked for anything."""
+    def _decide(self, due: Any, state: TradingState) -> bool:
+        """The strategy decides on one due event under ``state`` (read as the event was taken:
+        risk checks the state again as each order leaves); True if it asked for anything."""
         view = self.view(due.code_id)
         if view is None:
             return False
         self.counters.strategy_calls += 1
         try:
-            actions = self.strategy.on_market(view, self.context())
+            actions = self.strategy.on_market(view, self.context(state))
         except Exception:  # a strategy bug must not take the shard down: no orders from it
             self._strategy_failed(f"on_market:{view.code}")
             actions = None

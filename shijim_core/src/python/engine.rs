@@ -5,7 +5,9 @@
 
 use pyo3::exceptions::{PyKeyError, PyValueError};
 use pyo3::prelude::*;
-use pyo3::types::{PyDict, PyTuple};
+use pyo3::types::{PyDict, PyFloat, PyInt, PyString, PyTuple, PyType};
+
+use super::tuple_type::tuple_instance;
 
 use super::ring::{price_any, RingReader};
 use crate::engine::account::PositionView as CorePosition;
@@ -61,7 +63,7 @@ const EV_CANCEL_REJECTED: u8 = 7;
 #[pyclass(module = "shijim_core._shijim_core", frozen, name = "Due")]
 pub struct PyDue {
     inner: Due,
-    code: Option<String>,
+    code: Option<Py<PyString>>,
 }
 
 #[pymethods]
@@ -75,8 +77,8 @@ impl PyDue {
         self.inner.code
     }
     #[getter]
-    fn code(&self) -> Option<&str> {
-        self.code.as_deref()
+    fn code<'py>(&self, py: Python<'py>) -> Option<Bound<'py, PyString>> {
+        self.code.as_ref().map(|c| c.bind(py).clone())
     }
     #[getter]
     fn flags(&self) -> u8 {
@@ -115,11 +117,15 @@ impl PyDue {
         self.inner.system.map(|e| e.reason.as_str().to_string())
     }
 
-    fn __repr__(&self) -> String {
+    fn __repr__(&self, py: Python<'_>) -> String {
+        let code = match &self.code {
+            Some(c) => c.bind(py).to_string(),
+            None => String::new(),
+        };
         format!(
             "Due(kind={}, code={:?}, flags={}, seq={}, exch_ts={}, local_ts={})",
             self.inner.kind as u8,
-            self.code.as_deref().unwrap_or(""),
+            code,
             self.inner.flags.0,
             self.inner.seq,
             self.inner.exch_ts,
@@ -620,6 +626,8 @@ pub struct PyEngine {
     inner: CoreEngine,
     last: NextDue,
     events: Vec<VenueEvent>,
+    /// Each code as a Python str, made once (index = code id): the views' `code`.
+    code_names: Vec<Py<PyString>>,
 }
 
 impl PyEngine {
@@ -628,12 +636,36 @@ impl PyEngine {
             .map(|c| c.as_str().to_string())
     }
 
-    fn due_out(&mut self, out: NextDue) -> Option<PyDue> {
+    fn due_out(&mut self, py: Python<'_>, out: NextDue) -> Option<PyDue> {
         self.last = out;
-        out.due.map(|d| PyDue {
-            code: self.code_str(d.code),
+        let d = out.due?;
+        Some(PyDue {
+            code: d.code.map(|id| self.code_name(py, id).unbind()),
             inner: d,
         })
+    }
+
+    /// The code's Python str, made on first use (codes adopted later are appended). The id
+    /// was checked by the caller.
+    fn code_name<'py>(&mut self, py: Python<'py>, code_id: CodeId) -> Bound<'py, PyString> {
+        let id = code_id as usize;
+        while self.code_names.len() <= id {
+            let next = self.code_names.len() as CodeId;
+            let name = self.code_str(Some(next)).unwrap_or_default();
+            self.code_names.push(PyString::new(py, &name).unbind());
+        }
+        self.code_names[id].bind(py).clone()
+    }
+
+    fn net_of(&self, call: &str, code_id: CodeId) -> PyResult<i64> {
+        self.checked_id(call, code_id)?;
+        self.inner
+            .account()
+            .position(code_id)
+            .map(|p| p.net)
+            .ok_or_else(|| {
+                PyKeyError::new_err(format!("{call}: code_id {code_id}: not in the account"))
+            })
     }
 
     fn checked_id(&self, call: &str, code_id: CodeId) -> PyResult<()> {
@@ -649,11 +681,6 @@ impl PyEngine {
 }
 
 /// The view of a code's book with the signals `s` (None without a book).
-/// The book top of `Engine.take_view`: code, exch_ts, local_ts, bid, ask, bid_qty, ask_qty.
-type ViewTop = (String, i64, i64, f64, f64, i64, i64);
-/// Its signals: ofi, microprice, mid, spread, imbalance, last_trade, trade_flow.
-type ViewSignals = (f64, f64, f64, f64, f64, f64, f64);
-
 fn view(id: CodeId, code: String, b: &CodeBook, s: Signals) -> Option<BookView> {
     let book = *b.book()?;
     Some(BookView {
@@ -668,24 +695,47 @@ fn view(id: CodeId, code: String, b: &CodeBook, s: Signals) -> Option<BookView> 
     })
 }
 
-/// A view's fields in the strategy's order (`Engine.take_view`), through the getters' own
-/// conversions: the tuple is the attributes read one by one.
-fn view_tuples(v: BookView) -> (ViewTop, ViewSignals) {
-    let signals = (
-        v.ofi(),
-        v.microprice(),
-        v.mid(),
-        v.spread(),
-        v.imbalance(),
-        v.last_trade(),
-        v.trade_flow(),
-    );
-    let s = v.s;
-    (
-        (
-            v.code, v.exch_ts, v.local_ts, s.best_bid, s.best_ask, s.bid_qty, s.ask_qty,
-        ),
-        signals,
+/// The strategy's view of a code (`Engine.take_view`): an instance of `view_type` holding
+/// (code, exch_ts, local_ts, best_bid, best_ask, bid_qty, ask_qty, signals), `signals` an
+/// instance of `signals_type` holding (ofi, microprice, mid, spread, imbalance, last_trade,
+/// trade_flow): the BookView getters' values, in that order.
+fn view_instance<'py>(
+    call: &str,
+    code: Bound<'py, PyString>,
+    v: &BookView,
+    view_type: &Bound<'py, PyType>,
+    signals_type: &Bound<'py, PyType>,
+) -> PyResult<Bound<'py, PyAny>> {
+    let py = code.py();
+    let f = |x: f64| PyFloat::new(py, x).into_any();
+    let i = |x: i64| PyInt::new(py, x).into_any();
+    let signals = tuple_instance(
+        call,
+        signals_type,
+        [
+            f(v.ofi()),
+            f(v.microprice()),
+            f(v.mid()),
+            f(v.spread()),
+            f(v.imbalance()),
+            f(v.last_trade()),
+            f(v.trade_flow()),
+        ],
+    )?;
+    let s = &v.s;
+    tuple_instance(
+        call,
+        view_type,
+        [
+            code.into_any(),
+            i(v.exch_ts),
+            i(v.local_ts),
+            f(s.best_bid),
+            f(s.best_ask),
+            i(s.bid_qty),
+            i(s.ask_qty),
+            signals,
+        ],
     )
 }
 
@@ -765,6 +815,7 @@ impl PyEngine {
             inner,
             last: NextDue::default(),
             events: Vec::new(),
+            code_names: Vec::new(),
         })
     }
 
@@ -775,24 +826,26 @@ impl PyEngine {
     #[pyo3(signature = (reader, max_messages = 4096))]
     fn next_due(
         &mut self,
+        py: Python<'_>,
         mut reader: PyRefMut<'_, RingReader>,
         max_messages: usize,
     ) -> Option<PyDue> {
         let out = self.inner.next_due(reader.core_mut(), max_messages);
-        self.due_out(out)
+        self.due_out(py, out)
     }
 
     /// `next_due` over SBE file frames (`SbeFrames`).
     #[pyo3(signature = (frames, max_messages = 4096))]
     fn next_due_frames(
         &mut self,
+        py: Python<'_>,
         mut frames: PyRefMut<'_, SbeFrames>,
         max_messages: usize,
     ) -> Option<PyDue> {
         let out = self
             .inner
             .next_due_from_frames(&mut frames.inner, max_messages);
-        self.due_out(out)
+        self.due_out(py, out)
     }
 
     /// True if the last `next_due*` call stopped because no more data was available.
@@ -902,6 +955,14 @@ impl PyEngine {
         self.inner.reference(code_id).unwrap_or(f64::NAN)
     }
 
+    /// What pre-trade risk reads of the engine for one order of `code_id`, in one call:
+    /// (`reference(code_id)`, `net(code_id)`, `gross`, `net_pnl`).
+    fn risk_inputs(&self, code_id: CodeId) -> PyResult<(f64, i64, i64, f64)> {
+        let net = self.net_of("risk_inputs", code_id)?;
+        let t = self.inner.account().totals();
+        Ok((self.reference(code_id), net, t.gross, t.net_pnl))
+    }
+
     #[getter]
     fn codes(&self) -> Vec<String> {
         self.inner
@@ -938,31 +999,52 @@ impl PyEngine {
             .and_then(|(b, s)| view(code_id, code, b, s)))
     }
 
-    /// `take_signals` as two tuples, the fields of the strategy's view in order: ((code,
-    /// exch_ts, local_ts, best_bid, best_ask, bid_qty, ask_qty), (ofi, microprice, mid,
-    /// spread, imbalance, last_trade, trade_flow)); None as `take_signals`. One call per
-    /// decision instead of fourteen attribute reads.
-    fn take_view(&mut self, code_id: CodeId) -> PyResult<Option<(ViewTop, ViewSignals)>> {
-        Ok(self.take_signals(code_id)?.map(view_tuples))
+    /// `take_signals` as the strategy's view: an instance of `view_type` (the runner's
+    /// `MarketView`) holding code, exch_ts, local_ts, best_bid, best_ask, bid_qty, ask_qty and
+    /// an instance of `signals_type` (`SignalSnapshot`) holding ofi, microprice, mid, spread,
+    /// imbalance, last_trade, trade_flow; None as `take_signals`. Both types must subclass
+    /// tuple (NamedTuples: the engine fills them without calling their `__new__`). One call
+    /// and two allocations per decision, instead of fourteen attribute reads or nested tuples
+    /// rebuilt in Python.
+    fn take_view<'py>(
+        &mut self,
+        py: Python<'py>,
+        code_id: CodeId,
+        view_type: &Bound<'py, PyType>,
+        signals_type: &Bound<'py, PyType>,
+    ) -> PyResult<Option<Bound<'py, PyAny>>> {
+        self.checked_id("take_view", code_id)?;
+        // The code goes in as the cached str: the view's own String stays empty.
+        let taken = self.inner.take_signals(code_id);
+        let Some(v) = taken.and_then(|(b, s)| view(code_id, String::new(), b, s)) else {
+            return Ok(None);
+        };
+        let code = self.code_name(py, code_id);
+        view_instance("take_view", code, &v, view_type, signals_type).map(Some)
     }
 
     /// `take_view` with the since-last-decision flows left as they are: the runner's rehearsal
     /// of a decision in an idle turn (docs/runtime.md#rehearsal) must not change the next one.
-    fn peek_view(&self, code_id: CodeId) -> PyResult<Option<(ViewTop, ViewSignals)>> {
-        Ok(self.book(code_id)?.map(view_tuples))
+    fn peek_view<'py>(
+        &mut self,
+        py: Python<'py>,
+        code_id: CodeId,
+        view_type: &Bound<'py, PyType>,
+        signals_type: &Bound<'py, PyType>,
+    ) -> PyResult<Option<Bound<'py, PyAny>>> {
+        self.checked_id("peek_view", code_id)?;
+        let book = self.inner.book(code_id);
+        let Some(v) = book.and_then(|b| view(code_id, String::new(), b, *b.signals())) else {
+            return Ok(None);
+        };
+        let code = self.code_name(py, code_id);
+        view_instance("peek_view", code, &v, view_type, signals_type).map(Some)
     }
 
     /// The account's net position of `code_id` (lots), `position(code_id).net` without
     /// building a view (risk reads it for every decision).
     fn net(&self, code_id: CodeId) -> PyResult<i64> {
-        self.checked_id("net", code_id)?;
-        self.inner
-            .account()
-            .position(code_id)
-            .map(|p| p.net)
-            .ok_or_else(|| {
-                PyKeyError::new_err(format!("net: code_id {code_id}: not in the account"))
-            })
+        self.net_of("net", code_id)
     }
 
     /// Sends an order at engine time; returns its id. `side`: SIDE_BUY/SIDE_SELL; `tif`:

@@ -13,6 +13,7 @@ mod hftconv;
 mod ofi;
 mod ring;
 mod sbe;
+mod tuple_type;
 
 /// The elements of a view in logical order: borrowed when C-contiguous, else copied (so a
 /// transposed, sliced or negatively strided array never yields the wrong rows).
