@@ -378,6 +378,29 @@ def test_a_runtime_that_stops_sending_is_a_lost_link() -> None:
         listener.close()
 
 
+def test_a_cancel_that_comes_with_the_document_still_ends_the_reader() -> None:
+    """The app's cancel at exit ends a stream's reader even when it arrives in the same loop turn
+    as the read's result. asyncio.wait_for on 3.11 returns the result instead (CPython
+    gh-86296): the reader ran on and held the dashboard open at exit, once in a full suite."""
+    import asyncio
+
+    from shijim.dashboard.links import within
+
+    async def race() -> str:
+        line = asyncio.get_running_loop().create_future()
+        reader = asyncio.create_task(within(line, 10.0))
+        await asyncio.sleep(0)  # the reader waits for its line
+        line.set_result(b"{}\n")
+        reader.cancel()  # in the same loop turn as the line
+        try:
+            await reader
+        except asyncio.CancelledError:
+            return "cancelled"
+        return "the line"
+
+    assert asyncio.run(race()) == "cancelled"
+
+
 def test_a_viewer_may_ask_for_fewer_documents_never_more(runtimes) -> None:
     import time
 

@@ -16,9 +16,9 @@ import asyncio
 import datetime
 import json
 import urllib.parse
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Awaitable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 from shijim.dashboard.wire import Publication, decode_publication
 
@@ -27,8 +27,20 @@ MERGE_PATCH = "application/merge-patch+json"
 GROUP, VERSION, PLURAL = "shijim.io", "v1alpha1", "tradingshards"
 
 
+T = TypeVar("T")
+
+
 class LinkError(Exception):
     """A request that got no usable answer; the message is one line, without the token."""
+
+
+async def within(aw: Awaitable[T], seconds: float) -> T:
+    """``await aw``, or TimeoutError after ``seconds``. Not ``asyncio.wait_for``: on Python 3.11
+    a cancel that arrives in the same loop turn as the result is swallowed by it (CPython
+    gh-86296, fixed in 3.12), and a snapshot stream whose reader ignored the app's cancel ran on
+    forever and held the app open at exit. ``asyncio.timeout`` lets the cancel through."""
+    async with asyncio.timeout(seconds):
+        return await aw
 
 
 @dataclass(frozen=True)
@@ -71,7 +83,7 @@ class AdminLink:
 
     async def request(self, method: str, path: str, body: bytes = b"") -> tuple[int, bytes]:
         try:
-            return await asyncio.wait_for(self._exchange(method, path, body), self.timeout)
+            return await within(self._exchange(method, path, body), self.timeout)
         except (TimeoutError, OSError) as exc:
             raise self._lost(exc) from None
 
@@ -122,22 +134,20 @@ class AdminLink:
         query = "" if interval_ms is None else f"?interval_ms={interval_ms}"
         gap = self.timeout + (interval_ms or 0) / 1000
         try:
-            reader, writer = await asyncio.wait_for(
-                self._send("GET", path + query, b""), self.timeout
-            )
+            reader, writer = await within(self._send("GET", path + query, b""), self.timeout)
         except (TimeoutError, OSError) as exc:
             raise self._lost(exc) from None
         try:
             try:
-                head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), self.timeout)
+                head = await within(reader.readuntil(b"\r\n\r\n"), self.timeout)
             except asyncio.IncompleteReadError:
                 raise LinkError(f"GET {path}: closed before a complete header") from None
             status, _ = split_reply(head)
             if status != 200:
-                rest = await asyncio.wait_for(reader.read(MAX_REPLY), self.timeout)
+                rest = await within(reader.read(MAX_REPLY), self.timeout)
                 raise LinkError(f"GET {path}: HTTP {status}: {error_text(rest)}")
             while True:
-                line = await asyncio.wait_for(reader.readline(), gap)
+                line = await within(reader.readline(), gap)
                 if not line.endswith(b"\n"):
                     raise LinkError(f"GET {path}: the runtime closed the stream")
                 try:
