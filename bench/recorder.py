@@ -120,12 +120,13 @@ def _record_check(cwd: Path) -> tuple[bool, str]:
 
 CHDB_BASELINE = """
 import sys, time, json
-import numpy as np, pyarrow as pa, clickhouse_connect
+import numpy as np, pyarrow as pa
 sys.path.insert(0, {runtime!r})
 import shijim_core
+from shijim.recorder.embedded import ChdbSession
 from shijim.recorder.tables import ddl, block_tables
 ticks = np.load({ticks!r}); books = np.load({books!r})
-client = clickhouse_connect.get_client(dsn="chdb://{path}")
+client = ChdbSession("{path}")  # the sink's own insert path
 for q in ddl("base"):
     client.command(q)
 blocks = []

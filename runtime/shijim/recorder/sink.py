@@ -345,7 +345,7 @@ class ClickHouseSink:
         self.raw_dir = raw_dir
         self.acked = acked
         self.report = report
-        self.connect_fn = connect or connect_client
+        self.connect_fn = connect or connect_sink
         self.on_rows = on_rows or (lambda sink, n: None)
         self.on_state = on_state or (lambda active, backlog, lag: None)
         state_dir = raw_dir / STATE_DIR
@@ -749,8 +749,21 @@ class ClickHouseSink:
         self.on_state(bool(self.spill) or self.stuck is not None, rows, lag)
 
 
+def connect_sink(target: ClickHouseTarget) -> Any:
+    """The sink's writer: chdb's own connection for the embedded engine (blocks inserted where
+    they lie, shijim.recorder.embedded), clickhouse-connect for a server."""
+    if target.embedded:
+        from shijim.recorder.dsn import SCRUB_LOGS
+        from shijim.recorder.embedded import ChdbSession
+
+        SCRUB_LOGS.cover(target)
+        return ChdbSession(target.dsn.removeprefix("chdb://"))
+    return connect_client(target)
+
+
 def connect_client(target: ClickHouseTarget) -> Any:
-    """One client library for both: clickhouse-connect's in-process chdb mode, or HTTP(S)."""
+    """The query client (record-check, record-query): one client library for both,
+    clickhouse-connect's in-process chdb mode or HTTP(S)."""
     import clickhouse_connect
 
     from shijim.recorder.dsn import SCRUB_LOGS

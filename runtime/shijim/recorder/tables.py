@@ -82,12 +82,22 @@ def ddl(database: str) -> list[str]:
 
 
 _TS = pa.timestamp("ns", tz="UTC")
-_PRICE = pa.decimal64(18, 6)
+# decimal128, not decimal64: chdb's Python() table function (the embedded sink's insert,
+# shijim.recorder.embedded) reads only the former; a server reads both.
+_PRICE = pa.decimal128(18, 6)
+
+
+def _decimal_array(mantissa: np.ndarray) -> pa.Array:
+    """Decimal(18, 6) values from their int64 mantissas: each as 16 little-endian bytes, the low
+    word and its sign extension (what a cast from decimal64 computes, ten times slower)."""
+    words = np.empty((mantissa.size, 2), np.int64)
+    words[:, 0] = mantissa
+    words[:, 1] = mantissa >> 63
+    return pa.Array.from_buffers(_PRICE, mantissa.size, [None, pa.py_buffer(words)])
 
 
 def _prices(values: np.ndarray) -> pa.Array:
-    mantissa = np.ascontiguousarray(np.rint(values * 1e6).astype(np.int64))
-    return pa.Array.from_buffers(_PRICE, mantissa.size, [None, pa.py_buffer(mantissa)])
+    return _decimal_array(np.rint(values * 1e6).astype(np.int64))
 
 
 def _codes(codes: np.ndarray) -> pa.Array:
@@ -157,7 +167,7 @@ def _record_head(records: Sequence[MarketRecord]) -> dict[str, pa.Array]:
 
 def _decimals(values: list[object]) -> pa.Array:
     mantissa = np.array([price_mantissa(v) for v in values], np.int64)  # type: ignore[arg-type]
-    return pa.Array.from_buffers(_PRICE, mantissa.size, [None, pa.py_buffer(mantissa)])
+    return _decimal_array(mantissa)
 
 
 def snapshot_table(snaps: Sequence[SnapshotRecord]) -> pa.Table:
