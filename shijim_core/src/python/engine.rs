@@ -668,6 +668,32 @@ impl PyEngine {
             })
     }
 
+    /// `take_view` (`take`: the flows restart) or `peek_view` of `code_id`.
+    fn strategy_view<'py>(
+        &mut self,
+        py: Python<'py>,
+        call: &str,
+        code_id: CodeId,
+        take: bool,
+        view_type: &Bound<'py, PyType>,
+        signals_type: &Bound<'py, PyType>,
+    ) -> PyResult<Option<Bound<'py, PyAny>>> {
+        self.checked_id(call, code_id)?;
+        // The code goes in as the cached str: the view's own String stays empty.
+        let v = if take {
+            let taken = self.inner.take_signals(code_id);
+            taken.and_then(|(b, s)| view(code_id, String::new(), b, s))
+        } else {
+            let book = self.inner.book(code_id);
+            book.and_then(|b| view(code_id, String::new(), b, *b.signals()))
+        };
+        let Some(v) = v else {
+            return Ok(None);
+        };
+        let code = self.code_name(py, code_id);
+        view_instance(call, code, &v, view_type, signals_type).map(Some)
+    }
+
     fn checked_id(&self, call: &str, code_id: CodeId) -> PyResult<()> {
         if (code_id as usize) < self.inner.codes().len() {
             Ok(())
@@ -1013,14 +1039,7 @@ impl PyEngine {
         view_type: &Bound<'py, PyType>,
         signals_type: &Bound<'py, PyType>,
     ) -> PyResult<Option<Bound<'py, PyAny>>> {
-        self.checked_id("take_view", code_id)?;
-        // The code goes in as the cached str: the view's own String stays empty.
-        let taken = self.inner.take_signals(code_id);
-        let Some(v) = taken.and_then(|(b, s)| view(code_id, String::new(), b, s)) else {
-            return Ok(None);
-        };
-        let code = self.code_name(py, code_id);
-        view_instance("take_view", code, &v, view_type, signals_type).map(Some)
+        self.strategy_view(py, "take_view", code_id, true, view_type, signals_type)
     }
 
     /// `take_view` with the since-last-decision flows left as they are: the runner's rehearsal
@@ -1032,13 +1051,7 @@ impl PyEngine {
         view_type: &Bound<'py, PyType>,
         signals_type: &Bound<'py, PyType>,
     ) -> PyResult<Option<Bound<'py, PyAny>>> {
-        self.checked_id("peek_view", code_id)?;
-        let book = self.inner.book(code_id);
-        let Some(v) = book.and_then(|b| view(code_id, String::new(), b, *b.signals())) else {
-            return Ok(None);
-        };
-        let code = self.code_name(py, code_id);
-        view_instance("peek_view", code, &v, view_type, signals_type).map(Some)
+        self.strategy_view(py, "peek_view", code_id, false, view_type, signals_type)
     }
 
     /// The account's net position of `code_id` (lots), `position(code_id).net` without
