@@ -93,8 +93,26 @@ def test_stock_ticks_follow_the_ladder() -> None:
     assert decide(price=9.52, ref=9.5, instrument=stock, limits=limits) is None
 
 
-def test_no_reference_price() -> None:
-    assert decide(ref=math.nan) is RejectReason.NO_REFERENCE_PRICE
+@pytest.mark.parametrize("ref", [math.nan, math.inf, -math.inf, 0.0, -1.0])
+def test_no_reference_price(ref: float) -> None:
+    assert decide(ref=ref) is RejectReason.NO_REFERENCE_PRICE
+
+
+def test_the_tick_grid_is_within_a_millionth_of_a_step_on_every_ladder() -> None:
+    """The grid check (a comparison chain on ``steps % 1.0``) decides as the distance to the
+    nearest whole step does, on both sides of the 1e-6 edge, for every TWSE tick and TAIFEX's."""
+    stock = Instrument.stock("2330")
+    wide = RiskLimits(max_price_deviation_ticks=10**9, max_price_deviation_pct=1e9)
+    for inst, base in ((stock, 9.5), (stock, 49.0), (stock, 99.0), (stock, 480.0),
+                       (stock, 990.0), (stock, 1500.0), (TXF, 20000.0)):  # fmt: skip
+        tick = inst.tick_size(base)
+        for k in range(-3, 4):
+            for off in (0.0, 1e-9, -1e-9, 2e-6, -2e-6, 0.3, 0.5, 0.7):
+                price = base + (k + off) * tick
+                steps = price / tick
+                expected = abs(steps - round(steps)) > 1e-6
+                got = decide(price=price, ref=base, instrument=inst, limits=wide)
+                assert (got is RejectReason.INVALID_PRICE) is expected, (inst.code, price, tick)
 
 
 def test_unknown_code() -> None:
