@@ -207,8 +207,8 @@ def _client(cfg: RecorderConfig, env: Mapping[str, str]) -> Any:
     except DsnError as exc:
         print(f"shijim: {exc}", file=sys.stderr)
         return None
-    if target.embedded and not Path(target.dsn.removeprefix("chdb://")).is_dir():
-        print(f"shijim: no embedded ClickHouse at {target.dsn.removeprefix('chdb://')}"
+    if target.embedded and not Path(target.path).is_dir():
+        print(f"shijim: no embedded ClickHouse at {target.path}"
               " (nothing recorded there yet; or set CLICKHOUSE_DSN)", file=sys.stderr)  # fmt: skip
         return None
     try:

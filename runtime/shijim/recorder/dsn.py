@@ -44,6 +44,11 @@ class ClickHouseTarget:
     def embedded(self) -> bool:
         return self.kind == "chdb"
 
+    @property
+    def path(self) -> str:
+        """The embedded engine's directory (``chdb:///PATH``); "" for a server."""
+        return self.dsn.removeprefix("chdb://") if self.embedded else ""
+
     def describe(self) -> str:
         """What a log line may say about the target."""
         return "embedded chdb" if self.embedded else f"ClickHouse server ({self.kind}, {ENV_DSN})"

@@ -757,7 +757,7 @@ def connect_sink(target: ClickHouseTarget) -> Any:
         from shijim.recorder.embedded import ChdbSession
 
         SCRUB_LOGS.cover(target)
-        return ChdbSession(target.dsn.removeprefix("chdb://"))
+        return ChdbSession(target.path)
     return connect_client(target)
 
 
