@@ -54,6 +54,30 @@ def test_blocks_go_in_exactly_and_a_block_sent_again_with_its_token_is_dropped(
         s.close()
 
 
+def test_a_block_spilled_with_decimal64_prices_still_goes_in_exactly(
+    chdb_dir: Path, database: str
+) -> None:
+    """A spill written before prices were built as decimal128 (Arrow IPC, decimal64 columns) is
+    cast on its way in: same values, same token, not stuck in the spill."""
+    s = ChdbSession(str(chdb_dir))
+    try:
+        for statement in ddl(database):
+            s.command(statement)
+        block = tick_table(_ticks([22000.5, 0.000001]))
+        i = block.schema.get_field_index("price")
+        mantissa = np.array([22_000_500_000, 1], np.int64)
+        old = pa.Array.from_buffers(pa.decimal64(18, 6), 2, [None, pa.py_buffer(mantissa)])
+        block = block.set_column(i, pa.field("price", old.type), old)
+        s.insert_arrow(f"{database}.ticks", block, {"insert_deduplication_token": "d64"})
+        s.insert_arrow(f"{database}.ticks", block, {"insert_deduplication_token": "d64"})
+        rows = s._conn.query(
+            f"SELECT toString(price) FROM {database}.ticks ORDER BY seq", "CSV"
+        ).bytes()
+        assert rows.decode().splitlines() == ['"22000.5"', '"0.000001"']
+    finally:
+        s.close()
+
+
 @pytest.mark.parametrize(
     ("table", "settings", "columns", "named"),
     [

@@ -8,7 +8,8 @@ for the same blocks read in place (docs/recorder.md#performance). The deduplicat
 for ``INSERT ... SELECT`` as for a plain insert (tested).
 
 Prices reach chdb as ``decimal128`` (``shijim.recorder.tables``): its ``Python()`` table
-function does not read Arrow's ``decimal64``.
+function does not read Arrow's ``decimal64``. A block spilled by an earlier version (decimal64
+prices) is cast on its way in, so an upgrade does not leave it stuck in the spill.
 """
 
 from __future__ import annotations
@@ -30,6 +31,15 @@ def _quoted(value: object) -> str:
     if "'" in text or "\\" in text:
         raise ValueError(f"setting value {text[:40]!r}: quotes and backslashes are not allowed")
     return f"'{text}'"
+
+
+def _readable(data: pa.Table) -> pa.Table:
+    """``data`` with its decimal64 columns as decimal128 (the same values), which chdb reads."""
+    for i, f in enumerate(data.schema):
+        if isinstance(f.type, pa.Decimal64Type):
+            t = pa.decimal128(f.type.precision, f.type.scale)
+            data = data.set_column(i, pa.field(f.name, t, f.nullable), data.column(i).cast(t))
+    return data
 
 
 class ChdbSession:
@@ -55,7 +65,7 @@ class ChdbSession:
                 raise ValueError(f"insert_arrow: {name!r}: not a plain identifier")
         cols = ", ".join(names)
         clause = ", ".join(f"{k} = {_quoted(v)}" for k, v in (settings or {}).items())
-        block = data  # noqa: F841 -- read by name by chdb's Python() table function
+        block = _readable(data)  # noqa: F841 -- read by name by chdb's Python() table function
         # Every name was checked as an identifier and every value for quotes above.
         sql = f"INSERT INTO {table} ({cols})"
         if clause:
