@@ -231,3 +231,72 @@ def test_tick_rounding_gives_the_decimal_grid_prices() -> None:
             assert _floor_tick(price, tick) == round(math.floor(price / tick + 1e-9) * tick, 10)
             assert _ceil_tick(price, tick) == round(math.ceil(price / tick - 1e-9) * tick, 10)
     assert _floor_tick(12.349, 0.01) == 12.34 and _ceil_tick(12.341, 0.01) == 12.35
+
+
+def _reference_quotes(fair, bid, ask, position, tick, p, tick_at):
+    """The quotes as first written: each price snapped, then the prices clamped."""
+    from shijim.strategy.market_making import _ceil_tick, _floor_tick
+
+    reservation = fair - p.skew_ticks_per_lot * position * tick
+    qb = _floor_tick(reservation - p.half_spread_ticks * tick, tick)
+    qa = _ceil_tick(reservation + p.half_spread_ticks * tick, tick)
+    qb = min(qb, _floor_tick(ask - tick, tick))
+    qa = max(qa, _ceil_tick(bid + tick, tick))
+    if qb >= qa:
+        if position > 0:
+            qb = qa - tick
+        else:
+            qa = qb + tick
+    if tick_at is not None:
+        qb = _floor_tick(qb, tick_at(qb)) if qb > 0 else qb
+        qa = _ceil_tick(qa, tick_at(qa))
+    return (
+        qb if position < p.max_inventory and qb > 0 else None,
+        qa if position > -p.max_inventory else None,
+    )
+
+
+def test_quotes_counted_in_ticks_equal_clamping_the_prices() -> None:
+    """``_quotes`` clamps in ticks and builds one price per side: the same doubles as snapping
+    every price and clamping the prices, on every TAIFEX/TWSE tick and odd ones, with the TWSE
+    ladder's second snap and without; and for a fixed whole tick, no second snap (what the
+    strategy does for such a code) gives what snapping again at that tick gives."""
+    import random
+
+    from shijim.domain import Instrument
+    from shijim.strategy.market_making import _quotes
+
+    rnd = random.Random(11)
+    stock = Instrument.stock("2330").tick_size
+    for tick in (0.01, 0.05, 0.1, 0.5, 1.0, 5.0, 0.25, 0.3, 2.0):
+        for _ in range(2000):
+            p = MarketMakingParams(
+                half_spread_ticks=rnd.choice((0.0, 0.5, 1.0, 1.25, 3.0)),
+                skew_ticks_per_lot=rnd.choice((0.0, 0.5, 1.0, 2.5)),
+                max_inventory=rnd.randint(0, 4),
+            )
+            bid = round(rnd.uniform(0.5, 3e4) / tick) * tick
+            ask = bid + tick * rnd.choice((1, 1, 2, 5))
+            fair = rnd.uniform(bid, ask)
+            pos = rnd.randint(-5, 5)
+            for tick_at in (None, stock, lambda _px, t=tick: t):
+                got = _quotes(fair, bid, ask, pos, tick, p, tick_at)
+                assert tuple(got) == _reference_quotes(fair, bid, ask, pos, tick, p, tick_at)
+            if float(tick).is_integer():
+                again = _quotes(fair, bid, ask, pos, tick, p, lambda _px, t=tick: t)
+                assert _quotes(fair, bid, ask, pos, tick, p, None) == again
+
+
+def test_a_ladder_code_and_a_fixed_tick_code_both_follow_their_tick() -> None:
+    """The strategy skips per-price tick lookups only for a code whose tick is the same at every
+    price and whole; a TWSE stock near a ladder bound still gets its ask on the coarser grid."""
+    from shijim.domain import Instrument
+
+    ticks = {"2330": Instrument.stock("2330").tick_size, "TXFL6": lambda _px: 1.0}
+    mm = MarketMaking(P, lambda code, px: ticks[code](px))
+    stock = mm.on_market(_view(bid=999.0, ask=1000.0, micro=999.5, code="2330"), _ctx(pos=0))
+    fut = mm.on_market(_view(), _ctx())
+    assert mm._whole_ticks == {"2330": 0.0, "TXFL6": 1.0}
+    assert [a.intent.price for a in fut] == [101.0, 103.0]
+    # 999.5 +- one tick of 1: the ask, 1000.5, is above 1000 where the tick is 5
+    assert [a.intent.price for a in stock] == [998.0, 1005.0]

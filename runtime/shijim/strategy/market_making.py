@@ -135,12 +135,26 @@ def _quotes(
     tick_at: Callable[[float], float] | None,
 ) -> Quotes:
     """desired_quotes on the view's numbers (``fair``: the microprice, or the mid without
-    one): ``_steady`` asks it at the edges of a microprice band without building views."""
+    one): ``_steady`` asks it at the edges of a microprice band without building views.
+    ``tick_at`` None: every price has ``tick`` (a fixed whole tick, where snapping a grid price
+    again is the identity)."""
+    n = _GRID.get(tick)
+    if n is None:
+        n = _grid(tick)
     reservation = fair - p.skew_ticks_per_lot * position * tick
-    bid = _floor_tick(reservation - p.half_spread_ticks * tick, tick)
-    ask = _ceil_tick(reservation + p.half_spread_ticks * tick, tick)
-    bid = min(bid, _floor_tick(best_ask - tick, tick))  # never cross: we want to rest
-    ask = max(ask, _ceil_tick(best_bid + tick, tick))
+    half = p.half_spread_ticks * tick
+    floor, ceil = math.floor, math.ceil
+    # In ticks, as _floor_tick/_ceil_tick count them: k -> price is non-decreasing, so the
+    # clamps (never cross: we want to rest) are taken on k and one price is built per side;
+    # the same doubles as clamping the prices, one call per price less (the acting path).
+    kb = min(floor((reservation - half) / tick + 1e-9), floor((best_ask - tick) / tick + 1e-9))
+    ka = max(ceil((reservation + half) / tick - 1e-9), ceil((best_bid + tick) / tick - 1e-9))
+    if n > 0:
+        bid, ask = kb / n, ka / n
+    elif n:
+        bid, ask = kb * tick, ka * tick
+    else:
+        bid, ask = round(kb * tick, 10), round(ka * tick, 10)
     if bid >= ask:  # a one-tick book with a heavy skew: keep the side that reduces inventory
         if position > 0:
             bid = ask - tick
@@ -212,8 +226,20 @@ class MarketMaking:
         self.params = params
         self._tick_of = tick_of
         self._quotes: dict[str, CodeQuotes] = {}
+        self._whole_ticks: dict[str, float] = {}  # code -> its tick if fixed and whole, else 0
         # An int: for integer ns, d >= ceil(x) exactly when d >= x (StandBy times stay exact).
         self._requote_ns = math.ceil(params.min_requote_ms * 1e6)
+
+    def _whole_tick(self, code: str) -> float:
+        """The code's tick if it is the same at every price and a whole number (TAIFEX index
+        futures: 1 point), else 0. ``tick_of`` is a ladder, non-decreasing in price (as the
+        snapping in ``_quotes`` assumes), so equal ticks at both ends mean one tick throughout.
+        Such a code's quotes need no tick lookup per price and no second snap (the acting
+        path is shorter); a ladder's are computed as before."""
+        lo, hi = self._tick_of(code, 0.0), self._tick_of(code, math.inf)
+        tick = lo if lo == hi and float(lo).is_integer() and lo > 0 else 0.0
+        self._whole_ticks[code] = tick
+        return tick
 
     def quiet(self, view: MarketView, position: int, working: object, q: CodeQuotes) -> float:
         """The positivity margin for the bid (> -inf) when no action can come of this view: both
@@ -232,7 +258,7 @@ class MarketMaking:
             return math.nan
         if b.order_id not in working or a.order_id not in working:  # type: ignore[operator]
             return math.nan
-        tick = self._tick_of(view.code, view.best_bid)
+        tick = self._whole_ticks.get(view.code) or self._tick_of(view.code, view.best_bid)
         floor = (p.skew_ticks_per_lot * abs(position) + p.half_spread_ticks + 1.0) * tick
         return floor if view.best_bid > floor else math.nan
 
@@ -272,11 +298,18 @@ class MarketMaking:
             if floor == floor:  # not NaN: no action until a side may move (tested)
                 until = min(q.bid.moved_ns, q.ask.moved_ns) + self._requote_ns
                 return (StandBy(code, until, bid_floor=floor),)
-        tick_of = self._tick_of
-        tick = tick_of(code, view.best_bid)
+        whole = self._whole_ticks.get(code)
+        if whole is None:
+            whole = self._whole_tick(code)
+        tick_at: Callable[[float], float] | None
+        if whole:
+            tick, tick_at = whole, None
+        else:
+            tick_of = self._tick_of
+            tick = tick_of(code, view.best_bid)
 
-        def tick_at(px: float) -> float:
-            return tick_of(code, px)
+            def tick_at(px: float) -> float:
+                return tick_of(code, px)
 
         quotes = want = desired_quotes(view, position, tick, self.params, tick_at)
         if state is _REDUCING:
@@ -303,7 +336,7 @@ class MarketMaking:
         tick: float,
         quotes: Quotes,
         q: CodeQuotes,
-        tick_at: Callable[[float], float],
+        tick_at: Callable[[float], float] | None,
     ) -> StandBy | None:
         """After a decision without action: the standby for as long as the same inputs give the
         same quotes, so the decision stays "no action". The touch prices must stay (bands of

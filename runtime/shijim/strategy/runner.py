@@ -285,8 +285,9 @@ class StrategyRunner:
         since the strategy last looked (taking them restarts the accumulation)."""
         return self.engine.take_view(code_id, MarketView, SignalSnapshot)
 
-    def rehearse(self, now_ns: int) -> bool:
-        """In a pinned idle turn, at most every REHEARSAL_NS: run the acting path of a decision
+    def rehearse(self, now_ns: int, cold: bool = False) -> bool:
+        """In a pinned idle turn, at most every REHEARSAL_NS (and at once when ``cold``: the
+        core was just taken away, see app.runtime.STALL_NS): run the acting path of a decision
         on the current market of the next code with a book (round robin), with nothing taken
         or sent, so that the next real decision does not find its code, data and branches cold
         (docs/runtime.md#rehearsal). The view is peeked (the flows the next decision sees are
@@ -295,7 +296,7 @@ class StrategyRunner:
         count) and dropped. Without a strategy ``rehearse``, risk checks a one-lot bid at the
         touch. A working order of the code, if any, has risk's amend checks run on it at its own
         price (``gateway.rehearse_amend``). Returns True if a rehearsal ran."""
-        if now_ns - self._rehearsed_ns < REHEARSAL_NS:
+        if not cold and now_ns - self._rehearsed_ns < REHEARSAL_NS:
             return False
         self._rehearsed_ns = now_ns
         eng = self.engine
