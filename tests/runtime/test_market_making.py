@@ -198,13 +198,25 @@ def test_a_rehearsal_takes_the_acting_path_and_changes_nothing() -> None:
     params = MarketMakingParams(min_requote_ms=2.0)
     mm, twin = (MarketMaking(params, lambda code, px: 1.0) for _ in range(2))
     working: dict[str, Order] = {}
-    ids = 0
+    ids = amended = 0
     for i in range(500):
         bid = 100.0 + rng.randint(-2, 2)
         view = _view(bid=bid, ask=bid + 2, micro=bid + rng.choice((0.5, 1.0, 1.5)), ts=i * 10**6)
         ctx = _ctx(dict(working))
+        q = mm._quotes.get("TXFL6")
         rehearsed = mm.rehearse(view, ctx)
-        assert [type(a) for a in rehearsed] == [Place, Place]  # the acting path, every time
+        # Both acting paths, every time: both quotes placed from nothing, and, once quotes
+        # exist, both moved: a resting one amended to where a placement would put it, a side
+        # without one placed again.
+        places = list(rehearsed[:2])
+        assert [type(a) for a in places] == [Place, Place], i
+        moved = []
+        if q is not None:
+            for slot, place in ((q.bid, places[0]), (q.ask, places[1])):
+                rests = slot.order_id is not None and slot.order_id in working
+                moved.append(Amend(slot.order_id, place.intent.price) if rests else place)
+        assert list(rehearsed[2:]) == moved, i
+        amended += sum(isinstance(a, Amend) for a in moved)
         got, want = mm.on_market(view, ctx), twin.on_market(view, ctx)
         assert got == want, i
         for act in _orders(got):
@@ -213,6 +225,7 @@ def test_a_rehearsal_takes_the_acting_path_and_changes_nothing() -> None:
                 _answer_place(act, working, f"o{ids}", mm, twin)
             elif isinstance(act, Amend):
                 working[act.order_id].price = act.price
+    assert amended > 300  # the re-quote path was rehearsed, not only placements
 
 
 def test_tick_rounding_gives_the_decimal_grid_prices() -> None:

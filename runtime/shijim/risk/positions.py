@@ -26,7 +26,7 @@ Not thread-safe: the gateway owns it and calls it under its lock.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Iterator, Mapping
 from fractions import Fraction
 from typing import Any
 
@@ -63,6 +63,10 @@ class PositionKeeper:
     def net(self, code: str) -> int:
         cid = self._ids.get(code)
         return 0 if cid is None else self._engine.net(cid)
+
+    def view(self) -> NetPositions:
+        """The net positions as a read-only mapping that follows the account (no copy)."""
+        return NetPositions(self)
 
     @property
     def gross(self) -> int:
@@ -135,3 +139,31 @@ class PositionKeeper:
     def reset_day(self) -> None:
         """New trading day: realised PnL and fees restart at 0; open positions carry over."""
         self._engine.reset_day()
+
+
+class NetPositions(Mapping[str, int]):
+    """Read-only net positions by code, following the engine's account (no copy per decision):
+    what a strategy's ``StrategyContext.positions`` is. A code without a fill has 0. ``get``
+    is ``PositionKeeper.net`` written out: it runs on every decision, where a call costs more
+    than its body."""
+
+    __slots__ = ("_codes", "_ids", "_net")
+
+    def __init__(self, keeper: PositionKeeper) -> None:
+        self._ids = keeper._ids  # filled in place as codes get fills: never replaced
+        self._codes = keeper._codes
+        self._net = keeper._engine.net
+
+    def __getitem__(self, code: str) -> int:
+        cid = self._ids.get(code)
+        return 0 if cid is None else self._net(cid)
+
+    def get(self, code: str, default: object = 0) -> int:  # type: ignore[override]
+        cid = self._ids.get(code)
+        return 0 if cid is None else self._net(cid)
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(list(self._codes))
+
+    def __len__(self) -> int:
+        return len(self._codes)

@@ -169,11 +169,14 @@ def _quotes(
     )
 
 
+_LONG_AGO = -(10**18)  # a side that never moved may move now
+
+
 @dataclass(slots=True)
 class QuoteSlot:
     order_id: str | None = None
     price: float = math.nan
-    moved_ns: int = -(10**18)
+    moved_ns: int = _LONG_AGO
     pending: bool = False  # a place is in flight (ids arrive in on_placed)
 
 
@@ -266,10 +269,18 @@ class MarketMaking:
         return self._decide(view, ctx, self._quotes)
 
     def rehearse(self, view: MarketView, ctx: StrategyContext) -> Sequence[StrategyAction]:
-        """The acting path on ``view`` (both quotes placed from nothing) on scratch quote
-        state: what a pinned runner runs in idle turns to keep it warm; ``self`` is not
-        changed (Strategy.rehearse)."""
-        return self._decide(view, ctx, {})
+        """Both acting paths on ``view``, on scratch quote state: both quotes placed from
+        nothing, and, when this code's quotes rest, both moved as a re-quote would move them
+        (the same orders, free to move and far from their targets). What a pinned runner runs
+        in idle turns to keep them warm; ``self`` is not changed (Strategy.rehearse)."""
+        actions = list(self._decide(view, ctx, {}))
+        q = self._quotes.get(view.code)
+        if q is not None and ctx.state is _ACTIVE:
+            scratch = CodeQuotes(
+                QuoteSlot(q.bid.order_id, 0.0, _LONG_AGO), QuoteSlot(q.ask.order_id, 0.0, _LONG_AGO)
+            )
+            actions.extend(self._decide(view, ctx, {view.code: scratch}))
+        return actions
 
     def _decide(
         self, view: MarketView, ctx: StrategyContext, quotes: dict[str, CodeQuotes]

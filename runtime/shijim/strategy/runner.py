@@ -23,7 +23,7 @@ from __future__ import annotations
 import logging
 import math
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -101,25 +101,6 @@ class RunnerCounters:
     first_sample_sent_ns: int = 0
 
 
-class _Positions(Mapping[str, int]):
-    """Read-only net positions straight from the gateway's keeper (no copy per decision)."""
-
-    def __init__(self, keeper: Any) -> None:
-        self._k = keeper
-
-    def __getitem__(self, code: str) -> int:
-        return int(self._k.net(code))
-
-    def get(self, code: str, default: Any = 0) -> Any:  # type: ignore[override]
-        return int(self._k.net(code))
-
-    def __iter__(self) -> Iterator[str]:
-        return iter(self._k.codes())
-
-    def __len__(self) -> int:
-        return len(self._k.codes())
-
-
 LAG_EXPORT_NS = 50_000_000
 FIRST_SECOND_NS = 1_000_000_000
 # A pinned runner rehearses a decision at most this often in idle turns: measured in the `make
@@ -170,7 +151,7 @@ class StrategyRunner:
         self._clock = clock_ns
         self.counters = RunnerCounters()
         self._lag_exported_ns = -LAG_EXPORT_NS
-        self._positions = _Positions(gateway.positions)
+        self._positions = gateway.positions.view()
         self._strategy_error_logged: set[str] = set()
         self._ctx: StrategyContext | None = None
         self._rehearsed_ns = 0
@@ -183,12 +164,13 @@ class StrategyRunner:
         eng = self.engine
         reader = self.reader
         gw = self.gateway
+        states = gw.state_machine  # gw.state is a property over it: one call less per due
         budget = self.max_messages
         read = 0
         while read < budget:
             # A standby assumed the trading state it was taken under: a change (kill switch,
             # risk) wakes every code before the next event is decided.
-            st = gw.state
+            st = states.state
             if st is not self._awake_state:
                 self._awake_state = st
                 eng.wake_all()
@@ -294,8 +276,9 @@ class StrategyRunner:
         left as they are); the strategy's ``rehearse`` (if it has one) must not change its
         state; its places are checked by risk (``gateway.rehearse``: no token, no order, no
         count) and dropped. Without a strategy ``rehearse``, risk checks a one-lot bid at the
-        touch. A working order of the code, if any, has risk's amend checks run on it at its own
-        price (``gateway.rehearse_amend``). Returns True if a rehearsal ran."""
+        touch. The amends it returns (a re-quote) go through risk's amend checks at their prices
+        (``gateway.rehearse_amend``); without any, a working order of the code, if there is one,
+        does at its own price. Returns True if a rehearsal ran."""
         if not cold and now_ns - self._rehearsed_ns < REHEARSAL_NS:
             return False
         self._rehearsed_ns = now_ns
@@ -319,16 +302,21 @@ class StrategyRunner:
             self._strategy_failed(f"rehearse:{view.code}")
             return False
         gw = self.gateway
+        amended = False
         for act in actions or ():
             if isinstance(act, Place):
                 gw.rehearse(act.intent)
-        # The other acting path, a re-quote: risk's amend checks on a working order of the
-        # code at its own price (the first found; the scan is bounded by max_working_orders).
-        code = view.code
-        for o in gw.working_orders().values():
-            if o.code == code:
-                gw.rehearse_amend(o.order_id, o.price)
-                break
+            elif isinstance(act, Amend):
+                gw.rehearse_amend(act.order_id, act.price)
+                amended = True
+        if not amended:
+            # The other acting path, a re-quote: risk's amend checks on a working order of the
+            # code at its own price (the first found; the scan is bounded by max_working_orders).
+            code = view.code
+            for o in gw.working_orders().values():
+                if o.code == code:
+                    gw.rehearse_amend(o.order_id, o.price)
+                    break
         self.counters.rehearsals += 1
         return True
 
