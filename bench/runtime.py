@@ -452,6 +452,10 @@ def bench_demo_run(seconds: float, floor_p50_us: float, cpu: int | None) -> None
         # and the open's burst, every code's first book at once).
         first_second_samples=t2o["first_second_samples"],
         after_first_second_p50_p99=[t2o["after_first_second"][k] for k in ("p50", "p99")],
+        # What keeping the acting path warm cost: the trading thread's share of the run spent
+        # rehearsing it, holding the interpreter lock (docs/runtime.md#rehearsal).
+        rehearsals=s["rehearsals"],
+        rehearsal_share=round(s["rehearsal_seconds"] / s["wall_seconds"], 4),
         seconds=seconds,
         decision=s["decision"],
         events=s["events"],

@@ -432,10 +432,8 @@ def _run_rehearsing(strategy_of, rehearse: bool) -> tuple:
                 assert runner.rehearse(now)
                 assert (gw.bucket._tokens, gw.bucket._last_ns) == bucket  # no token taken
                 assert not runner.rehearse(now + REHEARSAL_NS - 1)  # at most one per interval
-                if i % 3 == 0:  # after a stall (the core taken away): one more at once
-                    assert runner.rehearse(now, cold=True)
-                    assert (gw.bucket._tokens, gw.bucket._last_ns) == bucket
         c = runner.counters
+        assert (c.rehearsal_ns > 0) == (c.rehearsals > 0)  # their time, for the run summary
         return (
             *_outcome(runner, gw),
             c.strategy_errors,
@@ -456,37 +454,5 @@ def test_rehearsals_change_no_decision_order_flow_or_token(strategy_of) -> None:
     plain, none = _run_rehearsing(strategy_of, rehearse=False)
     rehearsed, n = _run_rehearsing(strategy_of, rehearse=True)
     assert rehearsed == plain
-    assert n == 60 + 20 and none == 0
+    assert n == 60 and none == 0
     assert plain[2] > 0  # orders were sent: the comparison means something
-
-
-def test_an_idle_turn_rehearses_at_once_after_its_wait_stalled() -> None:
-    """A pinned idle turn whose ring wait reports a stall (the core was taken away, so the
-    acting path is likely cold) rehearses right after it, inside the rehearsal interval; a
-    wait that timed out or saw a publish does not."""
-    from shijim.app.runtime import STALL_NS, idle_turn
-
-    class Reader:  # the ring's answer is what is under test here, not the ring (Rust tests)
-        def __init__(self, wake: int) -> None:
-            self.wake, self.asked = wake, []
-
-        def wait(self, timeout_ns: int, stall_ns: int = 0) -> int:
-            self.asked.append((timeout_ns, stall_ns))
-            return self.wake
-
-    class Runner:
-        def __init__(self) -> None:
-            self.calls: list[bool] = []
-
-        def rehearse(self, now_ns: int, cold: bool = False) -> bool:
-            self.calls.append(cold)
-            return True
-
-    for wake, calls in (
-        (shijim_core.WAKE_STALLED, [False, True]),
-        (shijim_core.WAKE_TIMED_OUT, [False]),
-        (shijim_core.WAKE_PUBLISHED, [False]),
-    ):
-        reader, runner = Reader(wake), Runner()
-        idle_turn(reader, True, 50_000, runner)  # type: ignore[arg-type]
-        assert runner.calls == calls and reader.asked == [(50_000, STALL_NS)]

@@ -50,10 +50,6 @@ IDLE_SLEEP_S = 0.0002
 # A pinned loop's idle turn: the ring watched for this long with the interpreter lock released
 # (RingReader.wait), then the loop's own duties (venue timers, heartbeat, stop, duration).
 IDLE_SPIN_NS = 50_000
-# A gap this long inside that spin means the core was taken away (platform.vcpu_stalls counts
-# the same gaps): the wait returns at once and the runner rehearses, since whatever ran there
-# meanwhile left the acting path's code and data cold (docs/runtime.md#rehearsal).
-STALL_NS = 20_000
 FAST_SLICE_S = 0.05  # simulated seconds published per loop turn at fast pace
 
 
@@ -338,16 +334,12 @@ def idle_turn(
 ) -> None:
     """A loop turn with nothing published: pinned (``spin``), the runner's rehearsal when due
     (``runner.rehearse``: the acting path kept warm), then watch the ring for up to ``spin_ns``
-    with the interpreter lock released (returns at once when a message arrives, or after a
-    stall of STALL_NS, which is followed by a rehearsal at once); otherwise sleep
-    IDLE_SLEEP_S."""
+    with the interpreter lock released (returns at once when a message arrives); otherwise
+    sleep IDLE_SLEEP_S."""
     if spin:
-        if runner is None:
-            reader.wait(spin_ns)
-            return
-        runner.rehearse(time.monotonic_ns())
-        if reader.wait(spin_ns, STALL_NS) == shijim_core.WAKE_STALLED:
-            runner.rehearse(time.monotonic_ns(), cold=True)
+        if runner is not None:
+            runner.rehearse(time.monotonic_ns())
+        reader.wait(spin_ns)
     else:
         time.sleep(IDLE_SLEEP_S)
 
@@ -508,6 +500,8 @@ def summarize(shard: Shard, wall_seconds: float) -> RunSummary:
         decision=eng.policy,
         decisions=shard.runner.decisions,
         standby_answers=shard.runner.standby_answers,
+        rehearsals=c.rehearsals,
+        rehearsal_seconds=c.rehearsal_ns / 1e9,
         venue=f"paper, latency {cfg.paper.latency}" if paper else "broker (Shioaji)",
         markouts=tuple(Markout.of(m) for m in eng.markouts()),
         notes=tuple(shard.notes),

@@ -100,6 +100,10 @@ class RunSummary:
     # open's burst), and how many those were: the steady state beside the whole run.
     tick_to_order_after_first_second: LatencyStats | None = None
     first_second_samples: int = 0
+    # A pinned loop's rehearsals of the acting path (docs/runtime.md#rehearsal) and the wall
+    # time they held the interpreter lock: what the tick-to-order figures above cost.
+    rehearsals: int = 0
+    rehearsal_seconds: float = 0.0
     notes: tuple[str, ...] = field(default_factory=tuple)
     # From the equity series a backtest records (shijim.backtest.equity); None in a run.
     sharpe: float | None = None  # annualised, from per-bar changes of net PnL
@@ -167,6 +171,8 @@ class RunSummary:
                 "first_second_samples": self.first_second_samples,
                 "after_first_second": None if steady is None else _latency_json(steady),
             },
+            "rehearsals": self.rehearsals,
+            "rehearsal_seconds": self.rehearsal_seconds,
             "ring_lost": self.ring_lost,
             "ring_resyncs": self.ring_resyncs,
             "dropped": dict(self.dropped),
@@ -232,6 +238,12 @@ class RunSummary:
                 f"              after the first second of orders: p50 {steady.p50_us:.1f} us  "
                 f"p99 {steady.p99_us:.1f} us  (n={steady.samples}; the first second's "
                 f"{self.first_second_samples}: first runs, the open's burst)"
+            )
+        if self.rehearsals:
+            share = self.rehearsal_seconds / self.wall_seconds if self.wall_seconds > 0 else 0.0
+            lines.append(
+                f"              rehearsals {self.rehearsals}, holding the interpreter lock "
+                f"{share:.1%} of the run (docs/runtime.md#rehearsal)"
             )
         lines += [
             f"ring          lost {self.ring_lost}  resyncs {self.ring_resyncs}",

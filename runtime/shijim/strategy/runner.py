@@ -93,6 +93,7 @@ class RunnerCounters:
     strategy_errors: int = 0
     session_closes: int = 0
     rehearsals: int = 0  # idle-turn rehearsals of a decision (docs/runtime.md#rehearsal)
+    rehearsal_ns: int = 0  # the time they took (holding the interpreter lock)
     tick_to_order_ns: list[int] = field(default_factory=list)
     # Samples sent within FIRST_SECOND_NS of the first one: the path's first runs and, in the
     # simulator, the open's burst (every code's first book at once); the summary shows the
@@ -103,9 +104,10 @@ class RunnerCounters:
 
 LAG_EXPORT_NS = 50_000_000
 FIRST_SECOND_NS = 1_000_000_000
-# A pinned runner rehearses a decision at most this often in idle turns: measured in the `make
-# run` demo, every 0.2, 1 or 5 ms halved its tick-to-order p50 alike (docs/runtime.md#rehearsal).
-REHEARSAL_NS = 5_000_000
+# A pinned runner rehearses a decision at most this often in idle turns (docs/runtime.md
+# #rehearsal): in the `make run` demo, every 1 ms instead of 5 took tick-to-order's p50 from
+# ~28 to ~23 us, for ~3.6 % of the trading thread's time holding the interpreter lock.
+REHEARSAL_NS = 1_000_000
 # Wire codes come from the core (built in Rust from the codec's enums): nothing to drift.
 _EVENTS = {name: code for code, name in shijim_core.EVENT_NAMES.items()}
 _SESSIONS = {name: code for code, name in shijim_core.SESSION_STATE_NAMES.items()}
@@ -267,9 +269,8 @@ class StrategyRunner:
         since the strategy last looked (taking them restarts the accumulation)."""
         return self.engine.take_view(code_id, MarketView, SignalSnapshot)
 
-    def rehearse(self, now_ns: int, cold: bool = False) -> bool:
-        """In a pinned idle turn, at most every REHEARSAL_NS (and at once when ``cold``: the
-        core was just taken away, see app.runtime.STALL_NS): run the acting path of a decision
+    def rehearse(self, now_ns: int) -> bool:
+        """In a pinned idle turn, at most every REHEARSAL_NS: run the acting path of a decision
         on the current market of the next code with a book (round robin), with nothing taken
         or sent, so that the next real decision does not find its code, data and branches cold
         (docs/runtime.md#rehearsal). The view is peeked (the flows the next decision sees are
@@ -279,9 +280,16 @@ class StrategyRunner:
         touch. The amends it returns (a re-quote) go through risk's amend checks at their prices
         (``gateway.rehearse_amend``); without any, a working order of the code, if there is one,
         does at its own price. Returns True if a rehearsal ran."""
-        if not cold and now_ns - self._rehearsed_ns < REHEARSAL_NS:
+        if now_ns - self._rehearsed_ns < REHEARSAL_NS:
             return False
         self._rehearsed_ns = now_ns
+        t0 = time.perf_counter_ns()
+        try:
+            return self._rehearse()
+        finally:
+            self.counters.rehearsal_ns += time.perf_counter_ns() - t0
+
+    def _rehearse(self) -> bool:
         eng = self.engine
         n = len(self.codes)
         view = None

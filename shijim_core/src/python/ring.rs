@@ -15,7 +15,7 @@ use pyo3::types::{PyBool, PyBytes, PyDict, PyFloat, PyInt, PyList};
 use super::sbe::{message_to_record, record_to_message};
 use crate::ring::{
     self, Next, PublishError, RingError as CoreError, RingReader as CoreReader,
-    RingWriter as CoreWriter, Start, Wake, WriterState, MAX_PAYLOAD,
+    RingWriter as CoreWriter, Start, WriterState, MAX_PAYLOAD,
 };
 use crate::sbe::{
     self, BidAsk, Code, EventKind, Message, Price, Reason, SbeError, SessionState, SystemEvent,
@@ -1191,20 +1191,15 @@ impl RingReader {
     }
 
     /// Waits, with the interpreter lock released, until a message past this reader's position
-    /// is published (or the writer restarted), `timeout_ns` (at most 1 s) passed, or (with
-    /// `stall_ns` > 0) the spin was interrupted for `stall_ns` or more; returns why:
-    /// WAKE_PUBLISHED (something to read), WAKE_TIMED_OUT or WAKE_STALLED (the core was taken
-    /// away: what the thread keeps warm is likely cold). A pinned trading thread's idle wait:
-    /// it spins on its core (no sleep to wake from), and meanwhile every other Python thread
-    /// (the broker's callbacks, the admin and metrics listeners) can take the lock at once,
-    /// instead of waiting for the interpreter's switch interval to force it off a thread that
-    /// polls.
-    #[pyo3(signature = (timeout_ns, stall_ns = 0))]
-    fn wait(&self, py: Python<'_>, timeout_ns: u64, stall_ns: u64) -> u8 {
+    /// is published (or the writer restarted) or `timeout_ns` (at most 1 s) passed; True if
+    /// something is there to read. A pinned trading thread's idle wait: it spins on its core
+    /// (no sleep to wake from), and meanwhile every other Python thread (the broker's
+    /// callbacks, the admin and metrics listeners) can take the lock at once, instead of
+    /// waiting for the interpreter's switch interval to force it off a thread that polls.
+    fn wait(&self, py: Python<'_>, timeout_ns: u64) -> bool {
         let watch = self.inner.publish_watch();
         let timeout = std::time::Duration::from_nanos(timeout_ns);
-        let stall = std::time::Duration::from_nanos(stall_ns);
-        py.detach(|| watch.wait(timeout, stall)) as u8
+        py.detach(|| watch.wait(timeout))
     }
 
     /// Messages published but not yet read.
@@ -1334,9 +1329,6 @@ pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(ring_path, m)?)?;
     m.add_function(wrap_pyfunction!(ring_unlink, m)?)?;
     m.add("RING_MAX_PAYLOAD", MAX_PAYLOAD)?;
-    m.add("WAKE_TIMED_OUT", Wake::TimedOut as u8)?;
-    m.add("WAKE_PUBLISHED", Wake::Published as u8)?;
-    m.add("WAKE_STALLED", Wake::Stalled as u8)?;
     m.add(
         "TICK_DTYPE",
         cached_dtype(py, &TICK_DTYPE, TICK_FIELDS, size_of::<TickRow>())?,

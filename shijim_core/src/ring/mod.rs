@@ -22,7 +22,7 @@ pub use layout::{
     decode_word, file_len, SlotState, HEADER_LEN, LAYOUT_VERSION, MAGIC, MAX_PAYLOAD, MAX_SEQ,
     MAX_SLOTS, MIN_SLOTS, SLOT_SIZE,
 };
-pub use reader::{CorruptSlot, Next, PublishWatch, RingReader, Start, Wake, WriterState, MAX_WAIT};
+pub use reader::{CorruptSlot, Next, PublishWatch, RingReader, Start, WriterState, MAX_WAIT};
 pub use shm::{ring_dir, ring_path, unlink_ring};
 pub use writer::RingWriter;
 

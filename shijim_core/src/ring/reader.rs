@@ -95,20 +95,6 @@ pub struct RingReader {
 /// stop conditions in between).
 pub const MAX_WAIT: Duration = Duration::from_secs(1);
 
-/// Why `PublishWatch::wait` returned.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-#[repr(u8)]
-pub enum Wake {
-    /// `timeout` passed with nothing published.
-    TimedOut = 0,
-    /// The write cursor moved: something to read.
-    Published = 1,
-    /// Two consecutive looks at the clock were `stall` or more apart: the core was taken away
-    /// (a hypervisor or the kernel ran something else on it), so whatever the trading thread
-    /// keeps warm in its caches is likely gone. Returned at once, nothing published yet.
-    Stalled = 2,
-}
-
 /// Waits for the write cursor to leave a reader's position (see `RingReader::publish_watch`).
 pub struct PublishWatch<'a> {
     cursor: &'a AtomicU64,
@@ -117,37 +103,19 @@ pub struct PublishWatch<'a> {
 
 impl PublishWatch<'_> {
     /// Spins until the write cursor differs from the reader's position (a message published,
-    /// or a writer restart: either way a read has something to say), `timeout` (at most
-    /// `MAX_WAIT`) passed, or (`stall` > 0) the spin itself was interrupted for `stall` or more.
-    /// A spinning core rather than a sleep: it is for a trading thread pinned to a core of its
-    /// own, whose wake-up must cost nanoseconds. The cursor's cache line changes only on a
-    /// publish, so the spin reads a cached line.
-    pub fn wait(&self, timeout: Duration, stall: Duration) -> Wake {
-        self.wait_on(timeout, stall, Instant::now)
-    }
-
-    /// `wait` on the given clock (tests make it jump).
-    pub(super) fn wait_on(
-        &self,
-        timeout: Duration,
-        stall: Duration,
-        mut clock: impl FnMut() -> Instant,
-    ) -> Wake {
-        let start = clock();
-        let deadline = start + timeout.min(MAX_WAIT);
-        let mut last = start;
+    /// or a writer restart: either way a read has something to say) or `timeout` (at most
+    /// `MAX_WAIT`) passed. True if the cursor moved. A spinning core rather than a sleep: it is
+    /// for a trading thread pinned to a core of its own, whose wake-up must cost nanoseconds.
+    /// The cursor's cache line changes only on a publish, so the spin reads a cached line.
+    pub fn wait(&self, timeout: Duration) -> bool {
+        let deadline = Instant::now() + timeout.min(MAX_WAIT);
         loop {
             if self.cursor.load(Ordering::Acquire) != self.pos {
-                return Wake::Published;
+                return true;
             }
-            let now = clock();
-            if !stall.is_zero() && now.duration_since(last) >= stall {
-                return Wake::Stalled;
+            if Instant::now() >= deadline {
+                return false;
             }
-            if now >= deadline {
-                return Wake::TimedOut;
-            }
-            last = now;
             std::hint::spin_loop();
         }
     }

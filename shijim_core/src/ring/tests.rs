@@ -674,13 +674,9 @@ fn publish_watch_wakes_on_a_publish_and_times_out_without_one() {
     let ring = TestRing::new("watch");
     let mut w = ring.writer(8);
     let mut r = ring.reader(Start::Latest);
-    let no_stall = Duration::ZERO;
     // Nothing published: the whole timeout passes, and it says so.
     let t0 = Instant::now();
-    assert_eq!(
-        r.publish_watch().wait(Duration::from_millis(3), no_stall),
-        Wake::TimedOut
-    );
+    assert!(!r.publish_watch().wait(Duration::from_millis(3)));
     assert!(t0.elapsed() >= Duration::from_millis(3));
     // A message from another thread ends the wait long before its timeout.
     let t0 = Instant::now();
@@ -689,63 +685,15 @@ fn publish_watch_wakes_on_a_publish_and_times_out_without_one() {
         w.publish(&payload_for(0)).unwrap();
         w
     });
-    assert_eq!(
-        r.publish_watch().wait(Duration::from_secs(1), no_stall),
-        Wake::Published
-    );
+    assert!(r.publish_watch().wait(Duration::from_secs(1)));
     assert!(t0.elapsed() < Duration::from_millis(500));
     let mut w = writer.join().unwrap();
     // Unread messages: no wait at all; read, and waiting starts again.
-    assert_eq!(
-        r.publish_watch().wait(Duration::ZERO, no_stall),
-        Wake::Published
-    );
+    assert!(r.publish_watch().wait(Duration::ZERO));
     assert_eq!(drain(&mut r).0, vec![0]);
-    assert_eq!(
-        r.publish_watch().wait(Duration::from_millis(1), no_stall),
-        Wake::TimedOut
-    );
+    assert!(!r.publish_watch().wait(Duration::from_millis(1)));
     w.publish(&payload_for(1)).unwrap();
-    assert_eq!(
-        r.publish_watch().wait(Duration::ZERO, no_stall),
-        Wake::Published
-    );
+    assert!(r.publish_watch().wait(Duration::ZERO));
     // The timeout is bounded: a caller loops for longer waits.
     assert_eq!(MAX_WAIT, Duration::from_secs(1));
-}
-
-#[test]
-fn publish_watch_returns_at_once_when_its_spin_was_interrupted() {
-    use std::time::{Duration, Instant};
-    let ring = TestRing::new("watch-stall");
-    let _w = ring.writer(8);
-    let r = ring.reader(Start::Latest);
-    let t0 = Instant::now();
-    // A clock that advances 1 us per look, except once 40 us (the core taken away).
-    let clock = |jump_at: u32| {
-        let mut looks = 0u32;
-        let mut at = t0;
-        move || {
-            looks += 1;
-            at += Duration::from_micros(if looks == jump_at { 40 } else { 1 });
-            at
-        }
-    };
-    let watch = r.publish_watch();
-    let (timeout, stall) = (Duration::from_millis(1), Duration::from_micros(20));
-    assert_eq!(watch.wait_on(timeout, stall, clock(10)), Wake::Stalled);
-    // A gap under `stall`, or no stall check at all: the wait runs to its timeout.
-    assert_eq!(
-        watch.wait_on(timeout, Duration::from_micros(50), clock(10)),
-        Wake::TimedOut
-    );
-    assert_eq!(
-        watch.wait_on(timeout, Duration::ZERO, clock(10)),
-        Wake::TimedOut
-    );
-    // The jump past the deadline itself is a stall too (the core was away): said first.
-    assert_eq!(
-        watch.wait_on(Duration::from_micros(30), stall, clock(5)),
-        Wake::Stalled
-    );
 }
