@@ -63,6 +63,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "runtime"))
 from feeds import START, replay_rate
 from figure import emit
 from shijim.app.config import last_cpu
+from shijim.app.runtime import engine_clock
 from shijim.domain import OrderIntent, Side, TimeInForce, instrument_for
 from shijim.events import BidAskRecord, MarketRecord, TickRecord, TickType, write_records
 from shijim.execution.paper import PaperVenue
@@ -167,7 +168,7 @@ def pipeline(reader, codes: list[str], strategy, policy: str, latency: str, even
         instruments={c: {"multiplier": instrument_for(c).multiplier} for c in codes},
     )
     metrics = ShardMetrics("bench")  # the runtime always counts: so does the benchmark
-    clock = (lambda: engine.now) if event_time else time.monotonic_ns
+    clock = engine_clock(engine) if event_time else time.monotonic_ns
     gw = RiskAwareGateway(
         PaperVenue(engine), instruments, wide_limits(), None, metrics, clock, engine=engine
     )

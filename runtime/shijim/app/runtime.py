@@ -13,6 +13,7 @@ from a simulation.
 
 from __future__ import annotations
 
+import functools
 import logging
 import math
 import os
@@ -119,7 +120,7 @@ def compose(cfg: RuntimeConfig, env: Mapping[str, str]) -> Shard:
     strategy: Any = build_strategy(cfg, tick_of)
     event_time = kind in ("sim", "replay")
     engine = build_engine(cfg, instruments, event_time, getattr(strategy, "signal_levels", 5))
-    journal = Journal(strategy, lambda: engine.now) if cfg.run.journal_dir else None
+    journal = Journal(strategy, engine_clock(engine)) if cfg.run.journal_dir else None
     if journal is not None:
         strategy = journal
     session: Any = None
@@ -140,7 +141,7 @@ def compose(cfg: RuntimeConfig, env: Mapping[str, str]) -> Shard:
         state,
         metrics,
         # Event time in sim and replay: the rate limit measures market time, runs reproduce.
-        clock=(lambda: engine.now) if event_time else time.monotonic_ns,
+        clock=engine_clock(engine) if event_time else time.monotonic_ns,
         engine=engine,
     )
     name = ring_name(cfg)
@@ -164,6 +165,13 @@ def compose(cfg: RuntimeConfig, env: Mapping[str, str]) -> Shard:
     if not codes:
         shard.notes.append(f"shard {spec.shard_id}/{spec.total_shards} owns no code of universe")
     return shard
+
+
+def engine_clock(engine: Any) -> Callable[[], int]:
+    """The engine's clock (``engine.now``: exchange time in sim and replay) as a callable for
+    risk's rate bucket and the journal. ``partial(getattr, ...)`` rather than a lambda: called
+    on every order's path, it reads the attribute without a Python frame."""
+    return functools.partial(getattr, engine, "now")
 
 
 def build_engine(

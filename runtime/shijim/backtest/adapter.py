@@ -36,7 +36,14 @@ from typing import Any
 
 from shijim.app.config import RuntimeConfig, with_overrides
 from shijim.app.feeds import FeedSetup, open_ring
-from shijim.app.runtime import Shard, build_engine, instruments_for, ring_name, summarize
+from shijim.app.runtime import (
+    Shard,
+    build_engine,
+    engine_clock,
+    instruments_for,
+    ring_name,
+    summarize,
+)
 from shijim.app.schema import ConfigError
 from shijim.app.strategies import build_strategy
 from shijim.app.summary import LatencyStats, RunSummary
@@ -381,9 +388,9 @@ def _compose(
     venue = HftVenue(engine, assets, models) if assets else None
     adapter: Any = venue if venue is not None else PaperVenue(engine)
     gateway = RiskAwareGateway(
-        adapter, instruments, cfg.risk, state, None, clock=lambda: engine.now, engine=engine
+        adapter, instruments, cfg.risk, state, None, clock=engine_clock(engine), engine=engine
     )
-    journal = Journal(strategy, lambda: engine.now)
+    journal = Journal(strategy, engine_clock(engine))
     name = ring_name(cfg)
     writer, reader, close_ring = open_ring(name, cfg.ring.slots)
     try:

@@ -331,7 +331,7 @@ class StrategyRunner:
     def _decide(self, due: Any, state: TradingState) -> bool:
         """The strategy decides on one due event under ``state`` (read as the event was taken:
         risk checks the state again as each order leaves); True if it asked for anything."""
-        view = self.view(due.code_id)
+        view = self.engine.take_view(due.code_id, MarketView, SignalSnapshot)  # self.view
         if view is None:
             return False
         self.counters.strategy_calls += 1
