@@ -320,8 +320,8 @@ def bench_tick_to_order(seconds: float, pairs: int) -> None:
     """Interleaved runs of the demo with and without a dashboard attached."""
     cpu = runtime_bench._bench_cpu()
     without, with_, details = [], [], []
-    for _ in range(pairs):
-        for attached in (False, True):
+    for i in range(pairs):
+        for attached in runtime_bench.pair_order(i):
             port = free_port()
             pin = ["--cpu", str(cpu)] if cpu is not None else []
             args = ["--feed", "sim", "--duration", str(seconds), "--seed", "7",

@@ -379,15 +379,21 @@ def paced_floor(
     return samples
 
 
+def pair_order(i: int) -> tuple[bool, bool]:
+    """Which run of pair ``i`` goes first (False: the baseline): alternated (ABBA), so that a
+    machine that slows down or speeds up over the pairs does not bias their ratios."""
+    return (False, True) if i % 2 == 0 else (True, False)
+
+
 def bench_floor_pairs(bench: str, baseline: str, within: float, pairs: int, seconds: float,
                       rate: float, phase: Callable[[bool], list[float]]) -> None:  # fmt: skip
-    """Interleaved pairs of paced floor runs, the ``baseline`` one and the attached one
-    (``phase(attached)`` returns one run's samples); the figure is the median of the pairs' p50
-    ratios, which the load of a shared machine disturbs least. Target: within ``within``
-    (0.05: 5 %)."""
+    """Interleaved pairs of paced floor runs, the ``baseline`` one and the attached one, which
+    goes first alternating (``pair_order``); ``phase(attached)`` returns one run's samples. The
+    figure is the median of the pairs' p50 ratios, which the load of a shared machine disturbs
+    least. Target: within ``within`` (0.05: 5 %)."""
     runs: dict[bool, list[list[float]]] = {False: [], True: []}
-    for _ in range(pairs):
-        for attached in (False, True):
+    for i in range(pairs):
+        for attached in pair_order(i):
             runs[attached].append(phase(attached))
     p50 = {k: [float(np.percentile(v, 50)) for v in runs[k]] for k in runs}
     p99 = {k: [float(np.percentile(v, 99)) for v in runs[k]] for k in runs}

@@ -385,7 +385,9 @@ class MarketMaking:
 
     def on_placed(self, tag: str, order: Order | None) -> None:
         _, code, side = tag.split(":")
-        q = self._quotes.setdefault(code, CodeQuotes())
+        q = self._quotes.get(code)
+        if q is None:  # not setdefault: it would build a CodeQuotes on every answer
+            q = self._quotes[code] = CodeQuotes()
         slot = q.bid if side == "BUY" else q.ask
         slot.pending = False
         if order is None or not order.is_working:
