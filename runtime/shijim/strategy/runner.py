@@ -264,11 +264,6 @@ class StrategyRunner:
             ctx = self._ctx = StrategyContext(self._positions, working, st)
         return ctx
 
-    def view(self, code_id: int) -> MarketView | None:
-        """The strategy's view of a code: the engine's book top and the signals accumulated
-        since the strategy last looked (taking them restarts the accumulation)."""
-        return self.engine.take_view(code_id, MarketView, SignalSnapshot)
-
     def rehearse(self, now_ns: int) -> bool:
         """In a pinned idle turn, at most every REHEARSAL_NS: run the acting path of a decision
         on the current market of the next code with a book (round robin), with nothing taken
@@ -331,7 +326,9 @@ class StrategyRunner:
     def _decide(self, due: Any, state: TradingState) -> bool:
         """The strategy decides on one due event under ``state`` (read as the event was taken:
         risk checks the state again as each order leaves); True if it asked for anything."""
-        view = self.engine.take_view(due.code_id, MarketView, SignalSnapshot)  # self.view
+        # The engine's book top and the signals accumulated since the strategy last looked
+        # (taking them restarts the accumulation).
+        view = self.engine.take_view(due.code_id, MarketView, SignalSnapshot)
         if view is None:
             return False
         self.counters.strategy_calls += 1
