@@ -44,20 +44,10 @@ class ActionBucket:
         return self._refill(now_ns)
 
     def try_take(self, now_ns: int) -> bool:
-        """A place or amend: needs a token above the cancel reserve. ``_refill`` written out:
-        this runs on every order's path, where each Python call costs more than its body."""
-        tokens = self._tokens
-        elapsed = now_ns - self._last_ns
-        if elapsed > 0:
-            tokens += elapsed * self._per_ns
-            cap = self.capacity
-            if tokens > cap:
-                tokens = cap
-            self._last_ns = now_ns
-        if tokens >= self.reserve + 1.0:
-            self._tokens = tokens - 1.0
+        """A place or amend: needs a token above the cancel reserve."""
+        if self._refill(now_ns) >= self.reserve + 1.0:
+            self._tokens -= 1.0
             return True
-        self._tokens = tokens
         return False
 
     def would_take(self, now_ns: int) -> bool:
