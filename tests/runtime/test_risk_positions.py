@@ -139,3 +139,18 @@ def test_realised_pnl_is_exact_over_many_fractional_round_trips() -> None:
     assert pk.realised_points_exact(code) - before == Fraction(1003 + 2000, 100) - (
         Fraction(1001, 100) + 2 * Fraction(1002, 100)
     )
+
+
+def test_the_strategies_view_of_positions_follows_the_account_without_copies() -> None:
+    """``view()`` (a strategy's ``StrategyContext.positions``) is the one lookup ``net`` reads:
+    it follows fills and adopted codes, has 0 for a code without fills, and iterates the codes
+    with a fill in order."""
+    pk = keeper(["TXFL5"])
+    view = pk.view()
+    assert view is pk.view()  # not a copy per call
+    assert view["TXFL5"] == view.get("TXFL5", 0) == pk.net("TXFL5") == 0 and len(view) == 0
+    pk.apply_fill(fill("TXFL5", Side.BUY, 2, 20000.0))
+    pk.apply_fill(fill("2330", Side.SELL, 1, 1000.0))  # adopted into the engine
+    assert view["TXFL5"] == pk.net("TXFL5") == 2 and view.get("2330", 0) == pk.net("2330") == -1
+    assert view["MXFL5"] == 0  # never a KeyError: no fill, no position
+    assert list(view) == pk.codes() == ["TXFL5", "2330"] and len(view) == 2

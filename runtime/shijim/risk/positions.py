@@ -46,6 +46,7 @@ class PositionKeeper:
         self._instruments = instruments
         self._ids: dict[str, int] = {}
         self._codes: dict[str, None] = {}  # codes with a fill or a reconciled position, in order
+        self._net_positions = NetPositions(self)  # the one net-by-code lookup (``net``, ``view``)
 
     def _id(self, code: str) -> int:
         """The engine's id of ``code``, adopting it into the engine if needed."""
@@ -61,12 +62,11 @@ class PositionKeeper:
 
     # -- queries (hot path: risk checks) -----------------------------------------------------
     def net(self, code: str) -> int:
-        cid = self._ids.get(code)
-        return 0 if cid is None else self._engine.net(cid)
+        return self._net_positions.get(code)
 
     def view(self) -> NetPositions:
         """The net positions as a read-only mapping that follows the account (no copy)."""
-        return NetPositions(self)
+        return self._net_positions
 
     @property
     def gross(self) -> int:
@@ -143,9 +143,9 @@ class PositionKeeper:
 
 class NetPositions(Mapping[str, int]):
     """Read-only net positions by code, following the engine's account (no copy per decision):
-    what a strategy's ``StrategyContext.positions`` is. A code without a fill has 0. ``get``
-    is ``PositionKeeper.net`` written out: it runs on every decision, where a call costs more
-    than its body."""
+    what a strategy's ``StrategyContext.positions`` is, and what ``PositionKeeper.net`` reads.
+    A code without a fill has 0. ``get`` reads the keeper's ids and the engine itself: it runs
+    on every decision, where a call costs more than its body."""
 
     __slots__ = ("_codes", "_ids", "_net")
 
@@ -154,13 +154,11 @@ class NetPositions(Mapping[str, int]):
         self._codes = keeper._codes
         self._net = keeper._engine.net
 
-    def __getitem__(self, code: str) -> int:
-        cid = self._ids.get(code)
-        return 0 if cid is None else self._net(cid)
-
     def get(self, code: str, default: object = 0) -> int:  # type: ignore[override]
         cid = self._ids.get(code)
         return 0 if cid is None else self._net(cid)
+
+    __getitem__ = get  # never a KeyError: every code has a net position, 0 without fills
 
     def __iter__(self) -> Iterator[str]:
         return iter(list(self._codes))
