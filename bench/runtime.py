@@ -462,7 +462,7 @@ def bench_demo_run(seconds: float, floor_p50_us: float, cpu: int | None) -> None
         # What keeping the acting path warm cost: the trading thread's share of the run spent
         # rehearsing it, holding the interpreter lock (docs/runtime.md#rehearsal).
         rehearsals=s["rehearsals"],
-        rehearsal_share=round(s["rehearsal_seconds"] / s["wall_seconds"], 4),
+        rehearsal_share=round(s["rehearsal_share"], 4),
         seconds=seconds,
         decision=s["decision"],
         events=s["events"],

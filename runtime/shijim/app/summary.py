@@ -118,6 +118,11 @@ class RunSummary:
         return self.realised_pnl + self.unrealised_pnl
 
     @property
+    def rehearsal_share(self) -> float:
+        """The share of the run's wall time spent rehearsing (on the interpreter lock)."""
+        return self.rehearsal_seconds / self.wall_seconds if self.wall_seconds > 0 else 0.0
+
+    @property
     def pnl(self) -> float:
         """Net of fees and taxes."""
         return self.gross_pnl - self.fees
@@ -173,6 +178,7 @@ class RunSummary:
             },
             "rehearsals": self.rehearsals,
             "rehearsal_seconds": self.rehearsal_seconds,
+            "rehearsal_share": self.rehearsal_share,
             "ring_lost": self.ring_lost,
             "ring_resyncs": self.ring_resyncs,
             "dropped": dict(self.dropped),
@@ -240,10 +246,9 @@ class RunSummary:
                 f"{self.first_second_samples}: first runs, the open's burst)"
             )
         if self.rehearsals:
-            share = self.rehearsal_seconds / self.wall_seconds if self.wall_seconds > 0 else 0.0
             lines.append(
                 f"              rehearsals {self.rehearsals}, holding the interpreter lock "
-                f"{share:.1%} of the run (docs/runtime.md#rehearsal)"
+                f"{self.rehearsal_share:.1%} of the run (docs/runtime.md#rehearsal)"
             )
         lines += [
             f"ring          lost {self.ring_lost}  resyncs {self.ring_resyncs}",
