@@ -159,3 +159,52 @@ def test_admission_takes_the_readers_uint8_kinds(tmp_path: Path) -> None:
     finally:
         w.close()
         shijim_core.ring_unlink(name)
+
+
+def test_admit_rows_names_a_wrong_array_and_publishes_nothing(tmp_path: Path) -> None:
+    """An array of another dtype or shape is a TypeError naming the call, the argument, what it
+    expects and what it got, before any row is published; the ingestion's batch path converts a
+    convertible batch once and publishes every row, and a strided slice is read right."""
+    from shijim.bus import Ingestor
+
+    f = tmp_path / "d.jsonl"
+    write_records(f, [
+        TickRecord("TXFL6", 1_767_574_800_000_000_000 + i, 0, i, Decimal(20000 + i), 1, i,
+                   TickType.BUY, False)
+        for i in range(1, 7)
+    ])  # fmt: skip
+    batch = next(iter(read_row_batches(f, on_bad=lambda e: None)))
+    name = f"test-bad-arrays-{id(f)}"
+    shijim_core.ring_unlink(name)
+    w = shijim_core.RingWriter(name, slots=1024)
+    r = shijim_core.RingReader(name)
+    try:
+        adm = shijim_core.Admission()
+        now = 2 * 10**18
+        wrong = [
+            ((batch.ticks, batch.books, batch.kinds.astype(np.int64)),
+             r"admit_rows: kinds: expected a 1-D uint8 array, got a 1-D array of dtype int64"),
+            ((batch.ticks[["code", "price"]], batch.books, batch.kinds),
+             r"admit_rows: ticks: expected a 1-D TICK_DTYPE array, got a 1-D array of dtype"),
+            ((batch.ticks, [], batch.kinds),
+             r"admit_rows: bidasks: expected a 1-D BIDASK_DTYPE array, got a list"),
+            ((batch.ticks.reshape(2, 3), batch.books, batch.kinds),
+             r"admit_rows: ticks: expected a 1-D TICK_DTYPE array, got a 2-D array"),
+        ]  # fmt: skip
+        for (ticks, books, kinds), message in wrong:
+            with pytest.raises(TypeError, match=message):
+                adm.admit_rows(w, ticks, books, kinds, now)
+        assert len(r.read(64)) == 0  # nothing published by any of them
+        with pytest.raises(TypeError, match=r"check_row: arr: expected a 1-D TICK_DTYPE array"):
+            adm.check_row("tick", batch.books, 0, now)
+        # Through the ingestion: int64 kinds are converted once, every row is published.
+        ing = Ingestor(w, universe=["TXFL6"])
+        every_other = batch.ticks[::2]  # strided: copied, read in order
+        kinds = np.ones(every_other.size, np.int64)
+        assert ing.interleaved(every_other, batch.books, kinds, "test") == 3
+        got = r.read(64).ticks
+        assert got["price"].tolist() == every_other["price"].tolist() == [20001.0, 20003.0, 20005.0]
+        assert got["exch_ts"].tolist() == every_other["exch_ts"].tolist()
+    finally:
+        w.close()
+        shijim_core.ring_unlink(name)

@@ -4,7 +4,7 @@
 
 use std::borrow::Cow;
 
-use numpy::{PyArray1, PyArrayMethods};
+use numpy::{PyArray1, PyArrayMethods, PyUntypedArray, PyUntypedArrayMethods};
 use pyo3::exceptions::{PyTypeError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::types::{PyBool, PyDict, PyFloat, PyInt, PyList, PyTuple};
@@ -327,15 +327,25 @@ fn bad_code(code: &str) -> Option<Code> {
     Code::new(code).ok()
 }
 
-/// The rows of `arr`, a 1-D array of the ring's dtype `T` (`what` names it in the error), read
-/// in place when contiguous (a slice of a bigger batch is), else copied once.
+/// The rows of `arr`, a 1-D array of `T` (`dtype` its Python name), read in place when
+/// contiguous (a slice of a bigger batch is), else copied once. A wrong array is a TypeError
+/// naming the call, the argument, what it expects and what it got.
 fn rows<'a, T: numpy::Element + Copy>(
     arr: &'a Bound<'_, PyAny>,
+    call: &str,
     what: &str,
+    dtype: &str,
 ) -> PyResult<Cow<'a, [T]>> {
     let a = arr.cast::<PyArray1<T>>().map_err(|_| {
+        let got = match arr.cast::<PyUntypedArray>() {
+            Ok(u) => format!("a {}-D array of dtype {}", u.ndim(), u.dtype()),
+            Err(_) => match arr.get_type().name() {
+                Ok(name) => format!("a {name}"),
+                Err(_) => "something else".to_string(),
+            },
+        };
         PyTypeError::new_err(format!(
-            "admit_rows: {what}: expected a 1-D array of the ring's dtype"
+            "{call}: {what}: expected a 1-D {dtype} array, got {got}"
         ))
     })?;
     // SAFETY: the view lives only inside one call that holds the interpreter lock throughout,
@@ -573,14 +583,14 @@ impl Admission {
     ) -> PyResult<Option<Py<PyTuple>>> {
         let (input, k) = match kind {
             "tick" => {
-                let a = rows::<TickRow>(arr, "ticks")?;
+                let a = rows::<TickRow>(arr, "check_row", "arr", "TICK_DTYPE")?;
                 let r = a
                     .get(i)
                     .ok_or_else(|| PyValueError::new_err("check_row: no such row"))?;
                 (tick_of_row(r), Kind::Tick)
             }
             "bidask" => {
-                let a = rows::<BidAskRow>(arr, "bidasks")?;
+                let a = rows::<BidAskRow>(arr, "check_row", "arr", "BIDASK_DTYPE")?;
                 let r = a
                     .get(i)
                     .ok_or_else(|| PyValueError::new_err("check_row: no such row"))?;
@@ -618,9 +628,9 @@ impl Admission {
         stamp_local_ts: bool,
         restamp: bool,
     ) -> PyResult<Bound<'py, PyTuple>> {
-        let t = rows::<TickRow>(ticks, "ticks")?;
-        let b = rows::<BidAskRow>(bidasks, "bidasks")?;
-        let kinds = rows::<u8>(kinds, "kinds")?;
+        let t = rows::<TickRow>(ticks, "admit_rows", "ticks", "TICK_DTYPE")?;
+        let b = rows::<BidAskRow>(bidasks, "admit_rows", "bidasks", "BIDASK_DTYPE")?;
+        let kinds = rows::<u8>(kinds, "admit_rows", "kinds", "uint8")?;
         let (t, b, kinds) = (&*t, &*b, &*kinds);
         // The order must account for every row exactly: refuse before publishing anything.
         let nt = kinds.iter().filter(|&&k| k == 1).count();
