@@ -64,7 +64,7 @@ from feeds import START, replay_rate
 from figure import emit
 from shijim.app.config import last_cpu
 from shijim.app.runtime import engine_clock
-from shijim.domain import OrderIntent, Side, TimeInForce, instrument_for
+from shijim.domain import OrderIntent, Side, TimeInForce, fixed_tick, instrument_for
 from shijim.events import BidAskRecord, MarketRecord, TickRecord, TickType, write_records
 from shijim.execution.paper import PaperVenue
 from shijim.gateway.sim_market import SimulatedMarket, default_instruments
@@ -628,7 +628,7 @@ def bench_replay(s: Stream, repeats: int) -> None:
 
 # -- 5. the runner alone: capacity and throughput ----------------------------------------------
 def _market_making() -> MarketMaking:
-    return MarketMaking(MarketMakingParams(), lambda _c, _p: 1.0)
+    return MarketMaking(MarketMakingParams(), fixed_tick(1.0))
 
 
 def _publish_all(w, s: Stream, lo: int, hi: int, local_ts: int | None) -> None:

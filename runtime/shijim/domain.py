@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import enum
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import NamedTuple
 
@@ -48,7 +49,15 @@ class TradingState(enum.IntEnum):
     HALTED = 2  # no orders; working orders cancelled
 
 
-class KillSwitchSource(enum.Enum):
+class Vocabulary(enum.Enum):
+    """The base of the domain's named-value enums. Members are singletons compared by identity,
+    so they are hashed by identity too, in C: ``Enum.__hash__`` is a Python call, paid on every
+    dict or set lookup (order statuses and times in force are looked up on the order path)."""
+
+    __hash__ = object.__hash__
+
+
+class KillSwitchSource(Vocabulary):
     """Who demands a trading state (shijim.risk.state.TradingStateMachine; docs/risk.md)."""
 
     CRD = "crd"
@@ -69,7 +78,7 @@ class CodeHold(enum.StrEnum):
     UNOWNED = "unowned"  # resharding: another pod may own it
 
 
-class RejectReason(enum.Enum):
+class RejectReason(Vocabulary):
     """Why an order was refused, by risk or by the venue (metric label values; docs/risk.md)."""
 
     HALTED = "halted"
@@ -99,13 +108,13 @@ class Rejection:
         return False
 
 
-class TimeInForce(enum.Enum):
+class TimeInForce(Vocabulary):
     ROD = "ROD"  # rest of day (good for the session)
     IOC = "IOC"  # immediate or cancel
     FOK = "FOK"  # fill or kill
 
 
-class OrderStatus(enum.Enum):
+class OrderStatus(Vocabulary):
     PENDING_SUBMIT = "pending_submit"  # sent, no acknowledgement yet
     SUBMITTED = "submitted"  # acknowledged and working
     PART_FILLED = "part_filled"
@@ -122,7 +131,7 @@ class OrderStatus(enum.Enum):
 _WORKING = frozenset({OrderStatus.PENDING_SUBMIT, OrderStatus.SUBMITTED, OrderStatus.PART_FILLED})
 
 
-class InstrumentKind(enum.Enum):
+class InstrumentKind(Vocabulary):
     FUTURE = "future"
     OPTION = "option"
     STOCK = "stock"
@@ -139,6 +148,21 @@ _STOCK_TICKS: tuple[tuple[float, float], ...] = (
     (1000.0, 1.0),
     (math.inf, 5.0),
 )
+
+
+# A code's tick at a price (Instrument.tick_size: TWSE's ladder, one tick for futures), and how
+# a strategy is given each code's (``ladder_of(code)``, asked once per code and kept).
+TickLadder = Callable[[float], float]
+LadderOf = Callable[[str], TickLadder]
+
+
+def fixed_tick(tick: float) -> LadderOf:
+    """Every code has this one tick at every price (tests, benches, a strategy config check)."""
+
+    def ladder(_price: float) -> float:
+        return tick
+
+    return lambda _code: ladder
 
 
 @dataclass(frozen=True, slots=True)

@@ -11,7 +11,14 @@ from shijim.algo import kalman as K
 from shijim.app.config import parse_config
 from shijim.app.schema import ConfigError
 from shijim.app.strategies import STRATEGIES, check_strategy_config
-from shijim.domain import Side, SignalSnapshot, SignalWeights, TradingState, fused_urgency
+from shijim.domain import (
+    Side,
+    SignalSnapshot,
+    SignalWeights,
+    TradingState,
+    fixed_tick,
+    fused_urgency,
+)
 from shijim.strategy.base import MarketView, Place, StrategyContext
 from shijim.strategy.fused_signals import FusedSignals, FusedSignalsParams
 from shijim.strategy.ofi_momentum import OfiMomentum, OfiMomentumParams
@@ -39,7 +46,7 @@ def _view(ts: int, bid: float, last_trade: float, flow: float = 0.0) -> MarketVi
 
 def test_fair_value_is_the_local_level_filter_over_mids_and_trades() -> None:
     p = FusedSignalsParams(fair_q_ticks2_per_s=2.0, fair_r_mid_ticks2=0.3, fair_r_trade_ticks2=1.5)
-    s = FusedSignals(p, lambda code, price: TICK)
+    s = FusedSignals(p, fixed_tick(TICK))
     rng = np.random.default_rng(3)
     t, y, r = [], [], []
     last = math.nan
@@ -71,10 +78,10 @@ def test_trades_above_the_mid_push_a_buy_that_plain_ofi_momentum_does_not_see() 
         fair_r_mid_ticks2=1.0,
         fair_r_trade_ticks2=0.1,
     )
-    fused = FusedSignals(params, lambda code, price: TICK)
+    fused = FusedSignals(params, fixed_tick(TICK))
     plain = OfiMomentum(
         OfiMomentumParams(threshold=0.3, w_ofi=0.0, w_microprice=1.0, w_imbalance=0.0),
-        lambda code, price: TICK,
+        fixed_tick(TICK),
     )
     bid = 20000.0
     acts_fused, acts_plain = [], []

@@ -65,7 +65,7 @@ class Scripted:
 
     name = "scripted"
 
-    def __init__(self, params: ScriptedParams, tick_of: Any) -> None:
+    def __init__(self, params: ScriptedParams, ladder_of: Any) -> None:
         self.steps = json.loads(params.script)
         self.next = 0
         self.ids: dict[str, str] = {}

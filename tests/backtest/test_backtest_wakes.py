@@ -57,7 +57,7 @@ def test_the_standby_changes_nothing_but_the_number_of_python_calls(
     monkeypatch.setitem(
         STRATEGIES,
         "mm_no_standby",
-        StrategySpec(MarketMakingParams, lambda p, tick_of: NoStandBy(MarketMaking(p, tick_of))),
+        StrategySpec(MarketMakingParams, lambda p, ladders: NoStandBy(MarketMaking(p, ladders))),
     )
     fast = backtest(day, "market_making", latency, queue)
     slow = backtest(day, "mm_no_standby", latency, queue)

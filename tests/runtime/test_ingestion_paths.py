@@ -19,7 +19,7 @@ import pytest
 import shioaji_objects as so
 from ring_fixture import Ring, fresh_ring, records_of
 from shijim.bus import BIDASK_DTYPE, TICK_DTYPE, Ingestor
-from shijim.domain import Instrument, TradingState
+from shijim.domain import Instrument, TradingState, fixed_tick
 from shijim.events import BidAskRecord, TickRecord, TickType, format_record
 from shijim.execution.paper import PaperVenue
 from shijim.gateway.replay import ReplayFeed, ReplayPace
@@ -302,7 +302,7 @@ def test_a_held_code_is_not_traded_until_good_data_returns() -> None:
             TradingStateMachine(),
             engine=engine,
         )
-        mm = MarketMaking(MarketMakingParams(min_requote_ms=0.0), lambda c, p: 1.0)
+        mm = MarketMaking(MarketMakingParams(min_requote_ms=0.0), fixed_tick(1.0))
         runner = StrategyRunner(engine, r.reader, mm, gw, max_messages=64)
         good = _records()[0]
         ing.record(good, "f:1")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 
-from shijim.domain import Order, OrderStatus, Side, SignalSnapshot, TradingState
+from shijim.domain import Order, OrderStatus, Side, SignalSnapshot, TradingState, fixed_tick
 from shijim.strategy.base import (
     FOREVER_NS,
     Amend,
@@ -50,7 +50,7 @@ def _ctx(working=None, pos=0, state=TradingState.ACTIVE) -> StrategyContext:
 
 
 def test_places_then_amends_only_after_interval_and_distance() -> None:
-    mm = MarketMaking(MarketMakingParams(min_requote_ms=1.0), lambda code, px: 1.0)
+    mm = MarketMaking(MarketMakingParams(min_requote_ms=1.0), fixed_tick(1.0))
     first = mm.on_market(_view(ts=0), _ctx())
     assert [type(a) for a in first] == [Place, Place]
     assert first[0].intent.side is Side.BUY and first[1].intent.side is Side.SELL
@@ -89,7 +89,7 @@ def test_quotes_snap_to_the_twse_ladder_around_1000() -> None:
 
 
 def test_reducing_quotes_only_the_side_that_reduces() -> None:
-    mm = MarketMaking(MarketMakingParams(quote_qty=3), lambda code, px: 1.0)
+    mm = MarketMaking(MarketMakingParams(quote_qty=3), fixed_tick(1.0))
     acts = mm.on_market(_view(), _ctx(pos=2, state=TradingState.REDUCING))
     assert len(acts) == 1 and isinstance(acts[0], Place)
     assert acts[0].intent.side is Side.SELL and acts[0].intent.qty == 2  # never beyond flat
@@ -98,7 +98,7 @@ def test_reducing_quotes_only_the_side_that_reduces() -> None:
 class _AlwaysFull(MarketMaking):
     """The same strategy without the quiet shortcut: every view goes through the full decision."""
 
-    def quiet(self, view, position, working, q) -> float:
+    def quiet(self, view, position, working, q, tick) -> float:
         return math.nan
 
 
@@ -137,7 +137,7 @@ def test_a_standby_answers_exactly_what_the_full_decision_returns() -> None:
     params = MarketMakingParams(
         min_requote_ms=5.0, max_inventory=2, skew_ticks_per_lot=0.5, half_spread_ticks=1.25
     )
-    fast, full = (cls(params, lambda code, px: 1.0) for cls in (MarketMaking, _AlwaysFull))
+    fast, full = (cls(params, fixed_tick(1.0)) for cls in (MarketMaking, _AlwaysFull))
     working: dict[str, Order] = {}
     pos = 0
     answered = in_band = 0
@@ -196,7 +196,7 @@ def test_a_rehearsal_takes_the_acting_path_and_changes_nothing() -> None:
 
     rng = random.Random(8)
     params = MarketMakingParams(min_requote_ms=2.0)
-    mm, twin = (MarketMaking(params, lambda code, px: 1.0) for _ in range(2))
+    mm, twin = (MarketMaking(params, fixed_tick(1.0)) for _ in range(2))
     working: dict[str, Order] = {}
     ids = amended = 0
     for i in range(500):
@@ -306,10 +306,10 @@ def test_a_ladder_code_and_a_fixed_tick_code_both_follow_their_tick() -> None:
     from shijim.domain import Instrument
 
     ticks = {"2330": Instrument.stock("2330").tick_size, "TXFL6": lambda _px: 1.0}
-    mm = MarketMaking(P, lambda code, px: ticks[code](px))
+    mm = MarketMaking(P, ticks.__getitem__)
     stock = mm.on_market(_view(bid=999.0, ask=1000.0, micro=999.5, code="2330"), _ctx(pos=0))
     fut = mm.on_market(_view(), _ctx())
-    assert mm._whole_ticks == {"2330": 0.0, "TXFL6": 1.0}
+    assert {code: whole for code, (whole, _) in mm._ticks.items()} == {"2330": 0.0, "TXFL6": 1.0}
     assert [a.intent.price for a in fut] == [101.0, 103.0]
     # 999.5 +- one tick of 1: the ask, 1000.5, is above 1000 where the tick is 5
     assert [a.intent.price for a in stock] == [998.0, 1005.0]

@@ -158,14 +158,16 @@ def test_a_cancel_in_flight_can_still_be_filled(market: Market) -> None:
 def test_cancel_ends_the_order_on_the_venues_answer(market: Market) -> None:
     px = venue(market)
     px.events.clear()
+    live = px.working_orders()  # one live mapping for the adapter's life
     o = place(px, Side.BUY, 1, 99.0)
+    assert live == {o.order_id: o}
     assert px.cancel(o.order_id) and not px.cancel(o.order_id)
     assert statuses(px) == [
         OrderStatus.PENDING_SUBMIT,
         OrderStatus.SUBMITTED,
         OrderStatus.CANCELLED,
     ]
-    assert o.cancelled_qty == 1 and not px.working_orders()
+    assert o.cancelled_qty == 1 and not px.working_orders() and px.working_orders() is live
     market.trade(CODE, 98.0, 10)
     assert fills(px) == []
     assert px.cancel_all() == 0

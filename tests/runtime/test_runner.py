@@ -8,7 +8,7 @@ from collections.abc import Iterator
 
 import numpy as np
 import pytest
-from shijim.domain import Instrument, KillSwitchSource, TradingState
+from shijim.domain import Instrument, KillSwitchSource, TradingState, fixed_tick
 from shijim.execution.paper import PaperVenue
 from shijim.metrics import ShardMetrics
 from shijim.risk.gateway import InstrumentTable, RiskAwareGateway
@@ -53,9 +53,7 @@ def _runner(reader, metrics=None, params=None, policy="every_event", strategy=No
         metrics,
         engine=engine,
     )
-    mm = strategy or MarketMaking(
-        params or MarketMakingParams(min_requote_ms=0.0), lambda c, p: 1.0
-    )
+    mm = strategy or MarketMaking(params or MarketMakingParams(min_requote_ms=0.0), fixed_tick(1.0))
     return StrategyRunner(engine, reader, mm, gw, metrics, max_messages=64), gw, state
 
 
@@ -95,7 +93,7 @@ class _Recording(MarketMaking):
     sees every event."""
 
     def __init__(self) -> None:
-        super().__init__(MarketMakingParams(), lambda c, p: 1.0)
+        super().__init__(MarketMakingParams(), fixed_tick(1.0))
         self.ofi: list[float] = []
 
     def on_market(self, view, ctx):
@@ -200,7 +198,7 @@ def test_halted_cancels_and_strategy_stops_quoting(ring) -> None:
 
 class _Broken(MarketMaking):
     def __init__(self) -> None:
-        super().__init__(MarketMakingParams(), lambda c, p: 1.0)
+        super().__init__(MarketMakingParams(), fixed_tick(1.0))
 
     def on_market(self, view, ctx):
         raise ZeroDivisionError("strategy bug")

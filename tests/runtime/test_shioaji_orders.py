@@ -284,7 +284,9 @@ def test_place_builds_a_real_stock_order() -> None:
 
 def test_ack_then_deals_then_filled() -> None:
     adapter, api, _ = make()
+    live = adapter.working_orders()  # one live mapping for the adapter's life
     o = adapter.place(OrderIntent("TXFL5", Side.BUY, 2, 20000.0))
+    assert live == {"tid1": o}
     api.callback(sj.OrderState.FuturesOrder, order_event("tid1"))
     ev = drain(adapter)
     assert o.status is OrderStatus.SUBMITTED and o.broker_ref == "kY001"
@@ -298,6 +300,7 @@ def test_ack_then_deals_then_filled() -> None:
     ]
     assert fills[0].ts_ns == 1764000000_500000000
     assert o.status is OrderStatus.FILLED and not adapter.working_orders()
+    assert adapter.working_orders() is live
 
 
 def test_deal_before_ack_is_applied_once() -> None:
@@ -448,9 +451,11 @@ def test_reconcile_adopts_working_orders_and_reads_positions() -> None:
         ]
     }
     adapter = ShioajiOrderAdapter(api, CONTRACTS.get, INSTRUMENTS.get, FUT_ACCOUNT, STK_ACCOUNT)
+    live = adapter.working_orders()  # one live mapping: the gateway keeps it
     sm = TradingStateMachine()
     gw = RiskAwareGateway(adapter, INSTRUMENTS, RiskLimits(), sm)
     report = gw.start()
+    assert adapter.working_orders() is live and gw.working_orders() is live
     assert api.callback is not None
     assert [a.account_id for a in api.status_updates] == ["1234567", "7654321"]
     assert report.adopted == 1 and report.working == 1

@@ -2,7 +2,15 @@
 
 from __future__ import annotations
 
-from shijim.domain import Fill, Order, OrderStatus, Side, SignalSnapshot, TradingState
+from shijim.domain import (
+    Fill,
+    Order,
+    OrderStatus,
+    Side,
+    SignalSnapshot,
+    TradingState,
+    fixed_tick,
+)
 from shijim.strategy.base import Amend, Cancel, MarketView, Place, StrategyContext
 from shijim.strategy.ofi_momentum import OfiMomentum, OfiMomentumParams
 
@@ -23,7 +31,7 @@ def _child(oid: str) -> Order:
 
 
 def _strategy(**kw) -> OfiMomentum:
-    return OfiMomentum(OfiMomentumParams(min_reprice_ms=1.0, **kw), lambda c, p: 1.0)
+    return OfiMomentum(OfiMomentumParams(min_reprice_ms=1.0, **kw), fixed_tick(1.0))
 
 
 def test_no_signal_no_order_and_signal_starts_a_chase() -> None:

@@ -112,12 +112,7 @@ def compose(cfg: RuntimeConfig, env: Mapping[str, str]) -> Shard:
     for code in codes:  # a position series per traded code from the start (dashboards, alerts)
         metrics.position(code, 0)
     kind = resolve_feed_kind(cfg, env)
-
-    def tick_of(code: str, price: float) -> float:
-        inst = instruments.get(code)
-        return inst.tick_size(price) if inst is not None else 1.0
-
-    strategy: Any = build_strategy(cfg, tick_of)
+    strategy: Any = build_strategy(cfg, instruments.ladder)
     event_time = kind in ("sim", "replay")
     engine = build_engine(cfg, instruments, event_time, getattr(strategy, "signal_levels", 5))
     journal = Journal(strategy, engine_clock(engine)) if cfg.run.journal_dir else None

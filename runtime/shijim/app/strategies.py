@@ -8,18 +8,17 @@ from typing import Any
 
 from shijim.app.config import RuntimeConfig
 from shijim.app.schema import ConfigError, json_schema, read_dataclass
+from shijim.domain import LadderOf, fixed_tick
 from shijim.strategy.base import Strategy
 from shijim.strategy.fused_signals import FusedSignals, FusedSignalsParams
 from shijim.strategy.market_making import MarketMaking, MarketMakingParams
 from shijim.strategy.ofi_momentum import OfiMomentum, OfiMomentumParams
 
-TickOf = Callable[[str, float], float]
-
 
 @dataclass(frozen=True)
 class StrategySpec:
     params: type
-    build: Callable[[Any, TickOf], Strategy]
+    build: Callable[[Any, LadderOf], Strategy]
 
 
 STRATEGIES: dict[str, StrategySpec] = {
@@ -42,7 +41,7 @@ def strategy_params(cfg: RuntimeConfig) -> Any:
 def check_strategy_config(cfg: RuntimeConfig) -> None:
     """Every field's type and bounds, and the rules across fields that only the constructor
     knows (building a strategy is pure: no orders, no I/O)."""
-    build_strategy(cfg, lambda _code, _price: 1.0)
+    build_strategy(cfg, fixed_tick(1.0))
 
 
 def parameter_schemas() -> dict[str, dict[str, Any]]:
@@ -51,9 +50,10 @@ def parameter_schemas() -> dict[str, dict[str, Any]]:
     return {name: json_schema(spec.params) for name, spec in sorted(STRATEGIES.items())}
 
 
-def build_strategy(cfg: RuntimeConfig, tick_of: TickOf) -> Strategy:
+def build_strategy(cfg: RuntimeConfig, ladder_of: LadderOf) -> Strategy:
+    """``ladder_of(code)``: the code's tick at a price (InstrumentTable.ladder)."""
     params = strategy_params(cfg)
     try:
-        return STRATEGIES[cfg.strategy.name].build(params, tick_of)
+        return STRATEGIES[cfg.strategy.name].build(params, ladder_of)
     except ValueError as exc:
         raise ConfigError("strategy.params", str(exc)) from exc

@@ -376,12 +376,7 @@ def _compose(
     state = TradingStateMachine()
     try:
         instruments = instruments_for(codes)
-
-        def tick_of(code: str, price: float) -> float:
-            inst = instruments.get(code)
-            return inst.tick_size(price) if inst is not None else 1.0
-
-        strategy = build_strategy(cfg, tick_of)
+        strategy = build_strategy(cfg, instruments.ladder)
         engine = build_engine(cfg, instruments, True, getattr(strategy, "signal_levels", 5))
     except ConfigError as exc:
         raise BacktestError(str(exc)) from None

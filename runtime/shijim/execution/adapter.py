@@ -41,7 +41,8 @@ class ExecutionAdapter(Protocol):
         ...
 
     def working_orders(self) -> Mapping[str, Order]:
-        """Live view of working orders by order_id (do not mutate)."""
+        """Live view of working orders by order_id (do not mutate): the same mapping on every
+        call for the adapter's life, so callers may keep it (the gateway and the runner do)."""
         ...
 
     def pump(self) -> None:

@@ -45,6 +45,7 @@ from shijim.domain import (
     Rejection,
     RejectReason,
     Side,
+    TickLadder,
     TradingState,
     instrument_for,
 )
@@ -63,6 +64,12 @@ from shijim.risk.state import StateChange, TradingStateMachine
 _BUY = Side.BUY
 _NAN = math.nan
 _HALTED, _REDUCING = TradingState.HALTED, TradingState.REDUCING
+
+
+def _unit_tick(_price: float) -> float:  # an unconfigured code's ladder
+    return 1.0
+
+
 # The answer when the action bucket has no token for a place or amend.
 _RATE_LIMITED = Rejection(RejectReason.RATE_LIMIT, "order-action rate limit reached")
 
@@ -86,6 +93,11 @@ class InstrumentTable:
 
     def codes(self) -> list[str]:
         return list(self._by_code)
+
+    def ladder(self, code: str) -> TickLadder:
+        """The code's tick at a price, for the strategies (an unconfigured code: a tick of 1)."""
+        inst = self._by_code.get(code)
+        return inst.tick_size if inst is not None else _unit_tick
 
     def require(self, code: str) -> Instrument:
         inst = self._by_code.get(code)
@@ -128,6 +140,9 @@ class RiskAwareGateway:
             )
         self.engine = engine
         self._adapter = adapter
+        # The adapter's live mapping (the same object for its life: ExecutionAdapter), kept
+        # rather than asked for on every order.
+        self._working = adapter.working_orders()
         self.instruments = instruments
         self.limits = limits or RiskLimits()
         self.state_machine = state or TradingStateMachine()
@@ -171,7 +186,7 @@ class RiskAwareGateway:
         return self.state_machine.state
 
     def working_orders(self) -> Mapping[str, Order]:
-        return self._adapter.working_orders()
+        return self._working
 
     def place(self, intent: OrderIntent) -> Order | Rejection:
         # acquire/try/finally rather than `with`, here and in amend, poll and after_event (the
@@ -223,7 +238,7 @@ class RiskAwareGateway:
     def _check_new(self, intent: OrderIntent) -> Rejection | None:
         """The pure pre-trade checks (shijim.risk.rules) on inputs gathered now."""
         code = intent.code
-        working = self._adapter.working_orders()
+        working = self._working
         wb = ws = 0
         if working:
             buy = _BUY
@@ -281,7 +296,7 @@ class RiskAwareGateway:
 
     def _check_amend(self, order_id: str, price: float | None, qty: int | None) -> Rejection | None:
         """The amend checks on inputs gathered now (shared by ``amend`` and its rehearsal)."""
-        order = self._adapter.working_orders().get(order_id)
+        order = self._working.get(order_id)
         if order is None:
             return Rejection(RejectReason.UNKNOWN_ORDER, f"order {order_id!r}: not working")
         if self.state_machine.state is _HALTED:
@@ -308,7 +323,7 @@ class RiskAwareGateway:
 
     def cancel_all(self) -> int:
         with self._lock:
-            return sum(self._cancel(oid) for oid in list(self._adapter.working_orders()))
+            return sum(self._cancel(oid) for oid in list(self._working))
 
     def pump(self) -> None:
         self.poll()
@@ -337,7 +352,7 @@ class RiskAwareGateway:
         """``code``'s net position, average price and working-order count, read consistently
         from another thread (the resharding report, docs/sharding.md)."""
         with self._lock:
-            working = sum(1 for o in self._adapter.working_orders().values() if o.code == code)
+            working = sum(1 for o in self._working.values() if o.code == code)
             p = self.positions.position(code)
             return p.net_qty, p.avg_price, working
 
@@ -482,7 +497,7 @@ class RiskAwareGateway:
                 },
                 "markouts": self.engine.markouts(),
                 "bad_fills": self.bad_fills,
-                "working_orders": len(self._adapter.working_orders()),
+                "working_orders": len(self._working),
                 "pending_cancels": len(self._pending_cancels),
                 "rejects": {r.value: n for r, n in self.rejects.items()},
             }
@@ -545,7 +560,7 @@ class RiskAwareGateway:
             )
 
     def _cancel(self, order_id: str) -> bool:
-        if order_id not in self._adapter.working_orders():
+        if order_id not in self._working:
             self._pending_cancels.pop(order_id, None)
             return False
         if not self.bucket.try_take_cancel(self._clock()):
@@ -560,7 +575,7 @@ class RiskAwareGateway:
 
     def _retry_cancels(self) -> None:
         for oid in list(self._pending_cancels):
-            if oid not in self._adapter.working_orders():
+            if oid not in self._working:
                 self._pending_cancels.pop(oid, None)
             elif self.bucket.try_take_cancel(self._clock()):
                 self._pending_cancels.pop(oid, None)
@@ -587,7 +602,7 @@ class RiskAwareGateway:
         """Cancel the working orders ``state`` does not allow (of ``code`` only, if given): all
         when HALTED, those that could increase exposure when REDUCING."""
         if state is _HALTED:
-            for oid, o in list(self._adapter.working_orders().items()):
+            for oid, o in list(self._working.items()):
                 if code is None or o.code == code:
                     self._cancel(oid)
         elif state is _REDUCING:
@@ -598,7 +613,7 @@ class RiskAwareGateway:
         """Working orders (of ``code`` only, if given) that are not reducing, judged per code and
         side with every working order on that side counted (the worst case if they all fill)."""
         by_key: dict[tuple[str, Side], list[Order]] = {}
-        for o in self._adapter.working_orders().values():
+        for o in self._working.values():
             if code is None or o.code == code:
                 by_key.setdefault((o.code, o.side), []).append(o)
         doomed: list[str] = []

@@ -25,18 +25,13 @@ class ActionBucket:
         self._tokens = float(capacity)
         self._last_ns = now_ns
 
-    def _tokens_at(self, now_ns: int) -> float:
-        """The tokens there would be at ``now_ns`` (nothing changed)."""
+    def _refill(self, now_ns: int) -> float:
+        """The tokens at ``now_ns``, refilled since the last reading (the one formula)."""
         elapsed = now_ns - self._last_ns
         if elapsed > 0:
             tokens = self._tokens + elapsed * self._per_ns
             cap = self.capacity
-            return tokens if tokens < cap else cap  # min() without a builtin call
-        return self._tokens
-
-    def _refill(self, now_ns: int) -> float:
-        if now_ns > self._last_ns:
-            self._tokens = self._tokens_at(now_ns)
+            self._tokens = tokens if tokens < cap else cap  # min() without a builtin call
             self._last_ns = now_ns
         return self._tokens
 
@@ -51,8 +46,13 @@ class ActionBucket:
         return False
 
     def would_take(self, now_ns: int) -> bool:
-        """What ``try_take`` would answer at ``now_ns``, with nothing changed (a rehearsal)."""
-        return self._tokens_at(now_ns) >= self.reserve + 1.0
+        """What ``try_take`` would answer at ``now_ns``, with nothing changed (a rehearsal):
+        the refill is undone, so the next reading refills from the same point."""
+        tokens, last_ns = self._tokens, self._last_ns
+        try:
+            return self._refill(now_ns) >= self.reserve + 1.0
+        finally:
+            self._tokens, self._last_ns = tokens, last_ns
 
     def try_take_cancel(self, now_ns: int) -> bool:
         if self._refill(now_ns) >= 1.0:

@@ -36,16 +36,15 @@ class TradingStateMachine:
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._demands: dict[KillSwitchSource, tuple[TradingState, str]] = {}
-        self._state = TradingState.ACTIVE
+        # The effective state: read it, never write it (only ``_recompute`` does, under the
+        # lock). A plain attribute, not a property: the runner and risk read it on every due
+        # event and order, and a property is a Python call each time on 3.11.
+        self.state = TradingState.ACTIVE
         self._listeners: list[Listener] = []
 
     @property
-    def state(self) -> TradingState:
-        return self._state
-
-    @property
     def kill_switch_engaged(self) -> bool:
-        return self._state is TradingState.HALTED
+        return self.state is TradingState.HALTED
 
     def demands(self) -> dict[KillSwitchSource, tuple[TradingState, str]]:
         with self._lock:
@@ -79,10 +78,10 @@ class TradingStateMachine:
 
     def _recompute(self, source: KillSwitchSource, reason: str) -> StateChange | None:
         new = max((s for s, _ in self._demands.values()), default=TradingState.ACTIVE)
-        old = self._state
+        old = self.state
         if new is old:
             return None
-        self._state = new
+        self.state = new
         return StateChange(old, new, source, reason, time.time_ns())
 
     def _notify(self, change: StateChange | None) -> None:

@@ -19,11 +19,11 @@ only rewrites the signals it is given. The filter state is the only thing it kee
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from shijim.algo.kalman import FairValueFilter, LocalLevelParams
-from shijim.domain import Fill, Order, OrderUpdate
+from shijim.domain import Fill, LadderOf, Order, OrderUpdate
 from shijim.strategy.base import MarketView, StrategyAction, StrategyContext
 from shijim.strategy.ofi_momentum import MomentumEntryParams, OfiMomentum, OfiMomentumParams
 
@@ -50,13 +50,13 @@ class _Fair:
 class FusedSignals:
     name = "fused_signals"
 
-    def __init__(self, params: FusedSignalsParams, tick_of: Callable[[str, float], float]) -> None:
+    def __init__(self, params: FusedSignalsParams, ladder_of: LadderOf) -> None:
         if params.w_ofi + params.w_fair + params.w_imbalance <= 0:
             # A rule across fields: the operator checks fields one by one, the runtime this too.
             raise ValueError("strategy.params: w_ofi + w_fair + w_imbalance must be > 0")
         self.params = params
         self.signal_levels = params.levels
-        self._tick_of = tick_of
+        self._ladder_of = ladder_of
         self._fair: dict[str, _Fair] = {}
         self._trade = OfiMomentum(
             OfiMomentumParams(
@@ -66,7 +66,7 @@ class FusedSignals:
                 w_imbalance=params.w_imbalance,
                 ofi_scale=params.ofi_scale,
             ),
-            tick_of,
+            ladder_of,
         )
 
     def fair_value(self, view: MarketView) -> float:
@@ -76,7 +76,7 @@ class FusedSignals:
         fv = self._fair.get(view.code)
         if fv is None:
             p = self.params
-            tick = self._tick_of(view.code, view.best_bid)
+            tick = self._ladder_of(view.code)(view.best_bid)
             t2 = tick * tick
             fv = self._fair[view.code] = _Fair(
                 FairValueFilter(

@@ -26,11 +26,20 @@ margin is computed with the tick at the current bid; a higher bid is assumed to 
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import NamedTuple
 
-from shijim.domain import Fill, Order, OrderIntent, OrderUpdate, Side, TradingState
+from shijim.domain import (
+    Fill,
+    LadderOf,
+    Order,
+    OrderIntent,
+    OrderUpdate,
+    Side,
+    TickLadder,
+    TradingState,
+)
 from shijim.strategy.base import (
     FOREVER_NS,
     Amend,
@@ -111,7 +120,7 @@ def desired_quotes(
     position: int,
     tick: float,
     p: MarketMakingParams,
-    tick_at: Callable[[float], float] | None = None,
+    tick_at: TickLadder | None = None,
 ) -> Quotes:
     """Pure: the two quote prices for this book and inventory.
 
@@ -132,7 +141,7 @@ def _quotes(
     position: int,
     tick: float,
     p: MarketMakingParams,
-    tick_at: Callable[[float], float] | None,
+    tick_at: TickLadder | None,
 ) -> Quotes:
     """desired_quotes on the view's numbers (``fair``: the microprice, or the mid without
     one): ``_steady`` asks it at the edges of a microprice band without building views.
@@ -160,9 +169,12 @@ def _quotes(
             bid = ask - tick
         else:
             ask = bid + tick
-    if tick_at is not None:
-        bid = _floor_tick(bid, tick_at(bid)) if bid > 0 else bid
-        ask = _ceil_tick(ask, tick_at(ask))
+    if tick_at is not None:  # _floor_tick and _ceil_tick written out: two calls less
+        if bid > 0:
+            t = tick_at(bid)
+            bid = _price_of(floor(bid / t + 1e-9), t)
+        t = tick_at(ask)
+        ask = _price_of(ceil(ask / t - 1e-9), t)
     return Quotes(
         bid if position < p.max_inventory and bid > 0 else None,
         ask if position > -p.max_inventory else None,
@@ -225,31 +237,35 @@ def _slot_actions(
 class MarketMaking:
     name = "market_making"
 
-    def __init__(self, params: MarketMakingParams, tick_of: Callable[[str, float], float]) -> None:
+    def __init__(self, params: MarketMakingParams, ladder_of: LadderOf) -> None:
         self.params = params
-        self._tick_of = tick_of
+        self._ladder_of = ladder_of
         self._quotes: dict[str, CodeQuotes] = {}
-        self._whole_ticks: dict[str, float] = {}  # code -> its tick if fixed and whole, else 0
+        # code -> (its tick if fixed and whole, else 0; its ladder), asked for once per code
+        self._ticks: dict[str, tuple[float, TickLadder]] = {}
         # An int: for integer ns, d >= ceil(x) exactly when d >= x (StandBy times stay exact).
         self._requote_ns = math.ceil(params.min_requote_ms * 1e6)
 
-    def _whole_tick(self, code: str) -> float:
-        """The code's tick if it is the same at every price and a whole number (TAIFEX index
-        futures: 1 point), else 0. ``tick_of`` is a ladder, non-decreasing in price (as the
-        snapping in ``_quotes`` assumes), so equal ticks at both ends mean one tick throughout.
-        Such a code's quotes need no tick lookup per price and no second snap (the acting
-        path is shorter); a ladder's are computed as before."""
-        lo, hi = self._tick_of(code, 0.0), self._tick_of(code, math.inf)
-        tick = lo if lo == hi and float(lo).is_integer() and lo > 0 else 0.0
-        self._whole_ticks[code] = tick
-        return tick
+    def _ticks_of(self, code: str) -> tuple[float, TickLadder]:
+        """The code's ladder, and its tick if that is the same at every price and a whole
+        number (TAIFEX index futures: 1 point), else 0. A ladder is non-decreasing in price (as
+        the snapping in ``_quotes`` assumes), so equal ticks at both ends mean one tick
+        throughout. Such a code's quotes need no tick lookup per price and no second snap (the
+        acting path is shorter); a ladder's are computed as before."""
+        ladder = self._ladder_of(code)
+        lo, hi = ladder(0.0), ladder(math.inf)
+        whole = lo if lo == hi and float(lo).is_integer() and lo > 0 else 0.0
+        ticks = self._ticks[code] = (whole, ladder)
+        return ticks
 
-    def quiet(self, view: MarketView, position: int, working: object, q: CodeQuotes) -> float:
+    def quiet(
+        self, view: MarketView, position: int, working: object, q: CodeQuotes, tick: float
+    ) -> float:
         """The positivity margin for the bid (> -inf) when no action can come of this view: both
         quotes rest, neither may move yet, and both sides stay wanted (the position is inside
         the inventory bounds and the bid is far enough above zero that it stays positive); NaN
         otherwise. Then the full decision returns nothing until either side may move or the bid
-        falls to the margin."""
+        falls to the margin. ``tick``: the code's tick at the best bid."""
         b, a = q.bid, q.ask
         ts = view.exch_ts
         if b.pending or a.pending or b.order_id is None or a.order_id is None:
@@ -261,12 +277,8 @@ class MarketMaking:
             return math.nan
         if b.order_id not in working or a.order_id not in working:  # type: ignore[operator]
             return math.nan
-        tick = self._whole_ticks.get(view.code) or self._tick_of(view.code, view.best_bid)
         floor = (p.skew_ticks_per_lot * abs(position) + p.half_spread_ticks + 1.0) * tick
         return floor if view.best_bid > floor else math.nan
-
-    def on_market(self, view: MarketView, ctx: StrategyContext) -> Sequence[StrategyAction]:
-        return self._decide(view, ctx, self._quotes)
 
     def rehearse(self, view: MarketView, ctx: StrategyContext) -> Sequence[StrategyAction]:
         """Both acting paths on ``view``, on scratch quote state: both quotes placed from
@@ -283,8 +295,15 @@ class MarketMaking:
         return actions
 
     def _decide(
-        self, view: MarketView, ctx: StrategyContext, quotes: dict[str, CodeQuotes]
+        self,
+        view: MarketView,
+        ctx: StrategyContext,
+        quotes: dict[str, CodeQuotes] | None = None,
     ) -> Sequence[StrategyAction]:
+        """The decision on ``view`` (``on_market``). ``quotes``: the quote state it reads and
+        moves, this strategy's own unless given (``rehearse`` passes scratch state)."""
+        if quotes is None:
+            quotes = self._quotes
         state = ctx.state
         code = view.code
         if state is _HALTED:
@@ -301,27 +320,17 @@ class MarketMaking:
                 # ends the standby.
                 return (StandBy(code, FOREVER_NS),)
             qty = min(qty, abs(position))
+        whole, ladder = self._ticks.get(code) or self._ticks_of(code)
+        tick = whole or ladder(view.best_bid)
         q = quotes.get(code)
         if q is None:
             q = quotes[code] = CodeQuotes()
         elif state is _ACTIVE:
-            floor = self.quiet(view, position, ctx.working, q)
+            floor = self.quiet(view, position, ctx.working, q, tick)
             if floor == floor:  # not NaN: no action until a side may move (tested)
                 until = min(q.bid.moved_ns, q.ask.moved_ns) + self._requote_ns
                 return (StandBy(code, until, bid_floor=floor),)
-        whole = self._whole_ticks.get(code)
-        if whole is None:
-            whole = self._whole_tick(code)
-        tick_at: Callable[[float], float] | None
-        if whole:
-            tick, tick_at = whole, None
-        else:
-            tick_of = self._tick_of
-            tick = tick_of(code, view.best_bid)
-
-            def tick_at(px: float) -> float:
-                return tick_of(code, px)
-
+        tick_at = None if whole else ladder
         quotes = want = desired_quotes(view, position, tick, self.params, tick_at)
         if state is _REDUCING:
             # Only the side that brings the position toward zero.
@@ -340,6 +349,9 @@ class MarketMaking:
             buy.extend(sell)
         return buy
 
+    # The decision itself, not a wrapper over it: one Python call less per decision.
+    on_market = _decide
+
     def _steady(
         self,
         view: MarketView,
@@ -347,7 +359,7 @@ class MarketMaking:
         tick: float,
         quotes: Quotes,
         q: CodeQuotes,
-        tick_at: Callable[[float], float] | None,
+        tick_at: TickLadder | None,
     ) -> StandBy | None:
         """After a decision without action: the standby for as long as the same inputs give the
         same quotes, so the decision stays "no action". The touch prices must stay (bands of

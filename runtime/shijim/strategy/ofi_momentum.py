@@ -10,7 +10,7 @@ it with the SmartChasingEngine; flatten toward zero when the push reverses.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field, fields
 
 from shijim.algo.chasing import (
@@ -27,6 +27,7 @@ from shijim.algo.chasing import (
 )
 from shijim.domain import (
     Fill,
+    LadderOf,
     Order,
     OrderIntent,
     OrderUpdate,
@@ -84,13 +85,13 @@ class _Working:
 class OfiMomentum:
     name = "ofi_momentum"
 
-    def __init__(self, params: OfiMomentumParams, tick_of: Callable[[str, float], float]) -> None:
+    def __init__(self, params: OfiMomentumParams, ladder_of: LadderOf) -> None:
         if params.w_ofi + params.w_microprice + params.w_imbalance <= 0:
             # A rule across fields: the operator checks fields one by one, the runtime this too.
             raise ValueError("strategy.params: w_ofi + w_microprice + w_imbalance must be > 0")
         self.signal_levels = params.levels
         self.params = params
-        self._tick_of = tick_of
+        self._ladder_of = ladder_of
         self._weights = SignalWeights(
             params.w_ofi, params.w_microprice, params.w_imbalance, params.ofi_scale
         )
@@ -131,7 +132,7 @@ class OfiMomentum:
             return ()
         push = fused_urgency(view.signals, +1, self._weights)
         pos = ctx.positions.get(view.code, 0)
-        tick = self._tick_of(view.code, view.best_bid)
+        tick = self._ladder_of(view.code)(view.best_bid)
         if push >= p.threshold and pos < p.max_position:
             parent = ParentOrder(view.code, Side.BUY, p.qty, view.best_ask + p.limit_ticks * tick)
         elif push <= -p.threshold and pos > -p.max_position:

@@ -154,6 +154,7 @@ class StrategyRunner:
         self.counters = RunnerCounters()
         self._lag_exported_ns = -LAG_EXPORT_NS
         self._positions = gateway.positions.view()
+        self._working = gateway.working_orders()  # the venue's live mapping (ExecutionAdapter)
         self._strategy_error_logged: set[str] = set()
         self._ctx: StrategyContext | None = None
         self._rehearsed_ns = 0
@@ -255,13 +256,11 @@ class StrategyRunner:
     # -- decisions ---------------------------------------------------------------------------
     def context(self, state: TradingState | None = None) -> StrategyContext:
         """Positions and working orders are live views: the context is rebuilt only when the
-        trading state (or the venue's working-order mapping) changed since the last one."""
-        gw = self.gateway
-        st = gw.state if state is None else state
-        working = gw.working_orders()
+        trading state changed since the last one."""
+        st = self.gateway.state if state is None else state
         ctx = self._ctx
-        if ctx is None or ctx.state is not st or ctx.working is not working:
-            ctx = self._ctx = StrategyContext(self._positions, working, st)
+        if ctx is None or ctx.state is not st:
+            ctx = self._ctx = StrategyContext(self._positions, self._working, st)
         return ctx
 
     def rehearse(self, now_ns: int) -> bool:
@@ -316,7 +315,7 @@ class StrategyRunner:
             # The other acting path, a re-quote: risk's amend checks on a working order of the
             # code at its own price (the first found; the scan is bounded by max_working_orders).
             code = view.code
-            for o in gw.working_orders().values():
+            for o in self._working.values():
                 if o.code == code:
                     gw.rehearse_amend(o.order_id, o.price)
                     break
@@ -332,8 +331,11 @@ class StrategyRunner:
         if view is None:
             return False
         self.counters.strategy_calls += 1
+        ctx = self._ctx
+        if ctx is None or ctx.state is not state:  # context(state)'s test, without its call
+            ctx = self.context(state)
         try:
-            actions = self.strategy.on_market(view, self.context(state))
+            actions = self.strategy.on_market(view, ctx)
         except Exception:  # a strategy bug must not take the shard down: no orders from it
             self._strategy_failed(f"on_market:{view.code}")
             actions = None
