@@ -97,7 +97,7 @@ def test_the_runners_snapshot_carries_what_the_panels_show(shard) -> None:
     assert gw.place(OrderIntent(CODE, Side.BUY, 9, 20000.0)).reason.value == "fat_finger_qty"
     book(writer, 4, 20000.0)  # two books the runner has not read yet: the ring lag
     book(writer, 5, 20000.0)
-    runner.metrics.md_event("bidask", T0 + 5)  # what ingestion records per published event
+    runner.metrics.market_data.add("bidask", T0 + 5)  # what ingestion records per published event
     snap = runner.snapshot()
     top = snap.books[CODE]
     assert (top.bid, top.ask, top.spread) == (20000.0, 20001.0, 1.0)

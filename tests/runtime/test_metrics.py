@@ -17,7 +17,7 @@ DOC = Path(__file__).resolve().parents[2] / "docs" / "metrics.md"
 
 
 def _exercise(m: ShardMetrics) -> None:
-    m.md_event("bidask", 1_700_000_000_000_000_000)
+    m.market_data.add("bidask", 1_700_000_000_000_000_000)
     m.md_bad_input("crossed_book")
     m.feed_connected(True)
     m.feed_degraded(False)
@@ -116,8 +116,25 @@ def test_timestamp_and_watcher_gauges_appear_with_their_first_value() -> None:
     get = m.registry.get_sample_value
     assert get("shijim_md_last_event_timestamp_seconds", {"shard": "0"}) is None
     assert get("shijim_k8s_api_reachable", {"shard": "0"}) is None
-    m.md_event("tick", 1_700_000_000_000_000_000)
+    m.market_data.add("tick", 1_700_000_000_000_000_000)
     m.k8s_api_reachable(False)
     assert get("shijim_md_last_event_timestamp_seconds", {"shard": "0"}) == 1.7e9
     assert get("shijim_k8s_api_reachable", {"shard": "0"}) == 0.0
     assert m.last_event_ns == 1_700_000_000_000_000_000 and m.k8s_reachable is False
+
+
+def test_market_data_counts_are_exported_once_however_often_the_registry_is_read() -> None:
+    """Ingestion keeps running totals (MarketDataTally); each read of the registry adds what
+    is new since the last one to the counter, so reads in a row export nothing twice."""
+    m = ShardMetrics(0)
+    get = m.registry.get_sample_value
+    count = {"shard": "0", "type": "bidask"}
+    m.market_data.add("bidask", 1_700_000_000_000_000_000, 3)
+    assert get("shijim_md_events_total", count) == 3
+    assert get("shijim_md_events_total", count) == 3  # read again: nothing new
+    m.market_data.add("bidask", 1_700_000_000_000_000_001)
+    m.market_data.add("tick", 1_700_000_000_000_000_002, 2)
+    assert get("shijim_md_events_total", count) == 4
+    assert get("shijim_md_events_total", {"shard": "0", "type": "tick"}) == 2
+    assert m.market_data.published == {"bidask": 4, "tick": 2}
+    assert m.last_event_ns == 1_700_000_000_000_000_002

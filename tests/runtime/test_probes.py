@@ -186,7 +186,7 @@ def test_readyz_halted_is_ready_stale_data_is_not_and_no_pnl_leaks() -> None:
     try:
         assert get(served.port, "/readyz") == (503, "starting: trading loop not running yet\n")
         health.heartbeat.at_ns = time.monotonic_ns()
-        health.metrics.md_event("bidask", wall.now_ns)
+        health.metrics.market_data.add("bidask", wall.now_ns)
         assert get(served.port, "/readyz") == (200, "ACTIVE; market data 0.0 s old\n")
         wall.now_ns += 61 * S  # a minute without data
         status, body = get(served.port, "/readyz")
@@ -198,7 +198,7 @@ def test_readyz_halted_is_ready_stale_data_is_not_and_no_pnl_leaks() -> None:
         for path in ("/livez", "/readyz"):
             assert "123456" not in get(served.port, path)[1]
         health.state.release(KillSwitchSource.LOSS_LIMIT)
-        health.metrics.md_event("bidask", wall.now_ns)  # data again
+        health.metrics.market_data.add("bidask", wall.now_ns)  # data again
         assert get(served.port, "/readyz")[0] == 200
     finally:
         served.close()
@@ -207,7 +207,7 @@ def test_readyz_halted_is_ready_stale_data_is_not_and_no_pnl_leaks() -> None:
 def test_readyz_follows_the_tradingshard_watch() -> None:
     health = shard_health(watching=True)
     health.heartbeat.at_ns = time.monotonic_ns()
-    health.metrics.md_event("tick", time.time_ns())
+    health.metrics.market_data.add("tick", time.time_ns())
     served = Served(health)
     try:
         assert get(served.port, "/readyz") == (503, "TradingShard not read yet\n")

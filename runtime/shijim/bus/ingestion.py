@@ -33,7 +33,7 @@ from shijim.events import (
     TickRecord,
     record_to_dict,
 )
-from shijim.metrics import ShardMetrics
+from shijim.metrics import MarketDataTally, ShardMetrics
 
 log = logging.getLogger(__name__)
 
@@ -112,7 +112,8 @@ class Ingestor:
         self.clock_ns = clock_ns
         self.set_clock_check(clock_check)
         self.bad = BadInputLog(metrics, logger)
-        self.published: Counter[str] = Counter()
+        # What was published, by record type (the shard's metrics read the same tally).
+        self.market_data = metrics.market_data if metrics is not None else MarketDataTally()
         self.holds = DataHolds(self._admission)
         # Shioaji calls back from its own threads; the ring has exactly one writer.
         self._lock = threading.Lock()
@@ -130,16 +131,28 @@ class Ingestor:
         with self._lock:
             self._admission.forget_watermarks()
 
+    @property
+    def published(self) -> dict[str, int]:
+        """Events published into the ring so far, by record type."""
+        return self.market_data.published
+
     # -- what the admission answered --------------------------------------------------------
-    def _settle(self, kind: str, verdict: Verdict, source: str, local_ts: int) -> int | None:
+    def _count(self, kind: str, verdict: Verdict, local_ts: int, now: int) -> None:
+        """Count what one input's admission published: the input, and the hold changes it
+        caused (the admission publishes each as an event). Under the ring writer's lock."""
+        seq, _, holds = verdict
+        if seq is not None:
+            self.market_data.add(kind, local_ts)
+        if holds:
+            self.market_data.add("event", now, len(holds))
+
+    def _settle(self, verdict: Verdict, source: str) -> int | None:
         """Report a drop and the hold changes of one input; returns its seq if published."""
         seq, problem, holds = verdict
         if problem is not None:
             cause, field, detail = problem
             self.bad.report(BadInputCause(cause), source, field, detail)
         self._holds_changed(holds)
-        if seq is not None:
-            self._published(kind, local_ts)
         return seq
 
     def _holds_changed(self, holds: Sequence[tuple[str, str, str]]) -> None:
@@ -155,12 +168,6 @@ class Ingestor:
             )
             if self.metrics is not None:
                 self.metrics.md_code_held(change.code, held)
-            self._published("event", self.clock_ns())
-
-    def _published(self, kind: str, local_ts: int, n: int = 1) -> None:
-        self.published[kind] += n
-        if self.metrics is not None:
-            self.metrics.md_event(kind, local_ts, n)
 
     # -- single events (Shioaji callbacks, replay records) ----------------------------------
     def tick(
@@ -189,10 +196,11 @@ class Ingestor:
                 self.writer, code, exch_ts, lts, received, price, volume, total_volume,
                 tick_type, bool(simtrade), seq, now,
             )  # fmt: skip
-        if type(out) is int:  # published, no hold changed: the usual case
-            self._published("tick", lts)
-            return out
-        return self._settle("tick", out, source, lts)
+            if type(out) is int:  # published, no hold changed: the usual case
+                self.market_data.add("tick", lts)
+                return out
+            self._count("tick", out, lts, now)
+        return self._settle(out, source)
 
     def bidask(
         self,
@@ -219,10 +227,11 @@ class Ingestor:
                 self.writer, code, exch_ts, lts, received, bid_px, bid_qty, ask_px, ask_qty,
                 bool(simtrade), seq, now,
             )  # fmt: skip
-        if type(out) is int:
-            self._published("bidask", lts)
-            return out
-        return self._settle("bidask", out, source, lts)
+            if type(out) is int:
+                self.market_data.add("bidask", lts)
+                return out
+            self._count("bidask", out, lts, now)
+        return self._settle(out, source)
 
     # -- screening: would an input be admitted now? (realtime replay paces admitted ones only)
     def record_problem(self, rec: MarketRecord) -> Problem | None:
@@ -278,7 +287,7 @@ class Ingestor:
                 trading_state=trading_state,
                 reason=reason[:32],
             )
-        self._published("event", lts)
+            self.market_data.add("event", lts)
         return int(seq)
 
     def record(self, rec: MarketRecord, source: str, keep_local_ts: bool = False) -> int | None:
@@ -334,11 +343,11 @@ class Ingestor:
             out = self._admission.admit_snapshot(
                 self.writer, record_to_dict(rec), local, rec.local_ts, now
             )
-        kind = "snapshot"
-        if type(out) is int:
-            self._published(kind, local)
-            return out
-        return self._settle(kind, out, source, local)
+            if type(out) is int:
+                self.market_data.add("snapshot", local)
+                return out
+            self._count("snapshot", out, local, now)
+        return self._settle(out, source)
 
     # -- batches (simulator, replay: the throughput path) -----------------------------------
     def ticks(self, arr: np.ndarray, source: str = "batch") -> int:
@@ -376,25 +385,28 @@ class Ingestor:
         """
         now = self.clock_ns()
         adm = self._admission
-        try:
-            with self._lock:
-                nt, nb, lts_t, lts_b, drops, holds = adm.admit_rows(
+        with self._lock:
+            try:
+                out = adm.admit_rows(
                     self.writer, ticks, bidasks, kinds, now, stamp_local_ts, restamp
                 )
-        except TypeError:
-            # Not the ring's dtypes (e.g. a hand-built batch): converted once, then as above.
-            with self._lock:
-                nt, nb, lts_t, lts_b, drops, holds = adm.admit_rows(
+            except TypeError:
+                # Not the ring's dtypes (e.g. a hand-built batch): converted once, then as above.
+                out = adm.admit_rows(
                     self.writer, ticks.astype(TICK_DTYPE), bidasks.astype(BIDASK_DTYPE),
                     np.asarray(kinds, dtype=np.uint8), now, stamp_local_ts, restamp,
                 )  # fmt: skip
+            nt, nb, lts_t, lts_b, drops, holds = out
+            tally = self.market_data
+            if nt:
+                tally.add("tick", lts_t, nt)
+            if nb:
+                tally.add("bidask", lts_b, nb)
+            if holds:
+                tally.add("event", now, len(holds))
         for kind, cause, n, row, field, detail in drops:
             place = f"{source} {kind} row {row}" if where is None else where(kind, row)
             self.bad.report(BadInputCause(cause), place, field, detail, n=n)
         if holds:
             self._holds_changed(holds)
-        if nt:
-            self._published("tick", lts_t, nt)
-        if nb:
-            self._published("bidask", lts_b, nb)
         return int(nt + nb)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import threading
 from collections import deque
 from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
@@ -86,6 +87,21 @@ class _BeforeCollect:
         return []
 
 
+@dataclass(slots=True)
+class MarketDataTally:
+    """Market-data events published into the ring, by record type, and the newest one's local
+    receive time. One writer at a time: ingestion adds under the ring writer's lock (so no lock
+    of its own on every event's path); the metrics and the health probes read it."""
+
+    published: dict[str, int] = field(default_factory=dict)
+    last_event_ns: int = 0
+
+    def add(self, kind: str, local_ts_ns: int, n: int = 1) -> None:
+        p = self.published
+        p[kind] = p.get(kind, 0) + n
+        self.last_event_ns = local_ts_ns
+
+
 class ShardMetrics:
     """All metrics of one shard, pre-bound to its ``shard`` label."""
 
@@ -94,12 +110,13 @@ class ShardMetrics:
         self.shard = str(shard)
         r = self.registry
         s = ("shard",)
-        # Market-data counts per record type, handed to shijim_md_events_total and the last
-        # event's gauge when the registry is read (md_event is on every event's path: a labelled
-        # counter and a gauge cost ~3 µs there, under their locks; an int under one lock ~0.2).
-        self._md_pending: dict[str, int] = {}
-        self._md_lock = threading.Lock()
-        self.last_event_ns = 0  # local receive time of the newest ingested event (wall ns)
+        # What ingestion published (MarketDataTally: kept under the ring writer's lock, on
+        # every event's path, where a labelled counter and a gauge cost ~3 µs under their own
+        # locks), handed to shijim_md_events_total and the last event's gauge when the registry
+        # is read.
+        self.market_data = MarketDataTally()
+        self._md_exported: dict[str, int] = {}
+        self._flush_lock = threading.Lock()  # two scrapes at once export each count once
         # Tick-to-order samples, handed to their histogram when the registry is read (an observe
         # costs ~0.7 us under the histogram's lock, between one order and the next of the same
         # decision). A deque: append and popleft need no lock of ours.
@@ -312,26 +329,29 @@ class ShardMetrics:
         return c
 
     # -- market data -------------------------------------------------------------------------
-    def md_event(self, kind: str, local_ts_ns: int, n: int = 1) -> None:
-        with self._md_lock:  # feed threads may count at once
-            pending = self._md_pending
-            pending[kind] = pending.get(kind, 0) + n
-            self.last_event_ns = local_ts_ns
+    @property
+    def last_event_ns(self) -> int:
+        """The local receive time of the newest ingested event (wall ns; 0: none yet)."""
+        return self.market_data.last_event_ns
 
     def _flush_pending(self) -> None:
         q = self._t2o_pending
         observe = self._c_t2o.observe
         for _ in range(len(q)):  # what was queued when the read began
             observe(q.popleft())
-        with self._md_lock:
-            pending, self._md_pending = self._md_pending, {}
-            last = self.last_event_ns
-        for kind, n in pending.items():
-            self._child(self._md_events, "md", kind).inc(n)
-        if last:  # no series before the first event (see _bind)
-            if self._c_md_last_ts is None:
-                self._c_md_last_ts = self._md_last_ts.labels(self.shard)
-            self._c_md_last_ts.set(last / 1e9)
+        md = self.market_data
+        totals = md.published.copy()  # one C call: whole under the interpreter lock
+        last = md.last_event_ns
+        with self._flush_lock:
+            exported = self._md_exported
+            for kind, n in totals.items():
+                if n != exported.get(kind, 0):
+                    self._child(self._md_events, "md", kind).inc(n - exported.get(kind, 0))
+                    exported[kind] = n
+            if last:  # no series before the first event (see _bind)
+                if self._c_md_last_ts is None:
+                    self._c_md_last_ts = self._md_last_ts.labels(self.shard)
+                self._c_md_last_ts.set(last / 1e9)
 
     def md_bad_input(self, cause: str, n: int = 1) -> None:
         self._child(self._md_bad, "bad", cause).inc(n)
