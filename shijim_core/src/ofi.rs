@@ -452,9 +452,15 @@ fn contribution(
         + when(a_n >= a_p, qa_p)
 }
 
-/// Writes the contributions of `cur` against `prev` into `out` (one entry per level).
+/// Writes the contributions of `cur` against `prev` into `out` (one entry per level: MLOFI's
+/// e^1..e^L). No checks: for books already validated (the batch kernels and the stream check
+/// theirs first; the algo toolkit's features have checked the book they read).
 #[inline(always)]
-fn contributions<P: Quantity, Q: Quantity>(prev: &Book<'_, P>, cur: &Book<'_, Q>, out: &mut [f64]) {
+pub fn contributions<P: Quantity, Q: Quantity>(
+    prev: &Book<'_, P>,
+    cur: &Book<'_, Q>,
+    out: &mut [f64],
+) {
     for (m, o) in out.iter_mut().enumerate() {
         *o = contribution(
             cur.bid_px[m],

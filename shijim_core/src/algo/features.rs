@@ -29,7 +29,7 @@
 
 use super::AlgoError;
 use crate::engine::types::{Levels, Price, L5, LEVELS, PRICE_SCALE};
-use crate::ofi::{self, Books, MAX_QUANTITY};
+use crate::ofi::{self, MAX_QUANTITY};
 
 /// Columns of a feature row, in order (exported to Python as `L5_FEATURE_NAMES`).
 pub const FEATURE_NAMES: [&str; N_FEATURES] = [
@@ -114,16 +114,15 @@ impl FeatureConfig {
     }
 }
 
-/// Width of a kernel row: one column more than the book, so that `Books` takes the row kernel
-/// (the whole-row kernel allocates a scratch block per call), as the engine does.
-const KW: usize = LEVELS + 1;
+/// Where the current book starts in the kernel's arrays (the previous one starts at 0).
+const KW: usize = LEVELS;
 
 /// The streaming feature kernel.
 #[derive(Debug, Clone)]
 pub struct L5Features {
     cfg: FeatureConfig,
     decay: f64,
-    /// Previous (row 0) and current (row 1) book for the MLOFI kernel, prices as mantissas.
+    /// Previous (from 0) and current (from KW) book for MLOFI, prices as mantissas.
     bid_px: [f64; 2 * KW],
     bid_qty: [i64; 2 * KW],
     ask_px: [f64; 2 * KW],
@@ -241,28 +240,31 @@ impl L5Features {
     #[inline]
     pub fn update(&mut self, book: &L5, out: &mut FeatureRow) -> Result<(), AlgoError> {
         let d = book_depth(book, self.cfg.levels)?;
-        // MLOFI first: the only step that can still refuse the book (it cannot after the
-        // checks above; kept total anyway), so nothing is written before it succeeds.
         for m in 0..LEVELS {
             self.bid_px[KW + m] = book.bid.price[m].0 as f64;
             self.bid_qty[KW + m] = book.bid.qty[m];
             self.ask_px[KW + m] = book.ask.price[m].0 as f64;
             self.ask_qty[KW + m] = book.ask.qty[m];
         }
-        let mut e = [0.0; 2 * LEVELS];
+        // MLOFI over the depth both books have: its per-level formula itself, as both books
+        // passed book_depth's checks (the batch kernel would check them again).
+        let mut e = [0.0; LEVELS];
         let with_prev = self.has_prev;
         let dd = if with_prev { d.min(self.prev_depth) } else { 0 };
-        if with_prev {
-            Books::new(
-                &self.bid_px,
-                &self.bid_qty,
-                &self.ask_px,
-                &self.ask_qty,
-                KW,
-                dd,
-            )
-            .and_then(|b| ofi::mlofi_into(&b, &mut e[..2 * dd]))
-            .map_err(|err| AlgoError::input("book", format!("MLOFI kernel: {err}")))?;
+        if dd > 0 {
+            let prev = ofi::Book {
+                bid_px: &self.bid_px[..dd],
+                bid_qty: &self.bid_qty[..dd],
+                ask_px: &self.ask_px[..dd],
+                ask_qty: &self.ask_qty[..dd],
+            };
+            let cur = ofi::Book {
+                bid_px: &self.bid_px[KW..KW + dd],
+                bid_qty: &self.bid_qty[KW..KW + dd],
+                ask_px: &self.ask_px[KW..KW + dd],
+                ask_qty: &self.ask_qty[KW..KW + dd],
+            };
+            ofi::contributions(&prev, &cur, &mut e[..dd]);
         }
 
         let scale = PRICE_SCALE as f64;
@@ -318,7 +320,7 @@ impl L5Features {
         out[ASK_SLOPE] = xa / da2 * scale;
         out[PRESSURE] = imbalance(pb, pa);
         for m in 0..LEVELS {
-            out[OFI + m] = if m < dd { e[dd + m] } else { 0.0 };
+            out[OFI + m] = if m < dd { e[m] } else { 0.0 };
         }
         let r = if with_prev && mid2 != self.prev_mid2 {
             (mid2 as f64 / self.prev_mid2 as f64).ln()
@@ -478,6 +480,7 @@ pub fn features_batch(
 mod tests {
     use super::*;
     use crate::engine::test_books::{book, px};
+    use crate::ofi::Books;
 
     fn run(s: &mut L5Features, b: &L5) -> FeatureRow {
         let mut out = [0.0; N_FEATURES];
@@ -710,6 +713,46 @@ mod tests {
                 &out[r * N_FEATURES + OFI..r * N_FEATURES + OFI + 5],
                 &want[r * 5..r * 5 + 5]
             );
+        }
+    }
+
+    #[test]
+    fn ofi_over_the_depth_both_books_have_matches_the_core_kernel() {
+        // Depth 3, then 5, then 2: each book's OFI is MLOFI over the levels both books have
+        // (the core's batch kernel on those two rows), and 0 beyond.
+        let books = [
+            book(
+                &[(100.0, 4), (99.0, 2), (98.0, 7)],
+                &[(101.0, 3), (102.0, 5), (103.0, 1)],
+            ),
+            book(
+                &[(100.0, 6), (99.0, 1), (98.0, 2), (97.0, 9), (96.0, 3)],
+                &[(102.0, 2), (103.0, 8), (104.0, 1), (105.0, 4), (106.0, 6)],
+            ),
+            book(&[(99.0, 5), (98.0, 4)], &[(102.0, 7), (103.0, 2)]),
+        ];
+        let mut s = L5Features::new_checked(FeatureConfig::default()).unwrap();
+        run(&mut s, &books[0]);
+        for (prev, cur) in [(&books[0], &books[1]), (&books[1], &books[2])] {
+            let dd = book_depth(prev, 5)
+                .unwrap()
+                .min(book_depth(cur, 5).unwrap());
+            let (mut bp, mut bq, mut ap, mut aq) = (vec![], vec![], vec![], vec![]);
+            for b in [prev, cur] {
+                for m in 0..dd {
+                    bp.push(b.bid.price[m].0 as f64);
+                    bq.push(b.bid.qty[m] as f64);
+                    ap.push(b.ask.price[m].0 as f64);
+                    aq.push(b.ask.qty[m] as f64);
+                }
+            }
+            let want = ofi::mlofi(&Books::new(&bp, &bq, &ap, &aq, dd, dd).unwrap()).unwrap();
+            let f = run(&mut s, cur);
+            for m in 0..5 {
+                let expect = if m < dd { want[dd + m] } else { 0.0 };
+                assert_eq!(f[OFI + m], expect, "level {m} at depth {dd}");
+            }
+            assert!(f[OFI] != 0.0);
         }
     }
 
