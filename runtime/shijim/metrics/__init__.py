@@ -116,7 +116,7 @@ class ShardMetrics:
         # is read.
         self.market_data = MarketDataTally()
         self._md_exported: dict[str, int] = {}
-        self._flush_lock = threading.Lock()  # two scrapes at once export each count once
+        self._flush_lock = threading.Lock()  # two scrapes at once export each sample once
         # Tick-to-order samples, handed to their histogram when the registry is read (an observe
         # costs ~0.7 us under the histogram's lock, between one order and the next of the same
         # decision). A deque: append and popleft need no lock of ours.
@@ -335,18 +335,21 @@ class ShardMetrics:
         return self.market_data.last_event_ns
 
     def _flush_pending(self) -> None:
-        q = self._t2o_pending
-        observe = self._c_t2o.observe
-        for _ in range(len(q)):  # what was queued when the read began
-            observe(q.popleft())
-        md = self.market_data
-        totals = md.published.copy()  # one C call: whole under the interpreter lock
-        last = md.last_event_ns
+        # Two scrapes at once: one exports, the other waits and finds nothing new (a copy taken
+        # outside the lock could be older than what the other just exported).
         with self._flush_lock:
+            q = self._t2o_pending
+            observe = self._c_t2o.observe
+            for _ in range(len(q)):  # what was queued when the read began
+                observe(q.popleft())
+            md = self.market_data
+            totals = md.published.copy()  # one C call: whole under the interpreter lock
+            last = md.last_event_ns
             exported = self._md_exported
             for kind, n in totals.items():
-                if n != exported.get(kind, 0):
-                    self._child(self._md_events, "md", kind).inc(n - exported.get(kind, 0))
+                new = n - exported.get(kind, 0)
+                if new:
+                    self._child(self._md_events, "md", kind).inc(new)
                     exported[kind] = n
             if last:  # no series before the first event (see _bind)
                 if self._c_md_last_ts is None:

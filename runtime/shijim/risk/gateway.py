@@ -47,6 +47,7 @@ from shijim.domain import (
     Side,
     TickLadder,
     TradingState,
+    fixed_tick,
     instrument_for,
 )
 from shijim.execution.adapter import ExecutionAdapter
@@ -64,11 +65,8 @@ from shijim.risk.state import StateChange, TradingStateMachine
 _BUY = Side.BUY
 _NAN = math.nan
 _HALTED, _REDUCING = TradingState.HALTED, TradingState.REDUCING
-
-
-def _unit_tick(_price: float) -> float:  # an unconfigured code's ladder
-    return 1.0
-
+# An unconfigured code's tick ladder: a tick of 1 at every price.
+_UNIT_TICK = fixed_tick(1.0)("")
 
 # The answer when the action bucket has no token for a place or amend.
 _RATE_LIMITED = Rejection(RejectReason.RATE_LIMIT, "order-action rate limit reached")
@@ -97,7 +95,7 @@ class InstrumentTable:
     def ladder(self, code: str) -> TickLadder:
         """The code's tick at a price, for the strategies (an unconfigured code: a tick of 1)."""
         inst = self._by_code.get(code)
-        return inst.tick_size if inst is not None else _unit_tick
+        return inst.tick_size if inst is not None else _UNIT_TICK
 
     def require(self, code: str) -> Instrument:
         inst = self._by_code.get(code)

@@ -169,12 +169,9 @@ def _quotes(
             bid = ask - tick
         else:
             ask = bid + tick
-    if tick_at is not None:  # _floor_tick and _ceil_tick written out: two calls less
-        if bid > 0:
-            t = tick_at(bid)
-            bid = _price_of(floor(bid / t + 1e-9), t)
-        t = tick_at(ask)
-        ask = _price_of(ceil(ask / t - 1e-9), t)
+    if tick_at is not None:
+        bid = _floor_tick(bid, tick_at(bid)) if bid > 0 else bid
+        ask = _ceil_tick(ask, tick_at(ask))
     return Quotes(
         bid if position < p.max_inventory and bid > 0 else None,
         ask if position > -p.max_inventory else None,

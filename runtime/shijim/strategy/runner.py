@@ -331,11 +331,8 @@ class StrategyRunner:
         if view is None:
             return False
         self.counters.strategy_calls += 1
-        ctx = self._ctx
-        if ctx is None or ctx.state is not state:  # context(state)'s test, without its call
-            ctx = self.context(state)
         try:
-            actions = self.strategy.on_market(view, ctx)
+            actions = self.strategy.on_market(view, self.context(state))
         except Exception:  # a strategy bug must not take the shard down: no orders from it
             self._strategy_failed(f"on_market:{view.code}")
             actions = None
