@@ -402,7 +402,7 @@ def test_take_view_fills_the_callers_view_types_with_take_signals_and_net_is_the
     assert (
         a.risk_inputs(0) == (a.reference(0), 0, a.gross, a.net_pnl) == (101.0, 0, 0, 0.0)
     )  # the mid
-    a.apply_fill(0, sc.SIDE_SELL, 102, 2, 0.0, S + 3 * MS)
+    assert a.apply_fill(0, sc.SIDE_SELL, 102, 2, 0.0, S + 3 * MS) == -2  # the net after it
     assert a.net(0) == a.position(0).net == -2
     assert a.risk_inputs(0) == (a.reference(0), -2, 2, a.net_pnl)
     with pytest.raises(KeyError):

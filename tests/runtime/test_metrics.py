@@ -22,13 +22,14 @@ def _exercise(m: ShardMetrics) -> None:
     m.feed_connected(True)
     m.feed_degraded(False)
     m.ring_reader("strategy", 3, 2)
-    m.order_accepted()
-    m.order_action("place")
-    m.fill()
+    ex = m.execution
+    ex.accepted += 1
+    ex.places += 1
+    ex.fills += 1
     m.risk_reject("rate_limit")
     m.trading_state(2)
-    m.position("TXFL6", -1)
-    m.pnl(1234.5)
+    ex.positions["TXFL6"] = -1
+    ex.pnl = 1234.5
     m.tick_to_order(15e-6)
     m.recorder_fallback(False)
     m.k8s_api_reachable(True)
@@ -138,3 +139,29 @@ def test_market_data_counts_are_exported_once_however_often_the_registry_is_read
     assert get("shijim_md_events_total", {"shard": "0", "type": "tick"}) == 2
     assert m.market_data.published == {"bidask": 4, "tick": 2}
     assert m.last_event_ns == 1_700_000_000_000_000_002
+
+
+def test_execution_counts_are_exported_once_and_marks_as_they_stand() -> None:
+    """The risk gateway keeps running totals and the latest marks (ExecutionTally); a read of
+    the registry adds what is new to the counters and sets the gauges to the latest values."""
+    m = ShardMetrics(0)
+    get = m.registry.get_sample_value
+    sh = {"shard": "0"}
+    ex = m.execution
+    ex.places, ex.amends, ex.accepted, ex.fills = 3, 2, 3, 1
+    ex.positions["MXFL6"] = -1
+    ex.pnl = -250.0
+    for _ in range(2):  # the second read finds nothing new
+        assert get("shijim_order_actions_total", sh | {"action": "place"}) == 3
+        assert get("shijim_order_actions_total", sh | {"action": "amend"}) == 2
+        assert get("shijim_order_actions_total", sh | {"action": "cancel"}) == 0
+        assert get("shijim_orders_total", sh) == 3
+        assert get("shijim_fills_total", sh) == 1
+    ex.cancels += 1
+    ex.fills += 2
+    ex.positions["MXFL6"] = 1
+    ex.pnl = 400.0
+    assert get("shijim_order_actions_total", sh | {"action": "cancel"}) == 1
+    assert get("shijim_fills_total", sh) == 3
+    assert get("shijim_position", sh | {"code": "MXFL6"}) == 1
+    assert get("shijim_pnl", sh) == 400.0

@@ -34,8 +34,9 @@ def test_txf_round_trip_realises_points_times_200(market: Market) -> None:
     assert pk.position("TXFL5").avg_price == 20005.0
     market.quote("TXFL5", 20014.5, 20015.5)  # the engine marks at the mid, 20015
     assert pk.unrealised_pnl == pytest.approx(10 * 4 * 200)
-    realised = pk.apply_fill(fill("TXFL5", Side.SELL, 3, 20025.0))
-    assert realised == pytest.approx(20 * 3 * 200)
+    before = pk.position("TXFL5").realised_pnl
+    assert pk.apply_fill(fill("TXFL5", Side.SELL, 3, 20025.0)) == 1  # the net position after
+    assert pk.position("TXFL5").realised_pnl - before == pytest.approx(20 * 3 * 200)
     assert pk.net("TXFL5") == 1
     assert pk.unrealised_pnl == pytest.approx(10 * 1 * 200)  # still marked at 20015
     assert pk.gross == 1

@@ -110,7 +110,7 @@ def compose(cfg: RuntimeConfig, env: Mapping[str, str]) -> Shard:
     state = TradingStateMachine()
     instruments = instruments_for(codes)
     for code in codes:  # a position series per traded code from the start (dashboards, alerts)
-        metrics.position(code, 0)
+        metrics.execution.positions[code] = 0
     kind = resolve_feed_kind(cfg, env)
     strategy: Any = build_strategy(cfg, instruments.ladder)
     event_time = kind in ("sim", "replay")

@@ -102,6 +102,33 @@ class MarketDataTally:
         self.last_event_ns = local_ts_ns
 
 
+@dataclass(slots=True)
+class ExecutionTally:
+    """What the risk gateway sent and booked: order actions by kind, orders the venue accepted,
+    fills booked, net positions by code and the account's net PnL (TWD). The trading thread
+    writes plain values under the gateway's lock; the metrics export them when the registry is
+    read. A labelled counter or gauge takes a lock of its own and costs ~1 µs hot, ~20 µs on a
+    cold path such as a fill's, between a fill and the re-quote that follows it."""
+
+    places: int = 0
+    amends: int = 0
+    cancels: int = 0
+    accepted: int = 0
+    fills: int = 0
+    positions: dict[str, int] = field(default_factory=dict)
+    pnl: float = 0.0
+
+    def counts(self) -> dict[str, int]:
+        """The monotonic counts, by the name the export keys them under (one read each)."""
+        return {
+            OrderAction.PLACE: self.places,
+            OrderAction.AMEND: self.amends,
+            OrderAction.CANCEL: self.cancels,
+            "accepted": self.accepted,
+            "fills": self.fills,
+        }
+
+
 class ShardMetrics:
     """All metrics of one shard, pre-bound to its ``shard`` label."""
 
@@ -116,6 +143,9 @@ class ShardMetrics:
         # is read.
         self.market_data = MarketDataTally()
         self._md_exported: dict[str, int] = {}
+        # What the risk gateway sent and booked (ExecutionTally), exported likewise.
+        self.execution = ExecutionTally()
+        self._exec_exported: dict[str, int] = {}
         self._flush_lock = threading.Lock()  # two scrapes at once export each sample once
         # Tick-to-order samples, handed to their histogram when the registry is read (an observe
         # costs ~0.7 us under the histogram's lock, between one order and the next of the same
@@ -355,6 +385,24 @@ class ShardMetrics:
                 if self._c_md_last_ts is None:
                     self._c_md_last_ts = self._md_last_ts.labels(self.shard)
                 self._c_md_last_ts.set(last / 1e9)
+            self._export_execution()
+
+    def _export_execution(self) -> None:
+        ex = self.execution
+        done = self._exec_exported
+        for name, n in ex.counts().items():
+            new = n - done.get(name, 0)
+            if new:
+                done[name] = n
+                if name == "accepted":
+                    self._c_orders.inc(new)
+                elif name == "fills":
+                    self._c_fills.inc(new)
+                else:
+                    self._child(self._order_actions, "action", name).inc(new)
+        for code, net in ex.positions.copy().items():  # one C call: whole under the GIL
+            self._child(self._position, "position", code).set(net)
+        self._c_pnl.set(ex.pnl)
 
     def md_bad_input(self, cause: str, n: int = 1) -> None:
         self._child(self._md_bad, "bad", cause).inc(n)
@@ -374,15 +422,6 @@ class ShardMetrics:
             self._child(self._ring_lost, "lost", reader).inc(newly_lost)
 
     # -- orders and risk ---------------------------------------------------------------------
-    def order_accepted(self) -> None:
-        self._c_orders.inc()
-
-    def order_action(self, action: str) -> None:
-        self._child(self._order_actions, "action", action).inc()
-
-    def fill(self) -> None:
-        self._c_fills.inc()
-
     def risk_reject(self, reason: str) -> None:
         self._child(self._rejects, "reject", reason).inc()
 
@@ -393,14 +432,8 @@ class ShardMetrics:
     def code_trading_state(self, code: str, state: int) -> None:
         self._child(self._code_state, "code_state", code).set(state)
 
-    def position(self, code: str, qty: float) -> None:
-        self._child(self._position, "position", code).set(qty)
-
     def code_owned(self, code: str, owned: bool) -> None:
         self._child(self._code_owned, "owned", code).set(1 if owned else 0)
-
-    def pnl(self, value: float) -> None:
-        self._c_pnl.set(value)
 
     def tick_to_order(self, seconds: float) -> None:
         self._t2o_pending.append(seconds)

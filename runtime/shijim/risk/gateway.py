@@ -51,7 +51,7 @@ from shijim.domain import (
     instrument_for,
 )
 from shijim.execution.adapter import ExecutionAdapter
-from shijim.metrics import ShardMetrics
+from shijim.metrics import ExecutionTally, ShardMetrics
 from shijim.risk.code_gate import CodeGate
 from shijim.risk.limits import RiskLimits
 from shijim.risk.positions import PositionKeeper
@@ -73,7 +73,6 @@ _RATE_LIMITED = Rejection(RejectReason.RATE_LIMIT, "order-action rate limit reac
 
 log = logging.getLogger(__name__)
 
-_PNL_METRIC_INTERVAL_NS = 100_000_000  # marks move PnL every tick; export at most 10/s
 RECENT_REJECTS = 32
 
 
@@ -164,12 +163,9 @@ class RiskAwareGateway:
         self._pending_cancels: dict[str, None] = {}  # insertion-ordered set
         self._last_log_ns: dict[RejectReason, int] = {}
         self._suppressed: dict[RejectReason, int] = {}
-        self._last_pnl_export_ns = 0
-        # Place/amend and accepted-order counts not yet exported: the tick-to-order path adds to
-        # plain ints, ``poll()`` (every runner step) and ``summary()`` hand them to the metrics
-        # (a labelled counter costs ~1 us per increment under its lock).
-        self._unexported: dict[str, int] = {"place": 0, "amend": 0}
-        self._unexported_accepted = 0
+        # What was sent and booked, in plain values the metrics export when read (a labelled
+        # series costs a lock and ~1-20 µs on the order and fill paths).
+        self.tally = metrics.execution if metrics is not None else ExecutionTally()
         # Fills the account refused (bad quantity or price from a broker): logged, counted.
         self.bad_fills = 0
         self.state_machine.subscribe(self._on_state_change)
@@ -202,11 +198,12 @@ class RiskAwareGateway:
                 return rej
             self.last_sent_ns = self._sent_clock()
             result = adapter.place(intent)
-            self._unexported["place"] += 1
+            t = self.tally
+            t.places += 1
             if isinstance(result, Rejection):
                 self._reject(result, intent)
             else:
-                self._unexported_accepted += 1
+                t.accepted += 1
             self._pump()
             return result
         finally:
@@ -284,7 +281,7 @@ class RiskAwareGateway:
                 return rej
             self.last_sent_ns = self._sent_clock()
             result = self._adapter.amend(order_id, price, qty)
-            self._unexported["amend"] += 1
+            self.tally.amends += 1
             if isinstance(result, Rejection):
                 self._reject(result, order_id)
             self._pump()
@@ -376,42 +373,21 @@ class RiskAwareGateway:
             if self._pending_cancels:
                 self._retry_cancels()
             self._pump()
-            self._export_actions()
             return len(self.events) - n
         finally:
             self._lock.release()
 
-    def _export_actions(self) -> None:
-        m = self._metrics
-        if m is None:
-            return
-        counts = self._unexported
-        for action, k in counts.items():
-            if k:
-                counts[action] = 0
-                for _ in range(k):
-                    m.order_action(action)
-        for _ in range(self._unexported_accepted):
-            m.order_accepted()
-        self._unexported_accepted = 0
-
     def after_event(self) -> None:
         """The runner calls this after each due event: venue events are taken (fills booked),
         the daily loss limit is checked against the account as the engine has just marked it,
-        and PnL is exported at most 10 times a second."""
+        and the PnL is kept for the metrics."""
         self._lock.acquire()
         try:
             self._pump()
-            pnl = self.engine.net_pnl
+            pnl = self.tally.pnl = self.engine.net_pnl
             limit = self.limits.max_daily_loss
             if limit is not None and pnl <= -limit:
                 self._check_loss()
-            m = self._metrics
-            if m is not None:
-                now = self._clock()
-                if now - self._last_pnl_export_ns >= _PNL_METRIC_INTERVAL_NS:
-                    self._last_pnl_export_ns = now
-                    m.pnl(pnl)
         finally:
             self._lock.release()
 
@@ -420,8 +396,7 @@ class RiskAwareGateway:
         LOSS_LIMIT demand: resuming after a loss halt is an operator decision."""
         with self._lock:
             self.positions.reset_day()
-            if self._metrics is not None:
-                self._metrics.pnl(self.positions.total_pnl)
+            self.tally.pnl = self.positions.total_pnl
 
     def start(self) -> Any:
         """Start the adapter (Shioaji: register callbacks) and reconcile before trading."""
@@ -446,8 +421,7 @@ class RiskAwareGateway:
                     log.error("broker position in unconfigured code %r", p.code)
                     self._adopt_instrument(p.code)
                 self.positions.set_position(p.code, p.net, p.avg_price)
-                if self._metrics is not None:
-                    self._metrics.position(p.code, p.net)
+                self.tally.positions[p.code] = p.net
         self._pump()
         # Orders found at the venue while halted (or reducing) get the same treatment as those
         # working at the moment of the transition; so do orders in held codes.
@@ -459,7 +433,6 @@ class RiskAwareGateway:
     def summary(self) -> dict[str, Any]:
         """JSON-ready state for the admin endpoint and the dashboard."""
         with self._lock:
-            self._export_actions()
             demands = {
                 src.value: {"state": st.name, "reason": why}
                 for src, (st, why) in self.state_machine.demands().items()
@@ -521,23 +494,21 @@ class RiskAwareGateway:
         """The one path for fills into the account (paper and live)."""
         try:
             try:
-                self.positions.apply_fill(fill)
+                net = self.positions.apply_fill(fill)
             except KeyError:
                 # A fill for a code we do not know (e.g. placed outside this process): it is
                 # real money, so track it rather than drop it, and say so loudly.
                 log.error("fill %s for unconfigured code %r", fill.fill_id, fill.code)
                 self._adopt_instrument(fill.code)
-                self.positions.apply_fill(fill)
+                net = self.positions.apply_fill(fill)
         except ValueError as exc:
             # A fill the account cannot book (qty or price <= 0, NaN fee): bad broker data.
             self.bad_fills += 1
             log.error("fill %s refused by the account: %s (%r)", fill.fill_id, exc, fill)
             return
-        m = self._metrics
-        if m is not None:
-            m.fill()
-            m.position(fill.code, self.positions.net(fill.code))
-            m.pnl(self.positions.total_pnl)
+        t = self.tally
+        t.fills += 1
+        t.positions[fill.code] = net
 
     def _adopt_instrument(self, code: str) -> None:
         try:
@@ -567,8 +538,7 @@ class RiskAwareGateway:
             return False
         self._pending_cancels.pop(order_id, None)
         sent = self._adapter.cancel(order_id)
-        if self._metrics is not None:
-            self._metrics.order_action("cancel")
+        self.tally.cancels += 1
         return sent
 
     def _retry_cancels(self) -> None:
@@ -578,8 +548,7 @@ class RiskAwareGateway:
             elif self.bucket.try_take_cancel(self._clock()):
                 self._pending_cancels.pop(oid, None)
                 self._adapter.cancel(oid)
-                if self._metrics is not None:
-                    self._metrics.order_action("cancel")
+                self.tally.cancels += 1
             else:
                 return
 

@@ -114,19 +114,16 @@ class PositionKeeper:
         return {code: self.position(code) for code in self._codes}
 
     # -- updates -----------------------------------------------------------------------------
-    def apply_fill(self, fill: Fill) -> float:
-        """Books one fill at its execution time ``fill.ts_ns``; returns the PnL it realised (TWD,
-        after its fee). Raises KeyError/ValueError for a code nobody configured (from the
-        instrument lookup) and ValueError for a bad fill (qty <= 0, price <= 0, NaN fee)."""
+    def apply_fill(self, fill: Fill) -> int:
+        """Books one fill at its execution time ``fill.ts_ns``; returns the code's net position
+        after it. Raises KeyError/ValueError for a code nobody configured (from the instrument
+        lookup) and ValueError for a bad fill (qty <= 0, price <= 0, NaN fee)."""
         cid = self._id(fill.code)
-        eng = self._engine
-        before = eng.position(cid)
-        # round(): a broker's float price may carry binary noise beyond the 6 wire decimals.
-        side = ENGINE_SIDE[fill.side]
-        eng.apply_fill(cid, side, round(fill.price, 6), fill.qty, fill.fee, fill.ts_ns)
         self._codes[fill.code] = None
-        after = eng.position(cid)
-        return float((after.realised - after.fees) - (before.realised - before.fees))
+        # round(): a broker's float price may carry binary noise beyond the 6 wire decimals.
+        return self._engine.apply_fill(
+            cid, ENGINE_SIDE[fill.side], round(fill.price, 6), fill.qty, fill.fee, fill.ts_ns
+        )
 
     def set_position(self, code: str, net: int, avg_price: float) -> None:
         """Reconciliation: overwrite ``code``'s position with the broker's figures (realised PnL

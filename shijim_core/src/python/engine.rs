@@ -1147,8 +1147,10 @@ impl PyEngine {
         Ok(spec.fees.fee(side, price, qty, spec.multiplier))
     }
 
-    /// Books one fill in the account (paper: from a VENUE_FILLED event; live: from the broker).
-    /// `at_ns`: when it executed (markouts start there; default engine time). `fee` in TWD.
+    /// Books one fill in the account (paper: from a VENUE_FILLED event; live: from the broker)
+    /// and returns the code's net position after it (what the fill path reports next, in the
+    /// same call). `at_ns`: when it executed (markouts start there; default engine time). `fee`
+    /// in TWD.
     #[pyo3(signature = (code_id, side, price, qty, fee = 0.0, at_ns = None))]
     fn apply_fill(
         &mut self,
@@ -1158,7 +1160,7 @@ impl PyEngine {
         qty: i64,
         fee: f64,
         at_ns: Option<i64>,
-    ) -> PyResult<()> {
+    ) -> PyResult<i64> {
         let call = "apply_fill";
         self.checked_id(call, code_id)?;
         let side = side_arg(call, side)?;
@@ -1166,7 +1168,8 @@ impl PyEngine {
         let at = at_ns.unwrap_or_else(|| self.inner.now());
         self.inner
             .apply_fill(code_id, side, price, qty, fee, at)
-            .map_err(|e| value_err(call, "fill", e))
+            .map_err(|e| value_err(call, "fill", e))?;
+        self.net_of(call, code_id)
     }
 
     /// Reconciliation: the code's position becomes `net` lots at `avg_price` (a broker's
