@@ -190,15 +190,16 @@ def test_a_standby_answers_exactly_what_the_full_decision_returns() -> None:
 
 
 def test_a_rehearsal_takes_the_acting_path_and_changes_nothing() -> None:
-    """``rehearse`` answers what placing both quotes from nothing would be, on scratch state:
-    the strategy's next real answers are the same as a twin's that never rehearsed."""
+    """``rehearse`` answers what placing both quotes from nothing, moving them and the decision
+    itself would be, on scratch state: the strategy's next real answers are the same as a
+    twin's that never rehearsed."""
     import random
 
     rng = random.Random(8)
     params = MarketMakingParams(min_requote_ms=2.0)
     mm, twin = (MarketMaking(params, fixed_tick(1.0)) for _ in range(2))
     working: dict[str, Order] = {}
-    ids = amended = 0
+    ids = amended = standbys = 0
     for i in range(500):
         bid = 100.0 + rng.randint(-2, 2)
         view = _view(bid=bid, ask=bid + 2, micro=bid + rng.choice((0.5, 1.0, 1.5)), ts=i * 10**6)
@@ -215,10 +216,13 @@ def test_a_rehearsal_takes_the_acting_path_and_changes_nothing() -> None:
             for slot, place in ((q.bid, places[0]), (q.ask, places[1])):
                 rests = slot.order_id is not None and slot.order_id in working
                 moved.append(Amend(slot.order_id, place.intent.price) if rests else place)
-        assert list(rehearsed[2:]) == moved, i
+        assert list(rehearsed[2 : 2 + len(moved)]) == moved, i
         amended += sum(isinstance(a, Amend) for a in moved)
         got, want = mm.on_market(view, ctx), twin.on_market(view, ctx)
         assert got == want, i
+        # Then the decision itself, on a copy of the quote state: what on_market answered.
+        assert list(rehearsed[2 + len(moved) :]) == (list(got) if q is not None else []), i
+        standbys += q is not None and any(isinstance(a, StandBy) for a in got)
         for act in _orders(got):
             if isinstance(act, Place):
                 ids += 1
@@ -226,6 +230,7 @@ def test_a_rehearsal_takes_the_acting_path_and_changes_nothing() -> None:
             elif isinstance(act, Amend):
                 working[act.order_id].price = act.price
     assert amended > 300  # the re-quote path was rehearsed, not only placements
+    assert standbys > 50  # and so was the standby, the decision most events take
 
 
 def test_tick_rounding_gives_the_decimal_grid_prices() -> None:

@@ -3,6 +3,7 @@ contract multipliers, fees, exact realised PnL, reconciliation, a new day, adopt
 
 from __future__ import annotations
 
+import math
 from fractions import Fraction
 
 import pytest
@@ -90,6 +91,16 @@ def test_reconcile_overwrites_and_a_new_day_keeps_positions(market: Market) -> N
     # A broker average with more than 6 decimals is rounded, not refused.
     pk.set_position("TXFL5", 3, 20000.1234567)
     assert pk.position("TXFL5").avg_price == pytest.approx(20000.123457)
+
+
+def test_a_fill_price_with_binary_noise_is_booked_at_the_wire_price() -> None:
+    """A broker's float (600.3 computed as 600.3000000000001) is booked at its 6-decimal price,
+    not refused: the deal happened."""
+    pk = keeper(["2330"])
+    assert pk.apply_fill(fill("2330", Side.BUY, 2, 600.1 + 0.2)) == 2
+    assert pk.position("2330").avg_price == 600.3
+    with pytest.raises(ValueError, match="price"):
+        pk.apply_fill(fill("2330", Side.BUY, 1, math.nan))
 
 
 def test_unknown_code_is_an_error_naming_it_and_configured_codes_are_adopted() -> None:

@@ -118,11 +118,15 @@ class PositionKeeper:
         """Books one fill at its execution time ``fill.ts_ns``; returns the code's net position
         after it. Raises KeyError/ValueError for a code nobody configured (from the instrument
         lookup) and ValueError for a bad fill (qty <= 0, price <= 0, NaN fee)."""
-        cid = self._id(fill.code)
-        self._codes[fill.code] = None
-        # round(): a broker's float price may carry binary noise beyond the 6 wire decimals.
+        code = fill.code
+        cid = self._ids.get(code)
+        if cid is None:
+            cid = self._id(code)
+        self._codes[code] = None
+        # The engine rounds the price to the wire's 6 decimals (a broker's float may carry
+        # binary noise beyond them).
         return self._engine.apply_fill(
-            cid, ENGINE_SIDE[fill.side], round(fill.price, 6), fill.qty, fill.fee, fill.ts_ns
+            cid, ENGINE_SIDE[fill.side], fill.price, fill.qty, fill.fee, fill.ts_ns
         )
 
     def set_position(self, code: str, net: int, avg_price: float) -> None:

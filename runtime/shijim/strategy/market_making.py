@@ -280,15 +280,27 @@ class MarketMaking:
     def rehearse(self, view: MarketView, ctx: StrategyContext) -> Sequence[StrategyAction]:
         """Both acting paths on ``view``, on scratch quote state: both quotes placed from
         nothing, and, when this code's quotes rest, both moved as a re-quote would move them
-        (the same orders, free to move and far from their targets). What a pinned runner runs
-        in idle turns to keep them warm; ``self`` is not changed (Strategy.rehearse)."""
+        (the same orders, free to move and far from their targets); then, on a copy of this
+        code's quote state, the decision the next event would take now (mostly a standby: the
+        decision a trade's event takes before the fill it brought is booked and the re-quote
+        after it). What a pinned runner runs in idle turns to keep them warm; ``self`` is not
+        changed (Strategy.rehearse)."""
         actions = list(self._decide(view, ctx, {}))
-        q = self._quotes.get(view.code)
-        if q is not None and ctx.state is _ACTIVE:
-            scratch = CodeQuotes(
-                QuoteSlot(q.bid.order_id, 0.0, _LONG_AGO), QuoteSlot(q.ask.order_id, 0.0, _LONG_AGO)
+        code = view.code
+        q = self._quotes.get(code)
+        if q is not None:
+            if ctx.state is _ACTIVE:
+                scratch = CodeQuotes(
+                    QuoteSlot(q.bid.order_id, 0.0, _LONG_AGO),
+                    QuoteSlot(q.ask.order_id, 0.0, _LONG_AGO),
+                )
+                actions.extend(self._decide(view, ctx, {code: scratch}))
+            b, a = q.bid, q.ask
+            copy = CodeQuotes(
+                QuoteSlot(b.order_id, b.price, b.moved_ns, b.pending),
+                QuoteSlot(a.order_id, a.price, a.moved_ns, a.pending),
             )
-            actions.extend(self._decide(view, ctx, {view.code: scratch}))
+            actions.extend(self._decide(view, ctx, {code: copy}))
         return actions
 
     def _decide(

@@ -1149,14 +1149,15 @@ impl PyEngine {
 
     /// Books one fill in the account (paper: from a VENUE_FILLED event; live: from the broker)
     /// and returns the code's net position after it (what the fill path reports next, in the
-    /// same call). `at_ns`: when it executed (markouts start there; default engine time). `fee`
-    /// in TWD.
+    /// same call). `price` is rounded to the nearest 10^-6: a broker's float may carry binary
+    /// noise beyond the wire's 6 decimals, and a deal that happened is booked, not refused.
+    /// `at_ns`: when it executed (markouts start there; default engine time). `fee` in TWD.
     #[pyo3(signature = (code_id, side, price, qty, fee = 0.0, at_ns = None))]
     fn apply_fill(
         &mut self,
         code_id: CodeId,
         side: u8,
-        price: &Bound<'_, PyAny>,
+        price: f64,
         qty: i64,
         fee: f64,
         at_ns: Option<i64>,
@@ -1164,7 +1165,7 @@ impl PyEngine {
         let call = "apply_fill";
         self.checked_id(call, code_id)?;
         let side = side_arg(call, side)?;
-        let price = price_arg(call, price)?;
+        let price = price_rounded(call, "price", price)?;
         let at = at_ns.unwrap_or_else(|| self.inner.now());
         self.inner
             .apply_fill(code_id, side, price, qty, fee, at)
