@@ -110,6 +110,9 @@ def test_sim_run_trades_prints_the_summary_and_serves_metrics(tmp_path: Path) ->
     assert t2o["first_second_samples"] + steady["samples"] == t2o["samples"]
     assert steady["max"] <= t2o["max"]
     assert ("after the first second of orders" in stdout) == (steady["samples"] > 0)
+    # Split: the orders that waited behind a fill booked after their event arrived, the others.
+    split = steady["after_a_fill"]["samples"], steady["others"]["samples"]
+    assert sum(split) == steady["samples"]
     # Unpinned (no --cpu): no idle-turn rehearsals, none printed (docs/runtime.md#rehearsal).
     assert s["rehearsals"] == 0 and s["rehearsal_share"] == 0.0
     assert "rehearsals" not in stdout

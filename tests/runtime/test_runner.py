@@ -366,6 +366,27 @@ def test_the_first_second_of_samples_is_counted_apart(ring) -> None:
     assert c.tick_to_order_ns == [20_000] * 5 and c.first_second_samples == 3
 
 
+def test_orders_that_waited_behind_a_fill_are_marked(ring) -> None:
+    """A trade fills our bid and the book after it (same receive stamp) brings the re-quote:
+    that re-quote waited behind the fill's booking, and the counters say so; the opening
+    quotes did not."""
+    writer, reader = ring
+    runner, gw, _ = _runner(reader)
+    clock = iter(range(T0 + 1_000, T0 + 10**9, 1_000))  # each read 1 us later, after receipt
+    gw._sent_clock = lambda: next(clock)
+    _book(writer, 0, 20000.0, [5] * 5, [5] * 5, local_ts=T0 - 1)
+    runner.step()
+    opening = len(runner.counters.tick_to_order_ns)
+    assert opening == 2 and runner.counters.after_fill_samples == []
+    writer.publish_tick(CODE, T0 + 3_000_000, T0, 19999.0, 50, 100, 2, False)
+    _book(writer, 4, 19998.0, [5] * 5, [5] * 5, local_ts=T0)
+    runner.step()
+    assert runner.counters.fills == 1 and gw.last_fill_booked_ns > T0
+    after = runner.counters.after_fill_samples
+    assert after and all(i >= opening for i in after)
+    assert after == list(range(opening, len(runner.counters.tick_to_order_ns)))
+
+
 class _BadStandBy(_Recording):
     """Answers every event with a standby whose band is NaN (a strategy bug)."""
 

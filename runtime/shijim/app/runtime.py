@@ -469,6 +469,9 @@ def summarize(shard: Shard, wall_seconds: float) -> RunSummary:
     cfg = shard.cfg
     totals = eng.totals()
     paper = shard.feed_setup.kind != "shioaji"
+    first = c.first_second_samples
+    steady = c.tick_to_order_ns[first:]
+    after_fill = {i - first for i in c.after_fill_samples if i >= first}
     return RunSummary(
         shard=f"{shard.spec.shard_id}/{shard.spec.total_shards}",
         feed=shard.feed_setup.kind,
@@ -490,10 +493,12 @@ def summarize(shard: Shard, wall_seconds: float) -> RunSummary:
         fees=float(totals["fees"]),
         positions={code: int(keeper.net(code)) for code in keeper.codes()},
         tick_to_order=LatencyStats.of(c.tick_to_order_ns),
-        tick_to_order_after_first_second=LatencyStats.of(
-            c.tick_to_order_ns[c.first_second_samples :]
-        ),
+        tick_to_order_after_first_second=LatencyStats.of(steady),
         first_second_samples=c.first_second_samples,
+        tick_to_order_after_fill=LatencyStats.of([steady[i] for i in sorted(after_fill)]),
+        tick_to_order_no_fill=LatencyStats.of(
+            [ns for i, ns in enumerate(steady) if i not in after_fill]
+        ),
         ring_lost=c.lost,
         ring_resyncs=c.resyncs,
         dropped=dropped,

@@ -25,6 +25,9 @@ class LatencyStats:
         return LatencyStats(len(ns), float(p50), float(p99), float(a.max()))
 
 
+_NONE = LatencyStats.of(())
+
+
 def _latency_json(t: LatencyStats) -> dict[str, object]:
     """Samples, p50, p99 and max in microseconds (None without samples)."""
     some = t.samples > 0
@@ -100,6 +103,12 @@ class RunSummary:
     # open's burst), and how many those were: the steady state beside the whole run.
     tick_to_order_after_first_second: LatencyStats | None = None
     first_second_samples: int = 0
+    # The same steady samples split: the orders that waited behind a fill booked after their
+    # event arrived (a trade fills a quote; the re-quote on the book after it follows the
+    # fill's booking), and the others. The first set is a few percent of the orders and sets
+    # the steady p99 (docs/runtime.md#performance).
+    tick_to_order_after_fill: LatencyStats | None = None
+    tick_to_order_no_fill: LatencyStats | None = None
     # A pinned loop's rehearsals of the acting path (docs/runtime.md#rehearsal) and the wall
     # time they held the interpreter lock: what the tick-to-order figures above cost.
     rehearsals: int = 0
@@ -174,7 +183,13 @@ class RunSummary:
             "tick_to_order_us": {
                 **_latency_json(t),
                 "first_second_samples": self.first_second_samples,
-                "after_first_second": None if steady is None else _latency_json(steady),
+                "after_first_second": None
+                if steady is None
+                else {
+                    **_latency_json(steady),
+                    "after_a_fill": _latency_json(self.tick_to_order_after_fill or _NONE),
+                    "others": _latency_json(self.tick_to_order_no_fill or _NONE),
+                },
             },
             "rehearsals": self.rehearsals,
             "rehearsal_seconds": self.rehearsal_seconds,
@@ -245,6 +260,13 @@ class RunSummary:
                 f"p99 {steady.p99_us:.1f} us  (n={steady.samples}; the first second's "
                 f"{self.first_second_samples}: first runs, the open's burst)"
             )
+            fill, rest = self.tick_to_order_after_fill, self.tick_to_order_no_fill
+            if fill is not None and fill.samples and rest is not None and rest.samples:
+                lines.append(
+                    f"              of which after a fill booked since their event: p50 "
+                    f"{fill.p50_us:.1f} us  max {fill.max_us:.1f} us  (n={fill.samples}); the "
+                    f"others p50 {rest.p50_us:.1f} us  p99 {rest.p99_us:.1f} us"
+                )
         if self.rehearsals:
             lines.append(
                 f"              rehearsals {self.rehearsals}, holding the interpreter lock "

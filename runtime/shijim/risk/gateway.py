@@ -150,6 +150,9 @@ class RiskAwareGateway:
         # receive stamps' clock): where tick-to-order ends.
         self._sent_clock = sent_clock
         self.last_sent_ns = 0
+        # The same clock's stamp of the last fill booked: the runner tells the orders that
+        # waited behind one (the run summary's tick-to-order after a fill).
+        self.last_fill_booked_ns = 0
         self._lock = RLock()
         self.positions = PositionKeeper(engine, instruments.require)
         self.references = ReferencePrices(engine)
@@ -509,6 +512,7 @@ class RiskAwareGateway:
         t = self.tally
         t.fills += 1
         t.positions[fill.code] = net
+        self.last_fill_booked_ns = self._sent_clock()
 
     def _adopt_instrument(self, code: str) -> None:
         try:

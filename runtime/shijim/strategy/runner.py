@@ -61,6 +61,7 @@ class OrderGateway(Protocol):
     positions: Any
     rejects: Any
     last_sent_ns: int  # wall-clock stamp of the last order/amend leaving for the venue
+    last_fill_booked_ns: int  # wall-clock stamp of the last fill booked into the account
 
     @property
     def state(self) -> TradingState: ...
@@ -100,6 +101,10 @@ class RunnerCounters:
     # rest apart (docs/runtime.md#summary).
     first_second_samples: int = 0
     first_sample_sent_ns: int = 0
+    # Indices (into tick_to_order_ns) of the samples whose order waited behind a fill booked
+    # after their event arrived (a trade that filled a quote, then the re-quote): the summary
+    # shows them apart, as they set the p99 after the first second (docs/runtime.md#summary).
+    after_fill_samples: list[int] = field(default_factory=list)
 
 
 LAG_EXPORT_NS = 50_000_000
@@ -398,6 +403,8 @@ class StrategyRunner:
                 c.first_sample_sent_ns = sent_ns
             if sent_ns - c.first_sample_sent_ns < FIRST_SECOND_NS:
                 c.first_second_samples += 1
+            if self.gateway.last_fill_booked_ns > origin_ns:
+                c.after_fill_samples.append(len(c.tick_to_order_ns))
             c.tick_to_order_ns.append(ns)
             if self.metrics is not None:
                 self.metrics.tick_to_order(ns / 1e9)
