@@ -365,7 +365,7 @@ def test_the_metrics_read_the_pnl_of_the_latest_event(market: Market) -> None:
     """The gateway keeps the account's PnL as each event marks it; a read of the registry
     exports the latest, never a value one export interval old."""
     metrics = ShardMetrics("t")
-    gw, _, _, clock = make(market, metrics=metrics)
+    gw, paper, _, clock = make(market, metrics=metrics)
     gw.place(OrderIntent(CODE, Side.BUY, 1, 20001.0))
 
     def exported() -> str:
@@ -378,6 +378,12 @@ def test_the_metrics_read_the_pnl_of_the_latest_event(market: Market) -> None:
     market.quote(CODE, 20020.0, 20021.0)
     assert exported().endswith(" 3900.0")
     assert metrics.registry.get_sample_value("shijim_position", {"shard": "t", "code": CODE}) == 1
+    # A fill from the venue with no market event after it (a live fill while the feed is
+    # quiet): the PnL shown moves with it (sold at 20030, bought at 20001: +29 points, flat).
+    paper.events.append(Fill("F-x", "O-x", CODE, Side.SELL, 1, 20030.0, clock.ns, 0.0))
+    gw.poll()
+    assert exported().endswith(" 5800.0")
+    assert metrics.registry.get_sample_value("shijim_position", {"shard": "t", "code": CODE}) == 0
 
 
 def test_the_gateway_refuses_an_engine_that_is_not_the_venues() -> None:

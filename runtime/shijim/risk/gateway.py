@@ -491,6 +491,9 @@ class RiskAwareGateway:
                 fills = True
             self.events.append(ev)
         if fills:
+            # The PnL the metrics show moves with the fill, even if no market event follows
+            # (a live fill while the feed is quiet or down).
+            self.tally.pnl = self.engine.net_pnl
             self._check_loss()
 
     def _apply_fill(self, fill: Fill) -> None:
