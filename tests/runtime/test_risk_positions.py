@@ -122,6 +122,7 @@ def test_a_bad_fill_is_refused_loudly() -> None:
     with pytest.raises(ValueError, match="price"):
         pk.apply_fill(fill("TXFL5", Side.BUY, 1, -5.0))
     assert pk.net("TXFL5") == 0
+    assert pk.codes() == []  # nothing booked: no position listed for it
 
 
 def test_realised_pnl_is_exact_over_many_fractional_round_trips() -> None:

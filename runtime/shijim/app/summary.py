@@ -19,13 +19,13 @@ class LatencyStats:
     @staticmethod
     def of(ns: Sequence[int]) -> LatencyStats:
         if not ns:
-            return LatencyStats(0, math.nan, math.nan, math.nan)
+            return NO_SAMPLES
         a = np.asarray(ns, dtype=np.float64) / 1e3
         p50, p99 = np.percentile(a, [50, 99])
         return LatencyStats(len(ns), float(p50), float(p99), float(a.max()))
 
 
-_NONE = LatencyStats.of(())
+NO_SAMPLES = LatencyStats(0, math.nan, math.nan, math.nan)
 
 
 def _latency_json(t: LatencyStats) -> dict[str, object]:
@@ -107,8 +107,8 @@ class RunSummary:
     # event arrived (a trade fills a quote; the re-quote on the book after it follows the
     # fill's booking), and the others. The first set is a few percent of the orders and sets
     # the steady p99 (docs/runtime.md#performance).
-    tick_to_order_after_fill: LatencyStats | None = None
-    tick_to_order_no_fill: LatencyStats | None = None
+    tick_to_order_after_fill: LatencyStats = NO_SAMPLES
+    tick_to_order_no_fill: LatencyStats = NO_SAMPLES
     # A pinned loop's rehearsals of the acting path (docs/runtime.md#rehearsal) and the wall
     # time they held the interpreter lock: what the tick-to-order figures above cost.
     rehearsals: int = 0
@@ -187,8 +187,8 @@ class RunSummary:
                 if steady is None
                 else {
                     **_latency_json(steady),
-                    "after_a_fill": _latency_json(self.tick_to_order_after_fill or _NONE),
-                    "others": _latency_json(self.tick_to_order_no_fill or _NONE),
+                    "after_a_fill": _latency_json(self.tick_to_order_after_fill),
+                    "others": _latency_json(self.tick_to_order_no_fill),
                 },
             },
             "rehearsals": self.rehearsals,
@@ -261,7 +261,7 @@ class RunSummary:
                 f"{self.first_second_samples}: first runs, the open's burst)"
             )
             fill, rest = self.tick_to_order_after_fill, self.tick_to_order_no_fill
-            if fill is not None and fill.samples and rest is not None and rest.samples:
+            if fill.samples and rest.samples:
                 lines.append(
                     f"              of which after a fill booked since their event: p50 "
                     f"{fill.p50_us:.1f} us  max {fill.max_us:.1f} us  (n={fill.samples}); the "

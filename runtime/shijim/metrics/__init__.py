@@ -129,6 +129,18 @@ class ExecutionTally:
         }
 
 
+def _increments(totals: Mapping[str, int], exported: dict[str, int]) -> list[tuple[str, int]]:
+    """What each running total gained since it was last exported, by name; ``exported`` then
+    holds the totals (the tallies count up; a counter is handed only the difference)."""
+    out = []
+    for name, n in totals.items():
+        new = n - exported.get(name, 0)
+        if new:
+            exported[name] = n
+            out.append((name, new))
+    return out
+
+
 class ShardMetrics:
     """All metrics of one shard, pre-bound to its ``shard`` label."""
 
@@ -375,12 +387,8 @@ class ShardMetrics:
             md = self.market_data
             totals = md.published.copy()  # one C call: whole under the interpreter lock
             last = md.last_event_ns
-            exported = self._md_exported
-            for kind, n in totals.items():
-                new = n - exported.get(kind, 0)
-                if new:
-                    self._child(self._md_events, "md", kind).inc(new)
-                    exported[kind] = n
+            for kind, new in _increments(totals, self._md_exported):
+                self._child(self._md_events, "md", kind).inc(new)
             if last:  # no series before the first event (see _bind)
                 if self._c_md_last_ts is None:
                     self._c_md_last_ts = self._md_last_ts.labels(self.shard)
@@ -389,17 +397,13 @@ class ShardMetrics:
 
     def _export_execution(self) -> None:
         ex = self.execution
-        done = self._exec_exported
-        for name, n in ex.counts().items():
-            new = n - done.get(name, 0)
-            if new:
-                done[name] = n
-                if name == "accepted":
-                    self._c_orders.inc(new)
-                elif name == "fills":
-                    self._c_fills.inc(new)
-                else:
-                    self._child(self._order_actions, "action", name).inc(new)
+        for name, new in _increments(ex.counts(), self._exec_exported):
+            if name == "accepted":
+                self._c_orders.inc(new)
+            elif name == "fills":
+                self._c_fills.inc(new)
+            else:
+                self._child(self._order_actions, "action", name).inc(new)
         for code, net in ex.positions.copy().items():  # one C call: whole under the GIL
             self._child(self._position, "position", code).set(net)
         self._c_pnl.set(ex.pnl)

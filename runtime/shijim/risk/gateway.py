@@ -390,7 +390,7 @@ class RiskAwareGateway:
             pnl = self.tally.pnl = self.engine.net_pnl
             limit = self.limits.max_daily_loss
             if limit is not None and pnl <= -limit:
-                self._check_loss()
+                self._check_loss(pnl)
         finally:
             self._lock.release()
 
@@ -493,8 +493,8 @@ class RiskAwareGateway:
         if fills:
             # The PnL the metrics show moves with the fill, even if no market event follows
             # (a live fill while the feed is quiet or down).
-            self.tally.pnl = self.engine.net_pnl
-            self._check_loss()
+            pnl = self.tally.pnl = self.engine.net_pnl
+            self._check_loss(pnl)
 
     def _apply_fill(self, fill: Fill) -> None:
         """The one path for fills into the account (paper and live)."""
@@ -525,11 +525,12 @@ class RiskAwareGateway:
             inst = Instrument.future(code, 1.0)
         self.instruments.add(inst)
 
-    def _check_loss(self) -> None:
+    def _check_loss(self, pnl: float) -> None:
+        """Engage the loss limit's kill switch if ``pnl`` (the account's, just read) is at or
+        below it."""
         limit = self.limits.max_daily_loss
         if limit is None:
             return
-        pnl = self.engine.net_pnl
         if pnl <= -limit and self.state_machine.state is not _HALTED:
             self.state_machine.engage(
                 KillSwitchSource.LOSS_LIMIT, f"daily PnL {pnl:.0f} TWD at or below -{limit:.0f}"

@@ -119,15 +119,16 @@ class PositionKeeper:
         after it. Raises KeyError/ValueError for a code nobody configured (from the instrument
         lookup) and ValueError for a bad fill (qty <= 0, price <= 0, NaN fee)."""
         code = fill.code
-        cid = self._ids.get(code)
+        cid = self._ids.get(code)  # _id's own first step, without its call on the fill path
         if cid is None:
             cid = self._id(code)
-        self._codes[code] = None
         # The engine rounds the price to the wire's 6 decimals (a broker's float may carry
         # binary noise beyond them).
-        return self._engine.apply_fill(
+        net = self._engine.apply_fill(
             cid, ENGINE_SIDE[fill.side], fill.price, fill.qty, fill.fee, fill.ts_ns
         )
+        self._codes[code] = None  # booked: a refused fill adds no code
+        return net
 
     def set_position(self, code: str, net: int, avg_price: float) -> None:
         """Reconciliation: overwrite ``code``'s position with the broker's figures (realised PnL
