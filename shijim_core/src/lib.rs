@@ -2,6 +2,7 @@
 //!
 //! - [`sbe`]: the SBE 1.0 codec for `schema/shijim.xml` and SOFH framing.
 //! - [`ring`]: the single-writer, many-reader shared-memory ring buffer.
+//! - [`publish`]: SBE messages into the ring, counted by type.
 //! - [`engine`]: per-code books and signals, the paper venue (matching, latency, fees), marks.
 //! - [`ofi`]: order-flow imbalance (OFI) and multi-level OFI (MLOFI).
 //!
@@ -13,6 +14,7 @@ pub mod algo;
 pub mod engine;
 pub mod hftconv;
 pub mod ofi;
+pub mod publish;
 pub mod ring;
 pub mod sbe;
 

@@ -70,6 +70,7 @@ def shard(request: pytest.FixtureRequest) -> Iterator[tuple[Any, StrategyRunner,
     reader = shijim_core.RingReader(name)
     engine = shijim_core.Engine([CODE], "every_event", latency="zero")
     metrics = ShardMetrics("0")
+    metrics.watch_publications(writer)  # as ingestion has the shard's metrics do
     gw = RiskAwareGateway(
         PaperVenue(engine),
         InstrumentTable({CODE: Instrument.future(CODE, 200.0)}),
@@ -97,7 +98,6 @@ def test_the_runners_snapshot_carries_what_the_panels_show(shard) -> None:
     assert gw.place(OrderIntent(CODE, Side.BUY, 9, 20000.0)).reason.value == "fat_finger_qty"
     book(writer, 4, 20000.0)  # two books the runner has not read yet: the ring lag
     book(writer, 5, 20000.0)
-    runner.metrics.market_data.add("bidask", T0 + 5)  # what ingestion records per published event
     snap = runner.snapshot()
     top = snap.books[CODE]
     assert (top.bid, top.ask, top.spread) == (20000.0, 20001.0, 1.0)

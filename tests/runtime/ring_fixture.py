@@ -51,3 +51,14 @@ def records_of(fill: Callable[[Any], object]) -> list[dict[str, Any]]:
 def ring() -> Iterator[Ring]:
     with fresh_ring() as r:
         yield r
+
+
+def publish_market_data(writer: Any, kind: str, local_ts: int, n: int = 1) -> None:
+    """``n`` trades ("tick") or books ("bidask") of TXFL6 received at ``local_ts``, published
+    as ingestion publishes them (the writer counts them: ``RingWriter.published``)."""
+    for _ in range(n):
+        if kind == "tick":
+            writer.publish_tick("TXFL6", local_ts - 1000, local_ts, 20000.0, 1, 1)
+        else:
+            writer.publish_bidask("TXFL6", local_ts - 1000, local_ts, [20000.0] * 5, [1] * 5,
+                                  [20001.0] * 5, [1] * 5)  # fmt: skip

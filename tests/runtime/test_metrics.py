@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 from prometheus_client import generate_latest
+from ring_fixture import Ring, publish_market_data
 from shijim.bus.validation import BadInputCause
 from shijim.domain import RejectReason
 from shijim.events.record import RecordType
@@ -16,8 +17,9 @@ from shijim.metrics import OrderAction, ShardMetrics
 DOC = Path(__file__).resolve().parents[2] / "docs" / "metrics.md"
 
 
-def _exercise(m: ShardMetrics) -> None:
-    m.market_data.add("bidask", 1_700_000_000_000_000_000)
+def _exercise(m: ShardMetrics, ring: Ring) -> None:
+    m.watch_publications(ring.writer)
+    publish_market_data(ring.writer, "bidask", 1_700_000_000_000_000_000)
     m.md_bad_input("crossed_book")
     m.feed_connected(True)
     m.feed_degraded(False)
@@ -35,9 +37,9 @@ def _exercise(m: ShardMetrics) -> None:
     m.k8s_api_reachable(True)
 
 
-def test_every_series_has_the_shard_label_and_is_documented() -> None:
+def test_every_series_has_the_shard_label_and_is_documented(ring: Ring) -> None:
     m = ShardMetrics(3)
-    _exercise(m)
+    _exercise(m, ring)
     text = generate_latest(m.registry).decode()
     documented = set(re.findall(r"`(shijim_[a-z0-9_]+)`", DOC.read_text()))
     names = set()
@@ -110,34 +112,40 @@ def test_a_declared_ring_reader_has_lag_and_lost_series_at_zero() -> None:
     assert m.registry.get_sample_value("shijim_ring_lost_messages_total", labels) == 3.0
 
 
-def test_timestamp_and_watcher_gauges_appear_with_their_first_value() -> None:
+def test_timestamp_and_watcher_gauges_appear_with_their_first_value(ring: Ring) -> None:
     """A 0 would mean "last event in 1970" (ShijimMarketDataMissing could never fire, the
     staleness alert fired instead) and "API unreachable" on a runtime that has no watcher."""
     m = ShardMetrics(0)
     get = m.registry.get_sample_value
     assert get("shijim_md_last_event_timestamp_seconds", {"shard": "0"}) is None
     assert get("shijim_k8s_api_reachable", {"shard": "0"}) is None
-    m.market_data.add("tick", 1_700_000_000_000_000_000)
+    m.watch_publications(ring.writer)
+    assert get("shijim_md_last_event_timestamp_seconds", {"shard": "0"}) is None
+    publish_market_data(ring.writer, "tick", 1_700_000_000_000_000_000)
     m.k8s_api_reachable(False)
     assert get("shijim_md_last_event_timestamp_seconds", {"shard": "0"}) == 1.7e9
     assert get("shijim_k8s_api_reachable", {"shard": "0"}) == 0.0
     assert m.last_event_ns == 1_700_000_000_000_000_000 and m.k8s_reachable is False
 
 
-def test_market_data_counts_are_exported_once_however_often_the_registry_is_read() -> None:
-    """Ingestion keeps running totals (MarketDataTally); each read of the registry adds what
-    is new since the last one to the counter, so reads in a row export nothing twice."""
+def test_market_data_counts_are_exported_once_however_often_the_registry_is_read(
+    ring: Ring,
+) -> None:
+    """The ring writer keeps running totals of what it published (RingWriter.published); each
+    read of the registry adds what is new since the last one to the counter, so reads in a row
+    export nothing twice."""
     m = ShardMetrics(0)
     get = m.registry.get_sample_value
     count = {"shard": "0", "type": "bidask"}
-    m.market_data.add("bidask", 1_700_000_000_000_000_000, 3)
+    m.watch_publications(ring.writer)
+    publish_market_data(ring.writer, "bidask", 1_700_000_000_000_000_000, 3)
     assert get("shijim_md_events_total", count) == 3
     assert get("shijim_md_events_total", count) == 3  # read again: nothing new
-    m.market_data.add("bidask", 1_700_000_000_000_000_001)
-    m.market_data.add("tick", 1_700_000_000_000_000_002, 2)
+    publish_market_data(ring.writer, "bidask", 1_700_000_000_000_000_001)
+    publish_market_data(ring.writer, "tick", 1_700_000_000_000_000_002, 2)
     assert get("shijim_md_events_total", count) == 4
     assert get("shijim_md_events_total", {"shard": "0", "type": "tick"}) == 2
-    assert m.market_data.published == {"bidask": 4, "tick": 2}
+    assert ring.writer.published == {"bidask": 4, "tick": 2}
     assert m.last_event_ns == 1_700_000_000_000_000_002
 
 

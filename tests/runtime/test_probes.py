@@ -17,6 +17,7 @@ from pathlib import Path
 
 import pytest
 from idle_connections import hold_idle_connections
+from ring_fixture import Ring, publish_market_data
 from shijim.app.config import HealthConfig
 from shijim.app.health import (
     Heartbeat,
@@ -179,14 +180,15 @@ def test_a_stuck_trading_loop_fails_livez_within_the_bound() -> None:
         served.close()
 
 
-def test_readyz_halted_is_ready_stale_data_is_not_and_no_pnl_leaks() -> None:
+def test_readyz_halted_is_ready_stale_data_is_not_and_no_pnl_leaks(ring: Ring) -> None:
     wall = WallClock(time.time_ns())
     health = shard_health(wall=wall)
+    health.metrics.watch_publications(ring.writer)
     served = Served(health)
     try:
         assert get(served.port, "/readyz") == (503, "starting: trading loop not running yet\n")
         health.heartbeat.at_ns = time.monotonic_ns()
-        health.metrics.market_data.add("bidask", wall.now_ns)
+        publish_market_data(ring.writer, "bidask", wall.now_ns)
         assert get(served.port, "/readyz") == (200, "ACTIVE; market data 0.0 s old\n")
         wall.now_ns += 61 * S  # a minute without data
         status, body = get(served.port, "/readyz")
@@ -198,16 +200,17 @@ def test_readyz_halted_is_ready_stale_data_is_not_and_no_pnl_leaks() -> None:
         for path in ("/livez", "/readyz"):
             assert "123456" not in get(served.port, path)[1]
         health.state.release(KillSwitchSource.LOSS_LIMIT)
-        health.metrics.market_data.add("bidask", wall.now_ns)  # data again
+        publish_market_data(ring.writer, "bidask", wall.now_ns)  # data again
         assert get(served.port, "/readyz")[0] == 200
     finally:
         served.close()
 
 
-def test_readyz_follows_the_tradingshard_watch() -> None:
+def test_readyz_follows_the_tradingshard_watch(ring: Ring) -> None:
     health = shard_health(watching=True)
     health.heartbeat.at_ns = time.monotonic_ns()
-    health.metrics.market_data.add("tick", time.time_ns())
+    health.metrics.watch_publications(ring.writer)
+    publish_market_data(ring.writer, "tick", time.time_ns())
     served = Served(health)
     try:
         assert get(served.port, "/readyz") == (503, "TradingShard not read yet\n")

@@ -33,7 +33,7 @@ from shijim.events import (
     TickRecord,
     record_to_dict,
 )
-from shijim.metrics import MarketDataTally, ShardMetrics
+from shijim.metrics import ShardMetrics
 
 log = logging.getLogger(__name__)
 
@@ -112,8 +112,8 @@ class Ingestor:
         self.clock_ns = clock_ns
         self.set_clock_check(clock_check)
         self.bad = BadInputLog(metrics, logger)
-        # What was published, by record type (the shard's metrics read the same tally).
-        self.market_data = metrics.market_data if metrics is not None else MarketDataTally()
+        if metrics is not None:  # what was published, by record type: the writer counts
+            metrics.watch_publications(writer)
         self.holds = DataHolds(self._admission)
         # Shioaji calls back from its own threads; the ring has exactly one writer.
         self._lock = threading.Lock()
@@ -133,19 +133,10 @@ class Ingestor:
 
     @property
     def published(self) -> dict[str, int]:
-        """Events published into the ring so far, by record type."""
-        return self.market_data.published
+        """Events published into the ring so far, by record type (the writer's count)."""
+        return self.writer.published
 
     # -- what the admission answered --------------------------------------------------------
-    def _count(self, kind: str, verdict: Verdict, local_ts: int, now: int) -> None:
-        """Count what one input's admission published: the input, and the hold changes it
-        caused (the admission publishes each as an event). Under the ring writer's lock."""
-        seq, _, holds = verdict
-        if seq is not None:
-            self.market_data.add(kind, local_ts)
-        if holds:
-            self.market_data.add("event", now, len(holds))
-
     def _settle(self, verdict: Verdict, source: str) -> int | None:
         """Report a drop and the hold changes of one input; returns its seq if published."""
         seq, problem, holds = verdict
@@ -196,10 +187,8 @@ class Ingestor:
                 self.writer, code, exch_ts, lts, received, price, volume, total_volume,
                 tick_type, bool(simtrade), seq, now,
             )  # fmt: skip
-            if type(out) is int:  # published, no hold changed: the usual case
-                self.market_data.add("tick", lts)
-                return out
-            self._count("tick", out, lts, now)
+        if type(out) is int:  # published, no hold changed: the usual case
+            return out
         return self._settle(out, source)
 
     def bidask(
@@ -227,10 +216,8 @@ class Ingestor:
                 self.writer, code, exch_ts, lts, received, bid_px, bid_qty, ask_px, ask_qty,
                 bool(simtrade), seq, now,
             )  # fmt: skip
-            if type(out) is int:
-                self.market_data.add("bidask", lts)
-                return out
-            self._count("bidask", out, lts, now)
+        if type(out) is int:
+            return out
         return self._settle(out, source)
 
     # -- screening: would an input be admitted now? (realtime replay paces admitted ones only)
@@ -287,7 +274,6 @@ class Ingestor:
                 trading_state=trading_state,
                 reason=reason[:32],
             )
-            self.market_data.add("event", lts)
         return int(seq)
 
     def record(self, rec: MarketRecord, source: str, keep_local_ts: bool = False) -> int | None:
@@ -343,10 +329,8 @@ class Ingestor:
             out = self._admission.admit_snapshot(
                 self.writer, record_to_dict(rec), local, rec.local_ts, now
             )
-            if type(out) is int:
-                self.market_data.add("snapshot", local)
-                return out
-            self._count("snapshot", out, local, now)
+        if type(out) is int:
+            return out
         return self._settle(out, source)
 
     # -- batches (simulator, replay: the throughput path) -----------------------------------
@@ -385,7 +369,10 @@ class Ingestor:
         """
         now = self.clock_ns()
         adm = self._admission
-        with self._lock:
+        # acquire/try/finally rather than `with`: ~0.1 us less per call on 3.11 (the
+        # simulator's publication sits between a row's receive stamp and its decision).
+        self._lock.acquire()
+        try:
             try:
                 out = adm.admit_rows(
                     self.writer, ticks, bidasks, kinds, now, stamp_local_ts, restamp
@@ -396,14 +383,9 @@ class Ingestor:
                     self.writer, ticks.astype(TICK_DTYPE), bidasks.astype(BIDASK_DTYPE),
                     np.asarray(kinds, dtype=np.uint8), now, stamp_local_ts, restamp,
                 )  # fmt: skip
-            nt, nb, lts_t, lts_b, drops, holds = out
-            tally = self.market_data
-            if nt:
-                tally.add("tick", lts_t, nt)
-            if nb:
-                tally.add("bidask", lts_b, nb)
-            if holds:
-                tally.add("event", now, len(holds))
+        finally:
+            self._lock.release()
+        nt, nb, drops, holds = out
         for kind, cause, n, row, field, detail in drops:
             place = f"{source} {kind} row {row}" if where is None else where(kind, row)
             self.bad.report(BadInputCause(cause), place, field, detail, n=n)

@@ -73,7 +73,6 @@ class SimFeed:
             None if max_sim_seconds is None else market.clock_ns + int(max_sim_seconds * NS)
         )
         self._stopped = False
-        self.published = 0
 
     def start(self, ingestor: Ingestor) -> None:
         self.ingestor = ingestor
@@ -113,11 +112,16 @@ class SimFeed:
         return _Pending(chunk, 0, times)
 
     def poll(self) -> int:
-        """Publish every event that is due; returns how many were published."""
+        """Publish every event that is due; returns how many were published.
+
+        The simulator's own bookkeeping comes first and the hand-over last: the ingestion
+        stamps each row's receive time as it takes it, and nothing of the simulator runs
+        between that stamp and the runner, as a live feed's work after a publication runs on
+        its own thread and does not delay the trading thread."""
         if self.ingestor is None or self._stopped:
             return 0
         due = self._due_ns()
-        total = 0
+        ranges: list[tuple[SimChunk, int, int]] = []
         while True:
             if self._pending is None:
                 if self.pace is Pace.REALTIME:
@@ -134,7 +138,7 @@ class SimFeed:
             p = self._pending
             end = int(np.searchsorted(p.times, due, side="right"))
             if end > p.pos:
-                total += self._publish(p.chunk, p.pos, end)
+                ranges.append((p.chunk, p.pos, end))
                 p.pos = end
             if p.pos >= p.chunk.size:
                 self._pending = None
@@ -142,17 +146,22 @@ class SimFeed:
                     break  # one chunk per poll keeps poll() short
                 continue
             break
-        self.published += total
-        return total
+        if not ranges:
+            return 0
+        *before, (chunk, lo, hi) = ranges  # more than one: a chunk ended within this poll
+        total = sum(self._publish(c, a, b) for c, a, b in before) if before else 0
+        return total + self._publish(chunk, lo, hi)
 
     def _publish(self, chunk: SimChunk, lo: int, hi: int) -> int:
-        ing = self.ingestor
-        assert ing is not None
         kinds = chunk.kinds[lo:hi]
         index = chunk.index[lo:hi]
-        # Session events split the range; between them ticks and books go in one call.
-        n = 0
         ev_pos = np.flatnonzero(kinds == 0).tolist()
+        if not ev_pos:  # the usual range: trades and books alone, handed over in one call
+            return self._hand_over(chunk, kinds, index)
+        # Session events split the range; between them ticks and books go in one call.
+        ing = self.ingestor
+        assert ing is not None
+        n = 0
         bounds = [-1, *ev_pos, kinds.size]
         for e, nxt in pairwise(bounds):
             if e >= 0:
@@ -160,20 +169,22 @@ class SimFeed:
                 local = ts + self.latency_ns if self.local_clock is LocalClock.EXCHANGE else None
                 ing.event("session_state", code, ts, state, local_ts=local)
                 n += 1
-            lo_, hi_ = e + 1, nxt
-            if hi_ <= lo_:
-                continue
-            k = kinds[lo_:hi_]
-            ix = index[lo_:hi_]
-            ticks = chunk.ticks[ix[k == 1]]
-            books = chunk.bidasks[ix[k == 2]]
-            if self.local_clock is LocalClock.EXCHANGE:
-                ticks["local_ts"] = ticks["exch_ts"] + self.latency_ns
-                books["local_ts"] = books["exch_ts"] + self.latency_ns
-            # Wall clock: the rows' local_ts is 0 and the ingestion stamps them on arrival,
-            # as it stamps a live callback's input (Ingestor.tick / bidask).
-            n += ing.interleaved(ticks, books, k, "sim")
+            if nxt > e + 1:
+                n += self._hand_over(chunk, kinds[e + 1 : nxt], index[e + 1 : nxt])
         return n
+
+    def _hand_over(self, chunk: SimChunk, k: np.ndarray, ix: np.ndarray) -> int:
+        """Trades and books (``k``: 1 or 2, ``ix`` their rows in the chunk) into ingestion."""
+        ing = self.ingestor
+        assert ing is not None
+        ticks = chunk.ticks[ix[k == 1]]
+        books = chunk.bidasks[ix[k == 2]]
+        if self.local_clock is LocalClock.EXCHANGE:
+            ticks["local_ts"] = ticks["exch_ts"] + self.latency_ns
+            books["local_ts"] = books["exch_ts"] + self.latency_ns
+        # Wall clock: the rows' local_ts is 0 and the ingestion stamps them on arrival,
+        # as it stamps a live callback's input (Ingestor.tick / bidask).
+        return ing.interleaved(ticks, books, k, "sim")
 
 
 def _times(chunk: SimChunk) -> np.ndarray:

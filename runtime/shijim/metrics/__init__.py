@@ -88,21 +88,6 @@ class _BeforeCollect:
 
 
 @dataclass(slots=True)
-class MarketDataTally:
-    """Market-data events published into the ring, by record type, and the newest one's local
-    receive time. One writer at a time: ingestion adds under the ring writer's lock (so no lock
-    of its own on every event's path); the metrics and the health probes read it."""
-
-    published: dict[str, int] = field(default_factory=dict)
-    last_event_ns: int = 0
-
-    def add(self, kind: str, local_ts_ns: int, n: int = 1) -> None:
-        p = self.published
-        p[kind] = p.get(kind, 0) + n
-        self.last_event_ns = local_ts_ns
-
-
-@dataclass(slots=True)
 class ExecutionTally:
     """What the risk gateway sent and booked: order actions by kind, orders the venue accepted,
     fills booked, net positions by code and the account's net PnL (TWD). The trading thread
@@ -149,11 +134,11 @@ class ShardMetrics:
         self.shard = str(shard)
         r = self.registry
         s = ("shard",)
-        # What ingestion published (MarketDataTally: kept under the ring writer's lock, on
-        # every event's path, where a labelled counter and a gauge cost ~3 µs under their own
-        # locks), handed to shijim_md_events_total and the last event's gauge when the registry
-        # is read.
-        self.market_data = MarketDataTally()
+        # What ingestion published: the shard's ring writer counts each message it publishes,
+        # by type, and keeps the newest one's receive time (shijim_core, no cost on the event's
+        # path worth a lock); shijim_md_events_total and the last event's gauge take them when
+        # the registry is read (watch_publications).
+        self._publications: Any = None
         self._md_exported: dict[str, int] = {}
         # What the risk gateway sent and booked (ExecutionTally), exported likewise.
         self.execution = ExecutionTally()
@@ -371,10 +356,15 @@ class ShardMetrics:
         return c
 
     # -- market data -------------------------------------------------------------------------
+    def watch_publications(self, writer: Any) -> None:
+        """Export what ``writer`` (the shard's ``shijim_core.RingWriter``) has published."""
+        self._publications = writer
+
     @property
     def last_event_ns(self) -> int:
         """The local receive time of the newest ingested event (wall ns; 0: none yet)."""
-        return self.market_data.last_event_ns
+        w = self._publications
+        return 0 if w is None else w.last_local_ts
 
     def _flush_pending(self) -> None:
         # Two scrapes at once: one exports, the other waits and finds nothing new (a copy taken
@@ -384,9 +374,9 @@ class ShardMetrics:
             observe = self._c_t2o.observe
             for _ in range(len(q)):  # what was queued when the read began
                 observe(q.popleft())
-            md = self.market_data
-            totals = md.published.copy()  # one C call: whole under the interpreter lock
-            last = md.last_event_ns
+            w = self._publications
+            totals = {} if w is None else w.published  # a new dict, read under the GIL whole
+            last = 0 if w is None else w.last_local_ts
             for kind, new in _increments(totals, self._md_exported):
                 self._child(self._md_events, "md", kind).inc(new)
             if last:  # no series before the first event (see _bind)

@@ -20,7 +20,8 @@ pub use rules::{
     Side, TickIn, Why, CAUSES,
 };
 
-use crate::ring::{PublishError, RingError, RingWriter};
+use crate::publish::MessageWriter;
+use crate::ring::{PublishError, RingError};
 use crate::sbe::{
     self, Code, CodeHashBuilder, EventKind, Message, Reason, SbeError, SessionState, SystemEvent,
     TradingState,
@@ -359,7 +360,7 @@ impl Admission {
     /// hold events and bounds receive times. Errors are the ring's own (closed, exhausted).
     pub fn admit(
         &mut self,
-        w: &mut RingWriter,
+        w: &mut MessageWriter<'_>,
         input: &Input,
         local_ts: i64,
         now: i64,
@@ -375,10 +376,7 @@ impl Admission {
                 }
                 let content = msg;
                 set_local_ts(&mut msg, local_ts);
-                msg.set_seq(w.next_seq());
-                let seq = w
-                    .publish_with(|slot| sbe::encode(&msg, slot))
-                    .map_err(ring_only)?;
+                let seq = w.publish(&mut msg).map_err(ring_only)?;
                 self.marks.insert(
                     (kind, head.code),
                     Mark {
@@ -399,7 +397,7 @@ impl Admission {
     /// its stream's run of drops, as `admit` does for its own.
     pub fn reject(
         &mut self,
-        w: &mut RingWriter,
+        w: &mut MessageWriter<'_>,
         kind: Kind,
         code: Code,
         cause: Cause,
@@ -423,9 +421,13 @@ fn set_local_ts(m: &mut Message, local_ts: i64) {
     }
 }
 
-fn publish_hold(w: &mut RingWriter, change: &HoldChange, now: i64) -> Result<u64, RingError> {
-    let msg = Message::SystemEvent(SystemEvent {
-        seq: w.next_seq(),
+fn publish_hold(
+    w: &mut MessageWriter<'_>,
+    change: &HoldChange,
+    now: i64,
+) -> Result<u64, RingError> {
+    let mut msg = Message::SystemEvent(SystemEvent {
+        seq: 0,
         exch_ts: now,
         local_ts: now,
         code: change.code,
@@ -440,8 +442,7 @@ fn publish_hold(w: &mut RingWriter, change: &HoldChange, now: i64) -> Result<u64
         // Cause names are printable ASCII and the reason is cut to 32 bytes.
         reason: Reason::new(&change.reason).unwrap_or_default(),
     });
-    w.publish_with(|slot| sbe::encode(&msg, slot))
-        .map_err(ring_only)
+    w.publish(&mut msg).map_err(ring_only)
 }
 
 /// Drops of a batch per (kind, cause): how many, and the first one (row index in its kind's

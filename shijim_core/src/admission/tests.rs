@@ -2,8 +2,9 @@
 //! bounds and data holds (published as events at their place).
 
 use super::*;
+use crate::publish::Published;
 use crate::ring::test_ring::TestRing;
-use crate::ring::{Next, Start, MAX_PAYLOAD};
+use crate::ring::{Next, RingWriter, Start, MAX_PAYLOAD};
 
 /// The messages in `ring`, oldest first.
 fn messages(ring: &TestRing) -> Vec<Message> {
@@ -153,7 +154,9 @@ fn tick_rules() {
 
 fn admit(a: &mut Admission, w: &mut RingWriter, input: Input) -> Result<u64, Cause> {
     let mut changes = Vec::new();
-    match a.admit(w, &input, 7, NOW, &mut changes).unwrap() {
+    let mut published = Published::default();
+    let mut w = MessageWriter::new(w, &mut published);
+    match a.admit(&mut w, &input, 7, NOW, &mut changes).unwrap() {
         Verdict::Published(seq) => Ok(seq),
         Verdict::Dropped(f) => Err(f.cause),
     }
@@ -240,7 +243,9 @@ fn the_clock_bound_is_the_feeds() {
 #[test]
 fn a_run_of_drops_holds_the_code_until_its_stream_admits_again() {
     let ring = TestRing::new("admission");
-    let mut w = ring.writer(64);
+    let mut ring_writer = ring.writer(64);
+    let mut published = Published::default();
+    let mut w = MessageWriter::new(&mut ring_writer, &mut published);
     let mut a = Admission::new(None, ClockBound::default(), 3).unwrap();
     let mut changes = Vec::new();
     let good = |ts: i64| Input::Book(book(ts, BID, [1 + (ts % 5) as i128; 5]));
@@ -273,7 +278,10 @@ fn a_run_of_drops_holds_the_code_until_its_stream_admits_again() {
         .unwrap();
     assert_eq!(changes.len(), 2);
     assert!(!changes[1].held && a.held().count() == 0);
-    drop(w);
+    // Published and counted: what was admitted (not the duplicates, not the drops) and the
+    // two hold changes, as events.
+    assert_eq!(published.by_type, [1, 2, 0, 2]);
+    drop(ring_writer);
     let states: Vec<_> = messages(&ring)
         .into_iter()
         .map(|m| match m {

@@ -277,12 +277,12 @@ impl Admission {
         now: i64,
     ) -> PyResult<Py<PyAny>> {
         let mut w = writer.try_borrow_mut()?;
-        let w = w.writer()?;
+        let mut w = w.messages()?;
         self.changes.clear();
         let (seq, prob) = match input {
             Ok(input) => match self
                 .core
-                .admit(w, &input, local_ts, now, &mut self.changes)
+                .admit(&mut w, &input, local_ts, now, &mut self.changes)
                 .map_err(ring_err)?
             {
                 Verdict::Published(seq) if self.changes.is_empty() => {
@@ -294,7 +294,7 @@ impl Admission {
             Err((kind, code, (cause, field, detail))) => {
                 if let Some(code) = code {
                     self.core
-                        .reject(w, kind, code, cause, now, &mut self.changes)
+                        .reject(&mut w, kind, code, cause, now, &mut self.changes)
                         .map_err(ring_err)?;
                 }
                 let p = PyTuple::new(py, [cause.name(), &field, &detail])?;
@@ -611,8 +611,8 @@ impl Admission {
     /// Admit and publish a batch in one given order: `kinds[i]` (uint8, as the core's readers
     /// give them) is 1 (next row of `ticks`) or 2 (next row of `bidasks`). Each row's `local_ts` is its receive time for the clock rule;
     /// published rows carry it, or `now` when it is 0 and `stamp_local_ts`, or always with
-    /// `restamp`. Returns `(ticks published, books published, last tick local_ts, last book
-    /// local_ts, drops, holds)`: `drops` one `(kind, cause, count, first row, field, detail)`
+    /// `restamp`. Returns `(ticks published, books published, drops, holds)` (the writer counts
+    /// what it published, `RingWriter.published`): `drops` one `(kind, cause, count, first row, field, detail)`
     /// per kind and cause, `holds` `[(code, state, reason)]` in order (each also in the ring
     /// at its place).
     #[allow(clippy::too_many_arguments)]
@@ -644,11 +644,11 @@ impl Admission {
             )));
         }
         let mut w = writer.try_borrow_mut()?;
-        let w = w.writer()?;
+        let mut w = w.messages()?;
         self.changes.clear();
         let mut tally = Tally::default();
         let (mut ti, mut bi) = (0usize, 0usize);
-        let (mut pub_t, mut pub_b, mut lts_t, mut lts_b) = (0u64, 0u64, 0i64, 0i64);
+        let (mut pub_t, mut pub_b) = (0u64, 0u64);
         for &k in kinds {
             let (kind, row, input, raw_lts) = if k == 1 {
                 let r = &t[ti];
@@ -673,17 +673,11 @@ impl Admission {
             };
             match self
                 .core
-                .admit(w, &input, lts, now, &mut self.changes)
+                .admit(&mut w, &input, lts, now, &mut self.changes)
                 .map_err(ring_err)?
             {
-                Verdict::Published(_) if kind == Kind::Tick => {
-                    pub_t += 1;
-                    lts_t = lts;
-                }
-                Verdict::Published(_) => {
-                    pub_b += 1;
-                    lts_b = lts;
-                }
+                Verdict::Published(_) if kind == Kind::Tick => pub_t += 1,
+                Verdict::Published(_) => pub_b += 1,
                 Verdict::Dropped(f) => tally.add(kind, row, f, input.head()),
             }
         }
@@ -700,7 +694,7 @@ impl Admission {
             ))?;
         }
         let holds = holds_list(py, &self.changes)?;
-        (pub_t, pub_b, lts_t, lts_b, drops, holds).into_pyobject(py)
+        (pub_t, pub_b, drops, holds).into_pyobject(py)
     }
 }
 

@@ -13,6 +13,7 @@ use pyo3::sync::PyOnceLock;
 use pyo3::types::{PyBool, PyBytes, PyDict, PyFloat, PyInt, PyList};
 
 use super::sbe::{message_to_record, record_to_message};
+use crate::publish::{MessageWriter, Published};
 use crate::ring::{
     self, Next, PublishError, RingError as CoreError, RingReader as CoreReader,
     RingWriter as CoreWriter, Start, WriterState, MAX_PAYLOAD,
@@ -502,14 +503,17 @@ impl Rows {
 #[pyclass(module = "shijim_core._shijim_core")]
 pub struct RingWriter {
     inner: Option<CoreWriter>,
+    /// Every message published through this writer, by type (outlives a close: the metrics
+    /// may read it after).
+    published: Published,
     name: String,
     /// Converted rows of the batch being published.
     scratch: Vec<Message>,
 }
 
 impl RingWriter {
-    /// The plain writer, for admission (`python::admission`) to publish through.
-    pub(super) fn writer(&mut self) -> PyResult<&mut CoreWriter> {
+    /// The plain ring (raw payloads, its seq and geometry).
+    fn ring(&mut self) -> PyResult<&mut CoreWriter> {
         match self.inner.as_mut() {
             Some(w) => Ok(w),
             None => Err(RingError::new_err(format!(
@@ -519,12 +523,21 @@ impl RingWriter {
         }
     }
 
+    /// The ring with its tally: every SBE message is published through this (admission's in
+    /// `python::admission` too), so each is counted once.
+    pub(super) fn messages(&mut self) -> PyResult<MessageWriter<'_>> {
+        match self.inner.as_mut() {
+            Some(w) => Ok(MessageWriter::new(w, &mut self.published)),
+            None => Err(RingError::new_err(format!(
+                "ring {:?}: writer is closed",
+                self.name
+            ))),
+        }
+    }
+
     #[inline]
     fn publish_msg(&mut self, mut msg: Message) -> PyResult<u64> {
-        let w = self.writer()?;
-        msg.set_seq(w.next_seq());
-        w.publish_with(|slot| sbe::encode(&msg, slot))
-            .map_err(publish_err)
+        self.messages()?.publish(&mut msg).map_err(publish_err)
     }
 
     /// `publish_ticks` / `publish_bidasks`: a 1-D `dtype_name` array, rows turned into messages
@@ -540,7 +553,7 @@ impl RingWriter {
         let rows = rows.readonly();
         let slice = contiguous(&rows, call)?;
         let mut scratch = std::mem::take(&mut self.scratch);
-        let res = publish_rows(self.writer()?, &mut scratch, slice, call, to_msg);
+        let res = publish_rows(&mut self.messages()?, &mut scratch, slice, call, to_msg);
         self.scratch = scratch;
         res
     }
@@ -554,6 +567,7 @@ impl RingWriter {
         let inner = CoreWriter::open(name, slots, create).map_err(ring_err)?;
         Ok(RingWriter {
             inner: Some(inner),
+            published: Published::default(),
             name: name.to_string(),
             scratch: Vec::new(),
         })
@@ -702,7 +716,7 @@ impl RingWriter {
     /// Publish raw payload bytes (tools and tests; readers expect one SBE message per slot and
     /// count anything else as bad).
     fn publish_bytes(&mut self, payload: &[u8]) -> PyResult<u64> {
-        self.writer()?.publish(payload).map_err(ring_err)
+        self.ring()?.publish(payload).map_err(ring_err)
     }
 
     /// Release the ring (the writer lock goes with it); readers see `writer_closed`.
@@ -734,26 +748,43 @@ impl RingWriter {
         self.inner.is_none()
     }
 
+    /// Messages published so far by record type (`tick`, `bidask`, `snapshot`, `event`; the
+    /// types published at least once): what shijim.metrics exports as shijim_md_events_total.
+    #[getter]
+    fn published<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
+        let d = PyDict::new(py);
+        for (name, n) in self.published.counts() {
+            d.set_item(name, n)?;
+        }
+        Ok(d)
+    }
+
+    /// The local receive time (ns) of the newest message published; 0: none yet.
+    #[getter]
+    fn last_local_ts(&self) -> i64 {
+        self.published.last_local_ts
+    }
+
     /// The seq the next publish gets.
     #[getter]
     fn next_seq(&mut self) -> PyResult<u64> {
-        Ok(self.writer()?.next_seq())
+        Ok(self.ring()?.next_seq())
     }
 
     /// This writer's generation: 1 for the creator, +1 per takeover of the ring.
     #[getter]
     fn epoch(&mut self) -> PyResult<u64> {
-        Ok(self.writer()?.epoch())
+        Ok(self.ring()?.epoch())
     }
 
     #[getter]
     fn slots(&mut self) -> PyResult<u64> {
-        Ok(self.writer()?.slots())
+        Ok(self.ring()?.slots())
     }
 
     #[getter]
     fn path(&mut self) -> PyResult<String> {
-        Ok(self.writer()?.path().display().to_string())
+        Ok(self.ring()?.path().display().to_string())
     }
 
     fn __repr__(&self) -> String {
@@ -802,7 +833,7 @@ fn contiguous<'a, T: Element>(
 }
 
 fn publish_rows<T>(
-    w: &mut CoreWriter,
+    w: &mut MessageWriter<'_>,
     scratch: &mut Vec<Message>,
     rows: &[T],
     call: &str,
@@ -816,12 +847,7 @@ fn publish_rows<T>(
     }
     let mut last = None;
     for msg in scratch.iter_mut() {
-        msg.set_seq(w.next_seq());
-        let msg = &*msg;
-        last = Some(
-            w.publish_with(|slot| sbe::encode(msg, slot))
-                .map_err(publish_err)?,
-        );
+        last = Some(w.publish(msg).map_err(publish_err)?);
     }
     // Keep the memory of large batches bounded.
     if scratch.capacity() > 1 << 16 {
