@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import enum
 import math
+from bisect import bisect_right as _bisect_right
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import NamedTuple
@@ -148,6 +149,11 @@ _STOCK_TICKS: tuple[tuple[float, float], ...] = (
     (1000.0, 1.0),
     (math.inf, 5.0),
 )
+# The same ladder for one C call per lookup (bisect): its finite bounds, and the tick below
+# each of them with the last tick beyond. A stock's tick is read several times per acting
+# decision (the strategy's quotes, risk's grid check); the loop cost ~12 lines for a 600 TWD one.
+_STOCK_BOUNDS = tuple(b for b, _ in _STOCK_TICKS[:-1])
+_STOCK_TICK_AT = tuple(t for _, t in _STOCK_TICKS)
 
 
 # A code's tick at a price (Instrument.tick_size: TWSE's ladder, one tick for futures), and how
@@ -178,10 +184,8 @@ class Instrument:
     def tick_size(self, price: float) -> float:
         if self.kind is not _STOCK:
             return self.tick
-        for bound, tick in _STOCK_TICKS:
-            if price < bound:
-                return tick
-        return _STOCK_TICKS[-1][1]
+        # The first bound above the price (a bound itself takes the next tick up; NaN the last).
+        return _STOCK_TICK_AT[_bisect_right(_STOCK_BOUNDS, price)]
 
     @staticmethod
     def future(code: str, multiplier: float, tick: float = 1.0) -> Instrument:

@@ -98,6 +98,17 @@ def test_no_reference_price(ref: float) -> None:
     assert decide(ref=ref) is RejectReason.NO_REFERENCE_PRICE
 
 
+@pytest.mark.parametrize(
+    ("price", "tick"),
+    [(0.01, 0.01), (9.99, 0.01), (10.0, 0.05), (49.95, 0.05), (50.0, 0.1), (99.9, 0.1),
+     (100.0, 0.5), (499.5, 0.5), (500.0, 1.0), (999.0, 1.0), (1000.0, 5.0), (4995.0, 5.0)],
+)  # fmt: skip
+def test_the_twse_ladder_changes_tick_at_each_bound(price: float, tick: float) -> None:
+    """TWSE's tick-size schedule: a bound takes the coarser tick (10 -> 0.05, 1000 -> 5)."""
+    assert Instrument.stock("2330").tick_size(price) == tick
+    assert TXF.tick_size(price) == 1.0  # a future has its one tick at every price
+
+
 def test_the_tick_grid_is_within_a_millionth_of_a_step_on_every_ladder() -> None:
     """The grid check (a comparison chain on ``steps % 1.0``) decides as the distance to the
     nearest whole step does, on both sides of the 1e-6 edge, for every TWSE tick and TAIFEX's."""
