@@ -6,51 +6,66 @@
 //! the newest one's local receive time. The shard's metrics and health probes read that tally
 //! (`shijim.metrics`), so ingestion keeps no second count of its own on every event's path.
 
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
+
 use crate::ring::{PublishError, RingWriter};
 use crate::sbe::{encode, Message, SbeError};
 
-/// The message types, in the order [`Published::by_type`] counts them, by their record names.
+/// The message types, in the order [`Published`] counts them, by their record names.
 pub const TYPE_NAMES: [&str; 4] = ["tick", "bidask", "snapshot", "event"];
 
 /// What a writer has published: counts by message type and the newest local receive time.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+///
+/// Atomics, so that another thread (the metrics' scrape, the health probes) reads them while
+/// the writer publishes, without a lock and without borrowing the writer. One writer updates
+/// them (the ring has exactly one), so a plain load and store is an exact count; a reader may
+/// see a value one publication old, never a torn one.
+#[derive(Debug, Default)]
 pub struct Published {
-    /// Indexed as [`TYPE_NAMES`].
-    pub by_type: [u64; 4],
-    /// `local_ts` of the newest message published (0: none yet).
-    pub last_local_ts: i64,
+    by_type: [AtomicU64; 4],
+    last_local_ts: AtomicI64,
 }
 
 impl Published {
-    fn count(&mut self, msg: &Message) {
+    fn count(&self, msg: &Message) {
         let (i, local_ts) = match msg {
             Message::Tick(m) => (0, m.local_ts),
             Message::BidAsk(m) => (1, m.local_ts),
             Message::Snapshot(m) => (2, m.local_ts),
             Message::SystemEvent(m) => (3, m.local_ts),
         };
-        self.by_type[i] += 1;
-        self.last_local_ts = local_ts;
+        let n = &self.by_type[i];
+        n.store(n.load(Ordering::Relaxed) + 1, Ordering::Relaxed);
+        self.last_local_ts.store(local_ts, Ordering::Relaxed);
+    }
+
+    /// Counts indexed as [`TYPE_NAMES`].
+    pub fn by_type(&self) -> [u64; 4] {
+        std::array::from_fn(|i| self.by_type[i].load(Ordering::Relaxed))
     }
 
     /// (record name, count) of each type published at least once.
-    pub fn counts(&self) -> impl Iterator<Item = (&'static str, u64)> + '_ {
+    pub fn counts(&self) -> impl Iterator<Item = (&'static str, u64)> {
         TYPE_NAMES
-            .iter()
-            .zip(self.by_type)
+            .into_iter()
+            .zip(self.by_type())
             .filter(|(_, n)| *n > 0)
-            .map(|(name, n)| (*name, n))
+    }
+
+    /// `local_ts` of the newest message published (0: none yet).
+    pub fn last_local_ts(&self) -> i64 {
+        self.last_local_ts.load(Ordering::Relaxed)
     }
 }
 
 /// A ring writer and its tally, borrowed together for the length of one publication path.
 pub struct MessageWriter<'a> {
     pub ring: &'a mut RingWriter,
-    pub published: &'a mut Published,
+    pub published: &'a Published,
 }
 
 impl<'a> MessageWriter<'a> {
-    pub fn new(ring: &'a mut RingWriter, published: &'a mut Published) -> Self {
+    pub fn new(ring: &'a mut RingWriter, published: &'a Published) -> Self {
         MessageWriter { ring, published }
     }
 
@@ -112,8 +127,8 @@ mod tests {
     fn each_message_is_counted_by_type_with_the_newest_receive_time() {
         let ring = TestRing::new("publish-count");
         let mut w = ring.writer(64);
-        let mut published = Published::default();
-        let mut mw = MessageWriter::new(&mut w, &mut published);
+        let published = Published::default();
+        let mut mw = MessageWriter::new(&mut w, &published);
         let mut t = tick(10);
         assert_eq!(mw.publish(&mut t).unwrap(), 0);
         assert_eq!(t.seq(), 0, "the ring's seq replaces the message's own");
@@ -131,9 +146,10 @@ mod tests {
             reason: Reason::new("").unwrap(),
         });
         mw.publish(&mut ev).unwrap();
-        assert_eq!(published.by_type, [2, 1, 0, 1]);
+        assert_eq!(published.by_type(), [2, 1, 0, 1]);
         assert_eq!(
-            published.last_local_ts, 40,
+            published.last_local_ts(),
+            40,
             "the newest published, not the largest"
         );
         let names: Vec<_> = published.counts().collect();
@@ -149,9 +165,33 @@ mod tests {
     }
 
     #[test]
+    fn another_thread_reads_the_counts_while_the_writer_publishes() {
+        let ring = TestRing::new("publish-threads");
+        let mut w = ring.writer(1024);
+        let published = std::sync::Arc::new(Published::default());
+        let reader = std::sync::Arc::clone(&published);
+        let seen = std::thread::spawn(move || {
+            let mut last = 0;
+            while last < 500 {
+                let n = reader.by_type()[0];
+                assert!(n >= last, "a count never goes back: {n} after {last}");
+                last = n;
+                std::hint::spin_loop();
+            }
+            last
+        });
+        let mut mw = MessageWriter::new(&mut w, &published);
+        for i in 0..500 {
+            mw.publish(&mut tick(i + 1)).unwrap();
+        }
+        assert_eq!(seen.join().unwrap(), 500);
+        assert_eq!(published.last_local_ts(), 500);
+    }
+
+    #[test]
     fn nothing_is_counted_before_a_publication() {
         let p = Published::default();
         assert_eq!(p.counts().count(), 0);
-        assert_eq!(p.last_local_ts, 0);
+        assert_eq!(p.last_local_ts(), 0);
     }
 }

@@ -55,7 +55,7 @@ def ring() -> Iterator[Ring]:
 
 def publish_market_data(writer: Any, kind: str, local_ts: int, n: int = 1) -> None:
     """``n`` trades ("tick") or books ("bidask") of TXFL6 received at ``local_ts``, published
-    as ingestion publishes them (the writer counts them: ``RingWriter.published``)."""
+    as ingestion publishes them (the writer counts them: ``RingWriter.publications``)."""
     for _ in range(n):
         if kind == "tick":
             writer.publish_tick("TXFL6", local_ts - 1000, local_ts, 20000.0, 1, 1)

@@ -131,7 +131,7 @@ def test_timestamp_and_watcher_gauges_appear_with_their_first_value(ring: Ring) 
 def test_market_data_counts_are_exported_once_however_often_the_registry_is_read(
     ring: Ring,
 ) -> None:
-    """The ring writer keeps running totals of what it published (RingWriter.published); each
+    """The ring writer keeps running totals of what it published (RingWriter.publications); each
     read of the registry adds what is new since the last one to the counter, so reads in a row
     export nothing twice."""
     m = ShardMetrics(0)
@@ -145,8 +145,10 @@ def test_market_data_counts_are_exported_once_however_often_the_registry_is_read
     publish_market_data(ring.writer, "tick", 1_700_000_000_000_000_002, 2)
     assert get("shijim_md_events_total", count) == 4
     assert get("shijim_md_events_total", {"shard": "0", "type": "tick"}) == 2
-    assert ring.writer.published == {"bidask": 4, "tick": 2}
+    assert ring.writer.publications.by_type == {"bidask": 4, "tick": 2}
     assert m.last_event_ns == 1_700_000_000_000_000_002
+    ring.writer.close()  # a stopped shard's last scrape still reads what was published
+    assert get("shijim_md_events_total", count) == 4 and m.last_event_ns > 0
 
 
 def test_execution_counts_are_exported_once_and_marks_as_they_stand() -> None:

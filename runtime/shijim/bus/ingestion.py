@@ -134,7 +134,7 @@ class Ingestor:
     @property
     def published(self) -> dict[str, int]:
         """Events published into the ring so far, by record type (the writer's count)."""
-        return self.writer.published
+        return self.writer.publications.by_type
 
     # -- what the admission answered --------------------------------------------------------
     def _settle(self, verdict: Verdict, source: str) -> int | None:

@@ -357,8 +357,9 @@ class ShardMetrics:
 
     # -- market data -------------------------------------------------------------------------
     def watch_publications(self, writer: Any) -> None:
-        """Export what ``writer`` (the shard's ``shijim_core.RingWriter``) has published."""
-        self._publications = writer
+        """Export what ``writer`` (the shard's ``shijim_core.RingWriter``) has published: its
+        ``publications`` handle, read on the scrape's thread without touching the writer."""
+        self._publications = writer.publications
 
     @property
     def last_event_ns(self) -> int:
@@ -375,7 +376,7 @@ class ShardMetrics:
             for _ in range(len(q)):  # what was queued when the read began
                 observe(q.popleft())
             w = self._publications
-            totals = {} if w is None else w.published  # a new dict, read under the GIL whole
+            totals = {} if w is None else w.by_type  # a new dict of the writer's atomics
             last = 0 if w is None else w.last_local_ts
             for kind, new in _increments(totals, self._md_exported):
                 self._child(self._md_events, "md", kind).inc(new)

@@ -154,8 +154,8 @@ fn tick_rules() {
 
 fn admit(a: &mut Admission, w: &mut RingWriter, input: Input) -> Result<u64, Cause> {
     let mut changes = Vec::new();
-    let mut published = Published::default();
-    let mut w = MessageWriter::new(w, &mut published);
+    let published = Published::default();
+    let mut w = MessageWriter::new(w, &published);
     match a.admit(&mut w, &input, 7, NOW, &mut changes).unwrap() {
         Verdict::Published(seq) => Ok(seq),
         Verdict::Dropped(f) => Err(f.cause),
@@ -244,8 +244,8 @@ fn the_clock_bound_is_the_feeds() {
 fn a_run_of_drops_holds_the_code_until_its_stream_admits_again() {
     let ring = TestRing::new("admission");
     let mut ring_writer = ring.writer(64);
-    let mut published = Published::default();
-    let mut w = MessageWriter::new(&mut ring_writer, &mut published);
+    let published = Published::default();
+    let mut w = MessageWriter::new(&mut ring_writer, &published);
     let mut a = Admission::new(None, ClockBound::default(), 3).unwrap();
     let mut changes = Vec::new();
     let good = |ts: i64| Input::Book(book(ts, BID, [1 + (ts % 5) as i128; 5]));
@@ -280,7 +280,7 @@ fn a_run_of_drops_holds_the_code_until_its_stream_admits_again() {
     assert!(!changes[1].held && a.held().count() == 0);
     // Published and counted: what was admitted (not the duplicates, not the drops) and the
     // two hold changes, as events.
-    assert_eq!(published.by_type, [1, 2, 0, 2]);
+    assert_eq!(published.by_type(), [1, 2, 0, 2]);
     drop(ring_writer);
     let states: Vec<_> = messages(&ring)
         .into_iter()

@@ -4,6 +4,7 @@
 //! accounting live in the plain Rust ring.
 
 use std::mem::{offset_of, size_of};
+use std::sync::Arc;
 
 use numpy::{Element, PyArray1, PyArrayDescr, PyArrayMethods};
 use pyo3::create_exception;
@@ -503,9 +504,9 @@ impl Rows {
 #[pyclass(module = "shijim_core._shijim_core")]
 pub struct RingWriter {
     inner: Option<CoreWriter>,
-    /// Every message published through this writer, by type (outlives a close: the metrics
-    /// may read it after).
-    published: Published,
+    /// Every message published through this writer, by type; shared with the `Publications`
+    /// handles other threads read it through (it outlives a close).
+    published: Arc<Published>,
     name: String,
     /// Converted rows of the batch being published.
     scratch: Vec<Message>,
@@ -527,7 +528,7 @@ impl RingWriter {
     /// `python::admission` too), so each is counted once.
     pub(super) fn messages(&mut self) -> PyResult<MessageWriter<'_>> {
         match self.inner.as_mut() {
-            Some(w) => Ok(MessageWriter::new(w, &mut self.published)),
+            Some(w) => Ok(MessageWriter::new(w, &self.published)),
             None => Err(RingError::new_err(format!(
                 "ring {:?}: writer is closed",
                 self.name
@@ -567,7 +568,7 @@ impl RingWriter {
         let inner = CoreWriter::open(name, slots, create).map_err(ring_err)?;
         Ok(RingWriter {
             inner: Some(inner),
-            published: Published::default(),
+            published: Arc::default(),
             name: name.to_string(),
             scratch: Vec::new(),
         })
@@ -748,21 +749,13 @@ impl RingWriter {
         self.inner.is_none()
     }
 
-    /// Messages published so far by record type (`tick`, `bidask`, `snapshot`, `event`; the
-    /// types published at least once): what shijim.metrics exports as shijim_md_events_total.
+    /// What this writer has published, as a handle another thread may read at any time (the
+    /// shard's metrics and health probes do) without touching the writer.
     #[getter]
-    fn published<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
-        let d = PyDict::new(py);
-        for (name, n) in self.published.counts() {
-            d.set_item(name, n)?;
+    fn publications(&self) -> Publications {
+        Publications {
+            inner: Arc::clone(&self.published),
         }
-        Ok(d)
-    }
-
-    /// The local receive time (ns) of the newest message published; 0: none yet.
-    #[getter]
-    fn last_local_ts(&self) -> i64 {
-        self.published.last_local_ts
     }
 
     /// The seq the next publish gets.
@@ -798,6 +791,33 @@ impl RingWriter {
             ),
             None => format!("RingWriter({:?}, closed)", self.name),
         }
+    }
+}
+
+/// What a `RingWriter` has published (`RingWriter.publications`): read-only, readable from any
+/// thread while the writer publishes (atomics; no borrow of the writer).
+#[pyclass(module = "shijim_core._shijim_core", frozen)]
+pub struct Publications {
+    inner: Arc<Published>,
+}
+
+#[pymethods]
+impl Publications {
+    /// Messages published so far by record type (`tick`, `bidask`, `snapshot`, `event`; the
+    /// types published at least once): what shijim.metrics exports as shijim_md_events_total.
+    #[getter]
+    fn by_type<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
+        let d = PyDict::new(py);
+        for (name, n) in self.inner.counts() {
+            d.set_item(name, n)?;
+        }
+        Ok(d)
+    }
+
+    /// The local receive time (ns) of the newest message published; 0: none yet.
+    #[getter]
+    fn last_local_ts(&self) -> i64 {
+        self.inner.last_local_ts()
     }
 }
 
@@ -1350,6 +1370,7 @@ pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
         py.get_type::<RingWriterExistsError>(),
     )?;
     m.add_class::<RingWriter>()?;
+    m.add_class::<Publications>()?;
     m.add_class::<RingReader>()?;
     m.add_class::<RingBatch>()?;
     m.add_function(wrap_pyfunction!(ring_path, m)?)?;
