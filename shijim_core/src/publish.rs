@@ -11,7 +11,8 @@ use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use crate::ring::{PublishError, RingWriter};
 use crate::sbe::{encode, Message, SbeError};
 
-/// The message types, in the order [`Published`] counts them, by their record names.
+/// The message types by their record names, in template-id order (1: tick .. 4: event), the
+/// order [`Published`] counts them in.
 pub const TYPE_NAMES: [&str; 4] = ["tick", "bidask", "snapshot", "event"];
 
 /// What a writer has published: counts by message type and the newest local receive time.
@@ -28,15 +29,9 @@ pub struct Published {
 
 impl Published {
     fn count(&self, msg: &Message) {
-        let (i, local_ts) = match msg {
-            Message::Tick(m) => (0, m.local_ts),
-            Message::BidAsk(m) => (1, m.local_ts),
-            Message::Snapshot(m) => (2, m.local_ts),
-            Message::SystemEvent(m) => (3, m.local_ts),
-        };
-        let n = &self.by_type[i];
+        let n = &self.by_type[usize::from(msg.template_id() - 1)];
         n.store(n.load(Ordering::Relaxed) + 1, Ordering::Relaxed);
-        self.last_local_ts.store(local_ts, Ordering::Relaxed);
+        self.last_local_ts.store(msg.local_ts(), Ordering::Relaxed);
     }
 
     /// Counts indexed as [`TYPE_NAMES`].
@@ -60,8 +55,8 @@ impl Published {
 
 /// A ring writer and its tally, borrowed together for the length of one publication path.
 pub struct MessageWriter<'a> {
-    pub ring: &'a mut RingWriter,
-    pub published: &'a Published,
+    ring: &'a mut RingWriter,
+    published: &'a Published,
 }
 
 impl<'a> MessageWriter<'a> {

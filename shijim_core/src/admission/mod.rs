@@ -107,15 +107,6 @@ struct Mark {
     content: Message,
 }
 
-fn exch_ts_of(m: &Message) -> i64 {
-    match m {
-        Message::Tick(t) => t.exch_ts,
-        Message::BidAsk(b) => b.exch_ts,
-        Message::Snapshot(s) => s.exch_ts,
-        Message::SystemEvent(e) => e.exch_ts,
-    }
-}
-
 /// Per-stream runs of drops and the codes held because of them.
 #[derive(Debug, Default)]
 struct Holds {
@@ -300,7 +291,7 @@ impl Admission {
     /// (non-zero: a recorded seq) or the same content back to back (duplicate).
     fn stream_fault(&self, kind: Kind, head: &Head, content: &Message) -> Option<Fault> {
         let last = self.marks.get(&(kind, head.code))?;
-        let last_ts = exch_ts_of(&last.content);
+        let last_ts = last.content.exch_ts();
         if head.exch_ts < last_ts {
             return Some(Fault::new(
                 Cause::TimeBackwards,

@@ -612,9 +612,9 @@ impl Admission {
     /// give them) is 1 (next row of `ticks`) or 2 (next row of `bidasks`). Each row's `local_ts` is its receive time for the clock rule;
     /// published rows carry it, or `now` when it is 0 and `stamp_local_ts`, or always with
     /// `restamp`. Returns `(ticks published, books published, drops, holds)` (the writer counts
-    /// what it published, `RingWriter.published`): `drops` one `(kind, cause, count, first row, field, detail)`
-    /// per kind and cause, `holds` `[(code, state, reason)]` in order (each also in the ring
-    /// at its place).
+    /// what it published: `RingWriter.publications`): `drops` one `(kind, cause, count, first
+    /// row, field, detail)` per kind and cause, `holds` `[(code, state, reason)]` in order (each
+    /// also in the ring at its place).
     #[allow(clippy::too_many_arguments)]
     #[pyo3(signature = (writer, ticks, bidasks, kinds, now, stamp_local_ts = true, restamp = false))]
     fn admit_rows<'py>(

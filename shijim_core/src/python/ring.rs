@@ -515,25 +515,16 @@ pub struct RingWriter {
 impl RingWriter {
     /// The plain ring (raw payloads, its seq and geometry).
     fn ring(&mut self) -> PyResult<&mut CoreWriter> {
-        match self.inner.as_mut() {
-            Some(w) => Ok(w),
-            None => Err(RingError::new_err(format!(
-                "ring {:?}: writer is closed",
-                self.name
-            ))),
-        }
+        let name = &self.name;
+        self.inner.as_mut().ok_or_else(|| closed_writer(name))
     }
 
     /// The ring with its tally: every SBE message is published through this (admission's in
     /// `python::admission` too), so each is counted once.
     pub(super) fn messages(&mut self) -> PyResult<MessageWriter<'_>> {
-        match self.inner.as_mut() {
-            Some(w) => Ok(MessageWriter::new(w, &self.published)),
-            None => Err(RingError::new_err(format!(
-                "ring {:?}: writer is closed",
-                self.name
-            ))),
-        }
+        let name = &self.name;
+        let ring = self.inner.as_mut().ok_or_else(|| closed_writer(name))?;
+        Ok(MessageWriter::new(ring, &self.published))
     }
 
     #[inline]
@@ -558,6 +549,10 @@ impl RingWriter {
         self.scratch = scratch;
         res
     }
+}
+
+fn closed_writer(name: &str) -> PyErr {
+    RingError::new_err(format!("ring {name:?}: writer is closed"))
 }
 
 #[pymethods]

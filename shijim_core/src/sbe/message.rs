@@ -258,6 +258,24 @@ impl Message {
         }
     }
 
+    pub fn exch_ts(&self) -> i64 {
+        match self {
+            Message::Tick(m) => m.exch_ts,
+            Message::BidAsk(m) => m.exch_ts,
+            Message::Snapshot(m) => m.exch_ts,
+            Message::SystemEvent(m) => m.exch_ts,
+        }
+    }
+
+    pub fn local_ts(&self) -> i64 {
+        match self {
+            Message::Tick(m) => m.local_ts,
+            Message::BidAsk(m) => m.local_ts,
+            Message::Snapshot(m) => m.local_ts,
+            Message::SystemEvent(m) => m.local_ts,
+        }
+    }
+
     /// The ring writer assigns the per-shard sequence number just before encoding.
     pub fn set_seq(&mut self, seq: u64) {
         match self {
