@@ -16,6 +16,7 @@ import pytest
 from shijim.domain import SignalSnapshot
 from shijim.strategy.base import MarketView
 from shijim.strategy.signals import mlofi_reference
+from shijim.strategy.snapshot import BookTop
 
 import shijim_core as sc
 
@@ -445,3 +446,34 @@ def test_take_view_refuses_a_type_that_is_not_a_tuple_and_a_short_type_fails_in_
     with pytest.raises(KeyError, match="take_view"):
         a.take_view(3, MarketView, SignalSnapshot)
     assert a.take_view(0, tuple, tuple)[0] == "TXFL4"  # plain tuples are tuple types too
+
+
+def test_book_tops_are_the_book_views_of_every_code_with_a_book(
+    ring: tuple[sc.RingWriter, sc.RingReader],
+) -> None:
+    """The dashboard snapshot's one-call table: a BookTop per code with a book, in code-id
+    order, holding the BookView getters' values (its totals, not the since-last-decision
+    flows), and nothing for a code without one."""
+    w, r = ring
+    eng = sc.Engine(["TXFL4", "MXFL4", "TXFM4"], "every_event", latency="zero")
+    assert eng.book_tops(BookTop) == []
+    book(w, "TXFM4", S, 100, 101, [5, 4, 3, 2, 1], [2, 2, 2, 2, 2])
+    book(w, "TXFL4", S + MS, 200, 202, [1, 4, 3, 2, 1], [3, 2, 2, 2, 2])
+    w.publish_tick("TXFL4", S + 2 * MS, S + 2 * MS, 202, 3, 3, tick_type=1)
+    book(w, "TXFL4", S + 3 * MS, 201, 202, [6, 4, 3, 2, 1], [1, 2, 2, 2, 2])
+    while eng.next_due(r) is not None:
+        pass
+    eng.take_view(0, MarketView, SignalSnapshot)  # restarts the flows, not the totals
+    tops = eng.book_tops(BookTop)
+    assert [t.code for t in tops] == ["TXFL4", "TXFM4"] and type(tops[0]) is BookTop
+    for top in tops:
+        v = eng.book(eng.code_id(top.code))
+        want = BookTop(
+            v.code, v.best_bid, v.bid_qty, v.best_ask, v.ask_qty, v.microprice, v.imbalance,
+            v.last_trade, v.exch_ts, v.ofi_total, v.ofi_best_total,
+        )  # fmt: skip
+        assert [None if x != x else x for x in top] == [None if x != x else x for x in want]
+    assert tops[0].last_trade == 202.0 and tops[0].ofi != 0.0
+    assert math.isnan(tops[1].last_trade)  # no trade yet
+    with pytest.raises(TypeError, match=r"book_tops: dict: not a tuple type"):
+        eng.book_tops(dict)

@@ -16,7 +16,7 @@ from typing import Any
 
 from shijim.dashboard.channel import SnapshotChannel
 from shijim.dashboard.links import AdminAddress, AdminLink
-from shijim.domain import TradingState
+from shijim.domain import OrderStatus, Side, TradingState
 from shijim.governance.admin import AdminServer
 from shijim.risk.state import TradingStateMachine
 from shijim.strategy.snapshot import (
@@ -71,11 +71,14 @@ def fixed_snapshot(ts_ns: int = T0, last_event_ns: int = T0 - 200_000_000) -> Sy
         "2330": BookTop("2330", 1005.0, 12, 1010.0, 30, 1006.4, -0.43, float("nan"), T0, 3.0, 1),
         "2317": BookTop("2317", 180.5, 40, 181.0, 25, 180.8, 0.23, 180.5, T0, 0.0, 0),
     }
+    buy, sell = Side.BUY, Side.SELL
+    working, part = OrderStatus.SUBMITTED, OrderStatus.PART_FILLED
+    pending = OrderStatus.PENDING_SUBMIT
     orders = (
-        WorkingOrder("P11", "TXFL6", "BUY", 1, 1, 22996.0, "submitted", T0 - 5, "mm:TXFL6:b"),
-        WorkingOrder("P12", "TXFL6", "SELL", 1, 1, 23001.0, "submitted", T0 - 4, "mm:TXFL6:a"),
-        WorkingOrder("P13", "MXFL6", "BUY", 2, 1, 22998.0, "part_filled", T0 - 3, "mm:MXFL6:b"),
-        WorkingOrder("P14", "2317", "SELL", 1, 1, 181.5, "pending_submit", T0 - 2, "mm:2317:a"),
+        WorkingOrder("P11", "TXFL6", buy, 1, 1, 22996.0, working, T0 - 5, "mm:TXFL6:b"),
+        WorkingOrder("P12", "TXFL6", sell, 1, 1, 23001.0, working, T0 - 4, "mm:TXFL6:a"),
+        WorkingOrder("P13", "MXFL6", buy, 2, 1, 22998.0, part, T0 - 3, "mm:MXFL6:b"),
+        WorkingOrder("P14", "2317", sell, 1, 1, 181.5, pending, T0 - 2, "mm:2317:a"),
     )
     return SystemSnapshot(
         ts_ns=ts_ns,

@@ -130,6 +130,6 @@ def test_sparklines_and_flows() -> None:
     r = Reading("a", "a")
     for i in range(15):
         snap = fixed_snapshot(T0 + i)
-        top = dataclasses.replace(snap.books["TXFL6"], ofi=2.0 * i, ofi_best=float(i))
+        top = snap.books["TXFL6"]._replace(ofi=2.0 * i, ofi_best=float(i))
         r.received(Publication(T0 + i, {}, {}, dataclasses.replace(snap, books={"TXFL6": top})), i)
     assert flows(r.history["TXFL6"]) == (10.0, 20.0)  # the last 10 readings (~1 s at 10 Hz)

@@ -102,7 +102,7 @@ def test_the_runners_snapshot_carries_what_the_panels_show(shard) -> None:
     top = snap.books[CODE]
     assert (top.bid, top.ask, top.spread) == (20000.0, 20001.0, 1.0)
     assert [o.price for o in snap.working_orders] == [19999.0, 19998.0, 19997.0]
-    assert {o.side for o in snap.working_orders} == {"BUY"}
+    assert {o.side for o in snap.working_orders} == {Side.BUY}
     assert snap.rejects == {"fat_finger_qty": 1}
     (rej,) = snap.recent_rejects
     assert (rej.reason, rej.subject) == ("fat_finger_qty", CODE) and "9" in rej.detail

@@ -57,8 +57,7 @@ def history(snap: SystemSnapshot) -> list[SystemSnapshot]:
     for i in range(HISTORY):
         back = HISTORY - 1 - i
         books = {
-            code: dataclasses.replace(
-                b,
+            code: b._replace(
                 microprice=b.microprice + (SWING[i] - SWING[-1]) * (b.ask - b.bid),
                 ofi=b.ofi - 3.5 * back * (1 if n % 2 else -1),
                 ofi_best=b.ofi_best - 2 * back * (1 if n % 2 else -1),

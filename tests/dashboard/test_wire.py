@@ -16,6 +16,7 @@ from shijim.dashboard.wire import (
     decode_snapshot,
     encode_snapshot,
 )
+from shijim.domain import OrderStatus, Side
 
 
 def test_round_trip_keeps_every_field() -> None:
@@ -26,6 +27,10 @@ def test_round_trip_keeps_every_field() -> None:
     nan_free = {k: v for k, v in back.books.items() if k != "2330"}
     assert nan_free == {k: v for k, v in snap.books.items() if k != "2330"}
     assert back.working_orders == snap.working_orders
+    assert [(o.side, o.status) for o in back.working_orders[:3]] == [
+        (Side.BUY, OrderStatus.SUBMITTED), (Side.SELL, OrderStatus.SUBMITTED),
+        (Side.BUY, OrderStatus.PART_FILLED),
+    ]  # fmt: skip
     assert back.holdings == snap.holdings
     assert back.recent_rejects == snap.recent_rejects
     assert back.account == snap.account and back.account.net == 9800.0 - 650.0 - 4780.0
@@ -54,6 +59,12 @@ def test_a_publication_ages_on_the_runtimes_clock() -> None:
         (lambda d: d["snapshot"]["books"]["rows"][1].pop(), "snapshot.books.rows[1]: expected 11"),
         (lambda d: d["snapshot"]["books"]["rows"][0].__setitem__(2, "5"),
          "snapshot.books.rows[0]: expected an integer, got str"),
+        (lambda d: d["snapshot"]["working_orders"]["rows"][2].__setitem__(2, "HOLD"),
+         "snapshot.working_orders.rows[2]: unknown side 'HOLD'"),
+        (lambda d: d["snapshot"]["working_orders"]["rows"][0].__setitem__(6, "lost"),
+         "snapshot.working_orders.rows[0]: unknown order status 'lost'"),
+        (lambda d: d["snapshot"]["working_orders"]["rows"][0].__setitem__(2, 1),
+         "snapshot.working_orders.rows[0]: expected a string, got int"),
         (lambda d: d["snapshot"]["working_orders"]["fields"].reverse(),
          "snapshot.working_orders.fields: expected"),
         (lambda d: d["snapshot"].update(counters=[]), "snapshot.counters: expected a JSON object"),

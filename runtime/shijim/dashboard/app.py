@@ -53,6 +53,7 @@ from shijim.dashboard.model import (
     tradingshard_ack,
 )
 from shijim.dashboard.panels import Cell, Column, Row, TablePanel, TextPanel
+from shijim.domain import Side
 from shijim.gateway.taipei_time import utc_ns_to_taipei
 from shijim.strategy.snapshot import BookTop, SystemSnapshot, WorkingOrder
 
@@ -552,11 +553,11 @@ def order_row(tag: str, o: WorkingOrder, grey: bool) -> Row:
         (tag, g),
         (o.order_id, g),
         (o.code, g),
-        (o.side, g or ("green" if o.side == "BUY" else "red")),
+        (o.side.name, g or ("green" if o.side is Side.BUY else "red")),
         (str(o.qty), g),
         (str(o.remaining), g),
         (fmt_price(o.price), g),
-        (o.status, g),
+        (o.status.value, g),
         (o.tag, g),
     )
 

@@ -15,10 +15,10 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, fields
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, get_type_hints
 
-from shijim.domain import TradingState
+from shijim.domain import OrderStatus, Side, TradingState
 from shijim.strategy.snapshot import (
     AccountTotals,
     BookTop,
@@ -32,10 +32,10 @@ from shijim.strategy.snapshot import (
 )
 
 VERSION = 1
-BOOK_FIELDS = tuple(f.name for f in fields(BookTop))
-ORDER_FIELDS = tuple(f.name for f in fields(WorkingOrder))
-HOLDING_FIELDS = tuple(f.name for f in fields(Holding))
-REJECT_FIELDS = tuple(f.name for f in fields(RecentReject))
+BOOK_FIELDS = BookTop._fields
+ORDER_FIELDS = WorkingOrder._fields
+HOLDING_FIELDS = Holding._fields
+REJECT_FIELDS = RecentReject._fields
 
 
 class WireError(ValueError):
@@ -50,6 +50,12 @@ def _row(values: tuple[Any, ...]) -> list[Any]:
     return [_num(v) if type(v) is float else v for v in values]
 
 
+def _order_row(o: WorkingOrder) -> list[Any]:
+    row = _row(o)
+    row[2], row[6] = o.side.name, o.status.value
+    return row
+
+
 def _table(names: tuple[str, ...], rows: list[list[Any]]) -> dict[str, Any]:
     return {"fields": list(names), "rows": rows}
 
@@ -60,63 +66,16 @@ def encode_snapshot(s: SystemSnapshot) -> dict[str, Any]:
     return {
         "ts_ns": s.ts_ns,
         "state": s.state.name,
-        "books": _table(
-            BOOK_FIELDS,
-            [
-                _row(
-                    (
-                        b.code,
-                        b.bid,
-                        b.bid_qty,
-                        b.ask,
-                        b.ask_qty,
-                        b.microprice,
-                        b.imbalance,
-                        b.last_trade,
-                        b.exch_ts,
-                        b.ofi,
-                        b.ofi_best,
-                    )
-                )
-                for b in s.books.values()
-            ],
-        ),
+        "books": _table(BOOK_FIELDS, [_row(b) for b in s.books.values()]),
         "positions": dict(s.positions),
         "pnl": _num(s.pnl),
-        "working_orders": _table(
-            ORDER_FIELDS,
-            [
-                _row(
-                    (
-                        o.order_id,
-                        o.code,
-                        o.side,
-                        o.qty,
-                        o.remaining,
-                        o.price,
-                        o.status,
-                        o.created_ns,
-                        o.tag,
-                    )
-                )
-                for o in s.working_orders
-            ],
-        ),
+        "working_orders": _table(ORDER_FIELDS, [_order_row(o) for o in s.working_orders]),
         "counters": dict(s.counters),
         "account": {"realised": a.realised, "unrealised": a.unrealised, "fees": a.fees},
-        "holdings": _table(
-            HOLDING_FIELDS,
-            [
-                _row((h.code, h.net, h.avg_price, h.realised, h.unrealised, h.fees))
-                for h in s.holdings
-            ],
-        ),
+        "holdings": _table(HOLDING_FIELDS, [_row(h) for h in s.holdings]),
         "demands": {k: {"state": d.state, "reason": d.reason} for k, d in s.demands.items()},
         "rejects": dict(s.rejects),
-        "recent_rejects": _table(
-            REJECT_FIELDS,
-            [[r.at_ns, r.reason, r.subject, r.detail] for r in s.recent_rejects],
-        ),
+        "recent_rejects": _table(REJECT_FIELDS, [list(r) for r in s.recent_rejects]),
         "strategy": {
             "name": s.strategy.name,
             "decision": s.strategy.decision,
@@ -175,10 +134,30 @@ def _rows(doc: Mapping[str, Any], key: str, names: tuple[str, ...]) -> list[list
     return rows
 
 
-# Each table's field names and per-column check, from its row type's own fields.
-_CHECKS: dict[str, Callable[[Any, str], Any]] = {"str": _str, "int": _int, "float": _float}
+def _side(x: Any, where: str) -> Side:
+    name = _str(x, where)
+    if name not in Side.__members__:
+        raise WireError(f"{where}: unknown side {name[:20]!r}")
+    return Side[name]
+
+
+def _status(x: Any, where: str) -> OrderStatus:
+    try:
+        return OrderStatus(_str(x, where))
+    except ValueError:
+        raise WireError(f"{where}: unknown order status {str(x)[:20]!r}") from None
+
+
+# Each table's field names and per-column check, from its row type's own annotations.
+_CHECKS: dict[type, Callable[[Any, str], Any]] = {
+    str: _str,
+    int: _int,
+    float: _float,
+    Side: _side,
+    OrderStatus: _status,
+}
 _TABLES: dict[type, tuple[tuple[str, ...], tuple[Callable[[Any, str], Any], ...]]] = {
-    cls: (names, tuple(_CHECKS[str(f.type)] for f in fields(cls)))
+    cls: (names, tuple(_CHECKS[get_type_hints(cls)[n]] for n in names))
     for cls, names in (
         (BookTop, BOOK_FIELDS),
         (WorkingOrder, ORDER_FIELDS),

@@ -457,30 +457,13 @@ class StrategyRunner:
 
     def snapshot(self) -> SystemSnapshot:
         """What a dashboard may show of this shard, as immutable copies taken on this (the
-        trading) thread; another thread serialises it (docs/dashboard.md). The cost (~0.4 ms
-        with 50 codes and 200 working orders) is paid only while ``on_snapshot`` is set."""
+        trading) thread; another thread serialises it (docs/dashboard.md). The cost (~0.12 ms
+        with 50 codes and 200 working orders back to back, ~0.33 ms when it runs ten times a
+        second) is paid only while ``on_snapshot`` is set."""
         from shijim.strategy import snapshot as s  # the rows below; BookTop is imported above
 
         gw = self.gateway
         eng = self.engine
-        tops: dict[str, BookTop] = {}
-        for code_id, code in enumerate(self.codes):
-            b = eng.book(code_id)
-            if b is None:
-                continue
-            tops[code] = BookTop(
-                code,
-                b.best_bid,
-                b.bid_qty,
-                b.best_ask,
-                b.ask_qty,
-                b.microprice,
-                b.imbalance,
-                b.last_trade,
-                b.exch_ts,
-                b.ofi_total,
-                b.ofi_best_total,
-            )
         c = self.counters
         ec = eng.counters()
         totals = eng.totals()
@@ -498,6 +481,7 @@ class StrategyRunner:
                     p.fees,
                 )
             )
+        recent = tuple(map(s.RecentReject._make, tuple(getattr(gw, "recent_rejects", ()))))
         machine = getattr(gw, "state_machine", None)
         demands = {} if machine is None else machine.demands()
         fields: dict[str, Any] = {}
@@ -511,10 +495,10 @@ class StrategyRunner:
         return SystemSnapshot(
             ts_ns=self._clock(),
             state=gw.state,
-            books=tops,
+            books={top.code: top for top in eng.book_tops(BookTop)},
             positions=dict(self._positions),  # a copy of the live view the strategy reads
             pnl=float(getattr(keeper, "total_pnl", math.nan)),
-            working_orders=tuple(map(s.WorkingOrder.of, tuple(gw.working_orders().values()))),
+            working_orders=s.working_orders(gw.working_orders()),
             counters={
                 "ticks": int(ec.get("trades", 0)),
                 "bidasks": int(ec.get("books", 0)),
@@ -532,9 +516,7 @@ class StrategyRunner:
             holdings=tuple(holdings),
             demands={src.value: s.Demand(st.name, why) for src, (st, why) in demands.items()},
             rejects={r.value: int(n) for r, n in tuple(gw.rejects.items())},
-            recent_rejects=tuple(
-                s.RecentReject(*r) for r in tuple(getattr(gw, "recent_rejects", ()))
-            ),
+            recent_rejects=recent,
             strategy=s.StrategyState(
                 str(getattr(self.strategy, "name", type(self.strategy).__name__)),
                 str(eng.policy),

@@ -1054,6 +1054,50 @@ impl PyEngine {
         self.strategy_view(py, "peek_view", code_id, false, view_type, signals_type)
     }
 
+    /// Every code with a book, in code-id order, as an instance of `top_type` (a tuple type:
+    /// the dashboard snapshot's `BookTop`) holding code, best_bid, bid_qty, best_ask, ask_qty,
+    /// microprice, imbalance, last_trade, exch_ts, ofi_total, ofi_best_total: the BookView
+    /// getters' values. One call for the whole table of a snapshot, built on the trading
+    /// thread (docs/dashboard.md), instead of a view and eleven reads per code.
+    fn book_tops<'py>(
+        &mut self,
+        py: Python<'py>,
+        top_type: &Bound<'py, PyType>,
+    ) -> PyResult<Vec<Bound<'py, PyAny>>> {
+        let f = |x: f64| PyFloat::new(py, x).into_any();
+        let i = |x: i64| PyInt::new(py, x).into_any();
+        let mut out = Vec::new();
+        for id in 0..self.inner.codes().len() as CodeId {
+            let Some((s, exch_ts)) = self
+                .inner
+                .book(id)
+                .filter(|b| b.has_book())
+                .map(|b| (*b.signals(), b.exch_ts))
+            else {
+                continue;
+            };
+            let code = self.code_name(py, id).into_any();
+            out.push(tuple_instance(
+                "book_tops",
+                top_type,
+                [
+                    code,
+                    f(s.best_bid),
+                    i(s.bid_qty),
+                    f(s.best_ask),
+                    i(s.ask_qty),
+                    f(s.microprice),
+                    f(s.imbalance),
+                    f(s.last_trade.map_or(f64::NAN, |t| t.price.to_f64())),
+                    i(exch_ts),
+                    f(s.total.ofi),
+                    f(s.total.ofi_best),
+                ],
+            )?);
+        }
+        Ok(out)
+    }
+
     /// The account's net position of `code_id` (lots), `position(code_id).net` without
     /// building a view (risk reads it for every decision).
     fn net(&self, code_id: CodeId) -> PyResult<i64> {
