@@ -19,12 +19,15 @@ dashboard.tick_to_order.floor  bench/runtime.py's tick-to-order floor (a book in
                          listener, against the same without; thousands of samples per run, so
                          the p50 resolves a few percent where the demo's ~130 orders cannot.
                          Target: the median of the pairs' p50 ratios within 5 %.
-dashboard.tick_to_order.floor.attach  the same, but the same dashboard process runs beside the
-                         floor in both runs of a pair: reading this runner (attached) or a quiet
-                         decoy runtime in another process (baseline). What attaching costs the
-                         trading process (the channel, the snapshots, the listener's stream),
-                         without what a Textual process on the other CPU costs it whatever it
-                         watches. Same target.
+dashboard.tick_to_order.floor.attach  the same floor, one run beside one dashboard process
+                         that reads, through a relay in a decoy runtime's process, this runner
+                         in half of 1.5 s windows (attached) and the quiet decoy in the others
+                         (baseline), alternated ABBA; per window the p50 after its first 0.5 s,
+                         per pair of windows their ratio. What attaching costs the trading
+                         process (the channel, the snapshots, the listener's stream), without
+                         what a Textual process on the other CPU costs it whatever it watches.
+                         Windows seconds apart share the VM's phase, which runs minutes apart do
+                         not (until stop 25 this figure compared whole 4 s runs). Same target.
 dashboard.snapshot_build StrategyRunner.snapshot() with 50 codes and 200 working orders, on the
                          trading thread (paid 10 times a second while someone watches).
                          Informative. Baseline: one decided event of the same runner (a book in,
@@ -45,9 +48,12 @@ import argparse
 import json
 import os
 import resource
+import select
+import socket
 import statistics
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -365,50 +371,40 @@ def bench_tick_to_order(seconds: float, pairs: int) -> None:
     )
 
 
-def floor_phase(watching: str, seconds: float, rate: float) -> list[float]:
-    """bench/runtime.py's paced floor with a dashboard child the whole time, ``watching`` this
-    runner's snapshots through a real admin listener ("this"), or another runtime's (a decoy
-    process: "other"), or no dashboard at all ("none")."""
+def floor_phase(attached: bool, seconds: float, rate: float) -> list[float]:
+    """bench/runtime.py's paced floor with a dashboard child the whole time reading this
+    runner's snapshots through a real admin listener (``attached``), or no dashboard at all."""
 
     def attach(ring: str, runner: StrategyRunner, gw: Any) -> Attached:
         channel = SnapshotChannel(runner, {"id": 0, "total": 1, "feed": "bench"})
         server = AdminServer(gw.state_machine, TOKEN, port=free_port(), snapshot=channel)
         server.start()
-        decoy = None
-        port = server.address[1]
-        if watching == "other":
-            port = free_port()
-            decoy = subprocess.Popen(
-                [sys.executable, str(Path(__file__)), "--decoy", str(port), str(seconds + 60)],
-                cwd=REPO, env={**os.environ, "PYTHONPATH": str(REPO / "runtime")},
-                preexec_fn=lambda: os.sched_setaffinity(0, {min(os.sched_getaffinity(0))}),
-            )  # fmt: skip
-        child = run_child(port, seconds + 30, 0.0)
-        started = time.monotonic()
-
-        def ready() -> bool:
-            if watching == "this":  # the dashboard is reading before the first measured event
-                return channel.encodings >= 3
-            return time.monotonic() - started > 3.0  # the decoy's dashboard: up and reading
+        child = run_child(server.address[1], seconds + 30, 0.0)
 
         def stop() -> None:
-            for proc in (child, decoy):
-                if proc is not None:
-                    proc.terminate()
-                    proc.communicate(timeout=30)
+            child.terminate()
+            child.communicate(timeout=30)
             server.stop()
 
-        return Attached(ready, stop)
+        # The dashboard is reading before the first measured event.
+        return Attached(lambda: channel.encodings >= 3, stop)
 
-    return runtime_bench.paced_floor("dfl" + watching[0], seconds, rate,
-                                     None if watching == "none" else attach)  # fmt: skip
+    return runtime_bench.paced_floor("dfl" + "tn"[not attached], seconds, rate,
+                                     attach if attached else None)  # fmt: skip
 
 
-def decoy_main(port: int, seconds: float) -> None:
-    """``--decoy PORT SECONDS``: another runtime for a dashboard to watch, so that the floor can
-    run beside a dashboard that does not read it: the floor's one-code pipeline with one book
-    and its order, its snapshots at 10 Hz served on PORT (a quiet shard: the dashboard's own
-    work is what this run adds, not the decoy's trading)."""
+def decoy_main(port: int, seconds: float, relay: tuple[int, int, int, int]) -> None:
+    """``--decoy PORT SECONDS RELAY_PORT THIS_PORT T0_NS WINDOW_NS``: another runtime for a
+    dashboard to watch, so that the floor can run beside a dashboard that does not read it: the
+    floor's one-code pipeline with one book and its order, its snapshots at 10 Hz served on PORT
+    (a quiet shard: the dashboard's own work is what this adds, not the decoy's trading). And
+    the relay: RELAY_PORT forwards the dashboard to THIS_PORT or to PORT by window
+    (``relay_main``), from this process, so that the trading process does the same work in
+    both kinds of window except serving its own snapshots."""
+    relay_port, this_port, t0_ns, window_ns = relay
+    threading.Thread(
+        target=relay_main, args=(relay_port, this_port, port, t0_ns, window_ns), daemon=True
+    ).start()
     name, w, r = runtime_bench._ring(f"decoy{port}", 4096)
     p = runtime_bench.pipeline(r, ["TXFL6"], runtime_bench.PlaceEveryEvent(), "every_event",
                                "zero", False, 64, SNAPSHOT_INTERVAL_S)  # fmt: skip
@@ -428,19 +424,136 @@ def decoy_main(port: int, seconds: float) -> None:
         runtime_bench._close(name, w)
 
 
+# -- attach, in alternated windows of one run ------------------------------------------------
+ATTACH_WINDOW_S = 1.0  # one window: the dashboard reads this runner, or the decoy
+ATTACH_SETTLE_S = 0.4  # a window's first samples are not counted: the switch settles
+# The bench's channel stops building snapshots this soon after its last read (the runtime's is
+# 5 s), so that the decoy's windows are free of them after the settling time.
+ATTACH_IDLE_S = 0.2
+ATTACH_LEAD_S = 10.0  # from the relay's start to the first window: the dashboard is up
+
+
+def reads_this_runner(k: int) -> bool:
+    """Window ``k``'s target, ABBA: this runner in windows 0, 3, 4, 7, ..., the decoy in 1, 2,
+    5, 6, ...; pair j is windows 2j and 2j+1, so a machine that drifts biases no pair."""
+    return k % 4 in (0, 3)
+
+
+def relay_main(listen: int, this_port: int, decoy_port: int, t0_ns: int, window_ns: int) -> None:
+    """Forwards each connection to ``this_port`` (before ``t0_ns``, and in the windows where
+    ``reads_this_runner``) or to ``decoy_port``, and cuts it at its window's end: the dashboard
+    reconnects by itself (its back-off starts at 0.1 s) and lands on the next window's target."""
+    srv = socket.create_server(("127.0.0.1", listen))
+    while True:
+        client, _ = srv.accept()
+        now = time.monotonic_ns()
+        k = (now - t0_ns) // window_ns if now >= t0_ns else -1
+        port = this_port if k < 0 or reads_this_runner(k) else decoy_port
+        end_ns = t0_ns + (k + 1) * window_ns
+        threading.Thread(target=_pipe, args=(client, port, end_ns), daemon=True).start()
+
+
+def _pipe(client: socket.socket, port: int, end_ns: int) -> None:
+    try:
+        up = socket.create_connection(("127.0.0.1", port), timeout=1.0)
+    except OSError:
+        client.close()
+        return
+    try:
+        while (left := end_ns - time.monotonic_ns()) > 0:
+            ready, _, _ = select.select((client, up), (), (), left / 1e9)
+            for sock in ready:
+                data = sock.recv(65536)
+                if not data:
+                    return
+                (up if sock is client else client).sendall(data)
+    except OSError:
+        pass
+    finally:
+        client.close()
+        up.close()
+
+
+def bench_attach_windows(pairs: int, rate: float = 2000.0) -> None:
+    """dashboard.tick_to_order.floor.attach: one paced floor run beside one dashboard process
+    that reads, through a relay in the decoy's process, this runner in half of the windows and
+    the decoy in the other half (``reads_this_runner``). Per window, the p50 of the samples after
+    the first ATTACH_SETTLE_S; per pair of windows, their ratio; the figure is the median ratio.
+    Windows 1.5 s apart see the same phase of the VM, which runs minutes apart do not."""
+    window_ns = int(ATTACH_WINDOW_S * 1e9)
+    t0_ns = time.monotonic_ns() + int(ATTACH_LEAD_S * 1e9)
+    windows = 2 * pairs
+    sent_at: list[int] = []
+
+    def attach(ring: str, runner: StrategyRunner, gw: Any) -> Attached:
+        channel = SnapshotChannel(runner, {"id": 0, "total": 1, "feed": "bench"},
+                                  idle_s=ATTACH_IDLE_S)  # fmt: skip
+        server = AdminServer(gw.state_machine, TOKEN, port=free_port(), snapshot=channel)
+        server.start()
+        decoy_port, relay_port = free_port(), free_port()
+        relay = (relay_port, server.address[1], t0_ns, window_ns)
+        decoy = subprocess.Popen(
+            [sys.executable, str(Path(__file__)), "--decoy", str(decoy_port),
+             str(ATTACH_LEAD_S + windows * ATTACH_WINDOW_S + 60), *map(str, relay)],
+            cwd=REPO, env={**os.environ, "PYTHONPATH": str(REPO / "runtime")},
+            preexec_fn=lambda: os.sched_setaffinity(0, {min(os.sched_getaffinity(0))}),
+        )  # fmt: skip
+        child = run_child(relay_port, ATTACH_LEAD_S + windows * ATTACH_WINDOW_S + 30, 0.0)
+
+        def stop() -> None:
+            for proc in (child, decoy):
+                proc.terminate()
+                proc.communicate(timeout=30)
+            server.stop()
+
+        return Attached(lambda: channel.encodings >= 3, stop)
+
+    # Long enough to reach the last window's end from wherever the dashboard got ready.
+    seconds = ATTACH_LEAD_S + windows * ATTACH_WINDOW_S
+    samples = runtime_bench.paced_floor("dfw", seconds, rate, attach, sent_at)
+    if len(samples) != len(sent_at):
+        raise SystemExit(f"attach windows: {len(samples)} samples for {len(sent_at)} events")
+    by_window: list[list[float]] = [[] for _ in range(windows)]
+    settle_ns = int(ATTACH_SETTLE_S * 1e9)
+    for at, us in zip(sent_at, samples, strict=True):
+        k, into = divmod(at - t0_ns, window_ns)
+        if 0 <= k < windows and into >= settle_ns:
+            by_window[k].append(us)
+    short = [k for k, v in enumerate(by_window) if len(v) < 100]
+    if short:
+        raise SystemExit(f"attach windows: windows {short} have fewer than 100 samples")
+    p50 = [statistics.median(v) for v in by_window]
+    this = [p50[k] for k in range(windows) if reads_this_runner(k)]
+    other = [p50[k] for k in range(windows) if not reads_this_runner(k)]
+    pair_ratio = statistics.median(
+        p50[2 * j] / p50[2 * j + 1] if reads_this_runner(2 * j) else p50[2 * j + 1] / p50[2 * j]
+        for j in range(pairs)
+    )
+    emit(
+        "dashboard.tick_to_order.floor.attach",
+        "us",
+        statistics.median(this),
+        sum(len(by_window[k]) for k in range(windows) if reads_this_runner(k)),
+        ("the same run, its windows where the dashboard watches another runtime",
+         statistics.median(other)),
+        "within 5% of the baseline (median of the pairs' p50 ratios)",
+        pair_ratio <= 1.05,
+        median_pair_ratio=round(pair_ratio, 3),
+        p50_with=[round(x, 2) for x in this],
+        p50_without=[round(x, 2) for x in other],
+        window_s=ATTACH_WINDOW_S,
+        settle_s=ATTACH_SETTLE_S,
+        pairs=pairs,
+        events_per_s=rate,
+        load=runtime_bench._load(),
+    )  # fmt: skip
+
+
 def bench_floor(seconds: float, pairs: int, rate: float = 2000.0) -> None:
     runtime_bench.bench_floor_pairs(
         "dashboard.tick_to_order.floor", "the same pipeline, no dashboard", 0.05, pairs, seconds,
         rate,
-        lambda attached: floor_phase("this" if attached else "none", seconds, rate),
-    )  # fmt: skip
-    # What attaching costs the trading process itself: the same dashboard process runs beside
-    # the floor in both runs of a pair, reading this runtime or another one.
-    runtime_bench.bench_floor_pairs(
-        "dashboard.tick_to_order.floor.attach",
-        "the same pipeline beside the same dashboard watching another runtime", 0.05, pairs,
-        seconds, rate,
-        lambda attached: floor_phase("this" if attached else "other", seconds, rate),
+        lambda attached: floor_phase(attached, seconds, rate),
     )  # fmt: skip
 
 
@@ -449,7 +562,8 @@ def main() -> None:
         child_main(sys.argv[2], float(sys.argv[3]))
         return
     if len(sys.argv) >= 2 and sys.argv[1] == "--decoy":
-        decoy_main(int(sys.argv[2]), float(sys.argv[3]))
+        relay_port, this_port, t0_ns, window_ns = (int(x) for x in sys.argv[4:8])
+        decoy_main(int(sys.argv[2]), float(sys.argv[3]), (relay_port, this_port, t0_ns, window_ns))
         return
     ap = argparse.ArgumentParser()
     ap.add_argument("--quick", action="store_true", help="short runs (smoke test)")
@@ -458,6 +572,7 @@ def main() -> None:
     bench_snapshot_cost(100 if q else 1000)
     bench_dashboard(5 if q else 20, 2 if q else 3)
     bench_floor(3 if q else 4, 1 if q else 6)
+    bench_attach_windows(2 if q else 16)
     bench_tick_to_order(5 if q else 20, 1 if q else 4)
 
 

@@ -325,13 +325,15 @@ def paced_floor(
     seconds: float,
     rate: float,
     attach: Callable[[str, StrategyRunner, RiskAwareGateway], Attached] | None = None,
+    sent_at: list[int] | None = None,
 ) -> list[float]:
     """The tick-to-order floor (one book in, one order out, in this process), paced at ``rate``
     events/s for ``seconds`` with the trading thread pinned and busy-polling between events,
     as `run --cpu` does; ``attach`` starts what runs beside it (its threads and processes kept
     off the trading CPU, as `run --cpu` keeps them) before the first measured event. Thousands
     of samples per run: the p50 resolves the few percent a neighbour may cost, where the
-    demo's ~200 orders cannot. Samples in microseconds."""
+    demo's ~200 orders cannot. Samples in microseconds, one per event; ``sent_at`` (if given)
+    gets each measured event's time.monotonic_ns() as it is published."""
     from shijim.app.runtime import IDLE_SPIN_NS, idle_turn, keep_side_threads_off
     from shijim.dashboard.channel import SNAPSHOT_INTERVAL_S
 
@@ -367,6 +369,8 @@ def paced_floor(
                 runner.step()
                 idle_turn(r, True, int(min(IDLE_SPIN_NS, nxt - now)), runner)
             i += 1
+            if sent_at is not None:
+                sent_at.append(time.monotonic_ns())
             floor_event(w, p, i)
             nxt += gap
         samples = [x / 1e3 for x in runner.counters.tick_to_order_ns]
