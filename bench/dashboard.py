@@ -572,7 +572,7 @@ def main() -> None:
     bench_snapshot_cost(100 if q else 1000)
     bench_dashboard(5 if q else 20, 2 if q else 3)
     bench_floor(3 if q else 4, 1 if q else 6)
-    bench_attach_windows(2 if q else 16)
+    bench_attach_windows(2 if q else 32)
     bench_tick_to_order(5 if q else 20, 1 if q else 4)
 
 
