@@ -14,20 +14,20 @@ dashboard.tick_to_order  `python -m shijim run --feed sim --seed 7 --cpu K --adm
                          the pairs' ratios within 5 %. Baseline: the same command with no
                          dashboard (the admin listener open, nobody reading: no snapshot built).
 dashboard.tick_to_order.floor  bench/runtime.py's tick-to-order floor (a book in, one order out,
-                         in this process, pinned, busy-polling) paced at 2000 events/s, with a
-                         dashboard child reading this runner's snapshots through a real admin
-                         listener, against the same without; thousands of samples per run, so
-                         the p50 resolves a few percent where the demo's ~130 orders cannot.
-                         Target: the median of the pairs' p50 ratios within 5 %.
-dashboard.tick_to_order.floor.attach  the same floor, one run beside one dashboard process
-                         that reads, through a relay in a decoy runtime's process, this runner
-                         in half of 1.5 s windows (attached) and the quiet decoy in the others
-                         (baseline), alternated ABBA; per window the p50 after its first 0.5 s,
-                         per pair of windows their ratio. What attaching costs the trading
-                         process (the channel, the snapshots, the listener's stream), without
-                         what a Textual process on the other CPU costs it whatever it watches.
-                         Windows seconds apart share the VM's phase, which runs minutes apart do
-                         not (until stop 25 this figure compared whole 4 s runs). Same target.
+                         in this process, pinned, busy-polling) paced at 2000 events/s, one run
+                         beside one dashboard process: in half of 64 one-second windows it reads
+                         this runner's snapshots through a real admin listener (via a relay in a
+                         quiet decoy runtime's process), in the others it is stopped (SIGSTOP:
+                         no dashboard running, nobody reading), alternated ABBA; per window the
+                         p50 after its first 0.4 s, per pair of windows their ratio. Thousands
+                         of samples per window, and a pair's two windows share the VM's phase,
+                         which runs minutes apart do not (until stop 25 this figure compared
+                         whole 4 s runs). Target: the median of the pairs' ratios within 5 %.
+dashboard.tick_to_order.floor.attach  the same, in a run of its own whose other windows have
+                         the dashboard running and reading the decoy: what attaching costs the
+                         trading process (the channel, the snapshots, the listener's stream),
+                         without what a Textual process on the other CPU costs it whatever it
+                         watches. Same target.
 dashboard.snapshot_build StrategyRunner.snapshot() with 50 codes and 200 working orders, on the
                          trading thread (paid 10 times a second while someone watches).
                          Informative. Baseline: one decided event of the same runner (a book in,
@@ -45,10 +45,12 @@ first CPU, the shard (this process, or the runtime with `--cpu`) to the last one
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import resource
 import select
+import signal
 import socket
 import statistics
 import subprocess
@@ -371,40 +373,22 @@ def bench_tick_to_order(seconds: float, pairs: int) -> None:
     )
 
 
-def floor_phase(attached: bool, seconds: float, rate: float) -> list[float]:
-    """bench/runtime.py's paced floor with a dashboard child the whole time reading this
-    runner's snapshots through a real admin listener (``attached``), or no dashboard at all."""
-
-    def attach(ring: str, runner: StrategyRunner, gw: Any) -> Attached:
-        channel = SnapshotChannel(runner, {"id": 0, "total": 1, "feed": "bench"})
-        server = AdminServer(gw.state_machine, TOKEN, port=free_port(), snapshot=channel)
-        server.start()
-        child = run_child(server.address[1], seconds + 30, 0.0)
-
-        def stop() -> None:
-            child.terminate()
-            child.communicate(timeout=30)
-            server.stop()
-
-        # The dashboard is reading before the first measured event.
-        return Attached(lambda: channel.encodings >= 3, stop)
-
-    return runtime_bench.paced_floor("dfl" + "tn"[not attached], seconds, rate,
-                                     attach if attached else None)  # fmt: skip
-
-
-def decoy_main(port: int, seconds: float, relay: tuple[int, int, int, int]) -> None:
-    """``--decoy PORT SECONDS RELAY_PORT THIS_PORT T0_NS WINDOW_NS``: another runtime for a
+def decoy_main(port: int, seconds: float, relay: tuple[int, int, int, int, int, int]) -> None:
+    """``--decoy PORT SECONDS RELAY_PORT THIS_PORT T0_NS WINDOW_NS WINDOWS PID``: another runtime
+    for a
     dashboard to watch, so that the floor can run beside a dashboard that does not read it: the
     floor's one-code pipeline with one book and its order, its snapshots at 10 Hz served on PORT
     (a quiet shard: the dashboard's own work is what this adds, not the decoy's trading). And
     the relay: RELAY_PORT forwards the dashboard to THIS_PORT or to PORT by window
     (``relay_main``), from this process, so that the trading process does the same work in
-    both kinds of window except serving its own snapshots."""
-    relay_port, this_port, t0_ns, window_ns = relay
+    both kinds of window except serving its own snapshots. PID (not 0): the dashboard process,
+    stopped in the windows where it does not read this runner (``conduct``)."""
+    relay_port, this_port, t0_ns, window_ns, windows, pid = relay
     threading.Thread(
         target=relay_main, args=(relay_port, this_port, port, t0_ns, window_ns), daemon=True
     ).start()
+    if pid:
+        threading.Thread(target=conduct, args=(pid, t0_ns, window_ns, windows), daemon=True).start()
     name, w, r = runtime_bench._ring(f"decoy{port}", 4096)
     p = runtime_bench.pipeline(r, ["TXFL6"], runtime_bench.PlaceEveryEvent(), "every_event",
                                "zero", False, 64, SNAPSHOT_INTERVAL_S)  # fmt: skip
@@ -474,12 +458,26 @@ def _pipe(client: socket.socket, port: int, end_ns: int) -> None:
         up.close()
 
 
-def bench_attach_windows(pairs: int, rate: float = 2000.0) -> None:
-    """dashboard.tick_to_order.floor.attach: one paced floor run beside one dashboard process
-    that reads, through a relay in the decoy's process, this runner in half of the windows and
-    the decoy in the other half (``reads_this_runner``). Per window, the p50 of the samples after
-    the first ATTACH_SETTLE_S; per pair of windows, their ratio; the figure is the median ratio.
-    Windows 1.5 s apart see the same phase of the VM, which runs minutes apart do not."""
+def conduct(pid: int, t0_ns: int, window_ns: int, windows: int) -> None:
+    """Stops the dashboard process ``pid`` (SIGSTOP: not scheduled at all) in the windows where
+    it does not read this runner and continues it in the others; continued after the last."""
+    try:
+        for k in range(windows):
+            time.sleep(max(0.0, (t0_ns + k * window_ns - time.monotonic_ns()) / 1e9))
+            os.kill(pid, signal.SIGCONT if reads_this_runner(k) else signal.SIGSTOP)
+        time.sleep(max(0.0, (t0_ns + windows * window_ns - time.monotonic_ns()) / 1e9))
+    finally:
+        os.kill(pid, signal.SIGCONT)
+
+
+def bench_windows(bench: str, stop_dashboard: bool, pairs: int, rate: float = 2000.0) -> None:
+    """One paced floor run beside one dashboard process that reads, through a relay in a decoy
+    runtime's process, this runner in half of the windows (``reads_this_runner``) and, in the
+    other half, the decoy (the attach figure) or nothing, the dashboard stopped
+    (``stop_dashboard``: the floor figure, no dashboard running). Per window, the p50 of the
+    samples after the first ATTACH_SETTLE_S; per pair of windows, their ratio; the figure is the
+    median ratio. Windows a second apart see the same phase of the VM, runs minutes apart do
+    not."""
     window_ns = int(ATTACH_WINDOW_S * 1e9)
     t0_ns = time.monotonic_ns() + int(ATTACH_LEAD_S * 1e9)
     windows = 2 * pairs
@@ -491,16 +489,20 @@ def bench_attach_windows(pairs: int, rate: float = 2000.0) -> None:
         server = AdminServer(gw.state_machine, TOKEN, port=free_port(), snapshot=channel)
         server.start()
         decoy_port, relay_port = free_port(), free_port()
-        relay = (relay_port, server.address[1], t0_ns, window_ns)
+        # The dashboard first: it retries until the relay listens.
+        child = run_child(relay_port, ATTACH_LEAD_S + windows * ATTACH_WINDOW_S + 30, 0.0)
+        relay = (relay_port, server.address[1], t0_ns, window_ns, windows,
+                 child.pid if stop_dashboard else 0)  # fmt: skip
         decoy = subprocess.Popen(
             [sys.executable, str(Path(__file__)), "--decoy", str(decoy_port),
              str(ATTACH_LEAD_S + windows * ATTACH_WINDOW_S + 60), *map(str, relay)],
             cwd=REPO, env={**os.environ, "PYTHONPATH": str(REPO / "runtime")},
             preexec_fn=lambda: os.sched_setaffinity(0, {min(os.sched_getaffinity(0))}),
         )  # fmt: skip
-        child = run_child(relay_port, ATTACH_LEAD_S + windows * ATTACH_WINDOW_S + 30, 0.0)
 
         def stop() -> None:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(child.pid, signal.SIGCONT)  # a stopped process would not terminate
             for proc in (child, decoy):
                 proc.terminate()
                 proc.communicate(timeout=30)
@@ -529,13 +531,17 @@ def bench_attach_windows(pairs: int, rate: float = 2000.0) -> None:
         p50[2 * j] / p50[2 * j + 1] if reads_this_runner(2 * j) else p50[2 * j + 1] / p50[2 * j]
         for j in range(pairs)
     )
+    baseline = (
+        "the same run, its windows with the dashboard stopped"
+        if stop_dashboard
+        else "the same run, its windows where the dashboard watches another runtime"
+    )
     emit(
-        "dashboard.tick_to_order.floor.attach",
+        bench,
         "us",
         statistics.median(this),
         sum(len(by_window[k]) for k in range(windows) if reads_this_runner(k)),
-        ("the same run, its windows where the dashboard watches another runtime",
-         statistics.median(other)),
+        (baseline, statistics.median(other)),
         "within 5% of the baseline (median of the pairs' p50 ratios)",
         pair_ratio <= 1.05,
         median_pair_ratio=round(pair_ratio, 3),
@@ -549,21 +555,14 @@ def bench_attach_windows(pairs: int, rate: float = 2000.0) -> None:
     )  # fmt: skip
 
 
-def bench_floor(seconds: float, pairs: int, rate: float = 2000.0) -> None:
-    runtime_bench.bench_floor_pairs(
-        "dashboard.tick_to_order.floor", "the same pipeline, no dashboard", 0.05, pairs, seconds,
-        rate,
-        lambda attached: floor_phase(attached, seconds, rate),
-    )  # fmt: skip
-
-
 def main() -> None:
     if len(sys.argv) >= 2 and sys.argv[1] == "--child":
         child_main(sys.argv[2], float(sys.argv[3]))
         return
     if len(sys.argv) >= 2 and sys.argv[1] == "--decoy":
-        relay_port, this_port, t0_ns, window_ns = (int(x) for x in sys.argv[4:8])
-        decoy_main(int(sys.argv[2]), float(sys.argv[3]), (relay_port, this_port, t0_ns, window_ns))
+        relay_port, this_port, t0_ns, window_ns, windows, pid = (int(x) for x in sys.argv[4:10])
+        relay = (relay_port, this_port, t0_ns, window_ns, windows, pid)
+        decoy_main(int(sys.argv[2]), float(sys.argv[3]), relay)
         return
     ap = argparse.ArgumentParser()
     ap.add_argument("--quick", action="store_true", help="short runs (smoke test)")
@@ -571,8 +570,9 @@ def main() -> None:
     q = args.quick
     bench_snapshot_cost(100 if q else 1000)
     bench_dashboard(5 if q else 20, 2 if q else 3)
-    bench_floor(3 if q else 4, 1 if q else 6)
-    bench_attach_windows(2 if q else 32)
+    pairs = 2 if q else 32
+    bench_windows("dashboard.tick_to_order.floor", True, pairs)
+    bench_windows("dashboard.tick_to_order.floor.attach", False, pairs)
     bench_tick_to_order(5 if q else 20, 1 if q else 4)
 
 
