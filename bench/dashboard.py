@@ -461,13 +461,14 @@ def _pipe(client: socket.socket, port: int, end_ns: int) -> None:
 def conduct(pid: int, t0_ns: int, window_ns: int, windows: int) -> None:
     """Stops the dashboard process ``pid`` (SIGSTOP: not scheduled at all) in the windows where
     it does not read this runner and continues it in the others; continued after the last."""
-    try:
-        for k in range(windows):
-            time.sleep(max(0.0, (t0_ns + k * window_ns - time.monotonic_ns()) / 1e9))
-            os.kill(pid, signal.SIGCONT if reads_this_runner(k) else signal.SIGSTOP)
-        time.sleep(max(0.0, (t0_ns + windows * window_ns - time.monotonic_ns()) / 1e9))
-    finally:
-        os.kill(pid, signal.SIGCONT)
+    with contextlib.suppress(ProcessLookupError):  # the dashboard ended: nothing to conduct
+        try:
+            for k in range(windows):
+                time.sleep(max(0.0, (t0_ns + k * window_ns - time.monotonic_ns()) / 1e9))
+                os.kill(pid, signal.SIGCONT if reads_this_runner(k) else signal.SIGSTOP)
+            time.sleep(max(0.0, (t0_ns + windows * window_ns - time.monotonic_ns()) / 1e9))
+        finally:
+            os.kill(pid, signal.SIGCONT)
 
 
 def bench_windows(bench: str, stop_dashboard: bool, pairs: int, rate: float = 2000.0) -> None:
