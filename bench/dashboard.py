@@ -375,11 +375,10 @@ def bench_tick_to_order(seconds: float, pairs: int) -> None:
 
 def decoy_main(port: int, seconds: float, relay: tuple[int, int, int, int, int, int]) -> None:
     """``--decoy PORT SECONDS RELAY_PORT THIS_PORT T0_NS WINDOW_NS WINDOWS PID``: another runtime
-    for a
-    dashboard to watch, so that the floor can run beside a dashboard that does not read it: the
-    floor's one-code pipeline with one book and its order, its snapshots at 10 Hz served on PORT
-    (a quiet shard: the dashboard's own work is what this adds, not the decoy's trading). And
-    the relay: RELAY_PORT forwards the dashboard to THIS_PORT or to PORT by window
+    for a dashboard to watch, so that the floor can run beside a dashboard that does not read
+    it: the floor's one-code pipeline with one book and its order, its snapshots at 10 Hz served
+    on PORT (a quiet shard: the dashboard's own work is what this adds, not the decoy's
+    trading). And the relay: RELAY_PORT forwards the dashboard to THIS_PORT or to PORT by window
     (``relay_main``), from this process, so that the trading process does the same work in
     both kinds of window except serving its own snapshots. PID (not 0): the dashboard process,
     stopped in the windows where it does not read this runner (``conduct``)."""
@@ -408,13 +407,13 @@ def decoy_main(port: int, seconds: float, relay: tuple[int, int, int, int, int, 
         runtime_bench._close(name, w)
 
 
-# -- attach, in alternated windows of one run ------------------------------------------------
-ATTACH_WINDOW_S = 1.0  # one window: the dashboard reads this runner, or the decoy
-ATTACH_SETTLE_S = 0.4  # a window's first samples are not counted: the switch settles
+# -- the floor figures, in alternated windows of one run ---------------------------------------
+WINDOW_S = 1.0  # one window: the dashboard reads this runner, or not (stopped, or the decoy)
+WINDOW_SETTLE_S = 0.4  # a window's first samples are not counted: the switch settles
 # The bench's channel stops building snapshots this soon after its last read (the runtime's is
-# 5 s), so that the decoy's windows are free of them after the settling time.
-ATTACH_IDLE_S = 0.2
-ATTACH_LEAD_S = 10.0  # from the relay's start to the first window: the dashboard is up
+# 5 s), so that the other windows are free of them after the settling time.
+WINDOW_IDLE_S = 0.2
+WINDOW_LEAD_S = 10.0  # from the relay's start to the first window: the dashboard is up
 
 
 def reads_this_runner(k: int) -> bool:
@@ -476,27 +475,29 @@ def bench_windows(bench: str, stop_dashboard: bool, pairs: int, rate: float = 20
     runtime's process, this runner in half of the windows (``reads_this_runner``) and, in the
     other half, the decoy (the attach figure) or nothing, the dashboard stopped
     (``stop_dashboard``: the floor figure, no dashboard running). Per window, the p50 of the
-    samples after the first ATTACH_SETTLE_S; per pair of windows, their ratio; the figure is the
+    samples after the first WINDOW_SETTLE_S; per pair of windows, their ratio; the figure is the
     median ratio. Windows a second apart see the same phase of the VM, runs minutes apart do
     not."""
-    window_ns = int(ATTACH_WINDOW_S * 1e9)
-    t0_ns = time.monotonic_ns() + int(ATTACH_LEAD_S * 1e9)
+    window_ns = int(WINDOW_S * 1e9)
+    t0_ns = time.monotonic_ns() + int(WINDOW_LEAD_S * 1e9)
     windows = 2 * pairs
+    # Long enough to reach the last window's end from wherever the dashboard got ready.
+    span_s = WINDOW_LEAD_S + windows * WINDOW_S
     sent_at: list[int] = []
 
     def attach(ring: str, runner: StrategyRunner, gw: Any) -> Attached:
         channel = SnapshotChannel(runner, {"id": 0, "total": 1, "feed": "bench"},
-                                  idle_s=ATTACH_IDLE_S)  # fmt: skip
+                                  idle_s=WINDOW_IDLE_S)  # fmt: skip
         server = AdminServer(gw.state_machine, TOKEN, port=free_port(), snapshot=channel)
         server.start()
         decoy_port, relay_port = free_port(), free_port()
         # The dashboard first: it retries until the relay listens.
-        child = run_child(relay_port, ATTACH_LEAD_S + windows * ATTACH_WINDOW_S + 30, 0.0)
+        child = run_child(relay_port, span_s + 30, 0.0)
         relay = (relay_port, server.address[1], t0_ns, window_ns, windows,
                  child.pid if stop_dashboard else 0)  # fmt: skip
         decoy = subprocess.Popen(
             [sys.executable, str(Path(__file__)), "--decoy", str(decoy_port),
-             str(ATTACH_LEAD_S + windows * ATTACH_WINDOW_S + 60), *map(str, relay)],
+             str(span_s + 60), *map(str, relay)],
             cwd=REPO, env={**os.environ, "PYTHONPATH": str(REPO / "runtime")},
             preexec_fn=lambda: os.sched_setaffinity(0, {min(os.sched_getaffinity(0))}),
         )  # fmt: skip
@@ -511,27 +512,24 @@ def bench_windows(bench: str, stop_dashboard: bool, pairs: int, rate: float = 20
 
         return Attached(lambda: channel.encodings >= 3, stop)
 
-    # Long enough to reach the last window's end from wherever the dashboard got ready.
-    seconds = ATTACH_LEAD_S + windows * ATTACH_WINDOW_S
-    samples = runtime_bench.paced_floor("dfw", seconds, rate, attach, sent_at)
+    samples = runtime_bench.paced_floor("dfw", span_s, rate, attach, sent_at)
     if len(samples) != len(sent_at):
-        raise SystemExit(f"attach windows: {len(samples)} samples for {len(sent_at)} events")
+        raise SystemExit(f"{bench}: {len(samples)} samples for {len(sent_at)} events")
     by_window: list[list[float]] = [[] for _ in range(windows)]
-    settle_ns = int(ATTACH_SETTLE_S * 1e9)
+    settle_ns = int(WINDOW_SETTLE_S * 1e9)
     for at, us in zip(sent_at, samples, strict=True):
         k, into = divmod(at - t0_ns, window_ns)
         if 0 <= k < windows and into >= settle_ns:
             by_window[k].append(us)
     short = [k for k, v in enumerate(by_window) if len(v) < 100]
     if short:
-        raise SystemExit(f"attach windows: windows {short} have fewer than 100 samples")
+        raise SystemExit(f"{bench}: windows {short} have fewer than 100 samples")
     p50 = [statistics.median(v) for v in by_window]
+    # Each pair (windows 2j, 2j+1) has one window of each kind, so the j-th of each list is
+    # pair j's.
     this = [p50[k] for k in range(windows) if reads_this_runner(k)]
     other = [p50[k] for k in range(windows) if not reads_this_runner(k)]
-    pair_ratio = statistics.median(
-        p50[2 * j] / p50[2 * j + 1] if reads_this_runner(2 * j) else p50[2 * j + 1] / p50[2 * j]
-        for j in range(pairs)
-    )
+    pair_ratio = statistics.median(t / o for t, o in zip(this, other, strict=True))
     baseline = (
         "the same run, its windows with the dashboard stopped"
         if stop_dashboard
@@ -548,8 +546,8 @@ def bench_windows(bench: str, stop_dashboard: bool, pairs: int, rate: float = 20
         median_pair_ratio=round(pair_ratio, 3),
         p50_with=[round(x, 2) for x in this],
         p50_without=[round(x, 2) for x in other],
-        window_s=ATTACH_WINDOW_S,
-        settle_s=ATTACH_SETTLE_S,
+        window_s=WINDOW_S,
+        settle_s=WINDOW_SETTLE_S,
         pairs=pairs,
         events_per_s=rate,
         load=runtime_bench._load(),

@@ -50,9 +50,12 @@ def _row(values: tuple[Any, ...]) -> list[Any]:
     return [_num(v) if type(v) is float else v for v in values]
 
 
+_SIDE_AT, _STATUS_AT = ORDER_FIELDS.index("side"), ORDER_FIELDS.index("status")
+
+
 def _order_row(o: WorkingOrder) -> list[Any]:
     row = _row(o)
-    row[2], row[6] = o.side.name, o.status.value
+    row[_SIDE_AT], row[_STATUS_AT] = o.side.name, o.status.value
     return row
 
 

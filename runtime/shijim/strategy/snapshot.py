@@ -58,10 +58,6 @@ class WorkingOrder(NamedTuple):
     created_ns: int
     tag: str = ""
 
-    @staticmethod
-    def of(o: Order) -> WorkingOrder:
-        return _make_order(_order_values(o))
-
 
 # An order's values in WorkingOrder's field order, read in C (one call per order).
 _order_values = attrgetter(*WorkingOrder._fields)

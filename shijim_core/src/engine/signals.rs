@@ -239,6 +239,11 @@ impl Signals {
         self.imbalance = imbalance(side_volume(&book.bid), side_volume(&book.ask));
     }
 
+    /// Price of the last real trade, NaN before the first.
+    pub fn last_trade_price(&self) -> f64 {
+        self.last_trade.map_or(f64::NAN, |t| t.price.to_f64())
+    }
+
     /// A real trade (the caller dropped simulated and non-positive ones).
     #[inline]
     pub fn on_trade(&mut self, trade: LastTrade) {
@@ -318,7 +323,9 @@ mod tests {
             exch_ts: 1,
             local_ts: 2,
         };
+        assert!(s.last_trade_price().is_nan()); // no trade yet
         s.on_trade(t(3, Some(Side::Buy)));
+        assert_eq!(s.last_trade_price(), 100.5);
         s.on_trade(t(5, Some(Side::Sell)));
         s.on_trade(t(7, None));
         assert_eq!(s.since.trade_flow, 3 - 5);

@@ -257,7 +257,7 @@ impl BookView {
     /// Price of the last real trade, NaN before the first.
     #[getter]
     fn last_trade(&self) -> f64 {
-        self.s.last_trade.map_or(f64::NAN, |t| t.price.to_f64())
+        self.s.last_trade_price()
     }
     #[getter]
     fn last_trade_qty(&self) -> i64 {
@@ -1088,7 +1088,7 @@ impl PyEngine {
                     i(s.ask_qty),
                     f(s.microprice),
                     f(s.imbalance),
-                    f(s.last_trade.map_or(f64::NAN, |t| t.price.to_f64())),
+                    f(s.last_trade_price()),
                     i(exch_ts),
                     f(s.total.ofi),
                     f(s.total.ofi_best),
