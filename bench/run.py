@@ -23,6 +23,7 @@ import platform
 import shlex
 import subprocess
 import sys
+import sysconfig
 import time
 import tomllib
 from dataclasses import dataclass, field
@@ -152,11 +153,26 @@ def git_commit() -> str:
     return f"{commit} (with uncommitted changes)" if git("status", "--porcelain") else commit
 
 
+def interpreter() -> str:
+    """The Python every bench runs on, and the build facts that move its speed (docs/decisions.md:
+    the venv's interpreter): a core linked into the executable or a shared libpython, and
+    whether it was configured --enable-optimizations."""
+    try:
+        shared = "libpython" in Path("/proc/self/maps").read_text()
+    except OSError:
+        shared = bool(sysconfig.get_config_var("Py_ENABLE_SHARED"))
+    pgo = "--enable-optimizations" in (sysconfig.get_config_var("CONFIG_ARGS") or "")
+    build = "shared libpython" if shared else "core in the executable"
+    build += ", --enable-optimizations" if pgo else ""
+    return f"{platform.python_implementation()} {platform.python_version()} ({build})"
+
+
 def machine() -> dict:
     return {
         "nproc": len(os.sched_getaffinity(0)),
         "cpu": cpu_model(),
         "kernel": platform.release(),
+        "python": interpreter(),
     }
 
 
@@ -231,6 +247,7 @@ def render_markdown(doc: dict) -> str:
         f"- Commit: `{doc['commit']}`",
         f"- Command: `{doc['command']}`",
         f"- Machine: {m['nproc']} CPUs, {m['cpu']}, Linux {m['kernel']}",
+        f"- Python: {m.get('python', 'not recorded')}",
     ]
     if doc["only"]:
         lines.append(f"- Subset: only {', '.join(doc['only'])} (run `make bench` for all)")

@@ -115,6 +115,25 @@ def test_unknown_code_is_an_error_naming_it_and_configured_codes_are_adopted() -
     assert pk.codes() == ["MXFL5"]
 
 
+def test_one_code_id_mapping_follows_adoptions_for_risk_and_the_venue() -> None:
+    """The engine's ``code_ids`` is the one code -> id lookup: the keeper, the reference prices
+    and the paper venue read the same live mapping, so a code adopted for a fill is known to
+    all of them at once, and nobody may write it."""
+    from shijim.execution.paper import PaperVenue
+    from shijim.risk.reference import ReferencePrices
+
+    eng = sc.Engine(["TXFL5"], latency="zero")
+    pk, refs, venue = PositionKeeper(eng, instrument_for), ReferencePrices(eng), PaperVenue(eng)
+    assert dict(eng.code_ids) == {"TXFL5": 0}
+    assert refs.code_id("MXFL5") is None and math.isnan(refs.get("MXFL5"))
+    pk.apply_fill(fill("MXFL5", Side.BUY, 1, 100.0))
+    assert dict(eng.code_ids) == {"TXFL5": 0, "MXFL5": 1} == {c: eng.code_id(c) for c in eng.codes}
+    assert refs.code_id("MXFL5") == 1
+    assert venue._code_ids.get("MXFL5") == 1
+    with pytest.raises(TypeError):
+        eng.code_ids["ZZZ"] = 9  # type: ignore[index]
+
+
 def test_a_bad_fill_is_refused_loudly() -> None:
     pk = keeper(["TXFL5"])
     with pytest.raises(ValueError, match="qty"):

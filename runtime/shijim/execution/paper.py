@@ -58,7 +58,7 @@ class PaperVenue:
         self._by_engine_id: dict[int, Order] = {}
         self._engine_id: dict[str, int] = {}
         self._cancelling: set[str] = set()
-        self._code_ids: dict[str, int] = {}
+        self._code_ids: Mapping[str, int] = engine.code_ids  # the engine's, live
         self._fills = 0
 
     # -- ExecutionAdapter --------------------------------------------------------------------
@@ -76,7 +76,7 @@ class PaperVenue:
         if type(qty) is not int or qty <= 0 or not math.isfinite(price) or price <= 0:
             return Rejection(RejectReason.ADAPTER, f"paper: bad qty {qty!r} or price {price!r}")
         code = intent.code
-        code_id = self._code_id(code)
+        code_id = self._code_ids.get(code)
         if code_id is None:
             return Rejection(RejectReason.UNKNOWN_CODE, f"paper: {code!r} is not an engine code")
         side = intent.side
@@ -135,15 +135,6 @@ class PaperVenue:
         return sum(self.cancel(oid) for oid in list(self._working))
 
     # -- internals ---------------------------------------------------------------------------
-    def _code_id(self, code: str) -> int | None:
-        cid = self._code_ids.get(code)
-        if cid is None:
-            try:
-                cid = self._code_ids[code] = self.engine.code_id(code)
-            except KeyError:
-                return None
-        return cid
-
     def _now(self) -> int:
         return max(0, self.engine.now)  # the engine's clock starts below 0 before any event
 

@@ -44,7 +44,8 @@ class PositionKeeper:
     def __init__(self, engine: Any, instruments: InstrumentLookup) -> None:
         self._engine = engine
         self._instruments = instruments
-        self._ids: dict[str, int] = {}
+        self._engine_ids: Mapping[str, int] = engine.code_ids  # every engine code, live
+        self._ids: dict[str, int] = {}  # the codes this account has booked or reconciled
         self._codes: dict[str, None] = {}  # codes with a fill or a reconciled position, in order
         self._net_positions = NetPositions(self)  # the one net-by-code lookup (``net``, ``view``)
 
@@ -52,9 +53,8 @@ class PositionKeeper:
         """The engine's id of ``code``, adopting it into the engine if needed."""
         cid = self._ids.get(code)
         if cid is None:
-            try:
-                cid = self._engine.code_id(code)
-            except KeyError:
+            cid = self._engine_ids.get(code)
+            if cid is None:
                 inst = self._instruments(code)  # raises for a code nobody configured
                 cid = self._engine.adopt(code, {"multiplier": float(inst.multiplier)})
             self._ids[code] = cid

@@ -8,28 +8,21 @@ last trade."""
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from typing import Any
 
 _NAN = math.nan
 
 
 class ReferencePrices:
-    __slots__ = ("_engine", "_ids")
+    __slots__ = ("_engine", "code_id")
 
     def __init__(self, engine: Any) -> None:
         self._engine = engine
-        self._ids: dict[str, int] = {}
-
-    def code_id(self, code: str) -> int | None:
-        """The engine's id of ``code``; None while it is not an engine code (not cached: it may
-        be adopted later)."""
-        cid = self._ids.get(code)
-        if cid is None:
-            try:
-                cid = self._ids[code] = self._engine.code_id(code)
-            except KeyError:
-                return None
-        return cid
+        # The engine's id of a code, None while it is not an engine code (it may be adopted
+        # later): the engine's own live mapping, its ``get`` bound once (no wrapper call on the
+        # order path).
+        self.code_id: Callable[[str], int | None] = engine.code_ids.get
 
     def get(self, code: str) -> float:
         cid = self.code_id(code)

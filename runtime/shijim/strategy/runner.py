@@ -150,7 +150,7 @@ class StrategyRunner:
         self.max_messages = max_messages
         self.reader_name = reader_name
         self.codes: list[str] = list(engine.codes)  # index = the engine's code id
-        self._code_ids = {code: i for i, code in enumerate(self.codes)}
+        self._code_ids: Mapping[str, int] = engine.code_ids  # the engine's, live
         self._awake_state: TradingState | None = None  # the state standbys were taken under
         self.on_snapshot = on_snapshot
         self._snapshot_interval_ns = int(snapshot_interval_s * 1e9)
@@ -194,7 +194,7 @@ class StrategyRunner:
             if kind == DUE_BOOK or kind == DUE_TRADE:
                 acted = self._decide(due, st)
             elif kind == DUE_SYSTEM:
-                self._system(due)
+                acted = self._system(due)
             # Every due ends with the venue's news delivered, as soon as there is any (an
             # execution due always has some; a decision without actions usually has none).
             if acted or gw.events or eng.pending_events:
@@ -237,26 +237,30 @@ class StrategyRunner:
             m.ring_reader(self.reader_name, int(self.reader.lag), lost)
 
     # -- system events -----------------------------------------------------------------------
-    def _system(self, due: Any) -> None:
+    def _system(self, due: Any) -> bool:
         """A session close cancels the code's working orders (a ROD order must not outlive its
         session unattended); a per-code trading state from ingestion holds or releases the code
         (its data is being dropped / good again). Shard-wide trading states are the kill
-        switch's business, not the ring's."""
+        switch's business, not the ring's. True if it acted (a session's open did not: at the
+        simulator's open every code's first book waits behind those events)."""
         code = due.code or ""
         ev = due.event
         if ev == EVENT_TRADING_STATE:
             state = TRADING_STATE_NAMES.get(due.trading_state or 0, "")
             if not code or state not in TradingState.__members__:
-                return
+                return False
             if state == TradingState.ACTIVE.name:
                 self.gateway.release_code(code, CodeHold.DATA)
             else:
                 self.gateway.hold_code(code, CodeHold.DATA, TradingState[state], due.reason or "")
-        elif ev == EVENT_SESSION_STATE and due.session_state == SESSION_CLOSED:
+            return True
+        if ev == EVENT_SESSION_STATE and due.session_state == SESSION_CLOSED:
             self.counters.session_closes += 1
             for o in list(self.gateway.working_orders().values()):
                 if not code or o.code == code:
                     self.gateway.cancel(o.order_id)
+            return True
+        return False
 
     # -- decisions ---------------------------------------------------------------------------
     def context(self, state: TradingState | None = None) -> StrategyContext:

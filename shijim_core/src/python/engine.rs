@@ -628,6 +628,9 @@ pub struct PyEngine {
     events: Vec<VenueEvent>,
     /// Each code as a Python str, made once (index = code id): the views' `code`.
     code_names: Vec<Py<PyString>>,
+    /// code -> id, every code including those adopted later: the one lookup Python's per-order
+    /// paths read (`code_ids`), a dict hit instead of a call and, for an unknown code, a raise.
+    code_ids: Py<PyDict>,
 }
 
 impl PyEngine {
@@ -795,6 +798,7 @@ impl PyEngine {
     #[pyo3(signature = (codes, policy = "every_event", *, levels = LEVELS, level_decay = 0.5, latency = None, seed = 0, instruments = None, clock = "local"))]
     #[allow(clippy::too_many_arguments)]
     fn new(
+        py: Python<'_>,
         codes: Vec<String>,
         policy: &str,
         levels: usize,
@@ -837,11 +841,16 @@ impl PyEngine {
             clock,
         };
         let inner = CoreEngine::new(cfg, &specs).map_err(|e| value_err(call, "codes", e))?;
+        let code_ids = PyDict::new(py);
+        for (id, code) in inner.codes().iter() {
+            code_ids.set_item(code.as_str(), id)?;
+        }
         Ok(PyEngine {
             inner,
             last: NextDue::default(),
             events: Vec::new(),
             code_names: Vec::new(),
+            code_ids: code_ids.unbind(),
         })
     }
 
@@ -964,15 +973,23 @@ impl PyEngine {
     /// id, unchanged, if it is known). `instrument`: overrides as in `instruments`. The code
     /// gets no book: it is not marked.
     #[pyo3(signature = (code, instrument = None))]
-    fn adopt(&mut self, code: &str, instrument: Option<&Bound<'_, PyAny>>) -> PyResult<CodeId> {
+    fn adopt(
+        &mut self,
+        py: Python<'_>,
+        code: &str,
+        instrument: Option<&Bound<'_, PyAny>>,
+    ) -> PyResult<CodeId> {
         let call = "adopt";
         let spec = match instrument {
             Some(v) => spec_from(call, code, v)?,
             None => InstrumentSpec::for_code(code),
         };
-        self.inner
+        let id = self
+            .inner
             .adopt_code(code, spec)
-            .map_err(|e| value_err(call, "code", e))
+            .map_err(|e| value_err(call, "code", e))?;
+        self.code_ids.bind(py).set_item(code, id)?;
+        Ok(id)
     }
 
     /// The code's reference price for risk checks: the mid of its book, else its last real
@@ -996,6 +1013,15 @@ impl PyEngine {
             .iter()
             .map(|(_, c)| c.as_str().to_string())
             .collect()
+    }
+
+    /// code -> id of every code, adopted ones included, as a read-only mapping that follows the
+    /// engine (`types.MappingProxyType`): read it once and keep it.
+    #[getter]
+    fn code_ids<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        py.import("types")?
+            .getattr("MappingProxyType")?
+            .call1((self.code_ids.bind(py),))
     }
 
     fn code_id(&self, code: &str) -> PyResult<CodeId> {
