@@ -192,6 +192,21 @@ class _Scrape:
                 pass
 
     def rate(self, t0: float, t1: float, column: int) -> float:
+        """Rows/s over [t0, t1]: the least-squares slope of the counter over every sample in
+        the window. The ClickHouse counter moves in blocks of up to 100k rows (5 a second at
+        500k/s) and is scraped every 0.25 s, so a rate from the window's two end samples is off
+        by up to a block at each end (+-40k/s over 5 s: 445k-537k for the same sink); the slope
+        over ~20 samples averages that out (docs/recorder.md)."""
+        window = [(x[0], x[column]) for x in self.samples if t0 <= x[0] <= t1]
+        if len(window) < 2:
+            return 0.0
+        mt = sum(t for t, _ in window) / len(window)
+        mc = sum(c for _, c in window) / len(window)
+        var = sum((t - mt) ** 2 for t, _ in window)
+        return sum((t - mt) * (c - mc) for t, c in window) / var
+
+    def endpoint_rate(self, t0: float, t1: float, column: int) -> float:
+        """The rate from the window's first and last samples (the figure before the slope)."""
         window = [x for x in self.samples if t0 <= x[0] <= t1]
         if len(window) < 2:
             return 0.0
@@ -250,6 +265,8 @@ def bench_sustained(s: Stream, rate: float, seconds: float) -> None:
         offered_rate=rate,
         jsonl_rate=round(jsonl_rate),
         clickhouse_rate=round(ch_rate),
+        endpoint_rates=[round(scrape.endpoint_rate(t0 + 1.0, t1, c)) for c in (1, 2)],
+        scrape_samples=len([x for x in scrape.samples if t0 + 1.0 <= x[0] <= t1]),
         producer_seconds=round(produced_s, 2),
         seconds_until_all_recorded=round(secs, 2),
         events_per_s_until_all_recorded=round(n / secs),

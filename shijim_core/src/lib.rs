@@ -5,6 +5,7 @@
 //! - [`publish`]: SBE messages into the ring, counted by type.
 //! - [`engine`]: per-code books and signals, the paper venue (matching, latency, fees), marks.
 //! - [`ofi`]: order-flow imbalance (OFI) and multi-level OFI (MLOFI).
+//! - [`json_text`]: strict JSON numbers and strings (the admin listener's documents).
 //!
 //! Everything here is plain Rust, tested with `cargo test`. The PyO3 bindings live in one
 //! module (`python`), compiled only with the `python` feature that maturin enables.
@@ -13,6 +14,7 @@ pub mod admission;
 pub mod algo;
 pub mod engine;
 pub mod hftconv;
+pub mod json_text;
 pub mod ofi;
 pub mod publish;
 pub mod ring;

@@ -13,7 +13,6 @@ one connection: ``GET /snapshot/stream``), encoding on its own thread.
 
 from __future__ import annotations
 
-import json
 import threading
 import time
 from collections.abc import Callable, Mapping
@@ -21,6 +20,7 @@ from typing import Any
 
 from shijim.dashboard.wire import VERSION, encode_snapshot
 from shijim.strategy.snapshot import SystemSnapshot
+from shijim_core import json_dumps
 
 SNAPSHOT_INTERVAL_S = 0.1  # the runner builds at most 10 snapshots a second
 IDLE_S = 5.0  # no reader for this long: the runner stops building snapshots
@@ -70,20 +70,18 @@ class SnapshotChannel:
         if snap is not None:
             with self._lock:
                 if snap is not self._encoded_for:
-                    doc = encode_snapshot(snap)
-                    self._encoded = json.dumps(doc, separators=(",", ":")).encode()
+                    self._encoded = encode_snapshot(snap)
                     self._encoded_for = snap
                     self.encodings += 1
                 body = self._encoded
-        head = json.dumps(
+        head = json_dumps(
             {
                 "version": VERSION,
                 "served_ns": self._wall_ns(),
                 "shard": self._shard,
                 "live": dict(self._live()),
-            },
-            separators=(",", ":"),
-        ).encode()
+            }
+        )
         return head[:-1] + b',"snapshot":' + body + b"}"
 
 

@@ -10,6 +10,7 @@ mod admission;
 mod algo;
 mod engine;
 mod hftconv;
+mod json;
 mod ofi;
 mod ring;
 mod sbe;
@@ -34,5 +35,6 @@ fn _shijim_core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     admission::register(m)?;
     algo::register(m)?;
     hftconv::register(m)?;
+    json::register(m)?;
     Ok(())
 }

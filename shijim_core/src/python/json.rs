@@ -1,0 +1,203 @@
+//! `json_dumps(value) -> bytes`: a Python value as strict JSON text, in one pass and without
+//! building intermediate lists (the admin listener's snapshot document, docs/dashboard.md). The
+//! listener's thread holds the interpreter lock while it encodes, so every microsecond here is
+//! one a broker callback or the trading thread may wait.
+//!
+//! What each value becomes: None `null`; bool `true`/`false`; int an integer; float the
+//! shortest text that reads back as the same double, `null` if not finite; str a string; a
+//! tuple (NamedTuple rows included) or list an array; a dict with str keys an object; an enum
+//! member its value if that is a str, else its name (`Side.BUY` -> `"BUY"`,
+//! `OrderStatus.SUBMITTED` -> `"submitted"`). Anything else, a non-str key or nesting deeper
+//! than `MAX_DEPTH` is a TypeError/ValueError naming where it is (`[2][5]`, `.books`).
+
+use std::fmt::Write;
+
+use pyo3::exceptions::{PyTypeError, PyValueError};
+use pyo3::prelude::*;
+use pyo3::sync::PyOnceLock;
+use pyo3::types::{PyBool, PyBytes, PyDict, PyFloat, PyInt, PyList, PyString, PyTuple, PyType};
+
+use crate::json_text::{write_f64, write_str};
+
+const MAX_DEPTH: usize = 32;
+
+static ENUM_TYPE: PyOnceLock<Py<PyType>> = PyOnceLock::new();
+
+/// Why a value could not be written, and where (the innermost step first).
+struct Failure {
+    path: Vec<String>,
+    error: PyErr,
+}
+
+impl Failure {
+    fn new(error: PyErr) -> Failure {
+        Failure {
+            path: Vec::new(),
+            error,
+        }
+    }
+
+    fn at(mut self, step: String) -> Failure {
+        self.path.push(step);
+        self
+    }
+
+    fn into_err(self, py: Python<'_>) -> PyErr {
+        let path: String = self.path.iter().rev().map(String::as_str).collect();
+        let where_ = if path.is_empty() { "the value" } else { &path };
+        let msg = format!("json_dumps: {where_}: {}", self.error.value(py));
+        PyErr::from_type(self.error.get_type(py), msg)
+    }
+}
+
+impl From<PyErr> for Failure {
+    fn from(e: PyErr) -> Failure {
+        Failure::new(e)
+    }
+}
+
+fn write_int(out: &mut String, v: &Bound<'_, PyAny>) -> PyResult<()> {
+    if let Ok(i) = v.extract::<i64>() {
+        // Writing into a String cannot fail.
+        let _ = write!(out, "{i}");
+    } else {
+        // Beyond 64 bits: Python's own decimal digits (int.__str__, whatever the subclass).
+        let digits = py_int_str(v)?;
+        out.push_str(&digits);
+    }
+    Ok(())
+}
+
+fn py_int_str(v: &Bound<'_, PyAny>) -> PyResult<String> {
+    let py = v.py();
+    py.get_type::<PyInt>()
+        .getattr("__repr__")?
+        .call1((v,))?
+        .extract::<String>()
+}
+
+/// The writer of one `json_dumps` call: the text so far, and each enum member's text once
+/// (members are singletons; a row of orders holds the same few hundreds of times, and reading
+/// `_value_`/`_name_` is two attribute lookups).
+struct Writer<'py> {
+    out: String,
+    enum_type: Bound<'py, PyType>,
+    members: Vec<(Bound<'py, PyAny>, Bound<'py, PyString>)>,
+}
+
+impl<'py> Writer<'py> {
+    fn member_text(&mut self, v: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyString>> {
+        if let Some((_, text)) = self.members.iter().find(|(m, _)| m.is(v)) {
+            return Ok(text.clone());
+        }
+        let value = v.getattr("_value_")?;
+        let text = match value.cast_into::<PyString>() {
+            Ok(s) => s,
+            Err(_) => v.getattr("_name_")?.cast_into::<PyString>()?,
+        };
+        self.members.push((v.clone(), text.clone()));
+        Ok(text)
+    }
+
+    fn value(&mut self, v: &Bound<'py, PyAny>, depth: usize) -> Result<(), Failure> {
+        if depth > MAX_DEPTH {
+            return Err(Failure::new(PyValueError::new_err(format!(
+                "nested deeper than {MAX_DEPTH}"
+            ))));
+        }
+        let out = &mut self.out;
+        // Exact types first (almost every value), then containers, enums and subclasses.
+        if v.is_none() {
+            out.push_str("null");
+        } else if let Ok(f) = v.cast_exact::<PyFloat>() {
+            write_f64(out, f.value());
+        } else if v.is_exact_instance_of::<PyInt>() {
+            write_int(out, v)?;
+        } else if let Ok(s) = v.cast_exact::<PyString>() {
+            write_str(out, s.to_str()?);
+        } else if let Ok(b) = v.cast_exact::<PyBool>() {
+            out.push_str(if b.is_true() { "true" } else { "false" });
+        } else if let Ok(t) = v.cast::<PyTuple>() {
+            out.push('[');
+            for (i, item) in t.iter().enumerate() {
+                if i > 0 {
+                    self.out.push(',');
+                }
+                self.value(&item, depth + 1)
+                    .map_err(|f| f.at(format!("[{i}]")))?;
+            }
+            self.out.push(']');
+        } else if let Ok(l) = v.cast::<PyList>() {
+            out.push('[');
+            for (i, item) in l.iter().enumerate() {
+                if i > 0 {
+                    self.out.push(',');
+                }
+                self.value(&item, depth + 1)
+                    .map_err(|f| f.at(format!("[{i}]")))?;
+            }
+            self.out.push(']');
+        } else if let Ok(d) = v.cast::<PyDict>() {
+            out.push('{');
+            for (i, (k, item)) in d.iter().enumerate() {
+                let Ok(key) = k.cast::<PyString>() else {
+                    return Err(Failure::new(PyTypeError::new_err(format!(
+                        "key {}: not a str",
+                        k.repr()?
+                    ))));
+                };
+                let key = key.to_str()?;
+                if i > 0 {
+                    self.out.push(',');
+                }
+                write_str(&mut self.out, key);
+                self.out.push(':');
+                self.value(&item, depth + 1)
+                    .map_err(|f| f.at(format!(".{key}")))?;
+            }
+            self.out.push('}');
+        } else if v.is_instance(&self.enum_type)? {
+            let text = self.member_text(v)?;
+            write_str(&mut self.out, text.to_str()?);
+        } else if let Ok(f) = v.cast::<PyFloat>() {
+            write_f64(out, f.value());
+        } else if v.is_instance_of::<PyInt>() {
+            write_int(out, v)?;
+        } else if let Ok(s) = v.cast::<PyString>() {
+            write_str(out, s.to_str()?);
+        } else {
+            return Err(Failure::new(PyTypeError::new_err(format!(
+                "{} is not JSON (None, bool, int, float, str, tuple, list, dict with str keys, \
+                 enum)",
+                v.get_type().name()?
+            ))));
+        }
+        Ok(())
+    }
+}
+
+/// `value` as strict JSON text (UTF-8 bytes, no spaces): see the module's documentation.
+#[pyfunction]
+fn json_dumps<'py>(value: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyBytes>> {
+    let py = value.py();
+    let enum_type = ENUM_TYPE
+        .get_or_try_init(py, || -> PyResult<Py<PyType>> {
+            Ok(py
+                .import("enum")?
+                .getattr("Enum")?
+                .cast_into::<PyType>()?
+                .unbind())
+        })?
+        .bind(py);
+    let mut w = Writer {
+        out: String::with_capacity(4096),
+        enum_type: enum_type.clone(),
+        members: Vec::new(),
+    };
+    w.value(value, 0).map_err(|f| f.into_err(py))?;
+    Ok(PyBytes::new(py, w.out.as_bytes()))
+}
+
+pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    m.add_function(wrap_pyfunction!(json_dumps, m)?)
+}
