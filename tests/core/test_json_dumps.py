@@ -112,3 +112,14 @@ def test_nesting_is_bounded() -> None:
     cyclic.append(cyclic)
     with pytest.raises(ValueError, match=r"^json_dumps: \[0\]\[0\].*nested deeper"):
         json_dumps(cyclic)
+
+
+def test_a_str_that_is_not_utf8_is_written_with_a_replacement_not_refused() -> None:
+    # A lone surrogate (bytes decoded with surrogateescape, e.g. a broker's reject text) must
+    # not stop the whole document: the dashboard shows U+FFFD in its place.
+    bad = b"rejected \xff".decode("utf-8", "surrogateescape")
+    back = json.loads(json_dumps({"reason": bad, bad: 1}))
+    (key,) = (k for k in back if k != "reason")
+    for text in (back["reason"], key):
+        assert text.startswith("rejected \ufffd") and set(text[9:]) == {"\ufffd"}
+    assert back[key] == 1

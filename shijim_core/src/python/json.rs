@@ -46,13 +46,27 @@ impl Failure {
         let path: String = self.path.iter().rev().map(String::as_str).collect();
         let where_ = if path.is_empty() { "the value" } else { &path };
         let msg = format!("json_dumps: {where_}: {}", self.error.value(py));
-        PyErr::from_type(self.error.get_type(py), msg)
+        if self.error.is_instance_of::<PyTypeError>(py) {
+            PyTypeError::new_err(msg)
+        } else {
+            PyValueError::new_err(msg)
+        }
     }
 }
 
 impl From<PyErr> for Failure {
     fn from(e: PyErr) -> Failure {
         Failure::new(e)
+    }
+}
+
+/// A str as JSON; one that is not valid UTF-8 (a lone surrogate, e.g. from bytes decoded with
+/// `surrogateescape`) is written with U+FFFD in its place rather than failing the document: a
+/// broker's odd reject reason must not stop the dashboard.
+fn write_py_str(out: &mut String, s: &Bound<'_, PyString>) {
+    match s.to_str() {
+        Ok(text) => write_str(out, text),
+        Err(_) => write_str(out, &s.to_string_lossy()),
     }
 }
 
@@ -114,7 +128,7 @@ impl<'py> Writer<'py> {
         } else if v.is_exact_instance_of::<PyInt>() {
             write_int(out, v)?;
         } else if let Ok(s) = v.cast_exact::<PyString>() {
-            write_str(out, s.to_str()?);
+            write_py_str(out, s);
         } else if let Ok(b) = v.cast_exact::<PyBool>() {
             out.push_str(if b.is_true() { "true" } else { "false" });
         } else if let Ok(t) = v.cast::<PyTuple>() {
@@ -146,25 +160,24 @@ impl<'py> Writer<'py> {
                         k.repr()?
                     ))));
                 };
-                let key = key.to_str()?;
                 if i > 0 {
                     self.out.push(',');
                 }
-                write_str(&mut self.out, key);
+                write_py_str(&mut self.out, key);
                 self.out.push(':');
                 self.value(&item, depth + 1)
-                    .map_err(|f| f.at(format!(".{key}")))?;
+                    .map_err(|f| f.at(format!(".{}", key.to_string_lossy())))?;
             }
             self.out.push('}');
         } else if v.is_instance(&self.enum_type)? {
             let text = self.member_text(v)?;
-            write_str(&mut self.out, text.to_str()?);
+            write_py_str(&mut self.out, &text);
         } else if let Ok(f) = v.cast::<PyFloat>() {
             write_f64(out, f.value());
         } else if v.is_instance_of::<PyInt>() {
             write_int(out, v)?;
         } else if let Ok(s) = v.cast::<PyString>() {
-            write_str(out, s.to_str()?);
+            write_py_str(out, s);
         } else {
             return Err(Failure::new(PyTypeError::new_err(format!(
                 "{} is not JSON (None, bool, int, float, str, tuple, list, dict with str keys, \
