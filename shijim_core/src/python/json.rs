@@ -70,6 +70,34 @@ fn write_py_str(out: &mut String, s: &Bound<'_, PyString>) {
     }
 }
 
+/// `v` as JSON if it is a float, an int or a str (`exact`: of exactly that type; else a
+/// subclass too, after enums: an IntEnum is an int); false if it is none of them.
+fn write_scalar(out: &mut String, v: &Bound<'_, PyAny>, exact: bool) -> PyResult<bool> {
+    let float = if exact {
+        v.cast_exact::<PyFloat>().ok()
+    } else {
+        v.cast::<PyFloat>().ok()
+    };
+    if let Some(f) = float {
+        write_f64(out, f.value());
+        return Ok(true);
+    }
+    if exact && v.is_exact_instance_of::<PyInt>() || !exact && v.is_instance_of::<PyInt>() {
+        write_int(out, v)?;
+        return Ok(true);
+    }
+    let text = if exact {
+        v.cast_exact::<PyString>().ok()
+    } else {
+        v.cast::<PyString>().ok()
+    };
+    if let Some(s) = text {
+        write_py_str(out, s);
+        return Ok(true);
+    }
+    Ok(false)
+}
+
 fn write_int(out: &mut String, v: &Bound<'_, PyAny>) -> PyResult<()> {
     if let Ok(i) = v.extract::<i64>() {
         // Writing into a String cannot fail.
@@ -113,6 +141,24 @@ impl<'py> Writer<'py> {
         Ok(text)
     }
 
+    /// A tuple's or a list's items as a JSON array.
+    fn array(
+        &mut self,
+        items: impl Iterator<Item = Bound<'py, PyAny>>,
+        depth: usize,
+    ) -> Result<(), Failure> {
+        self.out.push('[');
+        for (i, item) in items.enumerate() {
+            if i > 0 {
+                self.out.push(',');
+            }
+            self.value(&item, depth + 1)
+                .map_err(|f| f.at(format!("[{i}]")))?;
+        }
+        self.out.push(']');
+        Ok(())
+    }
+
     fn value(&mut self, v: &Bound<'py, PyAny>, depth: usize) -> Result<(), Failure> {
         if depth > MAX_DEPTH {
             return Err(Failure::new(PyValueError::new_err(format!(
@@ -123,34 +169,14 @@ impl<'py> Writer<'py> {
         // Exact types first (almost every value), then containers, enums and subclasses.
         if v.is_none() {
             out.push_str("null");
-        } else if let Ok(f) = v.cast_exact::<PyFloat>() {
-            write_f64(out, f.value());
-        } else if v.is_exact_instance_of::<PyInt>() {
-            write_int(out, v)?;
-        } else if let Ok(s) = v.cast_exact::<PyString>() {
-            write_py_str(out, s);
+        } else if write_scalar(out, v, true)? {
+            // written: a float, int or str of exactly that type
         } else if let Ok(b) = v.cast_exact::<PyBool>() {
             out.push_str(if b.is_true() { "true" } else { "false" });
         } else if let Ok(t) = v.cast::<PyTuple>() {
-            out.push('[');
-            for (i, item) in t.iter().enumerate() {
-                if i > 0 {
-                    self.out.push(',');
-                }
-                self.value(&item, depth + 1)
-                    .map_err(|f| f.at(format!("[{i}]")))?;
-            }
-            self.out.push(']');
+            self.array(t.iter(), depth)?;
         } else if let Ok(l) = v.cast::<PyList>() {
-            out.push('[');
-            for (i, item) in l.iter().enumerate() {
-                if i > 0 {
-                    self.out.push(',');
-                }
-                self.value(&item, depth + 1)
-                    .map_err(|f| f.at(format!("[{i}]")))?;
-            }
-            self.out.push(']');
+            self.array(l.iter(), depth)?;
         } else if let Ok(d) = v.cast::<PyDict>() {
             out.push('{');
             for (i, (k, item)) in d.iter().enumerate() {
@@ -172,12 +198,8 @@ impl<'py> Writer<'py> {
         } else if v.is_instance(&self.enum_type)? {
             let text = self.member_text(v)?;
             write_py_str(&mut self.out, &text);
-        } else if let Ok(f) = v.cast::<PyFloat>() {
-            write_f64(out, f.value());
-        } else if v.is_instance_of::<PyInt>() {
-            write_int(out, v)?;
-        } else if let Ok(s) = v.cast::<PyString>() {
-            write_py_str(out, s);
+        } else if write_scalar(out, v, false)? {
+            // written: a subclass of float, int or str that is not an enum
         } else {
             return Err(Failure::new(PyTypeError::new_err(format!(
                 "{} is not JSON (None, bool, int, float, str, tuple, list, dict with str keys, \
