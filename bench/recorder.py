@@ -191,13 +191,17 @@ class _Scrape:
             except OSError:
                 pass
 
+    def window(self, t0: float, t1: float) -> list[tuple[float, float, float]]:
+        """The samples taken within [t0, t1]."""
+        return [x for x in self.samples if t0 <= x[0] <= t1]
+
     def rate(self, t0: float, t1: float, column: int) -> float:
         """Rows/s over [t0, t1]: the least-squares slope of the counter over every sample in
         the window. The ClickHouse counter moves in blocks of up to 100k rows (5 a second at
         500k/s) and is scraped every 0.25 s, so a rate from the window's two end samples is off
-        by up to a block at each end (+-40k/s over 5 s: 445k-537k for the same sink); the slope
-        over ~20 samples averages that out (docs/recorder.md)."""
-        window = [(x[0], x[column]) for x in self.samples if t0 <= x[0] <= t1]
+        by up to a block at each end (+-40k/s over 5 s); the slope over ~20 samples averages
+        that out (docs/recorder.md)."""
+        window = [(x[0], x[column]) for x in self.window(t0, t1)]
         if len(window) < 2:
             return 0.0
         mt = sum(t for t, _ in window) / len(window)
@@ -207,7 +211,7 @@ class _Scrape:
 
     def endpoint_rate(self, t0: float, t1: float, column: int) -> float:
         """The rate from the window's first and last samples (the figure before the slope)."""
-        window = [x for x in self.samples if t0 <= x[0] <= t1]
+        window = self.window(t0, t1)
         if len(window) < 2:
             return 0.0
         a, b = window[0], window[-1]
@@ -266,7 +270,7 @@ def bench_sustained(s: Stream, rate: float, seconds: float) -> None:
         jsonl_rate=round(jsonl_rate),
         clickhouse_rate=round(ch_rate),
         endpoint_rates=[round(scrape.endpoint_rate(t0 + 1.0, t1, c)) for c in (1, 2)],
-        scrape_samples=len([x for x in scrape.samples if t0 + 1.0 <= x[0] <= t1]),
+        scrape_samples=len(scrape.window(t0 + 1.0, t1)),
         producer_seconds=round(produced_s, 2),
         seconds_until_all_recorded=round(secs, 2),
         events_per_s_until_all_recorded=round(n / secs),

@@ -23,7 +23,6 @@ import platform
 import shlex
 import subprocess
 import sys
-import sysconfig
 import time
 import tomllib
 from dataclasses import dataclass, field
@@ -154,17 +153,13 @@ def git_commit() -> str:
 
 
 def interpreter() -> str:
-    """The Python every bench runs on, and the build facts that move its speed (docs/decisions.md:
-    the venv's interpreter): a core linked into the executable or a shared libpython, and
-    whether it was configured --enable-optimizations."""
-    try:
-        shared = "libpython" in Path("/proc/self/maps").read_text()
-    except OSError:
-        shared = bool(sysconfig.get_config_var("Py_ENABLE_SHARED"))
-    pgo = "--enable-optimizations" in (sysconfig.get_config_var("CONFIG_ARGS") or "")
-    build = "shared libpython" if shared else "core in the executable"
-    build += ", --enable-optimizations" if pgo else ""
-    return f"{platform.python_implementation()} {platform.python_version()} ({build})"
+    """The Python every bench runs on, and the build facts that move its speed
+    (scripts/python_build.py, the one definition setup.sh picks the venv's interpreter by)."""
+    p = subprocess.run(
+        [sys.executable, str(REPO / "scripts" / "python_build.py")],
+        capture_output=True, text=True, check=False,
+    )  # fmt: skip
+    return p.stdout.strip() or f"{platform.python_version()} (build not known: {p.stderr[-200:]})"
 
 
 def machine() -> dict:

@@ -5,20 +5,16 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 # The interpreter: $PYTHON if set; else the first CPython 3.11 on this machine whose build is
-# optimized (its core linked into the executable, as Debian's /usr/bin/python3.11, or configured
-# with --enable-optimizations, as the runtime image's python:3.11), which runs the demo's
-# trading path ~13 % faster than a shared, unoptimized libpython such as pyenv's default build
-# (docs/decisions.md); else python3. Only a new venv is built from it.
+# optimized (scripts/python_build.py: its core linked into the executable, as Debian's
+# /usr/bin/python3.11, or configured with --enable-optimizations, as the runtime image's
+# python:3.11), which ran the demo's trading path ~10 % faster than a shared, unoptimized
+# libpython such as pyenv's default build (docs/decisions.md); else python3. Only a new venv is
+# built from it.
 pick_python() {
     local c
     for c in python3.11 /usr/bin/python3.11 /usr/local/bin/python3.11; do
         command -v "$c" >/dev/null 2>&1 || continue
-        if "$c" - 2>/dev/null <<'PYEOF'; then
-import ensurepip, sys, sysconfig  # ensurepip: `-m venv` can install pip
-static = "libpython" not in open("/proc/self/maps").read()
-pgo = "--enable-optimizations" in (sysconfig.get_config_var("CONFIG_ARGS") or "")
-sys.exit(0 if sys.version_info[:2] == (3, 11) and (static or pgo) else 1)
-PYEOF
+        if "$c" scripts/python_build.py --venv-ok 2>/dev/null; then
             echo "$c"
             return
         fi

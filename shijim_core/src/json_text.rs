@@ -1,5 +1,6 @@
-//! JSON text for the values the admin listener serves (docs/dashboard.md, "The wire"): strict
-//! JSON (RFC 8259), so a non-finite float is `null`, never a `NaN` token.
+//! JSON text for the values the admin listener serves (docs/dashboard.md, "How a snapshot
+//! reaches the screen"): strict JSON (RFC 8259), so a non-finite float is `null`, never a `NaN`
+//! token.
 //!
 //! Numbers and strings only; the traversal of Python values that calls these lives in the
 //! bindings (`python/json.rs`).

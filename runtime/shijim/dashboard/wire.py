@@ -47,7 +47,7 @@ def encode_snapshot(s: SystemSnapshot) -> bytes:
     """The snapshot's JSON text (its rows are frozen copies: safe on any thread). The core's
     ``json_dumps`` writes it in one pass from the rows as they are (NamedTuples; NaN as null,
     a side by its name, a status by its value): the listener's thread holds the interpreter
-    lock while it encodes, ~6x shorter than building lists for ``json.dumps``
+    lock while it encodes, ~4x shorter than building lists for ``json.dumps``
     (docs/dashboard.md#how-a-snapshot-reaches-the-screen)."""
     a, st = s.account, s.strategy
     return json_dumps(

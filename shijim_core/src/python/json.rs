@@ -103,7 +103,7 @@ fn write_int(out: &mut String, v: &Bound<'_, PyAny>) -> PyResult<()> {
         // Writing into a String cannot fail.
         let _ = write!(out, "{i}");
     } else {
-        // Beyond 64 bits: Python's own decimal digits (int.__str__, whatever the subclass).
+        // Beyond 64 bits: Python's own decimal digits (int.__repr__, whatever the subclass).
         let digits = py_int_str(v)?;
         out.push_str(&digits);
     }
