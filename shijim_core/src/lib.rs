@@ -6,12 +6,14 @@
 //! - [`engine`]: per-code books and signals, the paper venue (matching, latency, fees), marks.
 //! - [`ofi`]: order-flow imbalance (OFI) and multi-level OFI (MLOFI).
 //! - [`json_text`]: strict JSON numbers and strings (the admin listener's documents).
+//! - [`columns`]: book rows as the recorder's table columns (one pass over a block).
 //!
 //! Everything here is plain Rust, tested with `cargo test`. The PyO3 bindings live in one
 //! module (`python`), compiled only with the `python` feature that maturin enables.
 
 pub mod admission;
 pub mod algo;
+pub mod columns;
 pub mod engine;
 pub mod hftconv;
 pub mod json_text;

@@ -10,7 +10,7 @@ import numpy as np
 import pyarrow as pa
 import pytest
 from shijim.recorder.embedded import ChdbSession
-from shijim.recorder.tables import _decimal_array, ddl, tick_table
+from shijim.recorder.tables import _prices, bidask_table, ddl, tick_table
 
 import shijim_core
 
@@ -100,10 +100,56 @@ def test_a_name_or_value_that_could_change_the_statement_is_refused(
 
 
 def test_prices_are_decimal128_whatever_their_sign() -> None:
-    """Each mantissa as 16 bytes with its sign extension: what a cast from decimal64 gives."""
-    mantissa = np.array([0, 1, -1, 22_000_500_000, -(10**18 - 1), 10**18 - 1, -(2**40)])
-    got = _decimal_array(mantissa)
+    """Each price as its mantissa in 16 bytes with the sign extension: what a cast from
+    decimal64 gives."""
+    prices = np.array([0.0, 0.000001, -0.000001, 22000.5, -123456.789012, 999999.999999])
+    got = _prices(prices, "price")
     assert got.type == pa.decimal128(18, 6)
+    mantissa = np.array([0, 1, -1, 22_000_500_000, -123_456_789_012, 999_999_999_999])
     want = pa.Array.from_buffers(pa.decimal64(18, 6), mantissa.size, [None, pa.py_buffer(mantissa)])
     assert got.equals(want.cast(pa.decimal128(18, 6)))
     assert got[2].as_py() == Decimal("-0.000001")
+
+
+def _books(n: int, seed: int = 3) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    rows = np.zeros(n, dtype=shijim_core.BIDASK_DTYPE)
+    rows["code"] = b"2330"
+    rows["exch_ts"] = START_NS + np.arange(n) * 1000
+    rows["seq"] = np.arange(1, n + 1)
+    mid = 500.0 + rng.integers(-400, 400, n) * 0.5  # on a 0.5 tick
+    rows["bid_px"] = mid[:, None] - 0.5 * np.arange(1, 6)
+    rows["ask_px"] = mid[:, None] + 0.5 * np.arange(1, 6)
+    rows["bid_px"][::7, 4] = 0.0  # an empty level
+    rows["ask_px"][::11, 0] = 0.000001
+    rows["bid_qty"] = rng.integers(0, 500, (n, 5))
+    rows["ask_qty"] = rng.integers(0, 500, (n, 5))
+    return rows
+
+
+def test_book_level_columns_are_each_level_exactly() -> None:
+    """The core's one pass over the rows gives, for every side and level, the price as an exact
+    decimal and the volume, row for row."""
+    books = _books(1500)
+    t = bidask_table(books)
+    for side in ("bid", "ask"):
+        for level in range(5):
+            prices = t.column(f"{side}_price{level + 1}").to_pylist()
+            want = [Decimal(repr(float(p))) for p in books[f"{side}_px"][:, level]]
+            assert prices == want, (side, level)
+            assert t.column(f"{side}_price{level + 1}").type == pa.decimal128(18, 6)
+            vols = t.column(f"{side}_volume{level + 1}").to_pylist()
+            assert vols == books[f"{side}_qty"][:, level].tolist(), (side, level)
+    assert t.num_rows == 1500
+    # A slice of a bigger block (the sink's parts are) reads the same rows.
+    part = bidask_table(books[100:200])
+    assert part.column("ask_price1").to_pylist() == t.column("ask_price1").to_pylist()[100:200]
+
+
+def test_a_book_price_that_is_no_price_names_column_and_row() -> None:
+    books = _books(10)
+    books["ask_px"][6, 2] = np.nan
+    with pytest.raises(ValueError, match=r"ask_price3: row 6: NaN is not a finite price"):
+        bidask_table(books)
+    with pytest.raises(TypeError, match="expected a 1-D BIDASK_DTYPE array"):
+        shijim_core.bidask_level_columns(_ticks([1.0]))

@@ -20,6 +20,7 @@ from collections.abc import Sequence
 import numpy as np
 import pyarrow as pa
 
+import shijim_core
 from shijim.events import EventRecord, MarketRecord, SnapshotRecord, price_mantissa
 from shijim.trading_day import trading_day
 
@@ -87,17 +88,20 @@ _TS = pa.timestamp("ns", tz="UTC")
 _PRICE = pa.decimal128(18, 6)
 
 
-def _decimal_array(mantissa: np.ndarray) -> pa.Array:
-    """Decimal(18, 6) values from their int64 mantissas: each as 16 little-endian bytes, the low
-    word and its sign extension (what a cast from decimal64 computes, ten times slower)."""
-    words = np.empty((mantissa.size, 2), np.int64)
-    words[:, 0] = mantissa
-    words[:, 1] = mantissa >> 63
-    return pa.Array.from_buffers(_PRICE, mantissa.size, [None, pa.py_buffer(words)])
+# The core's level columns, in its order: bid 1..5, then ask 1..5.
+_LEVEL_COLUMNS = [(side, level) for side in ("bid", "ask") for level in range(1, 6)]
 
 
-def _prices(values: np.ndarray) -> pa.Array:
-    return _decimal_array(np.rint(values * 1e6).astype(np.int64))
+def _decimal_array(words: np.ndarray) -> pa.Array:
+    """Decimal(18, 6) values from their 16-byte little-endian words (the mantissa and its sign
+    extension: what a cast from decimal64 computes, ten times slower)."""
+    return pa.Array.from_buffers(_PRICE, words.size // 2, [None, pa.py_buffer(words)])
+
+
+def _prices(values: np.ndarray, column: str) -> pa.Array:
+    # The core converts with the ring's own float -> fixed-point rule, in one pass over the
+    # column as it lies in the rows (no copy, no temporaries).
+    return _decimal_array(shijim_core.decimal128_words(values, column))
 
 
 def _codes(codes: np.ndarray) -> pa.Array:
@@ -132,7 +136,7 @@ def tick_table(ticks: np.ndarray) -> pa.Table:
     return pa.table(
         {
             **_head(ticks),
-            "price": _prices(ticks["price"]),
+            "price": _prices(ticks["price"], "price"),
             "volume": pa.array(np.ascontiguousarray(ticks["volume"])),
             "total_volume": pa.array(np.ascontiguousarray(ticks["total_volume"])),
             "tick_type": pa.array(np.ascontiguousarray(ticks["tick_type"])),
@@ -143,12 +147,13 @@ def tick_table(ticks: np.ndarray) -> pa.Table:
 
 def bidask_table(books: np.ndarray) -> pa.Table:
     cols = _head(books)
-    for side in ("bid", "ask"):
-        px, qty = books[f"{side}_px"], books[f"{side}_qty"]
-        for level in range(5):
-            cols[f"{side}_price{level + 1}"] = _prices(px[:, level])
-        for level in range(5):
-            cols[f"{side}_volume{level + 1}"] = pa.array(np.ascontiguousarray(qty[:, level]))
+    # The 20 level columns in one pass over the rows (shijim_core.columns): a column view per
+    # level read the whole block once per column.
+    words, volumes = shijim_core.bidask_level_columns(books)
+    for k, (side, level) in enumerate(_LEVEL_COLUMNS):
+        cols[f"{side}_price{level}"] = _decimal_array(words[k])
+    for k, (side, level) in enumerate(_LEVEL_COLUMNS):
+        cols[f"{side}_volume{level}"] = pa.array(volumes[k])
     cols["simtrade"] = pa.array(np.ascontiguousarray(books["simtrade"]))
     return pa.table(cols)
 
@@ -166,8 +171,12 @@ def _record_head(records: Sequence[MarketRecord]) -> dict[str, pa.Array]:
 
 
 def _decimals(values: list[object]) -> pa.Array:
-    mantissa = np.array([price_mantissa(v) for v in values], np.int64)  # type: ignore[arg-type]
-    return _decimal_array(mantissa)
+    # Records' prices are decimals already (few rows: snapshots): their exact mantissas, then
+    # the words.
+    words = np.empty((len(values), 2), np.int64)
+    words[:, 0] = [price_mantissa(v) for v in values]  # type: ignore[arg-type]
+    words[:, 1] = words[:, 0] >> 63
+    return _decimal_array(words)
 
 
 def snapshot_table(snaps: Sequence[SnapshotRecord]) -> pa.Table:

@@ -330,7 +330,7 @@ fn bad_code(code: &str) -> Option<Code> {
 /// The rows of `arr`, a 1-D array of `T` (`dtype` its Python name), read in place when
 /// contiguous (a slice of a bigger batch is), else copied once. A wrong array is a TypeError
 /// naming the call, the argument, what it expects and what it got.
-fn rows<'a, T: numpy::Element + Copy>(
+pub(super) fn rows<'a, T: numpy::Element + Copy>(
     arr: &'a Bound<'_, PyAny>,
     call: &str,
     what: &str,

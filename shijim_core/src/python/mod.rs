@@ -8,6 +8,7 @@ use pyo3::prelude::*;
 
 mod admission;
 mod algo;
+mod columns;
 mod engine;
 mod hftconv;
 mod json;
@@ -36,5 +37,6 @@ fn _shijim_core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     algo::register(m)?;
     hftconv::register(m)?;
     json::register(m)?;
+    columns::register(m)?;
     Ok(())
 }

@@ -16,7 +16,7 @@ pub use message::{
     BidAsk, EventKind, Message, SessionState, Snapshot, SystemEvent, Tick, TickType, TradingState,
     LEVELS,
 };
-pub use price::{F64PriceFault, Price, PriceError, PRICE_EXPONENT, PRICE_SCALE};
+pub use price::{decimal128_words, F64PriceFault, Price, PriceError, PRICE_EXPONENT, PRICE_SCALE};
 pub use sofh::{decode_frame, encode_frame, frame_len, FrameIter, SBE_LE_ENCODING_TYPE, SOFH_LEN};
 pub use text::{
     Code, CodeHashBuilder, CodeHasher, FixedText, Reason, TextError, CODE_LEN, REASON_LEN,
