@@ -22,6 +22,7 @@ from shijim.domain import (
 from shijim.strategy.base import MarketView, Place, StrategyContext
 from shijim.strategy.fused_signals import FusedSignals, FusedSignalsParams
 from shijim.strategy.ofi_momentum import OfiMomentum, OfiMomentumParams
+from shijim.strategy.snapshot import described
 
 TICK = 0.5
 
@@ -115,3 +116,17 @@ def test_registered_and_checked_like_the_other_strategies() -> None:
                 {"strategy": {"name": "fused_signals", "params": {"fair_r_mid_ticks2": 0}}}
             )
         )
+
+
+def test_describe_adds_the_fusion_and_the_filter_to_the_momentum_rules() -> None:
+    s = FusedSignals(FusedSignalsParams(w_fair=0.5, fair_r_mid_ticks2=0.3), fixed_tick(TICK))
+    assert s.describe() == {
+        "entry": "|signal| >= 0.6 on 5 levels: 1 lot(s), position <= 2",
+        "chase": "limit 3, chase <= 3 ticks; reprice 50+ ms; timeout 2000 ms",
+        "fusion": "w_ofi 0.4 (scale 20), w_fair 0.5, w_imbalance 0.2",
+        "fair value": "Kalman q 1/s, r mid 0.3, r trade 1 (ticks^2); 0 codes",
+        "parents": "0 working",
+    }
+    s.fair_value(_view(0, 20000.0, math.nan))
+    assert s.describe()["fair value"].endswith("; 1 codes")
+    assert dict(described(s.describe())) == s.describe()  # nothing cut by the panel

@@ -15,6 +15,7 @@ from shijim.strategy.base import (
     StrategyContext,
 )
 from shijim.strategy.market_making import MarketMaking, MarketMakingParams, desired_quotes
+from shijim.strategy.snapshot import DESCRIBE_MAX_FIELDS, described
 
 
 def _view(bid=100.0, ask=104.0, micro=102.0, ts=0, code="TXFL6") -> MarketView:
@@ -318,3 +319,33 @@ def test_a_ladder_code_and_a_fixed_tick_code_both_follow_their_tick() -> None:
     assert [a.intent.price for a in fut] == [101.0, 103.0]
     # 999.5 +- one tick of 1: the ask, 1000.5, is above 1000 where the tick is 5
     assert [a.intent.price for a in stock] == [998.0, 1005.0]
+
+
+def test_describe_says_the_rule_and_each_codes_resting_quotes() -> None:
+    mm = MarketMaking(MarketMakingParams(quote_qty=2, half_spread_ticks=1.5), fixed_tick(1.0))
+    assert mm.describe() == {
+        "quote": "2 lot(s) at fair -/+ 1.5 ticks, skew 0.5 ticks/lot",
+        "limits": "inventory 3 lots; re-quote at 1+ ticks, 1000+ ms apart",
+        "quoted": "0 codes both sides, 0 one side, 0 none",
+    }
+    bid, ask = mm.on_market(_view(), _ctx())
+    assert mm.describe()["TXFL6"] == "? / ?"  # both places in flight
+    working: dict[str, Order] = {}
+    _answer_place(bid, working, "o1", mm)
+    _answer_place(ask, working, None, mm)  # the ask refused
+    d = mm.describe()
+    assert d["TXFL6"] == f"{bid.intent.price:g} / -"
+    assert d["quoted"] == "0 codes both sides, 1 one side, 0 none"
+
+
+def test_describe_fits_the_panel_with_many_codes() -> None:
+    mm = MarketMaking(MarketMakingParams(), fixed_tick(1.0))
+    codes = [f"C{i:02d}" for i in range(30)]
+    for code in reversed(codes):
+        mm.on_market(_view(code=code), StrategyContext({code: 0}, {}, TradingState.ACTIVE))
+    d = mm.describe()
+    assert len(d) == DESCRIBE_MAX_FIELDS
+    assert [k for k in d if k.startswith("C")] == codes[: DESCRIBE_MAX_FIELDS - 3]  # in order
+    assert d["quoted"] == "0 codes both sides, 0 one side, 30 none"
+    # What the runner hands the dashboard keeps all of it.
+    assert dict(described(d)) == d

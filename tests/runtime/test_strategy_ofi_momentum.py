@@ -13,6 +13,7 @@ from shijim.domain import (
 )
 from shijim.strategy.base import Amend, Cancel, MarketView, Place, StrategyContext
 from shijim.strategy.ofi_momentum import OfiMomentum, OfiMomentumParams
+from shijim.strategy.snapshot import described
 
 UP = SignalSnapshot(ofi=100.0, microprice=100.9, mid=100.5, spread=1.0, imbalance=0.8)
 FLAT = SignalSnapshot(ofi=0.0, microprice=100.5, mid=100.5, spread=1.0)
@@ -76,3 +77,18 @@ def test_rejected_child_abandons_the_parent() -> None:
     s.on_market(_view(0, 100.0, UP), _ctx())
     s.on_placed("ofi:TXFL6", None)
     assert isinstance(s.on_market(_view(1, 100.0, UP), _ctx())[0], Place)
+
+
+def test_describe_says_the_rules_and_each_working_parent() -> None:
+    s = _strategy()
+    d = s.describe()
+    assert d["entry"] == "|signal| >= 0.6 on 5 levels: 1 lot(s), position <= 2"
+    assert d["chase"] == "limit 3, chase <= 3 ticks; reprice 1+ ms; timeout 2000 ms"
+    assert d["fusion"] == "w_ofi 0.5 (scale 20), w_microprice 0.3, w_imbalance 0.2"
+    assert d["parents"] == "0 working" and "TXFL6" not in d
+    s.on_market(_view(0, 100.0, UP), _ctx())
+    assert s.describe()["TXFL6"] == "BUY 0/1 limit 104, child 101"
+    assert dict(described(s.describe())) == s.describe()  # nothing cut by the panel
+    s.on_placed("ofi:TXFL6", _child("c1"))
+    s.on_fill(Fill("f1", "c1", "TXFL6", Side.BUY, 1, 101.0, 10), _ctx())
+    assert s.describe()["parents"] == "0 working"  # done and forgotten

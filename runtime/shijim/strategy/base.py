@@ -85,7 +85,13 @@ class Strategy(Protocol):
     the actions its acting path would take on ``view``, computed without changing its state.
     A pinned runner calls it in idle turns so that the next real decision finds that code
     warm in the caches; its actions are checked by risk and dropped (docs/runtime.md#rehearsal).
-    Without it the runner rehearses its own path and risk's on a one-lot bid at the touch."""
+    Without it the runner rehearses its own path and risk's on a one-lot bid at the touch.
+
+    A strategy may also define ``describe() -> Mapping[str, scalar]``: what the dashboard's
+    strategy panel shows beside its name and counts (its parameters in words, what it is doing
+    per code). It runs on the trading thread at the dashboard's refresh (10 Hz), so it reads
+    the state it keeps and computes nothing; at most ``DESCRIBE_MAX_FIELDS`` fields are shown
+    (``shijim.strategy.snapshot``)."""
 
     name: str
 

@@ -25,7 +25,12 @@ from dataclasses import dataclass, field
 from shijim.algo.kalman import FairValueFilter, LocalLevelParams
 from shijim.domain import Fill, LadderOf, Order, OrderUpdate
 from shijim.strategy.base import MarketView, StrategyAction, StrategyContext
-from shijim.strategy.ofi_momentum import MomentumEntryParams, OfiMomentum, OfiMomentumParams
+from shijim.strategy.ofi_momentum import (
+    MomentumEntryParams,
+    OfiMomentum,
+    OfiMomentumParams,
+    momentum_rules,
+)
 
 
 @dataclass(frozen=True)
@@ -110,3 +115,18 @@ class FusedSignals:
 
     def on_order(self, update: OrderUpdate, ctx: StrategyContext) -> Sequence[StrategyAction]:
         return self._trade.on_order(update, ctx)
+
+    def describe(self) -> dict[str, str]:
+        """The dashboard's strategy panel: ofi_momentum's rules and parents, with this
+        fusion's weights and the fair-value filter's noises."""
+        p = self.params
+        out = momentum_rules(p)
+        out["fusion"] = (
+            f"w_ofi {p.w_ofi:g} (scale {p.ofi_scale:g}), w_fair {p.w_fair:g},"
+            f" w_imbalance {p.w_imbalance:g}"
+        )
+        out["fair value"] = (
+            f"Kalman q {p.fair_q_ticks2_per_s:g}/s, r mid {p.fair_r_mid_ticks2:g},"
+            f" r trade {p.fair_r_trade_ticks2:g} (ticks^2); {len(self._fair)} codes"
+        )
+        return self._trade.parents(out)

@@ -50,6 +50,7 @@ from shijim.strategy.base import (
     StrategyAction,
     StrategyContext,
 )
+from shijim.strategy.snapshot import DESCRIBE_MAX_FIELDS
 
 
 @dataclass(frozen=True)
@@ -429,3 +430,30 @@ class MarketMaking:
 
     def on_fill(self, fill: Fill, ctx: StrategyContext) -> Sequence[StrategyAction]:
         return ()  # the next market view re-skews the quotes with the new position
+
+    def describe(self) -> dict[str, str]:
+        """The dashboard's strategy panel: the quoting rule in words, how many codes are quoted
+        on both sides, and each code's resting quotes (bid / ask; ``-`` none, ``?`` a place
+        in flight), as many codes as the panel's fields allow, in code order."""
+        p = self.params
+        out = {
+            "quote": f"{p.quote_qty} lot(s) at fair -/+ {p.half_spread_ticks:g} ticks,"
+            f" skew {p.skew_ticks_per_lot:g} ticks/lot",
+            "limits": f"inventory {p.max_inventory} lots; re-quote at {p.requote_ticks}+ ticks,"
+            f" {p.min_requote_ms:g}+ ms apart",
+        }
+        sides = [sum(s.order_id is not None for s in (q.bid, q.ask)) for q in self._quotes.values()]
+        out["quoted"] = (
+            f"{sides.count(2)} codes both sides, {sides.count(1)} one side, {sides.count(0)} none"
+        )
+        room = DESCRIBE_MAX_FIELDS - len(out)
+        for code in sorted(self._quotes)[:room]:
+            q = self._quotes[code]
+            out[code] = f"{_slot_text(q.bid)} / {_slot_text(q.ask)}"
+        return out
+
+
+def _slot_text(slot: QuoteSlot) -> str:
+    if slot.pending:
+        return "?"
+    return "-" if slot.order_id is None else f"{slot.price:g}"

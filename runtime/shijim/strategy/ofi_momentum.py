@@ -44,6 +44,7 @@ from shijim.strategy.base import (
     StrategyAction,
     StrategyContext,
 )
+from shijim.strategy.snapshot import DESCRIBE_MAX_FIELDS
 
 
 @dataclass(frozen=True)
@@ -189,3 +190,37 @@ class OfiMomentum:
             w.engine.cancel()  # the child ended without a fill: give the parent up
         self._parents.pop(code, None)
         return ()
+
+    def describe(self) -> dict[str, str]:
+        """The dashboard's strategy panel: the entry and chasing rules in words and each code's
+        working parent (side, filled of qty, the child's price or ``-``), in code order."""
+        p = self.params
+        out = momentum_rules(p)
+        out["fusion"] = (
+            f"w_ofi {p.w_ofi:g} (scale {p.ofi_scale:g}), w_microprice {p.w_microprice:g},"
+            f" w_imbalance {p.w_imbalance:g}"
+        )
+        return self.parents(out)
+
+    def parents(self, out: dict[str, str]) -> dict[str, str]:
+        """``out`` and the working parents, as many codes as the panel's fields allow."""
+        out["parents"] = f"{len(self._parents)} working"
+        room = DESCRIBE_MAX_FIELDS - len(out)
+        for code in sorted(self._parents)[:room]:
+            st = self._parents[code].engine.state
+            child = "-" if not st.working else f"{st.working_price:g}"
+            parent = st.parent
+            out[code] = (
+                f"{parent.side.name} {st.filled}/{parent.qty} limit {parent.limit:g}, child {child}"
+            )
+        return out
+
+
+def momentum_rules(p: MomentumEntryParams) -> dict[str, str]:
+    """The entry and chasing rules shared by the momentum strategies, in words."""
+    return {
+        "entry": f"|signal| >= {p.threshold:g} on {p.levels} levels: {p.qty} lot(s),"
+        f" position <= {p.max_position}",
+        "chase": f"limit {p.limit_ticks}, chase <= {p.max_chase_ticks} ticks;"
+        f" reprice {p.min_reprice_ms:g}+ ms; timeout {p.parent_timeout_ms:g} ms",
+    }
