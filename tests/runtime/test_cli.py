@@ -401,3 +401,37 @@ def test_a_run_journal_is_what_reconcile_compares(tmp_path: Path, capsys) -> Non
     capsys.readouterr()
     assert shijim_main(["reconcile", str(dirs[0]), str(dirs[1])]) == 0
     assert f"fills: {len(fills)} identical, 0 differ" in capsys.readouterr().out
+
+
+def test_the_simulated_market_starts_when_the_loop_does(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A slow start-up (side services, a recorder attaching) is not published as one lump of
+    market at the first turn: simulated time starts at the trading loop, and the first chunk is
+    generated before it, so the open's events arrive as they fall due (here the first turn
+    publishes the session events at the open and nothing of the next 0.3 s)."""
+    from shijim.app import runtime as rt
+    from shijim.gateway.sim_feed import SimFeed
+
+    side_services = rt._start_side_services
+
+    def slow_side_services(shard, env):  # type: ignore[no-untyped-def]
+        side_services(shard, env)
+        time.sleep(0.3)
+
+    polls: list[int] = []
+    poll = SimFeed.poll
+
+    def counted(self: SimFeed) -> int:
+        n = poll(self)
+        polls.append(n)
+        return n
+
+    monkeypatch.setattr(rt, "_start_side_services", slow_side_services)
+    monkeypatch.setattr(SimFeed, "poll", counted)
+    out = tmp_path / "s.json"
+    args = ["run", "--feed", "sim", "--duration", "0.5", "--seed", "7", "--summary-json", str(out)]
+    assert main(args, env={}) == 0
+    first = next(n for n in polls if n)
+    assert first == 4, polls[:10]  # each code's session opening; 0.3 s of market is ~200 more
+    assert json.loads(out.read_text())["events"] > 50

@@ -355,7 +355,7 @@ def trade_loop(shard: Shard, stop: threading.Event, duration: float | None, star
     broker's callback threads publish without waiting for it and the next event is seen at
     once; otherwise an idle turn sleeps IDLE_SLEEP_S (bounded back-off)."""
     if shard.feed_setup.sim_clock is not None:
-        return sim_loop(shard, stop, duration, started)
+        return sim_loop(shard, stop, duration)
     feed = shard.feed_setup.feed
     runner = shard.runner
     reader = shard.feed_setup.reader
@@ -378,14 +378,18 @@ def trade_loop(shard: Shard, stop: threading.Event, duration: float | None, star
     return "signal"
 
 
-def sim_loop(shard: Shard, stop: threading.Event, duration: float | None, started: float) -> str:
+def sim_loop(shard: Shard, stop: threading.Event, duration: float | None) -> str:
     """The simulator, driven by this thread: publish what is due, then handle every due event.
 
     ``duration`` counts simulated seconds. At ``realtime`` pace simulated time follows the wall
-    clock and each event is handled as soon as it is published (no slice to wait for); at
-    ``fast`` pace it advances FAST_SLICE_S per turn without sleeping. The engine decides on
-    exchange time, one due event at a time, so a seed fixes every decision, order, fill and
-    PnL whatever the pace or the publication boundaries."""
+    clock from this loop's first turn and each event is handled as soon as it is published (no
+    slice to wait for); at ``fast`` pace it advances FAST_SLICE_S per turn without sleeping.
+    The engine decides on exchange time, one due event at a time, so a seed fixes every
+    decision, order, fill and PnL whatever the pace or the publication boundaries."""
+    # Simulated time 0 is now, not the run's start: the feed anchored the market's open at 0,
+    # and the start-up before this loop (side services, a recorder's attach: 4 ms to ~190 ms)
+    # would otherwise be published as one lump of that much market at the first turn.
+    started = time.monotonic()
     vclock = shard.feed_setup.sim_clock
     assert vclock is not None
     feed = shard.feed_setup.feed

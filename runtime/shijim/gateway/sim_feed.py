@@ -79,7 +79,13 @@ class SimFeed:
         # The simulated exchange clock is not the wall clock (it starts on a fixed Monday):
         # no bound between exchange and receive times; every other rule applies.
         ingestor.set_clock_check(NO_CLOCK_CHECK)
-        self._anchor = (self.monotonic(), self.market.clock_ns)
+        sim0 = self.market.clock_ns
+        if self.pace is Pace.REALTIME and self._pending is None:
+            # The first chunk is generated before the clock starts: its 3-5 ms (numpy's first
+            # calls included) would otherwise hold back the open, whose first books would then
+            # be published in one lump when they are due milliseconds apart.
+            self._pending = self._next_pending()
+        self._anchor = (self.monotonic(), sim0)
 
     def stop(self) -> None:
         self._stopped = True
