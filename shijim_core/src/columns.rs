@@ -76,20 +76,17 @@ pub fn level_columns<'a>(
             for level in 0..LEVELS {
                 let col = side * LEVELS + level;
                 let v = prices[level];
-                let m = Price::from_f64(v)
-                    .map_err(|fault| LevelPriceFault {
-                        row: i,
-                        column: format!(
-                            "{}_price{}",
-                            if side == 0 { "bid" } else { "ask" },
-                            level + 1
-                        ),
-                        value: v,
-                        fault,
-                    })?
-                    .mantissa();
-                px[col][2 * i] = m;
-                px[col][2 * i + 1] = m >> 63;
+                let price = Price::from_f64(v).map_err(|fault| LevelPriceFault {
+                    row: i,
+                    column: format!(
+                        "{}_price{}",
+                        if side == 0 { "bid" } else { "ask" },
+                        level + 1
+                    ),
+                    value: v,
+                    fault,
+                })?;
+                px[col][2 * i..2 * i + 2].copy_from_slice(&price.decimal128_words());
                 qty[col][i] = vols[level];
             }
         }

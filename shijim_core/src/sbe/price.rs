@@ -213,21 +213,27 @@ impl Price {
         }
         Ok(Price(mantissa))
     }
+
+    /// This price as Arrow's `decimal128(18, 6)` holds it (the recorder's ClickHouse
+    /// `Decimal(18, 6)` columns): two little-endian `i64` words, the mantissa and its sign
+    /// extension.
+    #[inline(always)]
+    pub const fn decimal128_words(self) -> [i64; 2] {
+        [self.0, self.0 >> 63]
+    }
 }
 
-/// Prices as Arrow's `decimal128(18, 6)` holds them (the recorder's ClickHouse `Decimal(18, 6)`
-/// columns): per value two little-endian `i64` words, the mantissa by [`Price::from_f64`] (the
-/// ring's own conversion, so a column says exactly what the ring carried) and its sign
-/// extension. One pass, no temporaries: numpy needed four (scale, round, cast, interleave).
+/// Prices as `decimal128(18, 6)` words ([`Price::decimal128_words`]), each converted by
+/// [`Price::from_f64`] (the ring's own conversion, so a column says exactly what the ring
+/// carried). One pass, no temporaries: numpy needed four (scale, round, cast, interleave).
 /// Err: the first value that is no price, by index, and why.
 pub fn decimal128_words(
     values: impl ExactSizeIterator<Item = f64>,
 ) -> Result<Vec<i64>, (usize, f64, F64PriceFault)> {
     let mut out = Vec::with_capacity(2 * values.len());
     for (i, v) in values.enumerate() {
-        let m = Price::from_f64(v).map_err(|fault| (i, v, fault))?.0;
-        out.push(m);
-        out.push(m >> 63);
+        let price = Price::from_f64(v).map_err(|fault| (i, v, fault))?;
+        out.extend_from_slice(&price.decimal128_words());
     }
     Ok(out)
 }
