@@ -150,21 +150,29 @@ def test_sigterm_mid_run_cancels_working_orders_and_exits_zero(tmp_path: Path) -
 @pytest.mark.slow
 def test_same_seed_same_counts_at_any_pace(tmp_path: Path) -> None:
     """The simulator runs in fixed slices of simulated time: the same seed gives the same
-    events, orders, fills and PnL, whether paced in real time or as fast as possible."""
+    events, decisions, orders, fills and PnL, whether paced in real time or as fast as
+    possible, and pinned (the market generated in its own process, the venue's news released
+    while the market is quiet) or not."""
+    variants = [("realtime",), ("fast",)]
+    if len(os.sched_getaffinity(0)) >= 2:
+        variants.append(("realtime", "--cpu", "last"))
     runs = []
-    for i, pace in enumerate(("realtime", "fast")):
+    for i, (pace, *more) in enumerate(variants):
         out = tmp_path / f"s{i}.json"
         proc = _start(
             "--feed", "sim", "--duration", "2.5", "--seed", "9", "--pace", pace,
-            "--summary-json", str(out),
+            "--summary-json", str(out), *more,
         )  # fmt: skip
         _, stderr = proc.communicate(timeout=60)
         assert proc.returncode == 0, stderr
         runs.append(json.loads(out.read_text()))
-    keys = ("events", "orders", "amends", "cancels", "fills", "filled_qty", "rejects", "pnl")
-    assert {k: runs[0][k] for k in keys} == {k: runs[1][k] for k in keys}
-    assert runs[0]["events"] > 0 and runs[0]["orders"] > 0
+    keys = ("events", "decisions", "standby_answers", "orders", "amends", "cancels", "fills",
+            "filled_qty", "rejects", "pnl")  # fmt: skip
+    for run in runs[1:]:
+        assert {k: run[k] for k in keys} == {k: runs[0][k] for k in keys}
+    assert runs[0]["events"] > 0 and runs[0]["orders"] > 0 and runs[0]["fills"] > 0
     assert runs[0]["wall_seconds"] >= 2.4  # realtime really waited for the market
+    assert runs[0]["gc_idle"] == runs[0]["gc_overdue"] == 0  # unpinned: automatic collection
 
 
 def test_bad_config_exits_2_naming_the_field(tmp_path: Path, capsys) -> None:

@@ -8,13 +8,20 @@ from collections.abc import Iterator
 
 import numpy as np
 import pytest
-from shijim.domain import Instrument, KillSwitchSource, TradingState, fixed_tick
+from shijim.domain import (
+    Instrument,
+    KillSwitchSource,
+    OrderIntent,
+    Side,
+    TradingState,
+    fixed_tick,
+)
 from shijim.execution.paper import PaperVenue
 from shijim.metrics import ShardMetrics
 from shijim.risk.gateway import InstrumentTable, RiskAwareGateway
 from shijim.risk.limits import RiskLimits
 from shijim.risk.state import TradingStateMachine
-from shijim.strategy.base import StandBy
+from shijim.strategy.base import Place, StandBy
 from shijim.strategy.market_making import MarketMaking, MarketMakingParams
 from shijim.strategy.runner import StrategyRunner
 from shijim.strategy.signals import mlofi_reference
@@ -42,9 +49,11 @@ def _book(w, i: int, bid: float, bq: list[int], aq: list[int], local_ts: int | N
     return w.publish_bidask(CODE, T0 + i * 1_000_000, lt, bids, bq, asks, aq, False)
 
 
-def _runner(reader, metrics=None, params=None, policy="every_event", strategy=None, levels=5):
+def _runner(
+    reader, metrics=None, params=None, policy="every_event", strategy=None, levels=5, latency="zero"
+):
     state = TradingStateMachine()
-    engine = shijim_core.Engine([CODE], policy, levels=levels, latency="zero")
+    engine = shijim_core.Engine([CODE], policy, levels=levels, latency=latency)
     gw = RiskAwareGateway(
         PaperVenue(engine),
         InstrumentTable({CODE: Instrument.future(CODE, 200.0)}),
@@ -475,3 +484,71 @@ def test_rehearsals_change_no_decision_order_flow_or_token(strategy_of) -> None:
     assert rehearsed == plain
     assert n == 60 and none == 0
     assert plain[2] > 0  # orders were sent: the comparison means something
+
+
+MS = 1_000_000
+# Constant legs: an order arrives 10 ms after it is sent, its news 5 ms after that.
+LEGS_10_5 = {"kind": "constant", "entry_ns": 10 * MS, "ack_ns": 5 * MS, "cancel_ns": 10 * MS}
+
+
+class _LiftOnce(MarketMaking):
+    """Buys the ask once, on the first book; journals what it heard, at which engine time."""
+
+    def __init__(self) -> None:
+        super().__init__(MarketMakingParams(), fixed_tick(1.0))
+        self.heard: list[tuple[str, int]] = []
+        self.engine = None
+        self.sent = False
+
+    def on_market(self, view, ctx):
+        self.heard.append(("market", self.engine.now))
+        if self.sent:
+            return []
+        self.sent = True
+        return [Place(OrderIntent(view.code, Side.BUY, 1, view.best_ask))]
+
+    def on_fill(self, fill, ctx):
+        self.heard.append(("fill", self.engine.now))
+        return []
+
+    def on_order(self, update, ctx):
+        return []
+
+    def on_placed(self, tag, order):
+        pass
+
+
+def _lift_once(reader):
+    s = _LiftOnce()
+    runner, gw, _ = _runner(reader, strategy=s, latency=LEGS_10_5)
+    s.engine = runner.engine
+    return runner, gw, s
+
+
+def test_a_fill_is_heard_before_a_later_book_at_its_own_time(ring) -> None:
+    """The fill (sent at T0, arrives T0 + 10 ms, news at T0 + 15 ms) reaches the strategy before
+    the book stamped T0 + 30 ms is decided, with the engine clock at the news' time."""
+    writer, reader = ring
+    runner, gw, s = _lift_once(reader)
+    _book(writer, 0, 20000.0, [5] * 5, [5] * 5, local_ts=T0)
+    _book(writer, 1, 20000.0, [6] * 5, [5] * 5, local_ts=T0 + 30 * MS)
+    while runner.step():
+        pass
+    assert s.heard == [("market", T0), ("fill", T0 + 15 * MS), ("market", T0 + 30 * MS)]
+    assert gw.positions.net(CODE) == 1
+
+
+def test_release_venue_delivers_news_while_the_market_is_quiet(ring) -> None:
+    writer, reader = ring
+    runner, _, s = _lift_once(reader)
+    _book(writer, 0, 20000.0, [5] * 5, [5] * 5, local_ts=T0)
+    runner.step()
+    assert runner.release_venue(T0 + 12 * MS) == 0  # arrived and filled, the news not yet out
+    assert s.heard == [("market", T0)] and runner.counters.fills == 0
+    assert runner.release_venue(T0 + 20 * MS) == 1
+    assert s.heard == [("market", T0), ("fill", T0 + 15 * MS)] and runner.counters.fills == 1
+    assert runner.release_venue(T0 + 1_000 * MS) == 0  # nothing more in flight
+    # The next book is decided knowing the fill, as if the news had come before it.
+    _book(writer, 1, 20000.0, [6] * 5, [5] * 5, local_ts=T0 + 30 * MS)
+    runner.step()
+    assert s.heard[-1] == ("market", T0 + 30 * MS)

@@ -94,7 +94,15 @@ def _sim_feed(cfg: RuntimeConfig, codes: list[str], clock: VirtualClock) -> Any:
     if not codes:
         raise ConfigError("universe.codes", "this shard owns no code: nothing to simulate")
     market = SimulatedMarket([known[c] for c in codes], cfg.feed.seed, SIM_START_NS)
-    return SimFeed(market, Pace.REALTIME, local_clock=LocalClock.WALL, monotonic=clock)
+    if cfg.run.cpu is None:
+        return SimFeed(market, Pace.REALTIME, local_clock=LocalClock.WALL, monotonic=clock)
+    # Pinned: the market is generated ahead in its own process, on the other CPUs, not on the
+    # trading thread (shijim.gateway.sim_process; docs/decisions.md).
+    from shijim.gateway.sim_process import MarketProcess
+
+    return SimFeed(
+        MarketProcess(market), Pace.REALTIME, local_clock=LocalClock.WALL, monotonic=clock
+    )
 
 
 def _replay_feed(cfg: RuntimeConfig, codes: list[str], metrics: ShardMetrics) -> Any:

@@ -22,6 +22,7 @@ import sys
 import threading
 import time
 from collections.abc import Callable, Mapping
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -30,6 +31,7 @@ import shijim_core
 from shijim.app.config import RuntimeConfig
 from shijim.app.feeds import FeedSetup, VirtualClock, build_feed, resolve_feed_kind
 from shijim.app.health import Heartbeat, ShardHealth, market_of
+from shijim.app.idle_collector import CollectorCounts, IdleCollector
 from shijim.app.schema import ConfigError
 from shijim.app.strategies import build_strategy
 from shijim.app.summary import LatencyStats, Markout, RunSummary
@@ -74,6 +76,7 @@ class Shard:
     heartbeat: Heartbeat = field(default_factory=Heartbeat)  # the trading loop's, for /livez
     closers: list[Callable[[], None]] = field(default_factory=list)
     snapshots: Any = None  # shijim.dashboard.channel.SnapshotChannel: admin GET /snapshot
+    collector: CollectorCounts = field(default_factory=CollectorCounts)  # a pinned loop's GC
 
     def close(self) -> None:
         for close in reversed(self.closers):
@@ -333,18 +336,33 @@ def pin_trading_thread(cpu: int) -> None:
 
 
 def idle_turn(
-    reader: Any, spin: bool, spin_ns: int = IDLE_SPIN_NS, runner: StrategyRunner | None = None
+    reader: Any,
+    spin: bool,
+    spin_ns: int = IDLE_SPIN_NS,
+    runner: StrategyRunner | None = None,
+    collector: IdleCollector | None = None,
 ) -> None:
-    """A loop turn with nothing published: pinned (``spin``), the runner's rehearsal when due
-    (``runner.rehearse``: the acting path kept warm), then watch the ring for up to ``spin_ns``
-    with the interpreter lock released (returns at once when a message arrives); otherwise
-    sleep IDLE_SLEEP_S."""
+    """A loop turn with nothing published: pinned (``spin``), the garbage collection CPython
+    would have run by now (``collector``: between events, not inside one), else the runner's
+    rehearsal when due (``runner.rehearse``: the acting path kept warm), then watch the ring
+    for up to ``spin_ns`` with the interpreter lock released (returns at once when a message
+    arrives); otherwise sleep IDLE_SLEEP_S."""
     if spin:
+        if collector is not None and collector.idle():
+            return  # the turn is spent: look for data again first
         if runner is not None:
             runner.rehearse(time.monotonic_ns())
         reader.wait(spin_ns)
     else:
         time.sleep(IDLE_SLEEP_S)
+
+
+def loop_collector(shard: Shard) -> AbstractContextManager[IdleCollector | None]:
+    """A pinned loop runs the garbage collector in its idle turns (shijim.app.idle_collector);
+    an unpinned one leaves it automatic."""
+    if shard.cfg.run.cpu is None:
+        return nullcontext()
+    return IdleCollector(shard.collector)
 
 
 def trade_loop(shard: Shard, stop: threading.Event, duration: float | None, started: float) -> str:
@@ -362,19 +380,22 @@ def trade_loop(shard: Shard, stop: threading.Event, duration: float | None, star
     deadline = None if duration is None else started + duration
     beat, monotonic_ns = shard.heartbeat, time.monotonic_ns
     spin = shard.cfg.run.cpu is not None
-    while not stop.is_set():
-        beat.at_ns = monotonic_ns()
-        published = feed.poll()
-        got = runner.step()
-        while got:  # drain what is there: the ring never waits for us
+    with loop_collector(shard) as collector:
+        while not stop.is_set():
+            beat.at_ns = monotonic_ns()
+            published = feed.poll()
             got = runner.step()
-        _roll_day(shard)
-        if deadline is not None and time.monotonic() >= deadline:
-            return "duration reached"
-        if feed.finished:
-            return "feed finished"
-        if not published:
-            idle_turn(reader, spin, runner=runner)
+            while got:  # drain what is there: the ring never waits for us
+                got = runner.step()
+            _roll_day(shard)
+            if deadline is not None and time.monotonic() >= deadline:
+                return "duration reached"
+            if feed.finished:
+                return "feed finished"
+            if not published:
+                idle_turn(reader, spin, runner=runner, collector=collector)
+            elif collector is not None:
+                collector.between_events()
     return "signal"
 
 
@@ -388,8 +409,8 @@ def sim_loop(shard: Shard, stop: threading.Event, duration: float | None) -> str
     decision, order, fill and PnL whatever the pace or the publication boundaries."""
     # Simulated time 0 is now, not the run's start: the feed anchored the market's open at 0,
     # and the start-up before this loop (side services, a recorder's attach: 4 ms to ~190 ms)
-    # would otherwise be published as one lump of that much market at the first turn.
-    started = time.monotonic()
+    # would otherwise be published as one lump of that much market at the first turn (the
+    # collector's start included: it is taken below, inside its block).
     vclock = shard.feed_setup.sim_clock
     assert vclock is not None
     feed = shard.feed_setup.feed
@@ -399,19 +420,30 @@ def sim_loop(shard: Shard, stop: threading.Event, duration: float | None) -> str
     end = math.inf if duration is None else duration
     beat, monotonic_ns = shard.heartbeat, time.monotonic_ns
     spin = shard.cfg.run.cpu is not None
-    while not stop.is_set():
-        beat.at_ns = monotonic_ns()
-        vclock.t = min(end, time.monotonic() - started if realtime else vclock.t + FAST_SLICE_S)
-        published = feed.poll()
-        while runner.step():
-            pass
-        _roll_day(shard)
-        if vclock.t >= end:
-            return "duration reached"
-        if feed.finished:
-            return "feed finished"
-        if realtime and not published:
-            idle_turn(reader, spin, runner=runner)  # (the simulator publishes from here: a pause)
+    with loop_collector(shard) as collector:
+        started = time.monotonic()
+        while not stop.is_set():
+            beat.at_ns = monotonic_ns()
+            t = time.monotonic() - started if realtime else vclock.t + FAST_SLICE_S
+            vclock.t = min(end, t)
+            published = feed.poll()
+            while runner.step():
+                pass
+            _roll_day(shard)
+            if vclock.t >= end:
+                return "duration reached"
+            if feed.finished:
+                return "feed finished"
+            if realtime and not published:
+                # The market is quiet: the venue's fills and acks due by now reach the strategy
+                # at their own time, not at the next market event (docs/engine.md#venue-time).
+                through = feed.published_through_ns
+                if through is not None and runner.release_venue(through):
+                    continue
+                # (The simulator publishes from here: a pause.)
+                idle_turn(reader, spin, runner=runner, collector=collector)
+            elif collector is not None:
+                collector.between_events()
     return "signal"
 
 
@@ -514,6 +546,9 @@ def summarize(shard: Shard, wall_seconds: float) -> RunSummary:
         standby_answers=shard.runner.standby_answers,
         rehearsals=c.rehearsals,
         rehearsal_seconds=c.rehearsal_ns / 1e9,
+        gc_idle=shard.collector.idle,
+        gc_overdue=shard.collector.overdue,
+        gc_seconds=shard.collector.ns / 1e9,
         venue=f"paper, latency {cfg.paper.latency}" if paper else "broker (Shioaji)",
         markouts=tuple(Markout.of(m) for m in eng.markouts()),
         notes=tuple(shard.notes),

@@ -104,15 +104,20 @@ class RunSummary:
     tick_to_order_after_first_second: LatencyStats | None = None
     first_second_samples: int = 0
     # The same steady samples split: the orders that waited behind a fill booked after their
-    # event arrived (a trade fills a quote; the re-quote on the book after it follows the
-    # fill's booking), and the others. The first set is a few percent of the orders and sets
-    # the steady p99 (docs/runtime.md#performance).
+    # event arrived (the fill's news came out just before their event: docs/engine.md
+    # #venue-time), and the others. Since news is released between events the first set is
+    # rare (it set the steady p99 before).
     tick_to_order_after_fill: LatencyStats = NO_SAMPLES
     tick_to_order_no_fill: LatencyStats = NO_SAMPLES
     # A pinned loop's rehearsals of the acting path (docs/runtime.md#rehearsal) and the wall
     # time they held the interpreter lock: what the tick-to-order figures above cost.
     rehearsals: int = 0
     rehearsal_seconds: float = 0.0
+    # A pinned loop's garbage collections (shijim.app.idle_collector): run in idle turns, or
+    # forced between two events by a burst that left no idle turn, and their time.
+    gc_idle: int = 0
+    gc_overdue: int = 0
+    gc_seconds: float = 0.0
     notes: tuple[str, ...] = field(default_factory=tuple)
     # From the equity series a backtest records (shijim.backtest.equity); None in a run.
     sharpe: float | None = None  # annualised, from per-bar changes of net PnL
@@ -194,6 +199,9 @@ class RunSummary:
             "rehearsals": self.rehearsals,
             "rehearsal_seconds": self.rehearsal_seconds,
             "rehearsal_share": self.rehearsal_share,
+            "gc_idle": self.gc_idle,
+            "gc_overdue": self.gc_overdue,
+            "gc_seconds": self.gc_seconds,
             "ring_lost": self.ring_lost,
             "ring_resyncs": self.ring_resyncs,
             "dropped": dict(self.dropped),
@@ -271,6 +279,12 @@ class RunSummary:
             lines.append(
                 f"              rehearsals {self.rehearsals}, holding the interpreter lock "
                 f"{self.rehearsal_share:.1%} of the run (docs/runtime.md#rehearsal)"
+            )
+        if self.gc_idle or self.gc_overdue:
+            lines.append(
+                f"              garbage collections {self.gc_idle} in idle turns, "
+                f"{self.gc_overdue} forced by a burst ({self.gc_seconds * 1e3:.1f} ms; "
+                f"docs/runtime.md#garbage-collection)"
             )
         lines += [
             f"ring          lost {self.ring_lost}  resyncs {self.ring_resyncs}",

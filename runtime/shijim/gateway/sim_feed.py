@@ -26,6 +26,7 @@ from shijim.bus.ingestion import Ingestor
 from shijim.bus.validation import NO_CLOCK_CHECK
 from shijim.gateway.feed import run_feed_for
 from shijim.gateway.sim_market import NS, SimChunk, SimulatedMarket
+from shijim.gateway.sim_process import MarketProcess
 
 
 class Pace(StrEnum):
@@ -42,7 +43,6 @@ class LocalClock(StrEnum):
 class _Pending:
     chunk: SimChunk
     pos: int  # next position in chunk.kinds
-    times: np.ndarray  # exch_ts in publication order
 
 
 class SimFeed:
@@ -50,7 +50,7 @@ class SimFeed:
 
     def __init__(
         self,
-        market: SimulatedMarket,
+        market: SimulatedMarket | MarketProcess,
         pace: Pace = Pace.REALTIME,
         speed: float = 1.0,
         local_clock: LocalClock = LocalClock.WALL,
@@ -73,12 +73,17 @@ class SimFeed:
             None if max_sim_seconds is None else market.clock_ns + int(max_sim_seconds * NS)
         )
         self._stopped = False
+        # Realtime: the exchange time through which every event has been published (the last
+        # poll's due time); the runner releases the paper venue's news up to it between events.
+        self.published_through_ns: int | None = None
 
     def start(self, ingestor: Ingestor) -> None:
         self.ingestor = ingestor
         # The simulated exchange clock is not the wall clock (it starts on a fixed Monday):
         # no bound between exchange and receive times; every other rule applies.
         ingestor.set_clock_check(NO_CLOCK_CHECK)
+        if isinstance(self.market, MarketProcess):
+            self.market.start()  # the child generates from here on, ahead of need
         sim0 = self.market.clock_ns
         if self.pace is Pace.REALTIME and self._pending is None:
             # The first chunk is generated before the clock starts: its 3-5 ms (numpy's first
@@ -89,6 +94,8 @@ class SimFeed:
 
     def stop(self) -> None:
         self._stopped = True
+        if isinstance(self.market, MarketProcess):
+            self.market.close()
 
     @property
     def finished(self) -> bool:
@@ -114,8 +121,7 @@ class SimFeed:
         if self._end_ns is not None and self.market.clock_ns >= self._end_ns:
             return None
         chunk = self.market.next_chunk()
-        times = _times(chunk)
-        return _Pending(chunk, 0, times)
+        return _Pending(chunk, 0)
 
     def poll(self) -> int:
         """Publish every event that is due; returns how many were published.
@@ -142,7 +148,7 @@ class SimFeed:
                 if self._pending is None:
                     break
             p = self._pending
-            end = int(np.searchsorted(p.times, due, side="right"))
+            end = int(np.searchsorted(p.chunk.times, due, side="right"))
             if end > p.pos:
                 ranges.append((p.chunk, p.pos, end))
                 p.pos = end
@@ -152,7 +158,11 @@ class SimFeed:
                     break  # one chunk per poll keeps poll() short
                 continue
             break
+        if self.pace is Pace.REALTIME:
+            self.published_through_ns = due
         if not ranges:
+            if isinstance(self.market, MarketProcess):
+                self.market.prefetch()  # nothing due: take what the child has finished
             return 0
         *before, (chunk, lo, hi) = ranges  # more than one: a chunk ended within this poll
         total = sum(self._publish(c, a, b) for c, a, b in before) if before else 0
@@ -191,13 +201,3 @@ class SimFeed:
         # Wall clock: the rows' local_ts is 0 and the ingestion stamps them on arrival,
         # as it stamps a live callback's input (Ingestor.tick / bidask).
         return ing.interleaved(ticks, books, k, "sim")
-
-
-def _times(chunk: SimChunk) -> np.ndarray:
-    t = np.empty(chunk.size, dtype=np.int64)
-    k = chunk.kinds
-    t[k == 1] = chunk.ticks["exch_ts"][chunk.index[k == 1]]
-    t[k == 2] = chunk.bidasks["exch_ts"][chunk.index[k == 2]]
-    if (k == 0).any():
-        t[k == 0] = [chunk.sessions[i][0] for i in chunk.index[k == 0].tolist()]
-    return t

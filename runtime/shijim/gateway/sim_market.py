@@ -189,9 +189,11 @@ class SimChunk:
     bidasks: np.ndarray  # BIDASK_DTYPE
     # Session events: (exch_ts, code, "OPEN" | "CLOSED")
     sessions: list[tuple[int, str, str]]
-    # Publication order: kinds[i] in {0 session, 1 tick, 2 bidask}, index[i] into that array.
+    # Publication order: kinds[i] in {0 session, 1 tick, 2 bidask}, index[i] into that array,
+    # times[i] its exchange time (non-decreasing).
     kinds: np.ndarray
     index: np.ndarray
+    times: np.ndarray
 
     @property
     def size(self) -> int:
@@ -530,7 +532,7 @@ def _merge(
     )
     index = np.concatenate([np.arange(len(sessions)), np.arange(ticks.size), np.arange(books.size)])
     order = np.lexsort((keys[:, 2], keys[:, 1], keys[:, 0]))
-    return SimChunk(ticks, books, sessions, kinds[order], index[order])
+    return SimChunk(ticks, books, sessions, kinds[order], index[order], keys[order, 0])
 
 
 def recorded(market: SimulatedMarket, until_ns: int, latency_ns: int) -> Iterator[MarketRecord]:

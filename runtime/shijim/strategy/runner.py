@@ -210,6 +210,17 @@ class StrategyRunner:
                 self.on_snapshot(self.snapshot())
         return read
 
+    def release_venue(self, until_ns: int) -> int:
+        """Between market events: the paper venue's fills and acks due by ``until_ns`` (engine
+        time the feed has published through) reach the strategy now, each at its own time,
+        instead of waiting for the next market event (docs/engine.md#venue-time). Returns how
+        many times news was delivered; bounded by what is in flight at the venue."""
+        n = 0
+        while self.engine.release_venue_events(until_ns):
+            self._deliver_execution_events()
+            n += 1
+        return n
+
     # -- ring continuity ---------------------------------------------------------------------
     def _gap(self, lost: int, restarts: int, bad: int) -> None:
         c = self.counters

@@ -28,9 +28,17 @@
 //! **Execution events.** Every venue event is kept for the owner ([`Engine::drain_events`]).
 //! The driver does not book fills: the risk gateway applies every fill, paper (from these
 //! events) and live (from the broker) alike, through [`Engine::apply_fill`], so there is one
-//! path for fills into the account. When a message produced venue events but no market
-//! decision, it is returned as `DueKind::Execution` so the strategy hears of its fills in event
-//! time, not at the next due market event.
+//! path for fills into the account. A venue event reaches the strategy at its own time (`at`,
+//! after the ack leg), before any market event stamped later or at the same nanosecond: when
+//! a message read from the feed is not before the venue's next activity, the clock first steps
+//! to that activity, and if it produced events they are returned as `DueKind::Execution` with
+//! the message held back, applied by the next read ([`Engine::next_due`]). So the strategy
+//! never decides on a market event without the fills and acks that reached it earlier, and
+//! whatever it does on them (a re-quote after a fill) is sent at the event's time, not the
+//! next message's. Between messages, [`Engine::release_venue_events`] does the same for a
+//! clock the feed vouches for (the simulator's published time): a live loop hears of its fills
+//! while the market is quiet instead of at the next market event. The engine returns
+//! `DueKind::Execution` too when a message produced venue events but no market decision.
 
 use std::fmt;
 use std::path::Path;
@@ -275,6 +283,8 @@ pub struct Engine {
     /// Drained from the venue, not yet taken by the strategy.
     pending: Vec<VenueEvent>,
     scratch: Vec<VenueEvent>,
+    /// A message read but not yet applied: venue events due before it went out first.
+    held: Option<Message>,
 }
 
 impl Engine {
@@ -304,6 +314,7 @@ impl Engine {
             buf: [0; MAX_PAYLOAD],
             pending: Vec::new(),
             scratch: Vec::new(),
+            held: None,
         })
     }
 
@@ -413,6 +424,27 @@ impl Engine {
         (self.now, news)
     }
 
+    /// Steps engine time to the venue's next activity (an order arriving, an event reaching
+    /// the strategy) while it is at or before `until`, one time at a time, and stops at the
+    /// first that produced venue events: true, with the clock at their time. False when nothing
+    /// is due by `until` (the clock then stays where the last activity left it). Each step
+    /// takes one request off the venue's way in or one event off its way out, so the loop is
+    /// bounded by what is in flight.
+    pub fn release_venue_events(&mut self, until: Nanos) -> bool {
+        while let Some(next) = self.venue.next_due() {
+            if next > until {
+                break;
+            }
+            let to = next.max(self.now);
+            self.now = to;
+            self.venue.advance_to(to);
+            if self.collect_venue_events() {
+                return true;
+            }
+        }
+        false
+    }
+
     /// The strategy stands by on `id` (see [`super::standby`]) until an event ends it. Refused
     /// (false) for an unknown code and while venue events wait to be taken: the strategy has
     /// not seen them, so its "no action" cannot account for them.
@@ -520,15 +552,41 @@ impl Engine {
         })
     }
 
+    /// The message's time on the engine clock.
+    #[inline]
+    fn time_of(&self, msg: &Message) -> Nanos {
+        let (_, exch_ts, local_ts) = common(msg);
+        match self.clock {
+            ClockSource::Local => local_ts,
+            ClockSource::Exchange => exch_ts,
+        }
+    }
+
+    /// A message read from the feed: the venue's events due by its time go out first (the
+    /// message is held and applied at the next read, [`Engine::resume`]); otherwise it is
+    /// applied ([`Engine::on_message`]).
+    #[inline]
+    fn offer(&mut self, msg: Message) -> Option<Due> {
+        if self.release_venue_events(self.time_of(&msg)) {
+            self.held = Some(msg);
+            return self.execution_due(true, &msg);
+        }
+        self.on_message(&msg)
+    }
+
+    /// The held message, if any, offered again (more venue events may be due before it).
+    #[inline]
+    fn resume(&mut self) -> Option<Due> {
+        let msg = self.held.take()?;
+        self.offer(msg)
+    }
+
     /// Applies one admitted message (see the module docs for the order of the steps) and says
     /// whether a decision is due.
     pub fn on_message(&mut self, msg: &Message) -> Option<Due> {
         self.counters.messages += 1;
         let (seq, exch_ts, local_ts) = common(msg);
-        let now = self.advance(match self.clock {
-            ClockSource::Local => local_ts,
-            ClockSource::Exchange => exch_ts,
-        });
+        let now = self.advance(self.time_of(msg));
         let market = match msg {
             Message::BidAsk(m) => {
                 self.counters.books += 1;
@@ -659,6 +717,10 @@ impl Engine {
     /// step). Never blocks.
     pub fn next_due(&mut self, reader: &mut RingReader, max_messages: usize) -> NextDue {
         let mut out = NextDue::default();
+        if let Some(d) = self.resume() {
+            out.due = Some(d);
+            return out;
+        }
         let mut steps = 0;
         while steps < max_messages {
             steps += 1;
@@ -671,7 +733,7 @@ impl Engine {
                     match decoded {
                         Some(msg) => {
                             out.messages += 1;
-                            if let Some(d) = self.on_message(&msg) {
+                            if let Some(d) = self.offer(msg) {
                                 out.due = Some(d);
                                 return out;
                             }
@@ -712,6 +774,10 @@ impl Engine {
     /// ([`FrameSource::error`]).
     pub fn next_due_from_frames(&mut self, src: &mut FrameSource, max_messages: usize) -> NextDue {
         let mut out = NextDue::default();
+        if let Some(d) = self.resume() {
+            out.due = Some(d);
+            return out;
+        }
         let mut steps = 0;
         while steps < max_messages {
             steps += 1;
@@ -722,7 +788,7 @@ impl Engine {
                 }
                 Some(Ok(msg)) => {
                     out.messages += 1;
-                    if let Some(d) = self.on_message(&msg) {
+                    if let Some(d) = self.offer(msg) {
                         out.due = Some(d);
                         return out;
                     }

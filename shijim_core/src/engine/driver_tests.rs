@@ -700,3 +700,130 @@ fn a_standby_answers_due_events_until_time_band_or_news_end_it() {
         .is_some());
     assert!(e.standby(0).is_none());
 }
+
+/// SBE frames of `msgs`, numbered in order.
+fn frames_of(msgs: &[Message]) -> Vec<u8> {
+    let mut data = Vec::new();
+    for (seq, m) in msgs.iter().enumerate() {
+        let mut m = *m;
+        m.set_seq(seq as u64);
+        let mut buf = [0u8; 300];
+        let n = encode_frame(&m, &mut buf).unwrap();
+        data.extend_from_slice(&buf[..n]);
+    }
+    data
+}
+
+/// A marketable one-lot buy at 101: it arrives at submit + 10 ms, fills there, and the fill
+/// reaches the strategy 5 ms later (LATENCY_10MS).
+fn lift_the_ask(e: &mut Engine) -> OrderId {
+    e.submit(OrderRequest {
+        code: 0,
+        side: Side::Buy,
+        price: p(101),
+        qty: 1,
+        tif: Tif::Day,
+    })
+    .unwrap()
+}
+
+/// Every due (kind, seq, engine time) and the fills taken at each, reading the frames two at a
+/// time; `release` between reads stands for a live loop's quiet turns (None: never).
+fn run_with_news(data: &[u8], release: Option<Nanos>) -> Vec<(DueKind, u64, Nanos, usize)> {
+    let mut e = engine(DecisionPolicy::EveryEvent, LATENCY_10MS);
+    let mut src = FrameSource::new(data.to_vec());
+    let mut out = Vec::new();
+    let mut sent = false;
+    loop {
+        if let Some(step) = release {
+            while e.release_venue_events(e.now() + step) {
+                let fills = drain(&mut e)
+                    .iter()
+                    .filter(|v| matches!(v, VenueEvent::Filled { .. }))
+                    .count();
+                out.push((DueKind::Execution, u64::MAX, e.now(), fills));
+            }
+        }
+        let r = e.next_due_from_frames(&mut src, 2);
+        let Some(d) = r.due else {
+            if r.idle {
+                break;
+            }
+            continue;
+        };
+        let fills = drain(&mut e)
+            .iter()
+            .filter(|v| matches!(v, VenueEvent::Filled { .. }))
+            .count();
+        out.push((d.kind, d.seq, e.now(), fills));
+        if d.kind == DueKind::Book && !sent {
+            sent = true;
+            lift_the_ask(&mut e);
+        }
+    }
+    out
+}
+
+#[test]
+fn venue_news_comes_out_before_a_later_market_event_at_its_own_time() {
+    let q = [5; 5];
+    // The fill happens at S + 10 ms and reaches the strategy at S + 15 ms; the next book is
+    // stamped S + 20 ms, the one after S + 15 ms exactly in the tie case.
+    let data = frames_of(&[
+        book("TXFL4", S, 100, 101, q, q),
+        book("TXFL4", S + 20 * MS, 100, 101, [6; 5], q),
+        book("TXFL4", S + 30 * MS, 100, 101, [7; 5], q),
+    ]);
+    let dues = run_with_news(&data, None);
+    assert_eq!(
+        dues,
+        vec![
+            (DueKind::Book, 0, S, 0),
+            // Before the book of S + 20 ms: the news, at its own time, the book held back.
+            (DueKind::Execution, 1, S + 15 * MS, 1),
+            (DueKind::Book, 1, S + 20 * MS, 0),
+            (DueKind::Book, 2, S + 30 * MS, 0),
+        ]
+    );
+    // A market event at the very nanosecond of the news comes after it.
+    let tie = frames_of(&[
+        book("TXFL4", S, 100, 101, q, q),
+        book("TXFL4", S + 15 * MS, 100, 101, [6; 5], q),
+    ]);
+    let dues = run_with_news(&tie, None);
+    assert_eq!(dues[1], (DueKind::Execution, 1, S + 15 * MS, 1));
+    assert_eq!(dues[2], (DueKind::Book, 1, S + 15 * MS, 0));
+}
+
+#[test]
+fn news_released_between_events_is_the_same_news_at_the_same_time() {
+    let q = [5; 5];
+    let data = frames_of(&[
+        book("TXFL4", S, 100, 101, q, q),
+        book("TXFL4", S + 20 * MS, 100, 101, [6; 5], q),
+        book("TXFL4", S + 30 * MS, 100, 101, [7; 5], q),
+    ]);
+    // Released by a quiet turn (the loop vouches for 25 ms past the last event) instead of
+    // before the next market event: the same news, at the same engine time, in the same place
+    // among the market events; only who asked differs.
+    let quiet = run_with_news(&data, Some(25 * MS));
+    let strip = |v: &[(DueKind, u64, Nanos, usize)]| -> Vec<(DueKind, Nanos, usize)> {
+        v.iter().map(|&(k, _, t, f)| (k, t, f)).collect()
+    };
+    assert_eq!(strip(&quiet), strip(&run_with_news(&data, None)));
+    // Nothing due by `until`: no news, and the clock only steps to the venue's activity (the
+    // order's arrival at S + 10 ms), never to `until` itself.
+    let mut e = engine(DecisionPolicy::EveryEvent, LATENCY_10MS);
+    e.on_message(&book("TXFL4", S, 100, 101, q, q)).unwrap();
+    lift_the_ask(&mut e);
+    assert!(!e.release_venue_events(S + 12 * MS));
+    assert_eq!(e.now(), S + 10 * MS);
+    assert_eq!(e.pending_events(), 0);
+    assert!(e.release_venue_events(S + 40 * MS));
+    assert_eq!(e.now(), S + 15 * MS);
+    assert!(
+        !e.release_venue_events(S + 40 * MS),
+        "nothing more in flight"
+    );
+    assert_eq!(e.counters().clock_backwards, 0);
+}

@@ -951,6 +951,14 @@ impl PyEngine {
         self.inner.advance_clock(ts_ns).0
     }
 
+    /// Steps engine time to the paper venue's next activity while it is at or before
+    /// `until_ns` (a time the feed has published through) and stops at the first that produced
+    /// venue events: True, the clock at their time, the events pending (the runner delivers
+    /// them, then calls again). False when nothing is due by then.
+    fn release_venue_events(&mut self, until_ns: i64) -> bool {
+        self.inner.release_venue_events(until_ns)
+    }
+
     /// Engine time (ns): the newest local_ts seen.
     #[getter]
     fn now(&self) -> i64 {
