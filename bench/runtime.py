@@ -464,14 +464,19 @@ def bench_demo_run(seconds: float, floor_p50_us: float, cpu: int | None) -> None
         # and the open's burst, every code's first book at once).
         first_second_samples=t2o["first_second_samples"],
         after_first_second_p50_p99=[t2o["after_first_second"][k] for k in ("p50", "p99")],
-        # What sets that p99: the orders that waited behind a fill booked after their event
-        # arrived (the re-quote after a trade filled a quote), apart from the others.
+        # The orders that waited behind a fill booked after their event arrived, apart from
+        # the others (rare since venue news is released between events: docs/engine.md
+        # #venue-time; it set the steady p99 before).
         after_a_fill_n_p50=[steady["after_a_fill"][k] for k in ("samples", "p50")],
         others_p50_p99=[steady["others"][k] for k in ("p50", "p99")],
         # What keeping the acting path warm cost: the trading thread's share of the run spent
         # rehearsing it, holding the interpreter lock (docs/runtime.md#rehearsal).
         rehearsals=s["rehearsals"],
         rehearsal_share=round(s["rehearsal_share"], 4),
+        # Before the loop, on a scratch copy of the path (docs/runtime.md#warm-up), and the
+        # garbage collections run in idle turns or forced by a burst (#garbage-collection).
+        warm_up_decisions=s["warm_up_decisions"],
+        gc_idle_overdue=[s["gc_idle"], s["gc_overdue"]],
         seconds=seconds,
         decision=s["decision"],
         events=s["events"],

@@ -173,6 +173,9 @@ def test_same_seed_same_counts_at_any_pace(tmp_path: Path) -> None:
     assert runs[0]["events"] > 0 and runs[0]["orders"] > 0 and runs[0]["fills"] > 0
     assert runs[0]["wall_seconds"] >= 2.4  # realtime really waited for the market
     assert runs[0]["gc_idle"] == runs[0]["gc_overdue"] == 0  # unpinned: automatic collection
+    assert runs[0]["warm_up_decisions"] == 0
+    if len(runs) == 3:  # pinned: warmed up on a scratch copy, the run itself the same
+        assert runs[2]["warm_up_decisions"] > 0 and runs[2]["warm_up_orders"] > 0
 
 
 def test_bad_config_exits_2_naming_the_field(tmp_path: Path, capsys) -> None:

@@ -13,6 +13,7 @@ from a simulation.
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import logging
 import math
@@ -35,6 +36,7 @@ from shijim.app.idle_collector import CollectorCounts, IdleCollector
 from shijim.app.schema import ConfigError
 from shijim.app.strategies import build_strategy
 from shijim.app.summary import LatencyStats, Markout, RunSummary
+from shijim.app.warm_up import WarmUp, warm_up
 from shijim.dashboard.channel import SNAPSHOT_INTERVAL_S, shard_channel
 from shijim.domain import Instrument, KillSwitchSource, TradingState, instrument_for
 from shijim.execution.paper import PaperVenue
@@ -77,6 +79,7 @@ class Shard:
     closers: list[Callable[[], None]] = field(default_factory=list)
     snapshots: Any = None  # shijim.dashboard.channel.SnapshotChannel: admin GET /snapshot
     collector: CollectorCounts = field(default_factory=CollectorCounts)  # a pinned loop's GC
+    warm_up: WarmUp = field(default_factory=WarmUp)  # a pinned run's scratch warm-up
 
     def close(self) -> None:
         for close in reversed(self.closers):
@@ -163,6 +166,37 @@ def compose(cfg: RuntimeConfig, env: Mapping[str, str]) -> Shard:
     if not codes:
         shard.notes.append(f"shard {spec.shard_id}/{spec.total_shards} owns no code of universe")
     return shard
+
+
+def scratch_runner(shard: Shard, reader: Any) -> StrategyRunner:
+    """A throwaway copy of ``shard``'s decision path on ``reader``, for the warm-up
+    (shijim.app.warm_up): the strategy built afresh from the config, the same risk limits and
+    engine settings on exchange time, a paper venue, a state machine and metrics of its own.
+    Nothing of it is shared with the shard. The daily loss limit is lifted: the synthetic
+    session's fees must not halt the copy before every path has run."""
+    cfg, instruments = shard.cfg, shard.gateway.instruments
+    limits = dataclasses.replace(cfg.risk, max_daily_loss=math.inf)
+    strategy: Any = build_strategy(cfg, instruments.ladder)
+    engine = build_engine(cfg, instruments, True, getattr(strategy, "signal_levels", 5))
+    metrics = ShardMetrics("warm-up")
+    gateway = RiskAwareGateway(
+        PaperVenue(engine),
+        instruments,
+        limits,
+        TradingStateMachine(),
+        metrics,
+        clock=engine_clock(engine),
+        engine=engine,
+    )
+    return StrategyRunner(
+        engine,
+        reader,
+        strategy,
+        gateway,
+        metrics,
+        max_messages=cfg.ring.batch,
+        reader_name="warm-up",
+    )
 
 
 def engine_clock(engine: Any) -> Callable[[], int]:
@@ -262,28 +296,37 @@ def run(cfg: RuntimeConfig, env: Mapping[str, str]) -> int:
             print(f"shijim: configuration error: {exc}", file=sys.stderr, flush=True)
             return 2
         shard.gateway.start()  # Shioaji: order callbacks + reconcile before any order
-        shard.feed_setup.feed.start(shard.feed_setup.ingestor)
-        if shard.feed_setup.kind != "shioaji":  # the Shioaji feed reports its own session state
-            shard.metrics.feed_connected(True)
-        log.info(
-            "shard %d/%d trading %s with %s on %s feed (ring %s)",
-            shard.spec.shard_id,
-            shard.spec.total_shards,
-            ",".join(shard.codes) or "-",
-            cfg.strategy.name,
-            shard.feed_setup.kind,
-            shard.feed_setup.ring_name,
-        )
+        # Pinned: the warm-up and the collector's first collection run before the feed starts,
+        # so that neither delays the first events.
         if cfg.run.cpu is not None:
-            pin_trading_thread(cfg.run.cpu)
-        try:
-            ended = trade_loop(shard, stop, cfg.run.duration, started)
-        except Exception:
-            # Never leave orders working behind a crash: halt and cancel first, then fail.
-            log.exception("trading loop failed; halting and cancelling working orders")
-            shutdown(shard, "error")
-            print(summarize(shard, time.monotonic() - started).render(), flush=True)
-            return 1
+            shard.warm_up = warm_up(
+                functools.partial(scratch_runner, shard),
+                shard.codes,
+                shard.gateway.instruments.ladder,
+            )
+        with loop_collector(shard) as collector:
+            shard.feed_setup.feed.start(shard.feed_setup.ingestor)
+            if shard.feed_setup.kind != "shioaji":  # the Shioaji feed reports its session state
+                shard.metrics.feed_connected(True)
+            log.info(
+                "shard %d/%d trading %s with %s on %s feed (ring %s)",
+                shard.spec.shard_id,
+                shard.spec.total_shards,
+                ",".join(shard.codes) or "-",
+                cfg.strategy.name,
+                shard.feed_setup.kind,
+                shard.feed_setup.ring_name,
+            )
+            if cfg.run.cpu is not None:
+                pin_trading_thread(cfg.run.cpu)
+            try:
+                ended = trade_loop(shard, stop, cfg.run.duration, started, collector)
+            except Exception:
+                # Never leave orders working behind a crash: halt and cancel first, then fail.
+                log.exception("trading loop failed; halting and cancelling working orders")
+                shutdown(shard, "error")
+                print(summarize(shard, time.monotonic() - started).render(), flush=True)
+                return 1
         shutdown(shard, stop_reason[0] if stop_reason else ended)
         summary = summarize(shard, time.monotonic() - started)
         print(summary.render(), flush=True)
@@ -365,41 +408,52 @@ def loop_collector(shard: Shard) -> AbstractContextManager[IdleCollector | None]
     return IdleCollector(shard.collector)
 
 
-def trade_loop(shard: Shard, stop: threading.Event, duration: float | None, started: float) -> str:
+def trade_loop(
+    shard: Shard,
+    stop: threading.Event,
+    duration: float | None,
+    started: float,
+    collector: IdleCollector | None = None,
+) -> str:
     """Run until a signal, the duration or the end of a finite feed; returns why it ended.
 
     Due events are handled one at a time as they arrive. Pinned to a CPU (``--cpu``) an idle
     turn spins on the ring for up to IDLE_SPIN_NS with the interpreter lock released, so the
     broker's callback threads publish without waiting for it and the next event is seen at
-    once; otherwise an idle turn sleeps IDLE_SLEEP_S (bounded back-off)."""
+    once; otherwise an idle turn sleeps IDLE_SLEEP_S (bounded back-off). ``collector``: a
+    pinned loop's garbage collection in idle turns (``loop_collector``)."""
     if shard.feed_setup.sim_clock is not None:
-        return sim_loop(shard, stop, duration)
+        return sim_loop(shard, stop, duration, collector)
     feed = shard.feed_setup.feed
     runner = shard.runner
     reader = shard.feed_setup.reader
     deadline = None if duration is None else started + duration
     beat, monotonic_ns = shard.heartbeat, time.monotonic_ns
     spin = shard.cfg.run.cpu is not None
-    with loop_collector(shard) as collector:
-        while not stop.is_set():
-            beat.at_ns = monotonic_ns()
-            published = feed.poll()
+    while not stop.is_set():
+        beat.at_ns = monotonic_ns()
+        published = feed.poll()
+        got = runner.step()
+        while got:  # drain what is there: the ring never waits for us
             got = runner.step()
-            while got:  # drain what is there: the ring never waits for us
-                got = runner.step()
-            _roll_day(shard)
-            if deadline is not None and time.monotonic() >= deadline:
-                return "duration reached"
-            if feed.finished:
-                return "feed finished"
-            if not published:
-                idle_turn(reader, spin, runner=runner, collector=collector)
-            elif collector is not None:
-                collector.between_events()
+        _roll_day(shard)
+        if deadline is not None and time.monotonic() >= deadline:
+            return "duration reached"
+        if feed.finished:
+            return "feed finished"
+        if not published:
+            idle_turn(reader, spin, runner=runner, collector=collector)
+        elif collector is not None:
+            collector.between_events()
     return "signal"
 
 
-def sim_loop(shard: Shard, stop: threading.Event, duration: float | None) -> str:
+def sim_loop(
+    shard: Shard,
+    stop: threading.Event,
+    duration: float | None,
+    collector: IdleCollector | None = None,
+) -> str:
     """The simulator, driven by this thread: publish what is due, then handle every due event.
 
     ``duration`` counts simulated seconds. At ``realtime`` pace simulated time follows the wall
@@ -409,8 +463,7 @@ def sim_loop(shard: Shard, stop: threading.Event, duration: float | None) -> str
     decision, order, fill and PnL whatever the pace or the publication boundaries."""
     # Simulated time 0 is now, not the run's start: the feed anchored the market's open at 0,
     # and the start-up before this loop (side services, a recorder's attach: 4 ms to ~190 ms)
-    # would otherwise be published as one lump of that much market at the first turn (the
-    # collector's start included: it is taken below, inside its block).
+    # would otherwise be published as one lump of that much market at the first turn.
     vclock = shard.feed_setup.sim_clock
     assert vclock is not None
     feed = shard.feed_setup.feed
@@ -420,30 +473,27 @@ def sim_loop(shard: Shard, stop: threading.Event, duration: float | None) -> str
     end = math.inf if duration is None else duration
     beat, monotonic_ns = shard.heartbeat, time.monotonic_ns
     spin = shard.cfg.run.cpu is not None
-    with loop_collector(shard) as collector:
-        started = time.monotonic()
-        while not stop.is_set():
-            beat.at_ns = monotonic_ns()
-            t = time.monotonic() - started if realtime else vclock.t + FAST_SLICE_S
-            vclock.t = min(end, t)
-            published = feed.poll()
-            while runner.step():
-                pass
-            _roll_day(shard)
-            if vclock.t >= end:
-                return "duration reached"
-            if feed.finished:
-                return "feed finished"
-            if realtime and not published:
-                # The market is quiet: the venue's fills and acks due by now reach the strategy
-                # at their own time, not at the next market event (docs/engine.md#venue-time).
-                through = feed.published_through_ns
-                if through is not None and runner.release_venue(through):
-                    continue
-                # (The simulator publishes from here: a pause.)
-                idle_turn(reader, spin, runner=runner, collector=collector)
-            elif collector is not None:
-                collector.between_events()
+    started = time.monotonic()
+    while not stop.is_set():
+        beat.at_ns = monotonic_ns()
+        vclock.t = min(end, time.monotonic() - started if realtime else vclock.t + FAST_SLICE_S)
+        published = feed.poll()
+        while runner.step():
+            pass
+        _roll_day(shard)
+        if vclock.t >= end:
+            return "duration reached"
+        if feed.finished:
+            return "feed finished"
+        if realtime and not published:
+            # The market is quiet: the venue's fills and acks due by now reach the strategy at
+            # their own time, not at the next market event (docs/engine.md#venue-time).
+            through = feed.published_through_ns
+            if through is not None and runner.release_venue(through):
+                continue
+            idle_turn(reader, spin, runner=runner, collector=collector)  # (the sim: a pause)
+        elif collector is not None:
+            collector.between_events()
     return "signal"
 
 
@@ -546,6 +596,9 @@ def summarize(shard: Shard, wall_seconds: float) -> RunSummary:
         standby_answers=shard.runner.standby_answers,
         rehearsals=c.rehearsals,
         rehearsal_seconds=c.rehearsal_ns / 1e9,
+        warm_up_decisions=shard.warm_up.decisions,
+        warm_up_orders=shard.warm_up.orders,
+        warm_up_seconds=shard.warm_up.seconds,
         gc_idle=shard.collector.idle,
         gc_overdue=shard.collector.overdue,
         gc_seconds=shard.collector.ns / 1e9,

@@ -113,6 +113,11 @@ class RunSummary:
     # time they held the interpreter lock: what the tick-to-order figures above cost.
     rehearsals: int = 0
     rehearsal_seconds: float = 0.0
+    # A pinned run's warm-up before the loop (shijim.app.warm_up): decisions and orders on a
+    # scratch copy of the path, and its wall time (none of it in the figures above).
+    warm_up_decisions: int = 0
+    warm_up_orders: int = 0
+    warm_up_seconds: float = 0.0
     # A pinned loop's garbage collections (shijim.app.idle_collector): run in idle turns, or
     # forced between two events by a burst that left no idle turn, and their time.
     gc_idle: int = 0
@@ -199,6 +204,9 @@ class RunSummary:
             "rehearsals": self.rehearsals,
             "rehearsal_seconds": self.rehearsal_seconds,
             "rehearsal_share": self.rehearsal_share,
+            "warm_up_decisions": self.warm_up_decisions,
+            "warm_up_orders": self.warm_up_orders,
+            "warm_up_seconds": self.warm_up_seconds,
             "gc_idle": self.gc_idle,
             "gc_overdue": self.gc_overdue,
             "gc_seconds": self.gc_seconds,
@@ -279,6 +287,12 @@ class RunSummary:
             lines.append(
                 f"              rehearsals {self.rehearsals}, holding the interpreter lock "
                 f"{self.rehearsal_share:.1%} of the run (docs/runtime.md#rehearsal)"
+            )
+        if self.warm_up_decisions:
+            lines.append(
+                f"              warm-up before the loop: {self.warm_up_decisions} decisions, "
+                f"{self.warm_up_orders} orders on a scratch copy of the path "
+                f"({self.warm_up_seconds * 1e3:.1f} ms; docs/runtime.md#warm-up)"
             )
         if self.gc_idle or self.gc_overdue:
             lines.append(

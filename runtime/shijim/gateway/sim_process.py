@@ -117,6 +117,7 @@ class MarketProcess:
         self._market: SimulatedMarket | None = market
         self._ready: deque[tuple[SimChunk, int, int]] = deque()  # (chunk, slot, clock after)
         self._in_use = -1  # the slot of the chunk being published
+        self._done: list[int] = []  # published slots not yet handed back to the child
         self._proc: Any = None
         self._conn: Any = None
         self._mem: mmap.mmap | None = None
@@ -151,23 +152,29 @@ class MarketProcess:
             self._raise(msg)
 
     def prefetch(self) -> None:
-        """Take every chunk the child has finished (a quiet turn's work; never waits)."""
+        """A quiet turn's work, never waiting: hand the published chunk's slot back to the
+        child, and take every chunk it has finished."""
         conn = self._conn
-        while conn is not None and conn.poll():
+        if conn is None:
+            return
+        self._free_done()
+        while conn.poll():
             self._take(conn.recv())
 
     def next_chunk(self) -> SimChunk:
-        """The next chunk (waits for the child only if it has not finished one yet). The
-        previous chunk's slot goes back to the child: the feed takes a chunk once it has
-        published the previous one, whose arrays it no longer holds."""
+        """The next chunk (waits for the child only if it has not finished one yet). The feed
+        takes a chunk once it has published the previous one, whose arrays it no longer holds:
+        that slot is handed back at the next quiet turn (``prefetch``; a message to the child
+        wakes it, which costs the sender tens of µs here), or now if this call must wait."""
         if self._market is not None:  # not started: generate here
             chunk = self._market.next_chunk()
             self.clock_ns = self._market.clock_ns
             return chunk
         if self._in_use >= 0:
-            self._conn.send(("free", self._in_use))
+            self._done.append(self._in_use)
             self._in_use = -1
         while not self._ready:
+            self._free_done()
             self._take(self._receive(CHUNK_TIMEOUT_S))
         chunk, slot, clock = self._ready.popleft()
         self._in_use = slot
@@ -192,6 +199,10 @@ class MarketProcess:
         self._ready.clear()
 
     # -- internals ----------------------------------------------------------------------------
+    def _free_done(self) -> None:
+        while self._done:
+            self._conn.send(("free", self._done.pop()))
+
     def _receive(self, timeout: float) -> tuple[Any, ...]:
         if not self._conn.poll(timeout):
             raise RuntimeError(f"simulated market process: no answer within {timeout:.0f} s")
