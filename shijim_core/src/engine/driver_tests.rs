@@ -380,14 +380,7 @@ fn frames_feed_the_same_path_as_the_ring() {
         book("XXX", S + 3 * MS, 100, 101, q, q),
         book("MXFL4", S + 4 * MS, 100, 101, q, q),
     ];
-    let mut data = Vec::new();
-    for (seq, m) in msgs.iter().enumerate() {
-        let mut m = *m;
-        m.set_seq(seq as u64);
-        let mut buf = [0u8; 300];
-        let n = encode_frame(&m, &mut buf).unwrap();
-        data.extend_from_slice(&buf[..n]);
-    }
+    let data = frames_of(&msgs);
     let run = |data: Vec<u8>| {
         let mut e = engine(DecisionPolicy::EveryEvent, LatencyModel::Zero);
         let mut src = FrameSource::new(data);
@@ -737,10 +730,7 @@ fn run_with_news(data: &[u8], release: Option<Nanos>) -> Vec<(DueKind, u64, Nano
     loop {
         if let Some(step) = release {
             while e.release_venue_events(e.now() + step) {
-                let fills = drain(&mut e)
-                    .iter()
-                    .filter(|v| matches!(v, VenueEvent::Filled { .. }))
-                    .count();
+                let fills = fills_taken(&mut e);
                 out.push((DueKind::Execution, u64::MAX, e.now(), fills));
             }
         }
@@ -751,10 +741,7 @@ fn run_with_news(data: &[u8], release: Option<Nanos>) -> Vec<(DueKind, u64, Nano
             }
             continue;
         };
-        let fills = drain(&mut e)
-            .iter()
-            .filter(|v| matches!(v, VenueEvent::Filled { .. }))
-            .count();
+        let fills = fills_taken(&mut e);
         out.push((d.kind, d.seq, e.now(), fills));
         if d.kind == DueKind::Book && !sent {
             sent = true;
@@ -764,16 +751,30 @@ fn run_with_news(data: &[u8], release: Option<Nanos>) -> Vec<(DueKind, u64, Nano
     out
 }
 
+/// The book the order is sent on (S), then books at S + 20 ms and S + 30 ms.
+fn books_after_the_fill() -> Vec<u8> {
+    let q = [5; 5];
+    frames_of(&[
+        book("TXFL4", S, 100, 101, q, q),
+        book("TXFL4", S + 20 * MS, 100, 101, [6; 5], q),
+        book("TXFL4", S + 30 * MS, 100, 101, [7; 5], q),
+    ])
+}
+
+/// The venue events pending now, of which how many fills (taking them).
+fn fills_taken(e: &mut Engine) -> usize {
+    drain(e)
+        .iter()
+        .filter(|v| matches!(v, VenueEvent::Filled { .. }))
+        .count()
+}
+
 #[test]
 fn venue_news_comes_out_before_a_later_market_event_at_its_own_time() {
     let q = [5; 5];
     // The fill happens at S + 10 ms and reaches the strategy at S + 15 ms; the next book is
     // stamped S + 20 ms, the one after S + 15 ms exactly in the tie case.
-    let data = frames_of(&[
-        book("TXFL4", S, 100, 101, q, q),
-        book("TXFL4", S + 20 * MS, 100, 101, [6; 5], q),
-        book("TXFL4", S + 30 * MS, 100, 101, [7; 5], q),
-    ]);
+    let data = books_after_the_fill();
     let dues = run_with_news(&data, None);
     assert_eq!(
         dues,
@@ -798,11 +799,7 @@ fn venue_news_comes_out_before_a_later_market_event_at_its_own_time() {
 #[test]
 fn news_released_between_events_is_the_same_news_at_the_same_time() {
     let q = [5; 5];
-    let data = frames_of(&[
-        book("TXFL4", S, 100, 101, q, q),
-        book("TXFL4", S + 20 * MS, 100, 101, [6; 5], q),
-        book("TXFL4", S + 30 * MS, 100, 101, [7; 5], q),
-    ]);
+    let data = books_after_the_fill();
     // Released by a quiet turn (the loop vouches for 25 ms past the last event) instead of
     // before the next market event: the same news, at the same engine time, in the same place
     // among the market events; only who asked differs.
