@@ -461,7 +461,7 @@ def bench_demo_run(seconds: float, floor_p50_us: float, cpu: int | None) -> None
         p99=None if p99 is None else round(float(p99), 3),
         max=t2o["max"],
         # The steady state beside it: without the first second of orders (the path's first runs
-        # and the open's burst, every code's first book at once).
+        # and every code's first decisions at the open).
         first_second_samples=t2o["first_second_samples"],
         after_first_second_p50_p99=[t2o["after_first_second"][k] for k in ("p50", "p99")],
         # The orders that waited behind a fill booked after their event arrived, apart from

@@ -99,8 +99,8 @@ class RunSummary:
     standby_answers: int = 0  # answered "no action" by the strategy's standby in the engine
     venue: str = ""  # the paper venue's latency model, or the broker
     markouts: tuple[Markout, ...] = ()
-    # tick_to_order without the samples of its first second (the path's first runs and the
-    # open's burst), and how many those were: the steady state beside the whole run.
+    # tick_to_order without the samples of its first second (the path's first runs, every
+    # code's first decisions), and how many those were: the steady state beside the whole run.
     tick_to_order_after_first_second: LatencyStats | None = None
     first_second_samples: int = 0
     # The same steady samples split: the orders that waited behind a fill booked after their
@@ -274,7 +274,7 @@ class RunSummary:
             lines.append(
                 f"              after the first second of orders: p50 {steady.p50_us:.1f} us  "
                 f"p99 {steady.p99_us:.1f} us  (n={steady.samples}; the first second's "
-                f"{self.first_second_samples}: first runs, the open's burst)"
+                f"{self.first_second_samples}: first runs, every code's first decisions)"
             )
             fill, rest = self.tick_to_order_after_fill, self.tick_to_order_no_fill
             if fill.samples and rest.samples:

@@ -96,9 +96,9 @@ class RunnerCounters:
     rehearsals: int = 0  # idle-turn rehearsals of a decision (docs/runtime.md#rehearsal)
     rehearsal_ns: int = 0  # the time they took (holding the interpreter lock)
     tick_to_order_ns: list[int] = field(default_factory=list)
-    # Samples sent within FIRST_SECOND_NS of the first one: the path's first runs and, in the
-    # simulator, the open's burst (every code's first book at once); the summary shows the
-    # rest apart (docs/runtime.md#summary).
+    # Samples sent within FIRST_SECOND_NS of the first one: the path's first runs and every
+    # code's first decisions at the open; the summary shows the rest apart
+    # (docs/runtime.md#summary).
     first_second_samples: int = 0
     first_sample_sent_ns: int = 0
     # Indices (into tick_to_order_ns) of the samples whose order waited behind a fill booked
