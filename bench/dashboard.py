@@ -381,6 +381,9 @@ def decoy_main(port: int, seconds: float, relay: tuple[int, int, int, int, int, 
     both kinds of window except serving its own snapshots. PID (not 0): the dashboard process,
     stopped in the windows where it does not read this runner (``conduct``)."""
     relay_port, this_port, t0_ns, window_ns, windows, pid = relay
+    # The bench ends this process with SIGTERM: exit through the `finally` below, so that its
+    # ring is unlinked (the default action left a 1 MB ring in /dev/shm per run).
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     threading.Thread(
         target=relay_main, args=(relay_port, this_port, port, t0_ns, window_ns), daemon=True
     ).start()
