@@ -4,6 +4,7 @@ built-in strategy, and leaves the real shard exactly as it was."""
 from __future__ import annotations
 
 import functools
+import os
 from collections.abc import Iterator
 
 import pytest
@@ -68,4 +69,4 @@ def test_every_strategy_warms_up_and_the_real_shard_is_untouched(shard: Shard) -
     assert shard.gateway.working_orders() == {} and shard.state.state.name == "ACTIVE"
     # Its ring is gone.
     with pytest.raises(Exception):  # noqa: B017  (the binding's own error type)
-        shijim_core.RingReader(f"shijim-warmup-{__import__('os').getpid()}")
+        shijim_core.RingReader(f"shijim-warmup-{os.getpid()}")

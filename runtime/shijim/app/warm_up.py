@@ -26,6 +26,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import shijim_core
+from shijim.app.feeds import open_ring
 from shijim.domain import LadderOf
 
 WARM_UP_ROUNDS = 40
@@ -63,16 +64,13 @@ def warm_up(
         return WarmUp()
     t_start = time.perf_counter()
     name = f"shijim-warmup-{os.getpid()}"
-    shijim_core.ring_unlink(name)
-    writer = shijim_core.RingWriter(name, slots=4096)
+    shijim_core.ring_unlink(name)  # one a killed run of this pid left behind
+    writer, reader, close_ring = open_ring(name, 4096)
     with _quiet_on_this_thread() as quieted:
         try:
-            result = _drive(
-                runner_of(shijim_core.RingReader(name)), writer, codes, ladder_of, rounds
-            )
+            result = _drive(runner_of(reader), writer, codes, ladder_of, rounds)
         finally:
-            writer.close()
-            shijim_core.ring_unlink(name)
+            close_ring()
     result = WarmUp(*result, time.perf_counter() - t_start, quieted[0])
     log.info(
         "warm-up: %d decisions, %d orders, %d fills on a scratch copy in %.1f ms%s",
