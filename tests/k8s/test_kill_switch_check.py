@@ -71,6 +71,11 @@ def runtimes(k8s: EmulatorThread, tmp_path: pathlib.Path) -> Iterator[list[subpr
             SHIJIM_TRADINGSHARD=NAME, TOTAL_SHARDS="2", POD_NAMESPACE="default",
             POD_NAME=f"{NAME}-{shard_id}", SHARD_ID=str(shard_id),
             PYTHONPATH=str(ROOT / "runtime"),
+            # Each pod's own data volume: the config's recorder dirs are the pod's
+            # /var/lib/shijim; two local processes sharing them would share one embedded
+            # ClickHouse, the second blocked on the first's lock past the test's stop.
+            SHIJIM_RAW_DIR=str(tmp_path / f"data-{shard_id}" / "raw"),
+            SHIJIM_FALLBACK_DIR=str(tmp_path / f"data-{shard_id}" / "fallback"),
         )  # fmt: skip
         log = (tmp_path / f"runtime-{shard_id}.log").open("wb")
         cmd = [sys.executable, "-m", "shijim", "run", "--config", str(config),

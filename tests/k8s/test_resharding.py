@@ -501,6 +501,10 @@ class StatefulSetController:
             elif "fieldRef" in e.get("valueFrom", {}):
                 env[e["name"]] = fields[e["valueFrom"]["fieldRef"]["fieldPath"]]
         env["PYTHONPATH"] = str(pathlib.Path(__file__).resolve().parents[2] / "runtime")
+        # The ordinal's own data volume (a StatefulSet's claim outlives its pods), not the
+        # machine's /var/lib/shijim that the config names.
+        env["SHIJIM_RAW_DIR"] = str(self.workdir / f"data-{ordinal}" / "raw")
+        env["SHIJIM_FALLBACK_DIR"] = str(self.workdir / f"data-{ordinal}" / "fallback")
         args = [str(a) for a in container["args"]]
         args[args.index("/etc/shijim/config.yaml")] = str(config)
         port = free_port()  # pods have their own network; local processes need their own ports

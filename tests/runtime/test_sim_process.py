@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 import time
+from pathlib import Path
 
 import pytest
 from ring_fixture import fresh_ring
@@ -108,3 +109,23 @@ def test_a_feed_over_the_process_publishes_what_a_feed_over_the_market_does() ->
     here = publish(_market())
     assert len(here) > 1000
     assert publish(MarketProcess(_market())) == here
+
+
+def test_the_process_gets_no_secret_of_the_runtime(monkeypatch: pytest.MonkeyPatch) -> None:
+    # The runtime's environment holds broker keys and DSNs; the generator has no use for them.
+    secrets = {
+        "SHIOAJI_API_KEY": "key-fragment-1234",
+        "SHIOAJI_SECRET_KEY": "secret-fragment-5678",
+        "CLICKHOUSE_DSN": "clickhouse://u:pw-fragment@db:9000/x",
+    }
+    for name, value in secrets.items():
+        monkeypatch.setenv(name, value)
+    m = MarketProcess(_market())
+    m.start()
+    try:
+        environ = (Path("/proc") / str(m._proc.pid) / "environ").read_bytes()
+    finally:
+        m.close()
+    for value in secrets.values():
+        assert value.encode() not in environ
+    assert b"PATH=" in environ  # it still starts from what it needs

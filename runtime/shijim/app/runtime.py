@@ -148,18 +148,24 @@ def compose(cfg: RuntimeConfig, env: Mapping[str, str]) -> Shard:
     name = ring_name(cfg)
     sim_clock = VirtualClock() if kind == "sim" else None
     feed_setup = build_feed(kind, cfg, codes, name, metrics, session, sim_clock)
-    runner = StrategyRunner(
-        engine,
-        feed_setup.reader,
-        strategy,
-        gateway,
-        metrics,
-        max_messages=cfg.ring.batch,
-        reader_name="strategy",
-        snapshot_interval_s=SNAPSHOT_INTERVAL_S,  # on only while a dashboard reads
-    )
-    metrics.declare_reader(runner.reader_name)  # lag and lost series at 0 before any loss
-    shard = Shard(cfg, spec, codes, metrics, state, gateway, runner, feed_setup, engine, event_time)
+    try:  # from here on the ring exists: whatever ends the start-up closes it (/dev/shm stays)
+        runner = StrategyRunner(
+            engine,
+            feed_setup.reader,
+            strategy,
+            gateway,
+            metrics,
+            max_messages=cfg.ring.batch,
+            reader_name="strategy",
+            snapshot_interval_s=SNAPSHOT_INTERVAL_S,  # on only while a dashboard reads
+        )
+        metrics.declare_reader(runner.reader_name)  # lag and lost series at 0 before any loss
+        shard = Shard(
+            cfg, spec, codes, metrics, state, gateway, runner, feed_setup, engine, event_time
+        )
+    except BaseException:
+        feed_setup.close()
+        raise
     shard.closers.append(feed_setup.close)
     if session is not None:
         shard.closers.append(session.logout)
@@ -267,82 +273,113 @@ def _start_side_services(shard: Shard, env: Mapping[str, str]) -> None:
     kill_sources.start_all(shard, env)
 
 
+class StartInterrupted(BaseException):
+    """SIGTERM or SIGINT before the shard exists: the start-up unwinds (each part closes what it
+    opened) instead of the process dying with its ring left in /dev/shm. A BaseException, so
+    that no ``except Exception`` on the way takes it for a failure."""
+
+
 def run(cfg: RuntimeConfig, env: Mapping[str, str]) -> int:
     stop = threading.Event()
     stop_reason: list[str] = []
+    composed = False
 
     def on_signal(signum: int, _frame: object) -> None:
         stop_reason.append(signal.Signals(signum).name)
         stop.set()
+        if not composed:  # nothing watches `stop` yet
+            raise StartInterrupted(stop_reason[-1])
 
-    try:
-        if cfg.run.cpu is not None:
-            check_cpu(cfg.run.cpu)  # before any login or ring: a bad CPU fails fast
-            keep_side_threads_off(cfg.run.cpu)  # before the broker's threads or ours start
-        shard = compose(cfg, env)
-    except ConfigError as exc:
-        print(f"shijim: configuration error: {exc}", file=sys.stderr, flush=True)
-        return 2
-    except Exception as exc:  # e.g. broker login refused: say why, no traceback for users
-        log.debug("startup failed", exc_info=True)
-        print(f"shijim: cannot start: {type(exc).__name__}: {exc}", file=sys.stderr, flush=True)
-        return 1
+    # Before anything is opened: a signal at any point of the start-up is handled.
     previous = {s: signal.signal(s, on_signal) for s in (signal.SIGTERM, signal.SIGINT)}
-    started = time.monotonic()
+    shard: Shard | None = None
     try:
         try:
-            _start_side_services(shard, env)
-        except (ConfigError, ValueError) as exc:  # e.g. no kubeconfig for --tradingshard
+            if cfg.run.cpu is not None:
+                check_cpu(cfg.run.cpu)  # before any login or ring: a bad CPU fails fast
+                keep_side_threads_off(cfg.run.cpu)  # before the broker's threads or ours start
+            shard = compose(cfg, env)
+            composed = True
+        except StartInterrupted as exc:
+            if shard is not None:  # the signal came between compose's return and the flag
+                shard.close()
+            print(f"shijim: stopped by {exc} before the start", file=sys.stderr, flush=True)
+            return 0
+        except ConfigError as exc:
             print(f"shijim: configuration error: {exc}", file=sys.stderr, flush=True)
             return 2
-        shard.gateway.start()  # Shioaji: order callbacks + reconcile before any order
-        # Pinned, the warm-up runs as late as it can without delaying market data: before a
-        # broker's feed starts publishing, just before the loop when the loop publishes the
-        # market itself (sim, replay): a few hundred ms between them undo half its effect. The
-        # collector's first collection runs before the feed starts.
-        pinned, loop_publishes = cfg.run.cpu is not None, shard.event_time
-        if pinned and not loop_publishes:
-            shard.warm_up = warm_up_on(cfg.run.cpu, shard)
-        with loop_collector(shard) as collector:
-            shard.feed_setup.feed.start(shard.feed_setup.ingestor)
-            if shard.feed_setup.kind != "shioaji":  # the Shioaji feed reports its session state
-                shard.metrics.feed_connected(True)
-            log.info(
-                "shard %d/%d trading %s with %s on %s feed (ring %s)",
-                shard.spec.shard_id,
-                shard.spec.total_shards,
-                ",".join(shard.codes) or "-",
-                cfg.strategy.name,
-                shard.feed_setup.kind,
-                shard.feed_setup.ring_name,
-            )
-            if cfg.run.cpu is not None:
-                pin_trading_thread(cfg.run.cpu)
-                if loop_publishes:
-                    shard.warm_up = warm_up_on(cfg.run.cpu, shard)
-            try:
-                ended = trade_loop(shard, stop, cfg.run.duration, started, collector)
-            except Exception:
-                # Never leave orders working behind a crash: halt and cancel first, then fail.
-                log.exception("trading loop failed; halting and cancelling working orders")
-                shutdown(shard, "error")
-                print(summarize(shard, time.monotonic() - started).render(), flush=True)
-                return 1
-        shutdown(shard, stop_reason[0] if stop_reason else ended)
-        summary = summarize(shard, time.monotonic() - started)
-        print(summary.render(), flush=True)
-        if cfg.run.summary_json:
-            import json
-
-            with open(cfg.run.summary_json, "w", encoding="utf-8") as f:
-                json.dump(summary.to_json(), f, indent=1, sort_keys=True)
-        if cfg.run.journal_dir:
-            write_run_journal(shard, summary, Path(cfg.run.journal_dir))
-        return 0
+        except Exception as exc:  # e.g. broker login refused: say why, no traceback for users
+            log.debug("startup failed", exc_info=True)
+            print(f"shijim: cannot start: {type(exc).__name__}: {exc}", file=sys.stderr, flush=True)
+            return 1
+        try:
+            return _run_shard(shard, cfg, env, stop, stop_reason)
+        finally:
+            shard.close()
     finally:
-        shard.close()
         for s, h in previous.items():
             signal.signal(s, h)
+
+
+def _run_shard(
+    shard: Shard,
+    cfg: RuntimeConfig,
+    env: Mapping[str, str],
+    stop: threading.Event,
+    stop_reason: list[str],
+) -> int:
+    """The composed shard's life: side services, the warm-up, the trading loop, the shutdown
+    and the summary. Returns the exit status; the caller closes the shard."""
+    started = time.monotonic()
+    try:
+        _start_side_services(shard, env)
+    except (ConfigError, ValueError) as exc:  # e.g. no kubeconfig for --tradingshard
+        print(f"shijim: configuration error: {exc}", file=sys.stderr, flush=True)
+        return 2
+    shard.gateway.start()  # Shioaji: order callbacks + reconcile before any order
+    # Pinned, the warm-up runs as late as it can without delaying market data: before a
+    # broker's feed starts publishing, just before the loop when the loop publishes the
+    # market itself (sim, replay): a few hundred ms between them undo half its effect. The
+    # collector's first collection runs before the feed starts.
+    pinned, loop_publishes = cfg.run.cpu is not None, shard.event_time
+    if pinned and not loop_publishes:
+        shard.warm_up = warm_up_on(cfg.run.cpu, shard)
+    with loop_collector(shard) as collector:
+        shard.feed_setup.feed.start(shard.feed_setup.ingestor)
+        if shard.feed_setup.kind != "shioaji":  # the Shioaji feed reports its session state
+            shard.metrics.feed_connected(True)
+        log.info(
+            "shard %d/%d trading %s with %s on %s feed (ring %s)",
+            shard.spec.shard_id,
+            shard.spec.total_shards,
+            ",".join(shard.codes) or "-",
+            cfg.strategy.name,
+            shard.feed_setup.kind,
+            shard.feed_setup.ring_name,
+        )
+        if cfg.run.cpu is not None:
+            pin_trading_thread(cfg.run.cpu)
+            if loop_publishes:
+                shard.warm_up = warm_up_on(cfg.run.cpu, shard)
+        try:
+            ended = trade_loop(shard, stop, cfg.run.duration, started, collector)
+        except Exception:
+            # Never leave orders working behind a crash: halt and cancel first, then fail.
+            log.exception("trading loop failed; halting and cancelling working orders")
+            shutdown(shard, "error")
+            print(summarize(shard, time.monotonic() - started).render(), flush=True)
+            return 1
+    shutdown(shard, stop_reason[0] if stop_reason else ended)
+    summary = summarize(shard, time.monotonic() - started)
+    print(summary.render(), flush=True)
+    if cfg.run.summary_json:
+        import json
+
+        with open(cfg.run.summary_json, "w", encoding="utf-8") as f:
+            json.dump(summary.to_json(), f, indent=1, sort_keys=True)
+    if cfg.run.journal_dir:
+        write_run_journal(shard, summary, Path(cfg.run.journal_dir))
+    return 0
 
 
 def check_cpu(cpu: int) -> None:

@@ -30,6 +30,7 @@ import subprocess
 import sys
 import traceback
 from collections import deque
+from collections.abc import Mapping
 from multiprocessing.connection import Connection
 from typing import Any
 
@@ -43,6 +44,16 @@ SLOT_BYTES = 8 << 20  # ~16x the 4-code demo's largest second (~490 kB)
 START_TIMEOUT_S = 60.0  # a fresh interpreter imports numpy and the simulator first
 CHUNK_TIMEOUT_S = 30.0
 _ALIGN = 64
+# What the child's interpreter needs to start and import this package, and nothing else: the
+# runtime's environment holds broker keys and DSNs, which a market generator has no use for.
+CHILD_ENV = (
+    "PATH", "PYTHONPATH", "PYTHONHOME", "HOME", "LANG", "LC_ALL", "LC_CTYPE", "TZ", "TMPDIR",
+)  # fmt: skip
+
+
+def child_env(env: Mapping[str, str]) -> dict[str, str]:
+    """The child's environment: ``CHILD_ENV``'s variables of ``env``, no secret among them."""
+    return {k: env[k] for k in CHILD_ENV if k in env}
 
 
 def _layout(n_ticks: int, n_books: int, n_events: int) -> list[tuple[str, np.dtype, int, int]]:
@@ -139,7 +150,10 @@ class MarketProcess:
             # multiprocessing's spawn, which re-runs the caller's main script).
             cmd = [sys.executable, "-m", "shijim.gateway.sim_process", str(down_r), str(up_w)]
             self._proc = subprocess.Popen(
-                [*cmd, str(fd)], pass_fds=(down_r, up_w, fd), stdin=subprocess.DEVNULL
+                [*cmd, str(fd)],
+                pass_fds=(down_r, up_w, fd),
+                stdin=subprocess.DEVNULL,
+                env=child_env(os.environ),
             )
         finally:
             for end in (down_r, up_w, fd):
