@@ -132,14 +132,28 @@ def run_target(target: BenchTarget, timeout: float) -> BenchRun:
     return run
 
 
-def cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown"
+_CPU_IDS = (("cpu family", "family"), ("model", "model"), ("stepping", "stepping"))
+
+
+def cpu_model(cpuinfo: str | None = None) -> str:
+    """The CPU's name and, from /proc/cpuinfo, its family, model, stepping and clock: a VM's
+    name can stay "AMD EPYC" across hosts of different generations (stop 29: the same name,
+    every figure 20-40 % apart), which these tell apart."""
+    if cpuinfo is None:
+        try:
+            cpuinfo = Path("/proc/cpuinfo").read_text()
+        except OSError:
+            cpuinfo = ""
+    info: dict[str, str] = {}
+    for line in cpuinfo.splitlines():
+        key, sep, value = line.partition(":")
+        if sep and key.strip() not in info:  # the first CPU's
+            info[key.strip()] = value.strip()
+    name = info.get("model name") or platform.processor() or "unknown"
+    ids = [f"{label} {info[k]}" for k, label in _CPU_IDS if k in info]
+    mhz = info.get("cpu MHz")
+    detail = ", ".join(ids + ([f"{float(mhz):.0f} MHz"] if mhz else []))
+    return f"{name} ({detail})" if detail else name
 
 
 def git_commit() -> str:

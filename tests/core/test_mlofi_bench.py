@@ -107,3 +107,13 @@ def test_counts_beside_a_figure_are_printed_exactly(run_py) -> None:
     more = run_py.extra_fields(r)
     assert "decisions 19737" in more and "orders 229" in more and "lost 0" in more
     assert run_py.fmt_num(73234.354) == "7.323e+04" and run_py.fmt_num(True) == "-"
+
+
+def test_the_machine_line_tells_hosts_of_one_cpu_name_apart(run_py) -> None:
+    cpu = (
+        "processor\t: {n}\nmodel name\t: AMD EPYC\ncpu family\t: {f}\nmodel\t\t: 2\nstepping\t: 1\n"
+    )
+    two = cpu.format(n=0, f=26) + "cpu MHz\t\t: 2596.096\n\n" + cpu.format(n=1, f=25)
+    assert run_py.cpu_model(two) == "AMD EPYC (family 26, model 2, stepping 1, 2596 MHz)"
+    assert run_py.cpu_model(cpu.format(n=0, f=25)) == "AMD EPYC (family 25, model 2, stepping 1)"
+    assert run_py.cpu_model("") not in ("", "AMD EPYC")  # never blank: the platform's or unknown
