@@ -3,6 +3,7 @@ which /dev/shm would keep after the process) and exits cleanly, whichever part w
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import signal
 
@@ -70,3 +71,37 @@ def test_a_signal_after_the_start_up_stops_the_loop_as_before(
     out = capsys.readouterr().out
     assert "shijim run summary" in out
     assert not _ring_exists(ring)
+
+
+def test_a_signal_after_the_broker_login_logs_out_and_leaves_no_ring(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # The real session, feed and order adapter over the broker client's double (its login is
+    # the one thing that cannot run here).
+    from shijim.gateway import shioaji_session
+    from shioaji_objects import FakeShioajiClient
+
+    clients: list[FakeShioajiClient] = []
+
+    def client(simulation: bool, _credentials: object) -> FakeShioajiClient:
+        clients.append(FakeShioajiClient(simulation))
+        return clients[-1]
+
+    monkeypatch.setattr(shioaji_session, "_sdk_client", client)
+    ring = f"t-start-broker-{os.getpid()}"
+    real_runner = runtime.StrategyRunner
+
+    def runner_then_signal(*args, **kwargs):
+        os.kill(os.getpid(), signal.SIGTERM)
+        return real_runner(*args, **kwargs)
+
+    monkeypatch.setattr(runtime, "StrategyRunner", runner_then_signal)
+    cfg = _config(ring)
+    cfg = dataclasses.replace(
+        cfg, feed=dataclasses.replace(cfg.feed, kind="shioaji", simulation=True)
+    )
+    env = {"SHIOAJI_API_KEY": "AKEY-1", "SHIOAJI_SECRET_KEY": "SKEY-2"}
+    assert runtime.run(cfg, env) == 0
+    assert len(clients) == 1 and clients[0].logged_out
+    assert not _ring_exists(ring)
+    assert "stopped by SIGTERM before the start" in capsys.readouterr().err

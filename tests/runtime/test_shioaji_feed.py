@@ -37,65 +37,11 @@ from shijim.gateway.shioaji_session import (
 )
 from shijim.gateway.taipei_time import taipei_naive_to_utc_ns, utc_ns_to_taipei
 from shijim.metrics import ShardMetrics
+from shioaji_objects import FakeShioajiClient
 
 WHEN = so.DEFAULT_WHEN  # 2026-11-24 09:30:00.123456 Asia/Taipei
 WHEN_NS = 1_795_483_800_123_456_000  # 2026-11-24 01:30:00.123456 UTC
 LOCAL_NS = WHEN_NS + 1_500_000  # received 1.5 ms later
-
-
-@so.real_signature_checked
-class FakeShioajiClient:
-    """Double of ``sj.Shioaji`` (the only fake: login needs the broker's network)."""
-
-    def __init__(self, simulation: bool, fail_login: bool = False, ca_ok: bool = True) -> None:
-        self.simulation = simulation
-        self.fail_login = fail_login
-        self.ca_ok = ca_ok
-        self.ca_calls: list[tuple[str, str, str | None]] = []
-        self.contracts_fetched = False
-        self.callbacks: dict[str, Any] = {}
-        self.subscribed: list[tuple[str, Any]] = []
-        self.unsubscribed: list[tuple[str, Any]] = []
-        self.logged_out = False
-        futures = {
-            c: sj.Future(code=c, category=c[:3], delivery_month="202612", exchange="TAIFEX")
-            for c in ("TXFL6", "MXFL6")
-        }
-        stocks = {c: sj.Stock(code=c, exchange="TSE") for c in ("2330", "2317")}
-        stocks.update({f"{n:04d}": sj.Stock(code=f"{n:04d}", exchange="TSE")
-                       for n in range(3000, 3200)})  # fmt: skip
-        self.Contracts = type("Contracts", (), {"Futures": futures, "Stocks": stocks})()
-        self.futopt_account = "FUTOPT-ACCOUNT"
-        self.stock_account = "STOCK-ACCOUNT"
-
-    def login(self, api_key: str, secret_key: str, **kw: Any) -> list[str]:
-        if self.fail_login:
-            raise sj.ShioajiConnectionError("cannot reach the broker")
-        return [self.stock_account, self.futopt_account]
-
-    def fetch_contracts(self, contract_download: bool = False, **kw: Any) -> Any:
-        self.contracts_fetched = True
-        return self.Contracts
-
-    def activate_ca(self, ca_path: str, ca_passwd: str, person_id: str | None = None) -> bool:
-        self.ca_calls.append((ca_path, ca_passwd, person_id))
-        return self.ca_ok
-
-    def logout(self) -> bool:
-        self.logged_out = True
-        return True
-
-    def __getattr__(self, name: str) -> Any:
-        if name.startswith("set_") and name.endswith("callback"):
-            return lambda fn: self.callbacks.__setitem__(name, fn)
-        raise AttributeError(name)
-
-    def subscribe(self, contract: Any, quote_type: Any, version: Any) -> None:
-        assert version == sj.QuoteVersion.v1
-        self.subscribed.append((contract.code, quote_type))
-
-    def unsubscribe(self, contract: Any, quote_type: Any, version: Any) -> None:
-        self.unsubscribed.append((contract.code, quote_type))
 
 
 class Clock:

@@ -125,30 +125,36 @@ def compose(cfg: RuntimeConfig, env: Mapping[str, str]) -> Shard:
     if journal is not None:
         strategy = journal
     session: Any = None
-    if kind == "shioaji":
-        from shijim.app.feeds import shioaji_order_adapter, shioaji_session
+    # What the start-up has opened (a broker session, the ring), closed last first if it does
+    # not finish: a failure or a stop signal (StartInterrupted) must not leave a session logged
+    # in or a ring in /dev/shm. On success the shard's closers take them over.
+    opened: list[Callable[[], None]] = []
+    try:
+        if kind == "shioaji":
+            from shijim.app.feeds import shioaji_order_adapter, shioaji_session
 
-        wait_startup_jitter(
-            spec, cfg.shard.startup_jitter_seconds, JitterMode(cfg.shard.startup_jitter_mode)
+            wait_startup_jitter(
+                spec, cfg.shard.startup_jitter_seconds, JitterMode(cfg.shard.startup_jitter_mode)
+            )
+            session = shioaji_session(cfg, env)
+            opened.append(session.logout)
+            adapter: Any = shioaji_order_adapter(session, instruments.get)
+        else:
+            adapter = PaperVenue(engine)
+        gateway = RiskAwareGateway(
+            adapter,
+            instruments,
+            cfg.risk,
+            state,
+            metrics,
+            # Event time in sim and replay: the rate limit measures market time, runs reproduce.
+            clock=engine_clock(engine) if event_time else time.monotonic_ns,
+            engine=engine,
         )
-        session = shioaji_session(cfg, env)
-        adapter: Any = shioaji_order_adapter(session, instruments.get)
-    else:
-        adapter = PaperVenue(engine)
-    gateway = RiskAwareGateway(
-        adapter,
-        instruments,
-        cfg.risk,
-        state,
-        metrics,
-        # Event time in sim and replay: the rate limit measures market time, runs reproduce.
-        clock=engine_clock(engine) if event_time else time.monotonic_ns,
-        engine=engine,
-    )
-    name = ring_name(cfg)
-    sim_clock = VirtualClock() if kind == "sim" else None
-    feed_setup = build_feed(kind, cfg, codes, name, metrics, session, sim_clock)
-    try:  # from here on the ring exists: whatever ends the start-up closes it (/dev/shm stays)
+        name = ring_name(cfg)
+        sim_clock = VirtualClock() if kind == "sim" else None
+        feed_setup = build_feed(kind, cfg, codes, name, metrics, session, sim_clock)
+        opened.append(feed_setup.close)
         runner = StrategyRunner(
             engine,
             feed_setup.reader,
@@ -164,7 +170,11 @@ def compose(cfg: RuntimeConfig, env: Mapping[str, str]) -> Shard:
             cfg, spec, codes, metrics, state, gateway, runner, feed_setup, engine, event_time
         )
     except BaseException:
-        feed_setup.close()
+        for close in reversed(opened):
+            try:
+                close()
+            except Exception:  # the start-up's own error is the one to report
+                log.warning("start-up cleanup: %s failed", close, exc_info=True)
         raise
     shard.closers.append(feed_setup.close)
     if session is not None:
