@@ -176,9 +176,7 @@ def compose(cfg: RuntimeConfig, env: Mapping[str, str]) -> Shard:
             except Exception:  # the start-up's own error is the one to report
                 log.warning("start-up cleanup: %s failed", close, exc_info=True)
         raise
-    shard.closers.append(feed_setup.close)
-    if session is not None:
-        shard.closers.append(session.logout)
+    shard.closers.extend(opened)
     if not codes:
         shard.notes.append(f"shard {spec.shard_id}/{spec.total_shards} owns no code of universe")
     return shard

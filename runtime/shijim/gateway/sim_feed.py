@@ -19,6 +19,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from enum import StrEnum
 from itertools import pairwise
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -26,7 +27,9 @@ from shijim.bus.ingestion import Ingestor
 from shijim.bus.validation import NO_CLOCK_CHECK
 from shijim.gateway.feed import run_feed_for
 from shijim.gateway.sim_market import NS, SimChunk, SimulatedMarket
-from shijim.gateway.sim_process import MarketProcess
+
+if TYPE_CHECKING:
+    from shijim.gateway.sim_process import MarketProcess
 
 
 class Pace(StrEnum):
@@ -82,8 +85,7 @@ class SimFeed:
         # The simulated exchange clock is not the wall clock (it starts on a fixed Monday):
         # no bound between exchange and receive times; every other rule applies.
         ingestor.set_clock_check(NO_CLOCK_CHECK)
-        if isinstance(self.market, MarketProcess):
-            self.market.start()  # the child generates from here on, ahead of need
+        self.market.start()  # a MarketProcess's child generates from here on, ahead of need
         sim0 = self.market.clock_ns
         if self.pace is Pace.REALTIME and self._pending is None:
             # The first chunk is generated before the clock starts: its 3-5 ms (numpy's first
@@ -94,8 +96,7 @@ class SimFeed:
 
     def stop(self) -> None:
         self._stopped = True
-        if isinstance(self.market, MarketProcess):
-            self.market.close()
+        self.market.close()
 
     @property
     def finished(self) -> bool:
@@ -161,8 +162,7 @@ class SimFeed:
         if self.pace is Pace.REALTIME:
             self.published_through_ns = due
         if not ranges:
-            if isinstance(self.market, MarketProcess):
-                self.market.prefetch()  # nothing due: take what the child has finished
+            self.market.prefetch()  # nothing due: take what a MarketProcess's child finished
             return 0
         *before, (chunk, lo, hi) = ranges  # more than one: a chunk ended within this poll
         total = sum(self._publish(c, a, b) for c, a, b in before) if before else 0

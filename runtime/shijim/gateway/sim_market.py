@@ -253,6 +253,16 @@ class SimulatedMarket:
     def codes(self) -> list[str]:
         return [i.code for i in self.instruments]
 
+    # -- the feed's market interface (shared with shijim.gateway.sim_process.MarketProcess) --
+    def start(self) -> None:
+        """Generated in this process, on demand: nothing to start."""
+
+    def prefetch(self) -> None:
+        """Nothing is generated ahead here: nothing to take in a quiet turn."""
+
+    def close(self) -> None:
+        """Nothing to stop."""
+
     # -- generation -------------------------------------------------------------------------
     @staticmethod
     def _fresh_queues(ins: SimInstrument, rng: np.random.Generator, n: int) -> np.ndarray:

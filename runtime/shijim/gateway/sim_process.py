@@ -117,8 +117,8 @@ def _serve(conn: Any, mem_fd: int) -> None:
 class MarketProcess:
     """``MarketProcess(market)``: ``market``'s chunks, generated ahead in a child process. The
     same interface as ``SimulatedMarket`` for the feed (``clock_ns``, ``chunk_ns``,
-    ``next_chunk``) plus ``start``, ``prefetch`` (take finished chunks, never waits) and
-    ``close``."""
+    ``next_chunk``, ``start``, ``prefetch``, ``close``), where ``start`` starts the child,
+    ``prefetch`` takes finished chunks (never waits) and ``close`` stops it."""
 
     def __init__(self, market: SimulatedMarket, slot_bytes: int = SLOT_BYTES) -> None:
         self.slot_bytes = slot_bytes
